@@ -1,0 +1,35 @@
+# sales_kpi: PGXS build.  The install script is assembled from the SQL
+# fragments in src/sql/ (one per concern, concatenated in name order).
+
+EXTENSION  = sales_kpi
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = $(EXTENSION)
+OBJS = \
+	src/sales_kpi.o \
+	src/settings.o \
+	src/demo_random.o
+
+SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
+DATA        = $(wildcard $(EXTENSION)--*--*.sql)
+
+# pg_regress: every sql/NAME.sql, compared with expected/NAME.out
+REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+PG_CPPFLAGS = -I$(srcdir)/src
+EXTRA_CLEAN = $(DATA_built)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) $(EXTENSION).control
+	cat $(SQL_SOURCES) > $@
+
+.PHONY: demo test
+demo:
+	scripts/demo.sh
+test:
+	scripts/test.sh

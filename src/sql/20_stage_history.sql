@@ -1,0 +1,303 @@
+-- Stage history keeps each deal consistent.
+--
+-- opportunity.stage_id and closed_at are derived from the deal's newest
+-- stage_event (latest entered_at, ties by stage_event_id): closed_at is that
+-- event's entered_at when its stage is won or lost, else null.  Statement-
+-- level triggers with transition tables do the work set-wise, so a bulk load
+-- of a million events costs one join, and out-of-order (back-dated) inserts
+-- and reopened deals come out right because only the newest event counts.
+--
+-- Inserting an opportunity never creates stage events: a restored dump
+-- brings its own events, and generated ones would collide with them.  A new
+-- deal gets its creation event from move_stage() (or an insert into
+-- stage_event); until its first event, the stage given on insert stands.
+
+-- Effective stage-gate mode of a pipeline: its own, else the setting.
+CREATE FUNCTION @extschema@.stage_gate_mode(pipeline_id bigint)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(p.gate_mode, @extschema@.default_stage_gate_mode())
+      FROM @extschema@.pipeline p
+     WHERE p.pipeline_id = stage_gate_mode.pipeline_id
+$$;
+COMMENT ON FUNCTION @extschema@.stage_gate_mode(bigint) IS
+    'Stage-gate mode in force for a pipeline: pipeline.gate_mode, or the setting sales_kpi.stage_gate_mode when that is null.';
+
+-- Set stage_id and closed_at of the given deals from their newest event.
+-- Deals with no event left keep what they have.
+CREATE FUNCTION @extschema@.sync_opportunity_stage(opportunity_ids bigint[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE @extschema@.opportunity o
+       SET stage_id = n.stage_id, closed_at = n.closed_at
+      FROM (SELECT DISTINCT ON (e.opportunity_id)
+                   e.opportunity_id, e.stage_id,
+                   CASE WHEN s.kind OPERATOR(pg_catalog.<>) 'open' THEN e.entered_at END AS closed_at
+              FROM @extschema@.stage_event e
+              JOIN @extschema@.stage s ON s.stage_id OPERATOR(pg_catalog.=) e.stage_id
+             WHERE e.opportunity_id IN (SELECT pg_catalog.unnest(opportunity_ids))
+             ORDER BY e.opportunity_id, e.entered_at DESC, e.stage_event_id DESC) n
+     WHERE o.opportunity_id OPERATOR(pg_catalog.=) n.opportunity_id
+       AND (o.stage_id IS DISTINCT FROM n.stage_id OR o.closed_at IS DISTINCT FROM n.closed_at)
+$$;
+COMMENT ON FUNCTION @extschema@.sync_opportunity_stage(bigint[]) IS
+    'Internal: re-derives opportunity.stage_id and closed_at from the newest stage_event of each given deal.';
+
+-- A stage event must name a stage of the deal's own pipeline.
+CREATE FUNCTION @extschema@.check_stage_event_pipeline(stage_event_ids bigint[])
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT e.opportunity_id, e.stage_id, o.pipeline_id, s.pipeline_id AS stage_pipeline_id
+      INTO bad
+      FROM unnest(stage_event_ids) AS n(id)
+      JOIN @extschema@.stage_event e ON e.stage_event_id = n.id
+      JOIN @extschema@.opportunity o ON o.opportunity_id = e.opportunity_id
+      JOIN @extschema@.stage s ON s.stage_id = e.stage_id
+     WHERE s.pipeline_id <> o.pipeline_id
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'stage % belongs to pipeline %, but opportunity % is in pipeline %',
+                bad.stage_id, bad.stage_pipeline_id, bad.opportunity_id, bad.pipeline_id
+            USING ERRCODE = 'foreign_key_violation',
+                  CONSTRAINT = 'stage_event_pipeline_check',
+                  TABLE = 'stage_event', SCHEMA = '@extschema@';
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.check_stage_event_pipeline(bigint[]) IS
+    'Internal: raises an error when one of the given stage events names a stage outside its deal''s pipeline.';
+
+-- Stage gates.  A live move (a new event later than every event the deal
+-- had before the statement) that goes forward past an open stage whose
+-- required milestones are not all complete by the move is reported (warn) or
+-- refused (enforce).  Moving forward means to a later open stage (every
+-- stage from the current one up to the target is passed, so skipping a stage
+-- passes it too) or to won (every open stage from the current one on);
+-- regressions, losses and reopenings are never gated.  Loading a deal's
+-- first events and back-dated inserts are history, not moves, and are not
+-- gated: this is also what lets a dump of a pipeline in enforce mode restore.
+CREATE FUNCTION @extschema@.stage_gate_violations(new_event_ids bigint[])
+RETURNS TABLE (stage_event_id bigint, opportunity_id bigint, pipeline_id bigint,
+               gate_mode text, from_stage text, to_stage text, entered_at timestamptz,
+               missing_milestones text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH new_id AS (
+        SELECT DISTINCT id FROM unnest(new_event_ids) AS u(id)
+    ), history AS (
+        -- the whole history of each deal that got new events
+        SELECT e.stage_event_id, e.opportunity_id, e.stage_id, e.entered_at,
+               n.id IS NOT NULL AS is_new,
+               lag(e.stage_id) OVER w AS from_stage_id,
+               bool_or(n.id IS NULL) OVER (PARTITION BY e.opportunity_id) AS had_events,
+               bool_or(n.id IS NULL) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+                   AS older_event_follows
+          FROM @extschema@.stage_event e
+          LEFT JOIN new_id n ON n.id = e.stage_event_id
+         WHERE e.opportunity_id IN (SELECT s.opportunity_id
+                                      FROM @extschema@.stage_event s
+                                      JOIN new_id n2 ON n2.id = s.stage_event_id)
+        WINDOW w AS (PARTITION BY e.opportunity_id ORDER BY e.entered_at, e.stage_event_id)
+    ), live_move AS (
+        -- new events later than everything the deal had before
+        SELECT h.stage_event_id, h.opportunity_id, h.stage_id, h.entered_at, h.from_stage_id
+          FROM history h
+         WHERE h.is_new AND h.had_events AND NOT coalesce(h.older_event_follows, false)
+    ), forward AS (
+        SELECT m.*, f.pipeline_id, f.name AS from_name, t.name AS to_name,
+               f.position AS from_position,
+               CASE WHEN t.kind = 'won' THEN NULL ELSE t.position END AS to_position,
+               @extschema@.stage_gate_mode(f.pipeline_id) AS mode
+          FROM live_move m
+          JOIN @extschema@.stage f ON f.stage_id = m.from_stage_id
+          JOIN @extschema@.stage t ON t.stage_id = m.stage_id
+         WHERE f.kind = 'open'
+           AND (t.kind = 'won' OR (t.kind = 'open' AND t.position > f.position))
+    )
+    SELECT fw.stage_event_id, fw.opportunity_id, fw.pipeline_id, fw.mode,
+           fw.from_name, fw.to_name, fw.entered_at,
+           string_agg(format('%s: %s', ps.name, ms.name), ', ' ORDER BY ps.position, ms.position)
+      FROM forward fw
+      JOIN @extschema@.stage ps
+        ON ps.pipeline_id = fw.pipeline_id AND ps.kind = 'open'
+       AND ps.position >= fw.from_position
+       AND (fw.to_position IS NULL OR ps.position < fw.to_position)
+      JOIN @extschema@.milestone ms ON ms.stage_id = ps.stage_id AND ms.required
+     WHERE fw.mode <> 'off'
+       AND NOT EXISTS (SELECT 1
+                         FROM @extschema@.milestone_event me
+                        WHERE me.opportunity_id = fw.opportunity_id
+                          AND me.milestone_id = ms.milestone_id
+                          AND me.completed_at <= fw.entered_at)
+     GROUP BY fw.stage_event_id, fw.opportunity_id, fw.pipeline_id, fw.mode,
+              fw.from_name, fw.to_name, fw.entered_at
+     ORDER BY fw.stage_event_id
+$$;
+COMMENT ON FUNCTION @extschema@.stage_gate_violations(bigint[]) IS
+    'Internal: live forward moves among the given stage events that leave required milestones incomplete, in pipelines whose gate mode is not off.';
+
+CREATE FUNCTION @extschema@.stage_event_after_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ids bigint[];
+    deals bigint[];
+    v record;
+    n_warned integer := 0;
+BEGIN
+    SELECT array_agg(stage_event_id), array_agg(DISTINCT opportunity_id)
+      INTO ids, deals
+      FROM new_events;
+    IF ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM @extschema@.check_stage_event_pipeline(ids);
+
+    -- gates: only when some pipeline involved has them on
+    IF EXISTS (SELECT 1
+                 FROM (SELECT DISTINCT o.pipeline_id
+                         FROM new_events n
+                         JOIN @extschema@.opportunity o ON o.opportunity_id = n.opportunity_id) p
+                WHERE @extschema@.stage_gate_mode(p.pipeline_id) <> 'off')
+    THEN
+        FOR v IN SELECT * FROM @extschema@.stage_gate_violations(ids) LOOP
+            IF v.gate_mode = 'enforce' THEN
+                RAISE EXCEPTION 'stage gate: opportunity % cannot move from "%" to "%" with required milestones incomplete',
+                        v.opportunity_id, v.from_stage, v.to_stage
+                    USING ERRCODE = 'check_violation',
+                          CONSTRAINT = 'stage_gate',
+                          TABLE = 'stage_event', SCHEMA = '@extschema@',
+                          DETAIL = format('Missing at %s: %s.', v.entered_at, v.missing_milestones),
+                          HINT = 'Record the milestones in sales_kpi.milestone_event first, or set the pipeline''s gate_mode to warn or off.';
+            END IF;
+            n_warned := n_warned + 1;
+            IF n_warned <= 10 THEN
+                RAISE WARNING 'stage gate: opportunity % moved from "%" to "%" with required milestones incomplete',
+                        v.opportunity_id, v.from_stage, v.to_stage
+                    USING DETAIL = format('Missing at %s: %s.', v.entered_at, v.missing_milestones);
+            END IF;
+        END LOOP;
+        IF n_warned > 10 THEN
+            RAISE WARNING 'stage gate: % more moves with required milestones incomplete', n_warned - 10;
+        END IF;
+    END IF;
+
+    PERFORM @extschema@.sync_opportunity_stage(deals);
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION @extschema@.stage_event_after_update()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.check_stage_event_pipeline(ARRAY(SELECT stage_event_id FROM new_events));
+    PERFORM @extschema@.sync_opportunity_stage(
+        ARRAY(SELECT opportunity_id FROM new_events
+              UNION SELECT opportunity_id FROM old_events));
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION @extschema@.stage_event_after_delete()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.sync_opportunity_stage(ARRAY(SELECT DISTINCT opportunity_id FROM old_events));
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER stage_event_after_insert
+    AFTER INSERT ON @extschema@.stage_event
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.stage_event_after_insert();
+CREATE TRIGGER stage_event_after_update
+    AFTER UPDATE ON @extschema@.stage_event
+    REFERENCING OLD TABLE AS old_events NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.stage_event_after_update();
+CREATE TRIGGER stage_event_after_delete
+    AFTER DELETE ON @extschema@.stage_event
+    REFERENCING OLD TABLE AS old_events
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.stage_event_after_delete();
+
+-- The way a CRM moves a deal: records the stage event (the creation event
+-- for a deal with no history yet) and, when an amount is given and the
+-- event is the deal's newest, the deal's new amount as of the move.
+CREATE FUNCTION @extschema@.move_stage(opportunity_id bigint, stage_id bigint,
+                                       at timestamptz DEFAULT now(),
+                                       amount numeric DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    deal @extschema@.opportunity;
+    new_id bigint;
+BEGIN
+    IF move_stage.opportunity_id IS NULL THEN
+        RAISE EXCEPTION 'opportunity_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF move_stage.stage_id IS NULL THEN
+        RAISE EXCEPTION 'stage_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF move_stage.at IS NULL THEN
+        RAISE EXCEPTION 'at must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF move_stage.at IN ('infinity', '-infinity') THEN
+        RAISE EXCEPTION 'at must be finite, got %', move_stage.at USING ERRCODE = 'invalid_parameter_value';
+    ELSIF move_stage.amount < 0 THEN
+        RAISE EXCEPTION 'amount must not be negative, got %', move_stage.amount
+            USING ERRCODE = 'numeric_value_out_of_range';
+    END IF;
+
+    -- lock the deal so concurrent moves of one deal serialize
+    SELECT o.* INTO deal
+      FROM @extschema@.opportunity o
+     WHERE o.opportunity_id = move_stage.opportunity_id
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'opportunity % does not exist', move_stage.opportunity_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.stage s WHERE s.stage_id = move_stage.stage_id) THEN
+        RAISE EXCEPTION 'stage % does not exist', move_stage.stage_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+
+    INSERT INTO @extschema@.stage_event (opportunity_id, stage_id, entered_at, amount, rep_id)
+    VALUES (deal.opportunity_id, move_stage.stage_id, move_stage.at,
+            coalesce(move_stage.amount, deal.amount), deal.owner_id)
+    RETURNING stage_event_id INTO new_id;
+
+    IF move_stage.amount IS NOT NULL AND move_stage.amount <> deal.amount
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.stage_event e
+                        WHERE e.opportunity_id = deal.opportunity_id
+                          AND (e.entered_at, e.stage_event_id) > (move_stage.at, new_id))
+    THEN
+        INSERT INTO @extschema@.opportunity_history
+               (opportunity_id, changed_at, amount, expected_close, forecast_category, owner_id)
+        VALUES (deal.opportunity_id, move_stage.at, move_stage.amount,
+                deal.expected_close, deal.forecast_category, deal.owner_id);
+        UPDATE @extschema@.opportunity o
+           SET amount = move_stage.amount
+         WHERE o.opportunity_id = deal.opportunity_id;
+    END IF;
+    RETURN new_id;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.move_stage(bigint, bigint, timestamptz, numeric) IS
+    'Moves a deal into a stage at a time (default now), optionally with its new amount; returns the new stage_event_id. Stage gates apply.';

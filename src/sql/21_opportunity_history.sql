@@ -1,0 +1,171 @@
+-- Writes to opportunity: the stage fields must agree with the stage
+-- history, and every change of a forecast field leaves a snapshot in
+-- opportunity_history.
+--
+-- Snapshots are keyed by (opportunity_id, changed_at).  A deal's creation
+-- snapshot is taken at created_at; later changes at now() (so several
+-- changes in one transaction make one snapshot).  A change is recorded only
+-- when the newest snapshot does not already say it, so a loader may insert
+-- history rows first and then set the deal to its current values.  A row
+-- inserted for an instant that already has one replaces it: this is what
+-- makes a restore exact, since the dump's own creation snapshots replace the
+-- ones taken when the restored deals are inserted.
+
+-- Refuse stage fields that contradict the deal's stage history, or, for a
+-- deal that has none yet, the kind of the stage it names.
+CREATE FUNCTION @extschema@.check_opportunity_stage(opportunity_ids bigint[])
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT o.opportunity_id, o.stage_id, o.closed_at, o.pipeline_id,
+           s.kind, n.stage_id AS event_stage_id, n.closed_at AS event_closed_at,
+           n.pipeline_id AS event_pipeline_id
+      INTO bad
+      FROM @extschema@.opportunity o
+      LEFT JOIN @extschema@.stage s ON s.stage_id = o.stage_id
+      LEFT JOIN LATERAL (
+            SELECT e.stage_id, es.pipeline_id,
+                   CASE WHEN es.kind <> 'open' THEN e.entered_at END AS closed_at
+              FROM @extschema@.stage_event e
+              JOIN @extschema@.stage es ON es.stage_id = e.stage_id
+             WHERE e.opportunity_id = o.opportunity_id
+             ORDER BY e.entered_at DESC, e.stage_event_id DESC
+             LIMIT 1) n ON true
+     WHERE o.opportunity_id IN (SELECT unnest(opportunity_ids))
+       AND CASE
+             WHEN n.stage_id IS NOT NULL THEN
+                  o.pipeline_id <> n.pipeline_id
+                  OR o.stage_id IS DISTINCT FROM n.stage_id
+                  OR o.closed_at IS DISTINCT FROM n.closed_at
+             WHEN o.stage_id IS NULL THEN o.closed_at IS NOT NULL
+             ELSE (s.kind = 'open') <> (o.closed_at IS NULL)
+           END
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF bad.event_stage_id IS NULL THEN
+        RAISE EXCEPTION 'opportunity %: closed_at must be set exactly when the stage is won or lost', bad.opportunity_id
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = 'opportunity_closed_at_check',
+                  TABLE = 'opportunity', SCHEMA = '@extschema@',
+                  DETAIL = format('stage_id is %s (%s), closed_at is %s.',
+                                  coalesce(bad.stage_id::text, 'null'), coalesce(bad.kind, 'no stage'),
+                                  coalesce(bad.closed_at::text, 'null'));
+    ELSIF bad.pipeline_id <> bad.event_pipeline_id THEN
+        RAISE EXCEPTION 'opportunity % cannot change pipeline: its stage history is in pipeline %',
+                bad.opportunity_id, bad.event_pipeline_id
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = 'opportunity_stage_history_check',
+                  TABLE = 'opportunity', SCHEMA = '@extschema@';
+    ELSE
+        RAISE EXCEPTION 'opportunity %: stage_id and closed_at are maintained from stage_event', bad.opportunity_id
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = 'opportunity_stage_history_check',
+                  TABLE = 'opportunity', SCHEMA = '@extschema@',
+                  DETAIL = format('The newest stage event says stage_id %s, closed_at %s; the row says stage_id %s, closed_at %s.',
+                                  bad.event_stage_id, coalesce(bad.event_closed_at::text, 'null'),
+                                  coalesce(bad.stage_id::text, 'null'), coalesce(bad.closed_at::text, 'null')),
+                  HINT = 'Move a deal with sales_kpi.move_stage() or by inserting into sales_kpi.stage_event.';
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.check_opportunity_stage(bigint[]) IS
+    'Internal: raises an error when a deal''s stage_id/closed_at contradict its newest stage event (or, without events, its stage''s kind).';
+
+CREATE FUNCTION @extschema@.opportunity_after_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.check_opportunity_stage(
+        ARRAY(SELECT opportunity_id FROM new_deals
+               WHERE stage_id IS NOT NULL OR closed_at IS NOT NULL));
+    INSERT INTO @extschema@.opportunity_history
+           (opportunity_id, changed_at, amount, expected_close, forecast_category, owner_id)
+    SELECT opportunity_id, created_at, amount, expected_close, forecast_category, owner_id
+      FROM new_deals
+        ON CONFLICT (opportunity_id, changed_at) DO NOTHING;
+    RETURN NULL;
+END;
+$$;
+
+CREATE FUNCTION @extschema@.opportunity_after_update()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.check_opportunity_stage(
+        ARRAY(SELECT n.opportunity_id
+                FROM new_deals n JOIN old_deals o USING (opportunity_id)
+               WHERE (n.stage_id, n.closed_at, n.pipeline_id)
+                     IS DISTINCT FROM (o.stage_id, o.closed_at, o.pipeline_id)));
+
+    -- a changed created_at carries the creation snapshot along
+    UPDATE @extschema@.opportunity_history h
+       SET changed_at = n.created_at
+      FROM new_deals n JOIN old_deals o USING (opportunity_id)
+     WHERE n.created_at <> o.created_at
+       AND h.opportunity_id = n.opportunity_id
+       AND h.changed_at = o.created_at
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.opportunity_history x
+                        WHERE x.opportunity_id = n.opportunity_id
+                          AND x.changed_at = n.created_at);
+
+    INSERT INTO @extschema@.opportunity_history
+           (opportunity_id, changed_at, amount, expected_close, forecast_category, owner_id)
+    SELECT n.opportunity_id, now(), n.amount, n.expected_close, n.forecast_category, n.owner_id
+      FROM new_deals n JOIN old_deals o USING (opportunity_id)
+     WHERE (n.amount, n.expected_close, n.forecast_category, n.owner_id)
+           IS DISTINCT FROM (o.amount, o.expected_close, o.forecast_category, o.owner_id)
+       AND NOT EXISTS (
+            SELECT 1
+              FROM (SELECT h.amount, h.expected_close, h.forecast_category, h.owner_id
+                      FROM @extschema@.opportunity_history h
+                     WHERE h.opportunity_id = n.opportunity_id
+                     ORDER BY h.changed_at DESC
+                     LIMIT 1) newest
+             WHERE (newest.amount, newest.expected_close, newest.forecast_category, newest.owner_id)
+                   IS NOT DISTINCT FROM (n.amount, n.expected_close, n.forecast_category, n.owner_id));
+    RETURN NULL;
+END;
+$$;
+
+-- A snapshot for an instant that already has one replaces it.
+CREATE FUNCTION @extschema@.opportunity_history_before_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE @extschema@.opportunity_history h
+       SET amount = NEW.amount,
+           expected_close = NEW.expected_close,
+           forecast_category = NEW.forecast_category,
+           owner_id = NEW.owner_id
+     WHERE h.opportunity_id = NEW.opportunity_id
+       AND h.changed_at = NEW.changed_at;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER opportunity_after_insert
+    AFTER INSERT ON @extschema@.opportunity
+    REFERENCING NEW TABLE AS new_deals
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.opportunity_after_insert();
+CREATE TRIGGER opportunity_after_update
+    AFTER UPDATE ON @extschema@.opportunity
+    REFERENCING OLD TABLE AS old_deals NEW TABLE AS new_deals
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.opportunity_after_update();
+CREATE TRIGGER opportunity_history_before_insert
+    BEFORE INSERT ON @extschema@.opportunity_history
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.opportunity_history_before_insert();
