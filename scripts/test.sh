@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs every test: builds and installs sales_kpi, starts a throwaway
+# cluster, then runs pg_regress (sql/ + expected/), the pgTAP suites (test/*.sql
+# with pg_prove) and the shell TAP checks (test/*.sh), and prints one
+# "N passed, N failed" line.  Exits non-zero on any failure.
+source "$(dirname "$0")/lib.sh"
+
+ensure_packages
+build_and_install
+start_cluster
+trap stop_cluster EXIT
+cd "$SALES_KPI_ROOT"
+
+passed=0 failed=0
+# tally the TAP / pg_regress result lines of a log file into ok, bad and the totals
+tally() {
+    ok=$(grep -cE '^ *ok [0-9]+|\.\.\. ok ' "$1" || true)
+    bad=$(grep -cE '^ *not ok [0-9]+|\.\.\. FAILED' "$1" || true)
+    passed=$((passed + ok)) failed=$((failed + bad))
+}
+
+say "pg_regress"
+set +e
+make -s PG_CONFIG=$PG_BIN/pg_config installcheck >/tmp/sales_kpi_regress.log 2>&1
+rc=$?
+set -e
+cat /tmp/sales_kpi_regress.log
+tally /tmp/sales_kpi_regress.log
+if [ $rc -ne 0 ]; then
+    [ "$bad" -gt 0 ] || failed=$((failed + 1))
+    [ -f regression.diffs ] && head -200 regression.diffs
+fi
+
+say "pgTAP"
+createdb sales_kpi_tap
+psql -X -q -v ON_ERROR_STOP=1 -d sales_kpi_tap -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION sales_kpi'
+set +e
+pg_prove -v -d sales_kpi_tap test/*.sql >/tmp/sales_kpi_tap.log 2>&1
+rc=$?
+set -e
+grep -vE '^ *ok [0-9]+' /tmp/sales_kpi_tap.log
+tally /tmp/sales_kpi_tap.log
+echo "pgTAP: $ok assertions passed, $bad failed"
+if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then failed=$((failed + 1)); fi
+
+for t in test/*.sh; do
+    [ -e "$t" ] || continue
+    say "$t"
+    set +e
+    bash "$t" >/tmp/sales_kpi_sh.log 2>&1
+    rc=$?
+    set -e
+    cat /tmp/sales_kpi_sh.log
+    tally /tmp/sales_kpi_sh.log
+    if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then failed=$((failed + 1)); fi
+done
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
