@@ -83,6 +83,7 @@ INSERT INTO sales_kpi.utterance (activity_id, seq, speaker, start_ms, end_ms, te
 -- price_term
 INSERT INTO sales_kpi.price_term (term) VALUES ('  ');
 INSERT INTO sales_kpi.price_term (term) VALUES ('价格');
+INSERT INTO sales_kpi.price_term (term) VALUES ('Pricing');
 -- quota: periods of one rep never overlap
 INSERT INTO sales_kpi.quota (rep_id, period_start, period_end, amount) VALUES (2, '2026-01-01', '2026-04-01', 1000);
 INSERT INTO sales_kpi.quota (rep_id, period_start, period_end, amount) VALUES (2, '2026-03-01', '2026-06-01', 1000);

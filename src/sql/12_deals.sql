@@ -61,6 +61,7 @@ CREATE TABLE @extschema@.lead (
 CREATE INDEX lead_created_idx ON @extschema@.lead (created_at);
 CREATE INDEX lead_rep_idx ON @extschema@.lead (rep_id, created_at);
 CREATE INDEX lead_opportunity_idx ON @extschema@.lead (opportunity_id);
+CREATE INDEX lead_account_idx ON @extschema@.lead (account_id);
 COMMENT ON TABLE @extschema@.lead IS 'Top of the funnel: a prospect that may be qualified and converted into an opportunity.';
 
 CREATE TABLE @extschema@.opportunity_contact (
@@ -87,6 +88,8 @@ CREATE INDEX stage_event_opportunity_idx
 -- stage entries over time (conversion and duration by period)
 CREATE INDEX stage_event_stage_idx ON @extschema@.stage_event (stage_id, entered_at);
 CREATE INDEX stage_event_entered_idx ON @extschema@.stage_event (entered_at);
+-- referencing columns are indexed so that deleting a rep does not scan the history
+CREATE INDEX stage_event_rep_idx ON @extschema@.stage_event (rep_id);
 COMMENT ON TABLE @extschema@.stage_event IS
     'Stage history: the deal entered stage_id at entered_at. The newest event (latest entered_at, ties by stage_event_id) is the current stage.';
 
@@ -105,6 +108,7 @@ CREATE TABLE @extschema@.opportunity_history (
     PRIMARY KEY (opportunity_id, changed_at)
 );
 CREATE INDEX opportunity_history_changed_idx ON @extschema@.opportunity_history (changed_at);
+CREATE INDEX opportunity_history_owner_idx ON @extschema@.opportunity_history (owner_id);
 COMMENT ON TABLE @extschema@.opportunity_history IS
     'Snapshots of amount, expected_close, forecast_category and owner_id, written by trigger when a deal is created or one of them changes; one row per deal and instant.';
 

@@ -21,6 +21,8 @@ CREATE INDEX activity_rep_idx ON @extschema@.activity (rep_id, occurred_at);
 CREATE INDEX activity_opportunity_idx ON @extschema@.activity (opportunity_id, occurred_at);
 CREATE INDEX activity_account_idx ON @extschema@.activity (account_id, occurred_at);
 CREATE INDEX activity_occurred_idx ON @extschema@.activity (occurred_at);
+CREATE INDEX activity_contact_idx ON @extschema@.activity (contact_id);
+CREATE INDEX activity_milestone_idx ON @extschema@.activity (milestone_id);
 COMMENT ON TABLE @extschema@.activity IS 'A step a rep took: call, email, meeting, demo, proposal, content or other.';
 COMMENT ON COLUMN @extschema@.activity.connected IS 'For calls: true when the call reached a person.';
 COMMENT ON COLUMN @extschema@.activity.milestone_id IS 'The milestone this activity worked toward, if any.';
@@ -46,6 +48,8 @@ CREATE TABLE @extschema@.price_term (
     -- so are left out of dumps
     builtin             boolean NOT NULL DEFAULT false
 );
+-- terms match case-insensitively, so 'Price' and 'price' are the same term
+CREATE UNIQUE INDEX price_term_lower_key ON @extschema@.price_term (pg_catalog.lower(term));
 COMMENT ON TABLE @extschema@.price_term IS
     'Words that count as talking price in a transcript (matched case-insensitively); editable.';
 

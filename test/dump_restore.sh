@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# A database with the extension and demo data survives pg_dump/pg_restore
+# (custom format) and a plain-SQL dump replayed by psql: every row of every
+# table is intact, identity sequences continue after the restored ids, and the
+# built-in price terms are neither lost nor doubled.  Prints TAP.
+#
+# Needs PGHOST/PGPORT/PGUSER of a running cluster with sales_kpi installed
+# (scripts/test.sh provides them).
+set -uo pipefail
+
+n=0
+ok()   { n=$((n + 1)); echo "ok $n - $1"; }
+fail() { n=$((n + 1)); echo "not ok $n - $1"; }
+check() { if [ "$2" = "$3" ]; then ok "$1"; else fail "$1"; echo "#   got:      $2"; echo "#   expected: $3"; fi; }
+q() { psql -X -qAt -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"; for d in dr_src dr_custom dr_plain; do dropdb --if-exists "$d" 2>/dev/null; done' EXIT
+
+# one fingerprint per table: row count and an md5 of all rows in a fixed order
+fingerprint() {
+    local t
+    for t in $(q "$1" "SELECT relname FROM pg_class
+                        WHERE relnamespace = 'sales_kpi'::regnamespace AND relkind = 'r' ORDER BY relname"); do
+        echo "$t $(q "$1" "SELECT count(*) || ' ' || md5(coalesce(string_agg(t::text, E'\n' ORDER BY t::text), ''))
+                             FROM sales_kpi.$t t")"
+    done
+}
+
+createdb dr_src
+q dr_src "CREATE EXTENSION sales_kpi"
+q dr_src "SELECT count(*) FROM sales_kpi.load_demo(2000, 11, '2026-10-31')" >/dev/null
+# state a restore must carry: a user price term, a pipeline with gates enforced
+q dr_src "INSERT INTO sales_kpi.price_term (term) VALUES ('ROI'), ('优惠')"
+q dr_src "UPDATE sales_kpi.pipeline SET gate_mode = 'enforce' WHERE pipeline_id = 1"
+src=$(fingerprint dr_src)
+empty=$(q dr_src "SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'sales_kpi'::regnamespace AND c.relkind = 'r'
+                   AND NOT EXISTS (SELECT 1 FROM pg_stat_user_tables s WHERE s.relid = c.oid AND s.n_live_tup > 0)")
+check "the source database has rows in every table" "$empty" "0"
+
+if pg_dump -Fc -d dr_src -f "$work/db.dump" 2>"$work/dump.err"; then ok "pg_dump -Fc"; else fail "pg_dump -Fc"; sed 's/^/#   /' "$work/dump.err"; fi
+createdb dr_custom
+if pg_restore --exit-on-error -d dr_custom "$work/db.dump" 2>"$work/restore.err"; then
+    ok "pg_restore into a fresh database"
+else
+    fail "pg_restore into a fresh database"; sed 's/^/#   /' "$work/restore.err"
+fi
+check "pg_restore: every table has the same rows" "$(fingerprint dr_custom)" "$src"
+
+createdb dr_plain
+if pg_dump -Fp -d dr_src 2>"$work/dump.err" | psql -X -q -v ON_ERROR_STOP=1 -d dr_plain >/dev/null 2>"$work/restore.err"; then
+    ok "plain dump replayed with psql"
+else
+    fail "plain dump replayed with psql"; sed 's/^/#   /' "$work/restore.err"
+fi
+check "plain dump: every table has the same rows" "$(fingerprint dr_plain)" "$src"
+
+for db in dr_custom dr_plain; do
+    check "$db: built-in price terms are not doubled" \
+          "$(q $db "SELECT count(*) FILTER (WHERE builtin) = count(DISTINCT term) FILTER (WHERE builtin) FROM sales_kpi.price_term")" "t"
+    check "$db: user price terms are kept" \
+          "$(q $db "SELECT string_agg(term, ',' ORDER BY term) FROM sales_kpi.price_term WHERE NOT builtin")" "ROI,优惠"
+    # identity sequences continue after the restored ids
+    check "$db: new rows get fresh ids" \
+          "$(q $db "INSERT INTO sales_kpi.account (name) VALUES ('After restore') RETURNING
+                        account_id > (SELECT max(account_id) FROM sales_kpi.account)")" "t"
+    check "$db: the restored deals still move (stage history and triggers intact)" \
+          "$(q $db "SELECT sales_kpi.move_stage(o.opportunity_id, s.stage_id, o.created_at + interval '1 second') > 0
+                      FROM sales_kpi.opportunity o
+                      JOIN sales_kpi.stage s ON s.pipeline_id = o.pipeline_id AND s.kind = 'lost'
+                     WHERE o.closed_at IS NULL AND o.pipeline_id = 2
+                     ORDER BY o.opportunity_id LIMIT 1")" "t"
+done
+
+echo "1..$n"
