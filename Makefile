@@ -28,8 +28,10 @@ include $(PGXS)
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) $(EXTENSION).control
 	cat $(SQL_SOURCES) > $@
 
-.PHONY: demo test
+.PHONY: demo test bench
 demo:
 	scripts/demo.sh
 test:
 	scripts/test.sh
+bench:
+	bench/run.sh

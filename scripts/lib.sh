@@ -47,8 +47,25 @@ start_cluster() {
     say "starting a throwaway cluster in $CLUSTER_DIR"
     runuser -u postgres -- "$PG_BIN/initdb" -D "$CLUSTER_DIR/data" -U postgres \
         --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$CLUSTER_DIR/initdb.log"
+    # unix socket only; a disposable cluster needs no durability, and bulk
+    # loads (load_demo, benchmarks) want room for WAL and buffers
+    cat >>"$CLUSTER_DIR/data/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$CLUSTER_DIR'
+port = 5432
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+wal_level = minimal
+max_wal_senders = 0
+max_wal_size = 8GB
+checkpoint_timeout = 30min
+shared_buffers = 1GB
+maintenance_work_mem = 512MB
+temp_buffers = 512MB
+max_parallel_workers_per_gather = 2
+CONF
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -w -l "$CLUSTER_DIR/server.log" \
-        -o "-c listen_addresses='' -k $CLUSTER_DIR -c port=5432 -c max_parallel_workers_per_gather=2 -c fsync=off" \
         start >/dev/null
     export PGHOST=$CLUSTER_DIR PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
 }
