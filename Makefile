@@ -8,7 +8,14 @@ MODULE_big = $(EXTENSION)
 OBJS = \
 	src/sales_kpi.o \
 	src/settings.o \
-	src/demo_random.o
+	src/demo_random.o \
+	src/summary.o \
+	src/exact_sum.o \
+	src/weighted_pipeline.o \
+	src/winloss.o \
+	src/stats_math.o \
+	src/qsketch.o \
+	src/survival_math.o
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql

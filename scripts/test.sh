@@ -19,6 +19,23 @@ tally() {
     passed=$((passed + ok)) failed=$((failed + bad))
 }
 
+# unit tests of the pure C files (test/unit/NAME_test.c tests src/NAME.c)
+say "C unit tests"
+unit_dir=$(mktemp -d)
+for t in test/unit/*_test.c; do
+    name=$(basename "$t" _test.c)
+    set +e
+    gcc -std=c99 -O2 -Wall -Wextra -Werror -Isrc "$t" "src/$name.c" -lm -o "$unit_dir/$name" \
+        && "$unit_dir/$name" >/tmp/sales_kpi_unit.log 2>&1
+    rc=$?
+    set -e
+    grep -vE '^ok [0-9]+' /tmp/sales_kpi_unit.log || true
+    tally /tmp/sales_kpi_unit.log
+    echo "$name: $ok passed, $bad failed"
+    if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then failed=$((failed + 1)); fi
+done
+rm -rf "$unit_dir"
+
 say "pg_regress"
 set +e
 make -s PG_CONFIG=$PG_BIN/pg_config installcheck >/tmp/sales_kpi_regress.log 2>&1

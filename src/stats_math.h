@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ *
+ * stats_math.h
+ *	  Statistics helpers with no PostgreSQL dependency (unit-testable).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SALES_KPI_STATS_MATH_H
+#define SALES_KPI_STATS_MATH_H
+
+#include <stdint.h>
+
+extern double normal_quantile(double p);
+extern void wilson_interval(double successes, double n, double confidence,
+							double *lower, double *upper);
+
+#endif							/* SALES_KPI_STATS_MATH_H */
