@@ -15,7 +15,8 @@ OBJS = \
 	src/winloss.o \
 	src/stats_math.o \
 	src/qsketch.o \
-	src/survival_math.o
+	src/survival_math.o \
+	src/duration.o
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
