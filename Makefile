@@ -16,7 +16,8 @@ OBJS = \
 	src/stats_math.o \
 	src/qsketch.o \
 	src/survival_math.o \
-	src/duration.o
+	src/duration.o \
+	src/survival.o
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
@@ -43,3 +44,4 @@ test:
 	scripts/test.sh
 bench:
 	bench/run.sh
+	bench/aggregates.sh

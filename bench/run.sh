@@ -22,14 +22,7 @@ trap stop_cluster EXIT
 createdb bench
 psql -X -q -d bench -c 'CREATE EXTENSION sales_kpi'
 
-# milliseconds of one statement, timed by the server's clock
-ms() {
-    psql -X -qAt -v ON_ERROR_STOP=1 -d bench -c "
-        DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN
-            $1;
-            RAISE NOTICE 'ms=%', round(extract(epoch FROM clock_timestamp() - t0) * 1000);
-        END \$\$;" 2>&1 | sed -n 's/.*ms=\([0-9]*\).*/\1/p'
-}
+ms() { server_ms bench "$1"; }
 
 echo "| what | rows | best of $repeat (ms) | all runs (ms) |"
 echo "|---|---:|---:|---:|"

@@ -76,3 +76,14 @@ stop_cluster() {
         rm -rf "$CLUSTER_DIR"
     fi
 }
+
+# Milliseconds one statement takes by the server's clock (no client or
+# network time): server_ms DATABASE "STATEMENT" (the statement runs under
+# PERFORM, so it may be a query).
+server_ms() {
+    psql -X -qAt -v ON_ERROR_STOP=1 -d "$1" -c "
+        DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN
+            $2;
+            RAISE NOTICE 'ms=%', round(extract(epoch FROM clock_timestamp() - t0) * 1000);
+        END \$\$;" 2>&1 | sed -n 's/.*ms=\([0-9]*\).*/\1/p'
+}

@@ -124,8 +124,16 @@ exact_from_numeric(Datum num, int128 *mantissa, int32 *scale)
 		{
 			int128		term;
 
-			if (__builtin_mul_overflow((int128) d, p10[e], &term) ||
-				__builtin_add_overflow(m, term, &m))
+			/*
+			 * A digit (< 10^4) times 10^e cannot overflow for e <= 34, and
+			 * the checked 128-bit multiply is a library call: keep it off
+			 * the common path.
+			 */
+			if (e <= 34)
+				term = (int128) d * p10[e];
+			else if (__builtin_mul_overflow((int128) d, p10[e], &term))
+				return EXACT_OVERFLOW;
+			if (__builtin_add_overflow(m, term, &m))
 				return EXACT_OVERFLOW;
 		}
 	}
@@ -168,8 +176,12 @@ bool
 exact_mul(int128 a, int32 a_scale, int128 b, int32 b_scale,
 		  int128 *result, int32 *result_scale)
 {
-	if (a_scale + b_scale > EXACT_MAX_SCALE ||
-		__builtin_mul_overflow(a, b, result))
+	if (a_scale + b_scale > EXACT_MAX_SCALE)
+		return false;
+	/* two 64-bit factors always fit in 128 bits; skip the library call */
+	if (a == (int64) a && b == (int64) b)
+		*result = a * b;
+	else if (__builtin_mul_overflow(a, b, result))
 		return false;
 	*result_scale = a_scale + b_scale;
 	return true;

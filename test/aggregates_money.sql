@@ -64,10 +64,13 @@ SELECT is((SELECT count(*) FROM serial_result r JOIN reference f USING (seed, gr
              CROSS JOIN (VALUES (0.95::float8, 1.959963984540054::float8), (0.90, 1.6448536269514722)) c(conf, z)
              CROSS JOIN LATERAL (SELECT f.won::float8 / nullif(f.won + f.lost, 0) AS p,
                                         nullif(f.won + f.lost, 0)::float8 AS n) x
-            WHERE x.n IS NOT NULL AND abs(sales_kpi.wilson_lower(r.w, c.conf)
-                      - (x.p + c.z^2 / (2 * x.n) - c.z * sqrt(x.p * (1 - x.p) / x.n + c.z^2 / (4 * x.n^2))) / (1 + c.z^2 / x.n)) > 1e-12
-               OR abs(sales_kpi.wilson_upper(r.w, c.conf)
-                      - (x.p + c.z^2 / (2 * x.n) + c.z * sqrt(x.p * (1 - x.p) / x.n + c.z^2 / (4 * x.n^2))) / (1 + c.z^2 / x.n)) > 1e-12),
+            -- a NULL result counts as a failure
+            WHERE x.n IS NOT NULL
+              AND coalesce(abs(sales_kpi.wilson_lower(r.w, c.conf)
+                               - (x.p + c.z^2 / (2 * x.n) - c.z * sqrt(x.p * (1 - x.p) / x.n + c.z^2 / (4 * x.n^2))) / (1 + c.z^2 / x.n)) > 1e-12
+                           OR abs(sales_kpi.wilson_upper(r.w, c.conf)
+                               - (x.p + c.z^2 / (2 * x.n) + c.z * sqrt(x.p * (1 - x.p) / x.n + c.z^2 / (4 * x.n^2))) / (1 + c.z^2 / x.n)) > 1e-12,
+                           true)),
           0::bigint, 'wilson_lower/upper = the Wilson score formula to 1e-12 (95% and 90%)');
 
 -- empty input: NULL, not division by zero

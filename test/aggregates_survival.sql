@@ -1,0 +1,133 @@
+-- survival_agg against a plain-SQL Aalen-Johansen / Kaplan-Meier written
+-- with window functions, on random cohorts (ages within the exact first
+-- year, ties, heavy censoring, tiny and large cohorts); under forced
+-- parallel query, through rollup, in moving windows, and through I/O.
+\set ON_ERROR_STOP 1
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+BEGIN;
+SELECT plan(12);
+
+CREATE TABLE surv_input AS
+SELECT s.seed, g AS id,
+       CASE WHEN g <= 2 THEN g ELSE 3 + g % 6 END AS cohort,
+       floor(power(sales_kpi.demo_random(s.seed, g * 4), 2) * 365)::int AS age,
+       CASE WHEN sales_kpi.demo_random(s.seed, g * 4 + 1) < 0.02 THEN NULL
+            WHEN sales_kpi.demo_random(s.seed, g * 4 + 2) < 0.1 * s.seed + 0.1 THEN 'open'
+            WHEN sales_kpi.demo_random(s.seed, g * 4 + 3) < 0.3 THEN 'won'
+            ELSE 'lost' END AS outcome
+  FROM (VALUES (1), (2), (3)) s(seed), generate_series(1, 8000) g;
+CREATE INDEX ON surv_input (seed, id);
+ANALYZE surv_input;
+
+CREATE TEMP TABLE computed AS
+SELECT seed, cohort, sales_kpi.survival_agg(make_interval(days => age), outcome) AS s
+  FROM surv_input GROUP BY seed, cohort;
+
+-- the reference, per day: n at risk (age >= t), w and l closing that day,
+-- S(t-) = product over earlier days of (1 - (w + l) / n)
+CREATE TEMP TABLE reference AS
+WITH day AS (
+    SELECT seed, cohort, age,
+           count(*) FILTER (WHERE outcome = 'won') AS w,
+           count(*) FILTER (WHERE outcome = 'lost') AS l,
+           count(*) AS c
+      FROM surv_input WHERE outcome IS NOT NULL GROUP BY seed, cohort, age
+), risk AS (
+    SELECT d.*, sum(c) OVER (PARTITION BY seed, cohort ORDER BY age DESC) AS n,
+           1 - (w + l)::float8 / sum(c) OVER (PARTITION BY seed, cohort ORDER BY age DESC) AS factor
+      FROM day d
+), km AS (
+    SELECT r.*,
+           CASE WHEN coalesce(sum((factor = 0)::int) OVER b, 0) > 0 THEN 0
+                ELSE exp(coalesce(sum(ln(nullif(factor, 0))) OVER b, 0)) END AS s_before
+      FROM risk r
+    WINDOW b AS (PARTITION BY seed, cohort ORDER BY age ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+)
+SELECT seed, cohort, age, s_before, s_before * factor AS s_after,
+       sum(s_before * w / n) OVER (PARTITION BY seed, cohort ORDER BY age) AS cif_won
+  FROM km;
+
+SELECT is((SELECT count(*) FROM computed c
+             CROSS JOIN (VALUES (0), (7), (30), (90), (180), (364)) h(days)
+             CROSS JOIN LATERAL (SELECT coalesce((SELECT r.cif_won FROM reference r
+                                                  WHERE r.seed = c.seed AND r.cohort = c.cohort AND r.age <= h.days
+                                                  ORDER BY r.age DESC LIMIT 1), 0) AS cif) ref
+            -- a NULL result counts as a failure
+            WHERE coalesce(abs(sales_kpi.cumulative_win_rate(c.s, make_interval(days => h.days)) - ref.cif) > 1e-12, true)),
+          0::bigint, 'cumulative_win_rate = Aalen-Johansen from plain SQL to 1e-12, at six horizons');
+SELECT is((SELECT count(*) FROM computed c
+             CROSS JOIN (VALUES (0), (7), (30), (90), (180), (364)) h(days)
+             CROSS JOIN LATERAL (SELECT count(*) FILTER (WHERE outcome = 'won' AND age <= h.days)::float8
+                                        / count(*) FILTER (WHERE outcome IS NOT NULL) AS naive
+                                   FROM surv_input i WHERE i.seed = c.seed AND i.cohort = c.cohort) ref
+            WHERE sales_kpi.naive_win_rate(c.s, make_interval(days => h.days)) IS DISTINCT FROM ref.naive),
+          0::bigint, 'naive_win_rate = won within the horizon / all deals, exactly');
+SELECT is((SELECT count(*) FROM computed c
+            WHERE sales_kpi.median_time_to_close(c.s) IS DISTINCT FROM
+                  (SELECT make_interval(days => min(r.age)) FROM reference r
+                    WHERE r.seed = c.seed AND r.cohort = c.cohort AND r.s_after <= 0.5 + 1e-12)),
+          0::bigint, 'median_time_to_close = first day the Kaplan-Meier survival reaches 1/2 (NULL if never)');
+SELECT is((SELECT count(*) FROM computed c
+            WHERE sales_kpi.survival_count(c.s) <> (SELECT count(*) FROM surv_input i
+                                                    WHERE i.seed = c.seed AND i.cohort = c.cohort AND i.outcome IS NOT NULL)),
+          0::bigint, 'survival_count counts the deals; NULL outcomes are skipped');
+SELECT ok((SELECT bool_and(sales_kpi.cumulative_win_rate(s, '364 days') >= sales_kpi.naive_win_rate(s, '364 days') - 1e-12)
+             FROM computed), 'with censoring, the Aalen-Johansen estimate is never below the naive share');
+SELECT results_eq($$SELECT sales_kpi.survival_count(s), sales_kpi.cumulative_win_rate(s, '30 days'), sales_kpi.median_time_to_close(s)
+                      FROM (SELECT sales_kpi.survival_agg(make_interval(days => age), outcome) AS s FROM surv_input WHERE false) x$$,
+                  $$VALUES (0::bigint, NULL::float8, NULL::interval)$$, 'no rows: count 0 and NULL accessors');
+
+-- forced parallel query
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text; plan text := '';
+BEGIN
+    FOR r IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP plan := plan || r || E'\n'; END LOOP;
+    RETURN plan;
+END $$;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL force_parallel_mode = on;
+SELECT matches(pg_temp.plan_of('SELECT sales_kpi.survival_agg(make_interval(days => age), outcome) FROM surv_input'),
+               'Partial Aggregate', 'the parallel plan shows partial aggregation');
+SELECT is((SELECT sales_kpi.survival_agg(make_interval(days => age), outcome)::text FROM surv_input),
+          (SELECT sales_kpi.rollup(s)::text FROM computed),
+          'parallel aggregate of all rows = rollup of the serial cohort summaries');
+RESET force_parallel_mode;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+
+-- moving window (inverse transition) = recomputed window
+SELECT is((SELECT count(*) FROM (
+             SELECT seed, id, sales_kpi.survival_agg(make_interval(days => age), outcome)
+                                  OVER (PARTITION BY seed ORDER BY id ROWS BETWEEN 49 PRECEDING AND CURRENT ROW) AS s
+               FROM surv_input WHERE id <= 1500) m
+             CROSS JOIN LATERAL (SELECT sales_kpi.survival_agg(make_interval(days => age), outcome) AS s
+                                   FROM surv_input i WHERE i.seed = m.seed AND i.id BETWEEN m.id - 49 AND m.id) r
+            WHERE m.s::text <> r.s::text), 0::bigint,
+          'a 50-row moving window equals the window recomputed, row by row');
+
+-- rollup, text and binary round trips
+SELECT is((SELECT count(*) FROM (SELECT seed, cohort, sales_kpi.rollup(s) AS s
+                                   FROM (SELECT seed, cohort, id % 4 AS part,
+                                                sales_kpi.survival_agg(make_interval(days => age), outcome) AS s
+                                           FROM surv_input GROUP BY seed, cohort, id % 4) p
+                                  GROUP BY seed, cohort) r
+             JOIN computed c USING (seed, cohort) WHERE r.s::text <> c.s::text), 0::bigint,
+          'rollup of partial summaries = survival_agg of all rows');
+SELECT is((SELECT count(*) FROM computed WHERE s::text::sales_kpi.survival::text <> s::text), 0::bigint,
+          'text output reads back to the same value');
+SELECT format('/tmp/sales_kpi_surv_%s.bin', pg_backend_pid()) AS copy_file \gset
+COPY computed TO :'copy_file' (FORMAT binary);
+CREATE TEMP TABLE bin_in (LIKE computed);
+COPY bin_in FROM :'copy_file' (FORMAT binary);
+SELECT is((SELECT count(*) FROM bin_in b JOIN computed c USING (seed, cohort) WHERE b.s::text <> c.s::text)
+          + (SELECT count(*) FROM computed) - (SELECT count(*) FROM bin_in), 0::bigint,
+          'survival summaries survive COPY BINARY unchanged');
+
+SELECT * FROM finish();
+ROLLBACK;
