@@ -17,7 +17,8 @@ OBJS = \
 	src/qsketch.o \
 	src/survival_math.o \
 	src/duration.o \
-	src/survival.o
+	src/survival.o \
+	src/lift.o
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql

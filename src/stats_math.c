@@ -82,3 +82,32 @@ wilson_interval(double successes, double n, double confidence,
 	*lower = fmax(0.0, center - half);
 	*upper = fmin(1.0, center + half);
 }
+
+/*
+ * Odds ratio (a d) / (b c) of a 2x2 table (a, b: with the factor, outcome
+ * true and false; c, d: without) and its Woolf confidence interval,
+ * exp(ln OR -/+ z sqrt(1/a + 1/b + 1/c + 1/d)).  When a cell is zero, 0.5 is
+ * added to every cell (Haldane-Anscombe), so the estimate and the interval
+ * stay finite.
+ */
+void
+odds_ratio_interval(double a, double b, double c, double d, double confidence,
+					double *odds_ratio, double *lower, double *upper)
+{
+	double		z = normal_quantile(1 - (1 - confidence) / 2);
+	double		log_or,
+				se;
+
+	if (a == 0 || b == 0 || c == 0 || d == 0)
+	{
+		a += 0.5;
+		b += 0.5;
+		c += 0.5;
+		d += 0.5;
+	}
+	log_or = log(a) + log(d) - log(b) - log(c);
+	se = sqrt(1 / a + 1 / b + 1 / c + 1 / d);
+	*odds_ratio = exp(log_or);
+	*lower = exp(log_or - z * se);
+	*upper = exp(log_or + z * se);
+}

@@ -13,5 +13,7 @@
 extern double normal_quantile(double p);
 extern void wilson_interval(double successes, double n, double confidence,
 							double *lower, double *upper);
+extern void odds_ratio_interval(double a, double b, double c, double d, double confidence,
+								double *odds_ratio, double *lower, double *upper);
 
 #endif							/* SALES_KPI_STATS_MATH_H */
