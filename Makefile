@@ -18,7 +18,8 @@ OBJS = \
 	src/survival_math.o \
 	src/duration.o \
 	src/survival.o \
-	src/lift.o
+	src/lift.o \
+	src/funnel.o
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
