@@ -19,7 +19,8 @@ OBJS = \
 	src/duration.o \
 	src/survival.o \
 	src/lift.o \
-	src/funnel.o
+	src/funnel.o \
+	src/window.o
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
