@@ -49,6 +49,9 @@ cases=(
 "weighted_pipeline|SELECT sales_kpi.weighted_pipeline(amount, probability) FROM bench_rows|SELECT sum(amount) FROM bench_rows|SELECT sum(amount * probability) FROM bench_rows"
 "winloss_agg + accessors|SELECT sales_kpi.win_rate(w), sales_kpi.wilson_lower(w), sales_kpi.avg_won_amount(w) FROM (SELECT sales_kpi.winloss_agg(won, amount) w FROM bench_rows) s|SELECT sum(amount) FROM bench_rows|SELECT count(*) FILTER (WHERE won), count(*) FILTER (WHERE NOT won), avg(amount) FILTER (WHERE won) FROM bench_rows"
 "survival_agg + Aalen-Johansen at 90 days, 36 cohorts|SELECT cohort, sales_kpi.cumulative_win_rate(sales_kpi.survival_agg(age, outcome), '90 days') FROM bench_rows GROUP BY cohort|SELECT cohort, sum(cohort) FROM bench_rows GROUP BY cohort|WITH day AS (SELECT cohort, extract(day FROM age)::int AS t, count(*) FILTER (WHERE outcome = 'won') AS w, count(*) FILTER (WHERE outcome = 'lost') AS l, count(*) AS c FROM bench_rows GROUP BY 1, 2), risk AS (SELECT *, sum(c) OVER (PARTITION BY cohort ORDER BY t DESC) AS n FROM day), km AS (SELECT *, exp(coalesce(sum(ln(nullif(1 - (w + l)::float8 / n, 0))) OVER (PARTITION BY cohort ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)) AS s_before FROM risk) SELECT cohort, sum(s_before * w / n) FILTER (WHERE t <= 90) FROM km GROUP BY cohort"
+"survival_agg, against per-row windows|SELECT cohort, sales_kpi.cumulative_win_rate(sales_kpi.survival_agg(age, outcome), '90 days') FROM bench_rows GROUP BY cohort|SELECT cohort, sum(cohort) FROM bench_rows GROUP BY cohort|WITH r AS (SELECT cohort, extract(day FROM age)::int AS t, outcome, count(*) OVER (PARTITION BY cohort ORDER BY extract(day FROM age)::int DESC RANGE UNBOUNDED PRECEDING) AS n FROM bench_rows), day AS (SELECT cohort, t, max(n) AS n, count(*) FILTER (WHERE outcome = 'won') AS w, count(*) FILTER (WHERE outcome = 'lost') AS l FROM r GROUP BY cohort, t), km AS (SELECT *, exp(coalesce(sum(ln(nullif(1 - (w + l)::float8 / n, 0))) OVER (PARTITION BY cohort ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)) AS s_before FROM day) SELECT cohort, sum(s_before * w / n) FILTER (WHERE t <= 90) FROM km GROUP BY cohort"
+"funnel_agg + stages|SELECT st.* FROM (SELECT sales_kpi.funnel_agg(pos, won) f FROM bench_rows) x, sales_kpi.stages(x.f) st|SELECT sum(pos) FROM bench_rows|SELECT pos, sum(count(*)) OVER (ORDER BY pos DESC), sum(count(*) FILTER (WHERE won)) OVER (ORDER BY pos DESC) FROM bench_rows GROUP BY pos"
+"lift_agg + odds ratio and interval|SELECT sales_kpi.lift(l), sales_kpi.odds_ratio(l), sales_kpi.odds_ratio_lower(l), sales_kpi.odds_ratio_upper(l) FROM (SELECT sales_kpi.lift_agg(won, probability > 0.5) l FROM bench_rows) x|SELECT sum(probability) FROM bench_rows|SELECT count(*) FILTER (WHERE won AND probability > 0.5), count(*) FILTER (WHERE NOT won AND probability > 0.5), count(*) FILTER (WHERE won AND probability <= 0.5), count(*) FILTER (WHERE NOT won AND probability <= 0.5) FROM bench_rows"
 "duration_agg + p50/p75/p90|SELECT sales_kpi.median(s), sales_kpi.percentile(s, 0.75), sales_kpi.percentile(s, 0.9) FROM (SELECT sales_kpi.duration_agg(d) s FROM bench_rows) x|SELECT sum(d) FROM bench_rows|SELECT percentile_cont(ARRAY[0.5, 0.75, 0.9]) WITHIN GROUP (ORDER BY d) FROM bench_rows"
 )
 
@@ -66,6 +69,7 @@ SELECT g AS id,
        make_interval(secs => exp(sales_kpi.demo_random(7, g * 4 + 3) * ln(2592000.0))) AS d,
        -- cohorts: 36 creation months, ages up to a year, a fifth still open
        (g % 36) AS cohort,
+       1 + floor(power(sales_kpi.demo_random(9, g), 2) * 6)::int AS pos,
        make_interval(days => floor(power(sales_kpi.demo_random(8, g * 2), 2) * 365)::int) AS age,
        CASE WHEN sales_kpi.demo_random(8, g * 2 + 1) < 0.2 THEN 'open'
             WHEN sales_kpi.demo_random(8, g * 2 + 1) < 0.45 THEN 'won' ELSE 'lost' END AS outcome
@@ -96,4 +100,6 @@ psql -X -qAt -d bench -F ' | ' -c "
 SELECT '| weighted_sum', pg_column_size(sales_kpi.weighted_pipeline_trans('{\"v\":1,\"n\":0,\"sum\":\"0\"}', 1, 0.5)) || ' |'
 UNION ALL SELECT '| winloss', pg_column_size(sales_kpi.winloss_agg(won, amount)) || ' |' FROM bench_rows
 UNION ALL SELECT '| duration_summary (in memory)', pg_column_size(sales_kpi.duration_agg(d)) || ' |' FROM bench_rows
-UNION ALL SELECT '| survival (in memory)', pg_column_size(sales_kpi.survival_agg(age, outcome)) || ' |' FROM bench_rows"
+UNION ALL SELECT '| survival (in memory)', pg_column_size(sales_kpi.survival_agg(age, outcome)) || ' |' FROM bench_rows
+UNION ALL SELECT '| funnel (in memory)', pg_column_size(sales_kpi.funnel_agg(pos, won)) || ' |' FROM bench_rows
+UNION ALL SELECT '| lift', pg_column_size(sales_kpi.lift_agg(won, probability > 0.5)) || ' |' FROM bench_rows"
