@@ -69,17 +69,7 @@ SELECT is((SELECT sales_kpi.duration_count(sales_kpi.duration_agg(d)) FROM dur_i
           (SELECT count(d) FROM dur_input WHERE seed = 1), 'NULL durations are skipped');
 
 -- forced parallel query
-CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text; plan text := '';
-BEGIN
-    FOR r IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP plan := plan || r || E'\n'; END LOOP;
-    RETURN plan;
-END $$;
-SET LOCAL parallel_setup_cost = 0;
-SET LOCAL parallel_tuple_cost = 0;
-SET LOCAL min_parallel_table_scan_size = 0;
-SET LOCAL max_parallel_workers_per_gather = 2;
-SET LOCAL force_parallel_mode = on;
+\ir include/force_parallel.psql
 SELECT matches(pg_temp.plan_of('SELECT sales_kpi.duration_agg(d) FROM dur_input'), 'Partial Aggregate',
                'the parallel plan shows partial aggregation');
 SELECT is((SELECT sales_kpi.duration_agg(d)::text FROM dur_input),

@@ -53,16 +53,7 @@ SELECT is((SELECT count(*) FROM computed c
                   IS DISTINCT FROM (SELECT max(pos) FROM funnel_input i WHERE i.seed = c.seed AND i.grp = c.grp)),
           0::bigint, 'stages() runs up to the highest position reached');
 
-CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text; plan text := '';
-BEGIN
-    FOR r IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP plan := plan || r || E'\n'; END LOOP;
-    RETURN plan;
-END $$;
-SET LOCAL parallel_setup_cost = 0;
-SET LOCAL parallel_tuple_cost = 0;
-SET LOCAL min_parallel_table_scan_size = 0;
-SET LOCAL force_parallel_mode = on;
+\ir include/force_parallel.psql
 SELECT matches(pg_temp.plan_of('SELECT sales_kpi.funnel_agg(pos, won) FROM funnel_input'), 'Partial Aggregate',
                'the parallel plan shows partial aggregation');
 SELECT is((SELECT sales_kpi.funnel_agg(pos, won)::text FROM funnel_input), (SELECT sales_kpi.rollup(f)::text FROM computed),

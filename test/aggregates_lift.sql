@@ -46,16 +46,7 @@ SELECT is((SELECT count(*) FROM computed c JOIN reference r USING (seed, grp)
           0::bigint, 'odds ratio and its 95% Woolf interval (0.5 added to zero cells) to 1e-12');
 SELECT ok((SELECT count(*) FROM reference WHERE k > 0) > 0, 'some groups have a zero cell');
 
-CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text; plan text := '';
-BEGIN
-    FOR r IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP plan := plan || r || E'\n'; END LOOP;
-    RETURN plan;
-END $$;
-SET LOCAL parallel_setup_cost = 0;
-SET LOCAL parallel_tuple_cost = 0;
-SET LOCAL min_parallel_table_scan_size = 0;
-SET LOCAL force_parallel_mode = on;
+\ir include/force_parallel.psql
 SELECT matches(pg_temp.plan_of('SELECT sales_kpi.lift_agg(outcome, factor) FROM lift_input'), 'Partial Aggregate',
                'the parallel plan shows partial aggregation');
 SELECT is((SELECT sales_kpi.lift_agg(outcome, factor)::text FROM lift_input), (SELECT sales_kpi.rollup(l)::text FROM computed),

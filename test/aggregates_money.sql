@@ -86,17 +86,7 @@ SELECT ok((SELECT sales_kpi.weighted_pipeline(amount, probability) IS NULL
 
 -- forced parallel query: the plan aggregates partially in workers, and the
 -- results are the same
-CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text; plan text := '';
-BEGIN
-    FOR r IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP plan := plan || r || E'\n'; END LOOP;
-    RETURN plan;
-END $$;
-SET LOCAL parallel_setup_cost = 0;
-SET LOCAL parallel_tuple_cost = 0;
-SET LOCAL min_parallel_table_scan_size = 0;
-SET LOCAL max_parallel_workers_per_gather = 2;
-SET LOCAL force_parallel_mode = on;
+\ir include/force_parallel.psql
 SET LOCAL enable_hashagg = off;
 SELECT matches(pg_temp.plan_of('SELECT seed, grp, sales_kpi.weighted_pipeline(amount, probability), sales_kpi.winloss_agg(won, amount) FROM agg_input GROUP BY seed, grp'),
                'Partial (Group)?Aggregate', 'the parallel plan shows partial aggregation');

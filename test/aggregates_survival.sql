@@ -80,17 +80,7 @@ SELECT results_eq($$SELECT sales_kpi.survival_count(s), sales_kpi.cumulative_win
                   $$VALUES (0::bigint, NULL::float8, NULL::interval)$$, 'no rows: count 0 and NULL accessors');
 
 -- forced parallel query
-CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text; plan text := '';
-BEGIN
-    FOR r IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP plan := plan || r || E'\n'; END LOOP;
-    RETURN plan;
-END $$;
-SET LOCAL parallel_setup_cost = 0;
-SET LOCAL parallel_tuple_cost = 0;
-SET LOCAL min_parallel_table_scan_size = 0;
-SET LOCAL max_parallel_workers_per_gather = 2;
-SET LOCAL force_parallel_mode = on;
+\ir include/force_parallel.psql
 SELECT matches(pg_temp.plan_of('SELECT sales_kpi.survival_agg(make_interval(days => age), outcome) FROM surv_input'),
                'Partial Aggregate', 'the parallel plan shows partial aggregation');
 SELECT is((SELECT sales_kpi.survival_agg(make_interval(days => age), outcome)::text FROM surv_input),
