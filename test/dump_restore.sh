@@ -33,7 +33,23 @@ q dr_src "SELECT count(*) FROM sales_kpi.load_demo(2000, 11, '2026-10-31')" >/de
 # state a restore must carry: a user price term, a pipeline with gates enforced
 q dr_src "INSERT INTO sales_kpi.price_term (term) VALUES ('ROI'), ('优惠')"
 q dr_src "UPDATE sales_kpi.pipeline SET gate_mode = 'enforce' WHERE pipeline_id = 1"
+# a user table of stored summaries (a daily rollup, say) travels with the dump
+q dr_src "CREATE TABLE public.stored_summaries AS
+          SELECT date_trunc('month', o.created_at) AS month,
+                 sales_kpi.weighted_pipeline_trans('{\"v\":1,\"n\":0,\"sum\":\"0\"}', 100.25, 0.5) AS ws,
+                 sales_kpi.winloss_agg(s.kind = 'won', o.amount) AS wl,
+                 sales_kpi.duration_agg(coalesce(o.closed_at, '2026-10-31') - o.created_at) AS du,
+                 sales_kpi.survival_agg(coalesce(o.closed_at, '2026-10-31') - o.created_at,
+                                        CASE WHEN o.closed_at IS NULL THEN 'open' ELSE s.kind END) AS sv,
+                 sales_kpi.lift_agg(s.kind = 'won', o.competitor IS NULL) AS li,
+                 sales_kpi.funnel_agg(1 + o.opportunity_id::int % 5, s.kind = 'won') AS fu
+            FROM sales_kpi.opportunity o JOIN sales_kpi.stage s USING (stage_id)
+           GROUP BY 1"
+summaries() { q "$1" "SELECT md5(string_agg(t::text, E'\n' ORDER BY month)) || ' ' || count(*) FROM public.stored_summaries t"; }
 src=$(fingerprint dr_src)
+src_summaries=$(summaries dr_src)
+check "the source has a user table of stored summaries" \
+      "$(q dr_src "SELECT count(*) > 10 FROM public.stored_summaries")" "t"
 empty=$(q dr_src "SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'sales_kpi'::regnamespace AND c.relkind = 'r'
                    AND NOT EXISTS (SELECT 1 FROM pg_stat_user_tables s WHERE s.relid = c.oid AND s.n_live_tup > 0)")
 check "the source database has rows in every table" "$empty" "0"
@@ -46,6 +62,7 @@ else
     fail "pg_restore into a fresh database"; sed 's/^/#   /' "$work/restore.err"
 fi
 check "pg_restore: every table has the same rows" "$(fingerprint dr_custom)" "$src"
+check "pg_restore: a user table of every summary type is intact" "$(summaries dr_custom)" "$src_summaries"
 
 createdb dr_plain
 if pg_dump -Fp -d dr_src 2>"$work/dump.err" | psql -X -q -v ON_ERROR_STOP=1 -d dr_plain >/dev/null 2>"$work/restore.err"; then
@@ -54,6 +71,7 @@ else
     fail "plain dump replayed with psql"; sed 's/^/#   /' "$work/restore.err"
 fi
 check "plain dump: every table has the same rows" "$(fingerprint dr_plain)" "$src"
+check "plain dump: a user table of every summary type is intact" "$(summaries dr_plain)" "$src_summaries"
 
 for db in dr_custom dr_plain; do
     check "$db: built-in price terms are not doubled" \
