@@ -27,6 +27,7 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "windowapi.h"
 
@@ -146,6 +147,22 @@ typedef struct MrrState
 	int64		next_row;		/* the row the state is up to date for */
 } MrrState;
 
+/* numeric zero, made once per backend rather than once per row */
+static Datum
+numeric_zero(void)
+{
+	static Datum zero = (Datum) 0;
+
+	if (zero == (Datum) 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+		MemoryContextSwitchTo(old);
+	}
+	return zero;
+}
+
 /* sign of an mrr value (NULL counts as zero); negative values are errors */
 static int
 mrr_sign(Datum mrr, bool isnull)
@@ -161,8 +178,7 @@ mrr_sign(Datum mrr, bool isnull)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("mrr must be a finite number, got %s",
 						DatumGetCString(DirectFunctionCall1(numeric_out, mrr)))));
-	c = DatumGetInt32(DirectFunctionCall2(numeric_cmp, mrr,
-										  DirectFunctionCall1(int4_numeric, Int32GetDatum(0))));
+	c = DatumGetInt32(DirectFunctionCall2(numeric_cmp, mrr, numeric_zero()));
 	if (c < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),

@@ -264,45 +264,38 @@ winloss_win_rate(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8((double) s->won / (double) (s->won + s->lost));
 }
 
-static void
-wilson_args(FunctionCallInfo fcinfo, double *lower, double *upper)
+/* one bound of the Wilson interval at the confidence in argument 1 */
+static Datum
+wilson_bound(FunctionCallInfo fcinfo, bool upper)
 {
 	WinLoss    *s = winloss_arg(fcinfo, 0);
 	double		confidence = PG_GETARG_FLOAT8(1);
+	double		lower_bound,
+				upper_bound;
 
 	if (!(confidence > 0 && confidence < 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("confidence must be between 0 and 1 (exclusive), got %g", confidence)));
-	wilson_interval((double) s->won, (double) (s->won + s->lost), confidence, lower, upper);
+	if (s->won + s->lost == 0)
+		PG_RETURN_NULL();
+	wilson_interval((double) s->won, (double) (s->won + s->lost), confidence,
+					&lower_bound, &upper_bound);
+	PG_RETURN_FLOAT8(upper ? upper_bound : lower_bound);
 }
 
 PG_FUNCTION_INFO_V1(winloss_wilson_lower);
 Datum
 winloss_wilson_lower(PG_FUNCTION_ARGS)
 {
-	WinLoss    *s = winloss_arg(fcinfo, 0);
-	double		lower,
-				upper;
-
-	if (s->won + s->lost == 0)
-		PG_RETURN_NULL();
-	wilson_args(fcinfo, &lower, &upper);
-	PG_RETURN_FLOAT8(lower);
+	return wilson_bound(fcinfo, false);
 }
 
 PG_FUNCTION_INFO_V1(winloss_wilson_upper);
 Datum
 winloss_wilson_upper(PG_FUNCTION_ARGS)
 {
-	WinLoss    *s = winloss_arg(fcinfo, 0);
-	double		lower,
-				upper;
-
-	if (s->won + s->lost == 0)
-		PG_RETURN_NULL();
-	wilson_args(fcinfo, &lower, &upper);
-	PG_RETURN_FLOAT8(upper);
+	return wilson_bound(fcinfo, true);
 }
 
 PG_FUNCTION_INFO_V1(winloss_won_count);
