@@ -20,7 +20,8 @@ OBJS = \
 	src/survival.o \
 	src/lift.o \
 	src/funnel.o \
-	src/window.o
+	src/window.o \
+	src/currency.o
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
