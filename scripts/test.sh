@@ -55,6 +55,9 @@ set +e
 pg_prove -v -d sales_kpi_tap test/*.sql >/tmp/sales_kpi_tap.log 2>&1
 rc=$?
 set -e
+# the suites' COPY BINARY scratch files (written by the server, named by backend pid)
+rm -f /tmp/sales_kpi_copy_*.bin /tmp/sales_kpi_dur_*.bin /tmp/sales_kpi_surv_*.bin \
+      /tmp/sales_kpi_lift_*.bin /tmp/sales_kpi_funnel_*.bin /tmp/sales_kpi_bin_*
 grep -vE '^ *ok [0-9]+' /tmp/sales_kpi_tap.log
 tally /tmp/sales_kpi_tap.log
 echo "pgTAP: $ok assertions passed, $bad failed"
