@@ -8,7 +8,9 @@ set -euo pipefail
 
 SALES_KPI_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=15
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+# SALES_KPI_PG_BIN points at another (relocated) copy of the server's
+# binaries, so that several working copies can build and test side by side
+PG_BIN=${SALES_KPI_PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 
 say() { printf '==> %s\n' "$*" >&2; }
 

@@ -8,7 +8,8 @@ source "$(dirname "$0")/lib.sh"
 ensure_packages
 build_and_install
 start_cluster
-trap stop_cluster EXIT
+log_dir=$(mktemp -d /tmp/sales_kpi_test.XXXXXX)
+trap 'stop_cluster; rm -rf "$log_dir"' EXIT
 cd "$SALES_KPI_ROOT"
 
 passed=0 failed=0
@@ -26,11 +27,11 @@ for t in test/unit/*_test.c; do
     name=$(basename "$t" _test.c)
     set +e
     gcc -std=c99 -O2 -Wall -Wextra -Werror -Isrc "$t" "src/$name.c" -lm -o "$unit_dir/$name" \
-        && "$unit_dir/$name" >/tmp/sales_kpi_unit.log 2>&1
+        && "$unit_dir/$name" >$log_dir/unit.log 2>&1
     rc=$?
     set -e
-    grep -vE '^ok [0-9]+' /tmp/sales_kpi_unit.log || true
-    tally /tmp/sales_kpi_unit.log
+    grep -vE '^ok [0-9]+' $log_dir/unit.log || true
+    tally $log_dir/unit.log
     echo "$name: $ok passed, $bad failed"
     if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then failed=$((failed + 1)); fi
 done
@@ -38,11 +39,11 @@ rm -rf "$unit_dir"
 
 say "pg_regress"
 set +e
-make -s PG_CONFIG=$PG_BIN/pg_config installcheck >/tmp/sales_kpi_regress.log 2>&1
+make -s PG_CONFIG=$PG_BIN/pg_config installcheck >$log_dir/regress.log 2>&1
 rc=$?
 set -e
-cat /tmp/sales_kpi_regress.log
-tally /tmp/sales_kpi_regress.log
+cat $log_dir/regress.log
+tally $log_dir/regress.log
 if [ $rc -ne 0 ]; then
     [ "$bad" -gt 0 ] || failed=$((failed + 1))
     [ -f regression.diffs ] && head -200 regression.diffs
@@ -52,14 +53,14 @@ say "pgTAP"
 createdb sales_kpi_tap
 psql -X -q -v ON_ERROR_STOP=1 -d sales_kpi_tap -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION sales_kpi'
 set +e
-pg_prove -v -d sales_kpi_tap test/*.sql >/tmp/sales_kpi_tap.log 2>&1
+pg_prove -v -d sales_kpi_tap test/*.sql >$log_dir/tap.log 2>&1
 rc=$?
 set -e
 # the suites' COPY BINARY scratch files (written by the server, named by backend pid)
 rm -f /tmp/sales_kpi_copy_*.bin /tmp/sales_kpi_dur_*.bin /tmp/sales_kpi_surv_*.bin \
       /tmp/sales_kpi_lift_*.bin /tmp/sales_kpi_funnel_*.bin /tmp/sales_kpi_bin_*
-grep -vE '^ *ok [0-9]+' /tmp/sales_kpi_tap.log
-tally /tmp/sales_kpi_tap.log
+grep -vE '^ *ok [0-9]+' $log_dir/tap.log
+tally $log_dir/tap.log
 echo "pgTAP: $ok assertions passed, $bad failed"
 if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then failed=$((failed + 1)); fi
 
@@ -67,11 +68,11 @@ for t in test/*.sh; do
     [ -e "$t" ] || continue
     say "$t"
     set +e
-    bash "$t" >/tmp/sales_kpi_sh.log 2>&1
+    bash "$t" >$log_dir/sh.log 2>&1
     rc=$?
     set -e
-    cat /tmp/sales_kpi_sh.log
-    tally /tmp/sales_kpi_sh.log
+    cat $log_dir/sh.log
+    tally $log_dir/sh.log
     if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then failed=$((failed + 1)); fi
 done
 
