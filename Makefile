@@ -21,7 +21,8 @@ OBJS = \
 	src/lift.o \
 	src/funnel.o \
 	src/window.o \
-	src/currency.o
+	src/currency.o \
+	src/dimension.o
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql

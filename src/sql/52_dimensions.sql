@@ -1,0 +1,89 @@
+-- Breakdowns.  Every KPI function takes dimension text DEFAULT 'company'
+-- and returns the columns (dimension, dimension_value): 'company' gives one
+-- group, 'all'; the others group deals by pipeline, rep, team (of the rep
+-- credited by the KPI: the owner at the as-of instant for pipeline, at the
+-- close for outcomes), source, industry, segment, region, competitor or
+-- deal kind.  A missing attribute is its own group, '(none)'.
+
+CREATE FUNCTION @extschema@.dimension_value(dimension text, pipeline text, rep text, team text,
+                                            source text, industry text, segment text, region text,
+                                            competitor text, kind text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'dimension_value'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.dimension_value(text, text, text, text, text, text, text, text, text, text) IS
+    'The attribute named by dimension (company, pipeline, rep, team, source, industry, segment, region, competitor, kind): ''all'' for company, ''(none)'' for a missing attribute; an unknown dimension is an error.';
+
+CREATE VIEW @extschema@.deal_dimensions AS
+SELECT o.opportunity_id,
+       p.name AS pipeline,
+       o.source,
+       a.industry,
+       a.segment,
+       a.region,
+       o.competitor,
+       o.kind
+  FROM @extschema@.opportunity o
+  JOIN @extschema@.pipeline p ON p.pipeline_id OPERATOR(pg_catalog.=) o.pipeline_id
+  LEFT JOIN @extschema@.account a ON a.account_id OPERATOR(pg_catalog.=) o.account_id;
+COMMENT ON VIEW @extschema@.deal_dimensions IS
+    'The attributes of each deal that KPIs break down by, apart from the rep and team (which depend on when the owner is taken).';
+
+-- Deals closed in [period_start, period_end) as they stood at as_of: the
+-- deal's newest stage event not after as_of is won or lost and entered in
+-- the period.  A deal reopened after as_of still counts; one closed, then
+-- reopened before as_of does not.  The owner is the one at the close (the
+-- rep credited with the win), the amount the one known at as_of, converted
+-- at the rate of the close date.
+CREATE FUNCTION @extschema@.closed_deals(period_start timestamptz, period_end timestamptz,
+                                         as_of timestamptz DEFAULT now())
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
+               stage_id bigint, created_at timestamptz, closed_at timestamptz,
+               amount numeric, currency character(3), amount_base numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH moved_since AS (
+        -- only deals with events after as_of can differ from their current row
+        SELECT DISTINCT ev.opportunity_id
+          FROM @extschema@.stage_event ev
+         WHERE ev.entered_at > as_of
+    ), closing AS (
+        SELECT o.opportunity_id, o.stage_id, o.closed_at
+          FROM @extschema@.opportunity o
+         WHERE o.closed_at >= period_start AND o.closed_at < period_end AND o.closed_at <= as_of
+        UNION ALL
+        SELECT o.opportunity_id, e.stage_id, e.entered_at
+          FROM moved_since m
+          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
+          CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= as_of
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+         WHERE (o.closed_at IS NULL OR o.closed_at > as_of)
+           AND e.entered_at >= period_start AND e.entered_at < period_end
+    )
+    SELECT o.opportunity_id, o.pipeline_id, coalesce(w.owner_id, o.owner_id), s.kind, c.stage_id,
+           o.created_at, c.closed_at, coalesce(a.amount, o.amount), o.currency,
+           @extschema@.to_base(coalesce(a.amount, o.amount), o.currency,
+                               (c.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
+      FROM closing c
+      JOIN @extschema@.stage s ON s.stage_id = c.stage_id AND s.kind IN ('won', 'lost')
+      JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
+      LEFT JOIN LATERAL (
+            SELECT hi.owner_id
+              FROM @extschema@.opportunity_history hi
+             WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= c.closed_at
+             ORDER BY hi.changed_at DESC
+             LIMIT 1) w ON true
+      LEFT JOIN LATERAL (
+            SELECT hi.amount
+              FROM @extschema@.opportunity_history hi
+             WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= as_of
+             ORDER BY hi.changed_at DESC
+             LIMIT 1) a ON true
+$$;
+COMMENT ON FUNCTION @extschema@.closed_deals(timestamptz, timestamptz, timestamptz) IS
+    'Deals closed (won or lost) in [period_start, period_end) as the history stood at as_of, with the owner at the close, the amount known at as_of and that amount in the base currency at the close-date rate.';
