@@ -77,3 +77,54 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.periods(timestamptz, timestamptz, text) IS
     'The periods of the grain that overlap [from_at, to_at), in order.';
+
+-- The period a KPI function reports on: the arguments when given, else the
+-- fiscal quarter holding as_of.  Refuses an empty or reversed period.
+CREATE FUNCTION @extschema@.resolve_period(requested_start timestamptz, requested_end timestamptz,
+                                           as_of timestamptz,
+                                           OUT period_start timestamptz, OUT period_end timestamptz)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    period_start := coalesce(requested_start, @extschema@.period_start(as_of, 'quarter'));
+    period_end := coalesce(requested_end, @extschema@.period_end(period_start, 'quarter'));
+    IF period_end <= period_start THEN
+        RAISE EXCEPTION 'argument "period_end" (%) must be later than "period_start" (%)', period_end, period_start
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.resolve_period(timestamptz, timestamptz, timestamptz) IS
+    'Internal: the [period_start, period_end) a KPI reports on; the fiscal quarter holding as_of where they are null.';
+
+-- The series of periods a KPI over time reports on: from_at defaults to the
+-- start of the period of the grain a year before as_of, to_at to the end of
+-- the period holding as_of.
+CREATE FUNCTION @extschema@.resolve_series(from_at timestamptz, to_at timestamptz, grain text,
+                                           as_of timestamptz,
+                                           OUT period_start timestamptz, OUT period_end timestamptz)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 12
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF as_of IS NULL OR grain IS NULL THEN
+        RAISE EXCEPTION 'arguments "as_of" and "grain" must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    from_at := coalesce(from_at, @extschema@.period_start(as_of - interval '1 year', grain));
+    to_at := coalesce(to_at, @extschema@.period_end(as_of, grain));
+    IF to_at <= from_at THEN
+        RAISE EXCEPTION 'argument "to_at" (%) must be later than "from_at" (%)', to_at, from_at
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY SELECT p.period_start, p.period_end FROM @extschema@.periods(from_at, to_at, grain) p;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.resolve_series(timestamptz, timestamptz, text, timestamptz) IS
+    'Internal: the periods of the grain a KPI over time reports on; from a year before as_of to the period holding it where from_at and to_at are null.';
