@@ -87,3 +87,28 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.closed_deals(timestamptz, timestamptz, timestamptz) IS
     'Deals closed (won or lost) in [period_start, period_end) as the history stood at as_of, with the owner at the close, the amount known at as_of and that amount in the base currency at the close-date rate.';
+
+-- Each rep's target for [period_start, period_end): the quota rows that
+-- overlap the period, each counted for the share of its days inside it (a
+-- monthly view of quarterly quotas gets a third of each).  Quota dates are
+-- read as local days of the reporting time zone.  Reps without a quota row
+-- overlapping the period are absent (no target, not a zero target).
+CREATE FUNCTION @extschema@.quota_in_period(period_start timestamptz, period_end timestamptz)
+RETURNS TABLE (rep_id bigint, quota numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH p AS (
+        SELECT (period_start AT TIME ZONE @extschema@.reporting_timezone()) AS lo,
+               (period_end AT TIME ZONE @extschema@.reporting_timezone()) AS hi
+    )
+    SELECT q.rep_id,
+           sum(q.amount
+               * extract(epoch FROM least(q.period_end::timestamp, p.hi) - greatest(q.period_start::timestamp, p.lo))
+               / extract(epoch FROM q.period_end::timestamp - q.period_start::timestamp))
+      FROM @extschema@.quota q, p
+     WHERE q.period_start::timestamp < p.hi AND q.period_end::timestamp > p.lo
+     GROUP BY q.rep_id
+$$;
+COMMENT ON FUNCTION @extschema@.quota_in_period(timestamptz, timestamptz) IS
+    'Each rep''s target for a period: the overlapping quota rows, each prorated by the share of its time inside the period; reps with no overlapping quota are absent.';
