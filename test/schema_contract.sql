@@ -9,7 +9,7 @@
 -- extensions pgtap and sales_kpi exist; everything is rolled back.
 
 BEGIN;
-SELECT plan(408);
+SELECT plan(409);
 
 -------------------------------------------------------------------------------
 -- The extension and its schema
@@ -532,6 +532,34 @@ SELECT is_empty($$
        AND s.setting LIKE 'search_path=%'
        AND (s.setting ~* '(public|\$user)' OR s.setting !~ '^search_path=pg_catalog\M')
 $$, 'every pinned search_path starts with pg_catalog and names no public or $user schema');
+
+
+-------------------------------------------------------------------------------
+-- Documentation: every function, view and table of the extension is described
+-------------------------------------------------------------------------------
+SELECT is_empty($$
+    SELECT pg_catalog.pg_describe_object(d.classid, d.objid, 0)
+      FROM pg_catalog.pg_depend d
+     WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass
+       AND d.refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'sales_kpi')
+       AND d.deptype = 'e'
+       AND d.classid IN ('pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_class'::regclass)
+       AND NOT (d.classid = 'pg_catalog.pg_class'::regclass
+                AND (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = d.objid) NOT IN ('r', 'v'))
+       AND pg_catalog.obj_description(d.objid, (SELECT c.relname FROM pg_catalog.pg_class c
+                                                 WHERE c.oid = d.classid)) IS NULL
+       -- trigger functions and the support functions of types and aggregates
+       -- are described by their trigger, type or aggregate
+       AND NOT (d.classid = 'pg_catalog.pg_proc'::regclass
+                AND (d.objid IN (SELECT p.oid FROM pg_catalog.pg_proc p
+                                  WHERE p.prorettype = 'pg_catalog.trigger'::regtype)
+                     OR d.objid IN (SELECT unnest(ARRAY[t.typinput, t.typoutput, t.typreceive, t.typsend])::oid
+                                      FROM pg_catalog.pg_type t)
+                     OR d.objid IN (SELECT unnest(ARRAY[a.aggtransfn, a.aggfinalfn, a.aggcombinefn,
+                                                        a.aggserialfn, a.aggdeserialfn, a.aggmtransfn,
+                                                        a.aggminvtransfn, a.aggmfinalfn])::oid
+                                      FROM pg_catalog.pg_aggregate a)))
+$$, 'every function, table and view of the extension has a COMMENT');
 
 SELECT * FROM finish();
 ROLLBACK;
