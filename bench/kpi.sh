@@ -85,7 +85,7 @@ echo
 echo "### Plan of the slowest view, \`$slowest\` (auto_explain, nested statements)"
 echo
 echo '```'
-psql -X -q -d $database 2>&1 <<SQL | sed -n 's/^\(LOG\|NOTICE\): *//p; /^  /p; /^ *->/p; /^Query Text/p'
+psql -X -q -d $database 2>&1 <<SQL | awk '/^LOG:/ { sub(/^LOG: */, ""); print; next } /^(Query Text|  )/ { print }'
 LOAD 'auto_explain';
 SET auto_explain.log_min_duration = 0;
 SET auto_explain.log_analyze = on;
