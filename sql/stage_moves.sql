@@ -89,16 +89,25 @@ SELECT opportunity_id, changed_at = now() AS edited_now,
   FROM sales_kpi.opportunity_history
  ORDER BY opportunity_id, changed_at;
 COMMIT;
--- a loader may write history first: setting the deal to what the newest
--- snapshot says adds nothing
+-- a loader may write history first: the deal takes the values of its
+-- newest snapshot, and setting them again adds nothing
 INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, amount, expected_close, owner_id)
 VALUES (1, '2026-03-07', 1300, '2026-03-31', 2);
+SELECT amount, expected_close, owner_id FROM sales_kpi.opportunity WHERE opportunity_id = 1;
 UPDATE sales_kpi.opportunity SET amount = 1300 WHERE opportunity_id = 1;
--- and a snapshot for an instant that has one replaces it
+-- an older snapshot is history only: the deal keeps its newest values
+INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, amount, expected_close, owner_id)
+VALUES (1, '2026-03-06', 1250, '2026-03-31', 3);
+SELECT amount, owner_id FROM sales_kpi.opportunity WHERE opportunity_id = 1;
+-- a snapshot for an instant that has one replaces it
 INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, amount, expected_close, owner_id)
 VALUES (1, '2026-01-05 09:00', 900, '2026-03-31', 2);
 SELECT opportunity_id, changed_at, amount, expected_close, owner_id
   FROM sales_kpi.opportunity_history WHERE opportunity_id = 1 ORDER BY changed_at;
+-- and when it is the newest, the deal follows it
+INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, amount, expected_close, owner_id)
+VALUES (1, '2026-03-07', 1400, '2026-04-30', 2);
+SELECT amount, expected_close, owner_id FROM sales_kpi.opportunity WHERE opportunity_id = 1;
 
 -- deleting a deal takes its history along
 DELETE FROM sales_kpi.opportunity WHERE opportunity_id = 1;

@@ -9,7 +9,7 @@
 -- extensions pgtap and sales_kpi exist; everything is rolled back.
 
 BEGIN;
-SELECT plan(409);
+SELECT plan(411);
 
 -------------------------------------------------------------------------------
 -- The extension and its schema
@@ -384,6 +384,8 @@ SELECT is((SELECT pg_catalog.pg_get_expr(x.indpred, x.indrelid) FROM pg_catalog.
 SELECT has_trigger('sales_kpi'::name, t::name, g::name, format('trigger %s on %s', g, t))
   FROM (VALUES ('opportunity', 'opportunity_after_insert'),
                ('opportunity', 'opportunity_after_update'),
+               ('opportunity_history', 'opportunity_history_before_insert'),
+               ('opportunity_history', 'opportunity_history_after_insert'),
                ('stage_event', 'stage_event_after_insert'),
                ('stage_event', 'stage_event_after_update'),
                ('stage_event', 'stage_event_after_delete')) AS v(t, g);

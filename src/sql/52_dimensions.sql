@@ -35,55 +35,74 @@ COMMENT ON VIEW @extschema@.deal_dimensions IS
 -- reopened before as_of does not.  The owner is the one at the close (the
 -- rep credited with the win), the amount the one known at as_of, converted
 -- at the rate of the close date.
+--
+-- Only deals with stage events after as_of can differ from their current
+-- row, and only deals with snapshots after the close (or after as_of) need
+-- their history read: at as_of = now that is nearly none, so the common
+-- case is one range scan of opportunity.closed_at.  PL/pgSQL so that each
+-- call is planned with its actual dates; JIT compilation would cost more
+-- than these queries run.
 CREATE FUNCTION @extschema@.closed_deals(period_start timestamptz, period_end timestamptz,
                                          as_of timestamptz DEFAULT now())
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
                stage_id bigint, created_at timestamptz, closed_at timestamptz,
                amount numeric, currency character(3), amount_base numeric)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
-    WITH moved_since AS (
-        -- only deals with events after as_of can differ from their current row
-        SELECT DISTINCT ev.opportunity_id
-          FROM @extschema@.stage_event ev
-         WHERE ev.entered_at > as_of
-    ), closing AS (
-        SELECT o.opportunity_id, o.stage_id, o.closed_at
+BEGIN
+    RETURN QUERY
+    WITH closing AS (
+        SELECT o.opportunity_id, o.pipeline_id, o.owner_id, o.created_at, o.amount, o.currency,
+               o.stage_id, o.closed_at
           FROM @extschema@.opportunity o
-         WHERE o.closed_at >= period_start AND o.closed_at < period_end AND o.closed_at <= as_of
+         WHERE o.closed_at >= closed_deals.period_start AND o.closed_at < closed_deals.period_end
+           AND o.closed_at <= closed_deals.as_of
         UNION ALL
-        SELECT o.opportunity_id, e.stage_id, e.entered_at
-          FROM moved_since m
-          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
+        SELECT o.opportunity_id, o.pipeline_id, o.owner_id, o.created_at, o.amount, o.currency,
+               e.stage_id, e.entered_at
+          FROM @extschema@.opportunity o
           CROSS JOIN LATERAL (
                 SELECT ev.stage_id, ev.entered_at
                   FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= as_of
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= closed_deals.as_of
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
                  LIMIT 1) e
-         WHERE (o.closed_at IS NULL OR o.closed_at > as_of)
-           AND e.entered_at >= period_start AND e.entered_at < period_end
+         WHERE o.opportunity_id IN (SELECT ev.opportunity_id FROM @extschema@.stage_event ev
+                                     WHERE ev.entered_at > closed_deals.as_of)
+           AND (o.closed_at IS NULL OR o.closed_at > closed_deals.as_of)
+           AND e.entered_at >= closed_deals.period_start AND e.entered_at < closed_deals.period_end
+    ), resolved AS (
+        -- only a snapshot after the close (which is also any after as_of)
+        -- can make the owner at the close or the amount at as_of differ from
+        -- the deal's row, which always equals its newest snapshot
+        SELECT c.opportunity_id, c.pipeline_id, c.created_at, c.currency, c.stage_id, c.closed_at,
+               c.owner_id, c.amount,
+               EXISTS (SELECT 1 FROM @extschema@.opportunity_history hi
+                        WHERE hi.opportunity_id = c.opportunity_id AND hi.changed_at > c.closed_at) AS changed
+          FROM closing c
+    ), credited AS (
+        SELECT r.opportunity_id, r.pipeline_id, r.created_at, r.currency, r.stage_id, r.closed_at,
+               CASE WHEN NOT r.changed THEN r.owner_id
+                    ELSE coalesce((SELECT hi.owner_id FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = r.opportunity_id
+                                      AND hi.changed_at <= r.closed_at
+                                    ORDER BY hi.changed_at DESC LIMIT 1), r.owner_id) END AS owner_id,
+               CASE WHEN NOT r.changed THEN r.amount
+                    ELSE coalesce((SELECT hi.amount FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = r.opportunity_id
+                                      AND hi.changed_at <= closed_deals.as_of
+                                    ORDER BY hi.changed_at DESC LIMIT 1), r.amount) END AS amount
+          FROM resolved r
     )
-    SELECT o.opportunity_id, o.pipeline_id, coalesce(w.owner_id, o.owner_id), s.kind, c.stage_id,
-           o.created_at, c.closed_at, coalesce(a.amount, o.amount), o.currency,
-           @extschema@.to_base(coalesce(a.amount, o.amount), o.currency,
-                               (c.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
-      FROM closing c
-      JOIN @extschema@.stage s ON s.stage_id = c.stage_id AND s.kind IN ('won', 'lost')
-      JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
-      LEFT JOIN LATERAL (
-            SELECT hi.owner_id
-              FROM @extschema@.opportunity_history hi
-             WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= c.closed_at
-             ORDER BY hi.changed_at DESC
-             LIMIT 1) w ON true
-      LEFT JOIN LATERAL (
-            SELECT hi.amount
-              FROM @extschema@.opportunity_history hi
-             WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= as_of
-             ORDER BY hi.changed_at DESC
-             LIMIT 1) a ON true
+    SELECT r.opportunity_id, r.pipeline_id, r.owner_id, s.kind, r.stage_id, r.created_at, r.closed_at,
+           r.amount, r.currency,
+           @extschema@.to_base(r.amount, r.currency,
+                               (r.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
+      FROM credited r
+      JOIN @extschema@.stage s ON s.stage_id = r.stage_id AND s.kind IN ('won', 'lost');
+END;
 $$;
 COMMENT ON FUNCTION @extschema@.closed_deals(timestamptz, timestamptz, timestamptz) IS
     'Deals closed (won or lost) in [period_start, period_end) as the history stood at as_of, with the owner at the close, the amount known at as_of and that amount in the base currency at the close-date rate.';
