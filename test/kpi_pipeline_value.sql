@@ -8,7 +8,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(18);
+SELECT plan(19);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(3000, 5, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -116,6 +116,21 @@ SELECT set_eq(
     $$SELECT a.at AS c1, d.opportunity_id AS c2, d.historical_deals AS c3, d.historical_won AS c4, round(d.historical_probability::float8::numeric, 6) AS c5 FROM at_list a, sales_kpi.deal_probability(a.at, '365 days', 5) d$$,
     $$SELECT at AS c1, opportunity_id AS c2, n AS c3, w AS c4, round(p::numeric, 6) AS c5 FROM ref_historical$$,
     'deal_probability: historical probability from the deals closed in the year before');
+
+-- on big tables the sample is every k-th deal id, k = ceil(max id / sample_ids): here k = 3
+SELECT set_eq(
+    $$SELECT d.opportunity_id AS c1, d.historical_deals AS c2, d.historical_won AS c3,
+             round(d.historical_probability::float8::numeric, 6) AS c4
+        FROM sales_kpi.pipeline_value_open_deals('2026-03-01', '365 days', 5, false, true, 1000) d$$,
+    $$SELECT r.opportunity_id AS c1, x.n AS c2, x.w AS c3,
+             round((CASE WHEN x.n >= 5 THEN x.w::float8 / x.n ELSE r.probability::float8 END)::numeric, 6) AS c4
+        FROM ref_open r
+        CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE l.won) AS w
+                              FROM ref_longest l
+                             WHERE l.at = r.at AND l.stage_id = r.stage_id AND l.days >= r.days
+                               AND l.opportunity_id % 3 = 0) x
+       WHERE r.at = '2026-03-01'$$,
+    'historical probability from every third deal id when the table is sampled');
 
 -- 4. weighted pipeline value per pipeline under each weighting
 SELECT set_eq(

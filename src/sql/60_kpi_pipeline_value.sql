@@ -21,7 +21,8 @@
 --               stayed in the deal's current stage at least as many whole
 --               days as the deal has now (their longest stay there), the
 --               share that were won; with fewer than min_sample such deals
---               the stage probability is used instead.
+--               the stage probability is used instead.  Above 50,000 deal
+--               ids, the sample is every k-th deal id, k = ceil(max id / 50000).
 
 -- Argument checks shared by the functions below.
 CREATE FUNCTION @extschema@.pipeline_value_check_args(as_of timestamptz, dimension text,
@@ -61,7 +62,8 @@ COMMENT ON FUNCTION @extschema@.pipeline_value_check_args(timestamptz, text, tex
 -- (their CTEs are gated by with_milestone / with_historical); otherwise
 -- their columns are null.
 CREATE FUNCTION @extschema@.pipeline_value_open_deals(as_of timestamptz, lookback interval, min_sample integer,
-                                                      with_milestone boolean, with_historical boolean)
+                                                      with_milestone boolean, with_historical boolean,
+                                                      sample_ids bigint DEFAULT 50000)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint,
                amount numeric, expected_close date, forecast_category text,
                time_in_stage_days double precision, stage_probability numeric,
@@ -108,12 +110,29 @@ AS $$
     -- historical weighting: deals closed in [as_of - lookback, as_of) as the
     -- history stood at as_of.  A deal whose newest event is a close in the
     -- window has no event after as_of; a deal with events after as_of is
-    -- rebuilt from its newest event not after as_of.
+    -- rebuilt from its newest event not after as_of.  To bound the cost on
+    -- big tables, only every k-th deal id is looked at, k = ceil(highest
+    -- deal id / sample_ids): at most about sample_ids deals are probed.
+    step AS MATERIALIZED (
+        SELECT greatest(1, ceil(coalesce(max(o.opportunity_id), 0) / sample_ids::numeric))::bigint AS k
+          FROM @extschema@.opportunity o
+         WHERE with_historical
+    ),
     sample_deal AS (
         SELECT o.opportunity_id, s.kind = 'won' AS won
           FROM @extschema@.opportunity o
           JOIN @extschema@.stage s ON s.stage_id = o.stage_id
-         WHERE with_historical AND o.closed_at >= as_of - lookback AND o.closed_at < as_of
+         WHERE with_historical AND (SELECT step.k FROM step) = 1
+           AND o.closed_at >= as_of - lookback AND o.closed_at < as_of
+        UNION ALL
+        SELECT o.opportunity_id, s.kind = 'won'
+          FROM generate_series((SELECT step.k FROM step),
+                               (SELECT max(x.opportunity_id) FROM @extschema@.opportunity x),
+                               (SELECT step.k FROM step)) g(id)
+          JOIN @extschema@.opportunity o ON o.opportunity_id = g.id
+          JOIN @extschema@.stage s ON s.stage_id = o.stage_id
+         WHERE with_historical AND (SELECT step.k FROM step) > 1
+           AND o.closed_at >= as_of - lookback AND o.closed_at < as_of
         UNION ALL
         SELECT m.opportunity_id, s.kind = 'won'
           FROM (SELECT DISTINCT ev.opportunity_id FROM @extschema@.stage_event ev
@@ -126,14 +145,20 @@ AS $$
                  LIMIT 1) e
           JOIN @extschema@.stage s ON s.stage_id = e.stage_id AND s.kind IN ('won', 'lost')
          WHERE e.entered_at >= as_of - lookback AND e.entered_at < as_of
+           AND m.opportunity_id % (SELECT step.k FROM step) = 0
     ),
     -- every stay of those deals: from entering a stage to the next event
+    -- (each deal's events fetched through its index, never the whole table)
     sample_stay AS (
         SELECT e.opportunity_id, sd.won, e.stage_id,
                lead(e.entered_at) OVER (PARTITION BY e.opportunity_id ORDER BY e.entered_at, e.stage_event_id)
                    - e.entered_at AS stay
           FROM sample_deal sd
-          JOIN @extschema@.stage_event e ON e.opportunity_id = sd.opportunity_id AND e.entered_at <= as_of
+          CROSS JOIN LATERAL (
+                SELECT ev.opportunity_id, ev.stage_id, ev.entered_at, ev.stage_event_id
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = sd.opportunity_id AND ev.entered_at <= as_of
+                OFFSET 0) e
     ),
     -- each deal's longest stay per open stage, in whole days
     longest AS (
@@ -178,7 +203,7 @@ AS $$
       LEFT JOIN milestone_done md ON md.opportunity_id = d.opportunity_id
       LEFT JOIN historical h ON h.stage_id = d.stage_id AND h.days = floor(d.in_stage)::integer
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean) IS
+COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint) IS
     'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for).';
 
 -- Breakdown value of open deals (owner at as_of) and of closed deals (owner
