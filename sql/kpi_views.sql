@@ -24,6 +24,9 @@ INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at) VALUES
     (9, 6, '2026-01-30');
 
 SELECT * FROM sales_kpi.stage_pipeline_value;
+-- as of 2026-02-10 (EUR at 1.10): Qualify 1 and 5 (550), Propose 2 (1100) and 3,
+-- Negotiate 4 (won only on 02-15); 6 lost that instant, 7 lost and not yet reopened
+SELECT pipeline, stage, deals, amount, weighted_amount FROM sales_kpi.stage_pipeline_value('2026-02-10');
 SELECT * FROM sales_kpi.win_rate_by_rep;
 
 -- a currency with no rate is an error naming the currency and the date
