@@ -169,6 +169,8 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                win_rate double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them
+SET jit = off
 AS $fn$
     SELECT @extschema@.funnel_check_args(stage_conversion.as_of, stage_conversion.dimension, stage_conversion.variant);
 
@@ -271,6 +273,8 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                deals_won bigint, qops_per_win double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them
+SET jit = off
 AS $fn$
     SELECT @extschema@.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
 
@@ -385,6 +389,8 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                stage_one_to_two_lower double precision, stage_one_to_two_upper double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them
+SET jit = off
 AS $fn$
     SELECT @extschema@.funnel_check_args(pipeline_creation.as_of, pipeline_creation.dimension,
                                          grain => pipeline_creation.grain);
@@ -399,17 +405,23 @@ AS $fn$
           FROM per
           JOIN @extschema@.opportunity o
             ON o.created_at >= per.p_start AND o.created_at < per.p_end AND o.created_at <= as_of
+    ), second AS MATERIALIZED (
+        -- the stages that mean "reached the second open stage": rank 2 and up, and won
+        SELECT ARRAY(SELECT st.stage_id FROM st WHERE st.open_stages >= 2 AND (st.rank >= 2 OR st.kind = 'won'))
+                   AS stage_ids,
+               ARRAY(SELECT DISTINCT st.pipeline_id FROM st WHERE st.open_stages >= 2) AS pipeline_ids
     ), deals AS (
         SELECT b.*, h.amount AS created_amount, h.owner_id AS created_owner,
-               -- two-stage pipelines only: did the deal reach the second open stage (or win) by as_of?
-               CASE WHEN np.open_stages >= 2 THEN EXISTS (
-                        SELECT 1
-                          FROM @extschema@.stage_event e
-                          JOIN st ON st.stage_id = e.stage_id
-                         WHERE e.opportunity_id = b.opportunity_id AND e.entered_at <= as_of
-                           AND (st.rank >= 2 OR st.kind = 'won')) END AS reached2
+               -- only pipelines with two open stages or more have a stage 1 -> 2 step
+               CASE WHEN b.pipeline_id = ANY(sc.pipeline_ids) THEN r2.hit IS NOT NULL END AS reached2
           FROM born b
-          JOIN (SELECT DISTINCT st.pipeline_id, st.open_stages FROM st) np ON np.pipeline_id = b.pipeline_id
+         CROSS JOIN second sc
+          LEFT JOIN LATERAL (
+                SELECT 1 AS hit
+                  FROM @extschema@.stage_event e
+                 WHERE e.opportunity_id = b.opportunity_id AND e.entered_at <= as_of
+                   AND e.stage_id = ANY(sc.stage_ids)
+                 LIMIT 1) r2 ON true
           LEFT JOIN LATERAL (
                 -- the deal as created: its first snapshot (the one the history trigger takes at created_at)
                 SELECT hi.amount, hi.owner_id
@@ -468,6 +480,8 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                deals bigint, amount numeric, share_rate double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them
+SET jit = off
 AS $fn$
     SELECT @extschema@.funnel_check_args(loss_stage.as_of, loss_stage.dimension);
 
@@ -546,6 +560,8 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                control_lower double precision, control_upper double precision, alert text)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them
+SET jit = off
 AS $fn$
     SELECT @extschema@.funnel_check_args(conversion_alerts.as_of, conversion_alerts.dimension,
                                          weeks => conversion_alerts.weeks, horizon => conversion_alerts.horizon);
