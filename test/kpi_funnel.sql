@@ -293,19 +293,19 @@ WITH b AS (
            sales_kpi.period_start(a.as_of - interval '21 days', 'week') AS latest_end
       FROM (VALUES (timestamptz '2026-10-31 23:00'), ('2025-05-15 12:00')) a(as_of)
 ), entries AS (
+    -- every entry into an open stage in the weeks read is one trial
     SELECT b.as_of, e.opportunity_id, s.pipeline_id, s.rank, o.source,
            sales_kpi.period_start(e.entered_at, 'week') AS week,
-           bool_or(EXISTS (SELECT 1 FROM sales_kpi.stage_event e2 JOIN ref_stage s2 USING (stage_id)
-                            WHERE e2.opportunity_id = e.opportunity_id
-                              AND e2.entered_at BETWEEN e.entered_at AND e.entered_at + b.h
-                              AND (s2.rank > s.rank OR s2.kind = 'won'))) AS conv,
+           EXISTS (SELECT 1 FROM sales_kpi.stage_event e2 JOIN ref_stage s2 USING (stage_id)
+                    WHERE e2.opportunity_id = e.opportunity_id
+                      AND e2.entered_at BETWEEN e.entered_at AND e.entered_at + b.h
+                      AND (s2.rank > s.rank OR s2.kind = 'won')) AS conv,
            b.latest_end
       FROM b
       JOIN sales_kpi.stage_event e ON e.entered_at >= b.latest_end - (b.weeks + 1) * interval '7 days'
                                   AND e.entered_at < b.latest_end
       JOIN ref_stage s ON s.stage_id = e.stage_id AND s.kind = 'open'
       JOIN sales_kpi.opportunity o ON o.opportunity_id = e.opportunity_id
-     GROUP BY 1, 2, 3, 4, 5, 6, 8
 ), x AS (
     SELECT en.as_of, dm.dimension, CASE dm.dimension WHEN 'company' THEN 'all' ELSE coalesce(en.source, '(none)') END AS value,
            en.pipeline_id, en.rank,

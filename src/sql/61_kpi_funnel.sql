@@ -97,25 +97,40 @@ $$;
 COMMENT ON FUNCTION @extschema@.deal_funnel_progress(bigint[], timestamptz, boolean) IS
     'Internal: for each listed deal, as the history stood at as_of, its outcome (open, won, lost), the highest open stage rank and position it entered, the rank it counts as having reached (all open stages once won) and optionally its strict (in-order) rank.';
 
--- The owner of each listed deal at an instant (newest history snapshot not
--- after it, else the deal's owner).
-CREATE FUNCTION @extschema@.deal_owner_at(opportunity_ids bigint[], at timestamptz)
-RETURNS TABLE (opportunity_id bigint, owner_id bigint)
+-- The breakdown value of each listed deal: dimension_value() over the
+-- deal's attributes (those of deal_dimensions) and the rep credited: owners[i]
+-- when given, else the owner at owner_at (newest history snapshot not after
+-- it, else the deal's owner).  Accounts and owners are only looked up when
+-- the dimension needs them; callers skip the call for 'company'.
+CREATE FUNCTION @extschema@.deal_dimension(opportunity_ids bigint[], dimension text,
+                                           owner_at timestamptz DEFAULT NULL, owners bigint[] DEFAULT NULL)
+RETURNS TABLE (opportunity_id bigint, dimension_value text)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT o.opportunity_id, coalesce(h.owner_id, o.owner_id)
-      FROM unnest(opportunity_ids) AS i(id)
+    SELECT i.id,
+           @extschema@.dimension_value(dimension, p.name, r.name, r.team, o.source, a.industry, a.segment,
+                                       a.region, o.competitor, o.kind)
+      FROM unnest(opportunity_ids, owners) AS i(id, owner_id)
       JOIN @extschema@.opportunity o ON o.opportunity_id = i.id
+      JOIN @extschema@.pipeline p ON p.pipeline_id = o.pipeline_id
       LEFT JOIN LATERAL (
-            SELECT hi.owner_id
-              FROM @extschema@.opportunity_history hi
-             WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= at
-             ORDER BY hi.changed_at DESC
-             LIMIT 1) h ON true
+            SELECT ac.industry, ac.segment, ac.region
+              FROM @extschema@.account ac
+             WHERE ac.account_id = o.account_id AND dimension IN ('industry', 'segment', 'region')) a ON true
+      LEFT JOIN LATERAL (
+            SELECT coalesce(i.owner_id,
+                            (SELECT hi.owner_id
+                               FROM @extschema@.opportunity_history hi
+                              WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= owner_at
+                              ORDER BY hi.changed_at DESC
+                              LIMIT 1),
+                            o.owner_id) AS owner_id
+             WHERE dimension IN ('rep', 'team')) w ON true
+      LEFT JOIN @extschema@.rep r ON r.rep_id = w.owner_id
 $$;
-COMMENT ON FUNCTION @extschema@.deal_owner_at(bigint[], timestamptz) IS
-    'Internal: the owner of each listed deal at an instant, from its newest history snapshot not after it.';
+COMMENT ON FUNCTION @extschema@.deal_dimension(bigint[], text, timestamptz, bigint[]) IS
+    'Internal: the breakdown value of each listed deal, with the rep given per deal or taken as the owner at owner_at.';
 
 -- Argument checks of the funnel KPI functions (NULL options are not checked:
 -- each function passes only the ones it has).  An unknown dimension is
@@ -169,8 +184,10 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                win_rate double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
--- JIT compiling these plans takes longer (about 0.9 s) than running them
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
 SET jit = off
+SET work_mem = '64MB'
 AS $fn$
     SELECT @extschema@.funnel_check_args(stage_conversion.as_of, stage_conversion.dimension, stage_conversion.variant);
 
@@ -189,19 +206,17 @@ AS $fn$
           FROM born,
                @extschema@.deal_funnel_progress(born.ids, stage_conversion.as_of,
                                                 stage_conversion.variant = 'strict') p
-    ), own AS (
-        SELECT ow.*
+    ), bd AS (
+        -- the rep credited is the owner at as_of
+        SELECT x.*
           FROM born,
-               @extschema@.deal_owner_at(CASE WHEN stage_conversion.dimension IN ('rep', 'team')
-                                              THEN born.ids ELSE '{}' END, stage_conversion.as_of) ow
+               @extschema@.deal_dimension(CASE WHEN stage_conversion.dimension = 'company' THEN '{}' ELSE born.ids END,
+                                          stage_conversion.dimension, stage_conversion.as_of) x
     ), dv AS (
-        SELECT @extschema@.dimension_value(stage_conversion.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS value,
+        SELECT CASE WHEN stage_conversion.dimension = 'company' THEN 'all' ELSE bd.dimension_value END AS value,
                prog.pipeline_id, prog.rk, prog.outcome
           FROM prog
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = prog.opportunity_id
-          LEFT JOIN own ON own.opportunity_id = prog.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = own.owner_id
+          LEFT JOIN bd ON bd.opportunity_id = prog.opportunity_id
     ), agg AS (
         SELECT dv.value, dv.pipeline_id,
                @extschema@.funnel_agg(dv.rk) AS f_all,
@@ -273,8 +288,10 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                deals_won bigint, qops_per_win double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
--- JIT compiling these plans takes longer (about 0.9 s) than running them
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
 SET jit = off
+SET work_mem = '64MB'
 AS $fn$
     SELECT @extschema@.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
 
@@ -309,38 +326,45 @@ AS $fn$
                          UNION SELECT n.opportunity_id FROM new_opps n
                          UNION SELECT c.opportunity_id FROM closed c), funnel_rates.as_of) p
           JOIN @extschema@.pipeline pl ON pl.pipeline_id = p.pipeline_id
-    ), own AS (
-        SELECT * FROM @extschema@.deal_owner_at(
-                   CASE WHEN funnel_rates.dimension IN ('rep', 'team')
-                        THEN ARRAY(SELECT n.opportunity_id FROM new_opps n) ELSE '{}' END, funnel_rates.as_of)
+    ), new_bd AS (
+        -- created deals: the rep credited is the owner at as_of
+        SELECT * FROM @extschema@.deal_dimension(
+                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT n.opportunity_id FROM new_opps n) END, funnel_rates.dimension, funnel_rates.as_of)
+    ), closed_bd AS (
+        -- closed deals: the owner at the close
+        SELECT * FROM @extschema@.deal_dimension(
+                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT c.opportunity_id FROM closed c ORDER BY c.opportunity_id) END,
+                   funnel_rates.dimension, NULL,
+                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT c.owner_id FROM closed c ORDER BY c.opportunity_id) END)
     ), facts AS (
-        SELECT @extschema@.dimension_value(funnel_rates.dimension, NULL, r.name, r.team, lr.source,
-                                           a.industry, a.segment, a.region, NULL, NULL) AS value,
+        SELECT CASE WHEN funnel_rates.dimension = 'company' THEN 'all'
+                    ELSE @extschema@.dimension_value(funnel_rates.dimension, NULL, r.name, r.team, lr.source,
+                                                     a.industry, a.segment, a.region, NULL, NULL) END AS value,
                1 AS lead, lr.converted::int AS converted, coalesce(pr.qualified, false)::int AS qualified_lead,
                0 AS opp, 0 AS qualified_opp, NULL::boolean AS qop_won, 0 AS won
           FROM lead_rows lr
           LEFT JOIN @extschema@.rep r ON r.rep_id = lr.rep_id
-          LEFT JOIN @extschema@.account a ON a.account_id = lr.account_id
+          LEFT JOIN LATERAL (
+                SELECT ac.industry, ac.segment, ac.region
+                  FROM @extschema@.account ac
+                 WHERE ac.account_id = lr.account_id
+                   AND funnel_rates.dimension IN ('industry', 'segment', 'region')) a ON true
           LEFT JOIN prog pr ON pr.opportunity_id = lr.opportunity_id
         UNION ALL
-        SELECT @extschema@.dimension_value(funnel_rates.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
-               0, 0, 0, 1, coalesce(pr.qualified, false)::int, NULL, 0
+        SELECT coalesce(bd.dimension_value, 'all'), 0, 0, 0, 1, coalesce(pr.qualified, false)::int, NULL, 0
           FROM new_opps n
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = n.opportunity_id
+          LEFT JOIN new_bd bd ON bd.opportunity_id = n.opportunity_id
           LEFT JOIN prog pr ON pr.opportunity_id = n.opportunity_id
-          LEFT JOIN own ON own.opportunity_id = n.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = own.owner_id
         UNION ALL
-        SELECT @extschema@.dimension_value(funnel_rates.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
-               0, 0, 0, 0, 0,
+        SELECT coalesce(bd.dimension_value, 'all'), 0, 0, 0, 0, 0,
                CASE WHEN coalesce(pr.qualified, false) THEN c.outcome = 'won' END,
                (c.outcome = 'won')::int
           FROM closed c
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
+          LEFT JOIN closed_bd bd ON bd.opportunity_id = c.opportunity_id
           LEFT JOIN prog pr ON pr.opportunity_id = c.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
     ), agg AS (
         SELECT f.value,
                sum(f.lead) AS leads, sum(f.converted) AS converted, sum(f.qualified_lead) AS qualified_leads,
@@ -389,8 +413,10 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                stage_one_to_two_lower double precision, stage_one_to_two_upper double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
--- JIT compiling these plans takes longer (about 0.9 s) than running them
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
 SET jit = off
+SET work_mem = '64MB'
 AS $fn$
     SELECT @extschema@.funnel_check_args(pipeline_creation.as_of, pipeline_creation.dimension,
                                          grain => pipeline_creation.grain);
@@ -400,28 +426,30 @@ AS $fn$
           FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) r
     ), st AS (
         SELECT * FROM @extschema@.funnel_stage_ranks()
-    ), born AS (
-        SELECT o.opportunity_id, o.pipeline_id, o.currency, o.created_at, per.p_start, per.p_end
-          FROM per
-          JOIN @extschema@.opportunity o
-            ON o.created_at >= per.p_start AND o.created_at < per.p_end AND o.created_at <= as_of
     ), second AS MATERIALIZED (
-        -- the stages that mean "reached the second open stage": rank 2 and up, and won
+        -- the stages that mean "reached the second open stage": rank 2 and up, and won;
+        -- only pipelines with two open stages or more have a stage 1 -> 2 step
         SELECT ARRAY(SELECT st.stage_id FROM st WHERE st.open_stages >= 2 AND (st.rank >= 2 OR st.kind = 'won'))
                    AS stage_ids,
                ARRAY(SELECT DISTINCT st.pipeline_id FROM st WHERE st.open_stages >= 2) AS pipeline_ids
-    ), deals AS (
-        SELECT b.*, h.amount AS created_amount, h.owner_id AS created_owner,
-               -- only pipelines with two open stages or more have a stage 1 -> 2 step
+    ), deals AS MATERIALIZED (
+        SELECT b.opportunity_id, b.p_start, b.currency, b.created_at,
+               coalesce(h.amount, b.amount) AS created_amount, h.owner_id AS created_owner,
                CASE WHEN b.pipeline_id = ANY(sc.pipeline_ids) THEN r2.hit IS NOT NULL END AS reached2
-          FROM born b
-         CROSS JOIN second sc
+          FROM second sc
+         CROSS JOIN per
+         CROSS JOIN LATERAL (
+                -- one index range scan per period
+                SELECT o.opportunity_id, o.pipeline_id, o.currency, o.created_at, o.amount, per.p_start
+                  FROM @extschema@.opportunity o
+                 WHERE o.created_at >= per.p_start AND o.created_at < per.p_end AND o.created_at <= as_of
+                OFFSET 0) b
           LEFT JOIN LATERAL (
                 SELECT 1 AS hit
                   FROM @extschema@.stage_event e
                  WHERE e.opportunity_id = b.opportunity_id AND e.entered_at <= as_of
                    AND e.stage_id = ANY(sc.stage_ids)
-                 LIMIT 1) r2 ON true
+                 LIMIT 1) r2 ON b.pipeline_id = ANY(sc.pipeline_ids)
           LEFT JOIN LATERAL (
                 -- the deal as created: its first snapshot (the one the history trigger takes at created_at)
                 SELECT hi.amount, hi.owner_id
@@ -429,21 +457,22 @@ AS $fn$
                  WHERE hi.opportunity_id = b.opportunity_id AND hi.changed_at <= as_of
                  ORDER BY hi.changed_at
                  LIMIT 1) h ON true
-    ), dv AS (
-        SELECT @extschema@.dimension_value(pipeline_creation.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS value,
-               d.*
-          FROM deals d
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
-          JOIN @extschema@.opportunity o ON o.opportunity_id = d.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = coalesce(d.created_owner, o.owner_id)
+    ), bd AS (
+        -- the rep credited is the owner at creation
+        SELECT * FROM @extschema@.deal_dimension(
+                   CASE WHEN pipeline_creation.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT d.opportunity_id FROM deals d ORDER BY d.opportunity_id) END,
+                   pipeline_creation.dimension, NULL,
+                   CASE WHEN pipeline_creation.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT d.created_owner FROM deals d ORDER BY d.opportunity_id) END)
     ), agg AS (
-        SELECT dv.value, dv.p_start, count(*) AS n,
-               sum(@extschema@.to_base(coalesce(dv.created_amount, 0), dv.currency,
-                                       (dv.created_at AT TIME ZONE @extschema@.reporting_timezone())::date)) AS amt,
-               @extschema@.winloss_agg(dv.reached2) AS w
-          FROM dv
-         GROUP BY dv.value, dv.p_start
+        SELECT coalesce(bd.dimension_value, 'all') AS value, d.p_start, count(*) AS n,
+               sum(@extschema@.to_base(d.created_amount, d.currency,
+                                       (d.created_at AT TIME ZONE @extschema@.reporting_timezone())::date)) AS amt,
+               @extschema@.winloss_agg(d.reached2) AS w
+          FROM deals d
+          LEFT JOIN bd ON bd.opportunity_id = d.opportunity_id
+         GROUP BY 1, 2
     ), vals AS (
         SELECT DISTINCT agg.value FROM agg
         UNION
@@ -480,29 +509,38 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                deals bigint, amount numeric, share_rate double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
--- JIT compiling these plans takes longer (about 0.9 s) than running them
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
 SET jit = off
+SET work_mem = '64MB'
 AS $fn$
     SELECT @extschema@.funnel_check_args(loss_stage.as_of, loss_stage.dimension);
 
     WITH per AS MATERIALIZED (
         SELECT r.period_start AS ps, r.period_end AS pe
           FROM @extschema@.resolve_period(loss_stage.period_start, loss_stage.period_end, loss_stage.as_of) r
-    ), lost AS (
+    ), lost AS MATERIALIZED (
         SELECT c.opportunity_id, c.owner_id, c.closed_at, c.amount_base
           FROM per, @extschema@.closed_deals(per.ps, per.pe, loss_stage.as_of) c
          WHERE c.outcome = 'lost'
+    ), bd AS (
+        -- the rep credited is the owner at the close
+        SELECT * FROM @extschema@.deal_dimension(
+                   CASE WHEN loss_stage.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT l.opportunity_id FROM lost l ORDER BY l.opportunity_id) END,
+                   loss_stage.dimension, NULL,
+                   CASE WHEN loss_stage.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT l.owner_id FROM lost l ORDER BY l.opportunity_id) END)
     ), rows AS (
-        SELECT @extschema@.dimension_value(loss_stage.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS value,
-               o.pipeline_id, dd.pipeline AS pipeline_name, ls.stage_id, ls.name AS stage_name,
+        SELECT coalesce(bd.dimension_value, 'all') AS value,
+               o.pipeline_id, pl.name AS pipeline_name, ls.stage_id, ls.name AS stage_name,
                ls.position AS stage_position,
                coalesce(o.lost_reason, '(none)') AS reason, coalesce(o.competitor, '(none)') AS rival,
                l.amount_base
           FROM lost l
           JOIN @extschema@.opportunity o ON o.opportunity_id = l.opportunity_id
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = l.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = l.owner_id
+          JOIN @extschema@.pipeline pl ON pl.pipeline_id = o.pipeline_id
+          LEFT JOIN bd ON bd.opportunity_id = l.opportunity_id
           LEFT JOIN LATERAL (
                 -- the newest open stage entered before the loss
                 SELECT s.stage_id, s.name, s.position
@@ -544,9 +582,10 @@ COMMENT ON VIEW @extschema@.loss_stage IS
 -- ---------------------------------------------------------------------------
 -- conversion_alerts
 -- ---------------------------------------------------------------------------
--- Cohort: the deals that entered open stage k (rank k) in a week of the
--- reporting time zone; converted: the deal entered a later open stage or a
--- won stage within horizon of that entry.  Only weeks whose horizon has
+-- Cohort: the entries into open stage k (rank k) in a week of the reporting
+-- time zone (a deal that enters k twice in a week counts twice); converted:
+-- the deal entered a later open stage or a won stage within horizon of that
+-- entry.  Only weeks whose horizon has
 -- passed by as_of are complete; the latest complete week is compared with
 -- the pooled rate p of the weeks trailing it: p +- 3 sqrt(p (1 - p) / n).
 CREATE FUNCTION @extschema@.conversion_alerts(as_of timestamptz DEFAULT now(),
@@ -560,8 +599,10 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                control_lower double precision, control_upper double precision, alert text)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
--- JIT compiling these plans takes longer (about 0.9 s) than running them
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
 SET jit = off
+SET work_mem = '64MB'
 AS $fn$
     SELECT @extschema@.funnel_check_args(conversion_alerts.as_of, conversion_alerts.dimension,
                                          weeks => conversion_alerts.weeks, horizon => conversion_alerts.horizon);
@@ -582,44 +623,46 @@ AS $fn$
     ), st AS (
         SELECT * FROM @extschema@.funnel_stage_ranks()
     ), ev AS (
-        SELECT e.opportunity_id, e.entered_at, st.pipeline_id, st.kind, st.rank,
+        SELECT e.opportunity_id, e.entered_at, e.stage_id, st.rank,
                -- won ranks above every open stage, lost below all
                CASE st.kind WHEN 'open' THEN st.rank WHEN 'won' THEN st.open_stages + 1 ELSE 0 END AS code
           FROM b
           JOIN @extschema@.stage_event e ON e.entered_at >= b.trail_start AND e.entered_at < b.window_end
           JOIN st ON st.stage_id = e.stage_id
-    ), ahead AS (
-        SELECT ev.*,
-               max(ev.code) OVER (PARTITION BY ev.opportunity_id ORDER BY ev.entered_at
-                                  RANGE BETWEEN CURRENT ROW AND conversion_alerts.horizon FOLLOWING) AS best_within
-          FROM ev
-    ), entries AS (
-        SELECT a.opportunity_id, a.pipeline_id, a.rank,
-               date_trunc('week', a.entered_at AT TIME ZONE b.tz) AT TIME ZONE b.tz AS week,
-               bool_or(a.best_within > a.rank) AS conv
-          FROM ahead a, b
-         WHERE a.kind = 'open' AND a.entered_at < b.latest_end
-         GROUP BY 1, 2, 3, 4
-    ), own AS (
-        SELECT * FROM @extschema@.deal_owner_at(
-                   CASE WHEN conversion_alerts.dimension IN ('rep', 'team')
-                        THEN ARRAY(SELECT DISTINCT en.opportunity_id FROM entries en) ELSE '{}' END, as_of)
+    ), entries AS MATERIALIZED (
+        -- every entry into an open stage in the trailing or latest weeks, and
+        -- whether the deal entered a later open stage or won within horizon
+        SELECT a.opportunity_id, a.stage_id, a.entered_at >= b.latest_start AS is_latest,
+               a.best_within > a.rank AS conv
+          FROM (SELECT ev.*,
+                       max(ev.code) OVER (PARTITION BY ev.opportunity_id ORDER BY ev.entered_at
+                                          RANGE BETWEEN CURRENT ROW AND conversion_alerts.horizon FOLLOWING)
+                           AS best_within
+                  FROM ev) a, b
+         WHERE a.rank IS NOT NULL AND a.entered_at < b.latest_end
+    ), bd AS (
+        -- the rep credited is the owner at as_of
+        SELECT * FROM @extschema@.deal_dimension(
+                   CASE WHEN conversion_alerts.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT DISTINCT en.opportunity_id FROM entries en) END,
+                   conversion_alerts.dimension, conversion_alerts.as_of)
     ), dv AS (
-        SELECT @extschema@.dimension_value(conversion_alerts.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS value,
-               en.pipeline_id, en.rank, en.week = b.latest_start AS is_latest, en.conv
+        SELECT 'all' AS value, en.stage_id, en.is_latest, en.conv
           FROM entries en
-         CROSS JOIN b
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = en.opportunity_id
-          LEFT JOIN own ON own.opportunity_id = en.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = own.owner_id
+         WHERE conversion_alerts.dimension = 'company'
+        UNION ALL
+        SELECT bd.dimension_value, en.stage_id, en.is_latest, en.conv
+          FROM entries en
+          JOIN bd ON bd.opportunity_id = en.opportunity_id
+         WHERE conversion_alerts.dimension <> 'company'
     ), agg AS (
-        SELECT dv.value, dv.pipeline_id, dv.rank,
+        SELECT dv.value, s.pipeline_id, s.rank,
                count(*) FILTER (WHERE dv.is_latest) AS n,
                count(*) FILTER (WHERE dv.is_latest AND dv.conv) AS x,
                count(*) FILTER (WHERE NOT dv.is_latest) AS bn,
                count(*) FILTER (WHERE NOT dv.is_latest AND dv.conv) AS bx
           FROM dv
+          JOIN st s ON s.stage_id = dv.stage_id
          GROUP BY 1, 2, 3
     ), lim AS (
         SELECT agg.*, agg.x::float8 / nullif(agg.n, 0) AS p,
