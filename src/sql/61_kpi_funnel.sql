@@ -107,6 +107,8 @@ CREATE FUNCTION @extschema@.deal_dimension(opportunity_ids bigint[], dimension t
 RETURNS TABLE (opportunity_id bigint, dimension_value text)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- one look-up per deal, even when called from a function that prefers bitmap scans
+SET enable_indexscan = on
 AS $$
     SELECT i.id,
            @extschema@.dimension_value(dimension, p.name, r.name, r.team, o.source, a.industry, a.segment,
@@ -292,6 +294,8 @@ SET search_path = pg_catalog, pg_temp
 -- their sorts and hashes of a period's deals or events fit in 64 MB
 SET jit = off
 SET work_mem = '64MB'
+-- one index probe per deal: a cache of probe results would never hit
+SET enable_memoize = off
 AS $fn$
     SELECT @extschema@.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
 
@@ -317,15 +321,25 @@ AS $fn$
     ), closed AS MATERIALIZED (
         SELECT c.opportunity_id, c.owner_id, c.outcome
           FROM per, @extschema@.closed_deals(per.ps, per.pe, funnel_rates.as_of) c
+    ), qstages AS MATERIALIZED (
+        -- the stages whose entry makes a deal a Qop: open ones from the pipeline's
+        -- qualified_position on, and won (a won deal passed every open stage)
+        SELECT ARRAY(SELECT s.stage_id
+                       FROM @extschema@.stage s
+                       JOIN @extschema@.pipeline pl ON pl.pipeline_id = s.pipeline_id
+                      WHERE s.kind = 'won' OR (s.kind = 'open' AND s.position >= pl.qualified_position)) AS ids
     ), prog AS MATERIALIZED (
-        -- qualified: reached the pipeline's qualified_position by as_of (a won deal passed it)
-        SELECT p.opportunity_id,
-               p.ever_won OR coalesce(p.top_position >= pl.qualified_position, false) AS qualified
-          FROM @extschema@.deal_funnel_progress(
-                   ARRAY(SELECT lr.opportunity_id FROM lead_rows lr WHERE lr.opportunity_id IS NOT NULL
-                         UNION SELECT n.opportunity_id FROM new_opps n
-                         UNION SELECT c.opportunity_id FROM closed c), funnel_rates.as_of) p
-          JOIN @extschema@.pipeline pl ON pl.pipeline_id = p.pipeline_id
+        -- qualified: entered one of them by as_of (one index probe per deal, stopping at the first)
+        SELECT d.id AS opportunity_id, q.hit IS NOT NULL AS qualified
+          FROM qstages qs
+         CROSS JOIN unnest(ARRAY(SELECT lr.opportunity_id FROM lead_rows lr WHERE lr.opportunity_id IS NOT NULL
+                                 UNION SELECT n.opportunity_id FROM new_opps n
+                                 UNION SELECT c.opportunity_id FROM closed c)) AS d(id)
+          LEFT JOIN LATERAL (
+                SELECT 1 AS hit
+                  FROM @extschema@.stage_event e
+                 WHERE e.opportunity_id = d.id AND e.entered_at <= funnel_rates.as_of AND e.stage_id = ANY(qs.ids)
+                 LIMIT 1) q ON true
     ), new_bd AS (
         -- created deals: the rep credited is the owner at as_of
         SELECT * FROM @extschema@.deal_dimension(
@@ -417,6 +431,8 @@ SET search_path = pg_catalog, pg_temp
 -- their sorts and hashes of a period's deals or events fit in 64 MB
 SET jit = off
 SET work_mem = '64MB'
+-- one index probe per deal: a cache of probe results would never hit
+SET enable_memoize = off
 AS $fn$
     SELECT @extschema@.funnel_check_args(pipeline_creation.as_of, pipeline_creation.dimension,
                                          grain => pipeline_creation.grain);
@@ -603,6 +619,8 @@ SET search_path = pg_catalog, pg_temp
 -- their sorts and hashes of a period's deals or events fit in 64 MB
 SET jit = off
 SET work_mem = '64MB'
+-- weeks of stage events: a bitmap scan of the time range beats an index scan
+SET enable_indexscan = off
 AS $fn$
     SELECT @extschema@.funnel_check_args(conversion_alerts.as_of, conversion_alerts.dimension,
                                          weeks => conversion_alerts.weeks, horizon => conversion_alerts.horizon);
@@ -622,13 +640,21 @@ AS $fn$
           FROM tz
     ), st AS (
         SELECT * FROM @extschema@.funnel_stage_ranks()
+    ), codes AS MATERIALIZED (
+        -- each stage's rank and its order for "later": won above every open stage, lost below all
+        SELECT array_agg(st.stage_id ORDER BY st.stage_id) AS ids,
+               array_agg(st.rank ORDER BY st.stage_id) AS ranks,
+               array_agg(CASE st.kind WHEN 'open' THEN st.rank WHEN 'won' THEN st.open_stages + 1 ELSE 0 END
+                         ORDER BY st.stage_id) AS codes
+          FROM st
     ), ev AS (
-        SELECT e.opportunity_id, e.entered_at, e.stage_id, st.rank,
-               -- won ranks above every open stage, lost below all
-               CASE st.kind WHEN 'open' THEN st.rank WHEN 'won' THEN st.open_stages + 1 ELSE 0 END AS code
+        SELECT e.opportunity_id, e.entered_at, e.stage_id,
+               c.ranks[array_position(c.ids, e.stage_id)] AS rank,
+               c.codes[array_position(c.ids, e.stage_id)] AS code
           FROM b
+         CROSS JOIN codes c
           JOIN @extschema@.stage_event e ON e.entered_at >= b.trail_start AND e.entered_at < b.window_end
-          JOIN st ON st.stage_id = e.stage_id
+        OFFSET 0   -- look the codes up here, so that the sort below carries no arrays
     ), entries AS MATERIALIZED (
         -- every entry into an open stage in the trailing or latest weeks, and
         -- whether the deal entered a later open stage or won within horizon
