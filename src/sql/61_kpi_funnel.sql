@@ -1,0 +1,719 @@
+-- Funnel KPIs (kpis.md section 1) and conversion alerts (section 6):
+-- stage_conversion, funnel_rates, pipeline_creation, loss_stage and
+-- conversion_alerts, each a function with a view of the same name.
+--
+-- Conventions shared by these functions:
+-- * An open stage's "rank" is its place among the open stages of its
+--   pipeline (1..n), so positions with gaps (1, 2, 5) still make a funnel
+--   of consecutive steps; outputs show the stage's own position too.
+-- * History is read as it stood at as_of: only stage events with
+--   entered_at <= as_of count, in entered_at order (ties by stage_event_id),
+--   whatever order they were inserted in.
+-- * A deal "reached" rank k when its highest open rank entered is >= k (a
+--   skipped stage counts as passed), or when it entered a won stage (a won
+--   deal passed every open stage, even if it was reopened later).
+
+-- Open stages ranked within their pipeline; terminal stages get a NULL rank.
+CREATE FUNCTION @extschema@.funnel_stage_ranks()
+RETURNS TABLE (stage_id bigint, pipeline_id bigint, name text, "position" integer, kind text,
+               rank integer, open_stages integer)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.stage_id, s.pipeline_id, s.name, s.position, s.kind,
+           CASE WHEN s.kind = 'open'
+                THEN (row_number() OVER (PARTITION BY s.pipeline_id, s.kind = 'open' ORDER BY s.position))::integer
+           END,
+           (count(*) FILTER (WHERE s.kind = 'open') OVER (PARTITION BY s.pipeline_id))::integer
+      FROM @extschema@.stage s
+$$;
+COMMENT ON FUNCTION @extschema@.funnel_stage_ranks() IS
+    'Internal: every stage with its rank among the open stages of its pipeline (1..n, NULL for won and lost) and the number of open stages.';
+
+-- Each listed deal's progress through its funnel as the history stood at
+-- as_of.  outcome is the kind of its newest event not after as_of (open,
+-- won or lost); top_rank/top_position the highest open stage it entered;
+-- reached_rank is open_stages for a deal that ever entered a won stage,
+-- else top_rank; strict_rank (only computed with strict => true) is the
+-- largest k such that the deal entered ranks 1..k for the first time in
+-- that order (ties in time count as in order), NULL for 0.  Deals with no
+-- event by as_of are absent.
+CREATE FUNCTION @extschema@.deal_funnel_progress(opportunity_ids bigint[], as_of timestamptz,
+                                                 strict boolean DEFAULT false)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, outcome text, ever_won boolean,
+               top_rank integer, top_position integer, reached_rank integer, open_stages integer,
+               strict_rank integer)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH st AS (
+        SELECT * FROM @extschema@.funnel_stage_ranks()
+    ), ev AS NOT MATERIALIZED (
+        SELECT e.opportunity_id, e.entered_at, e.stage_event_id, st.pipeline_id, st.kind, st.rank,
+               st.position, st.open_stages
+          FROM unnest(opportunity_ids) AS i(id)
+          JOIN @extschema@.stage_event e ON e.opportunity_id = i.id
+          JOIN st ON st.stage_id = e.stage_id
+         WHERE e.entered_at <= as_of
+    ), deal AS (
+        SELECT ev.opportunity_id, min(ev.pipeline_id) AS pipeline_id, min(ev.open_stages) AS open_stages,
+               max(ev.rank) AS top_rank,
+               max(ev.position) FILTER (WHERE ev.kind = 'open') AS top_position,
+               coalesce(bool_or(ev.kind = 'won'), false) AS ever_won,
+               -- the newest event without sorting: arrays compare element by
+               -- element, so the greatest (time, id, kind code) is the newest
+               -- (epoch seconds as float8 keep every microsecond distinct)
+               (max(ARRAY[date_part('epoch', ev.entered_at), ev.stage_event_id::float8,
+                          CASE ev.kind WHEN 'open' THEN 0 WHEN 'won' THEN 1 ELSE 2 END]))[3] AS last_code
+          FROM ev
+         GROUP BY ev.opportunity_id
+    ), firsts AS (
+        SELECT ev.opportunity_id, ev.rank, min(ev.entered_at) AS first_at
+          FROM ev
+         WHERE strict AND ev.kind = 'open'
+         GROUP BY ev.opportunity_id, ev.rank
+    ), strict_prefix AS (
+        -- the prefix 1..k of ranks first entered in order ends before the
+        -- first rank that is missing or was first entered too early
+        SELECT f.opportunity_id,
+               coalesce(min(f.rn) FILTER (WHERE f.broken) - 1, count(*))::integer AS strict_rank
+          FROM (SELECT firsts.opportunity_id,
+                       row_number() OVER w AS rn,
+                       firsts.rank <> row_number() OVER w
+                           OR firsts.first_at < lag(firsts.first_at) OVER w AS broken
+                  FROM firsts
+                WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
+         GROUP BY f.opportunity_id
+    )
+    SELECT d.opportunity_id, d.pipeline_id,
+           CASE d.last_code WHEN 0 THEN 'open' WHEN 1 THEN 'won' ELSE 'lost' END,
+           d.ever_won, d.top_rank, d.top_position,
+           CASE WHEN d.ever_won THEN d.open_stages ELSE d.top_rank END,
+           d.open_stages,
+           nullif(sp.strict_rank, 0)
+      FROM deal d
+      LEFT JOIN strict_prefix sp ON sp.opportunity_id = d.opportunity_id
+$$;
+COMMENT ON FUNCTION @extschema@.deal_funnel_progress(bigint[], timestamptz, boolean) IS
+    'Internal: for each listed deal, as the history stood at as_of, its outcome (open, won, lost), the highest open stage rank and position it entered, the rank it counts as having reached (all open stages once won) and optionally its strict (in-order) rank.';
+
+-- The breakdown value of each listed deal: dimension_value() over the
+-- deal's attributes (those of deal_dimensions) and the rep credited: owners[i]
+-- when given, else the owner at owner_at (newest history snapshot not after
+-- it, else the deal's owner).  Accounts and owners are only looked up when
+-- the dimension needs them; callers skip the call for 'company'.
+CREATE FUNCTION @extschema@.deal_dimension(opportunity_ids bigint[], dimension text,
+                                           owner_at timestamptz DEFAULT NULL, owners bigint[] DEFAULT NULL)
+RETURNS TABLE (opportunity_id bigint, dimension_value text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- one look-up per deal, even when called from a function that prefers bitmap scans
+SET enable_indexscan = on
+AS $$
+    SELECT i.id,
+           @extschema@.dimension_value(dimension, p.name, r.name, r.team, o.source, a.industry, a.segment,
+                                       a.region, o.competitor, o.kind)
+      FROM unnest(opportunity_ids, owners) AS i(id, owner_id)
+      JOIN @extschema@.opportunity o ON o.opportunity_id = i.id
+      JOIN @extschema@.pipeline p ON p.pipeline_id = o.pipeline_id
+      LEFT JOIN LATERAL (
+            SELECT ac.industry, ac.segment, ac.region
+              FROM @extschema@.account ac
+             WHERE ac.account_id = o.account_id AND dimension IN ('industry', 'segment', 'region')) a ON true
+      LEFT JOIN LATERAL (
+            SELECT coalesce(i.owner_id,
+                            (SELECT hi.owner_id
+                               FROM @extschema@.opportunity_history hi
+                              WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= owner_at
+                              ORDER BY hi.changed_at DESC
+                              LIMIT 1),
+                            o.owner_id) AS owner_id
+             WHERE dimension IN ('rep', 'team')) w ON true
+      LEFT JOIN @extschema@.rep r ON r.rep_id = w.owner_id
+$$;
+COMMENT ON FUNCTION @extschema@.deal_dimension(bigint[], text, timestamptz, bigint[]) IS
+    'Internal: the breakdown value of each listed deal, with the rep given per deal or taken as the owner at owner_at.';
+
+-- Argument checks of the funnel KPI functions (NULL options are not checked:
+-- each function passes only the ones it has).  An unknown dimension is
+-- refused even when no row would reach dimension_value().
+CREATE FUNCTION @extschema@.funnel_check_args(as_of timestamptz, dimension text, variant text DEFAULT 'all',
+                                              grain text DEFAULT 'week', weeks integer DEFAULT 1,
+                                              horizon interval DEFAULT '1 day')
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    IF variant IS NULL OR variant NOT IN ('all', 'decided', 'strict') THEN
+        RAISE EXCEPTION 'argument "variant" must be all, decided or strict, got "%"', variant
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF grain IS NULL OR grain NOT IN ('week', 'month', 'quarter', 'year') THEN
+        RAISE EXCEPTION 'argument "grain" must be week, month, quarter or year, got "%"', grain
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF weeks IS NULL OR weeks < 1 THEN
+        RAISE EXCEPTION 'argument "weeks" must be at least 1, got "%"', weeks
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF horizon IS NULL OR horizon <= interval '0' THEN
+        RAISE EXCEPTION 'argument "horizon" must be a positive interval, got "%"', horizon
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.funnel_check_args(timestamptz, text, text, text, integer, interval) IS
+    'Internal: argument checks of the funnel KPI functions (as_of, dimension, variant, grain, weeks, horizon).';
+
+
+-- ---------------------------------------------------------------------------
+-- stage_conversion
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.stage_conversion(period_start timestamptz DEFAULT NULL,
+                                             period_end timestamptz DEFAULT NULL,
+                                             dimension text DEFAULT 'company',
+                                             as_of timestamptz DEFAULT now(),
+                                             variant text DEFAULT 'all')
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, "position" integer, step integer,
+               reached bigint, advanced bigint, open_deals bigint, won bigint,
+               conversion_rate double precision, cumulative_rate double precision,
+               win_rate double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
+SET jit = off
+SET work_mem = '64MB'
+AS $fn$
+    SELECT @extschema@.funnel_check_args(stage_conversion.as_of, stage_conversion.dimension, stage_conversion.variant);
+
+    WITH per AS MATERIALIZED (
+        SELECT * FROM @extschema@.resolve_period(stage_conversion.period_start, stage_conversion.period_end,
+                                                 stage_conversion.as_of)
+    ), born AS MATERIALIZED (
+        SELECT ARRAY(SELECT o.opportunity_id
+                       FROM per
+                       JOIN @extschema@.opportunity o
+                         ON o.created_at >= per.period_start AND o.created_at < per.period_end
+                      WHERE o.created_at <= stage_conversion.as_of) AS ids
+    ), prog AS (
+        SELECT p.opportunity_id, p.pipeline_id, p.outcome,
+               CASE WHEN stage_conversion.variant = 'strict' THEN p.strict_rank ELSE p.reached_rank END AS rk
+          FROM born,
+               @extschema@.deal_funnel_progress(born.ids, stage_conversion.as_of,
+                                                stage_conversion.variant = 'strict') p
+    ), bd AS (
+        -- the rep credited is the owner at as_of
+        SELECT x.*
+          FROM born,
+               @extschema@.deal_dimension(CASE WHEN stage_conversion.dimension = 'company' THEN '{}' ELSE born.ids END,
+                                          stage_conversion.dimension, stage_conversion.as_of) x
+    ), dv AS (
+        SELECT CASE WHEN stage_conversion.dimension = 'company' THEN 'all' ELSE bd.dimension_value END AS value,
+               prog.pipeline_id, prog.rk, prog.outcome
+          FROM prog
+          LEFT JOIN bd ON bd.opportunity_id = prog.opportunity_id
+    ), agg AS (
+        SELECT dv.value, dv.pipeline_id,
+               @extschema@.funnel_agg(dv.rk) AS f_all,
+               @extschema@.funnel_agg(dv.rk) FILTER (WHERE dv.outcome = 'open') AS f_open,
+               @extschema@.funnel_agg(dv.rk) FILTER (WHERE dv.outcome = 'won') AS f_won
+          FROM dv
+         GROUP BY dv.value, dv.pipeline_id
+        UNION ALL
+        -- by company or pipeline, pipelines without deals still show their stages, with zeros
+        SELECT CASE WHEN stage_conversion.dimension = 'company' THEN 'all' ELSE pl.name END,
+               pl.pipeline_id, NULL, NULL, NULL
+          FROM @extschema@.pipeline pl
+         WHERE stage_conversion.dimension IN ('company', 'pipeline')
+           AND NOT EXISTS (SELECT 1 FROM prog WHERE prog.pipeline_id = pl.pipeline_id)
+    ), counts AS (
+        SELECT agg.value, pl.pipeline_id, pl.name AS pipeline_name, s.stage_id, s.name AS stage_name,
+               s.position AS stage_position, s.rank, s.open_stages,
+               coalesce(@extschema@.reached(agg.f_all, s.rank), 0) AS reached_k,
+               CASE WHEN s.rank < s.open_stages THEN coalesce(@extschema@.reached(agg.f_all, s.rank + 1), 0) END
+                   AS reached_next,
+               coalesce(@extschema@.reached(agg.f_all, 1), 0) AS reached_first,
+               coalesce(@extschema@.reached(agg.f_open, s.rank), 0) AS open_reached_k,
+               coalesce(@extschema@.reached(agg.f_open, s.rank)
+                        - CASE WHEN s.rank < 64 THEN @extschema@.reached(agg.f_open, s.rank + 1) ELSE 0 END, 0)
+                   AS open_top_k,
+               coalesce(@extschema@.reached(agg.f_open, 1), 0) AS open_first,
+               coalesce(@extschema@.reached(agg.f_won, s.rank), 0) AS won_k
+          FROM agg
+          JOIN @extschema@.pipeline pl ON pl.pipeline_id = agg.pipeline_id
+          JOIN @extschema@.funnel_stage_ranks() s ON s.pipeline_id = agg.pipeline_id AND s.rank IS NOT NULL
+    )
+    SELECT stage_conversion.dimension, c.value, per.period_start, per.period_end,
+           c.pipeline_id, c.pipeline_name, c.stage_id, c.stage_name, c.stage_position, c.rank,
+           c.reached_k, c.reached_next, c.open_top_k, c.won_k,
+           -- next step; decided leaves out the deals still open with k as their highest stage
+           c.reached_next::float8
+               / nullif(c.reached_k - CASE WHEN stage_conversion.variant = 'decided' THEN c.open_top_k ELSE 0 END, 0),
+           -- first stage to k; decided leaves out the open deals that have not reached k yet
+           c.reached_k::float8
+               / nullif(c.reached_first - CASE WHEN stage_conversion.variant = 'decided'
+                                               THEN c.open_first - c.open_reached_k ELSE 0 END, 0),
+           -- stage to win; decided counts only the closed deals that reached k
+           c.won_k::float8
+               / nullif(c.reached_k - CASE WHEN stage_conversion.variant = 'decided' THEN c.open_reached_k ELSE 0 END, 0)
+      FROM counts c, per
+     ORDER BY c.value, c.pipeline_name, c.rank;
+$fn$;
+COMMENT ON FUNCTION @extschema@.stage_conversion(timestamptz, timestamptz, text, timestamptz, text) IS
+    'Stage conversion of the deals created in the period, per pipeline and open stage: how many reached each stage (skips count as passed, won deals passed all), next-step and cumulative conversion and stage-to-win rate; variants all, decided (open deals that could still move are left out of each denominator) and strict (in-order entries only).';
+
+CREATE VIEW @extschema@.stage_conversion AS SELECT * FROM @extschema@.stage_conversion();
+COMMENT ON VIEW @extschema@.stage_conversion IS
+    'Stage conversion of the deals created this fiscal quarter, per pipeline and open stage, whole company, as of now.';
+
+
+-- ---------------------------------------------------------------------------
+-- funnel_rates
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.funnel_rates(period_start timestamptz DEFAULT NULL,
+                                         period_end timestamptz DEFAULT NULL,
+                                         dimension text DEFAULT 'company',
+                                         as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               leads bigint, converted_leads bigint, lead_to_opp_rate double precision,
+               qualified_leads bigint, lead_to_qop_rate double precision,
+               opps bigint, qualified_opps bigint, opp_to_qop_rate double precision,
+               qops_won bigint, qops_lost bigint, qop_win_rate double precision,
+               qop_win_rate_lower double precision, qop_win_rate_upper double precision,
+               deals_won bigint, qops_per_win double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
+SET jit = off
+SET work_mem = '64MB'
+-- one index probe per deal: a cache of probe results would never hit
+SET enable_memoize = off
+AS $fn$
+    SELECT @extschema@.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
+
+    WITH per AS MATERIALIZED (
+        SELECT r.period_start AS ps, r.period_end AS pe,
+               -- leads have a source, an SDR and an account, but no pipeline, competitor or deal kind
+               funnel_rates.dimension IN ('company', 'rep', 'team', 'source', 'industry', 'segment', 'region')
+                   AS lead_dims
+          FROM @extschema@.resolve_period(funnel_rates.period_start, funnel_rates.period_end, funnel_rates.as_of) r
+    ), lead_rows AS MATERIALIZED (
+        -- leads created in the period, classified by their own attributes
+        SELECT l.lead_id, l.rep_id, l.source, l.account_id,
+               CASE WHEN l.converted_at <= funnel_rates.as_of THEN l.opportunity_id END AS opportunity_id,
+               coalesce(l.converted_at <= funnel_rates.as_of, false) AS converted
+          FROM per
+          JOIN @extschema@.lead l ON l.created_at >= per.ps AND l.created_at < per.pe
+         WHERE per.lead_dims AND l.created_at <= funnel_rates.as_of
+    ), new_opps AS MATERIALIZED (
+        SELECT o.opportunity_id
+          FROM per
+          JOIN @extschema@.opportunity o ON o.created_at >= per.ps AND o.created_at < per.pe
+         WHERE o.created_at <= funnel_rates.as_of
+    ), closed AS MATERIALIZED (
+        SELECT c.opportunity_id, c.owner_id, c.outcome
+          FROM per, @extschema@.closed_deals(per.ps, per.pe, funnel_rates.as_of) c
+    ), qstages AS MATERIALIZED (
+        -- the stages whose entry makes a deal a Qop: open ones from the pipeline's
+        -- qualified_position on, and won (a won deal passed every open stage)
+        SELECT ARRAY(SELECT s.stage_id
+                       FROM @extschema@.stage s
+                       JOIN @extschema@.pipeline pl ON pl.pipeline_id = s.pipeline_id
+                      WHERE s.kind = 'won' OR (s.kind = 'open' AND s.position >= pl.qualified_position)) AS ids
+    ), prog AS MATERIALIZED (
+        -- qualified: entered one of them by as_of (one index probe per deal, stopping at the first)
+        SELECT d.id AS opportunity_id, q.hit IS NOT NULL AS qualified
+          FROM qstages qs
+         CROSS JOIN unnest(ARRAY(SELECT lr.opportunity_id FROM lead_rows lr WHERE lr.opportunity_id IS NOT NULL
+                                 UNION SELECT n.opportunity_id FROM new_opps n
+                                 UNION SELECT c.opportunity_id FROM closed c)) AS d(id)
+          LEFT JOIN LATERAL (
+                SELECT 1 AS hit
+                  FROM @extschema@.stage_event e
+                 WHERE e.opportunity_id = d.id AND e.entered_at <= funnel_rates.as_of AND e.stage_id = ANY(qs.ids)
+                 LIMIT 1) q ON true
+    ), new_bd AS (
+        -- created deals: the rep credited is the owner at as_of
+        SELECT * FROM @extschema@.deal_dimension(
+                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT n.opportunity_id FROM new_opps n) END, funnel_rates.dimension, funnel_rates.as_of)
+    ), closed_bd AS (
+        -- closed deals: the owner at the close
+        SELECT * FROM @extschema@.deal_dimension(
+                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT c.opportunity_id FROM closed c ORDER BY c.opportunity_id) END,
+                   funnel_rates.dimension, NULL,
+                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT c.owner_id FROM closed c ORDER BY c.opportunity_id) END)
+    ), facts AS (
+        SELECT CASE WHEN funnel_rates.dimension = 'company' THEN 'all'
+                    ELSE @extschema@.dimension_value(funnel_rates.dimension, NULL, r.name, r.team, lr.source,
+                                                     a.industry, a.segment, a.region, NULL, NULL) END AS value,
+               1 AS lead, lr.converted::int AS converted, coalesce(pr.qualified, false)::int AS qualified_lead,
+               0 AS opp, 0 AS qualified_opp, NULL::boolean AS qop_won, 0 AS won
+          FROM lead_rows lr
+          LEFT JOIN @extschema@.rep r ON r.rep_id = lr.rep_id
+          LEFT JOIN LATERAL (
+                SELECT ac.industry, ac.segment, ac.region
+                  FROM @extschema@.account ac
+                 WHERE ac.account_id = lr.account_id
+                   AND funnel_rates.dimension IN ('industry', 'segment', 'region')) a ON true
+          LEFT JOIN prog pr ON pr.opportunity_id = lr.opportunity_id
+        UNION ALL
+        SELECT coalesce(bd.dimension_value, 'all'), 0, 0, 0, 1, coalesce(pr.qualified, false)::int, NULL, 0
+          FROM new_opps n
+          LEFT JOIN new_bd bd ON bd.opportunity_id = n.opportunity_id
+          LEFT JOIN prog pr ON pr.opportunity_id = n.opportunity_id
+        UNION ALL
+        SELECT coalesce(bd.dimension_value, 'all'), 0, 0, 0, 0, 0,
+               CASE WHEN coalesce(pr.qualified, false) THEN c.outcome = 'won' END,
+               (c.outcome = 'won')::int
+          FROM closed c
+          LEFT JOIN closed_bd bd ON bd.opportunity_id = c.opportunity_id
+          LEFT JOIN prog pr ON pr.opportunity_id = c.opportunity_id
+    ), agg AS (
+        SELECT f.value,
+               sum(f.lead) AS leads, sum(f.converted) AS converted, sum(f.qualified_lead) AS qualified_leads,
+               sum(f.opp) AS opps, sum(f.qualified_opp) AS qualified_opps,
+               @extschema@.winloss_agg(f.qop_won) AS w, sum(f.won) AS won
+          FROM facts f
+         GROUP BY f.value
+        UNION ALL
+        SELECT 'all', 0, 0, 0, 0, 0, NULL, 0
+         WHERE funnel_rates.dimension = 'company' AND NOT EXISTS (SELECT 1 FROM facts)
+    )
+    SELECT funnel_rates.dimension, g.value, per.ps, per.pe,
+           CASE WHEN per.lead_dims THEN g.leads::bigint END,
+           CASE WHEN per.lead_dims THEN g.converted::bigint END,
+           CASE WHEN per.lead_dims THEN g.converted::float8 / nullif(g.leads, 0) END,
+           CASE WHEN per.lead_dims THEN g.qualified_leads::bigint END,
+           CASE WHEN per.lead_dims THEN g.qualified_leads::float8 / nullif(g.leads, 0) END,
+           g.opps::bigint, g.qualified_opps::bigint, g.qualified_opps::float8 / nullif(g.opps, 0),
+           coalesce(@extschema@.won_count(g.w), 0), coalesce(@extschema@.lost_count(g.w), 0),
+           @extschema@.win_rate(g.w), @extschema@.wilson_lower(g.w), @extschema@.wilson_upper(g.w),
+           g.won::bigint,
+           (coalesce(@extschema@.won_count(g.w), 0) + coalesce(@extschema@.lost_count(g.w), 0))::float8
+               / nullif(g.won, 0)
+      FROM agg g, per
+     ORDER BY g.value;
+$fn$;
+COMMENT ON FUNCTION @extschema@.funnel_rates(timestamptz, timestamptz, text, timestamptz) IS
+    'Lead to opportunity, opportunity to qualified opportunity (Qop) and lead to Qop rates of the leads and deals created in the period, the win rate of the Qops closed in it with a Wilson interval, and Qops closed per deal won.';
+
+CREATE VIEW @extschema@.funnel_rates AS SELECT * FROM @extschema@.funnel_rates();
+COMMENT ON VIEW @extschema@.funnel_rates IS
+    'Lead to Opp, Opp to Qop, Lead to Qop, Qop win rate and Qops per win for this fiscal quarter, whole company, as of now.';
+
+
+-- ---------------------------------------------------------------------------
+-- pipeline_creation
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.pipeline_creation(from_at timestamptz DEFAULT NULL,
+                                              to_at timestamptz DEFAULT NULL,
+                                              grain text DEFAULT 'week',
+                                              dimension text DEFAULT 'company',
+                                              as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               opps bigint, amount numeric, two_stage_opps bigint, reached_second bigint,
+               stage_one_to_two_rate double precision,
+               stage_one_to_two_lower double precision, stage_one_to_two_upper double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
+SET jit = off
+SET work_mem = '64MB'
+-- one index probe per deal: a cache of probe results would never hit
+SET enable_memoize = off
+AS $fn$
+    SELECT @extschema@.funnel_check_args(pipeline_creation.as_of, pipeline_creation.dimension,
+                                         grain => pipeline_creation.grain);
+
+    WITH per AS MATERIALIZED (
+        SELECT r.period_start AS p_start, r.period_end AS p_end
+          FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) r
+    ), st AS (
+        SELECT * FROM @extschema@.funnel_stage_ranks()
+    ), second AS MATERIALIZED (
+        -- the stages that mean "reached the second open stage": rank 2 and up, and won;
+        -- only pipelines with two open stages or more have a stage 1 -> 2 step
+        SELECT ARRAY(SELECT st.stage_id FROM st WHERE st.open_stages >= 2 AND (st.rank >= 2 OR st.kind = 'won'))
+                   AS stage_ids,
+               ARRAY(SELECT DISTINCT st.pipeline_id FROM st WHERE st.open_stages >= 2) AS pipeline_ids
+    ), deals AS MATERIALIZED (
+        SELECT b.opportunity_id, b.p_start, b.currency, b.created_at,
+               coalesce(h.amount, b.amount) AS created_amount, h.owner_id AS created_owner,
+               CASE WHEN b.pipeline_id = ANY(sc.pipeline_ids) THEN r2.hit IS NOT NULL END AS reached2
+          FROM second sc
+         CROSS JOIN per
+         CROSS JOIN LATERAL (
+                -- one index range scan per period
+                SELECT o.opportunity_id, o.pipeline_id, o.currency, o.created_at, o.amount, per.p_start
+                  FROM @extschema@.opportunity o
+                 WHERE o.created_at >= per.p_start AND o.created_at < per.p_end AND o.created_at <= as_of
+                OFFSET 0) b
+          LEFT JOIN LATERAL (
+                SELECT 1 AS hit
+                  FROM @extschema@.stage_event e
+                 WHERE e.opportunity_id = b.opportunity_id AND e.entered_at <= as_of
+                   AND e.stage_id = ANY(sc.stage_ids)
+                 LIMIT 1) r2 ON b.pipeline_id = ANY(sc.pipeline_ids)
+          LEFT JOIN LATERAL (
+                -- the deal as created: its first snapshot (the one the history trigger takes at created_at)
+                SELECT hi.amount, hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = b.opportunity_id AND hi.changed_at <= as_of
+                 ORDER BY hi.changed_at
+                 LIMIT 1) h ON true
+    ), bd AS (
+        -- the rep credited is the owner at creation
+        SELECT * FROM @extschema@.deal_dimension(
+                   CASE WHEN pipeline_creation.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT d.opportunity_id FROM deals d ORDER BY d.opportunity_id) END,
+                   pipeline_creation.dimension, NULL,
+                   CASE WHEN pipeline_creation.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT d.created_owner FROM deals d ORDER BY d.opportunity_id) END)
+    ), agg AS (
+        SELECT coalesce(bd.dimension_value, 'all') AS value, d.p_start, count(*) AS n,
+               sum(@extschema@.to_base(d.created_amount, d.currency,
+                                       (d.created_at AT TIME ZONE @extschema@.reporting_timezone())::date)) AS amt,
+               @extschema@.winloss_agg(d.reached2) AS w
+          FROM deals d
+          LEFT JOIN bd ON bd.opportunity_id = d.opportunity_id
+         GROUP BY 1, 2
+    ), vals AS (
+        SELECT DISTINCT agg.value FROM agg
+        UNION
+        SELECT 'all' WHERE pipeline_creation.dimension = 'company'
+    )
+    SELECT pipeline_creation.dimension, v.value, per.p_start, per.p_end,
+           coalesce(a.n, 0), coalesce(a.amt, 0),
+           coalesce(@extschema@.won_count(a.w) + @extschema@.lost_count(a.w), 0),
+           coalesce(@extschema@.won_count(a.w), 0),
+           @extschema@.win_rate(a.w), @extschema@.wilson_lower(a.w), @extschema@.wilson_upper(a.w)
+      FROM vals v
+     CROSS JOIN per
+      LEFT JOIN agg a ON a.value = v.value AND a.p_start = per.p_start
+     ORDER BY v.value, per.p_start;
+$fn$;
+COMMENT ON FUNCTION @extschema@.pipeline_creation(timestamptz, timestamptz, text, text, timestamptz) IS
+    'New opportunities per period (count and amount as created, at the creation-date rate) and, for that creation cohort, the share that reached the second open stage by as_of (stage 1 to 2 conversion) with a Wilson interval.';
+
+CREATE VIEW @extschema@.pipeline_creation AS SELECT * FROM @extschema@.pipeline_creation();
+COMMENT ON VIEW @extschema@.pipeline_creation IS
+    'New opportunities per week over the last year and stage 1 to 2 conversion of each weekly creation cohort, whole company, as of now.';
+
+
+-- ---------------------------------------------------------------------------
+-- loss_stage
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.loss_stage(period_start timestamptz DEFAULT NULL,
+                                       period_end timestamptz DEFAULT NULL,
+                                       dimension text DEFAULT 'company',
+                                       as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, "position" integer, breakdown text,
+               lost_reason text, competitor text,
+               deals bigint, amount numeric, share_rate double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
+SET jit = off
+SET work_mem = '64MB'
+AS $fn$
+    SELECT @extschema@.funnel_check_args(loss_stage.as_of, loss_stage.dimension);
+
+    WITH per AS MATERIALIZED (
+        SELECT r.period_start AS ps, r.period_end AS pe
+          FROM @extschema@.resolve_period(loss_stage.period_start, loss_stage.period_end, loss_stage.as_of) r
+    ), lost AS MATERIALIZED (
+        SELECT c.opportunity_id, c.owner_id, c.closed_at, c.amount_base
+          FROM per, @extschema@.closed_deals(per.ps, per.pe, loss_stage.as_of) c
+         WHERE c.outcome = 'lost'
+    ), bd AS (
+        -- the rep credited is the owner at the close
+        SELECT * FROM @extschema@.deal_dimension(
+                   CASE WHEN loss_stage.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT l.opportunity_id FROM lost l ORDER BY l.opportunity_id) END,
+                   loss_stage.dimension, NULL,
+                   CASE WHEN loss_stage.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT l.owner_id FROM lost l ORDER BY l.opportunity_id) END)
+    ), rows AS (
+        SELECT coalesce(bd.dimension_value, 'all') AS value,
+               o.pipeline_id, pl.name AS pipeline_name, ls.stage_id, ls.name AS stage_name,
+               ls.position AS stage_position,
+               coalesce(o.lost_reason, '(none)') AS reason, coalesce(o.competitor, '(none)') AS rival,
+               l.amount_base
+          FROM lost l
+          JOIN @extschema@.opportunity o ON o.opportunity_id = l.opportunity_id
+          JOIN @extschema@.pipeline pl ON pl.pipeline_id = o.pipeline_id
+          LEFT JOIN bd ON bd.opportunity_id = l.opportunity_id
+          LEFT JOIN LATERAL (
+                -- the newest open stage entered before the loss
+                SELECT s.stage_id, s.name, s.position
+                  FROM @extschema@.stage_event e
+                  JOIN @extschema@.stage s ON s.stage_id = e.stage_id
+                 WHERE e.opportunity_id = l.opportunity_id AND e.entered_at <= l.closed_at AND s.kind = 'open'
+                 ORDER BY e.entered_at DESC, e.stage_event_id DESC
+                 LIMIT 1) ls ON true
+    ), g AS (
+        SELECT x.value, x.pipeline_id, x.pipeline_name, x.stage_id, x.stage_name, x.stage_position,
+               CASE WHEN GROUPING(x.reason) = 0 THEN 'lost_reason'
+                    WHEN GROUPING(x.rival) = 0 THEN 'competitor' ELSE 'stage' END AS breakdown,
+               CASE WHEN GROUPING(x.reason) = 0 THEN x.reason END AS reason,
+               CASE WHEN GROUPING(x.rival) = 0 THEN x.rival END AS rival,
+               count(*) AS n, sum(x.amount_base) AS amt
+          FROM rows x
+         GROUP BY GROUPING SETS ((x.value, x.pipeline_id, x.pipeline_name, x.stage_id, x.stage_name, x.stage_position),
+                                 (x.value, x.pipeline_id, x.pipeline_name, x.stage_id, x.stage_name, x.stage_position,
+                                  x.reason),
+                                 (x.value, x.pipeline_id, x.pipeline_name, x.stage_id, x.stage_name, x.stage_position,
+                                  x.rival))
+    )
+    SELECT loss_stage.dimension, g.value, per.ps, per.pe, g.pipeline_id, g.pipeline_name, g.stage_id,
+           g.stage_name, g.stage_position,
+           g.breakdown, g.reason, g.rival, g.n, g.amt,
+           g.n::float8 / sum(g.n) FILTER (WHERE g.breakdown = 'stage')
+                              OVER (PARTITION BY g.value, g.pipeline_id)
+      FROM g, per
+     ORDER BY g.value, g.pipeline_name, g.stage_position NULLS FIRST, g.breakdown DESC, g.reason, g.rival;
+$fn$;
+COMMENT ON FUNCTION @extschema@.loss_stage(timestamptz, timestamptz, text, timestamptz) IS
+    'Deals lost in the period, by the last open stage they were in before the loss: counts, amounts (close-date rate) and share of the pipeline''s losses, with breakdown rows by lost_reason and by competitor.';
+
+CREATE VIEW @extschema@.loss_stage AS SELECT * FROM @extschema@.loss_stage();
+COMMENT ON VIEW @extschema@.loss_stage IS
+    'Deals lost this fiscal quarter by the stage they were lost from, with lost_reason and competitor breakdowns, whole company, as of now.';
+
+
+-- ---------------------------------------------------------------------------
+-- conversion_alerts
+-- ---------------------------------------------------------------------------
+-- Cohort: the entries into open stage k (rank k) in a week of the reporting
+-- time zone (a deal that enters k twice in a week counts twice); converted:
+-- the deal entered a later open stage or a won stage within horizon of that
+-- entry.  Only weeks whose horizon has
+-- passed by as_of are complete; the latest complete week is compared with
+-- the pooled rate p of the weeks trailing it: p +- 3 sqrt(p (1 - p) / n).
+CREATE FUNCTION @extschema@.conversion_alerts(as_of timestamptz DEFAULT now(),
+                                              dimension text DEFAULT 'company',
+                                              weeks integer DEFAULT 12,
+                                              horizon interval DEFAULT '30 days')
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, "position" integer, next_stage text,
+               entered bigint, converted bigint, conversion_rate double precision,
+               baseline_entered bigint, baseline_rate double precision,
+               control_lower double precision, control_upper double precision, alert text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
+SET jit = off
+SET work_mem = '64MB'
+-- weeks of stage events: a bitmap scan of the time range beats an index scan
+SET enable_indexscan = off
+AS $fn$
+    SELECT @extschema@.funnel_check_args(conversion_alerts.as_of, conversion_alerts.dimension,
+                                         weeks => conversion_alerts.weeks, horizon => conversion_alerts.horizon);
+
+    WITH tz AS MATERIALIZED (
+        SELECT @extschema@.reporting_timezone() AS tz,
+               -- local end of the latest week whose horizon has passed by as_of
+               date_trunc('week', (conversion_alerts.as_of - conversion_alerts.horizon)
+                                  AT TIME ZONE @extschema@.reporting_timezone()) AS latest_end_local
+    ), b AS MATERIALIZED (
+        SELECT tz.tz,
+               (tz.latest_end_local - interval '7 days') AT TIME ZONE tz.tz AS latest_start,
+               tz.latest_end_local AT TIME ZONE tz.tz AS latest_end,
+               (tz.latest_end_local - (conversion_alerts.weeks + 1) * interval '7 days') AT TIME ZONE tz.tz
+                   AS trail_start,
+               (tz.latest_end_local AT TIME ZONE tz.tz) + conversion_alerts.horizon AS window_end
+          FROM tz
+    ), st AS (
+        SELECT * FROM @extschema@.funnel_stage_ranks()
+    ), codes AS MATERIALIZED (
+        -- each stage's rank and its order for "later": won above every open stage, lost below all
+        SELECT array_agg(st.stage_id ORDER BY st.stage_id) AS ids,
+               array_agg(st.rank ORDER BY st.stage_id) AS ranks,
+               array_agg(CASE st.kind WHEN 'open' THEN st.rank WHEN 'won' THEN st.open_stages + 1 ELSE 0 END
+                         ORDER BY st.stage_id) AS codes
+          FROM st
+    ), ev AS (
+        SELECT e.opportunity_id, e.entered_at, e.stage_id,
+               c.ranks[array_position(c.ids, e.stage_id)] AS rank,
+               c.codes[array_position(c.ids, e.stage_id)] AS code
+          FROM b
+         CROSS JOIN codes c
+          JOIN @extschema@.stage_event e ON e.entered_at >= b.trail_start AND e.entered_at < b.window_end
+        OFFSET 0   -- look the codes up here, so that the sort below carries no arrays
+    ), entries AS MATERIALIZED (
+        -- every entry into an open stage in the trailing or latest weeks, and
+        -- whether the deal entered a later open stage or won within horizon
+        SELECT a.opportunity_id, a.stage_id, a.entered_at >= b.latest_start AS is_latest,
+               a.best_within > a.rank AS conv
+          FROM (SELECT ev.*,
+                       max(ev.code) OVER (PARTITION BY ev.opportunity_id ORDER BY ev.entered_at
+                                          RANGE BETWEEN CURRENT ROW AND conversion_alerts.horizon FOLLOWING)
+                           AS best_within
+                  FROM ev) a, b
+         WHERE a.rank IS NOT NULL AND a.entered_at < b.latest_end
+    ), bd AS (
+        -- the rep credited is the owner at as_of
+        SELECT * FROM @extschema@.deal_dimension(
+                   CASE WHEN conversion_alerts.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT DISTINCT en.opportunity_id FROM entries en) END,
+                   conversion_alerts.dimension, conversion_alerts.as_of)
+    ), dv AS (
+        SELECT 'all' AS value, en.stage_id, en.is_latest, en.conv
+          FROM entries en
+         WHERE conversion_alerts.dimension = 'company'
+        UNION ALL
+        SELECT bd.dimension_value, en.stage_id, en.is_latest, en.conv
+          FROM entries en
+          JOIN bd ON bd.opportunity_id = en.opportunity_id
+         WHERE conversion_alerts.dimension <> 'company'
+    ), agg AS (
+        SELECT dv.value, s.pipeline_id, s.rank,
+               count(*) FILTER (WHERE dv.is_latest) AS n,
+               count(*) FILTER (WHERE dv.is_latest AND dv.conv) AS x,
+               count(*) FILTER (WHERE NOT dv.is_latest) AS bn,
+               count(*) FILTER (WHERE NOT dv.is_latest AND dv.conv) AS bx
+          FROM dv
+          JOIN st s ON s.stage_id = dv.stage_id
+         GROUP BY 1, 2, 3
+    ), lim AS (
+        SELECT agg.*, agg.x::float8 / nullif(agg.n, 0) AS p,
+               agg.bx::float8 / nullif(agg.bn, 0) AS pbar
+          FROM agg
+    ), bands AS (
+        SELECT lim.*,
+               greatest(0, lim.pbar - 3 * sqrt(lim.pbar * (1 - lim.pbar) / nullif(lim.n, 0))) AS lcl,
+               least(1, lim.pbar + 3 * sqrt(lim.pbar * (1 - lim.pbar) / nullif(lim.n, 0))) AS ucl
+          FROM lim
+    )
+    SELECT conversion_alerts.dimension, x.value, b.latest_start, b.latest_end,
+           pl.pipeline_id, pl.name, s.stage_id, s.name, s.position, coalesce(nx.name, 'won'),
+           x.n, x.x, x.p, x.bn, x.pbar, x.lcl, x.ucl,
+           CASE WHEN x.p > x.ucl THEN 'above' WHEN x.p < x.lcl THEN 'below' END
+      FROM bands x
+     CROSS JOIN b
+      JOIN @extschema@.pipeline pl ON pl.pipeline_id = x.pipeline_id
+      JOIN st s ON s.pipeline_id = x.pipeline_id AND s.rank = x.rank
+      LEFT JOIN st nx ON nx.pipeline_id = x.pipeline_id AND nx.rank = x.rank + 1
+     ORDER BY x.value, pl.name, x.rank;
+$fn$;
+COMMENT ON FUNCTION @extschema@.conversion_alerts(timestamptz, text, integer, interval) IS
+    'Per pipeline and stage step: conversion of the deals that entered the stage in the latest week whose horizon has passed, against p-chart control limits from the trailing weeks; alert above or below when outside them.';
+
+CREATE VIEW @extschema@.conversion_alerts AS SELECT * FROM @extschema@.conversion_alerts();
+COMMENT ON VIEW @extschema@.conversion_alerts IS
+    'Stage conversion of the latest complete weekly cohort against control limits from the 12 weeks before it, whole company, as of now.';
