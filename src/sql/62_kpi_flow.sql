@@ -35,9 +35,9 @@ CREATE INDEX opportunity_history_asof_idx
 
 -- Each candidate deal at both instants: its newest stage event and snapshot
 -- not after from_at and not after to_at (one index probe each).  Candidates:
--- for the company, deals open now or with a stage event after from_at (any
--- deal open at from_at or to_at is one of them); for a team, the deals its
--- reps ever owned up to to_at, among those.
+-- the deals open now or closed after from_at (opportunity_closed_idx); for a
+-- team, only those some rep of the team owned up to to_at
+-- (opportunity_history_owner_idx).
 CREATE FUNCTION @extschema@.pipeline_flow_states(from_at timestamptz, to_at timestamptz,
                                                  team text DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, currency character(3),
@@ -57,31 +57,33 @@ BEGIN
     IF pipeline_flow_states.team IS NOT NULL THEN
         v_reps := ARRAY(SELECT r.rep_id FROM @extschema@.rep r WHERE r.team = pipeline_flow_states.team);
     END IF;
+    -- A deal open at from_at or at to_at is open now or closed after from_at:
+    -- if it has no stage event after from_at its row is its state then, and
+    -- if it has, its newest event (closed_at when closed) is after from_at.
     RETURN QUERY
-    WITH cand AS (
-        SELECT o.opportunity_id
+    WITH cand AS MATERIALIZED (
+        SELECT o.opportunity_id, o.currency, o.created_at
           FROM @extschema@.opportunity o
-         WHERE pipeline_flow_states.team IS NULL AND o.closed_at IS NULL
-        UNION
-        SELECT ev.opportunity_id
-          FROM @extschema@.stage_event ev
-         WHERE pipeline_flow_states.team IS NULL AND ev.entered_at > pipeline_flow_states.from_at
-        UNION
-        SELECT o.opportunity_id
+         WHERE pipeline_flow_states.team IS NULL
+           AND (o.closed_at IS NULL OR o.closed_at > pipeline_flow_states.from_at)
+           AND o.created_at <= pipeline_flow_states.to_at
+        UNION ALL
+        SELECT o.opportunity_id, o.currency, o.created_at
           FROM (SELECT DISTINCT hi.opportunity_id
                   FROM @extschema@.opportunity_history hi
                  WHERE hi.owner_id = ANY (v_reps) AND hi.changed_at <= pipeline_flow_states.to_at) t
-          JOIN @extschema@.opportunity o ON o.opportunity_id = t.opportunity_id
-         WHERE o.closed_at IS NULL
-            OR EXISTS (SELECT 1 FROM @extschema@.stage_event ev
-                        WHERE ev.opportunity_id = o.opportunity_id
-                          AND ev.entered_at > pipeline_flow_states.from_at)
+          CROSS JOIN LATERAL (
+                SELECT o.opportunity_id, o.currency, o.created_at
+                  FROM @extschema@.opportunity o
+                 WHERE o.opportunity_id = t.opportunity_id
+                   AND (o.closed_at IS NULL OR o.closed_at > pipeline_flow_states.from_at)
+                   AND o.created_at <= pipeline_flow_states.to_at
+                OFFSET 0) o
     )
     SELECT o.opportunity_id, o.currency,
            es.stage_id IS NOT NULL, ss.kind, ss.position, hs.amount, hs.expected_close, hs.owner_id,
            ee.stage_id IS NOT NULL, se.kind, se.position, he.amount, he.expected_close, he.owner_id
-      FROM cand c
-      JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
+      FROM cand o
       LEFT JOIN LATERAL (
             SELECT ev.stage_id FROM @extschema@.stage_event ev
              WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.from_at
@@ -100,8 +102,7 @@ BEGIN
       LEFT JOIN LATERAL (
             SELECT hi.amount, hi.expected_close, hi.owner_id FROM @extschema@.opportunity_history hi
              WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.to_at
-             ORDER BY hi.changed_at DESC LIMIT 1) he ON true
-     WHERE o.created_at <= pipeline_flow_states.to_at;
+             ORDER BY hi.changed_at DESC LIMIT 1) he ON true;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.pipeline_flow_states(timestamptz, timestamptz, text) IS
