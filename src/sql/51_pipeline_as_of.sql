@@ -51,7 +51,7 @@ BEGIN
                    hi.opportunity_id, hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
               FROM @extschema@.opportunity_history hi
              WHERE hi.changed_at <= pipeline_as_of.at
-             ORDER BY hi.opportunity_id DESC, hi.changed_at DESC
+             ORDER BY hi.opportunity_id, hi.changed_at DESC
         ), staged AS (
             SELECT o.opportunity_id, o.pipeline_id, o.currency,
                    CASE WHEN x.look THEN e.stage_id ELSE o.stage_id END AS stage_id,
@@ -99,7 +99,11 @@ BEGIN
                h.expected_close,
                coalesce(h.forecast_category, s.forecast_category)
           FROM candidate c
-          JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
+          CROSS JOIN LATERAL (
+                SELECT o.opportunity_id, o.pipeline_id, o.currency
+                  FROM @extschema@.opportunity o
+                 WHERE o.opportunity_id = c.opportunity_id AND o.created_at <= pipeline_as_of.at
+                OFFSET 0) o
           CROSS JOIN LATERAL (
                 SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
                   FROM @extschema@.opportunity_history hi
@@ -113,8 +117,7 @@ BEGIN
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
                  LIMIT 1) e
           JOIN @extschema@.stage s ON s.stage_id = e.stage_id
-         WHERE o.created_at <= pipeline_as_of.at
-           AND h.owner_id = ANY (v_reps);
+         WHERE h.owner_id = ANY (v_reps);
     END IF;
 END;
 $$;

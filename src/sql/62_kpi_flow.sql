@@ -28,10 +28,16 @@
 -- unchanged move neither).
 
 -- pipeline_as_of for the whole company reads the newest snapshot of every
--- deal in one ordered pass over this index, without touching the table.
+-- deal in one ordered pass over this index, in the deals' order and without
+-- touching the table; the look-ups of one deal's snapshot at an instant
+-- (pipeline_as_of for a team, pipeline_flow) read it only.
 CREATE INDEX opportunity_history_asof_idx
-    ON @extschema@.opportunity_history (opportunity_id, changed_at)
+    ON @extschema@.opportunity_history (opportunity_id, changed_at DESC)
     INCLUDE (amount, expected_close, forecast_category, owner_id);
+-- the deals a team's reps owned up to an instant, without touching the table
+CREATE INDEX opportunity_history_owner_asof_idx
+    ON @extschema@.opportunity_history (owner_id, changed_at)
+    INCLUDE (opportunity_id);
 
 -- Each candidate deal at both instants: its newest stage event and snapshot
 -- not after from_at and not after to_at (one index probe each).  Candidates:
@@ -80,29 +86,38 @@ BEGIN
                    AND o.created_at <= pipeline_flow_states.to_at
                 OFFSET 0) o
     )
+    -- at to_at first; at from_at only when something happened in between
     SELECT o.opportunity_id, o.currency,
-           es.stage_id IS NOT NULL, ss.kind, ss.position, hs.amount, hs.expected_close, hs.owner_id,
+           o.created_at <= pipeline_flow_states.from_at
+             AND (ee.entered_at <= pipeline_flow_states.from_at OR es.stage_id IS NOT NULL),
+           ss.kind, ss.position,
+           CASE WHEN he.changed_at <= pipeline_flow_states.from_at THEN he.amount ELSE hs.amount END,
+           CASE WHEN he.changed_at <= pipeline_flow_states.from_at THEN he.expected_close ELSE hs.expected_close END,
+           CASE WHEN he.changed_at <= pipeline_flow_states.from_at THEN he.owner_id ELSE hs.owner_id END,
            ee.stage_id IS NOT NULL, se.kind, se.position, he.amount, he.expected_close, he.owner_id
       FROM cand o
       LEFT JOIN LATERAL (
-            SELECT ev.stage_id FROM @extschema@.stage_event ev
-             WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.from_at
-               AND o.created_at <= pipeline_flow_states.from_at
-             ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) es ON true
-      LEFT JOIN @extschema@.stage ss ON ss.stage_id = es.stage_id
-      LEFT JOIN LATERAL (
-            SELECT hi.amount, hi.expected_close, hi.owner_id FROM @extschema@.opportunity_history hi
-             WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.from_at
-             ORDER BY hi.changed_at DESC LIMIT 1) hs ON true
-      LEFT JOIN LATERAL (
-            SELECT ev.stage_id FROM @extschema@.stage_event ev
+            SELECT ev.stage_id, ev.entered_at FROM @extschema@.stage_event ev
              WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.to_at
              ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) ee ON true
-      LEFT JOIN @extschema@.stage se ON se.stage_id = ee.stage_id
+      LEFT JOIN LATERAL (
+            SELECT hi.changed_at, hi.amount, hi.expected_close, hi.owner_id FROM @extschema@.opportunity_history hi
+             WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.to_at
+             ORDER BY hi.changed_at DESC LIMIT 1) he ON true
+      LEFT JOIN LATERAL (
+            SELECT ev.stage_id FROM @extschema@.stage_event ev
+             WHERE ee.entered_at > pipeline_flow_states.from_at
+               AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.from_at
+             ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) es ON true
       LEFT JOIN LATERAL (
             SELECT hi.amount, hi.expected_close, hi.owner_id FROM @extschema@.opportunity_history hi
-             WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.to_at
-             ORDER BY hi.changed_at DESC LIMIT 1) he ON true;
+             WHERE he.changed_at > pipeline_flow_states.from_at
+               AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.from_at
+             ORDER BY hi.changed_at DESC LIMIT 1) hs ON true
+      LEFT JOIN @extschema@.stage se ON se.stage_id = ee.stage_id
+      LEFT JOIN @extschema@.stage ss ON ss.stage_id = CASE WHEN o.created_at > pipeline_flow_states.from_at THEN NULL
+                                                          WHEN ee.entered_at <= pipeline_flow_states.from_at THEN ee.stage_id
+                                                          ELSE es.stage_id END;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.pipeline_flow_states(timestamptz, timestamptz, text) IS
