@@ -87,37 +87,43 @@ BEGIN
                 OFFSET 0) o
     )
     -- at to_at first; at from_at only when something happened in between
-    SELECT o.opportunity_id, o.currency,
-           o.created_at <= pipeline_flow_states.from_at
-             AND (ee.entered_at <= pipeline_flow_states.from_at OR es.stage_id IS NOT NULL),
+    , probe AS MATERIALIZED (
+        SELECT o.opportunity_id, o.currency, o.created_at <= pipeline_flow_states.from_at AS born_s,
+               ee.stage_id AS stage_e, ee.entered_at, es.stage_id AS stage_s,
+               he.changed_at, he.amount AS amount_e, he.expected_close AS close_e, he.owner_id AS owner_e,
+               hs.amount AS amount_s, hs.expected_close AS close_s, hs.owner_id AS owner_s
+          FROM cand o
+          LEFT JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.to_at
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) ee ON true
+          LEFT JOIN LATERAL (
+                SELECT hi.changed_at, hi.amount, hi.expected_close, hi.owner_id FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.to_at
+                 ORDER BY hi.changed_at DESC LIMIT 1) he ON true
+          LEFT JOIN LATERAL (
+                SELECT ev.stage_id FROM @extschema@.stage_event ev
+                 WHERE ee.entered_at > pipeline_flow_states.from_at
+                   AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.from_at
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) es ON true
+          LEFT JOIN LATERAL (
+                SELECT hi.amount, hi.expected_close, hi.owner_id FROM @extschema@.opportunity_history hi
+                 WHERE he.changed_at > pipeline_flow_states.from_at
+                   AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.from_at
+                 ORDER BY hi.changed_at DESC LIMIT 1) hs ON true
+    )
+    SELECT p.opportunity_id, p.currency,
+           p.born_s AND (p.entered_at <= pipeline_flow_states.from_at OR p.stage_s IS NOT NULL),
            ss.kind, ss.position,
-           CASE WHEN he.changed_at <= pipeline_flow_states.from_at THEN he.amount ELSE hs.amount END,
-           CASE WHEN he.changed_at <= pipeline_flow_states.from_at THEN he.expected_close ELSE hs.expected_close END,
-           CASE WHEN he.changed_at <= pipeline_flow_states.from_at THEN he.owner_id ELSE hs.owner_id END,
-           ee.stage_id IS NOT NULL, se.kind, se.position, he.amount, he.expected_close, he.owner_id
-      FROM cand o
-      LEFT JOIN LATERAL (
-            SELECT ev.stage_id, ev.entered_at FROM @extschema@.stage_event ev
-             WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.to_at
-             ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) ee ON true
-      LEFT JOIN LATERAL (
-            SELECT hi.changed_at, hi.amount, hi.expected_close, hi.owner_id FROM @extschema@.opportunity_history hi
-             WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.to_at
-             ORDER BY hi.changed_at DESC LIMIT 1) he ON true
-      LEFT JOIN LATERAL (
-            SELECT ev.stage_id FROM @extschema@.stage_event ev
-             WHERE ee.entered_at > pipeline_flow_states.from_at
-               AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.from_at
-             ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) es ON true
-      LEFT JOIN LATERAL (
-            SELECT hi.amount, hi.expected_close, hi.owner_id FROM @extschema@.opportunity_history hi
-             WHERE he.changed_at > pipeline_flow_states.from_at
-               AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.from_at
-             ORDER BY hi.changed_at DESC LIMIT 1) hs ON true
-      LEFT JOIN @extschema@.stage se ON se.stage_id = ee.stage_id
-      LEFT JOIN @extschema@.stage ss ON ss.stage_id = CASE WHEN o.created_at > pipeline_flow_states.from_at THEN NULL
-                                                          WHEN ee.entered_at <= pipeline_flow_states.from_at THEN ee.stage_id
-                                                          ELSE es.stage_id END;
+           CASE WHEN p.changed_at <= pipeline_flow_states.from_at THEN p.amount_e ELSE p.amount_s END,
+           CASE WHEN p.changed_at <= pipeline_flow_states.from_at THEN p.close_e ELSE p.close_s END,
+           CASE WHEN p.changed_at <= pipeline_flow_states.from_at THEN p.owner_e ELSE p.owner_s END,
+           p.stage_e IS NOT NULL, se.kind, se.position, p.amount_e, p.close_e, p.owner_e
+      FROM probe p
+      LEFT JOIN @extschema@.stage se ON se.stage_id = p.stage_e
+      LEFT JOIN @extschema@.stage ss ON ss.stage_id = CASE WHEN NOT p.born_s THEN NULL
+                                                          WHEN p.entered_at <= pipeline_flow_states.from_at THEN p.stage_e
+                                                          ELSE p.stage_s END;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.pipeline_flow_states(timestamptz, timestamptz, text) IS
@@ -162,6 +168,8 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                expected_close_end date, owner_id_end bigint)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -188,7 +196,9 @@ BEGIN
                p_team IS NULL OR rs.team IS NOT DISTINCT FROM p_team AS team_s,
                p_team IS NULL OR re.team IS NOT DISTINCT FROM p_team AS team_e
           FROM @extschema@.pipeline_flow_states(a.from_at_r, a.to_at_r, p_team) s
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = s.opportunity_id
+          -- the deal's attributes only for a breakdown by one of them
+          LEFT JOIN @extschema@.deal_dimensions dd
+                 ON p_dimension NOT IN ('company', 'rep', 'team') AND dd.opportunity_id = s.opportunity_id
           LEFT JOIN @extschema@.rep rs ON rs.rep_id = s.owner_id_s
           LEFT JOIN @extschema@.rep re ON re.rep_id = s.owner_id_e
     ), cl AS (
