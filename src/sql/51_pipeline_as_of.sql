@@ -8,10 +8,10 @@
 -- * Stage.  opportunity.stage_id and closed_at are maintained from the
 --   newest stage event, so a deal with no event after the instant stands
 --   where its row says.  For a closed deal that is all we need: it entered
---   its won/lost stage at closed_at.  Only the deals still open (for the
---   time they entered their stage) and the deals that moved after the
---   instant (found through stage_event_entered_idx) are looked up in the
---   history, one index probe each.
+--   its won/lost stage at closed_at.  A deal still open needs the time it
+--   entered its stage (one index-only probe), and only the deals that moved
+--   after the instant (found through stage_event_entered_idx) are looked up
+--   in the history, one index probe each.
 -- * Snapshot fields.  A snapshot row may have been written directly (bulk
 --   loads, back-dated corrections) and then disagree with the deal's row,
 --   so they are always read from opportunity_history: for the company, the
@@ -54,19 +54,30 @@ BEGIN
              ORDER BY hi.opportunity_id, hi.changed_at DESC
         ), staged AS (
             SELECT o.opportunity_id, o.pipeline_id, o.currency,
-                   CASE WHEN x.look THEN e.stage_id ELSE o.stage_id END AS stage_id,
-                   CASE WHEN x.look THEN e.entered_at ELSE o.closed_at END AS entered_at,
+                   CASE WHEN x.moved THEN e.stage_id
+                        WHEN o.closed_at IS NULL THEN CASE WHEN q.entered_at IS NOT NULL THEN o.stage_id END
+                        ELSE o.stage_id END AS stage_id,
+                   CASE WHEN x.moved THEN e.entered_at
+                        WHEN o.closed_at IS NULL THEN q.entered_at
+                        ELSE o.closed_at END AS entered_at,
                    h.amount, h.expected_close, h.forecast_category, h.owner_id
               FROM @extschema@.opportunity o
               CROSS JOIN LATERAL (
-                    -- closed by the instant and not moved since: the row's stage, entered
-                    -- at closed_at; otherwise the newest event not after the instant
-                    SELECT o.closed_at IS NULL OR o.closed_at > pipeline_as_of.at
-                           OR o.opportunity_id IN (SELECT m.opportunity_id FROM moved m) AS look) x
+                    SELECT o.opportunity_id IN (SELECT m.opportunity_id FROM moved m) AS moved) x
+              -- not moved since and open: the row's stage, entered at its newest
+              -- event (read from the index alone)
+              LEFT JOIN LATERAL (
+                    SELECT ev.entered_at
+                      FROM @extschema@.stage_event ev
+                     WHERE NOT x.moved AND o.closed_at IS NULL
+                       AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
+                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                     LIMIT 1) q ON true
+              -- moved since: the newest event not after the instant
               LEFT JOIN LATERAL (
                     SELECT ev.stage_id, ev.entered_at
                       FROM @extschema@.stage_event ev
-                     WHERE x.look AND ev.opportunity_id = o.opportunity_id
+                     WHERE x.moved AND ev.opportunity_id = o.opportunity_id
                        AND ev.entered_at <= pipeline_as_of.at
                      ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
                      LIMIT 1) e ON true
