@@ -159,9 +159,10 @@ COMMENT ON FUNCTION @extschema@.pipeline_flow_args(timestamptz, timestamptz, tex
     'Internal: validates the arguments of the pipeline flow functions and fills in their defaults.';
 
 CREATE FUNCTION @extschema@.pipeline_flow_rows(p_from_at timestamptz, p_to_at timestamptz, p_mode text,
-                                               p_dimension text, p_team text, p_close_before date)
+                                               p_dimension text, p_team text, p_close_before date,
+                                               p_totals boolean)
 RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
-               opportunity_id bigint, category text, deal_change integer, amount numeric,
+               opportunity_id bigint, category text, deals bigint, deal_change bigint, amount numeric,
                stage_kind_start text, stage_position_start integer, amount_start numeric,
                expected_close_start date, owner_id_start bigint,
                stage_kind_end text, stage_position_end integer, amount_end numeric,
@@ -268,17 +269,27 @@ BEGIN
         UNION ALL
         SELECT x.dv_e, x.opportunity_id, 'end', NULL, x.base_e FROM sides x WHERE x.in_e
     )
+    -- deal by deal
     SELECT p_dimension, f.dv, a.from_at_r, a.to_at_r,
-           f.opportunity_id, f.category, f.deal_change, f.amount,
+           f.opportunity_id, f.category, NULL::bigint, f.deal_change::bigint, f.amount,
            x.stage_kind_s, x.stage_position_s, CASE WHEN x.exists_s THEN x.base_s END,
            x.expected_close_s, x.owner_id_s,
            x.stage_kind_e, x.stage_position_e, x.base_e, x.expected_close_e, x.owner_id_e
       FROM flows f
-      JOIN sides x ON x.opportunity_id = f.opportunity_id;
+      JOIN sides x ON x.opportunity_id = f.opportunity_id
+     WHERE NOT p_totals
+    UNION ALL
+    -- or the totals per dimension value and category
+    SELECT p_dimension, f.dv, a.from_at_r, a.to_at_r,
+           NULL, f.category, count(*), sum(f.deal_change), sum(f.amount),
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+      FROM flows f
+     WHERE p_totals
+     GROUP BY f.dv, f.category;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_flow_rows(timestamptz, timestamptz, text, text, text, date) IS
-    'Internal: the rows of pipeline_flow_deals.';
+COMMENT ON FUNCTION @extschema@.pipeline_flow_rows(timestamptz, timestamptz, text, text, text, date, boolean) IS
+    'Internal: the rows of pipeline_flow_deals, or with p_totals the totals per dimension value and category for pipeline_flow.';
 
 CREATE FUNCTION @extschema@.pipeline_flow_deals(from_at timestamptz DEFAULT NULL,
                                                 to_at timestamptz DEFAULT NULL,
@@ -295,7 +306,11 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT * FROM @extschema@.pipeline_flow_rows(from_at, to_at, mode, dimension, team, close_before)
+    SELECT r.dimension, r.dimension_value, r.period_start, r.period_end, r.opportunity_id, r.category,
+           r.deal_change::integer, r.amount, r.stage_kind_start, r.stage_position_start, r.amount_start,
+           r.expected_close_start, r.owner_id_start, r.stage_kind_end, r.stage_position_end, r.amount_end,
+           r.expected_close_end, r.owner_id_end
+      FROM @extschema@.pipeline_flow_rows(from_at, to_at, mode, dimension, team, close_before, false) r
 $$;
 COMMENT ON FUNCTION @extschema@.pipeline_flow_deals(timestamptz, timestamptz, text, text, text, date) IS
     'Pipeline flow deal by deal: for each deal in the pipeline (open, expected to close before close_before, of the team) at from_at or to_at, its start and end rows and its flow categories with the signed change of the pipeline''s deal count and amount (base currency at to_at''s rate), and its state at both instants.';
@@ -311,12 +326,13 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH d AS MATERIALIZED (
-        SELECT * FROM @extschema@.pipeline_flow_deals(from_at, to_at, mode, dimension, team, close_before)
+    WITH t AS MATERIALIZED (
+        SELECT r.dimension_value, r.category, r.deals, r.deal_change, r.amount
+          FROM @extschema@.pipeline_flow_rows(from_at, to_at, mode, dimension, team, close_before, true) r
     ), a AS (
         SELECT * FROM @extschema@.pipeline_flow_args(from_at, to_at, mode, dimension, close_before)
     ), dv AS (
-        SELECT DISTINCT d.dimension_value FROM d
+        SELECT DISTINCT t.dimension_value FROM t
         UNION
         SELECT 'all' WHERE pipeline_flow.dimension = 'company'
     ), cat(step, category) AS (
@@ -325,12 +341,11 @@ AS $$
                (11, 'pushed'), (12, 'won'), (13, 'lost'), (14, 'moved_out'), (15, 'end')
     )
     SELECT pipeline_flow.dimension, dv.dimension_value, a.from_at_r, a.to_at_r, cat.step, cat.category,
-           count(d.opportunity_id),
-           CASE WHEN cat.category NOT IN ('start', 'end') THEN coalesce(sum(d.deal_change), 0) END,
-           coalesce(sum(d.amount), 0)
+           coalesce(t.deals, 0),
+           CASE WHEN cat.category NOT IN ('start', 'end') THEN coalesce(t.deal_change, 0) END,
+           coalesce(t.amount, 0)
       FROM a CROSS JOIN dv CROSS JOIN cat
-      LEFT JOIN d ON d.dimension_value = dv.dimension_value AND d.category = cat.category
-     GROUP BY dv.dimension_value, a.from_at_r, a.to_at_r, cat.step, cat.category
+      LEFT JOIN t ON t.dimension_value = dv.dimension_value AND t.category = cat.category
      ORDER BY dv.dimension_value, cat.step
 $$;
 COMMENT ON FUNCTION @extschema@.pipeline_flow(timestamptz, timestamptz, text, text, text, date) IS
