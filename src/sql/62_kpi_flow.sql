@@ -67,19 +67,24 @@ BEGIN
     -- if it has no stage event after from_at its row is its state then, and
     -- if it has, its newest event (closed_at when closed) is after from_at.
     RETURN QUERY
-    WITH cand AS MATERIALIZED (
-        SELECT o.opportunity_id, o.currency, o.created_at
+    WITH moved AS MATERIALIZED (
+        -- deals with a stage event after to_at: their row is not their stage then
+        SELECT DISTINCT ev.opportunity_id
+          FROM @extschema@.stage_event ev
+         WHERE ev.entered_at > pipeline_flow_states.to_at
+    ), cand AS MATERIALIZED (
+        SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id
           FROM @extschema@.opportunity o
          WHERE pipeline_flow_states.team IS NULL
            AND (o.closed_at IS NULL OR o.closed_at > pipeline_flow_states.from_at)
            AND o.created_at <= pipeline_flow_states.to_at
         UNION ALL
-        SELECT o.opportunity_id, o.currency, o.created_at
+        SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id
           FROM (SELECT DISTINCT hi.opportunity_id
                   FROM @extschema@.opportunity_history hi
                  WHERE hi.owner_id = ANY (v_reps) AND hi.changed_at <= pipeline_flow_states.to_at) t
           CROSS JOIN LATERAL (
-                SELECT o.opportunity_id, o.currency, o.created_at
+                SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id
                   FROM @extschema@.opportunity o
                  WHERE o.opportunity_id = t.opportunity_id
                    AND (o.closed_at IS NULL OR o.closed_at > pipeline_flow_states.from_at)
@@ -89,13 +94,23 @@ BEGIN
     -- at to_at first; at from_at only when something happened in between
     , probe AS MATERIALIZED (
         SELECT o.opportunity_id, o.currency, o.created_at <= pipeline_flow_states.from_at AS born_s,
-               ee.stage_id AS stage_e, ee.entered_at, es.stage_id AS stage_s,
+               CASE WHEN x.moved THEN ee.stage_id WHEN eq.entered_at IS NOT NULL THEN o.stage_id END AS stage_e,
+               CASE WHEN x.moved THEN ee.entered_at ELSE eq.entered_at END AS entered_at,
+               es.stage_id AS stage_s,
                he.changed_at, he.amount AS amount_e, he.expected_close AS close_e, he.owner_id AS owner_e,
                hs.amount AS amount_s, hs.expected_close AS close_s, hs.owner_id AS owner_s
           FROM cand o
+          CROSS JOIN LATERAL (SELECT o.opportunity_id IN (SELECT m.opportunity_id FROM moved m) AS moved) x
+          -- not moved since to_at: the row's stage, entered at its newest event (index only)
+          LEFT JOIN LATERAL (
+                SELECT ev.entered_at FROM @extschema@.stage_event ev
+                 WHERE NOT x.moved
+                   AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.to_at
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) eq ON true
           LEFT JOIN LATERAL (
                 SELECT ev.stage_id, ev.entered_at FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.to_at
+                 WHERE x.moved
+                   AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.to_at
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) ee ON true
           LEFT JOIN LATERAL (
                 SELECT hi.changed_at, hi.amount, hi.expected_close, hi.owner_id FROM @extschema@.opportunity_history hi
@@ -103,7 +118,7 @@ BEGIN
                  ORDER BY hi.changed_at DESC LIMIT 1) he ON true
           LEFT JOIN LATERAL (
                 SELECT ev.stage_id FROM @extschema@.stage_event ev
-                 WHERE ee.entered_at > pipeline_flow_states.from_at
+                 WHERE coalesce(ee.entered_at, eq.entered_at) > pipeline_flow_states.from_at
                    AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.from_at
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) es ON true
           LEFT JOIN LATERAL (
