@@ -10,8 +10,8 @@
 --   where its row says.  For a closed deal that is all we need: it entered
 --   its won/lost stage at closed_at.  A deal still open needs the time it
 --   entered its stage (one index-only probe), and only the deals that moved
---   after the instant (found through stage_event_entered_idx) are looked up
---   in the history, one index probe each.
+--   after the instant (closed after it, or open with a newer event) are
+--   looked up in the history, one more index probe each.
 -- * Snapshot fields.  A snapshot row may have been written directly (bulk
 --   loads, back-dated corrections) and then disagree with the deal's row,
 --   so they are always read from opportunity_history: for the company, the
@@ -41,12 +41,7 @@ BEGIN
     END IF;
     IF pipeline_as_of.team IS NULL THEN
         RETURN QUERY
-        WITH moved AS MATERIALIZED (
-            -- deals with a stage event after the instant: their row is not their stage then
-            SELECT DISTINCT ev.opportunity_id
-              FROM @extschema@.stage_event ev
-             WHERE ev.entered_at > pipeline_as_of.at
-        ), snap AS (
+        WITH snap AS (
             SELECT DISTINCT ON (hi.opportunity_id)
                    hi.opportunity_id, hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
               FROM @extschema@.opportunity_history hi
@@ -54,31 +49,29 @@ BEGIN
              ORDER BY hi.opportunity_id, hi.changed_at DESC
         ), staged AS (
             SELECT o.opportunity_id, o.pipeline_id, o.currency,
-                   CASE WHEN x.moved THEN e.stage_id
-                        WHEN o.closed_at IS NULL THEN CASE WHEN q.entered_at IS NOT NULL THEN o.stage_id END
-                        ELSE o.stage_id END AS stage_id,
-                   CASE WHEN x.moved THEN e.entered_at
-                        WHEN o.closed_at IS NULL THEN q.entered_at
-                        ELSE o.closed_at END AS entered_at,
+                   CASE WHEN q.entered_at <= pipeline_as_of.at THEN o.stage_id
+                        WHEN o.closed_at <= pipeline_as_of.at THEN o.stage_id
+                        ELSE e.stage_id END AS stage_id,
+                   CASE WHEN q.entered_at <= pipeline_as_of.at THEN q.entered_at
+                        WHEN o.closed_at <= pipeline_as_of.at THEN o.closed_at
+                        ELSE e.entered_at END AS entered_at,
                    h.amount, h.expected_close, h.forecast_category, h.owner_id
               FROM @extschema@.opportunity o
-              CROSS JOIN LATERAL (
-                    SELECT o.opportunity_id IN (SELECT m.opportunity_id FROM moved m) AS moved) x
-              -- not moved since and open: the row's stage, entered at its newest
-              -- event (read from the index alone)
+              -- open now: its newest event, from the index alone; if that is not
+              -- after the instant, the deal stood then where its row says
               LEFT JOIN LATERAL (
                     SELECT ev.entered_at
                       FROM @extschema@.stage_event ev
-                     WHERE NOT x.moved AND o.closed_at IS NULL
-                       AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
+                     WHERE o.closed_at IS NULL AND ev.opportunity_id = o.opportunity_id
                      ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
                      LIMIT 1) q ON true
-              -- moved since: the newest event not after the instant
+              -- moved since (closed after the instant, or open with a newer
+              -- event): the newest event not after the instant
               LEFT JOIN LATERAL (
                     SELECT ev.stage_id, ev.entered_at
                       FROM @extschema@.stage_event ev
-                     WHERE x.moved AND ev.opportunity_id = o.opportunity_id
-                       AND ev.entered_at <= pipeline_as_of.at
+                     WHERE (o.closed_at > pipeline_as_of.at OR q.entered_at > pipeline_as_of.at)
+                       AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
                      ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
                      LIMIT 1) e ON true
               LEFT JOIN snap h ON h.opportunity_id = o.opportunity_id

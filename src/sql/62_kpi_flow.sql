@@ -67,24 +67,19 @@ BEGIN
     -- if it has no stage event after from_at its row is its state then, and
     -- if it has, its newest event (closed_at when closed) is after from_at.
     RETURN QUERY
-    WITH moved AS MATERIALIZED (
-        -- deals with a stage event after to_at: their row is not their stage then
-        SELECT DISTINCT ev.opportunity_id
-          FROM @extschema@.stage_event ev
-         WHERE ev.entered_at > pipeline_flow_states.to_at
-    ), cand AS MATERIALIZED (
-        SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id
+    WITH cand AS MATERIALIZED (
+        SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id, o.closed_at
           FROM @extschema@.opportunity o
          WHERE pipeline_flow_states.team IS NULL
            AND (o.closed_at IS NULL OR o.closed_at > pipeline_flow_states.from_at)
            AND o.created_at <= pipeline_flow_states.to_at
         UNION ALL
-        SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id
+        SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id, o.closed_at
           FROM (SELECT DISTINCT hi.opportunity_id
                   FROM @extschema@.opportunity_history hi
                  WHERE hi.owner_id = ANY (v_reps) AND hi.changed_at <= pipeline_flow_states.to_at) t
           CROSS JOIN LATERAL (
-                SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id
+                SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id, o.closed_at
                   FROM @extschema@.opportunity o
                  WHERE o.opportunity_id = t.opportunity_id
                    AND (o.closed_at IS NULL OR o.closed_at > pipeline_flow_states.from_at)
@@ -94,22 +89,25 @@ BEGIN
     -- at to_at first; at from_at only when something happened in between
     , probe AS MATERIALIZED (
         SELECT o.opportunity_id, o.currency, o.created_at <= pipeline_flow_states.from_at AS born_s,
-               CASE WHEN x.moved THEN ee.stage_id WHEN eq.entered_at IS NOT NULL THEN o.stage_id END AS stage_e,
-               CASE WHEN x.moved THEN ee.entered_at ELSE eq.entered_at END AS entered_at,
+               CASE WHEN eq.entered_at <= pipeline_flow_states.to_at THEN o.stage_id
+                    WHEN o.closed_at <= pipeline_flow_states.to_at THEN o.stage_id
+                    ELSE ee.stage_id END AS stage_e,
+               CASE WHEN eq.entered_at <= pipeline_flow_states.to_at THEN eq.entered_at
+                    WHEN o.closed_at <= pipeline_flow_states.to_at THEN o.closed_at
+                    ELSE ee.entered_at END AS entered_at,
                es.stage_id AS stage_s,
                he.changed_at, he.amount AS amount_e, he.expected_close AS close_e, he.owner_id AS owner_e,
                hs.amount AS amount_s, hs.expected_close AS close_s, hs.owner_id AS owner_s
           FROM cand o
-          CROSS JOIN LATERAL (SELECT o.opportunity_id IN (SELECT m.opportunity_id FROM moved m) AS moved) x
-          -- not moved since to_at: the row's stage, entered at its newest event (index only)
+          -- open now: its newest event from the index alone; if it is not after
+          -- to_at (or the deal closed by to_at) the row's stage is the stage then
           LEFT JOIN LATERAL (
                 SELECT ev.entered_at FROM @extschema@.stage_event ev
-                 WHERE NOT x.moved
-                   AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.to_at
+                 WHERE o.closed_at IS NULL AND ev.opportunity_id = o.opportunity_id
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) eq ON true
           LEFT JOIN LATERAL (
                 SELECT ev.stage_id, ev.entered_at FROM @extschema@.stage_event ev
-                 WHERE x.moved
+                 WHERE (o.closed_at > pipeline_flow_states.to_at OR eq.entered_at > pipeline_flow_states.to_at)
                    AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.to_at
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) ee ON true
           LEFT JOIN LATERAL (
@@ -118,7 +116,9 @@ BEGIN
                  ORDER BY hi.changed_at DESC LIMIT 1) he ON true
           LEFT JOIN LATERAL (
                 SELECT ev.stage_id FROM @extschema@.stage_event ev
-                 WHERE coalesce(ee.entered_at, eq.entered_at) > pipeline_flow_states.from_at
+                 WHERE CASE WHEN eq.entered_at <= pipeline_flow_states.to_at THEN eq.entered_at
+                            WHEN o.closed_at <= pipeline_flow_states.to_at THEN o.closed_at
+                            ELSE ee.entered_at END > pipeline_flow_states.from_at
                    AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.from_at
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) es ON true
           LEFT JOIN LATERAL (
