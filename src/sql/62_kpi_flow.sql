@@ -34,6 +34,11 @@
 CREATE INDEX opportunity_history_asof_idx
     ON @extschema@.opportunity_history (opportunity_id, changed_at DESC)
     INCLUDE (amount, expected_close, forecast_category, owner_id);
+-- pipeline_as_of for the whole company reads every deal's row; these
+-- columns alone are a quarter of the table's pages
+CREATE INDEX opportunity_asof_idx
+    ON @extschema@.opportunity (opportunity_id)
+    INCLUDE (created_at, closed_at, stage_id, pipeline_id, currency);
 -- the deals a team's reps owned up to an instant, without touching the table
 CREATE INDEX opportunity_history_owner_asof_idx
     ON @extschema@.opportunity_history (owner_id, changed_at)
