@@ -3,38 +3,127 @@
 -- amount, expected close, forecast category and owner from its newest
 -- snapshot at or before it.  Deals created later, or with no stage event
 -- by then, did not exist in the pipeline yet.
+--
+-- How it stays fast (the results are those of the plain definition above):
+-- * Stage.  opportunity.stage_id and closed_at are maintained from the
+--   newest stage event, so a deal with no event after the instant stands
+--   where its row says.  For a closed deal that is all we need: it entered
+--   its won/lost stage at closed_at.  A deal still open needs the time it
+--   entered its stage (one index-only probe), and only the deals that moved
+--   after the instant (closed after it, or open with a newer event) are
+--   looked up in the history, one more index probe each.
+-- * Snapshot fields.  A snapshot row may have been written directly (bulk
+--   loads, back-dated corrections) and then disagree with the deal's row,
+--   so they are always read from opportunity_history: for the company, the
+--   newest row per deal in one ordered pass over the covering index
+--   opportunity_history_asof_idx (62_kpi_flow.sql), no sort; for a team,
+--   only the deals some rep of the team ever owned (opportunity_history_
+--   owner_idx) are candidates, each with one probe.
+-- plpgsql so that each branch is planned with the actual instant.
 
 CREATE FUNCTION @extschema@.pipeline_as_of(at timestamptz DEFAULT now(), team text DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
                stage_position integer, stage_kind text, is_open boolean, entered_stage_at timestamptz,
                amount numeric, currency character(3), amount_base numeric,
                expected_close date, forecast_category text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $$
-    SELECT o.opportunity_id, o.pipeline_id, h.owner_id, e.stage_id, s.position, s.kind,
-           s.kind = 'open', e.entered_at,
-           h.amount, o.currency,
-           @extschema@.to_base(h.amount, o.currency, (at AT TIME ZONE @extschema@.reporting_timezone())::date),
-           h.expected_close,
-           coalesce(h.forecast_category, s.forecast_category)
-      FROM @extschema@.opportunity o
-      CROSS JOIN LATERAL (
-            SELECT ev.stage_id, ev.entered_at
-              FROM @extschema@.stage_event ev
-             WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= at
-             ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-             LIMIT 1) e
-      JOIN @extschema@.stage s ON s.stage_id = e.stage_id
-      LEFT JOIN LATERAL (
-            SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
+#variable_conflict use_column
+DECLARE
+    v_day date := (pipeline_as_of.at AT TIME ZONE @extschema@.reporting_timezone())::date;
+    v_reps bigint[];
+BEGIN
+    IF pipeline_as_of.at IS NULL THEN
+        RETURN;
+    END IF;
+    IF pipeline_as_of.team IS NULL THEN
+        RETURN QUERY
+        WITH snap AS (
+            SELECT DISTINCT ON (hi.opportunity_id)
+                   hi.opportunity_id, hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
               FROM @extschema@.opportunity_history hi
-             WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= at
-             ORDER BY hi.changed_at DESC
-             LIMIT 1) h ON true
-     WHERE o.created_at <= at
-       AND (team IS NULL
-            OR h.owner_id IN (SELECT r.rep_id FROM @extschema@.rep r WHERE r.team = pipeline_as_of.team))
+             WHERE hi.changed_at <= pipeline_as_of.at
+             ORDER BY hi.opportunity_id, hi.changed_at DESC
+        ), staged AS (
+            SELECT o.opportunity_id, o.pipeline_id, o.currency,
+                   CASE WHEN q.entered_at <= pipeline_as_of.at THEN o.stage_id
+                        WHEN o.closed_at <= pipeline_as_of.at THEN o.stage_id
+                        ELSE e.stage_id END AS stage_id,
+                   CASE WHEN q.entered_at <= pipeline_as_of.at THEN q.entered_at
+                        WHEN o.closed_at <= pipeline_as_of.at THEN o.closed_at
+                        ELSE e.entered_at END AS entered_at,
+                   h.amount, h.expected_close, h.forecast_category, h.owner_id
+              FROM @extschema@.opportunity o
+              -- open now: its newest event, from the index alone; if that is not
+              -- after the instant, the deal stood then where its row says
+              LEFT JOIN LATERAL (
+                    SELECT ev.entered_at
+                      FROM @extschema@.stage_event ev
+                     WHERE o.closed_at IS NULL AND ev.opportunity_id = o.opportunity_id
+                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                     LIMIT 1) q ON true
+              -- moved since (closed after the instant, or open with a newer
+              -- event): the newest event not after the instant
+              LEFT JOIN LATERAL (
+                    SELECT ev.stage_id, ev.entered_at
+                      FROM @extschema@.stage_event ev
+                     WHERE (o.closed_at > pipeline_as_of.at OR q.entered_at > pipeline_as_of.at)
+                       AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
+                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                     LIMIT 1) e ON true
+              LEFT JOIN snap h ON h.opportunity_id = o.opportunity_id
+             WHERE o.created_at <= pipeline_as_of.at
+        )
+        SELECT st.opportunity_id, st.pipeline_id, st.owner_id, st.stage_id, s.position, s.kind,
+               s.kind = 'open', st.entered_at,
+               st.amount, st.currency,
+               @extschema@.to_base(st.amount, st.currency, v_day),
+               st.expected_close,
+               coalesce(st.forecast_category, s.forecast_category)
+          FROM staged st
+          JOIN @extschema@.stage s ON s.stage_id = st.stage_id;
+    ELSE
+        -- the team's reps as a constant, so that the plan can use the owner index
+        v_reps := ARRAY(SELECT r.rep_id FROM @extschema@.rep r WHERE r.team = pipeline_as_of.team);
+        RETURN QUERY
+        WITH candidate AS (
+            -- deals some rep of the team owned at or before the instant
+            SELECT DISTINCT hi.opportunity_id
+              FROM @extschema@.opportunity_history hi
+             WHERE hi.owner_id = ANY (v_reps)
+               AND hi.changed_at <= pipeline_as_of.at
+        )
+        SELECT o.opportunity_id, o.pipeline_id, h.owner_id, e.stage_id, s.position, s.kind,
+               s.kind = 'open', e.entered_at,
+               h.amount, o.currency,
+               @extschema@.to_base(h.amount, o.currency, v_day),
+               h.expected_close,
+               coalesce(h.forecast_category, s.forecast_category)
+          FROM candidate c
+          CROSS JOIN LATERAL (
+                SELECT o.opportunity_id, o.pipeline_id, o.currency
+                  FROM @extschema@.opportunity o
+                 WHERE o.opportunity_id = c.opportunity_id AND o.created_at <= pipeline_as_of.at
+                OFFSET 0) o
+          CROSS JOIN LATERAL (
+                SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of.at
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) h
+          CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          JOIN @extschema@.stage s ON s.stage_id = e.stage_id
+         WHERE h.owner_id = ANY (v_reps);
+    END IF;
+END;
 $$;
 COMMENT ON FUNCTION @extschema@.pipeline_as_of(timestamptz, text) IS
     'Every deal as it stood at a past instant: stage (newest stage event not after it), amount, expected close, forecast category and owner (newest snapshot not after it), open or closed, amount in the base currency at that day''s rate. Optionally only the deals then owned by reps of one team.';
