@@ -93,6 +93,7 @@ RETURNS TABLE (opportunity_id bigint, created_at timestamptz, outcome text, clos
                owner_id bigint)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     WITH moved_since AS (
         -- only deals with stage events after `at` can differ from their current row
@@ -151,6 +152,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                company_win_rate double precision, win_rate_vs_company double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end,
@@ -230,6 +232,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                naive_win_rate double precision, cumulative_win_rate double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     WITH s AS MATERIALIZED (
         SELECT r.period_start, r.period_end,
@@ -242,21 +245,31 @@ AS $$
                @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim,
                @extschema@.outcome_interval('horizon', cohort_win_rate.horizon) AS horizon
           FROM s
-    ), d AS (
+    ), d AS MATERIALIZED (
         SELECT width_bucket(st.created_at, b.starts) AS idx, st.opportunity_id, st.created_at, st.outcome, st.closed_at, st.owner_id
           FROM b, @extschema@.deal_states_at(b.lo, b.hi, cohort_win_rate.as_of,
                                              cohort_win_rate.dimension IN ('rep', 'team')) st
     ), g AS (
-        SELECT d.idx,
-               @extschema@.dimension_value(cohort_win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS value,
+        SELECT d.idx, 'all' AS value,
                @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
                                                  interval '0'),
                                         d.outcome) AS sv,
                count(*) FILTER (WHERE d.outcome = 'open') AS still_open
           FROM d
+         WHERE cohort_win_rate.dimension = 'company'
+         GROUP BY 1
+        UNION ALL
+        SELECT d.idx,
+               @extschema@.dimension_value(cohort_win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
+               @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
+                                                 interval '0'),
+                                        d.outcome),
+               count(*) FILTER (WHERE d.outcome = 'open')
+          FROM d
           JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
           LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
+         WHERE cohort_win_rate.dimension <> 'company'
          GROUP BY 1, 2
     )
     SELECT b.dim, coalesce(g.value, 'all'), s.period_start, s.period_end,
@@ -299,33 +312,53 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                km_deals bigint, km_closed bigint, km_median_days double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end, least(r.period_end, sales_cycle.as_of) AS t_ref,
                @extschema@.outcome_dimension(sales_cycle.dimension) AS dim,
                @extschema@.outcome_interval('lookback', sales_cycle.lookback) AS lookback
           FROM @extschema@.resolve_period(sales_cycle.period_start, sales_cycle.period_end, sales_cycle.as_of) r
-    ), w AS (
-        SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS value,
-               @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0')) AS ds
+    ), wd AS MATERIALIZED (
+        SELECT cd.opportunity_id, cd.owner_id, greatest(cd.closed_at - cd.created_at, interval '0') AS cycle
           FROM p
          CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, sales_cycle.as_of) cd
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = cd.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = cd.owner_id
          WHERE cd.outcome = 'won'
+    ), w AS (
+        SELECT 'all' AS value, @extschema@.duration_agg(wd.cycle) AS ds
+          FROM wd
+         WHERE sales_cycle.dimension = 'company'
          GROUP BY 1
-    ), k AS (
+        UNION ALL
         SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS value,
-               @extschema@.survival_agg(greatest(coalesce(st.closed_at, p.t_ref) - st.created_at, interval '0'),
-                                        st.outcome) AS sv,
-               count(*) FILTER (WHERE st.outcome <> 'open') AS closed
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
+               @extschema@.duration_agg(wd.cycle)
+          FROM wd
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = wd.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = wd.owner_id
+         WHERE sales_cycle.dimension <> 'company'
+         GROUP BY 1
+    ), kd AS MATERIALIZED (
+        SELECT st.opportunity_id, st.owner_id, st.outcome,
+               greatest(coalesce(st.closed_at, p.t_ref) - st.created_at, interval '0') AS age
           FROM p
          CROSS JOIN @extschema@.deal_states_at(p.t_ref - p.lookback, p.t_ref, p.t_ref,
                                                sales_cycle.dimension IN ('rep', 'team')) st
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = st.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = st.owner_id
+    ), k AS (
+        SELECT 'all' AS value, @extschema@.survival_agg(kd.age, kd.outcome) AS sv,
+               count(*) FILTER (WHERE kd.outcome <> 'open') AS closed
+          FROM kd
+         WHERE sales_cycle.dimension = 'company'
+         GROUP BY 1
+        UNION ALL
+        SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
+               @extschema@.survival_agg(kd.age, kd.outcome),
+               count(*) FILTER (WHERE kd.outcome <> 'open')
+          FROM kd
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = kd.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = kd.owner_id
+         WHERE sales_cycle.dimension <> 'company'
          GROUP BY 1
     )
     SELECT p.dim, v.value, p.period_start, p.period_end,
@@ -363,22 +396,35 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                won bigint, won_amount numeric, avg_amount numeric, accounts bigint, arpa numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end, @extschema@.outcome_dimension(deal_size.dimension) AS dim
           FROM @extschema@.resolve_period(deal_size.period_start, deal_size.period_end, deal_size.as_of) r
-    ), g AS (
-        SELECT @extschema@.dimension_value(deal_size.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS value,
-               @extschema@.winloss_agg(true, cd.amount_base) AS w,
-               count(DISTINCT o.account_id) AS accounts,
-               sum(cd.amount_base) FILTER (WHERE o.account_id IS NOT NULL) AS account_amount
+    ), c AS MATERIALIZED (
+        SELECT cd.opportunity_id, cd.owner_id, cd.amount_base, o.account_id
           FROM p
          CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, deal_size.as_of) cd
           JOIN @extschema@.opportunity o ON o.opportunity_id = cd.opportunity_id
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = cd.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = cd.owner_id
          WHERE cd.outcome = 'won'
+    ), labelled AS (
+        SELECT 'all' AS value, c.amount_base, c.account_id
+          FROM c
+         WHERE deal_size.dimension = 'company'
+        UNION ALL
+        SELECT @extschema@.dimension_value(deal_size.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
+               c.amount_base, c.account_id
+          FROM c
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         WHERE deal_size.dimension <> 'company'
+    ), g AS (
+        SELECT l.value,
+               @extschema@.winloss_agg(true, l.amount_base) AS w,
+               count(DISTINCT l.account_id) AS accounts,
+               sum(l.amount_base) FILTER (WHERE l.account_id IS NOT NULL) AS account_amount
+          FROM labelled l
          GROUP BY 1
     )
     SELECT p.dim, v.value, p.period_start, p.period_end,
@@ -440,6 +486,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                attainment double precision, reps_at_quota bigint, at_quota_rate double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end,
