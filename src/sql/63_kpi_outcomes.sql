@@ -80,62 +80,255 @@ $$;
 COMMENT ON FUNCTION @extschema@.deal_size_band(numeric) IS
     'The deal size band of an amount in the base currency: < 10k, 10k - 50k, 50k - 250k, >= 250k (lower bounds included); ''(none)'' for NULL.';
 
+-- Internal: the rows of closed_deals(period_start, period_end, as_of), plus
+-- the deal's account, computed the same way but faster:
+-- * plpgsql with custom plans, so the planner sees the actual period and
+--   as_of (a recent period reads a small slice of the time indexes);
+-- * most deals are "plain": no stage event after as_of and no history
+--   snapshot after their close.  Their row is their state at as_of, and
+--   their newest snapshot, the one in force at the close and at as_of,
+--   agrees with the row (the history trigger writes a snapshot whenever
+--   owner or amount change), so owner and amount come from the row;
+-- * only the others are looked up in stage_event and opportunity_history
+--   as closed_deals() does.
+-- test/kpi_outcomes.sql checks it row for row against closed_deals().
+-- closed_by_owner() below is the same selection, totalled per owner.
+CREATE FUNCTION @extschema@.closed_deals_fast(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, account_id bigint, owner_id bigint, outcome text,
+               stage_id bigint, created_at timestamptz, closed_at timestamptz, amount numeric,
+               currency character(3), amount_base numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH moved AS (
+        -- deals with stage events after as_of
+        SELECT DISTINCT ev.opportunity_id
+          FROM @extschema@.stage_event ev
+         WHERE ev.entered_at > p_as_of
+    ), special AS MATERIALIZED (
+        -- closed in the period now, with a snapshot after the close
+        SELECT o.opportunity_id
+          FROM @extschema@.opportunity o
+         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
+           AND EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
+                        WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
+        UNION
+        SELECT m.opportunity_id FROM moved m
+    ), closing AS (
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
+               o.closed_at, o.amount, o.currency
+          FROM @extschema@.opportunity o
+         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
+           AND NOT EXISTS (SELECT 1 FROM special x WHERE x.opportunity_id = o.opportunity_id)
+        UNION ALL
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, coalesce(w.owner_id, o.owner_id), e.stage_id,
+               o.created_at, e.entered_at, coalesce(a.amount, o.amount), o.currency
+          FROM special x
+          JOIN @extschema@.opportunity o ON o.opportunity_id = x.opportunity_id
+          CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_as_of
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          LEFT JOIN LATERAL (
+                SELECT hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= e.entered_at
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) w ON true
+          LEFT JOIN LATERAL (
+                SELECT hi.amount
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= p_as_of
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) a ON true
+         WHERE e.entered_at >= p_start AND e.entered_at < p_end
+    )
+    SELECT c.opportunity_id, c.pipeline_id, c.account_id, c.owner_id, s.kind, c.stage_id, c.created_at,
+           c.closed_at, c.amount, c.currency,
+           @extschema@.to_base(c.amount, c.currency,
+                               (c.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
+      FROM closing c
+      JOIN @extschema@.stage s ON s.stage_id = c.stage_id AND s.kind IN ('won', 'lost');
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.closed_deals_fast(timestamptz, timestamptz, timestamptz) IS
+    'Internal: closed_deals(period_start, period_end, as_of) with the deal''s account, computed with custom plans and history look-ups only for deals whose history goes on after their close or after as_of.';
+
+-- Internal: closed_deals_fast totalled per owner at the close: won and lost
+-- counts and the won amount in the base currency (converted for won deals
+-- only), without materializing one row per deal (win_rate_by_rep over all
+-- time, quota_attainment).
+CREATE FUNCTION @extschema@.closed_by_owner(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
+RETURNS TABLE (owner_id bigint, won bigint, lost bigint, won_amount numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH moved AS (
+        SELECT DISTINCT ev.opportunity_id
+          FROM @extschema@.stage_event ev
+         WHERE ev.entered_at > p_as_of
+    ), special AS MATERIALIZED (
+        SELECT o.opportunity_id
+          FROM @extschema@.opportunity o
+         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
+           AND EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
+                        WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
+        UNION
+        SELECT m.opportunity_id FROM moved m
+    ), closing AS (
+        SELECT o.owner_id, o.stage_id, o.closed_at, o.amount, o.currency
+          FROM @extschema@.opportunity o
+         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
+           AND NOT EXISTS (SELECT 1 FROM special x WHERE x.opportunity_id = o.opportunity_id)
+        UNION ALL
+        SELECT coalesce(w.owner_id, o.owner_id), e.stage_id, e.entered_at, coalesce(a.amount, o.amount), o.currency
+          FROM special x
+          JOIN @extschema@.opportunity o ON o.opportunity_id = x.opportunity_id
+          CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_as_of
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          LEFT JOIN LATERAL (
+                SELECT hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= e.entered_at
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) w ON true
+          LEFT JOIN LATERAL (
+                SELECT hi.amount
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= p_as_of
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) a ON true
+         WHERE e.entered_at >= p_start AND e.entered_at < p_end
+    )
+    SELECT c.owner_id,
+           count(*) FILTER (WHERE s.kind = 'won'),
+           count(*) FILTER (WHERE s.kind = 'lost'),
+           sum(@extschema@.to_base(c.amount, c.currency,
+                                   (c.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date))
+               FILTER (WHERE s.kind = 'won')
+      FROM closing c
+      JOIN @extschema@.stage s ON s.stage_id = c.stage_id AND s.kind IN ('won', 'lost')
+     GROUP BY c.owner_id;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.closed_by_owner(timestamptz, timestamptz, timestamptz) IS
+    'Internal: deals closed in a period as of an instant, totalled per owner at the close: won, lost and won amount in the base currency.';
+
 -- Internal: every deal created in [created_from, created_to) and no later
 -- than at, as it stood at `at`: its newest stage event not after `at` gives
 -- the outcome (won, lost, or open) and the close instant.  Deals with no
 -- stage event by then are absent.  With with_owner, also the owner at the
 -- close (closed deals) or at `at` (open deals) from opportunity_history,
--- falling back to the current owner when no snapshot is that old; without
--- it owner_id is NULL (saves one index probe per deal).
+-- falling back to the current owner when no snapshot is that old; as in
+-- closed_deals_fast, only deals with snapshots after that instant are looked
+-- up.  Without with_owner, owner_id is NULL.
 CREATE FUNCTION @extschema@.deal_states_at(created_from timestamptz, created_to timestamptz,
                                            at timestamptz, with_owner boolean DEFAULT false)
 RETURNS TABLE (opportunity_id bigint, created_at timestamptz, outcome text, closed_at timestamptz,
                owner_id bigint)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-SET jit = off
+SET plan_cache_mode = force_custom_plan
 AS $$
-    WITH moved_since AS (
-        -- only deals with stage events after `at` can differ from their current row
-        SELECT DISTINCT ev.opportunity_id
-          FROM @extschema@.stage_event ev
-         WHERE ev.entered_at > at
-    ), state AS (
-        SELECT o.opportunity_id, o.created_at, o.stage_id, o.closed_at, o.owner_id
-          FROM @extschema@.opportunity o
-         WHERE o.created_at >= created_from AND o.created_at < created_to AND o.created_at <= at
-           AND o.stage_id IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM moved_since m WHERE m.opportunity_id = o.opportunity_id)
-        UNION ALL
-        SELECT o.opportunity_id, o.created_at, e.stage_id, e.entered_at, o.owner_id
-          FROM moved_since m
-          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
-          CROSS JOIN LATERAL (
-                SELECT ev.stage_id, ev.entered_at
-                  FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= at
-                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                 LIMIT 1) e
-         WHERE o.created_at >= created_from AND o.created_at < created_to AND o.created_at <= at
-    ), labelled AS (
-        SELECT st.opportunity_id, st.created_at, s.kind AS outcome,
-               CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed_at, st.owner_id
+#variable_conflict use_column
+DECLARE
+    p_from timestamptz := created_from;
+    p_to timestamptz := least(created_to, at + interval '1 microsecond');
+    p_at timestamptz := at;
+BEGIN
+    IF NOT with_owner THEN
+        RETURN QUERY
+        WITH moved AS MATERIALIZED (
+            SELECT DISTINCT ev.opportunity_id
+              FROM @extschema@.stage_event ev
+             WHERE ev.entered_at > p_at
+        ), state AS (
+            SELECT o.opportunity_id, o.created_at, o.stage_id, o.closed_at
+              FROM @extschema@.opportunity o
+             WHERE o.created_at >= p_from AND o.created_at < p_to
+               AND o.stage_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.opportunity_id = o.opportunity_id)
+            UNION ALL
+            SELECT o.opportunity_id, o.created_at, e.stage_id, e.entered_at
+              FROM moved m
+              JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
+              CROSS JOIN LATERAL (
+                    SELECT ev.stage_id, ev.entered_at
+                      FROM @extschema@.stage_event ev
+                     WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
+                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                     LIMIT 1) e
+             WHERE o.created_at >= p_from AND o.created_at < p_to
+        )
+        SELECT st.opportunity_id, st.created_at, s.kind,
+               CASE WHEN s.kind <> 'open' THEN st.closed_at END, NULL::bigint
           FROM state st
-          JOIN @extschema@.stage s ON s.stage_id = st.stage_id
-    )
-    SELECT l.opportunity_id, l.created_at, l.outcome, l.closed_at, NULL::bigint
-      FROM labelled l
-     WHERE NOT with_owner
-    UNION ALL
-    SELECT l.opportunity_id, l.created_at, l.outcome, l.closed_at, coalesce(w.owner_id, l.owner_id)
-      FROM labelled l
-      LEFT JOIN LATERAL (
-            SELECT hi.owner_id
-              FROM @extschema@.opportunity_history hi
-             WHERE hi.opportunity_id = l.opportunity_id AND hi.changed_at <= coalesce(l.closed_at, at)
-             ORDER BY hi.changed_at DESC
-             LIMIT 1) w ON true
-     WHERE with_owner
+          JOIN @extschema@.stage s ON s.stage_id = st.stage_id;
+    ELSE
+        RETURN QUERY
+        WITH moved AS MATERIALIZED (
+            SELECT DISTINCT ev.opportunity_id
+              FROM @extschema@.stage_event ev
+             WHERE ev.entered_at > p_at
+        ), state AS (
+            SELECT o.opportunity_id, o.created_at, o.stage_id, o.closed_at, o.owner_id, false AS moved
+              FROM @extschema@.opportunity o
+             WHERE o.created_at >= p_from AND o.created_at < p_to
+               AND o.stage_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.opportunity_id = o.opportunity_id)
+            UNION ALL
+            SELECT o.opportunity_id, o.created_at, e.stage_id, e.entered_at, o.owner_id, true
+              FROM moved m
+              JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
+              CROSS JOIN LATERAL (
+                    SELECT ev.stage_id, ev.entered_at
+                      FROM @extschema@.stage_event ev
+                     WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
+                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                     LIMIT 1) e
+             WHERE o.created_at >= p_from AND o.created_at < p_to
+        ), labelled AS (
+            SELECT st.opportunity_id, st.created_at, s.kind,
+                   CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed_at, st.owner_id, st.moved
+              FROM state st
+              JOIN @extschema@.stage s ON s.stage_id = st.stage_id
+        ), late AS (
+            -- deals with a snapshot after the instant their owner is taken at
+            SELECT o.opportunity_id
+              FROM @extschema@.opportunity o
+             WHERE o.created_at >= p_from AND o.created_at < p_to
+               AND EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
+                            WHERE h.opportunity_id = o.opportunity_id
+                              AND h.changed_at > least(o.closed_at, p_at))
+        )
+        SELECT lb.opportunity_id, lb.created_at, lb.kind, lb.closed_at,
+               CASE WHEN lt.opportunity_id IS NULL AND NOT lb.moved THEN lb.owner_id
+                    ELSE coalesce(w.owner_id, lb.owner_id) END
+          FROM labelled lb
+          LEFT JOIN late lt ON lt.opportunity_id = lb.opportunity_id
+          LEFT JOIN LATERAL (
+                SELECT hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE (lt.opportunity_id IS NOT NULL OR lb.moved)
+                   AND hi.opportunity_id = lb.opportunity_id AND hi.changed_at <= coalesce(lb.closed_at, p_at)
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) w ON true;
+    END IF;
+END;
 $$;
 COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, boolean) IS
     'Internal: deals created in [created_from, created_to) as they stood at an instant: outcome won, lost or open and close instant from the newest stage event not after it; optionally the owner at the close (or at the instant when open).';
@@ -160,7 +353,7 @@ AS $$
           FROM @extschema@.resolve_period(win_rate.period_start, win_rate.period_end, win_rate.as_of) r
     ), c AS MATERIALIZED (
         SELECT cd.opportunity_id, cd.owner_id, cd.outcome, cd.amount_base
-          FROM p, @extschema@.closed_deals(p.period_start, p.period_end, win_rate.as_of) cd
+          FROM p, @extschema@.closed_deals_fast(p.period_start, p.period_end, win_rate.as_of) cd
     ), labelled AS (
         SELECT c.outcome, c.amount_base,
                @extschema@.dimension_value(win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
@@ -322,7 +515,7 @@ AS $$
     ), wd AS MATERIALIZED (
         SELECT cd.opportunity_id, cd.owner_id, greatest(cd.closed_at - cd.created_at, interval '0') AS cycle
           FROM p
-         CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, sales_cycle.as_of) cd
+         CROSS JOIN @extschema@.closed_deals_fast(p.period_start, p.period_end, sales_cycle.as_of) cd
          WHERE cd.outcome = 'won'
     ), w AS (
         SELECT 'all' AS value, @extschema@.duration_agg(wd.cycle) AS ds
@@ -402,10 +595,9 @@ AS $$
         SELECT r.period_start, r.period_end, @extschema@.outcome_dimension(deal_size.dimension) AS dim
           FROM @extschema@.resolve_period(deal_size.period_start, deal_size.period_end, deal_size.as_of) r
     ), c AS MATERIALIZED (
-        SELECT cd.opportunity_id, cd.owner_id, cd.amount_base, o.account_id
+        SELECT cd.opportunity_id, cd.owner_id, cd.amount_base, cd.account_id
           FROM p
-         CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, deal_size.as_of) cd
-          JOIN @extschema@.opportunity o ON o.opportunity_id = cd.opportunity_id
+         CROSS JOIN @extschema@.closed_deals_fast(p.period_start, p.period_end, deal_size.as_of) cd
          WHERE cd.outcome = 'won'
     ), labelled AS (
         SELECT 'all' AS value, c.amount_base, c.account_id
@@ -494,11 +686,10 @@ AS $$
           FROM @extschema@.resolve_period(quota_attainment.period_start, quota_attainment.period_end,
                                           quota_attainment.as_of) r
     ), b AS (
-        SELECT cd.owner_id AS rep_id, sum(cd.amount_base) AS bookings
+        SELECT cd.owner_id AS rep_id, cd.won_amount AS bookings
           FROM p
-         CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, quota_attainment.as_of) cd
-         WHERE cd.outcome = 'won' AND cd.owner_id IS NOT NULL
-         GROUP BY cd.owner_id
+         CROSS JOIN @extschema@.closed_by_owner(p.period_start, p.period_end, quota_attainment.as_of) cd
+         WHERE cd.won > 0 AND cd.owner_id IS NOT NULL
     ), q AS (
         SELECT qp.rep_id, qp.quota
           FROM p CROSS JOIN @extschema@.quota_in_period(p.period_start, p.period_end) qp
@@ -556,12 +747,8 @@ COMMENT ON VIEW @extschema@.quota_attainment IS
 -- (0.1.0 credited the current owner).
 CREATE VIEW @extschema@.win_rate_by_rep AS
 WITH per_owner AS (
-    SELECT cd.owner_id,
-           count(*) FILTER (WHERE cd.outcome OPERATOR(pg_catalog.=) 'won') AS won,
-           count(*) FILTER (WHERE cd.outcome OPERATOR(pg_catalog.=) 'lost') AS lost,
-           sum(cd.amount_base) FILTER (WHERE cd.outcome OPERATOR(pg_catalog.=) 'won') AS won_amount
-      FROM @extschema@.closed_deals('-infinity', 'infinity', pg_catalog.now()) cd
-     GROUP BY cd.owner_id
+    SELECT cd.owner_id, cd.won, cd.lost, cd.won_amount
+      FROM @extschema@.closed_by_owner('-infinity', 'infinity', pg_catalog.now()) cd
 )
 SELECT r.rep_id,
        r.name AS rep,
