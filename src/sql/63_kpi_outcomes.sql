@@ -100,6 +100,7 @@ RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, account_id bigint, own
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -111,11 +112,13 @@ BEGIN
          WHERE ev.entered_at > p_as_of
     ), special AS MATERIALIZED (
         -- closed in the period now, with a snapshot after the close
-        SELECT o.opportunity_id
+        -- (a join, not EXISTS, so that the planner may hash the deals and
+        -- stream the history when the period is long)
+        SELECT h.opportunity_id
           FROM @extschema@.opportunity o
+          JOIN @extschema@.opportunity_history h
+            ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
          WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
-                        WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
         UNION
         SELECT m.opportunity_id FROM moved m
     ), closing AS (
@@ -169,6 +172,7 @@ RETURNS TABLE (owner_id bigint, won bigint, lost bigint, won_amount numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -178,11 +182,13 @@ BEGIN
           FROM @extschema@.stage_event ev
          WHERE ev.entered_at > p_as_of
     ), special AS MATERIALIZED (
-        SELECT o.opportunity_id
+        -- (a join, not EXISTS, so that the planner may hash the deals and
+        -- stream the history when the period is long)
+        SELECT h.opportunity_id
           FROM @extschema@.opportunity o
+          JOIN @extschema@.opportunity_history h
+            ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
          WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
-                        WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
         UNION
         SELECT m.opportunity_id FROM moved m
     ), closing AS (
@@ -243,6 +249,7 @@ RETURNS TABLE (opportunity_id bigint, created_at timestamptz, outcome text, clos
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -308,12 +315,11 @@ BEGIN
               JOIN @extschema@.stage s ON s.stage_id = st.stage_id
         ), late AS (
             -- deals with a snapshot after the instant their owner is taken at
-            SELECT o.opportunity_id
+            SELECT DISTINCT h.opportunity_id
               FROM @extschema@.opportunity o
+              JOIN @extschema@.opportunity_history h
+                ON h.opportunity_id = o.opportunity_id AND h.changed_at > least(o.closed_at, p_at)
              WHERE o.created_at >= p_from AND o.created_at < p_to
-               AND EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
-                            WHERE h.opportunity_id = o.opportunity_id
-                              AND h.changed_at > least(o.closed_at, p_at))
         )
         SELECT lb.opportunity_id, lb.created_at, lb.kind, lb.closed_at,
                CASE WHEN lt.opportunity_id IS NULL AND NOT lb.moved THEN lb.owner_id
