@@ -71,24 +71,27 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- (as_of, period) cases: now with Q1 2026; a past instant in the middle of
--- its quarter; a past instant with a whole year
+-- its quarter; a past instant with a whole year; now with four years (a
+-- period longer than 400 days takes the other path of closed_deals_fast)
 CREATE TEMP TABLE cases (k int, at timestamptz, ps timestamptz, pe timestamptz);
 INSERT INTO cases VALUES (1, now(), '2026-01-01', '2026-04-01'),
                          (2, '2026-05-20 12:00+00', '2026-04-01', '2026-07-01'),
-                         (3, '2025-09-15 08:30+00', '2024-10-01', '2025-10-01');
+                         (3, '2025-09-15 08:30+00', '2024-10-01', '2025-10-01'),
+                         (4, now(), '2023-01-01', '2027-01-01');
 CREATE TEMP TABLE ref AS
 SELECT c.k, r.* FROM cases c, pg_temp.ref_closed(c.ps, c.pe, c.at) r;
 
-SELECT ok((SELECT count(DISTINCT k) = 3 AND min(n) > 100
-             FROM (SELECT k, count(*) AS n FROM ref GROUP BY k) x), 'the reference has closed deals in all three cases');
-SELECT ok(coalesce((SELECT count(*) FROM ref r JOIN edited e USING (opportunity_id)
-                     WHERE r.k = 1 AND r.owner_id = e.old_owner AND e.new_owner <> e.old_owner) >= 5, false),
+SELECT ok((SELECT count(DISTINCT k) = 4 AND min(n) > 100
+             FROM (SELECT k, count(*) AS n FROM ref GROUP BY k) x), 'the reference has closed deals in all four cases');
+SELECT ok(coalesce((SELECT count(*) FILTER (WHERE r.k = 1) >= 5 AND count(*) FILTER (WHERE r.k = 4) >= 5
+                      FROM ref r JOIN edited e USING (opportunity_id)
+                     WHERE r.owner_id = e.old_owner AND e.new_owner <> e.old_owner), false),
           'edited deals are credited to their owner at the close, not the current one');
 
 SELECT set_eq($$SELECT c.k, d.opportunity_id, d.outcome, d.closed_at, d.owner_id, d.amount, round(d.amount_base, 6) AS b
                   FROM cases c, sales_kpi.closed_deals(c.ps, c.pe, c.at) d$$,
               $$SELECT k, opportunity_id, outcome, closed_at, owner_id, amount, round(amount_base, 6) AS b FROM ref$$,
-              'closed_deals() agrees with the reconstruction in all three cases');
+              'closed_deals() agrees with the reconstruction in all four cases');
 SELECT set_eq($$SELECT c.k, d.opportunity_id, d.pipeline_id, d.account_id, d.owner_id, d.outcome, d.stage_id,
                        d.created_at, d.closed_at, d.amount, d.currency, d.amount_base
                   FROM cases c, sales_kpi.closed_deals_fast(c.ps, c.pe, c.at) d$$,
@@ -128,7 +131,7 @@ SELECT set_eq($$SELECT c.k, w.dimension_value, w.won, w.lost, round(w.win_rate::
                        round(pg_temp.wilson(won, won + lost, 1)::numeric, 9) AS hi,
                        round(won_amount, 6) AS wa, round(closed_amount, 6) AS ca, round(won_amount / closed_amount, 9) AS ar
                   FROM ref_win$$,
-              'win_rate, company: counts, rate, Wilson interval and amount-weighted rate in all three cases');
+              'win_rate, company: counts, rate, Wilson interval and amount-weighted rate in all four cases');
 
 SELECT set_eq($$SELECT c.k, w.dimension_value, w.won, w.lost, round(w.win_rate_vs_company::numeric, 9) AS diff
                   FROM cases c, sales_kpi.win_rate(c.ps, c.pe, 'rep', c.at) w$$,
@@ -236,7 +239,7 @@ SELECT is((SELECT count(*) FROM cases c
               AND abs(s.median_days - r.sorted[floor(0.5 * (r.n - 1))::int + 1]) <= 0.01 * r.sorted[floor(0.5 * (r.n - 1))::int + 1]
               AND abs(s.p75_days - r.sorted[floor(0.75 * (r.n - 1))::int + 1]) <= 0.01 * r.sorted[floor(0.75 * (r.n - 1))::int + 1]
               AND abs(s.p90_days - r.sorted[floor(0.9 * (r.n - 1))::int + 1]) <= 0.01 * r.sorted[floor(0.9 * (r.n - 1))::int + 1]),
-          3::bigint, 'sales_cycle: count and mean exact, percentiles within 1%, in all three cases');
+          4::bigint, 'sales_cycle: count and mean exact, percentiles within 1%, in all four cases');
 
 -- Kaplan-Meier median time to close of the deals created in the 365 days
 -- before least(period_end, as_of), as they stood then (reference: the

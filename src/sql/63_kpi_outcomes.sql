@@ -103,35 +103,62 @@ SET plan_cache_mode = force_custom_plan
 SET jit = off
 AS $$
 #variable_conflict use_column
+DECLARE
+    -- a period of up to 400 days probes the history of each deal closed in it
+    v_short boolean := isfinite(p_start) AND isfinite(p_end) AND p_end - p_start <= interval '400 days';
 BEGIN
     RETURN QUERY
-    WITH moved AS (
+    WITH moved AS MATERIALIZED (
         -- deals with stage events after as_of
         SELECT DISTINCT ev.opportunity_id
           FROM @extschema@.stage_event ev
          WHERE ev.entered_at > p_as_of
-    ), special AS MATERIALIZED (
-        -- closed in the period now, with a snapshot after the close
-        -- (a join, not EXISTS, so that the planner may hash the deals and
-        -- stream the history when the period is long)
-        SELECT h.opportunity_id
+    ), late_long AS MATERIALIZED (
+        -- long periods: the deals with a snapshot after their close, by one
+        -- hash join over the whole history
+        SELECT DISTINCT h.opportunity_id
           FROM @extschema@.opportunity o
           JOIN @extschema@.opportunity_history h
             ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
          WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-        UNION
-        SELECT m.opportunity_id FROM moved m
-    ), closing AS (
+           AND NOT v_short
+    ), plain AS (
+        -- the deals whose row is their state at as_of; late: with a snapshot
+        -- after the close (short periods probe each deal's history, index only)
         SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
-               o.closed_at, o.amount, o.currency
+               o.closed_at, o.amount, o.currency,
+               CASE WHEN v_short
+                    THEN EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
+                                  WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
+                    ELSE o.opportunity_id IN (SELECT l.opportunity_id FROM late_long l) END AS late
           FROM @extschema@.opportunity o
          WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND NOT EXISTS (SELECT 1 FROM special x WHERE x.opportunity_id = o.opportunity_id)
+           AND o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
+    ), closing AS (
+        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id,
+               CASE WHEN pl.late
+                    THEN coalesce((SELECT hi.owner_id
+                                     FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
+                                    ORDER BY hi.changed_at DESC
+                                    LIMIT 1), pl.owner_id)
+                    ELSE pl.owner_id END AS owner_id,
+               pl.stage_id, pl.created_at, pl.closed_at,
+               CASE WHEN pl.late
+                    THEN coalesce((SELECT hi.amount
+                                     FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
+                                    ORDER BY hi.changed_at DESC
+                                    LIMIT 1), pl.amount)
+                    ELSE pl.amount END AS amount,
+               pl.currency
+          FROM plain pl
         UNION ALL
+        -- deals that moved after as_of: their newest event not after it
         SELECT o.opportunity_id, o.pipeline_id, o.account_id, coalesce(w.owner_id, o.owner_id), e.stage_id,
                o.created_at, e.entered_at, coalesce(a.amount, o.amount), o.currency
-          FROM special x
-          JOIN @extschema@.opportunity o ON o.opportunity_id = x.opportunity_id
+          FROM moved m
+          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
           CROSS JOIN LATERAL (
                 SELECT ev.stage_id, ev.entered_at
                   FROM @extschema@.stage_event ev
@@ -175,31 +202,62 @@ SET plan_cache_mode = force_custom_plan
 SET jit = off
 AS $$
 #variable_conflict use_column
+DECLARE
+    -- a period of up to 400 days probes the history of each deal closed in it
+    v_short boolean := isfinite(p_start) AND isfinite(p_end) AND p_end - p_start <= interval '400 days';
 BEGIN
     RETURN QUERY
-    WITH moved AS (
+    WITH moved AS MATERIALIZED (
+        -- deals with stage events after as_of
         SELECT DISTINCT ev.opportunity_id
           FROM @extschema@.stage_event ev
          WHERE ev.entered_at > p_as_of
-    ), special AS MATERIALIZED (
-        -- (a join, not EXISTS, so that the planner may hash the deals and
-        -- stream the history when the period is long)
-        SELECT h.opportunity_id
+    ), late_long AS MATERIALIZED (
+        -- long periods: the deals with a snapshot after their close, by one
+        -- hash join over the whole history
+        SELECT DISTINCT h.opportunity_id
           FROM @extschema@.opportunity o
           JOIN @extschema@.opportunity_history h
             ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
          WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-        UNION
-        SELECT m.opportunity_id FROM moved m
-    ), closing AS (
-        SELECT o.owner_id, o.stage_id, o.closed_at, o.amount, o.currency
+           AND NOT v_short
+    ), plain AS (
+        -- the deals whose row is their state at as_of; late: with a snapshot
+        -- after the close (short periods probe each deal's history, index only)
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
+               o.closed_at, o.amount, o.currency,
+               CASE WHEN v_short
+                    THEN EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
+                                  WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
+                    ELSE o.opportunity_id IN (SELECT l.opportunity_id FROM late_long l) END AS late
           FROM @extschema@.opportunity o
          WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND NOT EXISTS (SELECT 1 FROM special x WHERE x.opportunity_id = o.opportunity_id)
+           AND o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
+    ), closing AS (
+        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id,
+               CASE WHEN pl.late
+                    THEN coalesce((SELECT hi.owner_id
+                                     FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
+                                    ORDER BY hi.changed_at DESC
+                                    LIMIT 1), pl.owner_id)
+                    ELSE pl.owner_id END AS owner_id,
+               pl.stage_id, pl.created_at, pl.closed_at,
+               CASE WHEN pl.late
+                    THEN coalesce((SELECT hi.amount
+                                     FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
+                                    ORDER BY hi.changed_at DESC
+                                    LIMIT 1), pl.amount)
+                    ELSE pl.amount END AS amount,
+               pl.currency
+          FROM plain pl
         UNION ALL
-        SELECT coalesce(w.owner_id, o.owner_id), e.stage_id, e.entered_at, coalesce(a.amount, o.amount), o.currency
-          FROM special x
-          JOIN @extschema@.opportunity o ON o.opportunity_id = x.opportunity_id
+        -- deals that moved after as_of: their newest event not after it
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, coalesce(w.owner_id, o.owner_id), e.stage_id,
+               o.created_at, e.entered_at, coalesce(a.amount, o.amount), o.currency
+          FROM moved m
+          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
           CROSS JOIN LATERAL (
                 SELECT ev.stage_id, ev.entered_at
                   FROM @extschema@.stage_event ev
