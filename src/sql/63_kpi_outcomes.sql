@@ -127,32 +127,36 @@ BEGIN
         -- after the close (short periods probe each deal's history, index only)
         SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
                o.closed_at, o.amount, o.currency,
-               CASE WHEN v_short
-                    THEN EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
-                                  WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
-                    ELSE o.opportunity_id IN (SELECT l.opportunity_id FROM late_long l) END AS late
+               EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
+                        WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at) AS late
           FROM @extschema@.opportunity o
+          LEFT JOIN moved mv ON mv.opportunity_id = o.opportunity_id
          WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
+           AND mv.opportunity_id IS NULL AND v_short
+        UNION ALL
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
+               o.closed_at, o.amount, o.currency, l.opportunity_id IS NOT NULL
+          FROM @extschema@.opportunity o
+          LEFT JOIN moved mv ON mv.opportunity_id = o.opportunity_id
+          LEFT JOIN late_long l ON l.opportunity_id = o.opportunity_id
+         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
+           AND mv.opportunity_id IS NULL AND NOT v_short
     ), closing AS (
-        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id,
-               CASE WHEN pl.late
-                    THEN coalesce((SELECT hi.owner_id
-                                     FROM @extschema@.opportunity_history hi
-                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
-                                    ORDER BY hi.changed_at DESC
-                                    LIMIT 1), pl.owner_id)
-                    ELSE pl.owner_id END AS owner_id,
-               pl.stage_id, pl.created_at, pl.closed_at,
-               CASE WHEN pl.late
-                    THEN coalesce((SELECT hi.amount
-                                     FROM @extschema@.opportunity_history hi
-                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
-                                    ORDER BY hi.changed_at DESC
-                                    LIMIT 1), pl.amount)
-                    ELSE pl.amount END AS amount,
-               pl.currency
+        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id, coalesce(w.owner_id, pl.owner_id) AS owner_id,
+               pl.stage_id, pl.created_at, pl.closed_at, coalesce(a.amount, pl.amount) AS amount, pl.currency
           FROM plain pl
+          LEFT JOIN LATERAL (
+                SELECT hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE pl.late AND hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) w ON true
+          LEFT JOIN LATERAL (
+                SELECT hi.amount
+                  FROM @extschema@.opportunity_history hi
+                 WHERE pl.late AND hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) a ON true
         UNION ALL
         -- deals that moved after as_of: their newest event not after it
         SELECT o.opportunity_id, o.pipeline_id, o.account_id, coalesce(w.owner_id, o.owner_id), e.stage_id,
@@ -226,32 +230,36 @@ BEGIN
         -- after the close (short periods probe each deal's history, index only)
         SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
                o.closed_at, o.amount, o.currency,
-               CASE WHEN v_short
-                    THEN EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
-                                  WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
-                    ELSE o.opportunity_id IN (SELECT l.opportunity_id FROM late_long l) END AS late
+               EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
+                        WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at) AS late
           FROM @extschema@.opportunity o
+          LEFT JOIN moved mv ON mv.opportunity_id = o.opportunity_id
          WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
+           AND mv.opportunity_id IS NULL AND v_short
+        UNION ALL
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
+               o.closed_at, o.amount, o.currency, l.opportunity_id IS NOT NULL
+          FROM @extschema@.opportunity o
+          LEFT JOIN moved mv ON mv.opportunity_id = o.opportunity_id
+          LEFT JOIN late_long l ON l.opportunity_id = o.opportunity_id
+         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
+           AND mv.opportunity_id IS NULL AND NOT v_short
     ), closing AS (
-        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id,
-               CASE WHEN pl.late
-                    THEN coalesce((SELECT hi.owner_id
-                                     FROM @extschema@.opportunity_history hi
-                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
-                                    ORDER BY hi.changed_at DESC
-                                    LIMIT 1), pl.owner_id)
-                    ELSE pl.owner_id END AS owner_id,
-               pl.stage_id, pl.created_at, pl.closed_at,
-               CASE WHEN pl.late
-                    THEN coalesce((SELECT hi.amount
-                                     FROM @extschema@.opportunity_history hi
-                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
-                                    ORDER BY hi.changed_at DESC
-                                    LIMIT 1), pl.amount)
-                    ELSE pl.amount END AS amount,
-               pl.currency
+        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id, coalesce(w.owner_id, pl.owner_id) AS owner_id,
+               pl.stage_id, pl.created_at, pl.closed_at, coalesce(a.amount, pl.amount) AS amount, pl.currency
           FROM plain pl
+          LEFT JOIN LATERAL (
+                SELECT hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE pl.late AND hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) w ON true
+          LEFT JOIN LATERAL (
+                SELECT hi.amount
+                  FROM @extschema@.opportunity_history hi
+                 WHERE pl.late AND hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) a ON true
         UNION ALL
         -- deals that moved after as_of: their newest event not after it
         SELECT o.opportunity_id, o.pipeline_id, o.account_id, coalesce(w.owner_id, o.owner_id), e.stage_id,
