@@ -104,59 +104,60 @@ SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    -- a period of up to 400 days probes the history of each deal closed in it
+    -- a period of up to 400 days probes the history of each deal closed in
+    -- it (index only); a longer one finds the deals with a snapshot after
+    -- their close by one join over the whole history, then looks them up in
+    -- a (hashed) constant array
     v_short boolean := isfinite(p_start) AND isfinite(p_end) AND p_end - p_start <= interval '400 days';
+    v_late bigint[] := '{}';
 BEGIN
+    IF NOT v_short THEN
+        SELECT coalesce(array_agg(DISTINCT h.opportunity_id), '{}') INTO v_late
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.opportunity_history h
+            ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
+         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of;
+    END IF;
     RETURN QUERY
     WITH moved AS MATERIALIZED (
         -- deals with stage events after as_of
         SELECT DISTINCT ev.opportunity_id
           FROM @extschema@.stage_event ev
          WHERE ev.entered_at > p_as_of
-    ), late_long AS MATERIALIZED (
-        -- long periods: the deals with a snapshot after their close, by one
-        -- hash join over the whole history
-        SELECT DISTINCT h.opportunity_id
-          FROM @extschema@.opportunity o
-          JOIN @extschema@.opportunity_history h
-            ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
-         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND NOT v_short
     ), plain AS (
         -- the deals whose row is their state at as_of; late: with a snapshot
-        -- after the close (short periods probe each deal's history, index only)
+        -- after the close
         SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
                o.closed_at, o.amount, o.currency,
-               EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
-                        WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at) AS late
+               CASE WHEN v_short
+                    THEN EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
+                                  WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
+                    ELSE o.opportunity_id = ANY (v_late) END AS late
           FROM @extschema@.opportunity o
           LEFT JOIN moved mv ON mv.opportunity_id = o.opportunity_id
          WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND mv.opportunity_id IS NULL AND v_short
-        UNION ALL
-        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
-               o.closed_at, o.amount, o.currency, l.opportunity_id IS NOT NULL
-          FROM @extschema@.opportunity o
-          LEFT JOIN moved mv ON mv.opportunity_id = o.opportunity_id
-          LEFT JOIN late_long l ON l.opportunity_id = o.opportunity_id
-         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND mv.opportunity_id IS NULL AND NOT v_short
+           AND mv.opportunity_id IS NULL
+        OFFSET 0  -- keeps late computed once per deal
     ), closing AS (
-        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id, coalesce(w.owner_id, pl.owner_id) AS owner_id,
-               pl.stage_id, pl.created_at, pl.closed_at, coalesce(a.amount, pl.amount) AS amount, pl.currency
+        -- owner at the close and amount at as_of looked up for late deals only
+        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id,
+               CASE WHEN pl.late
+                    THEN coalesce((SELECT hi.owner_id
+                                     FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
+                                    ORDER BY hi.changed_at DESC
+                                    LIMIT 1), pl.owner_id)
+                    ELSE pl.owner_id END AS owner_id,
+               pl.stage_id, pl.created_at, pl.closed_at,
+               CASE WHEN pl.late
+                    THEN coalesce((SELECT hi.amount
+                                     FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
+                                    ORDER BY hi.changed_at DESC
+                                    LIMIT 1), pl.amount)
+                    ELSE pl.amount END AS amount,
+               pl.currency
           FROM plain pl
-          LEFT JOIN LATERAL (
-                SELECT hi.owner_id
-                  FROM @extschema@.opportunity_history hi
-                 WHERE pl.late AND hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) w ON true
-          LEFT JOIN LATERAL (
-                SELECT hi.amount
-                  FROM @extschema@.opportunity_history hi
-                 WHERE pl.late AND hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) a ON true
         UNION ALL
         -- deals that moved after as_of: their newest event not after it
         SELECT o.opportunity_id, o.pipeline_id, o.account_id, coalesce(w.owner_id, o.owner_id), e.stage_id,
@@ -207,59 +208,60 @@ SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    -- a period of up to 400 days probes the history of each deal closed in it
+    -- a period of up to 400 days probes the history of each deal closed in
+    -- it (index only); a longer one finds the deals with a snapshot after
+    -- their close by one join over the whole history, then looks them up in
+    -- a (hashed) constant array
     v_short boolean := isfinite(p_start) AND isfinite(p_end) AND p_end - p_start <= interval '400 days';
+    v_late bigint[] := '{}';
 BEGIN
+    IF NOT v_short THEN
+        SELECT coalesce(array_agg(DISTINCT h.opportunity_id), '{}') INTO v_late
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.opportunity_history h
+            ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
+         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of;
+    END IF;
     RETURN QUERY
     WITH moved AS MATERIALIZED (
         -- deals with stage events after as_of
         SELECT DISTINCT ev.opportunity_id
           FROM @extschema@.stage_event ev
          WHERE ev.entered_at > p_as_of
-    ), late_long AS MATERIALIZED (
-        -- long periods: the deals with a snapshot after their close, by one
-        -- hash join over the whole history
-        SELECT DISTINCT h.opportunity_id
-          FROM @extschema@.opportunity o
-          JOIN @extschema@.opportunity_history h
-            ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
-         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND NOT v_short
     ), plain AS (
         -- the deals whose row is their state at as_of; late: with a snapshot
-        -- after the close (short periods probe each deal's history, index only)
+        -- after the close
         SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
                o.closed_at, o.amount, o.currency,
-               EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
-                        WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at) AS late
+               CASE WHEN v_short
+                    THEN EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
+                                  WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
+                    ELSE o.opportunity_id = ANY (v_late) END AS late
           FROM @extschema@.opportunity o
           LEFT JOIN moved mv ON mv.opportunity_id = o.opportunity_id
          WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND mv.opportunity_id IS NULL AND v_short
-        UNION ALL
-        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
-               o.closed_at, o.amount, o.currency, l.opportunity_id IS NOT NULL
-          FROM @extschema@.opportunity o
-          LEFT JOIN moved mv ON mv.opportunity_id = o.opportunity_id
-          LEFT JOIN late_long l ON l.opportunity_id = o.opportunity_id
-         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND mv.opportunity_id IS NULL AND NOT v_short
+           AND mv.opportunity_id IS NULL
+        OFFSET 0  -- keeps late computed once per deal
     ), closing AS (
-        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id, coalesce(w.owner_id, pl.owner_id) AS owner_id,
-               pl.stage_id, pl.created_at, pl.closed_at, coalesce(a.amount, pl.amount) AS amount, pl.currency
+        -- owner at the close and amount at as_of looked up for late deals only
+        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id,
+               CASE WHEN pl.late
+                    THEN coalesce((SELECT hi.owner_id
+                                     FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
+                                    ORDER BY hi.changed_at DESC
+                                    LIMIT 1), pl.owner_id)
+                    ELSE pl.owner_id END AS owner_id,
+               pl.stage_id, pl.created_at, pl.closed_at,
+               CASE WHEN pl.late
+                    THEN coalesce((SELECT hi.amount
+                                     FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
+                                    ORDER BY hi.changed_at DESC
+                                    LIMIT 1), pl.amount)
+                    ELSE pl.amount END AS amount,
+               pl.currency
           FROM plain pl
-          LEFT JOIN LATERAL (
-                SELECT hi.owner_id
-                  FROM @extschema@.opportunity_history hi
-                 WHERE pl.late AND hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) w ON true
-          LEFT JOIN LATERAL (
-                SELECT hi.amount
-                  FROM @extschema@.opportunity_history hi
-                 WHERE pl.late AND hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) a ON true
         UNION ALL
         -- deals that moved after as_of: their newest event not after it
         SELECT o.opportunity_id, o.pipeline_id, o.account_id, coalesce(w.owner_id, o.owner_id), e.stage_id,
