@@ -4,10 +4,14 @@
 -- the same name with the defaults.
 --
 -- Shared conventions:
--- * Closed deals of a period come from closed_deals(period_start,
---   period_end, as_of): the deal's state as the stage history stood at
---   as_of, the rep credited is the owner at the close, amounts are in the
---   base currency at the close-date rate.
+-- * Closed deals of a period are those of closed_deals(period_start,
+--   period_end, as_of) (52_dimensions.sql): the deal's state as the stage
+--   history stood at as_of, the rep credited is the owner at the close,
+--   amounts are in the base currency at the close-date rate.  They are read
+--   through closed_deals_fast() / closed_by_owner() below, which return the
+--   same rows faster (test/kpi_outcomes.sql checks it).
+-- * Every KPI function runs with jit off: its generic cost estimates are
+--   high enough to trigger JIT compilation, which costs more than the query.
 -- * Cohorts (cohort_win_rate, and the Kaplan-Meier part of sales_cycle) come
 --   from deal_states_at(): each deal's state at an instant rebuilt from its
 --   newest stage event not after it; the rep is the owner at the close for
