@@ -10,7 +10,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(3000, 11, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -342,6 +342,33 @@ SELECT set_eq($$SELECT w.dimension_value, w.period_start, w.deals, w.still_open
                  WHERE o.created_at >= '2026-01-01' AND o.created_at <= '2026-05-20 12:00+00'
                  GROUP BY 1, 2$$,
               'cohort_win_rate by region, quarterly cohorts, in the past');
+
+-- by team: the rep is the owner at the close, or at as_of for an open deal
+SELECT set_eq($$SELECT x.at, w.dimension_value, w.period_start, w.deals, w.won, w.still_open
+                  FROM (VALUES (now()), (timestamptz '2025-09-15 08:30+00')) x(at),
+                       sales_kpi.cohort_win_rate('2025-01-01', '2027-01-01', 'year', 'team', x.at, '90 days') w$$,
+              $$WITH x(at) AS (VALUES (now()), (timestamptz '2025-09-15 08:30+00')),
+                state AS (
+                    SELECT DISTINCT ON (x.at, ev.opportunity_id) x.at, ev.opportunity_id, s.kind, ev.entered_at
+                      FROM x JOIN sales_kpi.stage_event ev ON ev.entered_at <= x.at
+                      JOIN sales_kpi.stage s USING (stage_id)
+                     ORDER BY x.at, ev.opportunity_id, ev.entered_at DESC, ev.stage_event_id DESC),
+                owner AS (
+                    SELECT DISTINCT ON (st.at, st.opportunity_id) st.at, st.opportunity_id, h.owner_id
+                      FROM state st JOIN sales_kpi.opportunity_history h
+                        ON h.opportunity_id = st.opportunity_id
+                       AND h.changed_at <= CASE WHEN st.kind = 'open' THEN st.at ELSE st.entered_at END
+                     ORDER BY st.at, st.opportunity_id, h.changed_at DESC)
+                SELECT st.at, coalesce(r.team, '(none)') AS team, date_trunc('year', o.created_at) AS cohort,
+                       count(*) AS deals,
+                       count(*) FILTER (WHERE st.kind = 'won' AND st.entered_at - o.created_at < interval '91 days') AS won,
+                       count(*) FILTER (WHERE st.kind = 'open') AS still_open
+                  FROM state st JOIN sales_kpi.opportunity o USING (opportunity_id)
+                  LEFT JOIN owner w ON w.at = st.at AND w.opportunity_id = st.opportunity_id
+                  LEFT JOIN sales_kpi.rep r ON r.rep_id = coalesce(w.owner_id, o.owner_id)
+                 WHERE o.created_at >= '2025-01-01' AND o.created_at <= st.at
+                 GROUP BY 1, 2, 3$$,
+              'cohort_win_rate by team (owner at the close, or at as_of when open), yearly cohorts, now and in the past');
 
 SELECT * FROM finish();
 ROLLBACK;
