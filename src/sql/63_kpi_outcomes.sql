@@ -1,0 +1,842 @@
+-- Outcome KPIs (kpis.md sections 2 and 3): win rate, cohort win rate, sales
+-- cycle, deal size and quota attainment.  Each is a function taking the
+-- period (or series), the dimension and the as-of instant, plus a view of
+-- the same name with the defaults.
+--
+-- Shared conventions:
+-- * Closed deals of a period are those of closed_deals(period_start,
+--   period_end, as_of) (52_dimensions.sql): the deal's state as the stage
+--   history stood at as_of, the rep credited is the owner at the close,
+--   amounts are in the base currency at the close-date rate.  They are read
+--   through closed_deals_fast() / closed_by_owner() below, which return the
+--   same rows faster (test/kpi_outcomes.sql checks it).
+-- * Every KPI function runs with jit off: its generic cost estimates are
+--   high enough to trigger JIT compilation, which costs more than the query.
+-- * Cohorts (cohort_win_rate, and the Kaplan-Meier part of sales_cycle) come
+--   from deal_states_at(): each deal's state at an instant rebuilt from its
+--   newest stage event not after it; the rep is the owner at the close for
+--   a closed deal and the owner at the instant for an open one.
+-- * A group with no deals has NULL rates and zero counts and sums; the
+--   company breakdown always returns its row ('all'), even when empty.
+
+-- Internal: validates a dimension argument and returns it.  The common
+-- dimensions are those of dimension_value(); a KPI may accept extra ones.
+CREATE FUNCTION @extschema@.outcome_dimension(dimension text, extra text[] DEFAULT '{}')
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF dimension IS NULL THEN
+        RAISE EXCEPTION 'argument "dimension" must not be null'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Use ''company'' for no breakdown.';
+    END IF;
+    IF dimension = ANY (extra) THEN
+        RETURN dimension;
+    END IF;
+    BEGIN
+        PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    EXCEPTION WHEN invalid_parameter_value THEN
+        IF cardinality(extra) = 0 THEN
+            RAISE;
+        END IF;
+        RAISE EXCEPTION 'invalid value for argument "dimension": "%"', dimension
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid dimensions are: company, pipeline, rep, team, source, industry, segment, region, competitor, kind, '
+                         || array_to_string(extra, ', ') || '.';
+    END;
+    RETURN dimension;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.outcome_dimension(text, text[]) IS
+    'Internal: checks a dimension argument (the common dimensions plus the extra ones a KPI accepts) and returns it; 22023 for an unknown one.';
+
+-- Internal: refuses a NULL or negative interval option (lookback, horizon).
+CREATE FUNCTION @extschema@.outcome_interval(name text, value interval)
+RETURNS interval
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF value IS NULL OR value < interval '0' THEN
+        RAISE EXCEPTION 'argument "%" must be a non-negative interval, got %', name, coalesce(value::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN value;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.outcome_interval(text, interval) IS
+    'Internal: returns the interval option, or raises 22023 naming the argument when it is NULL or negative.';
+
+-- Deal size bands of the win-rate breakdown 'deal_size_band', on the amount
+-- in the base currency: [0, 10k), [10k, 50k), [50k, 250k), [250k, inf).
+CREATE FUNCTION @extschema@.deal_size_band(amount numeric)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN amount IS NULL THEN '(none)'
+                WHEN amount < 10000 THEN '< 10k'
+                WHEN amount < 50000 THEN '10k - 50k'
+                WHEN amount < 250000 THEN '50k - 250k'
+                ELSE '>= 250k' END
+$$;
+COMMENT ON FUNCTION @extschema@.deal_size_band(numeric) IS
+    'The deal size band of an amount in the base currency: < 10k, 10k - 50k, 50k - 250k, >= 250k (lower bounds included); ''(none)'' for NULL.';
+
+-- Internal: the rows of closed_deals(period_start, period_end, as_of), plus
+-- the deal's account, computed the same way but faster:
+-- * plpgsql with custom plans, so the planner sees the actual period and
+--   as_of (a recent period reads a small slice of the time indexes);
+-- * most deals are "plain": no stage event after as_of and no history
+--   snapshot after their close.  Their row is their state at as_of, and
+--   their newest snapshot, the one in force at the close and at as_of,
+--   agrees with the row (the history trigger writes a snapshot whenever
+--   owner or amount change), so owner and amount come from the row;
+-- * only the others are looked up in stage_event and opportunity_history
+--   as closed_deals() does.
+-- test/kpi_outcomes.sql checks it row for row against closed_deals().
+-- closed_by_owner() below is the same selection, totalled per owner.
+CREATE FUNCTION @extschema@.closed_deals_fast(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, account_id bigint, owner_id bigint, outcome text,
+               stage_id bigint, created_at timestamptz, closed_at timestamptz, amount numeric,
+               currency character(3), amount_base numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    -- a period of up to 400 days probes the history of each deal closed in
+    -- it (index only); a longer one finds the deals with a snapshot after
+    -- their close by one join over the whole history, then looks them up in
+    -- a (hashed) constant array
+    v_short boolean := isfinite(p_start) AND isfinite(p_end) AND p_end - p_start <= interval '400 days';
+    v_late bigint[] := '{}';
+BEGIN
+    IF NOT v_short THEN
+        SELECT coalesce(array_agg(DISTINCT h.opportunity_id), '{}') INTO v_late
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.opportunity_history h
+            ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
+         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of;
+    END IF;
+    RETURN QUERY
+    WITH moved AS MATERIALIZED (
+        -- deals with stage events after as_of
+        SELECT DISTINCT ev.opportunity_id
+          FROM @extschema@.stage_event ev
+         WHERE ev.entered_at > p_as_of
+    ), plain AS (
+        -- the deals whose row is their state at as_of; late: with a snapshot
+        -- after the close
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
+               o.closed_at, o.amount, o.currency,
+               CASE WHEN v_short
+                    THEN EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
+                                  WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
+                    ELSE o.opportunity_id = ANY (v_late) END AS late
+          FROM @extschema@.opportunity o
+          LEFT JOIN moved mv ON mv.opportunity_id = o.opportunity_id
+         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
+           AND mv.opportunity_id IS NULL
+        OFFSET 0  -- keeps late computed once per deal
+    ), closing AS (
+        -- owner at the close and amount at as_of looked up for late deals only
+        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id,
+               CASE WHEN pl.late
+                    THEN coalesce((SELECT hi.owner_id
+                                     FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
+                                    ORDER BY hi.changed_at DESC
+                                    LIMIT 1), pl.owner_id)
+                    ELSE pl.owner_id END AS owner_id,
+               pl.stage_id, pl.created_at, pl.closed_at,
+               CASE WHEN pl.late
+                    THEN coalesce((SELECT hi.amount
+                                     FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
+                                    ORDER BY hi.changed_at DESC
+                                    LIMIT 1), pl.amount)
+                    ELSE pl.amount END AS amount,
+               pl.currency
+          FROM plain pl
+        UNION ALL
+        -- deals that moved after as_of: their newest event not after it
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, coalesce(w.owner_id, o.owner_id), e.stage_id,
+               o.created_at, e.entered_at, coalesce(a.amount, o.amount), o.currency
+          FROM moved m
+          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
+          CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_as_of
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          LEFT JOIN LATERAL (
+                SELECT hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= e.entered_at
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) w ON true
+          LEFT JOIN LATERAL (
+                SELECT hi.amount
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= p_as_of
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) a ON true
+         WHERE e.entered_at >= p_start AND e.entered_at < p_end
+    )
+    SELECT c.opportunity_id, c.pipeline_id, c.account_id, c.owner_id, s.kind, c.stage_id, c.created_at,
+           c.closed_at, c.amount, c.currency,
+           @extschema@.to_base(c.amount, c.currency,
+                               (c.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
+      FROM closing c
+      JOIN @extschema@.stage s ON s.stage_id = c.stage_id AND s.kind IN ('won', 'lost');
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.closed_deals_fast(timestamptz, timestamptz, timestamptz) IS
+    'Internal: closed_deals(period_start, period_end, as_of) with the deal''s account, computed with custom plans and history look-ups only for deals whose history goes on after their close or after as_of.';
+
+-- Internal: closed_deals_fast totalled per owner at the close: won and lost
+-- counts and the won amount in the base currency (converted for won deals
+-- only), without materializing one row per deal (win_rate_by_rep over all
+-- time, quota_attainment).
+CREATE FUNCTION @extschema@.closed_by_owner(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
+RETURNS TABLE (owner_id bigint, won bigint, lost bigint, won_amount numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    -- a period of up to 400 days probes the history of each deal closed in
+    -- it (index only); a longer one finds the deals with a snapshot after
+    -- their close by one join over the whole history, then looks them up in
+    -- a (hashed) constant array
+    v_short boolean := isfinite(p_start) AND isfinite(p_end) AND p_end - p_start <= interval '400 days';
+    v_late bigint[] := '{}';
+BEGIN
+    IF NOT v_short THEN
+        SELECT coalesce(array_agg(DISTINCT h.opportunity_id), '{}') INTO v_late
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.opportunity_history h
+            ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
+         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of;
+    END IF;
+    RETURN QUERY
+    WITH moved AS MATERIALIZED (
+        -- deals with stage events after as_of
+        SELECT DISTINCT ev.opportunity_id
+          FROM @extschema@.stage_event ev
+         WHERE ev.entered_at > p_as_of
+    ), plain AS (
+        -- the deals whose row is their state at as_of; late: with a snapshot
+        -- after the close
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
+               o.closed_at, o.amount, o.currency,
+               CASE WHEN v_short
+                    THEN EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
+                                  WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
+                    ELSE o.opportunity_id = ANY (v_late) END AS late
+          FROM @extschema@.opportunity o
+          LEFT JOIN moved mv ON mv.opportunity_id = o.opportunity_id
+         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
+           AND mv.opportunity_id IS NULL
+        OFFSET 0  -- keeps late computed once per deal
+    ), closing AS (
+        -- owner at the close and amount at as_of looked up for late deals only
+        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id,
+               CASE WHEN pl.late
+                    THEN coalesce((SELECT hi.owner_id
+                                     FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
+                                    ORDER BY hi.changed_at DESC
+                                    LIMIT 1), pl.owner_id)
+                    ELSE pl.owner_id END AS owner_id,
+               pl.stage_id, pl.created_at, pl.closed_at,
+               CASE WHEN pl.late
+                    THEN coalesce((SELECT hi.amount
+                                     FROM @extschema@.opportunity_history hi
+                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
+                                    ORDER BY hi.changed_at DESC
+                                    LIMIT 1), pl.amount)
+                    ELSE pl.amount END AS amount,
+               pl.currency
+          FROM plain pl
+        UNION ALL
+        -- deals that moved after as_of: their newest event not after it
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, coalesce(w.owner_id, o.owner_id), e.stage_id,
+               o.created_at, e.entered_at, coalesce(a.amount, o.amount), o.currency
+          FROM moved m
+          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
+          CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_as_of
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          LEFT JOIN LATERAL (
+                SELECT hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= e.entered_at
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) w ON true
+          LEFT JOIN LATERAL (
+                SELECT hi.amount
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= p_as_of
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) a ON true
+         WHERE e.entered_at >= p_start AND e.entered_at < p_end
+    )
+    SELECT c.owner_id,
+           count(*) FILTER (WHERE s.kind = 'won'),
+           count(*) FILTER (WHERE s.kind = 'lost'),
+           sum(@extschema@.to_base(c.amount, c.currency,
+                                   (c.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date))
+               FILTER (WHERE s.kind = 'won')
+      FROM closing c
+      JOIN @extschema@.stage s ON s.stage_id = c.stage_id AND s.kind IN ('won', 'lost')
+     GROUP BY c.owner_id;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.closed_by_owner(timestamptz, timestamptz, timestamptz) IS
+    'Internal: deals closed in a period as of an instant, totalled per owner at the close: won, lost and won amount in the base currency.';
+
+-- Internal: every deal created in [created_from, created_to) and no later
+-- than at, as it stood at `at`: its newest stage event not after `at` gives
+-- the outcome (won, lost, or open) and the close instant.  Deals with no
+-- stage event by then are absent.  With with_owner, also the owner at the
+-- close (closed deals) or at `at` (open deals) from opportunity_history,
+-- falling back to the current owner when no snapshot is that old; as in
+-- closed_deals_fast, only deals with snapshots after that instant are looked
+-- up.  Without with_owner, owner_id is NULL.
+CREATE FUNCTION @extschema@.deal_states_at(created_from timestamptz, created_to timestamptz,
+                                           at timestamptz, with_owner boolean DEFAULT false)
+RETURNS TABLE (opportunity_id bigint, created_at timestamptz, outcome text, closed_at timestamptz,
+               owner_id bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    p_from timestamptz := created_from;
+    p_to timestamptz := least(created_to, at + interval '1 microsecond');
+    p_at timestamptz := at;
+BEGIN
+    IF NOT with_owner THEN
+        RETURN QUERY
+        WITH moved AS MATERIALIZED (
+            SELECT DISTINCT ev.opportunity_id
+              FROM @extschema@.stage_event ev
+             WHERE ev.entered_at > p_at
+        ), state AS (
+            SELECT o.opportunity_id, o.created_at, o.stage_id, o.closed_at
+              FROM @extschema@.opportunity o
+             WHERE o.created_at >= p_from AND o.created_at < p_to
+               AND o.stage_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.opportunity_id = o.opportunity_id)
+            UNION ALL
+            SELECT o.opportunity_id, o.created_at, e.stage_id, e.entered_at
+              FROM moved m
+              JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
+              CROSS JOIN LATERAL (
+                    SELECT ev.stage_id, ev.entered_at
+                      FROM @extschema@.stage_event ev
+                     WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
+                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                     LIMIT 1) e
+             WHERE o.created_at >= p_from AND o.created_at < p_to
+        )
+        SELECT st.opportunity_id, st.created_at, s.kind,
+               CASE WHEN s.kind <> 'open' THEN st.closed_at END, NULL::bigint
+          FROM state st
+          JOIN @extschema@.stage s ON s.stage_id = st.stage_id;
+    ELSE
+        RETURN QUERY
+        WITH moved AS MATERIALIZED (
+            SELECT DISTINCT ev.opportunity_id
+              FROM @extschema@.stage_event ev
+             WHERE ev.entered_at > p_at
+        ), state AS (
+            SELECT o.opportunity_id, o.created_at, o.stage_id, o.closed_at, o.owner_id, false AS moved
+              FROM @extschema@.opportunity o
+             WHERE o.created_at >= p_from AND o.created_at < p_to
+               AND o.stage_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.opportunity_id = o.opportunity_id)
+            UNION ALL
+            SELECT o.opportunity_id, o.created_at, e.stage_id, e.entered_at, o.owner_id, true
+              FROM moved m
+              JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
+              CROSS JOIN LATERAL (
+                    SELECT ev.stage_id, ev.entered_at
+                      FROM @extschema@.stage_event ev
+                     WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
+                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                     LIMIT 1) e
+             WHERE o.created_at >= p_from AND o.created_at < p_to
+        ), labelled AS (
+            SELECT st.opportunity_id, st.created_at, s.kind,
+                   CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed_at, st.owner_id, st.moved
+              FROM state st
+              JOIN @extschema@.stage s ON s.stage_id = st.stage_id
+        ), late AS (
+            -- deals with a snapshot after the instant their owner is taken at
+            SELECT DISTINCT h.opportunity_id
+              FROM @extschema@.opportunity o
+              JOIN @extschema@.opportunity_history h
+                ON h.opportunity_id = o.opportunity_id AND h.changed_at > least(o.closed_at, p_at)
+             WHERE o.created_at >= p_from AND o.created_at < p_to
+        )
+        SELECT lb.opportunity_id, lb.created_at, lb.kind, lb.closed_at,
+               CASE WHEN lt.opportunity_id IS NULL AND NOT lb.moved THEN lb.owner_id
+                    ELSE coalesce(w.owner_id, lb.owner_id) END
+          FROM labelled lb
+          LEFT JOIN late lt ON lt.opportunity_id = lb.opportunity_id
+          LEFT JOIN LATERAL (
+                SELECT hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE (lt.opportunity_id IS NOT NULL OR lb.moved)
+                   AND hi.opportunity_id = lb.opportunity_id AND hi.changed_at <= coalesce(lb.closed_at, p_at)
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) w ON true;
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, boolean) IS
+    'Internal: deals created in [created_from, created_to) as they stood at an instant: outcome won, lost or open and close instant from the newest stage event not after it; optionally the owner at the close (or at the instant when open).';
+
+-------------------------------------------------------------------------------
+-- Win rate
+-------------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.win_rate(period_start timestamptz DEFAULT NULL, period_end timestamptz DEFAULT NULL,
+                                     dimension text DEFAULT 'company', as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               closed bigint, won bigint, lost bigint, win_rate double precision,
+               win_rate_lower double precision, win_rate_upper double precision,
+               won_amount numeric, closed_amount numeric, amount_win_rate double precision,
+               company_win_rate double precision, win_rate_vs_company double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    WITH p AS (
+        SELECT r.period_start, r.period_end,
+               @extschema@.outcome_dimension(win_rate.dimension, '{contact_role,deal_size_band}') AS dim
+          FROM @extschema@.resolve_period(win_rate.period_start, win_rate.period_end, win_rate.as_of) r
+    ), c AS MATERIALIZED (
+        SELECT cd.opportunity_id, cd.owner_id, cd.outcome, cd.amount_base
+          FROM p, @extschema@.closed_deals_fast(p.period_start, p.period_end, win_rate.as_of) cd
+    ), labelled AS (
+        SELECT c.outcome, c.amount_base,
+               @extschema@.dimension_value(win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS value
+          FROM c
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         WHERE win_rate.dimension NOT IN ('company', 'contact_role', 'deal_size_band')
+        UNION ALL
+        SELECT c.outcome, c.amount_base, 'all'
+          FROM c
+         WHERE win_rate.dimension = 'company'
+        UNION ALL
+        SELECT c.outcome, c.amount_base, @extschema@.deal_size_band(c.amount_base)
+          FROM c
+         WHERE win_rate.dimension = 'deal_size_band'
+        UNION ALL
+        -- once per distinct role of the deal's contacts; no contact: '(none)'
+        SELECT DISTINCT ON (c.opportunity_id, coalesce(oc.role, '(none)'))
+               c.outcome, c.amount_base, coalesce(oc.role, '(none)')
+          FROM c
+          LEFT JOIN @extschema@.opportunity_contact oc ON oc.opportunity_id = c.opportunity_id
+         WHERE win_rate.dimension = 'contact_role'
+    ), g AS (
+        SELECT l.value,
+               @extschema@.winloss_agg(l.outcome = 'won', l.amount_base) AS w,
+               sum(l.amount_base) AS closed_amount
+          FROM labelled l
+         GROUP BY l.value
+    ), overall AS (
+        SELECT @extschema@.win_rate(@extschema@.winloss_agg(c.outcome = 'won')) AS rate
+          FROM c
+    )
+    SELECT p.dim, v.value, p.period_start, p.period_end,
+           coalesce(@extschema@.won_count(g.w) + @extschema@.lost_count(g.w), 0),
+           coalesce(@extschema@.won_count(g.w), 0),
+           coalesce(@extschema@.lost_count(g.w), 0),
+           @extschema@.win_rate(g.w),
+           @extschema@.wilson_lower(g.w),
+           @extschema@.wilson_upper(g.w),
+           coalesce(@extschema@.won_amount(g.w), 0),
+           coalesce(g.closed_amount, 0),
+           (coalesce(@extschema@.won_amount(g.w), 0) / nullif(g.closed_amount, 0))::double precision,
+           o.rate,
+           @extschema@.win_rate(g.w) - o.rate
+      FROM p
+     CROSS JOIN overall o
+     CROSS JOIN (SELECT g.value FROM g
+                 UNION
+                 SELECT 'all' WHERE win_rate.dimension = 'company') v
+      LEFT JOIN g ON g.value = v.value
+     ORDER BY array_position(ARRAY['< 10k', '10k - 50k', '50k - 250k', '>= 250k'], v.value), v.value
+$$;
+COMMENT ON FUNCTION @extschema@.win_rate(timestamptz, timestamptz, text, timestamptz) IS
+    'Win rate of the deals closed in a period (as the history stood at as_of), per dimension value: won / (won + lost) with a 95% Wilson interval, amount-weighted win rate, and the difference from the company rate. Besides the common dimensions accepts contact_role and deal_size_band.';
+
+CREATE VIEW @extschema@.win_rate AS SELECT * FROM @extschema@.win_rate();
+COMMENT ON VIEW @extschema@.win_rate IS
+    'Company win rate of the current fiscal quarter so far, with its Wilson interval and amount-weighted rate (win_rate() with its defaults).';
+
+-------------------------------------------------------------------------------
+-- Cohort win rate
+-------------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.cohort_win_rate(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
+                                            grain text DEFAULT 'month', dimension text DEFAULT 'company',
+                                            as_of timestamptz DEFAULT now(), horizon interval DEFAULT '90 days')
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               deals bigint, won bigint, still_open bigint,
+               naive_win_rate double precision, cumulative_win_rate double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    WITH s AS MATERIALIZED (
+        SELECT r.period_start, r.period_end,
+               row_number() OVER (ORDER BY r.period_start) AS idx
+          FROM @extschema@.resolve_series(cohort_win_rate.from_at, cohort_win_rate.to_at,
+                                          cohort_win_rate.grain, cohort_win_rate.as_of) r
+    ), b AS (
+        SELECT min(s.period_start) AS lo, max(s.period_end) AS hi,
+               array_agg(s.period_start ORDER BY s.period_start) AS starts,
+               @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim,
+               @extschema@.outcome_interval('horizon', cohort_win_rate.horizon) AS horizon
+          FROM s
+    ), d AS MATERIALIZED (
+        SELECT width_bucket(st.created_at, b.starts) AS idx, st.opportunity_id, st.created_at, st.outcome, st.closed_at, st.owner_id
+          FROM b, @extschema@.deal_states_at(b.lo, b.hi, cohort_win_rate.as_of,
+                                             cohort_win_rate.dimension IN ('rep', 'team')) st
+    ), g AS (
+        SELECT d.idx, 'all' AS value,
+               @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
+                                                 interval '0'),
+                                        d.outcome) AS sv,
+               count(*) FILTER (WHERE d.outcome = 'open') AS still_open
+          FROM d
+         WHERE cohort_win_rate.dimension = 'company'
+         GROUP BY 1
+        UNION ALL
+        SELECT d.idx,
+               @extschema@.dimension_value(cohort_win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
+               @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
+                                                 interval '0'),
+                                        d.outcome),
+               count(*) FILTER (WHERE d.outcome = 'open')
+          FROM d
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
+         WHERE cohort_win_rate.dimension <> 'company'
+         GROUP BY 1, 2
+    )
+    SELECT b.dim, coalesce(g.value, 'all'), s.period_start, s.period_end,
+           coalesce(@extschema@.survival_count(g.sv), 0),
+           coalesce(round(@extschema@.naive_win_rate(g.sv, b.horizon)
+                          * @extschema@.survival_count(g.sv))::bigint, 0),
+           coalesce(g.still_open, 0),
+           @extschema@.naive_win_rate(g.sv, b.horizon),
+           @extschema@.cumulative_win_rate(g.sv, b.horizon)
+      FROM b
+     CROSS JOIN s
+      LEFT JOIN g ON g.idx = s.idx
+     WHERE g.value IS NOT NULL OR cohort_win_rate.dimension = 'company'
+     ORDER BY 2, 3
+$$;
+COMMENT ON FUNCTION @extschema@.cohort_win_rate(timestamptz, timestamptz, text, text, timestamptz, interval) IS
+    'Per creation cohort (week, month, quarter or year): deals, those won within the horizon of creation, the naive share and the Aalen-Johansen cumulative incidence of winning by the horizon (lost competing, open deals censored at as_of), as the history stood at as_of.';
+
+CREATE VIEW @extschema@.cohort_win_rate AS SELECT * FROM @extschema@.cohort_win_rate();
+COMMENT ON VIEW @extschema@.cohort_win_rate IS
+    'Monthly creation cohorts of the last year: share won within 90 days, naive and Aalen-Johansen (cohort_win_rate() with its defaults).';
+
+-------------------------------------------------------------------------------
+-- Sales cycle
+-------------------------------------------------------------------------------
+-- Two populations:
+-- * won deals closed in the period (closed_deals): days from created_at to
+--   the win, count, mean, median, p75, p90 (duration_agg: count and mean
+--   exact, percentiles within 1%);
+-- * for the Kaplan-Meier median time to close: every deal created in the
+--   lookback (default 365 days) before the reference instant least(period_end,
+--   as_of), as it stood at that instant; a close is a win or a loss, deals
+--   still open are censored at the reference instant (survival_agg).
+CREATE FUNCTION @extschema@.sales_cycle(period_start timestamptz DEFAULT NULL, period_end timestamptz DEFAULT NULL,
+                                        dimension text DEFAULT 'company', as_of timestamptz DEFAULT now(),
+                                        lookback interval DEFAULT '365 days')
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               won bigint, mean_days double precision, median_days double precision,
+               p75_days double precision, p90_days double precision,
+               km_deals bigint, km_closed bigint, km_median_days double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    WITH p AS (
+        SELECT r.period_start, r.period_end, least(r.period_end, sales_cycle.as_of) AS t_ref,
+               @extschema@.outcome_dimension(sales_cycle.dimension) AS dim,
+               @extschema@.outcome_interval('lookback', sales_cycle.lookback) AS lookback
+          FROM @extschema@.resolve_period(sales_cycle.period_start, sales_cycle.period_end, sales_cycle.as_of) r
+    ), wd AS MATERIALIZED (
+        SELECT cd.opportunity_id, cd.owner_id, greatest(cd.closed_at - cd.created_at, interval '0') AS cycle
+          FROM p
+         CROSS JOIN @extschema@.closed_deals_fast(p.period_start, p.period_end, sales_cycle.as_of) cd
+         WHERE cd.outcome = 'won'
+    ), w AS (
+        SELECT 'all' AS value, @extschema@.duration_agg(wd.cycle) AS ds
+          FROM wd
+         WHERE sales_cycle.dimension = 'company'
+         GROUP BY 1
+        UNION ALL
+        SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
+               @extschema@.duration_agg(wd.cycle)
+          FROM wd
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = wd.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = wd.owner_id
+         WHERE sales_cycle.dimension <> 'company'
+         GROUP BY 1
+    ), kd AS MATERIALIZED (
+        SELECT st.opportunity_id, st.owner_id, st.outcome,
+               greatest(coalesce(st.closed_at, p.t_ref) - st.created_at, interval '0') AS age
+          FROM p
+         CROSS JOIN @extschema@.deal_states_at(p.t_ref - p.lookback, p.t_ref, p.t_ref,
+                                               sales_cycle.dimension IN ('rep', 'team')) st
+    ), k AS (
+        SELECT 'all' AS value, @extschema@.survival_agg(kd.age, kd.outcome) AS sv,
+               count(*) FILTER (WHERE kd.outcome <> 'open') AS closed
+          FROM kd
+         WHERE sales_cycle.dimension = 'company'
+         GROUP BY 1
+        UNION ALL
+        SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
+               @extschema@.survival_agg(kd.age, kd.outcome),
+               count(*) FILTER (WHERE kd.outcome <> 'open')
+          FROM kd
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = kd.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = kd.owner_id
+         WHERE sales_cycle.dimension <> 'company'
+         GROUP BY 1
+    )
+    SELECT p.dim, v.value, p.period_start, p.period_end,
+           coalesce(@extschema@.duration_count(w.ds), 0),
+           extract(epoch FROM @extschema@.mean(w.ds))::double precision / 86400,
+           extract(epoch FROM @extschema@.median(w.ds))::double precision / 86400,
+           extract(epoch FROM @extschema@.percentile(w.ds, 0.75))::double precision / 86400,
+           extract(epoch FROM @extschema@.percentile(w.ds, 0.9))::double precision / 86400,
+           coalesce(@extschema@.survival_count(k.sv), 0),
+           coalesce(k.closed, 0),
+           extract(epoch FROM @extschema@.median_time_to_close(k.sv))::double precision / 86400
+      FROM p
+     CROSS JOIN (SELECT w.value FROM w
+                 UNION
+                 SELECT k.value FROM k
+                 UNION
+                 SELECT 'all' WHERE sales_cycle.dimension = 'company') v
+      LEFT JOIN w ON w.value = v.value
+      LEFT JOIN k ON k.value = v.value
+     ORDER BY v.value
+$$;
+COMMENT ON FUNCTION @extschema@.sales_cycle(timestamptz, timestamptz, text, timestamptz, interval) IS
+    'Days from creation to the win of the deals won in a period (count, mean, median, p75, p90), and the Kaplan-Meier median days to close (won or lost) of the deals created in the lookback before the period end, open deals censored.';
+
+CREATE VIEW @extschema@.sales_cycle AS SELECT * FROM @extschema@.sales_cycle();
+COMMENT ON VIEW @extschema@.sales_cycle IS
+    'Sales cycle of the deals won in the current fiscal quarter, and the Kaplan-Meier median time to close over the trailing year (sales_cycle() with its defaults).';
+
+-------------------------------------------------------------------------------
+-- Deal size
+-------------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.deal_size(period_start timestamptz DEFAULT NULL, period_end timestamptz DEFAULT NULL,
+                                      dimension text DEFAULT 'company', as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               won bigint, won_amount numeric, avg_amount numeric, accounts bigint, arpa numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    WITH p AS (
+        SELECT r.period_start, r.period_end, @extschema@.outcome_dimension(deal_size.dimension) AS dim
+          FROM @extschema@.resolve_period(deal_size.period_start, deal_size.period_end, deal_size.as_of) r
+    ), c AS MATERIALIZED (
+        SELECT cd.opportunity_id, cd.owner_id, cd.amount_base, cd.account_id
+          FROM p
+         CROSS JOIN @extschema@.closed_deals_fast(p.period_start, p.period_end, deal_size.as_of) cd
+         WHERE cd.outcome = 'won'
+    ), labelled AS (
+        SELECT 'all' AS value, c.amount_base, c.account_id
+          FROM c
+         WHERE deal_size.dimension = 'company'
+        UNION ALL
+        SELECT @extschema@.dimension_value(deal_size.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
+               c.amount_base, c.account_id
+          FROM c
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         WHERE deal_size.dimension <> 'company'
+    ), g AS (
+        SELECT l.value,
+               @extschema@.winloss_agg(true, l.amount_base) AS w,
+               count(DISTINCT l.account_id) AS accounts,
+               sum(l.amount_base) FILTER (WHERE l.account_id IS NOT NULL) AS account_amount
+          FROM labelled l
+         GROUP BY 1
+    )
+    SELECT p.dim, v.value, p.period_start, p.period_end,
+           coalesce(@extschema@.won_count(g.w), 0),
+           coalesce(@extschema@.won_amount(g.w), 0),
+           @extschema@.avg_won_amount(g.w),
+           coalesce(g.accounts, 0),
+           g.account_amount / nullif(g.accounts, 0)
+      FROM p
+     CROSS JOIN (SELECT g.value FROM g
+                 UNION
+                 SELECT 'all' WHERE deal_size.dimension = 'company') v
+      LEFT JOIN g ON g.value = v.value
+     ORDER BY v.value
+$$;
+COMMENT ON FUNCTION @extschema@.deal_size(timestamptz, timestamptz, text, timestamptz) IS
+    'Deals won in a period: count, won amount, mean deal amount and ARPA (won amount per distinct account), in the base currency at the close-date rate.';
+
+CREATE VIEW @extschema@.deal_size AS SELECT * FROM @extschema@.deal_size();
+COMMENT ON VIEW @extschema@.deal_size IS
+    'Average won deal size and ARPA of the current fiscal quarter (deal_size() with its defaults).';
+
+-------------------------------------------------------------------------------
+-- Quota attainment
+-------------------------------------------------------------------------------
+-- Quotas are set per rep, so the dimension is rep (default), team or
+-- company; any other is refused with 22023.  A rep's bookings are the won
+-- amounts credited to the owner at the win; deals without an owner then
+-- are credited to nobody.  A rep without quota (or with a zero quota) in
+-- the period has NULL attainment and is left out of the share at quota
+-- and of the team's attainment (its bookings still show in bookings).
+-- Internal: quota_attainment's dimension; quotas are per rep, so only rep,
+-- team and company make sense.
+CREATE FUNCTION @extschema@.quota_dimension(dimension text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF dimension IS NULL THEN
+        RAISE EXCEPTION 'argument "dimension" must not be null'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Use ''company'' for no breakdown.';
+    END IF;
+    IF dimension NOT IN ('rep', 'team', 'company') THEN
+        RAISE EXCEPTION 'argument "dimension" must be rep, team or company, got "%"', dimension
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Quotas are set per rep, so attainment breaks down by rep or team only.';
+    END IF;
+    RETURN dimension;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.quota_dimension(text) IS
+    'Internal: checks quota_attainment''s dimension (rep, team or company); 22023 otherwise.';
+
+CREATE FUNCTION @extschema@.quota_attainment(period_start timestamptz DEFAULT NULL, period_end timestamptz DEFAULT NULL,
+                                             dimension text DEFAULT 'rep', as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               reps bigint, reps_with_quota bigint, bookings numeric, quota numeric,
+               attainment double precision, reps_at_quota bigint, at_quota_rate double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    WITH p AS (
+        SELECT r.period_start, r.period_end,
+               @extschema@.quota_dimension(quota_attainment.dimension) AS dim
+          FROM @extschema@.resolve_period(quota_attainment.period_start, quota_attainment.period_end,
+                                          quota_attainment.as_of) r
+    ), b AS (
+        SELECT cd.owner_id AS rep_id, cd.won_amount AS bookings
+          FROM p
+         CROSS JOIN @extschema@.closed_by_owner(p.period_start, p.period_end, quota_attainment.as_of) cd
+         WHERE cd.won > 0 AND cd.owner_id IS NOT NULL
+    ), q AS (
+        SELECT qp.rep_id, qp.quota
+          FROM p CROSS JOIN @extschema@.quota_in_period(p.period_start, p.period_end) qp
+    ), per_rep AS (
+        SELECT r.rep_id,
+               CASE quota_attainment.dimension WHEN 'rep' THEN r.name
+                                               WHEN 'team' THEN coalesce(r.team, '(none)')
+                                               ELSE 'all' END AS value,
+               coalesce(b.bookings, 0) AS bookings,
+               q.quota,
+               q.quota > 0 AS has_quota
+          FROM b
+          FULL JOIN q ON q.rep_id = b.rep_id
+          JOIN @extschema@.rep r ON r.rep_id = coalesce(b.rep_id, q.rep_id)
+    ), g AS (
+        SELECT pr.value,
+               count(*) AS reps,
+               count(*) FILTER (WHERE pr.has_quota) AS reps_with_quota,
+               sum(pr.bookings) AS bookings,
+               sum(pr.quota) AS quota,
+               sum(pr.bookings) FILTER (WHERE pr.has_quota) AS quota_bookings,
+               sum(pr.quota) FILTER (WHERE pr.has_quota) AS positive_quota,
+               count(*) FILTER (WHERE pr.has_quota AND pr.bookings >= pr.quota) AS reps_at_quota
+          FROM per_rep pr
+         GROUP BY pr.value, CASE WHEN quota_attainment.dimension = 'rep' THEN pr.rep_id END
+    ), g1 AS (
+        SELECT g.value, g.reps, g.reps_with_quota, g.bookings, g.quota, g.quota_bookings,
+               g.positive_quota, g.reps_at_quota
+          FROM g
+        UNION ALL
+        -- the company row also when no rep has a quota or a booking
+        SELECT 'all', 0::bigint, 0::bigint, 0::numeric, NULL::numeric, NULL::numeric, NULL::numeric, 0::bigint
+         WHERE quota_attainment.dimension = 'company' AND NOT EXISTS (SELECT FROM g)
+    )
+    SELECT p.dim, g1.value, p.period_start, p.period_end,
+           g1.reps, g1.reps_with_quota, g1.bookings, g1.quota,
+           (g1.quota_bookings / g1.positive_quota)::double precision,
+           g1.reps_at_quota,
+           g1.reps_at_quota::double precision / nullif(g1.reps_with_quota, 0)
+      FROM p CROSS JOIN g1
+     ORDER BY 2
+$$;
+COMMENT ON FUNCTION @extschema@.quota_attainment(timestamptz, timestamptz, text, timestamptz) IS
+    'Bookings (won amounts credited to the owner at the win) against quota per rep, team or the company: attainment = bookings / quota (NULL without quota) and the share of reps with a quota at or above 100%.';
+
+CREATE VIEW @extschema@.quota_attainment AS SELECT * FROM @extschema@.quota_attainment();
+COMMENT ON VIEW @extschema@.quota_attainment IS
+    'Quota attainment per rep in the current fiscal quarter (quota_attainment() with its defaults).';
+
+-------------------------------------------------------------------------------
+-- win_rate_by_rep (kept for compatibility with release 0.1.0)
+-------------------------------------------------------------------------------
+-- The rep breakdown of win rate over all time, as of now, with the columns of
+-- 0.1.0: every rep is listed; deals are credited to the owner at the close
+-- (0.1.0 credited the current owner).
+CREATE VIEW @extschema@.win_rate_by_rep AS
+WITH per_owner AS (
+    SELECT cd.owner_id, cd.won, cd.lost, cd.won_amount
+      FROM @extschema@.closed_by_owner('-infinity', 'infinity', pg_catalog.now()) cd
+)
+SELECT r.rep_id,
+       r.name AS rep,
+       r.team,
+       coalesce(d.won, 0) AS won,
+       coalesce(d.lost, 0) AS lost,
+       d.won::double precision OPERATOR(pg_catalog./) nullif(d.won OPERATOR(pg_catalog.+) d.lost, 0) AS win_rate,
+       coalesce(d.won_amount, 0) AS won_amount
+  FROM @extschema@.rep r
+  LEFT JOIN per_owner d ON d.owner_id OPERATOR(pg_catalog.=) r.rep_id
+ ORDER BY r.rep_id;
+COMMENT ON VIEW @extschema@.win_rate_by_rep IS
+    'Per rep, deals closed so far credited to the owner at the close: won, lost, win rate = won / (won + lost) (null with no closed deal), and won amount in the base currency at the close-date rate.';
