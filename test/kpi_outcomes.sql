@@ -1,6 +1,6 @@
 -- Outcome KPIs on demo data against independent plain-SQL formulations:
 -- closed_deals() against a DISTINCT ON reconstruction of the histories (and
--- closed_deals_fast() against closed_deals()), then win_rate, deal_size,
+-- closed_deals() against a reconstruction), then win_rate, deal_size,
 -- quota_attainment, sales_cycle and cohort_win_rate at several as_of
 -- instants (now and two in the past) and for breakdowns.  Before comparing,
 -- some closed deals change owner and amount after their close and one gets
@@ -72,7 +72,7 @@ $$;
 
 -- (as_of, period) cases: now with Q1 2026; a past instant in the middle of
 -- its quarter; a past instant with a whole year; now with four years (a
--- period longer than 400 days takes the other path of closed_deals_fast)
+-- period longer than 400 days takes the other path of closed_deals)
 CREATE TEMP TABLE cases (k int, at timestamptz, ps timestamptz, pe timestamptz);
 INSERT INTO cases VALUES (1, now(), '2026-01-01', '2026-04-01'),
                          (2, '2026-05-20 12:00+00', '2026-04-01', '2026-07-01'),
@@ -92,14 +92,15 @@ SELECT set_eq($$SELECT c.k, d.opportunity_id, d.outcome, d.closed_at, d.owner_id
                   FROM cases c, sales_kpi.closed_deals(c.ps, c.pe, c.at) d$$,
               $$SELECT k, opportunity_id, outcome, closed_at, owner_id, amount, round(amount_base, 6) AS b FROM ref$$,
               'closed_deals() agrees with the reconstruction in all four cases');
-SELECT set_eq($$SELECT c.k, d.opportunity_id, d.pipeline_id, d.account_id, d.owner_id, d.outcome, d.stage_id,
-                       d.created_at, d.closed_at, d.amount, d.currency, d.amount_base
-                  FROM cases c, sales_kpi.closed_deals_fast(c.ps, c.pe, c.at) d$$,
-              $$SELECT c.k, d.opportunity_id, d.pipeline_id, o.account_id, d.owner_id, d.outcome, d.stage_id,
-                       d.created_at, d.closed_at, d.amount, d.currency, d.amount_base
-                  FROM cases c, sales_kpi.closed_deals(c.ps, c.pe, c.at) d
-                  JOIN sales_kpi.opportunity o USING (opportunity_id)$$,
-              'closed_deals_fast() returns the rows of closed_deals()');
+SELECT set_eq($$SELECT c.k, d.opportunity_id, d.pipeline_id, d.account_id, d.stage_id, d.created_at,
+                       d.currency
+                  FROM cases c, sales_kpi.closed_deals(c.ps, c.pe, c.at) d$$,
+              $$SELECT r.k, r.opportunity_id, o.pipeline_id, o.account_id,
+                       (SELECT s.stage_id FROM sales_kpi.stage s
+                         WHERE s.pipeline_id = o.pipeline_id AND s.kind = r.outcome),
+                       o.created_at, o.currency
+                  FROM ref r JOIN sales_kpi.opportunity o USING (opportunity_id)$$,
+              'closed_deals() gives each deal''s pipeline, account, terminal stage, creation and currency');
 SELECT set_eq($$SELECT c.k, b.owner_id, b.won, b.lost, b.won_amount
                   FROM cases c, sales_kpi.closed_by_owner(c.ps, c.pe, c.at) b$$,
               $$SELECT k, owner_id, count(*) FILTER (WHERE outcome = 'won') AS won, count(*) FILTER (WHERE outcome = 'lost') AS lost,

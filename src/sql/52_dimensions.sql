@@ -46,22 +46,42 @@ CREATE FUNCTION @extschema@.closed_deals(period_start timestamptz, period_end ti
                                          as_of timestamptz DEFAULT now())
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
                stage_id bigint, created_at timestamptz, closed_at timestamptz,
-               amount numeric, currency character(3), amount_base numeric)
+               amount numeric, currency character(3), amount_base numeric, account_id bigint)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
 SET jit = off
 AS $$
+DECLARE
+    -- Over a long period, one join over the whole history finds the deals
+    -- with a snapshot after their close more cheaply than a probe per deal.
+    long_period boolean := NOT (isfinite(period_start) AND isfinite(period_end)
+                                AND period_end - period_start <= interval '400 days');
+    changed_after_close bigint[] := '{}';
 BEGIN
+    IF long_period THEN
+        SELECT coalesce(array_agg(DISTINCT h.opportunity_id), '{}') INTO changed_after_close
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.opportunity_history h
+            ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
+         WHERE o.closed_at >= closed_deals.period_start AND o.closed_at < closed_deals.period_end
+           AND o.closed_at <= closed_deals.as_of;
+    END IF;
     RETURN QUERY
     WITH closing AS (
-        SELECT o.opportunity_id, o.pipeline_id, o.owner_id, o.created_at, o.amount, o.currency,
-               o.stage_id, o.closed_at
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
+               o.currency, o.stage_id, o.closed_at,
+               CASE WHEN long_period THEN o.opportunity_id = ANY (changed_after_close)
+                    ELSE EXISTS (SELECT 1 FROM @extschema@.opportunity_history hi
+                                  WHERE hi.opportunity_id = o.opportunity_id
+                                    AND hi.changed_at > o.closed_at) END AS changed
           FROM @extschema@.opportunity o
          WHERE o.closed_at >= closed_deals.period_start AND o.closed_at < closed_deals.period_end
            AND o.closed_at <= closed_deals.as_of
         UNION ALL
-        SELECT o.opportunity_id, o.pipeline_id, o.owner_id, o.created_at, o.amount, o.currency,
-               e.stage_id, e.entered_at
+        -- closed at as_of, but moved since (reopened, or closed again later)
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
+               o.currency, e.stage_id, e.entered_at, true
           FROM @extschema@.opportunity o
           CROSS JOIN LATERAL (
                 SELECT ev.stage_id, ev.entered_at
@@ -73,33 +93,29 @@ BEGIN
                                      WHERE ev.entered_at > closed_deals.as_of)
            AND (o.closed_at IS NULL OR o.closed_at > closed_deals.as_of)
            AND e.entered_at >= closed_deals.period_start AND e.entered_at < closed_deals.period_end
-    ), resolved AS (
+    ), credited AS (
         -- only a snapshot after the close (which is also any after as_of)
         -- can make the owner at the close or the amount at as_of differ from
         -- the deal's row, which always equals its newest snapshot
-        SELECT c.opportunity_id, c.pipeline_id, c.created_at, c.currency, c.stage_id, c.closed_at,
-               c.owner_id, c.amount,
-               EXISTS (SELECT 1 FROM @extschema@.opportunity_history hi
-                        WHERE hi.opportunity_id = c.opportunity_id AND hi.changed_at > c.closed_at) AS changed
-          FROM closing c
-    ), credited AS (
-        SELECT r.opportunity_id, r.pipeline_id, r.created_at, r.currency, r.stage_id, r.closed_at,
-               CASE WHEN NOT r.changed THEN r.owner_id
+        SELECT c.opportunity_id, c.pipeline_id, c.account_id, c.created_at, c.currency, c.stage_id,
+               c.closed_at,
+               CASE WHEN NOT c.changed THEN c.owner_id
                     ELSE coalesce((SELECT hi.owner_id FROM @extschema@.opportunity_history hi
-                                    WHERE hi.opportunity_id = r.opportunity_id
-                                      AND hi.changed_at <= r.closed_at
-                                    ORDER BY hi.changed_at DESC LIMIT 1), r.owner_id) END AS owner_id,
-               CASE WHEN NOT r.changed THEN r.amount
+                                    WHERE hi.opportunity_id = c.opportunity_id
+                                      AND hi.changed_at <= c.closed_at
+                                    ORDER BY hi.changed_at DESC LIMIT 1), c.owner_id) END AS owner_id,
+               CASE WHEN NOT c.changed THEN c.amount
                     ELSE coalesce((SELECT hi.amount FROM @extschema@.opportunity_history hi
-                                    WHERE hi.opportunity_id = r.opportunity_id
+                                    WHERE hi.opportunity_id = c.opportunity_id
                                       AND hi.changed_at <= closed_deals.as_of
-                                    ORDER BY hi.changed_at DESC LIMIT 1), r.amount) END AS amount
-          FROM resolved r
+                                    ORDER BY hi.changed_at DESC LIMIT 1), c.amount) END AS amount
+          FROM closing c
     )
     SELECT r.opportunity_id, r.pipeline_id, r.owner_id, s.kind, r.stage_id, r.created_at, r.closed_at,
            r.amount, r.currency,
            @extschema@.to_base(r.amount, r.currency,
-                               (r.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
+                               (r.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date),
+           r.account_id
       FROM credited r
       JOIN @extschema@.stage s ON s.stage_id = r.stage_id AND s.kind IN ('won', 'lost');
 END;

@@ -7,9 +7,7 @@
 -- * Closed deals of a period are those of closed_deals(period_start,
 --   period_end, as_of) (52_dimensions.sql): the deal's state as the stage
 --   history stood at as_of, the rep credited is the owner at the close,
---   amounts are in the base currency at the close-date rate.  They are read
---   through closed_deals_fast() / closed_by_owner() below, which return the
---   same rows faster (test/kpi_outcomes.sql checks it).
+--   amounts are in the base currency at the close-date rate.
 -- * Every KPI function runs with jit off: its generic cost estimates are
 --   high enough to trigger JIT compilation, which costs more than the query.
 -- * Cohorts (cohort_win_rate, and the Kaplan-Meier part of sales_cycle) come
@@ -84,224 +82,21 @@ $$;
 COMMENT ON FUNCTION @extschema@.deal_size_band(numeric) IS
     'The deal size band of an amount in the base currency: < 10k, 10k - 50k, 50k - 250k, >= 250k (lower bounds included); ''(none)'' for NULL.';
 
--- Internal: the rows of closed_deals(period_start, period_end, as_of), plus
--- the deal's account, computed the same way but faster:
--- * plpgsql with custom plans, so the planner sees the actual period and
---   as_of (a recent period reads a small slice of the time indexes);
--- * most deals are "plain": no stage event after as_of and no history
---   snapshot after their close.  Their row is their state at as_of, and
---   their newest snapshot, the one in force at the close and at as_of,
---   agrees with the row (the history trigger writes a snapshot whenever
---   owner or amount change), so owner and amount come from the row;
--- * only the others are looked up in stage_event and opportunity_history
---   as closed_deals() does.
--- test/kpi_outcomes.sql checks it row for row against closed_deals().
--- closed_by_owner() below is the same selection, totalled per owner.
-CREATE FUNCTION @extschema@.closed_deals_fast(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
-RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, account_id bigint, owner_id bigint, outcome text,
-               stage_id bigint, created_at timestamptz, closed_at timestamptz, amount numeric,
-               currency character(3), amount_base numeric)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_custom_plan
-SET jit = off
-AS $$
-#variable_conflict use_column
-DECLARE
-    -- a period of up to 400 days probes the history of each deal closed in
-    -- it (index only); a longer one finds the deals with a snapshot after
-    -- their close by one join over the whole history, then looks them up in
-    -- a (hashed) constant array
-    v_short boolean := isfinite(p_start) AND isfinite(p_end) AND p_end - p_start <= interval '400 days';
-    v_late bigint[] := '{}';
-BEGIN
-    IF NOT v_short THEN
-        SELECT coalesce(array_agg(DISTINCT h.opportunity_id), '{}') INTO v_late
-          FROM @extschema@.opportunity o
-          JOIN @extschema@.opportunity_history h
-            ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
-         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of;
-    END IF;
-    RETURN QUERY
-    WITH moved AS MATERIALIZED (
-        -- deals with stage events after as_of
-        SELECT DISTINCT ev.opportunity_id
-          FROM @extschema@.stage_event ev
-         WHERE ev.entered_at > p_as_of
-    ), plain AS (
-        -- the deals whose row is their state at as_of; late: with a snapshot
-        -- after the close
-        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
-               o.closed_at, o.amount, o.currency,
-               CASE WHEN v_short
-                    THEN EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
-                                  WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
-                    ELSE o.opportunity_id = ANY (v_late) END AS late
-          FROM @extschema@.opportunity o
-          LEFT JOIN moved mv ON mv.opportunity_id = o.opportunity_id
-         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND mv.opportunity_id IS NULL
-        OFFSET 0  -- keeps late computed once per deal
-    ), closing AS (
-        -- owner at the close and amount at as_of looked up for late deals only
-        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id,
-               CASE WHEN pl.late
-                    THEN coalesce((SELECT hi.owner_id
-                                     FROM @extschema@.opportunity_history hi
-                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
-                                    ORDER BY hi.changed_at DESC
-                                    LIMIT 1), pl.owner_id)
-                    ELSE pl.owner_id END AS owner_id,
-               pl.stage_id, pl.created_at, pl.closed_at,
-               CASE WHEN pl.late
-                    THEN coalesce((SELECT hi.amount
-                                     FROM @extschema@.opportunity_history hi
-                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
-                                    ORDER BY hi.changed_at DESC
-                                    LIMIT 1), pl.amount)
-                    ELSE pl.amount END AS amount,
-               pl.currency
-          FROM plain pl
-        UNION ALL
-        -- deals that moved after as_of: their newest event not after it
-        SELECT o.opportunity_id, o.pipeline_id, o.account_id, coalesce(w.owner_id, o.owner_id), e.stage_id,
-               o.created_at, e.entered_at, coalesce(a.amount, o.amount), o.currency
-          FROM moved m
-          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
-          CROSS JOIN LATERAL (
-                SELECT ev.stage_id, ev.entered_at
-                  FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_as_of
-                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                 LIMIT 1) e
-          LEFT JOIN LATERAL (
-                SELECT hi.owner_id
-                  FROM @extschema@.opportunity_history hi
-                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= e.entered_at
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) w ON true
-          LEFT JOIN LATERAL (
-                SELECT hi.amount
-                  FROM @extschema@.opportunity_history hi
-                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= p_as_of
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) a ON true
-         WHERE e.entered_at >= p_start AND e.entered_at < p_end
-    )
-    SELECT c.opportunity_id, c.pipeline_id, c.account_id, c.owner_id, s.kind, c.stage_id, c.created_at,
-           c.closed_at, c.amount, c.currency,
-           @extschema@.to_base(c.amount, c.currency,
-                               (c.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
-      FROM closing c
-      JOIN @extschema@.stage s ON s.stage_id = c.stage_id AND s.kind IN ('won', 'lost');
-END;
-$$;
-COMMENT ON FUNCTION @extschema@.closed_deals_fast(timestamptz, timestamptz, timestamptz) IS
-    'Internal: closed_deals(period_start, period_end, as_of) with the deal''s account, computed with custom plans and history look-ups only for deals whose history goes on after their close or after as_of.';
-
--- Internal: closed_deals_fast totalled per owner at the close: won and lost
--- counts and the won amount in the base currency (converted for won deals
--- only), without materializing one row per deal (win_rate_by_rep over all
--- time, quota_attainment).
+-- Internal: closed_deals totalled per owner at the close: won and lost
+-- counts and the won amount in the base currency (quota_attainment,
+-- win_rate_by_rep).
 CREATE FUNCTION @extschema@.closed_by_owner(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
 RETURNS TABLE (owner_id bigint, won bigint, lost bigint, won_amount numeric)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_custom_plan
 SET jit = off
 AS $$
-#variable_conflict use_column
-DECLARE
-    -- a period of up to 400 days probes the history of each deal closed in
-    -- it (index only); a longer one finds the deals with a snapshot after
-    -- their close by one join over the whole history, then looks them up in
-    -- a (hashed) constant array
-    v_short boolean := isfinite(p_start) AND isfinite(p_end) AND p_end - p_start <= interval '400 days';
-    v_late bigint[] := '{}';
-BEGIN
-    IF NOT v_short THEN
-        SELECT coalesce(array_agg(DISTINCT h.opportunity_id), '{}') INTO v_late
-          FROM @extschema@.opportunity o
-          JOIN @extschema@.opportunity_history h
-            ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
-         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of;
-    END IF;
-    RETURN QUERY
-    WITH moved AS MATERIALIZED (
-        -- deals with stage events after as_of
-        SELECT DISTINCT ev.opportunity_id
-          FROM @extschema@.stage_event ev
-         WHERE ev.entered_at > p_as_of
-    ), plain AS (
-        -- the deals whose row is their state at as_of; late: with a snapshot
-        -- after the close
-        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.stage_id, o.created_at,
-               o.closed_at, o.amount, o.currency,
-               CASE WHEN v_short
-                    THEN EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
-                                  WHERE h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at)
-                    ELSE o.opportunity_id = ANY (v_late) END AS late
-          FROM @extschema@.opportunity o
-          LEFT JOIN moved mv ON mv.opportunity_id = o.opportunity_id
-         WHERE o.closed_at >= p_start AND o.closed_at < p_end AND o.closed_at <= p_as_of
-           AND mv.opportunity_id IS NULL
-        OFFSET 0  -- keeps late computed once per deal
-    ), closing AS (
-        -- owner at the close and amount at as_of looked up for late deals only
-        SELECT pl.opportunity_id, pl.pipeline_id, pl.account_id,
-               CASE WHEN pl.late
-                    THEN coalesce((SELECT hi.owner_id
-                                     FROM @extschema@.opportunity_history hi
-                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= pl.closed_at
-                                    ORDER BY hi.changed_at DESC
-                                    LIMIT 1), pl.owner_id)
-                    ELSE pl.owner_id END AS owner_id,
-               pl.stage_id, pl.created_at, pl.closed_at,
-               CASE WHEN pl.late
-                    THEN coalesce((SELECT hi.amount
-                                     FROM @extschema@.opportunity_history hi
-                                    WHERE hi.opportunity_id = pl.opportunity_id AND hi.changed_at <= p_as_of
-                                    ORDER BY hi.changed_at DESC
-                                    LIMIT 1), pl.amount)
-                    ELSE pl.amount END AS amount,
-               pl.currency
-          FROM plain pl
-        UNION ALL
-        -- deals that moved after as_of: their newest event not after it
-        SELECT o.opportunity_id, o.pipeline_id, o.account_id, coalesce(w.owner_id, o.owner_id), e.stage_id,
-               o.created_at, e.entered_at, coalesce(a.amount, o.amount), o.currency
-          FROM moved m
-          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
-          CROSS JOIN LATERAL (
-                SELECT ev.stage_id, ev.entered_at
-                  FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_as_of
-                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                 LIMIT 1) e
-          LEFT JOIN LATERAL (
-                SELECT hi.owner_id
-                  FROM @extschema@.opportunity_history hi
-                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= e.entered_at
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) w ON true
-          LEFT JOIN LATERAL (
-                SELECT hi.amount
-                  FROM @extschema@.opportunity_history hi
-                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= p_as_of
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) a ON true
-         WHERE e.entered_at >= p_start AND e.entered_at < p_end
-    )
-    SELECT c.owner_id,
-           count(*) FILTER (WHERE s.kind = 'won'),
-           count(*) FILTER (WHERE s.kind = 'lost'),
-           sum(@extschema@.to_base(c.amount, c.currency,
-                                   (c.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date))
-               FILTER (WHERE s.kind = 'won')
-      FROM closing c
-      JOIN @extschema@.stage s ON s.stage_id = c.stage_id AND s.kind IN ('won', 'lost')
-     GROUP BY c.owner_id;
-END;
+    SELECT cd.owner_id,
+           count(*) FILTER (WHERE cd.outcome = 'won'),
+           count(*) FILTER (WHERE cd.outcome = 'lost'),
+           sum(cd.amount_base) FILTER (WHERE cd.outcome = 'won')
+      FROM @extschema@.closed_deals(p_start, p_end, p_as_of) cd
+     GROUP BY cd.owner_id
 $$;
 COMMENT ON FUNCTION @extschema@.closed_by_owner(timestamptz, timestamptz, timestamptz) IS
     'Internal: deals closed in a period as of an instant, totalled per owner at the close: won, lost and won amount in the base currency.';
@@ -312,7 +107,7 @@ COMMENT ON FUNCTION @extschema@.closed_by_owner(timestamptz, timestamptz, timest
 -- stage event by then are absent.  With with_owner, also the owner at the
 -- close (closed deals) or at `at` (open deals) from opportunity_history,
 -- falling back to the current owner when no snapshot is that old; as in
--- closed_deals_fast, only deals with snapshots after that instant are looked
+-- closed_deals, only deals with snapshots after that instant are looked
 -- up.  Without with_owner, owner_id is NULL.
 CREATE FUNCTION @extschema@.deal_states_at(created_from timestamptz, created_to timestamptz,
                                            at timestamptz, with_owner boolean DEFAULT false)
@@ -431,7 +226,7 @@ AS $$
           FROM @extschema@.resolve_period(win_rate.period_start, win_rate.period_end, win_rate.as_of) r
     ), c AS MATERIALIZED (
         SELECT cd.opportunity_id, cd.owner_id, cd.outcome, cd.amount_base
-          FROM p, @extschema@.closed_deals_fast(p.period_start, p.period_end, win_rate.as_of) cd
+          FROM p, @extschema@.closed_deals(p.period_start, p.period_end, win_rate.as_of) cd
     ), labelled AS (
         SELECT c.outcome, c.amount_base,
                @extschema@.dimension_value(win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
@@ -593,7 +388,7 @@ AS $$
     ), wd AS MATERIALIZED (
         SELECT cd.opportunity_id, cd.owner_id, greatest(cd.closed_at - cd.created_at, interval '0') AS cycle
           FROM p
-         CROSS JOIN @extschema@.closed_deals_fast(p.period_start, p.period_end, sales_cycle.as_of) cd
+         CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, sales_cycle.as_of) cd
          WHERE cd.outcome = 'won'
     ), w AS (
         SELECT 'all' AS value, @extschema@.duration_agg(wd.cycle) AS ds
@@ -675,7 +470,7 @@ AS $$
     ), c AS MATERIALIZED (
         SELECT cd.opportunity_id, cd.owner_id, cd.amount_base, cd.account_id
           FROM p
-         CROSS JOIN @extschema@.closed_deals_fast(p.period_start, p.period_end, deal_size.as_of) cd
+         CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, deal_size.as_of) cd
          WHERE cd.outcome = 'won'
     ), labelled AS (
         SELECT 'all' AS value, c.amount_base, c.account_id
