@@ -61,6 +61,7 @@ SELECT is_empty($$
     SELECT tgname::text FROM pg_catalog.pg_trigger
      WHERE tgname IN ('opportunity_after_insert', 'opportunity_after_update',
                       'opportunity_history_before_insert', 'opportunity_history_after_insert',
+                      'opportunity_history_after_update', 'opportunity_history_after_delete',
                       'stage_event_after_insert',
                       'stage_event_after_update', 'stage_event_after_delete')
 $$, 'no trigger of sales_kpi is left');

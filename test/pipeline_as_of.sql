@@ -7,7 +7,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(11);
+SELECT plan(15);
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(2000, 13, '2026-10-31', replace => true)$$, 'demo data loads');
 
 SELECT is((SELECT count(*) FROM sales_kpi.pipeline_as_of(now()) p
@@ -84,15 +84,37 @@ SELECT set_eq($$SELECT a.at, t.team, p.* FROM instant a, team_pick t, sales_kpi.
               'two teams at six instants: every column agrees with the reconstruction');
 SELECT ok((SELECT count(DISTINCT at) = 6 AND count(DISTINCT team) = 2 AND count(*) FILTER (WHERE is_open) > 100
              FROM full_reference WHERE team IN (SELECT team FROM team_pick)), 'the team reconstruction is not empty');
--- a deal whose history was corrected directly (a snapshot written without
--- touching the row) and a deal moved back in time: both as the history says
+-- deals whose newest snapshot was corrected directly, without touching the
+-- row: the row follows, and both are what the history says
 UPDATE sales_kpi.opportunity_history SET amount = amount + 1, owner_id = (SELECT min(rep_id) FROM sales_kpi.rep)
  WHERE (opportunity_id, changed_at) IN (SELECT opportunity_id, max(changed_at) FROM sales_kpi.opportunity_history
                                          WHERE opportunity_id IN (11, 12) GROUP BY 1);
 SELECT set_eq($$SELECT opportunity_id, amount, owner_id FROM sales_kpi.pipeline_as_of(now()) WHERE opportunity_id IN (11, 12)$$,
               $$SELECT DISTINCT ON (opportunity_id) opportunity_id, amount, owner_id FROM sales_kpi.opportunity_history
                  WHERE opportunity_id IN (11, 12) ORDER BY opportunity_id, changed_at DESC$$,
-              'snapshots written directly are read, not the deal row');
+              'snapshots corrected directly are what the pipeline shows');
+SELECT set_eq($$SELECT opportunity_id, amount, owner_id FROM sales_kpi.opportunity WHERE opportunity_id IN (11, 12)$$,
+              $$SELECT DISTINCT ON (opportunity_id) opportunity_id, amount, owner_id FROM sales_kpi.opportunity_history
+                 WHERE opportunity_id IN (11, 12) ORDER BY opportunity_id, changed_at DESC$$,
+              'the deals follow their corrected newest snapshot');
+-- deleting the newest snapshot takes the deal back to the one before
+DELETE FROM sales_kpi.opportunity_history
+ WHERE (opportunity_id, changed_at) IN (SELECT opportunity_id, max(changed_at) FROM sales_kpi.opportunity_history
+                                         WHERE opportunity_id = 11 GROUP BY 1)
+   AND (SELECT count(*) FROM sales_kpi.opportunity_history WHERE opportunity_id = 11) > 1;
+SELECT set_eq($$SELECT opportunity_id, amount, owner_id FROM sales_kpi.opportunity WHERE opportunity_id = 11$$,
+              $$SELECT DISTINCT ON (opportunity_id) opportunity_id, amount, owner_id FROM sales_kpi.opportunity_history
+                 WHERE opportunity_id = 11 ORDER BY opportunity_id, changed_at DESC$$,
+              'a deal follows the deletion of its newest snapshot');
+-- only the open deals
+SELECT set_eq($$SELECT a.at, p.* FROM instant a, sales_kpi.pipeline_as_of(a.at, open_only => true) p$$,
+              $$SELECT a.at, p.* FROM instant a, sales_kpi.pipeline_as_of(a.at) p WHERE p.is_open$$,
+              'open_only: the open deals at six instants');
+SELECT set_eq($$SELECT a.at, t.team, p.* FROM instant a, team_pick t,
+                       sales_kpi.pipeline_as_of(a.at, t.team, open_only => true) p$$,
+              $$SELECT a.at, t.team, p.* FROM instant a, team_pick t, sales_kpi.pipeline_as_of(a.at, t.team) p
+                 WHERE p.is_open$$,
+              'open_only: the open deals of two teams at six instants');
 
 SELECT * FROM finish();
 ROLLBACK;

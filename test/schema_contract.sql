@@ -9,7 +9,7 @@
 -- extensions pgtap and sales_kpi exist; everything is rolled back.
 
 BEGIN;
-SELECT plan(411);
+SELECT plan(413);
 
 -------------------------------------------------------------------------------
 -- The extension and its schema
@@ -386,6 +386,8 @@ SELECT has_trigger('sales_kpi'::name, t::name, g::name, format('trigger %s on %s
                ('opportunity', 'opportunity_after_update'),
                ('opportunity_history', 'opportunity_history_before_insert'),
                ('opportunity_history', 'opportunity_history_after_insert'),
+               ('opportunity_history', 'opportunity_history_after_update'),
+               ('opportunity_history', 'opportunity_history_after_delete'),
                ('stage_event', 'stage_event_after_insert'),
                ('stage_event', 'stage_event_after_update'),
                ('stage_event', 'stage_event_after_delete')) AS v(t, g);

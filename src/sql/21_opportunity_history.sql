@@ -137,8 +137,7 @@ BEGIN
 END;
 $$;
 
--- A snapshot for an instant that already has one replaces it; when that
--- is the deal's newest snapshot, the deal takes its values.
+-- A snapshot for an instant that already has one replaces it.
 CREATE FUNCTION @extschema@.opportunity_history_before_insert()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -153,14 +152,6 @@ BEGIN
      WHERE h.opportunity_id = NEW.opportunity_id
        AND h.changed_at = NEW.changed_at;
     IF FOUND THEN
-        UPDATE @extschema@.opportunity o
-           SET amount = NEW.amount, expected_close = NEW.expected_close,
-               forecast_category = NEW.forecast_category, owner_id = NEW.owner_id
-         WHERE o.opportunity_id = NEW.opportunity_id
-           AND (o.amount, o.expected_close, o.forecast_category, o.owner_id)
-               IS DISTINCT FROM (NEW.amount, NEW.expected_close, NEW.forecast_category, NEW.owner_id)
-           AND NOT EXISTS (SELECT 1 FROM @extschema@.opportunity_history x
-                            WHERE x.opportunity_id = NEW.opportunity_id AND x.changed_at > NEW.changed_at);
         RETURN NULL;
     END IF;
     RETURN NEW;
@@ -168,10 +159,11 @@ END;
 $$;
 
 -- A deal always says what its newest snapshot says.  Changes made through
--- the deal leave their snapshot at now(); a loader that inserts history
--- directly moves the deal to its newest snapshot here.  KPIs rely on this:
--- a deal with no snapshot after an instant is its own row at that instant.
-CREATE FUNCTION @extschema@.opportunity_history_after_insert()
+-- the deal leave their snapshot at now(); history written directly (a
+-- loader's inserts, a replaced snapshot, a correction or a deletion) moves
+-- the deal to its newest snapshot here.  KPIs rely on this: a deal with no
+-- snapshot after an instant is its own row at that instant.
+CREATE FUNCTION @extschema@.opportunity_history_after_change()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -179,7 +171,7 @@ AS $$
 BEGIN
     -- statement triggers fire for empty statements too: the update below
     -- would fire the deal's update trigger, whose empty insert fires this
-    IF NOT EXISTS (SELECT 1 FROM new_snapshots) THEN
+    IF NOT EXISTS (SELECT 1 FROM changed_snapshots) THEN
         RETURN NULL;
     END IF;
     UPDATE @extschema@.opportunity o
@@ -188,7 +180,7 @@ BEGIN
       FROM (SELECT DISTINCT ON (h.opportunity_id)
                    h.opportunity_id, h.amount, h.expected_close, h.forecast_category, h.owner_id
               FROM @extschema@.opportunity_history h
-             WHERE h.opportunity_id IN (SELECT opportunity_id FROM new_snapshots)
+             WHERE h.opportunity_id IN (SELECT opportunity_id FROM changed_snapshots)
              ORDER BY h.opportunity_id, h.changed_at DESC) n
      WHERE o.opportunity_id = n.opportunity_id
        AND (o.amount, o.expected_close, o.forecast_category, o.owner_id)
@@ -210,5 +202,13 @@ CREATE TRIGGER opportunity_history_before_insert
     FOR EACH ROW EXECUTE FUNCTION @extschema@.opportunity_history_before_insert();
 CREATE TRIGGER opportunity_history_after_insert
     AFTER INSERT ON @extschema@.opportunity_history
-    REFERENCING NEW TABLE AS new_snapshots
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.opportunity_history_after_insert();
+    REFERENCING NEW TABLE AS changed_snapshots
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.opportunity_history_after_change();
+CREATE TRIGGER opportunity_history_after_update
+    AFTER UPDATE ON @extschema@.opportunity_history
+    REFERENCING NEW TABLE AS changed_snapshots
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.opportunity_history_after_change();
+CREATE TRIGGER opportunity_history_after_delete
+    AFTER DELETE ON @extschema@.opportunity_history
+    REFERENCING OLD TABLE AS changed_snapshots
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.opportunity_history_after_change();

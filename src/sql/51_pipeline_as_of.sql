@@ -12,16 +12,16 @@
 --   entered its stage (one index-only probe), and only the deals that moved
 --   after the instant (closed after it, or open with a newer event) are
 --   looked up in the history, one more index probe each.
--- * Snapshot fields.  A snapshot row may have been written directly (bulk
---   loads, back-dated corrections) and then disagree with the deal's row,
---   so they are always read from opportunity_history: for the company, the
---   newest row per deal in one ordered pass over the covering index
---   opportunity_history_asof_idx (62_kpi_flow.sql), no sort; for a team,
---   only the deals some rep of the team ever owned (opportunity_history_
---   owner_idx) are candidates, each with one probe.
+-- * Snapshot fields.  A deal's row always says what its newest snapshot
+--   says (21_opportunity_history.sql), so only the deals with a snapshot
+--   after the instant (a range of opportunity_history_changed_idx) are
+--   looked up, one probe each; for a team, only the deals some rep of the
+--   team ever owned (opportunity_history_owner_idx) are candidates, each
+--   with one probe.
 -- plpgsql so that each branch is planned with the actual instant.
 
-CREATE FUNCTION @extschema@.pipeline_as_of(at timestamptz DEFAULT now(), team text DEFAULT NULL)
+CREATE FUNCTION @extschema@.pipeline_as_of(at timestamptz DEFAULT now(), team text DEFAULT NULL,
+                                           open_only boolean DEFAULT false)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
                stage_position integer, stage_kind text, is_open boolean, entered_stage_at timestamptz,
                amount numeric, currency character(3), amount_base numeric,
@@ -41,12 +41,10 @@ BEGIN
     END IF;
     IF pipeline_as_of.team IS NULL THEN
         RETURN QUERY
-        WITH snap AS (
-            SELECT DISTINCT ON (hi.opportunity_id)
-                   hi.opportunity_id, hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
+        WITH changed_since AS MATERIALIZED (
+            SELECT DISTINCT hi.opportunity_id
               FROM @extschema@.opportunity_history hi
-             WHERE hi.changed_at <= pipeline_as_of.at
-             ORDER BY hi.opportunity_id, hi.changed_at DESC
+             WHERE hi.changed_at > pipeline_as_of.at
         ), staged AS (
             SELECT o.opportunity_id, o.pipeline_id, o.currency,
                    CASE WHEN q.entered_at <= pipeline_as_of.at THEN o.stage_id
@@ -55,7 +53,12 @@ BEGIN
                    CASE WHEN q.entered_at <= pipeline_as_of.at THEN q.entered_at
                         WHEN o.closed_at <= pipeline_as_of.at THEN o.closed_at
                         ELSE e.entered_at END AS entered_at,
-                   h.amount, h.expected_close, h.forecast_category, h.owner_id
+                   CASE WHEN cs.opportunity_id IS NULL THEN o.amount ELSE h.amount END AS amount,
+                   CASE WHEN cs.opportunity_id IS NULL THEN o.expected_close ELSE h.expected_close END
+                       AS expected_close,
+                   CASE WHEN cs.opportunity_id IS NULL THEN o.forecast_category ELSE h.forecast_category END
+                       AS forecast_category,
+                   CASE WHEN cs.opportunity_id IS NULL THEN o.owner_id ELSE h.owner_id END AS owner_id
               FROM @extschema@.opportunity o
               -- open now: its newest event, from the index alone; if that is not
               -- after the instant, the deal stood then where its row says
@@ -74,8 +77,18 @@ BEGIN
                        AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
                      ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
                      LIMIT 1) e ON true
-              LEFT JOIN snap h ON h.opportunity_id = o.opportunity_id
+              -- changed since: the newest snapshot not after the instant
+              LEFT JOIN changed_since cs ON cs.opportunity_id = o.opportunity_id
+              LEFT JOIN LATERAL (
+                    SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
+                      FROM @extschema@.opportunity_history hi
+                     WHERE cs.opportunity_id IS NOT NULL
+                       AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of.at
+                     ORDER BY hi.changed_at DESC
+                     LIMIT 1) h ON true
              WHERE o.created_at <= pipeline_as_of.at
+               -- open at the instant: open now, or closed after it
+               AND (NOT pipeline_as_of.open_only OR o.closed_at IS NULL OR o.closed_at > pipeline_as_of.at)
         )
         SELECT st.opportunity_id, st.pipeline_id, st.owner_id, st.stage_id, s.position, s.kind,
                s.kind = 'open', st.entered_at,
@@ -84,7 +97,8 @@ BEGIN
                st.expected_close,
                coalesce(st.forecast_category, s.forecast_category)
           FROM staged st
-          JOIN @extschema@.stage s ON s.stage_id = st.stage_id;
+          JOIN @extschema@.stage s ON s.stage_id = st.stage_id
+         WHERE NOT pipeline_as_of.open_only OR s.kind = 'open';
     ELSE
         -- the team's reps as a constant, so that the plan can use the owner index
         v_reps := ARRAY(SELECT r.rep_id FROM @extschema@.rep r WHERE r.team = pipeline_as_of.team);
@@ -121,9 +135,10 @@ BEGIN
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
                  LIMIT 1) e
           JOIN @extschema@.stage s ON s.stage_id = e.stage_id
-         WHERE h.owner_id = ANY (v_reps);
+         WHERE h.owner_id = ANY (v_reps)
+           AND (NOT pipeline_as_of.open_only OR s.kind = 'open');
     END IF;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_as_of(timestamptz, text) IS
-    'Every deal as it stood at a past instant: stage (newest stage event not after it), amount, expected close, forecast category and owner (newest snapshot not after it), open or closed, amount in the base currency at that day''s rate. Optionally only the deals then owned by reps of one team.';
+COMMENT ON FUNCTION @extschema@.pipeline_as_of(timestamptz, text, boolean) IS
+    'Every deal as it stood at a past instant: stage (newest stage event not after it), amount, expected close, forecast category and owner (newest snapshot not after it), open or closed, amount in the base currency at that day''s rate. Optionally only the deals then owned by reps of one team, or only the deals then open.';

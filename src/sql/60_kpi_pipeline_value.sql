@@ -79,7 +79,7 @@ AS $$
                p.expected_close, p.forecast_category,
                date_part('epoch', as_of - p.entered_stage_at) / 86400 AS in_stage,
                s.position, s.probability
-          FROM @extschema@.pipeline_as_of(as_of) p
+          FROM @extschema@.pipeline_as_of(as_of, open_only => true) p
           JOIN @extschema@.stage s ON s.stage_id = p.stage_id
          WHERE p.is_open
     ),
