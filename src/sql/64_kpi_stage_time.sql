@@ -10,29 +10,9 @@
 -- All work is restricted to a set of deals first (the deals open at as_of,
 -- the deals won in the lookback, or the deals asked for) and their events
 -- are read through the (opportunity_id, entered_at, stage_event_id) index:
--- nothing here sorts or windows the whole stage history.
-
--- Internal: the open-stage stays of the given deals as their history stood
--- at as_of: each stage event starts a stay that ends at the deal's next
--- event.  left_at is null for the stay the deal is in at as_of.
-CREATE FUNCTION @extschema@.stage_time_stays(as_of timestamptz, opportunity_ids bigint[])
-RETURNS TABLE (opportunity_id bigint, stage_id bigint, entered_at timestamptz,
-               left_at timestamptz, stay_days double precision)
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT st.opportunity_id, st.stage_id, st.entered_at, st.left_at,
-           extract(epoch FROM coalesce(st.left_at, as_of) - st.entered_at)::double precision / 86400
-      FROM (SELECT e.opportunity_id, e.stage_id, e.entered_at,
-                   lead(e.entered_at) OVER (PARTITION BY e.opportunity_id
-                                            ORDER BY e.entered_at, e.stage_event_id) AS left_at
-              FROM (SELECT DISTINCT u.id FROM unnest(opportunity_ids) u(id) WHERE u.id IS NOT NULL) d
-              JOIN @extschema@.stage_event e ON e.opportunity_id = d.id AND e.entered_at <= as_of) st
-      JOIN @extschema@.stage s ON s.stage_id = st.stage_id
-     WHERE s.kind = 'open'
-$$;
-COMMENT ON FUNCTION @extschema@.stage_time_stays(timestamptz, bigint[]) IS
-    'Internal: the stays in open stages of the given deals as their stage history stood at as_of (each event starts one, the next event ends it); left_at null for the stay running at as_of.';
+-- nothing here sorts or windows the whole stage history.  The functions
+-- that aggregate many stays run with work_mem = 64MB so that their sorts
+-- and hashes stay in memory at a million deals.
 
 -- Internal: argument checks shared by the stage-time functions.
 CREATE FUNCTION @extschema@.stage_time_check_args(as_of timestamptz, dimension text, lookback interval)
@@ -70,6 +50,8 @@ RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -156,6 +138,8 @@ RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -164,18 +148,27 @@ BEGIN
     WITH deal AS MATERIALIZED (
         SELECT * FROM @extschema@.stage_time_deals(at_time, ids)
     ), per_stage AS (
+        -- each event starts a stay that the deal's next event ends
         SELECT st.opportunity_id, st.stage_id, count(*) AS stays,
                max(st.entered_at) AS latest_entered_at,
                -- the latest stay is the current one if any stay of the stage is
                CASE WHEN bool_or(st.left_at IS NULL) THEN NULL ELSE max(st.left_at) END AS latest_left_at,
-               sum(st.stay_days) AS total_days
-          FROM @extschema@.stage_time_stays(at_time, ARRAY(SELECT d.opportunity_id FROM deal d)) st
+               sum(extract(epoch FROM coalesce(st.left_at, at_time) - st.entered_at)::double precision / 86400)
+                   AS total_days
+          FROM (SELECT e.opportunity_id, e.stage_id, e.entered_at,
+                       lead(e.entered_at) OVER (PARTITION BY e.opportunity_id
+                                                ORDER BY e.entered_at, e.stage_event_id) AS left_at
+                  FROM (SELECT d.opportunity_id FROM deal d ORDER BY d.opportunity_id) dl
+                  JOIN @extschema@.stage_event e
+                    ON e.opportunity_id = dl.opportunity_id AND e.entered_at <= at_time) st
+          JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
          GROUP BY st.opportunity_id, st.stage_id
     )
     SELECT dim,
-           @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                       dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
-           d.opportunity_id, d.pipeline_id, dd.pipeline, ps.stage_id, s.name, s.position,
+           CASE WHEN dim = 'company' THEN 'all'
+                ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                 dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) END,
+           d.opportunity_id, d.pipeline_id, p.name, ps.stage_id, s.name, s.position,
            d.is_open, ps.latest_left_at IS NULL,
            ps.stays, ps.latest_entered_at, ps.latest_left_at,
            extract(epoch FROM coalesce(ps.latest_left_at, at_time) - ps.latest_entered_at)::double precision / 86400,
@@ -183,7 +176,11 @@ BEGIN
       FROM deal d
       JOIN per_stage ps ON ps.opportunity_id = d.opportunity_id
       JOIN @extschema@.stage s ON s.stage_id = ps.stage_id
-      JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
+      JOIN @extschema@.pipeline p ON p.pipeline_id = d.pipeline_id
+      -- attributes only when a breakdown needs them
+      LEFT JOIN LATERAL (
+            SELECT x.* FROM @extschema@.deal_dimensions x
+             WHERE x.opportunity_id = d.opportunity_id AND dim <> 'company') dd ON true
       LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
      ORDER BY d.opportunity_id, s.position;
 END;
@@ -215,24 +212,38 @@ RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipelin
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET enable_hashagg = off
+SET jit = off
 AS $$
 #variable_conflict use_column
+DECLARE
+    -- the norms per (pipeline, dimension value, stage) with stays, kept in
+    -- arrays so that the final query is planned knowing how many there are
+    a_pipeline bigint[];
+    a_dv text[];
+    a_stage bigint[];
+    a_n bigint[];
+    a_mean double precision[];
+    a_p50 double precision[];
+    a_p75 double precision[];
+    a_p90 double precision[];
 BEGIN
     PERFORM @extschema@.stage_time_check_args(at_time, dim, lb);
-    RETURN QUERY
     WITH moved AS MATERIALIZED (
         -- only deals with events after as_of can differ from their current row
         SELECT DISTINCT x.opportunity_id FROM @extschema@.stage_event x WHERE x.entered_at > at_time
     ), won AS MATERIALIZED (
         -- deals whose newest event not after as_of is won and entered in [as_of - lookback, as_of]
-        SELECT o.opportunity_id, o.closed_at
+        SELECT o.opportunity_id, o.pipeline_id, o.closed_at
           FROM @extschema@.opportunity o
           JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
          WHERE o.closed_at >= at_time - lb AND o.closed_at <= at_time
            AND o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
         UNION ALL
-        SELECT m.opportunity_id, e.entered_at
+        SELECT o.opportunity_id, o.pipeline_id, e.entered_at
           FROM moved m
+          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
          CROSS JOIN LATERAL (
                 SELECT ev.stage_id, ev.entered_at
                   FROM @extschema@.stage_event ev
@@ -241,43 +252,69 @@ BEGIN
                  LIMIT 1) e
           JOIN @extschema@.stage s ON s.stage_id = e.stage_id AND s.kind = 'won'
          WHERE e.entered_at >= at_time - lb
-    ), won_deal AS (
-        SELECT w.opportunity_id, w.pipeline_id,
-               @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS dv
-          FROM (SELECT w0.opportunity_id, o.pipeline_id,
-                       -- the rep credited with the win: the owner at the close
-                       CASE WHEN dim IN ('rep', 'team') THEN
-                            (SELECT hi.owner_id
-                               FROM @extschema@.opportunity_history hi
-                              WHERE hi.opportunity_id = w0.opportunity_id AND hi.changed_at <= w0.closed_at
-                              ORDER BY hi.changed_at DESC
-                              LIMIT 1) END AS owner_id
-                  FROM won w0
-                  JOIN @extschema@.opportunity o ON o.opportunity_id = w0.opportunity_id) w
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = w.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = w.owner_id
     ), summary AS (
-        SELECT wd.pipeline_id, wd.dv, st.stage_id,
-               @extschema@.duration_agg(st.left_at - st.entered_at) AS d
-          FROM won_deal wd
-          JOIN @extschema@.stage_time_stays(at_time, ARRAY(SELECT w.opportunity_id FROM won w)) st
-            ON st.opportunity_id = wd.opportunity_id
-         WHERE st.left_at IS NOT NULL
-         GROUP BY wd.pipeline_id, wd.dv, st.stage_id
+        -- each event of a won deal in an open stage is a stay, ended by the
+        -- next event; the summaries (up to 8 kB each) are read as they are
+        -- made, one group at a time (so no hash aggregation, see the SET)
+        SELECT g.pipeline_id, g.dv, g.stage_id,
+               @extschema@.duration_count(g.d) AS n,
+               extract(epoch FROM @extschema@.mean(g.d))::double precision / 86400 AS mean_days,
+               extract(epoch FROM @extschema@.percentile(g.d, 0.5))::double precision / 86400 AS p50,
+               extract(epoch FROM @extschema@.percentile(g.d, 0.75))::double precision / 86400 AS p75,
+               extract(epoch FROM @extschema@.percentile(g.d, 0.9))::double precision / 86400 AS p90
+          FROM (
+        SELECT x.pipeline_id, x.dv, x.stage_id,
+               @extschema@.duration_agg(x.left_at - x.entered_at) AS d
+          FROM (SELECT wd.pipeline_id, wd.dv, e.stage_id, e.entered_at,
+                       lead(e.entered_at) OVER (PARTITION BY e.opportunity_id
+                                                ORDER BY e.entered_at, e.stage_event_id) AS left_at
+                  FROM (SELECT w.opportunity_id, w.pipeline_id,
+                               CASE WHEN dim = 'company' THEN 'all'
+                                    ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                                     dd.industry, dd.segment, dd.region,
+                                                                     dd.competitor, dd.kind) END AS dv
+                          FROM won w
+                          -- attributes only when a breakdown needs them
+                          LEFT JOIN LATERAL (
+                                SELECT d.* FROM @extschema@.deal_dimensions d
+                                 WHERE d.opportunity_id = w.opportunity_id AND dim <> 'company') dd ON true
+                          -- the rep credited with the win: the owner at the close
+                          LEFT JOIN LATERAL (
+                                SELECT hi.owner_id
+                                  FROM @extschema@.opportunity_history hi
+                                 WHERE hi.opportunity_id = w.opportunity_id AND hi.changed_at <= w.closed_at
+                                   AND dim IN ('rep', 'team')
+                                 ORDER BY hi.changed_at DESC
+                                 LIMIT 1) h ON true
+                          LEFT JOIN @extschema@.rep r ON r.rep_id = h.owner_id
+                         ORDER BY w.opportunity_id) wd
+                  JOIN @extschema@.stage_event e
+                    ON e.opportunity_id = wd.opportunity_id AND e.entered_at <= at_time) x
+          JOIN @extschema@.stage s ON s.stage_id = x.stage_id AND s.kind = 'open'
+         WHERE x.left_at IS NOT NULL
+         GROUP BY x.pipeline_id, x.dv, x.stage_id) g
+    )
+    SELECT array_agg(sm.pipeline_id), array_agg(sm.dv), array_agg(sm.stage_id), array_agg(sm.n),
+           array_agg(sm.mean_days), array_agg(sm.p50), array_agg(sm.p75), array_agg(sm.p90)
+      INTO a_pipeline, a_dv, a_stage, a_n, a_mean, a_p50, a_p75, a_p90
+      FROM summary sm;
+
+    RETURN QUERY
+    WITH summary AS (
+        SELECT *
+          FROM unnest(a_pipeline, a_dv, a_stage, a_n, a_mean, a_p50, a_p75, a_p90)
+               u(pipeline_id, dv, stage_id, n, mean_days, p50, p75, p90)
     ), groups AS (
+        -- every open stage for each pipeline and dimension value with won
+        -- deals (for the company: every pipeline)
         SELECT p.pipeline_id, 'all'::text AS dv
           FROM @extschema@.pipeline p
          WHERE dim = 'company'
         UNION
-        SELECT wd.pipeline_id, wd.dv FROM won_deal wd
+        SELECT sm.pipeline_id, sm.dv FROM summary sm
     )
     SELECT dim, g.dv, p.pipeline_id, p.name, s.stage_id, s.name, s.position,
-           coalesce(@extschema@.duration_count(sm.d), 0),
-           extract(epoch FROM @extschema@.mean(sm.d))::double precision / 86400,
-           extract(epoch FROM @extschema@.percentile(sm.d, 0.5))::double precision / 86400,
-           extract(epoch FROM @extschema@.percentile(sm.d, 0.75))::double precision / 86400,
-           extract(epoch FROM @extschema@.percentile(sm.d, 0.9))::double precision / 86400
+           coalesce(sm.n, 0), sm.mean_days, sm.p50, sm.p75, sm.p90
       FROM groups g
       JOIN @extschema@.pipeline p ON p.pipeline_id = g.pipeline_id
       JOIN @extschema@.stage s ON s.pipeline_id = g.pipeline_id AND s.kind = 'open'
@@ -312,6 +349,8 @@ RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -323,20 +362,34 @@ BEGIN
     WITH deal AS MATERIALIZED (
         SELECT * FROM @extschema@.stage_time_deals(at_time, NULL)
     ), cur AS (
-        SELECT st.opportunity_id, st.entered_at, st.stay_days
-          FROM @extschema@.stage_time_stays(at_time, ARRAY(SELECT d.opportunity_id FROM deal d)) st
-         WHERE st.left_at IS NULL
+        -- the current stay: since the newest event not after as_of
+        SELECT d.opportunity_id, e.entered_at,
+               extract(epoch FROM at_time - e.entered_at)::double precision / 86400 AS stay_days
+          FROM deal d
+         CROSS JOIN LATERAL (
+                SELECT ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = d.opportunity_id AND ev.entered_at <= at_time
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
     ), norm AS (
         SELECT n.stage_id, n.p75_days
           FROM @extschema@.stage_time_norms_rows(at_time, 'company', lb) n
     ), missing AS (
+        -- required milestones of the current stage not completed by as_of,
+        -- each looked up by the milestone_event key (OFFSET 0 keeps the
+        -- look-up a probe rather than a scan of every milestone event)
         SELECT d.opportunity_id, array_agg(m.name ORDER BY m.position) AS names
           FROM deal d
           JOIN @extschema@.milestone m ON m.stage_id = d.stage_id AND m.required
-         WHERE NOT EXISTS (SELECT 1 FROM @extschema@.milestone_event me
-                            WHERE me.opportunity_id = d.opportunity_id
-                              AND me.milestone_id = m.milestone_id
-                              AND me.completed_at <= at_time)
+          LEFT JOIN LATERAL (
+                SELECT 1 AS done
+                  FROM @extschema@.milestone_event me
+                 WHERE me.opportunity_id = d.opportunity_id
+                   AND me.milestone_id = m.milestone_id
+                   AND me.completed_at <= at_time
+                OFFSET 0) c ON true
+         WHERE c.done IS NULL
          GROUP BY d.opportunity_id
     ), flagged AS (
         SELECT d.*, c.entered_at, c.stay_days, n.p75_days, mi.names,
@@ -350,14 +403,19 @@ BEGIN
           LEFT JOIN missing mi ON mi.opportunity_id = d.opportunity_id
     )
     SELECT dim,
-           @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                       dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
-           f.opportunity_id, f.pipeline_id, dd.pipeline, f.stage_id, s.name, f.owner_id, f.amount_base,
+           CASE WHEN dim = 'company' THEN 'all'
+                ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                 dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) END,
+           f.opportunity_id, f.pipeline_id, p.name, f.stage_id, s.name, f.owner_id, f.amount_base,
            f.reasons, f.entered_at, f.stay_days, f.p75_days, f.names, f.expected_close,
            CASE WHEN f.expected_close < as_of_date THEN (as_of_date - f.expected_close)::double precision END
       FROM flagged f
       JOIN @extschema@.stage s ON s.stage_id = f.stage_id
-      JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = f.opportunity_id
+      JOIN @extschema@.pipeline p ON p.pipeline_id = f.pipeline_id
+      -- attributes only when a breakdown needs them
+      LEFT JOIN LATERAL (
+            SELECT x.* FROM @extschema@.deal_dimensions x
+             WHERE x.opportunity_id = f.opportunity_id AND dim <> 'company') dd ON true
       LEFT JOIN @extschema@.rep r ON r.rep_id = f.owner_id
      WHERE cardinality(f.reasons) > 0
      ORDER BY f.opportunity_id;
