@@ -23,6 +23,8 @@ RETURNS TABLE (opportunity_id bigint, owner_id bigint, closed_at timestamptz, am
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -34,14 +36,15 @@ BEGIN
         -- only deals with snapshots after as_of have another amount at as_of
         SELECT DISTINCT x.opportunity_id FROM @extschema@.opportunity_history x WHERE x.changed_at > as_of
     ), won AS (
-        SELECT o.opportunity_id, o.closed_at
+        SELECT o.opportunity_id, o.closed_at, o.owner_id, o.amount, o.currency
           FROM @extschema@.opportunity o
           JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
          WHERE o.closed_at >= lo AND o.closed_at < hi AND o.closed_at <= as_of
            AND o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
         UNION ALL
-        SELECT m.opportunity_id, e.entered_at
+        SELECT o.opportunity_id, e.entered_at, o.owner_id, o.amount, o.currency
           FROM moved m
+          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
          CROSS JOIN LATERAL (
                 SELECT ev.stage_id, ev.entered_at
                   FROM @extschema@.stage_event ev
@@ -56,7 +59,7 @@ BEGIN
                        FROM @extschema@.opportunity_history hi
                       WHERE hi.opportunity_id = w.opportunity_id AND hi.changed_at <= w.closed_at
                       ORDER BY hi.changed_at DESC
-                      LIMIT 1), o.owner_id),
+                      LIMIT 1), w.owner_id),
            w.closed_at,
            @extschema@.to_base(
                CASE WHEN w.opportunity_id IN (SELECT c.opportunity_id FROM changed c)
@@ -64,11 +67,10 @@ BEGIN
                                      FROM @extschema@.opportunity_history hi
                                     WHERE hi.opportunity_id = w.opportunity_id AND hi.changed_at <= as_of
                                     ORDER BY hi.changed_at DESC
-                                    LIMIT 1), o.amount)
-                    ELSE o.amount END,
-               o.currency, (w.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
-      FROM won w
-      JOIN @extschema@.opportunity o ON o.opportunity_id = w.opportunity_id;
+                                    LIMIT 1), w.amount)
+                    ELSE w.amount END,
+               w.currency, (w.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
+      FROM won w;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.forecast_accuracy_bookings(timestamptz, timestamptz, timestamptz) IS
@@ -84,6 +86,8 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -121,7 +125,8 @@ BEGIN
         SELECT b.owner_id, b.closed_at, b.amount_base
           FROM @extschema@.forecast_accuracy_bookings(lo, hi, p_as_of) b
     ), actual AS (
-        SELECT s.period_start, w.owner_id AS rep_id, sum(w.amount_base) AS bookings
+        -- a deal without owner counts for rep_id -1 (dimension value '(none)')
+        SELECT s.period_start, coalesce(w.owner_id, -1) AS rep_id, sum(w.amount_base) AS bookings
           FROM series s
           JOIN won w ON w.closed_at >= s.period_start AND w.closed_at < s.period_end
          GROUP BY s.period_start, w.owner_id
@@ -147,7 +152,7 @@ BEGIN
           CROSS JOIN series s
           LEFT JOIN @extschema@.rep r ON r.rep_id = rp.rep_id
           LEFT JOIN committed c ON c.rep_id = rp.rep_id AND c.period_start = s.period_start
-          LEFT JOIN actual a ON a.rep_id IS NOT DISTINCT FROM rp.rep_id AND a.period_start = s.period_start
+          LEFT JOIN actual a ON a.rep_id = rp.rep_id AND a.period_start = s.period_start
     ), per_group AS (
         SELECT g.dv, g.period_start, g.period_end, g.complete,
                sum(g.amount) AS commit_amount, max(g.submitted_at) AS submitted_at,
