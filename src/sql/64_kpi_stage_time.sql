@@ -1,0 +1,451 @@
+-- Stage duration, dynamic norms and stalled deals (kpis.md section 2).
+--
+-- A stay starts at a stage event and ends at the deal's next stage event
+-- (events ordered by entered_at, ties by stage_event_id, so back-dated
+-- inserts fall into place).  As in stage_transition(), an event into the
+-- stage the deal is already in re-enters it (a regression): it ends one stay
+-- and starts another.  The stay the deal is in at as_of runs to as_of.  Only open stages have stays here: the time a
+-- deal spends won or lost (before a reopening) is not stage time.
+--
+-- All work is restricted to a set of deals first (the deals open at as_of,
+-- the deals won in the lookback, or the deals asked for) and their events
+-- are read through the (opportunity_id, entered_at, stage_event_id) index:
+-- nothing here sorts or windows the whole stage history.  The functions
+-- that aggregate many stays run with work_mem = 64MB so that their sorts
+-- and hashes stay in memory at a million deals.
+
+-- Internal: argument checks shared by the stage-time functions.
+CREATE FUNCTION @extschema@.stage_time_check_args(as_of timestamptz, dimension text, lookback interval)
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- raises the shared error for a null or unknown dimension
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    IF lookback IS NULL OR lookback < interval '0' THEN
+        RAISE EXCEPTION 'argument "lookback" must be a non-negative interval, got "%"', coalesce(lookback::text, 'null')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.stage_time_check_args(timestamptz, text, interval) IS
+    'Internal: validates as_of, dimension and lookback of the stage-time KPIs; true or an error.';
+
+-- Internal: deals as they stood at as_of: the deals asked for, whatever
+-- their state, or (opportunity_ids null) every deal open at as_of, with the
+-- owner, expected close and amount of the newest snapshot not after as_of
+-- (the same reconstruction as pipeline_as_of).  Only deals with stage events
+-- or snapshots after as_of are rebuilt from the histories; for the others
+-- the deal's row is the state at as_of.  plpgsql so that each query is
+-- planned for the actual as_of (the "after as_of" sets are small for a
+-- recent as_of and are then found through the entered_at/changed_at indexes).
+CREATE FUNCTION @extschema@.stage_time_deals(as_of timestamptz, opportunity_ids bigint[])
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
+               is_open boolean, expected_close date, amount_base numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    as_of_date date := (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
+BEGIN
+    IF opportunity_ids IS NOT NULL THEN
+        RETURN QUERY
+        SELECT o.opportunity_id, o.pipeline_id, h.owner_id, e.stage_id, s.kind = 'open', h.expected_close,
+               @extschema@.to_base(h.amount, o.currency, as_of_date)
+          FROM (SELECT DISTINCT u.id FROM unnest(opportunity_ids) u(id)) d
+          JOIN @extschema@.opportunity o ON o.opportunity_id = d.id AND o.created_at <= as_of
+         CROSS JOIN LATERAL (
+                SELECT ev.stage_id
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= as_of
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          JOIN @extschema@.stage s ON s.stage_id = e.stage_id
+          LEFT JOIN LATERAL (
+                SELECT hi.amount, hi.expected_close, hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= as_of
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) h ON true;
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH moved AS MATERIALIZED (
+        SELECT DISTINCT x.opportunity_id FROM @extschema@.stage_event x WHERE x.entered_at > as_of
+    ), changed AS MATERIALIZED (
+        SELECT DISTINCT x.opportunity_id FROM @extschema@.opportunity_history x WHERE x.changed_at > as_of
+    ), open_deal AS MATERIALIZED (
+        -- no stage event after as_of: the deal's row says whether it is open
+        SELECT o.opportunity_id, o.pipeline_id, o.owner_id, o.stage_id, o.expected_close, o.amount, o.currency
+          FROM @extschema@.opportunity o
+         WHERE o.closed_at IS NULL AND o.stage_id IS NOT NULL AND o.created_at <= as_of
+           AND o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
+        UNION ALL
+        -- moved since: the newest event not after as_of
+        SELECT o.opportunity_id, o.pipeline_id, o.owner_id, e.stage_id, o.expected_close, o.amount, o.currency
+          FROM moved m
+          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id AND o.created_at <= as_of
+         CROSS JOIN LATERAL (
+                SELECT ev.stage_id
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= as_of
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          JOIN @extschema@.stage s ON s.stage_id = e.stage_id AND s.kind = 'open'
+    )
+    -- no snapshot after as_of: the row's values are those at as_of
+    SELECT od.opportunity_id, od.pipeline_id, od.owner_id, od.stage_id, true, od.expected_close,
+           @extschema@.to_base(od.amount, od.currency, as_of_date)
+      FROM open_deal od
+     WHERE od.opportunity_id NOT IN (SELECT c.opportunity_id FROM changed c)
+    UNION ALL
+    SELECT od.opportunity_id, od.pipeline_id, h.owner_id, od.stage_id, true, h.expected_close,
+           @extschema@.to_base(h.amount, od.currency, as_of_date)
+      FROM open_deal od
+      JOIN changed c ON c.opportunity_id = od.opportunity_id
+      LEFT JOIN LATERAL (
+            SELECT hi.amount, hi.expected_close, hi.owner_id
+              FROM @extschema@.opportunity_history hi
+             WHERE hi.opportunity_id = od.opportunity_id AND hi.changed_at <= as_of
+             ORDER BY hi.changed_at DESC
+             LIMIT 1) h ON true;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.stage_time_deals(timestamptz, bigint[]) IS
+    'Internal: the given deals (null: every deal open at as_of) as they stood at as_of, with the owner, expected close and amount in the base currency then.';
+
+-- The KPI functions.  Each public function is a thin SQL function over a
+-- plpgsql one (named *_rows) so that the argument "dimension" and the
+-- output column "dimension" can share their name, and so that every query
+-- is planned for the actual as_of.
+
+CREATE FUNCTION @extschema@.stage_time_durations_rows(at_time timestamptz, dim text, ids bigint[])
+RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, stage_position integer,
+               is_open boolean, is_current boolean, stays bigint,
+               latest_entered_at timestamptz, latest_left_at timestamptz,
+               latest_stay_days double precision, total_days double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
+AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM @extschema@.stage_time_check_args(at_time, dim, interval '0');
+    RETURN QUERY
+    WITH deal AS MATERIALIZED (
+        SELECT * FROM @extschema@.stage_time_deals(at_time, ids)
+    ), per_stage AS (
+        -- each event starts a stay that the deal's next event ends
+        SELECT st.opportunity_id, st.stage_id, count(*) AS stays,
+               max(st.entered_at) AS latest_entered_at,
+               -- the latest stay is the current one if any stay of the stage is
+               CASE WHEN bool_or(st.left_at IS NULL) THEN NULL ELSE max(st.left_at) END AS latest_left_at,
+               sum(extract(epoch FROM coalesce(st.left_at, at_time) - st.entered_at)::double precision / 86400)
+                   AS total_days
+          FROM (SELECT e.opportunity_id, e.stage_id, e.entered_at,
+                       lead(e.entered_at) OVER (PARTITION BY e.opportunity_id
+                                                ORDER BY e.entered_at, e.stage_event_id) AS left_at
+                  FROM (SELECT d.opportunity_id FROM deal d ORDER BY d.opportunity_id) dl
+                  JOIN @extschema@.stage_event e
+                    ON e.opportunity_id = dl.opportunity_id AND e.entered_at <= at_time) st
+          JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
+         GROUP BY st.opportunity_id, st.stage_id
+    )
+    SELECT dim,
+           CASE WHEN dim = 'company' THEN 'all'
+                ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                 dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) END,
+           d.opportunity_id, d.pipeline_id, p.name, ps.stage_id, s.name, s.position,
+           d.is_open, ps.latest_left_at IS NULL,
+           ps.stays, ps.latest_entered_at, ps.latest_left_at,
+           extract(epoch FROM coalesce(ps.latest_left_at, at_time) - ps.latest_entered_at)::double precision / 86400,
+           ps.total_days
+      FROM deal d
+      JOIN per_stage ps ON ps.opportunity_id = d.opportunity_id
+      JOIN @extschema@.stage s ON s.stage_id = ps.stage_id
+      JOIN @extschema@.pipeline p ON p.pipeline_id = d.pipeline_id
+      -- attributes only when a breakdown needs them
+      LEFT JOIN LATERAL (
+            SELECT x.* FROM @extschema@.deal_dimensions x
+             WHERE x.opportunity_id = d.opportunity_id AND dim <> 'company') dd ON true
+      LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
+     ORDER BY d.opportunity_id, s.position;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.stage_time_durations_rows(timestamptz, text, bigint[]) IS
+    'Internal: the rows of stage_durations().';
+
+CREATE FUNCTION @extschema@.stage_durations(as_of timestamptz DEFAULT now(),
+                                            dimension text DEFAULT 'company',
+                                            opportunity_ids bigint[] DEFAULT NULL)
+RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, stage_position integer,
+               is_open boolean, is_current boolean, stays bigint,
+               latest_entered_at timestamptz, latest_left_at timestamptz,
+               latest_stay_days double precision, total_days double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.stage_time_durations_rows(as_of, dimension, opportunity_ids)
+$$;
+COMMENT ON FUNCTION @extschema@.stage_durations(timestamptz, text, bigint[]) IS
+    'Per deal and open stage, as the history stood at as_of: number of stays, the latest stay (entered, left, days; the current one runs to as_of) and the cumulative days over all stays. Deals open at as_of, or the deals given in opportunity_ids whatever their state.';
+
+CREATE FUNCTION @extschema@.stage_time_norms_rows(at_time timestamptz, dim text, lb interval)
+RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipeline text,
+               stage_id bigint, stage text, stage_position integer,
+               stays bigint, mean_days double precision,
+               p50_days double precision, p75_days double precision, p90_days double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET enable_hashagg = off
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    -- the norms per (pipeline, dimension value, stage) with stays, kept in
+    -- arrays so that the final query is planned knowing how many there are
+    a_pipeline bigint[];
+    a_dv text[];
+    a_stage bigint[];
+    a_n bigint[];
+    a_mean double precision[];
+    a_p50 double precision[];
+    a_p75 double precision[];
+    a_p90 double precision[];
+BEGIN
+    PERFORM @extschema@.stage_time_check_args(at_time, dim, lb);
+    WITH moved AS MATERIALIZED (
+        -- only deals with events after as_of can differ from their current row
+        SELECT DISTINCT x.opportunity_id FROM @extschema@.stage_event x WHERE x.entered_at > at_time
+    ), won AS MATERIALIZED (
+        -- deals whose newest event not after as_of is won and entered in [as_of - lookback, as_of]
+        SELECT o.opportunity_id, o.pipeline_id, o.closed_at
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
+         WHERE o.closed_at >= at_time - lb AND o.closed_at <= at_time
+           AND o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
+        UNION ALL
+        SELECT o.opportunity_id, o.pipeline_id, e.entered_at
+          FROM moved m
+          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
+         CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = m.opportunity_id AND ev.entered_at <= at_time
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          JOIN @extschema@.stage s ON s.stage_id = e.stage_id AND s.kind = 'won'
+         WHERE e.entered_at >= at_time - lb
+    ), summary AS (
+        -- each event of a won deal in an open stage is a stay, ended by the
+        -- next event; the summaries (up to 8 kB each) are read as they are
+        -- made, one group at a time (so no hash aggregation, see the SET)
+        SELECT g.pipeline_id, g.dv, g.stage_id,
+               @extschema@.duration_count(g.d) AS n,
+               extract(epoch FROM @extschema@.mean(g.d))::double precision / 86400 AS mean_days,
+               extract(epoch FROM @extschema@.percentile(g.d, 0.5))::double precision / 86400 AS p50,
+               extract(epoch FROM @extschema@.percentile(g.d, 0.75))::double precision / 86400 AS p75,
+               extract(epoch FROM @extschema@.percentile(g.d, 0.9))::double precision / 86400 AS p90
+          FROM (
+        SELECT x.pipeline_id, x.dv, x.stage_id,
+               @extschema@.duration_agg(x.left_at - x.entered_at) AS d
+          FROM (SELECT wd.pipeline_id, wd.dv, e.stage_id, e.entered_at,
+                       lead(e.entered_at) OVER (PARTITION BY e.opportunity_id
+                                                ORDER BY e.entered_at, e.stage_event_id) AS left_at
+                  FROM (SELECT w.opportunity_id, w.pipeline_id,
+                               CASE WHEN dim = 'company' THEN 'all'
+                                    ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                                     dd.industry, dd.segment, dd.region,
+                                                                     dd.competitor, dd.kind) END AS dv
+                          FROM won w
+                          -- attributes only when a breakdown needs them
+                          LEFT JOIN LATERAL (
+                                SELECT d.* FROM @extschema@.deal_dimensions d
+                                 WHERE d.opportunity_id = w.opportunity_id AND dim <> 'company') dd ON true
+                          -- the rep credited with the win: the owner at the close
+                          LEFT JOIN LATERAL (
+                                SELECT hi.owner_id
+                                  FROM @extschema@.opportunity_history hi
+                                 WHERE hi.opportunity_id = w.opportunity_id AND hi.changed_at <= w.closed_at
+                                   AND dim IN ('rep', 'team')
+                                 ORDER BY hi.changed_at DESC
+                                 LIMIT 1) h ON true
+                          LEFT JOIN @extschema@.rep r ON r.rep_id = h.owner_id
+                         ORDER BY w.opportunity_id) wd
+                  JOIN @extschema@.stage_event e
+                    ON e.opportunity_id = wd.opportunity_id AND e.entered_at <= at_time) x
+          JOIN @extschema@.stage s ON s.stage_id = x.stage_id AND s.kind = 'open'
+         WHERE x.left_at IS NOT NULL
+         GROUP BY x.pipeline_id, x.dv, x.stage_id) g
+    )
+    SELECT array_agg(sm.pipeline_id), array_agg(sm.dv), array_agg(sm.stage_id), array_agg(sm.n),
+           array_agg(sm.mean_days), array_agg(sm.p50), array_agg(sm.p75), array_agg(sm.p90)
+      INTO a_pipeline, a_dv, a_stage, a_n, a_mean, a_p50, a_p75, a_p90
+      FROM summary sm;
+
+    RETURN QUERY
+    WITH summary AS (
+        SELECT *
+          FROM unnest(a_pipeline, a_dv, a_stage, a_n, a_mean, a_p50, a_p75, a_p90)
+               u(pipeline_id, dv, stage_id, n, mean_days, p50, p75, p90)
+    ), groups AS (
+        -- every open stage for each pipeline and dimension value with won
+        -- deals (for the company: every pipeline)
+        SELECT p.pipeline_id, 'all'::text AS dv
+          FROM @extschema@.pipeline p
+         WHERE dim = 'company'
+        UNION
+        SELECT sm.pipeline_id, sm.dv FROM summary sm
+    )
+    SELECT dim, g.dv, p.pipeline_id, p.name, s.stage_id, s.name, s.position,
+           coalesce(sm.n, 0), sm.mean_days, sm.p50, sm.p75, sm.p90
+      FROM groups g
+      JOIN @extschema@.pipeline p ON p.pipeline_id = g.pipeline_id
+      JOIN @extschema@.stage s ON s.pipeline_id = g.pipeline_id AND s.kind = 'open'
+      LEFT JOIN summary sm ON sm.pipeline_id = g.pipeline_id AND sm.dv = g.dv AND sm.stage_id = s.stage_id
+     ORDER BY g.dv, p.name, s.position;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.stage_time_norms_rows(timestamptz, text, interval) IS
+    'Internal: the rows of stage_norms().';
+
+CREATE FUNCTION @extschema@.stage_norms(as_of timestamptz DEFAULT now(),
+                                        dimension text DEFAULT 'company',
+                                        lookback interval DEFAULT '365 days')
+RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipeline text,
+               stage_id bigint, stage text, stage_position integer,
+               stays bigint, mean_days double precision,
+               p50_days double precision, p75_days double precision, p90_days double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.stage_time_norms_rows(as_of, dimension, lookback)
+$$;
+COMMENT ON FUNCTION @extschema@.stage_norms(timestamptz, text, interval) IS
+    'Dynamic stage norms: per pipeline and open stage, count, mean and p50/p75/p90 days of the completed stays of deals won within the lookback before as_of (as the history stood at as_of); null norms where no won deal passed the stage.';
+
+CREATE FUNCTION @extschema@.stage_time_stalled_rows(at_time timestamptz, dim text, lb interval)
+RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, owner_id bigint,
+               amount_base numeric, reasons text[],
+               stage_entered_at timestamptz, stage_days double precision, norm_p75_days double precision,
+               missing_milestones text[], expected_close date, overdue_days double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    as_of_date date;
+BEGIN
+    PERFORM @extschema@.stage_time_check_args(at_time, dim, lb);
+    as_of_date := (at_time AT TIME ZONE @extschema@.reporting_timezone())::date;
+    RETURN QUERY
+    WITH deal AS MATERIALIZED (
+        SELECT * FROM @extschema@.stage_time_deals(at_time, NULL)
+    ), cur AS (
+        -- the current stay: since the newest event not after as_of
+        SELECT d.opportunity_id, e.entered_at,
+               extract(epoch FROM at_time - e.entered_at)::double precision / 86400 AS stay_days
+          FROM deal d
+         CROSS JOIN LATERAL (
+                SELECT ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = d.opportunity_id AND ev.entered_at <= at_time
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+    ), norm AS (
+        SELECT n.stage_id, n.p75_days
+          FROM @extschema@.stage_time_norms_rows(at_time, 'company', lb) n
+    ), missing AS (
+        -- required milestones of the current stage not completed by as_of,
+        -- each looked up by the milestone_event key (OFFSET 0 keeps the
+        -- look-up a probe rather than a scan of every milestone event)
+        SELECT d.opportunity_id, array_agg(m.name ORDER BY m.position) AS names
+          FROM deal d
+          JOIN @extschema@.milestone m ON m.stage_id = d.stage_id AND m.required
+          LEFT JOIN LATERAL (
+                SELECT 1 AS done
+                  FROM @extschema@.milestone_event me
+                 WHERE me.opportunity_id = d.opportunity_id
+                   AND me.milestone_id = m.milestone_id
+                   AND me.completed_at <= at_time
+                OFFSET 0) c ON true
+         WHERE c.done IS NULL
+         GROUP BY d.opportunity_id
+    ), flagged AS (
+        SELECT d.*, c.entered_at, c.stay_days, n.p75_days, mi.names,
+               array_remove(ARRAY[
+                   CASE WHEN c.stay_days > n.p75_days THEN 'over_norm' END,
+                   CASE WHEN mi.names IS NOT NULL THEN 'missing_milestones' END,
+                   CASE WHEN d.expected_close < as_of_date THEN 'past_expected_close' END], NULL) AS reasons
+          FROM deal d
+          LEFT JOIN cur c ON c.opportunity_id = d.opportunity_id
+          LEFT JOIN norm n ON n.stage_id = d.stage_id
+          LEFT JOIN missing mi ON mi.opportunity_id = d.opportunity_id
+    )
+    SELECT dim,
+           CASE WHEN dim = 'company' THEN 'all'
+                ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                 dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) END,
+           f.opportunity_id, f.pipeline_id, p.name, f.stage_id, s.name, f.owner_id, f.amount_base,
+           f.reasons, f.entered_at, f.stay_days, f.p75_days, f.names, f.expected_close,
+           CASE WHEN f.expected_close < as_of_date THEN (as_of_date - f.expected_close)::double precision END
+      FROM flagged f
+      JOIN @extschema@.stage s ON s.stage_id = f.stage_id
+      JOIN @extschema@.pipeline p ON p.pipeline_id = f.pipeline_id
+      -- attributes only when a breakdown needs them
+      LEFT JOIN LATERAL (
+            SELECT x.* FROM @extschema@.deal_dimensions x
+             WHERE x.opportunity_id = f.opportunity_id AND dim <> 'company') dd ON true
+      LEFT JOIN @extschema@.rep r ON r.rep_id = f.owner_id
+     WHERE cardinality(f.reasons) > 0
+     ORDER BY f.opportunity_id;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.stage_time_stalled_rows(timestamptz, text, interval) IS
+    'Internal: the rows of stalled_deals().';
+
+CREATE FUNCTION @extschema@.stalled_deals(as_of timestamptz DEFAULT now(),
+                                          dimension text DEFAULT 'company',
+                                          lookback interval DEFAULT '365 days')
+RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, owner_id bigint,
+               amount_base numeric, reasons text[],
+               stage_entered_at timestamptz, stage_days double precision, norm_p75_days double precision,
+               missing_milestones text[], expected_close date, overdue_days double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM @extschema@.stage_time_stalled_rows(as_of, dimension, lookback)
+$$;
+COMMENT ON FUNCTION @extschema@.stalled_deals(timestamptz, text, interval) IS
+    'Open deals at as_of that are stalled or at risk, one row each with the reasons: over_norm (current stay longer than the stage''s company p75 norm), missing_milestones (required milestones of the current stage not completed by as_of), past_expected_close.';
+
+CREATE VIEW @extschema@.stage_durations AS SELECT * FROM @extschema@.stage_durations();
+COMMENT ON VIEW @extschema@.stage_durations IS
+    'stage_durations() with the defaults: per deal open now and open stage, the latest and cumulative days in the stage.';
+CREATE VIEW @extschema@.stage_norms AS SELECT * FROM @extschema@.stage_norms();
+COMMENT ON VIEW @extschema@.stage_norms IS
+    'stage_norms() with the defaults: per pipeline and open stage, p50/p75/p90 days of the stays of deals won in the last 365 days.';
+CREATE VIEW @extschema@.stalled_deals AS SELECT * FROM @extschema@.stalled_deals();
+COMMENT ON VIEW @extschema@.stalled_deals IS
+    'stalled_deals() with the defaults: open deals now that are over the stage''s p75 norm, miss required milestones or are past their expected close, with the reasons.';
