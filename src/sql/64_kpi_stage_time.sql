@@ -37,13 +37,8 @@ COMMENT ON FUNCTION @extschema@.stage_time_check_args(timestamptz, text, interva
     'Internal: validates as_of, dimension and lookback of the stage-time KPIs; true or an error.';
 
 -- Internal: deals as they stood at as_of: the deals asked for, whatever
--- their state, or (opportunity_ids null) every deal open at as_of, with the
--- owner, expected close and amount of the newest snapshot not after as_of
--- (the same reconstruction as pipeline_as_of).  Only deals with stage events
--- or snapshots after as_of are rebuilt from the histories; for the others
--- the deal's row is the state at as_of.  plpgsql so that each query is
--- planned for the actual as_of (the "after as_of" sets are small for a
--- recent as_of and are then found through the entered_at/changed_at indexes).
+-- their state (a probe each), or (opportunity_ids null) every deal open at
+-- as_of, from pipeline_as_of.
 CREATE FUNCTION @extschema@.stage_time_deals(as_of timestamptz, opportunity_ids bigint[])
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
                is_open boolean, expected_close date, amount_base numeric)
@@ -80,45 +75,8 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    WITH moved AS MATERIALIZED (
-        SELECT DISTINCT x.opportunity_id FROM @extschema@.stage_event x WHERE x.entered_at > as_of
-    ), changed AS MATERIALIZED (
-        SELECT DISTINCT x.opportunity_id FROM @extschema@.opportunity_history x WHERE x.changed_at > as_of
-    ), open_deal AS MATERIALIZED (
-        -- no stage event after as_of: the deal's row says whether it is open
-        SELECT o.opportunity_id, o.pipeline_id, o.owner_id, o.stage_id, o.expected_close, o.amount, o.currency
-          FROM @extschema@.opportunity o
-         WHERE o.closed_at IS NULL AND o.stage_id IS NOT NULL AND o.created_at <= as_of
-           AND o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
-        UNION ALL
-        -- moved since: the newest event not after as_of
-        SELECT o.opportunity_id, o.pipeline_id, o.owner_id, e.stage_id, o.expected_close, o.amount, o.currency
-          FROM moved m
-          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id AND o.created_at <= as_of
-         CROSS JOIN LATERAL (
-                SELECT ev.stage_id
-                  FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= as_of
-                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                 LIMIT 1) e
-          JOIN @extschema@.stage s ON s.stage_id = e.stage_id AND s.kind = 'open'
-    )
-    -- no snapshot after as_of: the row's values are those at as_of
-    SELECT od.opportunity_id, od.pipeline_id, od.owner_id, od.stage_id, true, od.expected_close,
-           @extschema@.to_base(od.amount, od.currency, as_of_date)
-      FROM open_deal od
-     WHERE od.opportunity_id NOT IN (SELECT c.opportunity_id FROM changed c)
-    UNION ALL
-    SELECT od.opportunity_id, od.pipeline_id, h.owner_id, od.stage_id, true, h.expected_close,
-           @extschema@.to_base(h.amount, od.currency, as_of_date)
-      FROM open_deal od
-      JOIN changed c ON c.opportunity_id = od.opportunity_id
-      LEFT JOIN LATERAL (
-            SELECT hi.amount, hi.expected_close, hi.owner_id
-              FROM @extschema@.opportunity_history hi
-             WHERE hi.opportunity_id = od.opportunity_id AND hi.changed_at <= as_of
-             ORDER BY hi.changed_at DESC
-             LIMIT 1) h ON true;
+    SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, true, p.expected_close, p.amount_base
+      FROM @extschema@.pipeline_as_of(as_of, open_only => true) p;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.stage_time_deals(timestamptz, bigint[]) IS

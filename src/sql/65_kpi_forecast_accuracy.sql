@@ -15,63 +15,16 @@
 -- accuracy).  For the periods not ended by as_of, the calibrated commit is
 -- commit / (1 + mean_bias).
 
--- Internal: bookings of won deals closed in [period_start, period_end) as the
--- history stood at as_of, with the owner at the close.  Same rules as
--- closed_deals(), restricted to wins and planned for the actual arguments.
+-- Internal: bookings of won deals closed in [lo, hi) as the history stood
+-- at as_of, with the owner at the close (closed_deals() restricted to wins).
 CREATE FUNCTION @extschema@.forecast_accuracy_bookings(lo timestamptz, hi timestamptz, as_of timestamptz)
 RETURNS TABLE (opportunity_id bigint, owner_id bigint, closed_at timestamptz, amount_base numeric)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_custom_plan
-SET work_mem = '64MB'
-SET jit = off
 AS $$
-#variable_conflict use_column
-BEGIN
-    RETURN QUERY
-    WITH moved AS MATERIALIZED (
-        -- only deals with events after as_of can differ from their current row
-        SELECT DISTINCT x.opportunity_id FROM @extschema@.stage_event x WHERE x.entered_at > as_of
-    ), changed AS MATERIALIZED (
-        -- only deals with snapshots after as_of have another amount at as_of
-        SELECT DISTINCT x.opportunity_id FROM @extschema@.opportunity_history x WHERE x.changed_at > as_of
-    ), won AS (
-        SELECT o.opportunity_id, o.closed_at, o.owner_id, o.amount, o.currency
-          FROM @extschema@.opportunity o
-          JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
-         WHERE o.closed_at >= lo AND o.closed_at < hi AND o.closed_at <= as_of
-           AND o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
-        UNION ALL
-        SELECT o.opportunity_id, e.entered_at, o.owner_id, o.amount, o.currency
-          FROM moved m
-          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
-         CROSS JOIN LATERAL (
-                SELECT ev.stage_id, ev.entered_at
-                  FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = m.opportunity_id AND ev.entered_at <= as_of
-                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                 LIMIT 1) e
-          JOIN @extschema@.stage s ON s.stage_id = e.stage_id AND s.kind = 'won'
-         WHERE e.entered_at >= lo AND e.entered_at < hi
-    )
-    SELECT w.opportunity_id,
-           coalesce((SELECT hi.owner_id
-                       FROM @extschema@.opportunity_history hi
-                      WHERE hi.opportunity_id = w.opportunity_id AND hi.changed_at <= w.closed_at
-                      ORDER BY hi.changed_at DESC
-                      LIMIT 1), w.owner_id),
-           w.closed_at,
-           @extschema@.to_base(
-               CASE WHEN w.opportunity_id IN (SELECT c.opportunity_id FROM changed c)
-                    THEN coalesce((SELECT hi.amount
-                                     FROM @extschema@.opportunity_history hi
-                                    WHERE hi.opportunity_id = w.opportunity_id AND hi.changed_at <= as_of
-                                    ORDER BY hi.changed_at DESC
-                                    LIMIT 1), w.amount)
-                    ELSE w.amount END,
-               w.currency, (w.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
-      FROM won w;
-END;
+    SELECT cd.opportunity_id, cd.owner_id, cd.closed_at, cd.amount_base
+      FROM @extschema@.closed_deals(lo, hi, as_of) cd
+     WHERE cd.outcome = 'won'
 $$;
 COMMENT ON FUNCTION @extschema@.forecast_accuracy_bookings(timestamptz, timestamptz, timestamptz) IS
     'Internal: won deals closed in [lo, hi) as the history stood at as_of, with the owner at the close and the amount known at as_of in the base currency at the close-date rate (closed_deals() restricted to wins).';
