@@ -19,6 +19,37 @@ $$;
 COMMENT ON FUNCTION @extschema@.stage_ordinal() IS
     'Internal: every stage with its open-stage ordinal (1..n in position order within the pipeline; null for won and lost).';
 
+-- Argument checks shared by the functions of this file and 67_kpi_reps:
+-- called in the top-level WHERE of a KPI query, where it is evaluated once,
+-- before any table is read, so that a bad argument is an error even when
+-- there is no data.
+CREATE FUNCTION @extschema@.check_health_rep_args(dimension text, as_of timestamptz, grain text DEFAULT NULL,
+                                                  from_at timestamptz DEFAULT NULL,
+                                                  to_at timestamptz DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF grain IS NOT NULL AND grain NOT IN ('week', 'month', 'quarter', 'year') THEN
+        RAISE EXCEPTION 'argument "grain" must be week, month, quarter or year, got "%"', grain
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF to_at <= from_at THEN
+        RAISE EXCEPTION 'argument "to_at" (%) must be later than "from_at" (%)', to_at, from_at
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- raises for an unknown or null dimension
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.check_health_rep_args(text, timestamptz, text, timestamptz, timestamptz) IS
+    'Internal: validates the arguments of the process-health and rep KPI functions (true, or an error naming the argument).';
+
 -- One row per finding.  Scope at as_of: stage events entered, deals created,
 -- snapshots taken and activities occurred no later than as_of; rules on a
 -- deal's own fields (amount, owner, stage, closed_at) read its current row.
@@ -217,9 +248,6 @@ AS $$
     WITH rng AS MATERIALIZED (
         SELECT min(s.period_start) AS lo, max(s.period_end) AS hi
           FROM @extschema@.resolve_series(from_at, to_at, 'month', as_of) s
-         -- an unknown dimension is an error even when nothing moved
-         WHERE @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               IS NOT NULL
     ), moved AS (
         SELECT DISTINCT e.opportunity_id
           FROM @extschema@.stage_event e, rng
@@ -283,6 +311,7 @@ AS $$
              ORDER BY hi.changed_at DESC
              LIMIT 1) w ON true
       LEFT JOIN @extschema@.rep r ON r.rep_id = coalesce(w.owner_id, v.rep_id, o.owner_id)
+     WHERE @extschema@.check_health_rep_args(dimension, as_of, NULL, from_at, to_at)
 $$;
 COMMENT ON FUNCTION @extschema@.gate_violations(timestamptz, timestamptz, text, timestamptz) IS
     'Forward moves in [from_at, to_at) (default: the twelve months before the month holding as_of, and that month) that left a stage with required milestones incomplete, from the stage history as it stood at as_of, whatever the gate mode; with the missing milestones and the rep who owned the deal at the move.';

@@ -25,9 +25,6 @@ AS $$
     WITH per AS MATERIALIZED (
         SELECT s.period_start AS ps, s.period_end AS pe
           FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) s
-         -- an unknown dimension is an error even with no data
-         WHERE @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               IS NOT NULL
     ), closed AS (
         SELECT p.ps, p.pe,
                @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source, dd.industry,
@@ -84,6 +81,7 @@ AS $$
                                           ORDER BY m.cycle_days DESC) END,
            percent_rank() OVER (PARTITION BY m.ps, m.peer ORDER BY m.activities)
       FROM measures m
+     WHERE @extschema@.check_health_rep_args(dimension, as_of, grain, from_at, to_at)
 $$;
 COMMENT ON FUNCTION @extschema@.rep_timeline(timestamptz, timestamptz, text, text, timestamptz) IS
     'Per rep (or other dimension value) and period: bookings, win rate, mean sales cycle of won deals and activity count, each with its percentile rank (percent_rank, 1 = best) among the peers of the same team and period.';
@@ -123,8 +121,6 @@ AS $$
     WITH m AS MATERIALIZED (
         SELECT t.period_start AS ps, t.period_end AS pe
           FROM @extschema@.trailing_months(as_of) t
-         WHERE @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               IS NOT NULL
     ), closed AS (
         SELECT m.ps,
                @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source, dd.industry,
@@ -146,6 +142,7 @@ AS $$
            sum(g.bookings), avg(g.bookings), stddev_pop(g.bookings),
            (stddev_pop(g.bookings) / nullif(avg(g.bookings), 0))::double precision
       FROM grid g
+     WHERE @extschema@.check_health_rep_args(dimension, as_of)
      GROUP BY g.dv
 $$;
 COMMENT ON FUNCTION @extschema@.rep_volatility(timestamptz, text) IS
@@ -173,8 +170,6 @@ AS $$
         SELECT r.period_start AS ps, r.period_end AS pe,
                r.period_end - (r.period_end - r.period_start) / 10 AS cut
           FROM @extschema@.resolve_period(period_start, period_end, as_of) r
-         WHERE @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               IS NOT NULL
     ), won AS (
         SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source, dd.industry,
                                            dd.segment, dd.region, dd.competitor, dd.kind) AS dv,
@@ -190,6 +185,7 @@ AS $$
            sum(w.amount_base), coalesce(sum(w.amount_base) FILTER (WHERE w.late), 0),
            (coalesce(sum(w.amount_base) FILTER (WHERE w.late), 0) / nullif(sum(w.amount_base), 0))::double precision
       FROM won w CROSS JOIN p
+     WHERE @extschema@.check_health_rep_args(dimension, as_of)
      GROUP BY w.dv, p.ps, p.pe, p.cut
 $$;
 COMMENT ON FUNCTION @extschema@.last_minute_share(timestamptz, timestamptz, text, timestamptz) IS
@@ -231,8 +227,6 @@ AS $$
                (r.period_end AT TIME ZONE @extschema@.reporting_timezone()) AS hi_local,
                (SELECT max(rr.month) FROM @extschema@.recurring_revenue rr) AS last_month
           FROM @extschema@.resolve_period(period_start, period_end, as_of) r
-         WHERE @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               IS NOT NULL
     ), months AS (
         -- first days of the months of the period that have begun by as_of
         SELECT m::date AS month
@@ -333,6 +327,7 @@ AS $$
       LEFT JOIN booked b ON b.dv = k.dv
       LEFT JOIN mrr m ON m.dv = k.dv
       LEFT JOIN target t ON t.dv = k.dv
+     WHERE @extschema@.check_health_rep_args(dimension, as_of)
 $$;
 COMMENT ON FUNCTION @extschema@.org_attainment(timestamptz, timestamptz, text, timestamptz) IS
     'Organizational attainment: net new revenue of a period (new-business bookings + expansion + reactivation - contraction - churn of recurring revenue) and its ratio to the summed quota of the reps concerned (NULL without quota).';
