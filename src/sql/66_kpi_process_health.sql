@@ -60,6 +60,8 @@ RETURNS TABLE (table_name text, key text, rule text, detail text,
                opportunity_id bigint, rep_id bigint, found_at timestamptz)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
 AS $fn$
 #variable_conflict use_column
 BEGIN
@@ -244,6 +246,10 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                missing_milestones text, missing_count bigint, completed_late_count bigint)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
+-- the row estimates of the history window are far too low; nested loops over them are slow
+SET enable_nestloop = off
 AS $$
     WITH rng AS MATERIALIZED (
         SELECT min(s.period_start) AS lo, max(s.period_end) AS hi
@@ -259,48 +265,54 @@ AS $$
           FROM @extschema@.stage_event e
          WHERE e.opportunity_id IN (SELECT m.opportunity_id FROM moved m)
            AND e.entered_at <= as_of
-    ), fwd AS (
-        SELECT h.stage_event_id, h.opportunity_id, h.entered_at, h.rep_id,
-               f.pipeline_id, f.name AS from_name, t.name AS to_name, f.position AS from_position,
-               CASE WHEN t.kind = 'won' THEN NULL ELSE t.position END AS to_position
+    ), gate AS MATERIALIZED (
+        -- for every forward move between two stages of a pipeline (a later
+        -- open stage, or won): the required milestones of the stages passed
+        SELECT f.stage_id AS from_stage_id, t.stage_id AS to_stage_id, ms.milestone_id,
+               ps.position AS stage_position, ms.position AS milestone_position,
+               format('%s: %s', ps.name, ms.name) AS label
+          FROM @extschema@.stage f
+          JOIN @extschema@.stage t
+            ON t.pipeline_id = f.pipeline_id
+           AND (t.kind = 'won' OR (t.kind = 'open' AND t.position > f.position))
+          JOIN @extschema@.stage ps
+            ON ps.pipeline_id = f.pipeline_id AND ps.kind = 'open' AND ps.position >= f.position
+           AND (t.kind = 'won' OR ps.position < t.position)
+          JOIN @extschema@.milestone ms ON ms.stage_id = ps.stage_id AND ms.required
+         WHERE f.kind = 'open'
+    ), due AS (
+        -- each forward move in the range with each milestone it needed
+        SELECT h.stage_event_id, h.opportunity_id, h.entered_at, h.rep_id, h.from_stage_id, h.stage_id,
+               g.milestone_id, g.stage_position, g.milestone_position, g.label
           FROM hist h
           CROSS JOIN rng
-          JOIN @extschema@.stage f ON f.stage_id = h.from_stage_id
-          JOIN @extschema@.stage t ON t.stage_id = h.stage_id
+          JOIN gate g ON g.from_stage_id = h.from_stage_id AND g.to_stage_id = h.stage_id
          WHERE h.entered_at >= rng.lo AND h.entered_at < rng.hi
-           AND f.kind = 'open'
-           AND (t.kind = 'won' OR (t.kind = 'open' AND t.position > f.position))
     ), violation AS (
-        SELECT fw.stage_event_id, fw.opportunity_id, fw.pipeline_id, fw.from_name, fw.to_name,
-               fw.entered_at, fw.rep_id,
-               string_agg(format('%s: %s', ps.name, ms.name), ', ' ORDER BY ps.position, ms.position)
-                   AS missing_milestones,
+        SELECT d.stage_event_id, d.opportunity_id, d.from_stage_id, d.stage_id, d.entered_at, d.rep_id,
+               string_agg(d.label, ', ' ORDER BY d.stage_position, d.milestone_position) AS missing_milestones,
                count(*) AS missing_count,
                count(me.completed_at) AS completed_late_count
-          FROM fwd fw
-          JOIN @extschema@.stage ps
-            ON ps.pipeline_id = fw.pipeline_id AND ps.kind = 'open'
-           AND ps.position >= fw.from_position
-           AND (fw.to_position IS NULL OR ps.position < fw.to_position)
-          JOIN @extschema@.milestone ms ON ms.stage_id = ps.stage_id AND ms.required
+          FROM due d
           LEFT JOIN @extschema@.milestone_event me
-            ON me.opportunity_id = fw.opportunity_id AND me.milestone_id = ms.milestone_id
+            ON me.opportunity_id = d.opportunity_id AND me.milestone_id = d.milestone_id
            AND me.completed_at <= as_of
-         WHERE me.completed_at IS NULL OR me.completed_at > fw.entered_at
-         GROUP BY fw.stage_event_id, fw.opportunity_id, fw.pipeline_id, fw.from_name, fw.to_name,
-                  fw.entered_at, fw.rep_id
+         WHERE me.completed_at IS NULL OR me.completed_at > d.entered_at
+         GROUP BY d.stage_event_id, d.opportunity_id, d.from_stage_id, d.stage_id, d.entered_at, d.rep_id
     )
     SELECT dimension,
            @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source, dd.industry,
                                        dd.segment, dd.region, dd.competitor, dd.kind),
            rng.lo, rng.hi,
-           v.opportunity_id, v.stage_event_id, v.pipeline_id,
+           v.opportunity_id, v.stage_event_id, f.pipeline_id,
            coalesce(p.gate_mode, @extschema@.default_stage_gate_mode()),
-           v.from_name, v.to_name, v.entered_at, r.rep_id,
+           f.name, t.name, v.entered_at, r.rep_id,
            v.missing_milestones, v.missing_count, v.completed_late_count
       FROM violation v
       CROSS JOIN rng
-      JOIN @extschema@.pipeline p ON p.pipeline_id = v.pipeline_id
+      JOIN @extschema@.stage f ON f.stage_id = v.from_stage_id
+      JOIN @extschema@.stage t ON t.stage_id = v.stage_id
+      JOIN @extschema@.pipeline p ON p.pipeline_id = f.pipeline_id
       JOIN @extschema@.opportunity o ON o.opportunity_id = v.opportunity_id
       JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = v.opportunity_id
       -- the rep credited: the deal's owner at the move

@@ -21,42 +21,58 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                cycle_percentile double precision, activity_percentile double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
 AS $$
     WITH per AS MATERIALIZED (
         SELECT s.period_start AS ps, s.period_end AS pe
           FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) s
+    ), rng AS MATERIALIZED (
+        SELECT min(per.ps) AS lo, max(per.pe) AS hi,
+               dimension NOT IN ('company', 'rep', 'team') AS by_deal
+          FROM per
     ), closed AS (
+        -- one pass over the closed deals of the whole range, then the period
         SELECT p.ps, p.pe,
-               @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source, dd.industry,
-                                           dd.segment, dd.region, dd.competitor, dd.kind) AS dv,
+               CASE WHEN rng.by_deal
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
                CASE WHEN dimension = 'rep' THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
                @extschema@.winloss_agg(c.outcome = 'won', c.amount_base) AS wl,
                avg(extract(epoch FROM c.closed_at - c.created_at) / 86400.0)
                    FILTER (WHERE c.outcome = 'won') AS cycle_days
-          FROM per p
-         CROSS JOIN LATERAL @extschema@.closed_deals(p.ps, p.pe, as_of) c
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
+          FROM rng
+         CROSS JOIN LATERAL @extschema@.closed_deals(rng.lo, rng.hi, as_of) c
+          JOIN per p ON c.closed_at >= p.ps AND c.closed_at < p.pe
           LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
          GROUP BY 1, 2, 3, 4
-    ), act_raw AS (
-        -- activities per period, rep and (only when the dimension is a deal
-        -- attribute) deal
-        SELECT p.ps, p.pe, a.rep_id,
-               CASE WHEN dimension NOT IN ('company', 'rep', 'team') THEN a.opportunity_id END AS opportunity_id,
+    ), act_day AS (
+        -- activities per local day (periods start at local midnights), rep
+        -- and, only when the dimension is a deal attribute, deal
+        SELECT date_trunc('day', a.occurred_at, @extschema@.reporting_timezone()) AS day, a.rep_id,
+               CASE WHEN rng.by_deal THEN a.opportunity_id END AS opportunity_id,
                count(*) AS n
-          FROM per p
+          FROM rng
           JOIN @extschema@.activity a
-            ON a.occurred_at >= p.ps AND a.occurred_at < p.pe AND a.occurred_at <= as_of
-         GROUP BY 1, 2, 3, 4
+            ON a.occurred_at >= rng.lo AND a.occurred_at < rng.hi AND a.occurred_at <= as_of
+         GROUP BY 1, 2, 3
     ), act AS (
-        SELECT a.ps, a.pe,
-               @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source, dd.industry,
-                                           dd.segment, dd.region, dd.competitor, dd.kind) AS dv,
+        SELECT p.ps, p.pe,
+               CASE WHEN rng.by_deal
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = a.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
                CASE WHEN dimension = 'rep' THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
                sum(a.n)::bigint AS n
-          FROM act_raw a
+          FROM act_day a
+         CROSS JOIN rng
+          JOIN per p ON a.day >= p.ps AND a.day < p.pe
           LEFT JOIN @extschema@.rep r ON r.rep_id = a.rep_id
-          LEFT JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = a.opportunity_id
          GROUP BY 1, 2, 3, 4
     ), measures AS (
         SELECT coalesce(c.ps, a.ps) AS ps, coalesce(c.pe, a.pe) AS pe,
@@ -117,18 +133,25 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                stddev_monthly_bookings numeric, volatility double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
 AS $$
     WITH m AS MATERIALIZED (
         SELECT t.period_start AS ps, t.period_end AS pe
           FROM @extschema@.trailing_months(as_of) t
     ), closed AS (
+        -- deal attributes are looked up only for the breakdowns that need them
         SELECT m.ps,
-               @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source, dd.industry,
-                                           dd.segment, dd.region, dd.competitor, dd.kind) AS dv,
+               CASE WHEN dimension NOT IN ('company', 'rep', 'team')
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
                coalesce(sum(c.amount_base) FILTER (WHERE c.outcome = 'won'), 0) AS bookings
-          FROM m
-         CROSS JOIN LATERAL @extschema@.closed_deals(m.ps, m.pe, as_of) c
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
+          FROM (SELECT min(m.ps) AS lo, max(m.pe) AS hi FROM m) rng
+         CROSS JOIN LATERAL @extschema@.closed_deals(rng.lo, rng.hi, as_of) c
+          JOIN m ON c.closed_at >= m.ps AND c.closed_at < m.pe
           LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
          GROUP BY 1, 2
     ), grid AS (
@@ -165,18 +188,23 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                last_minute_bookings numeric, last_minute_share double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
 AS $$
     WITH p AS MATERIALIZED (
         SELECT r.period_start AS ps, r.period_end AS pe,
                r.period_end - (r.period_end - r.period_start) / 10 AS cut
           FROM @extschema@.resolve_period(period_start, period_end, as_of) r
     ), won AS (
-        SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source, dd.industry,
-                                           dd.segment, dd.region, dd.competitor, dd.kind) AS dv,
+        SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
                c.amount_base, c.closed_at >= p.cut AS late
           FROM p
          CROSS JOIN LATERAL @extschema@.closed_deals(p.ps, p.pe, as_of) c
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
           LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
          WHERE c.outcome = 'won'
     )
@@ -220,6 +248,8 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                net_new_revenue numeric, quota numeric, attainment double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
 AS $$
     WITH p AS MATERIALIZED (
         SELECT r.period_start AS ps, r.period_end AS pe,
@@ -294,14 +324,18 @@ AS $$
           LEFT JOIN @extschema@.rep r ON r.rep_id = coalesce(w.owner_id, d.owner_id)
          GROUP BY 1
     ), booked AS (
-        SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source, dd.industry,
-                                           dd.segment, dd.region, dd.competitor, dd.kind) AS dv,
+        SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
                sum(c.amount_base) AS bookings
           FROM p
          CROSS JOIN LATERAL @extschema@.closed_deals(p.ps, p.pe, as_of) c
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
+          JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
           LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
-         WHERE c.outcome = 'won' AND dd.kind = 'new'
+         WHERE c.outcome = 'won' AND o.kind = 'new'
          GROUP BY 1
     ), target AS (
         SELECT @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
