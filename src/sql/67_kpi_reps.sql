@@ -295,33 +295,34 @@ AS $$
         SELECT CASE WHEN dimension IN ('company', 'industry', 'segment', 'region')
                     THEN @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, a.industry,
                                                      a.segment, a.region, NULL, NULL)
-                    ELSE @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                     dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                    -- the account's newest deal won before the end of the
+                    -- month, and its owner at the close
+                    ELSE coalesce((
+                        SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                          FROM (SELECT o.opportunity_id, o.owner_id, o.closed_at
+                                  FROM @extschema@.opportunity o
+                                  JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
+                                 WHERE o.account_id = cl.account_id
+                                   AND o.closed_at < ((cl.month + interval '1 month')::timestamp
+                                                      AT TIME ZONE @extschema@.reporting_timezone())
+                                   AND o.closed_at <= as_of
+                                 ORDER BY o.closed_at DESC, o.opportunity_id DESC
+                                 LIMIT 1) d
+                          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
+                          LEFT JOIN LATERAL (
+                                SELECT hi.owner_id
+                                  FROM @extschema@.opportunity_history hi
+                                 WHERE hi.opportunity_id = d.opportunity_id AND hi.changed_at <= d.closed_at
+                                 ORDER BY hi.changed_at DESC
+                                 LIMIT 1) w ON true
+                          LEFT JOIN @extschema@.rep r ON r.rep_id = coalesce(w.owner_id, d.owner_id)),
+                        '(none)')
                END AS dv,
                sum(cl.expansion) AS expansion, sum(cl.reactivation) AS reactivation,
                sum(cl.contraction) AS contraction, sum(cl.churn) AS churn
           FROM classified cl
           JOIN @extschema@.account a ON a.account_id = cl.account_id
-          LEFT JOIN LATERAL (
-                -- the account's newest deal won before the end of the month
-                SELECT o.opportunity_id, o.owner_id, o.closed_at
-                  FROM @extschema@.opportunity o
-                  JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
-                 WHERE dimension NOT IN ('company', 'industry', 'segment', 'region')
-                   AND o.account_id = cl.account_id
-                   AND o.closed_at < ((cl.month + interval '1 month')::timestamp
-                                      AT TIME ZONE @extschema@.reporting_timezone())
-                   AND o.closed_at <= as_of
-                 ORDER BY o.closed_at DESC, o.opportunity_id DESC
-                 LIMIT 1) d ON true
-          LEFT JOIN LATERAL (
-                SELECT hi.owner_id
-                  FROM @extschema@.opportunity_history hi
-                 WHERE hi.opportunity_id = d.opportunity_id AND hi.changed_at <= d.closed_at
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) w ON true
-          LEFT JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = coalesce(w.owner_id, d.owner_id)
          GROUP BY 1
     ), booked AS (
         SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
