@@ -149,6 +149,11 @@ BEGIN
             ('negative_amount', e.amount < 0)
           ) r(rule, hit)
      WHERE r.hit
+       -- only events that break some rule are expanded into rules (the
+       -- newest events kept for the deal rules are mostly clean)
+       AND (e.min_later_id < e.stage_event_id OR e.amount < 0
+            OR (e.prev_kind = 'open' AND e.kind = 'open' AND e.ordinal <> e.prev_ordinal + 1)
+            OR (e.prev_kind IN ('won', 'lost') AND (e.kind <> 'open' OR e.entered_at = e.prev_entered_at)))
     UNION ALL
     -- deals
     SELECT 'opportunity'::text, 'opportunity_id=' || d.opportunity_id, r.rule,
@@ -196,6 +201,15 @@ BEGIN
             ('missing_snapshot', d.first_changed_at IS NULL OR d.first_changed_at > d.created_at)
           ) r(rule, hit)
      WHERE r.hit
+       -- only deals that break some rule are expanded into rules
+       AND (d.ev_stage_id IS NULL OR d.first_entered_at < d.created_at
+            OR (d.closed_at IS NOT NULL AND d.cur_kind IS DISTINCT FROM 'won' AND d.cur_kind IS DISTINCT FROM 'lost')
+            OR (d.closed_at IS NULL AND d.cur_kind IN ('won', 'lost'))
+            OR (NOT d.moved_after_as_of
+                AND (d.stage_id, d.closed_at) IS DISTINCT FROM
+                    (d.ev_stage_id, CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END))
+            OR d.amount < 0 OR d.owner_id IS NULL
+            OR d.first_changed_at IS NULL OR d.first_changed_at > d.created_at)
     UNION ALL
     -- snapshots
     SELECT 'opportunity_history'::text,
