@@ -1,0 +1,348 @@
+-- Process health (kpis.md section 6): data-quality findings over the whole
+-- data set, and stage-gate violations over the stage history.
+
+-- Open stages numbered 1..n in position order within their pipeline (the
+-- "ordinal"), so that a pipeline whose positions have gaps (1, 2, 4) does not
+-- make every move across the gap look like a skip.  Terminal stages get none.
+CREATE FUNCTION @extschema@.stage_ordinal()
+RETURNS TABLE (stage_id bigint, pipeline_id bigint, name text, kind text, "position" integer,
+               ordinal bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.stage_id, s.pipeline_id, s.name, s.kind, s.position,
+           CASE WHEN s.kind = 'open'
+                THEN row_number() OVER (PARTITION BY s.pipeline_id, s.kind = 'open' ORDER BY s.position, s.stage_id)
+           END
+      FROM @extschema@.stage s
+$$;
+COMMENT ON FUNCTION @extschema@.stage_ordinal() IS
+    'Internal: every stage with its open-stage ordinal (1..n in position order within the pipeline; null for won and lost).';
+
+-- Argument checks shared by the functions of this file and 67_kpi_reps:
+-- called in the top-level WHERE of a KPI query, where it is evaluated once,
+-- before any table is read, so that a bad argument is an error even when
+-- there is no data.
+CREATE FUNCTION @extschema@.check_health_rep_args(dimension text, as_of timestamptz, grain text DEFAULT NULL,
+                                                  from_at timestamptz DEFAULT NULL,
+                                                  to_at timestamptz DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF grain IS NOT NULL AND grain NOT IN ('week', 'month', 'quarter', 'year') THEN
+        RAISE EXCEPTION 'argument "grain" must be week, month, quarter or year, got "%"', grain
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF to_at <= from_at THEN
+        RAISE EXCEPTION 'argument "to_at" (%) must be later than "from_at" (%)', to_at, from_at
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- raises for an unknown or null dimension
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.check_health_rep_args(text, timestamptz, text, timestamptz, timestamptz) IS
+    'Internal: validates the arguments of the process-health and rep KPI functions (true, or an error naming the argument).';
+
+-- One row per finding.  Scope at as_of: stage events entered, deals created,
+-- snapshots taken and activities occurred no later than as_of; rules on a
+-- deal's own fields (amount, owner, stage, closed_at) read its current row.
+-- The stage history is read in one ordered pass (window functions), the
+-- other tables in one scan each.
+CREATE FUNCTION @extschema@.data_quality_findings(as_of timestamptz DEFAULT now())
+RETURNS TABLE (table_name text, key text, rule text, detail text,
+               opportunity_id bigint, rep_id bigint, found_at timestamptz)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN QUERY
+    WITH st AS MATERIALIZED (
+        SELECT * FROM @extschema@.stage_ordinal()
+    ), ev AS MATERIALIZED (
+        -- the events that break a rule, plus each deal's newest event (for
+        -- the deal-level rules): a small part of the history.  The window
+        -- runs on the history alone, in the order of its index.
+        SELECT x.stage_event_id, x.opportunity_id, x.stage_id, x.entered_at, x.amount, x.rep_id,
+               x.prev_entered_at, x.min_later_id, x.is_newest, x.first_entered_at, x.first_event_id,
+               s.kind, s.ordinal, s.name, ps.kind AS prev_kind, ps.ordinal AS prev_ordinal, ps.name AS prev_name
+          FROM (SELECT e.stage_event_id, e.opportunity_id, e.stage_id, e.entered_at, e.amount, e.rep_id,
+                       lag(e.stage_id) OVER w AS prev_stage_id,
+                       lag(e.entered_at) OVER w AS prev_entered_at,
+                       min(e.stage_event_id) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+                           AS min_later_id,
+                       (lead(e.stage_event_id) OVER w) IS NULL AS is_newest,
+                       first_value(e.entered_at) OVER w AS first_entered_at,
+                       first_value(e.stage_event_id) OVER w AS first_event_id
+                  FROM @extschema@.stage_event e
+                 WHERE e.entered_at <= as_of
+                WINDOW w AS (PARTITION BY e.opportunity_id ORDER BY e.entered_at, e.stage_event_id)) x
+          JOIN st s ON s.stage_id = x.stage_id
+          LEFT JOIN st ps ON ps.stage_id = x.prev_stage_id
+         WHERE x.is_newest
+            OR x.min_later_id < x.stage_event_id
+            OR x.amount < 0
+            OR (ps.kind = 'open' AND s.kind = 'open' AND s.ordinal <> ps.ordinal + 1)
+            OR (ps.kind IN ('won', 'lost') AND (s.kind <> 'open' OR x.entered_at = x.prev_entered_at))
+    ), moved_after AS (
+        -- deals whose current row legitimately runs ahead of as_of
+        SELECT DISTINCT e.opportunity_id FROM @extschema@.stage_event e WHERE e.entered_at > as_of
+    ), deal AS (
+        SELECT o.opportunity_id, o.owner_id, o.amount, o.created_at, o.closed_at, o.stage_id,
+               cs.kind AS cur_kind, cs.name AS cur_name,
+               n.stage_id AS ev_stage_id, n.kind AS ev_kind, n.entered_at AS ev_entered_at,
+               n.first_entered_at, n.first_event_id,
+               (m.opportunity_id IS NOT NULL) AS moved_after_as_of,
+               fs.first_changed_at
+          FROM @extschema@.opportunity o
+          LEFT JOIN st cs ON cs.stage_id = o.stage_id
+          LEFT JOIN ev n ON n.opportunity_id = o.opportunity_id AND n.is_newest
+          LEFT JOIN moved_after m ON m.opportunity_id = o.opportunity_id
+          LEFT JOIN (SELECT h.opportunity_id, min(h.changed_at) AS first_changed_at
+                       FROM @extschema@.opportunity_history h
+                      GROUP BY h.opportunity_id) fs ON fs.opportunity_id = o.opportunity_id
+         WHERE o.created_at <= as_of
+    ), open_positions AS (
+        SELECT s.pipeline_id, count(*) AS n, max(s.position) AS top,
+               string_agg(s.position::text, ', ' ORDER BY s.position) AS positions
+          FROM @extschema@.stage s
+         WHERE s.kind = 'open'
+         GROUP BY s.pipeline_id
+    )
+    -- stage history (the detail is formatted only for the rules hit)
+    SELECT 'stage_event'::text, 'stage_event_id=' || e.stage_event_id, r.rule,
+           CASE r.rule
+             WHEN 'event_out_of_order' THEN
+                  format('entered %s at %s, earlier than event %s recorded before it',
+                         e.name, e.entered_at, e.min_later_id)
+             WHEN 'event_after_close' THEN
+                  CASE WHEN e.kind <> 'open'
+                       THEN format('%s after %s without a reopening', e.name, e.prev_name)
+                       ELSE format('%s in the same instant as %s', e.name, e.prev_name) END
+             WHEN 'regression' THEN
+                  format('from %s (%s) back to %s (%s)', e.prev_name, e.prev_ordinal, e.name, e.ordinal)
+             WHEN 'skipped_stage' THEN
+                  format('from %s (%s) to %s (%s), skipping %s open stage(s)',
+                         e.prev_name, e.prev_ordinal, e.name, e.ordinal, e.ordinal - e.prev_ordinal - 1)
+             WHEN 'negative_amount' THEN format('amount %s', e.amount)
+           END,
+           e.opportunity_id, e.rep_id, e.entered_at
+      FROM ev e
+     CROSS JOIN LATERAL (VALUES
+            ('event_out_of_order', e.min_later_id < e.stage_event_id),
+            ('event_after_close',
+             e.prev_kind IN ('won', 'lost') AND (e.kind <> 'open' OR e.entered_at = e.prev_entered_at)),
+            ('regression', e.prev_kind = 'open' AND e.kind = 'open' AND e.ordinal <= e.prev_ordinal),
+            ('skipped_stage', e.prev_kind = 'open' AND e.kind = 'open' AND e.ordinal > e.prev_ordinal + 1),
+            ('negative_amount', e.amount < 0)
+          ) r(rule, hit)
+     WHERE r.hit
+       -- only events that break some rule are expanded into rules (the
+       -- newest events kept for the deal rules are mostly clean)
+       AND (e.min_later_id < e.stage_event_id OR e.amount < 0
+            OR (e.prev_kind = 'open' AND e.kind = 'open' AND e.ordinal <> e.prev_ordinal + 1)
+            OR (e.prev_kind IN ('won', 'lost') AND (e.kind <> 'open' OR e.entered_at = e.prev_entered_at)))
+    UNION ALL
+    -- deals
+    SELECT 'opportunity'::text, 'opportunity_id=' || d.opportunity_id, r.rule,
+           CASE r.rule
+             WHEN 'no_stage_event' THEN 'no stage event entered by as_of'
+             WHEN 'event_before_creation' THEN
+                  format('first stage event %s entered at %s, before created_at %s',
+                         d.first_event_id, d.first_entered_at, d.created_at)
+             WHEN 'closed_without_terminal_stage' THEN
+                  format('closed_at %s but stage %s', d.closed_at,
+                         coalesce(d.cur_name || ' (' || d.cur_kind || ')', 'null'))
+             WHEN 'terminal_stage_without_close' THEN
+                  format('stage %s (%s) but closed_at null', d.cur_name, d.cur_kind)
+             WHEN 'stage_out_of_sync' THEN
+                  format('row says stage_id %s, closed_at %s; newest event says stage_id %s, closed_at %s',
+                         coalesce(d.stage_id::text, 'null'), coalesce(d.closed_at::text, 'null'), d.ev_stage_id,
+                         coalesce(CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END::text, 'null'))
+             WHEN 'negative_amount' THEN format('amount %s', d.amount)
+             WHEN 'missing_owner' THEN 'owner_id is null'
+             WHEN 'missing_snapshot' THEN
+                  CASE WHEN d.first_changed_at IS NULL THEN 'no opportunity_history snapshot'
+                       ELSE format('first opportunity_history snapshot at %s, after created_at %s',
+                                   d.first_changed_at, d.created_at) END
+           END,
+           d.opportunity_id, d.owner_id,
+           CASE r.rule
+             WHEN 'event_before_creation' THEN d.first_entered_at
+             WHEN 'closed_without_terminal_stage' THEN d.closed_at
+             WHEN 'stage_out_of_sync' THEN d.ev_entered_at
+             ELSE d.created_at
+           END
+      FROM deal d
+     CROSS JOIN LATERAL (VALUES
+            ('no_stage_event', d.ev_stage_id IS NULL),
+            ('event_before_creation', d.first_entered_at < d.created_at),
+            ('closed_without_terminal_stage',
+             d.closed_at IS NOT NULL AND d.cur_kind IS DISTINCT FROM 'won' AND d.cur_kind IS DISTINCT FROM 'lost'),
+            ('terminal_stage_without_close', d.closed_at IS NULL AND d.cur_kind IN ('won', 'lost')),
+            ('stage_out_of_sync',
+             d.ev_stage_id IS NOT NULL AND NOT d.moved_after_as_of
+             AND (d.stage_id, d.closed_at) IS DISTINCT FROM
+                 (d.ev_stage_id, CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END)),
+            ('negative_amount', d.amount < 0),
+            ('missing_owner', d.owner_id IS NULL),
+            ('missing_snapshot', d.first_changed_at IS NULL OR d.first_changed_at > d.created_at)
+          ) r(rule, hit)
+     WHERE r.hit
+       -- only deals that break some rule are expanded into rules
+       AND (d.ev_stage_id IS NULL OR d.first_entered_at < d.created_at
+            OR (d.closed_at IS NOT NULL AND d.cur_kind IS DISTINCT FROM 'won' AND d.cur_kind IS DISTINCT FROM 'lost')
+            OR (d.closed_at IS NULL AND d.cur_kind IN ('won', 'lost'))
+            OR (NOT d.moved_after_as_of
+                AND (d.stage_id, d.closed_at) IS DISTINCT FROM
+                    (d.ev_stage_id, CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END))
+            OR d.amount < 0 OR d.owner_id IS NULL
+            OR d.first_changed_at IS NULL OR d.first_changed_at > d.created_at)
+    UNION ALL
+    -- snapshots
+    SELECT 'opportunity_history'::text,
+           format('opportunity_id=%s,changed_at=%s', h.opportunity_id, h.changed_at),
+           'negative_amount'::text, format('amount %s', h.amount),
+           h.opportunity_id, h.owner_id, h.changed_at
+      FROM @extschema@.opportunity_history h
+     WHERE h.amount < 0 AND h.changed_at <= as_of
+    UNION ALL
+    -- activities
+    SELECT 'activity'::text, 'activity_id=' || a.activity_id, 'negative_duration'::text,
+           format('duration_s %s', a.duration_s),
+           a.opportunity_id, a.rep_id, a.occurred_at
+      FROM @extschema@.activity a
+     WHERE a.duration_s < 0 AND a.occurred_at <= as_of
+    UNION ALL
+    -- process definition
+    SELECT 'stage'::text, 'pipeline_id=' || p.pipeline_id, 'stage_position_gap'::text,
+           format('open stage positions are %s, not 1..%s', p.positions, p.n),
+           NULL::bigint, NULL::bigint, NULL::timestamptz
+      FROM open_positions p
+     WHERE p.top <> p.n;
+END;
+$fn$;
+COMMENT ON FUNCTION @extschema@.data_quality_findings(timestamptz) IS
+    'Rows that break the sales process as the data stood at as_of, one row per finding: stage events out of order or after a close, regressions, skipped stages, stage fields that contradict the history, negative amounts and durations, missing owners, stage events and snapshots, gaps in open-stage positions.';
+
+CREATE VIEW @extschema@.data_quality_findings AS
+SELECT * FROM @extschema@.data_quality_findings();
+COMMENT ON VIEW @extschema@.data_quality_findings IS
+    'Data-quality findings now: one row per row that breaks a rule of the sales process (see the function).';
+
+-- Moves in [from_at, to_at) that left a stage with required milestones
+-- incomplete, read from the stage history whatever the gate mode was (or
+-- is): the rules of the live gate (stage_gate_violations) applied to every
+-- move of the history.  A move is forward when it goes from an open stage to
+-- a later open stage (every stage from the one left up to the target is
+-- passed, so skipped stages are passed too) or to won (every open stage from
+-- the one left on).  Regressions, losses, reopenings and a deal's first
+-- event are not gated.  A required milestone of a passed stage is missing
+-- when it has no completion at or before the move; completions after as_of
+-- are unknown at as_of.
+CREATE FUNCTION @extschema@.gate_violations(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
+                                            dimension text DEFAULT 'company', as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               opportunity_id bigint, stage_event_id bigint, pipeline_id bigint, gate_mode text,
+               from_stage text, to_stage text, moved_at timestamptz, rep_id bigint,
+               missing_milestones text, missing_count bigint, completed_late_count bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
+-- the row estimates of the history window are far too low; nested loops over them are slow
+SET enable_nestloop = off
+AS $$
+    WITH rng AS MATERIALIZED (
+        SELECT min(s.period_start) AS lo, max(s.period_end) AS hi
+          FROM @extschema@.resolve_series(from_at, to_at, 'month', as_of) s
+    ), moved AS (
+        SELECT DISTINCT e.opportunity_id
+          FROM @extschema@.stage_event e, rng
+         WHERE e.entered_at >= rng.lo AND e.entered_at < rng.hi AND e.entered_at <= as_of
+    ), hist AS (
+        SELECT e.stage_event_id, e.opportunity_id, e.stage_id, e.entered_at, e.rep_id,
+               lag(e.stage_id) OVER (PARTITION BY e.opportunity_id ORDER BY e.entered_at, e.stage_event_id)
+                   AS from_stage_id
+          FROM @extschema@.stage_event e
+         WHERE e.opportunity_id IN (SELECT m.opportunity_id FROM moved m)
+           AND e.entered_at <= as_of
+    ), gate AS MATERIALIZED (
+        -- for every forward move between two stages of a pipeline (a later
+        -- open stage, or won): the required milestones of the stages passed
+        SELECT f.stage_id AS from_stage_id, t.stage_id AS to_stage_id, ms.milestone_id,
+               ps.position AS stage_position, ms.position AS milestone_position,
+               format('%s: %s', ps.name, ms.name) AS label
+          FROM @extschema@.stage f
+          JOIN @extschema@.stage t
+            ON t.pipeline_id = f.pipeline_id
+           AND (t.kind = 'won' OR (t.kind = 'open' AND t.position > f.position))
+          JOIN @extschema@.stage ps
+            ON ps.pipeline_id = f.pipeline_id AND ps.kind = 'open' AND ps.position >= f.position
+           AND (t.kind = 'won' OR ps.position < t.position)
+          JOIN @extschema@.milestone ms ON ms.stage_id = ps.stage_id AND ms.required
+         WHERE f.kind = 'open'
+    ), due AS (
+        -- each forward move in the range with each milestone it needed
+        SELECT h.stage_event_id, h.opportunity_id, h.entered_at, h.rep_id, h.from_stage_id, h.stage_id,
+               g.milestone_id, g.stage_position, g.milestone_position, g.label
+          FROM hist h
+          CROSS JOIN rng
+          JOIN gate g ON g.from_stage_id = h.from_stage_id AND g.to_stage_id = h.stage_id
+         WHERE h.entered_at >= rng.lo AND h.entered_at < rng.hi
+    ), violation AS (
+        SELECT d.stage_event_id, d.opportunity_id, d.from_stage_id, d.stage_id, d.entered_at, d.rep_id,
+               string_agg(d.label, ', ' ORDER BY d.stage_position, d.milestone_position) AS missing_milestones,
+               count(*) AS missing_count,
+               count(me.completed_at) AS completed_late_count
+          FROM due d
+          LEFT JOIN @extschema@.milestone_event me
+            ON me.opportunity_id = d.opportunity_id AND me.milestone_id = d.milestone_id
+           AND me.completed_at <= as_of
+         WHERE me.completed_at IS NULL OR me.completed_at > d.entered_at
+         GROUP BY d.stage_event_id, d.opportunity_id, d.from_stage_id, d.stage_id, d.entered_at, d.rep_id
+    )
+    SELECT dimension,
+           @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source, dd.industry,
+                                       dd.segment, dd.region, dd.competitor, dd.kind),
+           rng.lo, rng.hi,
+           v.opportunity_id, v.stage_event_id, f.pipeline_id,
+           coalesce(p.gate_mode, @extschema@.default_stage_gate_mode()),
+           f.name, t.name, v.entered_at, r.rep_id,
+           v.missing_milestones, v.missing_count, v.completed_late_count
+      FROM violation v
+      CROSS JOIN rng
+      JOIN @extschema@.stage f ON f.stage_id = v.from_stage_id
+      JOIN @extschema@.stage t ON t.stage_id = v.stage_id
+      JOIN @extschema@.pipeline p ON p.pipeline_id = f.pipeline_id
+      JOIN @extschema@.opportunity o ON o.opportunity_id = v.opportunity_id
+      JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = v.opportunity_id
+      -- the rep credited: the deal's owner at the move
+      LEFT JOIN LATERAL (
+            SELECT hi.owner_id
+              FROM @extschema@.opportunity_history hi
+             WHERE hi.opportunity_id = v.opportunity_id AND hi.changed_at <= v.entered_at
+             ORDER BY hi.changed_at DESC
+             LIMIT 1) w ON true
+      LEFT JOIN @extschema@.rep r ON r.rep_id = coalesce(w.owner_id, v.rep_id, o.owner_id)
+     WHERE @extschema@.check_health_rep_args(dimension, as_of, NULL, from_at, to_at)
+$$;
+COMMENT ON FUNCTION @extschema@.gate_violations(timestamptz, timestamptz, text, timestamptz) IS
+    'Forward moves in [from_at, to_at) (default: the twelve months before the month holding as_of, and that month) that left a stage with required milestones incomplete, from the stage history as it stood at as_of, whatever the gate mode; with the missing milestones and the rep who owned the deal at the move.';
+
+CREATE VIEW @extschema@.gate_violations AS
+SELECT * FROM @extschema@.gate_violations();
+COMMENT ON VIEW @extschema@.gate_violations IS
+    'Stage-gate violations of the last twelve months and this month, whole company (see the function).';

@@ -1,0 +1,373 @@
+-- Reps over time and organisational attainment (kpis.md sections 2 and 3):
+-- rep_timeline (rep vs peers per period), rep_volatility and
+-- last_minute_share ("roller coaster" and "last-minute closer"),
+-- org_attainment (net new revenue against quota).
+
+-- Per dimension value and period: bookings, win rate, mean cycle and
+-- activities, each with its percentile rank among the peers of the same
+-- period (for dimension 'rep', the reps of the same team; otherwise every
+-- value of the dimension).  Closed deals are credited to the owner at the
+-- close (closed_deals), activities to the rep who took them.  Ranks are
+-- percent_rank(): 0 for the lowest value among the peers, 1 for the
+-- highest, (rank - 1) / (peers with a value - 1); a shorter cycle ranks
+-- higher; a NULL measure (no closed or no won deal) has no rank.
+CREATE FUNCTION @extschema@.rep_timeline(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
+                                         grain text DEFAULT 'month', dimension text DEFAULT 'rep',
+                                         as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               peer_group text, bookings numeric, won bigint, lost bigint, win_rate double precision,
+               mean_cycle_days double precision, activities bigint, peers bigint,
+               bookings_percentile double precision, win_rate_percentile double precision,
+               cycle_percentile double precision, activity_percentile double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $$
+    WITH per AS MATERIALIZED (
+        SELECT s.period_start AS ps, s.period_end AS pe
+          FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) s
+    ), rng AS MATERIALIZED (
+        SELECT min(per.ps) AS lo, max(per.pe) AS hi,
+               dimension NOT IN ('company', 'rep', 'team') AS by_deal
+          FROM per
+    ), closed AS (
+        -- one pass over the closed deals of the whole range, then the period
+        SELECT p.ps, p.pe,
+               CASE WHEN rng.by_deal
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
+               CASE WHEN dimension = 'rep' THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
+               @extschema@.winloss_agg(c.outcome = 'won', c.amount_base) AS wl,
+               avg(extract(epoch FROM c.closed_at - c.created_at) / 86400.0)
+                   FILTER (WHERE c.outcome = 'won') AS cycle_days
+          FROM rng
+         CROSS JOIN LATERAL @extschema@.closed_deals(rng.lo, rng.hi, as_of) c
+          JOIN per p ON c.closed_at >= p.ps AND c.closed_at < p.pe
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         GROUP BY 1, 2, 3, 4
+    ), act_day AS (
+        -- activities per local day (periods start at local midnights), rep
+        -- and, only when the dimension is a deal attribute, deal
+        SELECT date_trunc('day', a.occurred_at, @extschema@.reporting_timezone()) AS day, a.rep_id,
+               CASE WHEN rng.by_deal THEN a.opportunity_id END AS opportunity_id,
+               count(*) AS n
+          FROM rng
+          JOIN @extschema@.activity a
+            ON a.occurred_at >= rng.lo AND a.occurred_at < rng.hi AND a.occurred_at <= as_of
+         GROUP BY 1, 2, 3
+    ), act AS (
+        SELECT p.ps, p.pe,
+               CASE WHEN rng.by_deal
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = a.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
+               CASE WHEN dimension = 'rep' THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
+               sum(a.n)::bigint AS n
+          FROM act_day a
+         CROSS JOIN rng
+          JOIN per p ON a.day >= p.ps AND a.day < p.pe
+          LEFT JOIN @extschema@.rep r ON r.rep_id = a.rep_id
+         GROUP BY 1, 2, 3, 4
+    ), measures AS (
+        SELECT coalesce(c.ps, a.ps) AS ps, coalesce(c.pe, a.pe) AS pe,
+               coalesce(c.dv, a.dv) AS dv, coalesce(c.peer, a.peer) AS peer,
+               coalesce(@extschema@.won_amount(c.wl), 0) AS bookings,
+               coalesce(@extschema@.won_count(c.wl), 0) AS won,
+               coalesce(@extschema@.lost_count(c.wl), 0) AS lost,
+               @extschema@.win_rate(c.wl) AS win_rate,
+               c.cycle_days::double precision AS cycle_days,
+               coalesce(a.n, 0) AS activities
+          FROM closed c
+          FULL JOIN act a ON a.ps = c.ps AND a.dv = c.dv AND a.peer = c.peer
+    )
+    SELECT dimension, m.dv, m.ps, m.pe, m.peer, m.bookings, m.won, m.lost, m.win_rate, m.cycle_days,
+           m.activities,
+           count(*) OVER (PARTITION BY m.ps, m.peer),
+           percent_rank() OVER (PARTITION BY m.ps, m.peer ORDER BY m.bookings),
+           CASE WHEN m.win_rate IS NOT NULL
+                THEN percent_rank() OVER (PARTITION BY m.ps, m.peer, m.win_rate IS NULL ORDER BY m.win_rate) END,
+           CASE WHEN m.cycle_days IS NOT NULL
+                THEN percent_rank() OVER (PARTITION BY m.ps, m.peer, m.cycle_days IS NULL
+                                          ORDER BY m.cycle_days DESC) END,
+           percent_rank() OVER (PARTITION BY m.ps, m.peer ORDER BY m.activities)
+      FROM measures m
+     WHERE @extschema@.check_health_rep_args(dimension, as_of, grain, from_at, to_at)
+$$;
+COMMENT ON FUNCTION @extschema@.rep_timeline(timestamptz, timestamptz, text, text, timestamptz) IS
+    'Per rep (or other dimension value) and period: bookings, win rate, mean sales cycle of won deals and activity count, each with its percentile rank (percent_rank, 1 = best) among the peers of the same team and period.';
+
+CREATE VIEW @extschema@.rep_timeline AS
+SELECT * FROM @extschema@.rep_timeline();
+COMMENT ON VIEW @extschema@.rep_timeline IS
+    'Each rep per month over the last year against the peers of the same team (see the function).';
+
+-- The twelve complete months before the month holding as_of.
+CREATE FUNCTION @extschema@.trailing_months(as_of timestamptz, n integer DEFAULT 12)
+RETURNS TABLE (period_start timestamptz, period_end timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.period_start, p.period_end
+      FROM (SELECT @extschema@.period_start(as_of, 'month') AS hi) h,
+           @extschema@.periods(((h.hi AT TIME ZONE @extschema@.reporting_timezone()) - make_interval(months => n))
+                                   AT TIME ZONE @extschema@.reporting_timezone(),
+                               h.hi, 'month') p
+$$;
+COMMENT ON FUNCTION @extschema@.trailing_months(timestamptz, integer) IS
+    'Internal: the n complete months (in the reporting time zone) before the month holding as_of.';
+
+-- Coefficient of variation (population standard deviation / mean) of each
+-- dimension value's monthly bookings over the trailing twelve complete
+-- months; months without a win count as zero bookings.  Values with a
+-- closed deal in those months are listed; with no bookings the mean is 0
+-- and the volatility NULL.
+CREATE FUNCTION @extschema@.rep_volatility(as_of timestamptz DEFAULT now(), dimension text DEFAULT 'rep')
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               months bigint, active_months bigint, bookings numeric, mean_monthly_bookings numeric,
+               stddev_monthly_bookings numeric, volatility double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $$
+    WITH m AS MATERIALIZED (
+        SELECT t.period_start AS ps, t.period_end AS pe
+          FROM @extschema@.trailing_months(as_of) t
+    ), closed AS (
+        -- deal attributes are looked up only for the breakdowns that need them
+        SELECT m.ps,
+               CASE WHEN dimension NOT IN ('company', 'rep', 'team')
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
+               coalesce(sum(c.amount_base) FILTER (WHERE c.outcome = 'won'), 0) AS bookings
+          FROM (SELECT min(m.ps) AS lo, max(m.pe) AS hi FROM m) rng
+         CROSS JOIN LATERAL @extschema@.closed_deals(rng.lo, rng.hi, as_of) c
+          JOIN m ON c.closed_at >= m.ps AND c.closed_at < m.pe
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         GROUP BY 1, 2
+    ), grid AS (
+        SELECT v.dv, m.ps, coalesce(c.bookings, 0) AS bookings
+          FROM (SELECT DISTINCT c.dv FROM closed c) v
+         CROSS JOIN m
+          LEFT JOIN closed c ON c.dv = v.dv AND c.ps = m.ps
+    )
+    SELECT dimension, g.dv, (SELECT min(m.ps) FROM m), (SELECT max(m.pe) FROM m),
+           count(*), count(*) FILTER (WHERE g.bookings > 0),
+           sum(g.bookings), avg(g.bookings), stddev_pop(g.bookings),
+           (stddev_pop(g.bookings) / nullif(avg(g.bookings), 0))::double precision
+      FROM grid g
+     WHERE @extschema@.check_health_rep_args(dimension, as_of)
+     GROUP BY g.dv
+$$;
+COMMENT ON FUNCTION @extschema@.rep_volatility(timestamptz, text) IS
+    'Performance volatility: per rep (or other dimension value), the coefficient of variation (population standard deviation / mean) of monthly bookings over the twelve complete months before the month holding as_of, months without bookings counting as zero.';
+
+CREATE VIEW @extschema@.rep_volatility AS
+SELECT * FROM @extschema@.rep_volatility();
+COMMENT ON VIEW @extschema@.rep_volatility IS
+    'Each rep''s bookings volatility over the last twelve complete months (see the function).';
+
+-- Share of a period's bookings closed in its last tenth ("last-minute
+-- closer"): won deals with closed_at >= period_end - (period_end -
+-- period_start) / 10, by amount, and the counts.
+CREATE FUNCTION @extschema@.last_minute_share(period_start timestamptz DEFAULT NULL,
+                                              period_end timestamptz DEFAULT NULL,
+                                              dimension text DEFAULT 'company',
+                                              as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               last_minute_start timestamptz, won bigint, last_minute_won bigint, bookings numeric,
+               last_minute_bookings numeric, last_minute_share double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $$
+    WITH p AS MATERIALIZED (
+        SELECT r.period_start AS ps, r.period_end AS pe,
+               r.period_end - (r.period_end - r.period_start) / 10 AS cut
+          FROM @extschema@.resolve_period(period_start, period_end, as_of) r
+    ), won AS (
+        SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
+               c.amount_base, c.closed_at >= p.cut AS late
+          FROM p
+         CROSS JOIN LATERAL @extschema@.closed_deals(p.ps, p.pe, as_of) c
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         WHERE c.outcome = 'won'
+    )
+    SELECT dimension, w.dv, p.ps, p.pe, p.cut,
+           count(*), count(*) FILTER (WHERE w.late),
+           sum(w.amount_base), coalesce(sum(w.amount_base) FILTER (WHERE w.late), 0),
+           (coalesce(sum(w.amount_base) FILTER (WHERE w.late), 0) / nullif(sum(w.amount_base), 0))::double precision
+      FROM won w CROSS JOIN p
+     WHERE @extschema@.check_health_rep_args(dimension, as_of)
+     GROUP BY w.dv, p.ps, p.pe, p.cut
+$$;
+COMMENT ON FUNCTION @extschema@.last_minute_share(timestamptz, timestamptz, text, timestamptz) IS
+    'Last-minute closing: the share of a period''s bookings (won amount, base currency) closed in the last 10% of the period, per dimension value; NULL with no bookings.';
+
+CREATE VIEW @extschema@.last_minute_share AS
+SELECT * FROM @extschema@.last_minute_share();
+COMMENT ON VIEW @extschema@.last_minute_share IS
+    'Share of this fiscal quarter''s bookings closed in its last tenth, whole company (see the function).';
+
+-- Net new revenue of a period = new-business bookings (won deals of kind
+-- new closed in the period, at the close-date rate) + net expansion of the
+-- recurring revenue in the months of the period (expansion + reactivation
+-- - contraction - churn, each month against the account's previous month;
+-- a month without a row counts as zero MRR, so a gap is churn; revenue of
+-- an account that never had any is "new" and left out: it comes from new
+-- business already booked).  Months count once they have begun by as_of and
+-- are not after the newest month in recurring_revenue.  Attainment = net
+-- new revenue / the summed quota (quota_in_period) of the reps of the
+-- dimension value (all reps for company); NULL with no quota, and for
+-- dimensions that are not about reps.  For rep, team and the deal
+-- dimensions, an account's MRR movement is credited to its newest deal won
+-- before the end of the month (and its owner at the close); movements of
+-- accounts without such a deal go to '(none)'.
+CREATE FUNCTION @extschema@.org_attainment(period_start timestamptz DEFAULT NULL,
+                                           period_end timestamptz DEFAULT NULL,
+                                           dimension text DEFAULT 'company',
+                                           as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               new_business_bookings numeric, expansion_mrr numeric, reactivation_mrr numeric,
+               contraction_mrr numeric, churn_mrr numeric, net_expansion_mrr numeric,
+               net_new_revenue numeric, quota numeric, attainment double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $$
+    WITH p AS MATERIALIZED (
+        SELECT r.period_start AS ps, r.period_end AS pe,
+               (r.period_start AT TIME ZONE @extschema@.reporting_timezone()) AS lo_local,
+               (r.period_end AT TIME ZONE @extschema@.reporting_timezone()) AS hi_local,
+               (SELECT max(rr.month) FROM @extschema@.recurring_revenue rr) AS last_month
+          FROM @extschema@.resolve_period(period_start, period_end, as_of) r
+    ), months AS (
+        -- first days of the months of the period that have begun by as_of
+        SELECT m::date AS month
+          FROM p, generate_series(date_trunc('month', p.lo_local) +
+                                    CASE WHEN date_trunc('month', p.lo_local) < p.lo_local
+                                         THEN interval '1 month' ELSE interval '0' END,
+                                  p.hi_local - interval '1 microsecond', interval '1 month') m
+         WHERE m::date <= p.last_month
+           AND m AT TIME ZONE @extschema@.reporting_timezone() <= as_of
+    ), cur AS (
+        SELECT rr.account_id, rr.month, rr.mrr
+          FROM @extschema@.recurring_revenue rr
+         WHERE rr.month IN (SELECT month FROM months)
+    ), prev AS (
+        SELECT rr.account_id, (rr.month + interval '1 month')::date AS month, rr.mrr
+          FROM @extschema@.recurring_revenue rr
+         WHERE (rr.month + interval '1 month')::date IN (SELECT month FROM months)
+    ), move AS (
+        SELECT coalesce(c.account_id, q.account_id) AS account_id,
+               coalesce(c.month, q.month) AS month,
+               coalesce(c.mrr, 0) AS mrr, coalesce(q.mrr, 0) AS prev_mrr
+          FROM cur c
+          FULL JOIN prev q ON q.account_id = c.account_id AND q.month = c.month
+         WHERE coalesce(c.mrr, 0) <> coalesce(q.mrr, 0)
+    ), classified AS (
+        SELECT mv.account_id, mv.month,
+               CASE WHEN mv.prev_mrr > 0 AND mv.mrr > mv.prev_mrr THEN mv.mrr - mv.prev_mrr ELSE 0 END AS expansion,
+               CASE WHEN mv.prev_mrr = 0 AND EXISTS (SELECT 1 FROM @extschema@.recurring_revenue h
+                                                      WHERE h.account_id = mv.account_id
+                                                        AND h.month < mv.month AND h.mrr > 0)
+                    THEN mv.mrr ELSE 0 END AS reactivation,
+               CASE WHEN mv.mrr > 0 AND mv.mrr < mv.prev_mrr THEN mv.prev_mrr - mv.mrr ELSE 0 END AS contraction,
+               CASE WHEN mv.mrr = 0 THEN mv.prev_mrr ELSE 0 END AS churn
+          FROM move mv
+    ), mrr AS (
+        SELECT CASE WHEN dimension IN ('company', 'industry', 'segment', 'region')
+                    THEN @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, a.industry,
+                                                     a.segment, a.region, NULL, NULL)
+                    -- the account's newest deal won before the end of the
+                    -- month, and its owner at the close
+                    ELSE coalesce((
+                        SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                          FROM (SELECT o.opportunity_id, o.owner_id, o.closed_at
+                                  FROM @extschema@.opportunity o
+                                  JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
+                                 WHERE o.account_id = cl.account_id
+                                   AND o.closed_at < ((cl.month + interval '1 month')::timestamp
+                                                      AT TIME ZONE @extschema@.reporting_timezone())
+                                   AND o.closed_at <= as_of
+                                 ORDER BY o.closed_at DESC, o.opportunity_id DESC
+                                 LIMIT 1) d
+                          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
+                          LEFT JOIN LATERAL (
+                                SELECT hi.owner_id
+                                  FROM @extschema@.opportunity_history hi
+                                 WHERE hi.opportunity_id = d.opportunity_id AND hi.changed_at <= d.closed_at
+                                 ORDER BY hi.changed_at DESC
+                                 LIMIT 1) w ON true
+                          LEFT JOIN @extschema@.rep r ON r.rep_id = coalesce(w.owner_id, d.owner_id)),
+                        '(none)')
+               END AS dv,
+               sum(cl.expansion) AS expansion, sum(cl.reactivation) AS reactivation,
+               sum(cl.contraction) AS contraction, sum(cl.churn) AS churn
+          FROM classified cl
+          JOIN @extschema@.account a ON a.account_id = cl.account_id
+         GROUP BY 1
+    ), booked AS (
+        SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
+               sum(c.amount_base) AS bookings
+          FROM p
+         CROSS JOIN LATERAL @extschema@.closed_deals(p.ps, p.pe, as_of) c
+          JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         WHERE c.outcome = 'won' AND o.kind = 'new'
+         GROUP BY 1
+    ), target AS (
+        SELECT @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
+               sum(q.quota) AS quota
+          FROM p
+         CROSS JOIN LATERAL @extschema@.quota_in_period(p.ps, p.pe) q
+          JOIN @extschema@.rep r ON r.rep_id = q.rep_id
+         WHERE dimension IN ('company', 'rep', 'team')
+         GROUP BY 1
+    ), keys AS (
+        SELECT b.dv FROM booked b UNION SELECT m.dv FROM mrr m UNION SELECT t.dv FROM target t
+    )
+    SELECT dimension, k.dv, p.ps, p.pe,
+           coalesce(b.bookings, 0),
+           coalesce(m.expansion, 0), coalesce(m.reactivation, 0), coalesce(m.contraction, 0), coalesce(m.churn, 0),
+           coalesce(m.expansion + m.reactivation - m.contraction - m.churn, 0),
+           coalesce(b.bookings, 0) + coalesce(m.expansion + m.reactivation - m.contraction - m.churn, 0),
+           t.quota,
+           ((coalesce(b.bookings, 0) + coalesce(m.expansion + m.reactivation - m.contraction - m.churn, 0))
+            / nullif(t.quota, 0))::double precision
+      FROM keys k
+     CROSS JOIN p
+      LEFT JOIN booked b ON b.dv = k.dv
+      LEFT JOIN mrr m ON m.dv = k.dv
+      LEFT JOIN target t ON t.dv = k.dv
+     WHERE @extschema@.check_health_rep_args(dimension, as_of)
+$$;
+COMMENT ON FUNCTION @extschema@.org_attainment(timestamptz, timestamptz, text, timestamptz) IS
+    'Organizational attainment: net new revenue of a period (new-business bookings + expansion + reactivation - contraction - churn of recurring revenue) and its ratio to the summed quota of the reps concerned (NULL without quota).';
+
+CREATE VIEW @extschema@.org_attainment AS
+SELECT * FROM @extschema@.org_attainment();
+COMMENT ON VIEW @extschema@.org_attainment IS
+    'Net new revenue and attainment of this fiscal quarter, whole company (see the function).';
