@@ -78,7 +78,11 @@ while IFS= read -r call; do
 done <<CALLS
 pipeline_as_of(now(), team => '$team')
 pipeline_as_of(now() - interval '1 year', team => '$team')
+pipeline_flow(sales_kpi.period_start(now()), now(), team => '$team')
+pipeline_flow(now() - interval '1 year', now() - interval '9 months', team => '$team')
+pipeline_flow(sales_kpi.period_start(now()), now(), 'all', team => '$team')
 pipeline_as_of(now())
+pipeline_as_of(now(), open_only => true)
 CALLS
 
 echo
