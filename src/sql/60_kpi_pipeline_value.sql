@@ -32,6 +32,7 @@ CREATE FUNCTION @extschema@.pipeline_value_check_args(as_of timestamptz, dimensi
 RETURNS void
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 BEGIN
     IF as_of IS NULL THEN
@@ -71,6 +72,7 @@ RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner
                historical_deals bigint, historical_won bigint, historical_probability numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     WITH open_deal AS MATERIALIZED (
         SELECT p.opportunity_id, p.pipeline_id, p.stage_id, p.owner_id,
@@ -216,6 +218,7 @@ RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipelin
                weighted_amount numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     SELECT @extschema@.pipeline_value_check_args(stage_pipeline_value.as_of, stage_pipeline_value.dimension);
     WITH d AS MATERIALIZED (
@@ -269,6 +272,7 @@ RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner
                historical_deals bigint, historical_won bigint, historical_probability numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     SELECT @extschema@.pipeline_value_check_args(deal_probability.as_of, 'company', 'stage',
                                                  deal_probability.lookback, deal_probability.min_sample);
@@ -292,6 +296,7 @@ CREATE FUNCTION @extschema@.weighted_pipeline_value(as_of timestamptz DEFAULT no
 RETURNS TABLE (dimension text, dimension_value text, deals bigint, amount numeric, weighted_amount numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     SELECT @extschema@.pipeline_value_check_args(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension,
                                                  weighted_pipeline_value.weighting, weighted_pipeline_value.lookback,
@@ -355,6 +360,7 @@ RETURNS TABLE (dimension_value text, period_start timestamptz, period_end timest
                bookings numeric, quota numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     WITH rp AS MATERIALIZED (
         SELECT r.period_start AS lo, r.period_end AS hi
@@ -448,6 +454,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                remaining_quota numeric, coverage double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     SELECT @extschema@.pipeline_value_check_args(pipeline_coverage.as_of, pipeline_coverage.dimension);
     SELECT pipeline_coverage.dimension, x.dimension_value, x.period_start, x.period_end,
@@ -479,6 +486,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                weighted_pipeline numeric, projected numeric, gap numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     SELECT @extschema@.pipeline_value_check_args(quota_pace.as_of, quota_pace.dimension, quota_pace.weighting,
                                                  quota_pace.lookback, quota_pace.min_sample);
@@ -522,6 +530,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                closed numeric, commit numeric, best_case numeric, pipeline numeric, omitted numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     SELECT @extschema@.pipeline_value_check_args(forecast.as_of, forecast.dimension, 'stage',
                                                  forecast.lookback, forecast.min_sample);

@@ -156,6 +156,7 @@ CREATE FUNCTION @extschema@.pipeline_flow_args(from_at timestamptz, to_at timest
                                                OUT close_before_r date)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 BEGIN
     to_at_r := coalesce(to_at, now());
@@ -325,6 +326,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                expected_close_end date, owner_id_end bigint)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     SELECT r.dimension, r.dimension_value, r.period_start, r.period_end, r.opportunity_id, r.category,
            r.deal_change::integer, r.amount, r.stage_kind_start, r.stage_position_start, r.amount_start,
@@ -345,6 +347,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                step integer, category text, deals bigint, deal_change bigint, amount numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
     WITH t AS MATERIALIZED (
         SELECT r.dimension_value, r.category, r.deals, r.deal_change, r.amount
