@@ -49,23 +49,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.outcome_dimension(text, text[]) IS
     'Internal: checks a dimension argument (the common dimensions plus the extra ones a KPI accepts) and returns it; 22023 for an unknown one.';
 
--- Internal: refuses a NULL or negative interval option (lookback, horizon).
-CREATE FUNCTION @extschema@.outcome_interval(name text, value interval)
-RETURNS interval
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF value IS NULL OR value < interval '0' THEN
-        RAISE EXCEPTION 'argument "%" must be a non-negative interval, got %', name, coalesce(value::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    RETURN value;
-END;
-$$;
-COMMENT ON FUNCTION @extschema@.outcome_interval(text, interval) IS
-    'Internal: returns the interval option, or raises 22023 naming the argument when it is NULL or negative.';
-
 -- Deal size bands of the win-rate breakdown 'deal_size_band', on the amount
 -- in the base currency: [0, 10k), [10k, 50k), [50k, 250k), [250k, inf).
 CREATE FUNCTION @extschema@.deal_size_band(amount numeric)
@@ -305,11 +288,12 @@ AS $$
                row_number() OVER (ORDER BY r.period_start) AS idx
           FROM @extschema@.resolve_series(cohort_win_rate.from_at, cohort_win_rate.to_at,
                                           cohort_win_rate.grain, cohort_win_rate.as_of) r
+         -- checked before the series is made
+         WHERE @extschema@.check_kpi_args(grain => cohort_win_rate.grain, horizon => cohort_win_rate.horizon)
     ), b AS (
         SELECT min(s.period_start) AS lo, max(s.period_end) AS hi,
                array_agg(s.period_start ORDER BY s.period_start) AS starts,
-               @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim,
-               @extschema@.outcome_interval('horizon', cohort_win_rate.horizon) AS horizon
+               @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim
           FROM s
     ), d AS MATERIALIZED (
         SELECT width_bucket(st.created_at, b.starts) AS idx, st.opportunity_id, st.created_at, st.outcome, st.closed_at, st.owner_id
@@ -340,11 +324,11 @@ AS $$
     )
     SELECT b.dim, coalesce(g.value, 'all'), s.period_start, s.period_end,
            coalesce(@extschema@.survival_count(g.sv), 0),
-           coalesce(round(@extschema@.naive_win_rate(g.sv, b.horizon)
+           coalesce(round(@extschema@.naive_win_rate(g.sv, cohort_win_rate.horizon)
                           * @extschema@.survival_count(g.sv))::bigint, 0),
            coalesce(g.still_open, 0),
-           @extschema@.naive_win_rate(g.sv, b.horizon),
-           @extschema@.cumulative_win_rate(g.sv, b.horizon)
+           @extschema@.naive_win_rate(g.sv, cohort_win_rate.horizon),
+           @extschema@.cumulative_win_rate(g.sv, cohort_win_rate.horizon)
       FROM b
      CROSS JOIN s
       LEFT JOIN g ON g.idx = s.idx
@@ -383,7 +367,8 @@ AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end, least(r.period_end, sales_cycle.as_of) AS t_ref,
                @extschema@.outcome_dimension(sales_cycle.dimension) AS dim,
-               @extschema@.outcome_interval('lookback', sales_cycle.lookback) AS lookback
+               CASE WHEN @extschema@.check_kpi_args(lookback => sales_cycle.lookback) THEN sales_cycle.lookback END
+                   AS lookback
           FROM @extschema@.resolve_period(sales_cycle.period_start, sales_cycle.period_end, sales_cycle.as_of) r
     ), wd AS MATERIALIZED (
         SELECT cd.opportunity_id, cd.owner_id, greatest(cd.closed_at - cd.created_at, interval '0') AS cycle
