@@ -106,84 +106,62 @@ DECLARE
     p_from timestamptz := created_from;
     p_to timestamptz := least(created_to, at + interval '1 microsecond');
     p_at timestamptz := at;
+    p_owner boolean := with_owner IS DISTINCT FROM false;
 BEGIN
-    IF NOT with_owner THEN
-        RETURN QUERY
-        WITH moved AS MATERIALIZED (
-            SELECT DISTINCT ev.opportunity_id
-              FROM @extschema@.stage_event ev
-             WHERE ev.entered_at > p_at
-        ), state AS (
-            SELECT o.opportunity_id, o.created_at, o.stage_id, o.closed_at
-              FROM @extschema@.opportunity o
-             WHERE o.created_at >= p_from AND o.created_at < p_to
-               AND o.stage_id IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.opportunity_id = o.opportunity_id)
-            UNION ALL
-            SELECT o.opportunity_id, o.created_at, e.stage_id, e.entered_at
-              FROM moved m
-              JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
-              CROSS JOIN LATERAL (
-                    SELECT ev.stage_id, ev.entered_at
-                      FROM @extschema@.stage_event ev
-                     WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
-                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                     LIMIT 1) e
-             WHERE o.created_at >= p_from AND o.created_at < p_to
-        )
+    -- one query for both: each call is planned with its p_owner, so the
+    -- branch of the UNION ALL it does not take is planned away
+    RETURN QUERY
+    WITH moved AS MATERIALIZED (
+        SELECT DISTINCT ev.opportunity_id
+          FROM @extschema@.stage_event ev
+         WHERE ev.entered_at > p_at
+    ), state AS (
+        SELECT o.opportunity_id, o.created_at, o.stage_id, o.closed_at, o.owner_id, false AS moved
+          FROM @extschema@.opportunity o
+         WHERE o.created_at >= p_from AND o.created_at < p_to
+           AND o.stage_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.opportunity_id = o.opportunity_id)
+        UNION ALL
+        SELECT o.opportunity_id, o.created_at, e.stage_id, e.entered_at, o.owner_id, true
+          FROM moved m
+          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
+          CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+         WHERE o.created_at >= p_from AND o.created_at < p_to
+    ), labelled AS NOT MATERIALIZED (
         SELECT st.opportunity_id, st.created_at, s.kind,
-               CASE WHEN s.kind <> 'open' THEN st.closed_at END, NULL::bigint
+               CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed_at, st.owner_id, st.moved
           FROM state st
-          JOIN @extschema@.stage s ON s.stage_id = st.stage_id;
-    ELSE
-        RETURN QUERY
-        WITH moved AS MATERIALIZED (
-            SELECT DISTINCT ev.opportunity_id
-              FROM @extschema@.stage_event ev
-             WHERE ev.entered_at > p_at
-        ), state AS (
-            SELECT o.opportunity_id, o.created_at, o.stage_id, o.closed_at, o.owner_id, false AS moved
-              FROM @extschema@.opportunity o
-             WHERE o.created_at >= p_from AND o.created_at < p_to
-               AND o.stage_id IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.opportunity_id = o.opportunity_id)
-            UNION ALL
-            SELECT o.opportunity_id, o.created_at, e.stage_id, e.entered_at, o.owner_id, true
-              FROM moved m
-              JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
-              CROSS JOIN LATERAL (
-                    SELECT ev.stage_id, ev.entered_at
-                      FROM @extschema@.stage_event ev
-                     WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
-                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                     LIMIT 1) e
-             WHERE o.created_at >= p_from AND o.created_at < p_to
-        ), labelled AS (
-            SELECT st.opportunity_id, st.created_at, s.kind,
-                   CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed_at, st.owner_id, st.moved
-              FROM state st
-              JOIN @extschema@.stage s ON s.stage_id = st.stage_id
-        ), late AS (
-            -- deals with a snapshot after the instant their owner is taken at
-            SELECT DISTINCT h.opportunity_id
-              FROM @extschema@.opportunity o
-              JOIN @extschema@.opportunity_history h
-                ON h.opportunity_id = o.opportunity_id AND h.changed_at > least(o.closed_at, p_at)
-             WHERE o.created_at >= p_from AND o.created_at < p_to
-        )
-        SELECT lb.opportunity_id, lb.created_at, lb.kind, lb.closed_at,
-               CASE WHEN lt.opportunity_id IS NULL AND NOT lb.moved THEN lb.owner_id
-                    ELSE coalesce(w.owner_id, lb.owner_id) END
-          FROM labelled lb
-          LEFT JOIN late lt ON lt.opportunity_id = lb.opportunity_id
-          LEFT JOIN LATERAL (
-                SELECT hi.owner_id
-                  FROM @extschema@.opportunity_history hi
-                 WHERE (lt.opportunity_id IS NOT NULL OR lb.moved)
-                   AND hi.opportunity_id = lb.opportunity_id AND hi.changed_at <= coalesce(lb.closed_at, p_at)
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) w ON true;
-    END IF;
+          JOIN @extschema@.stage s ON s.stage_id = st.stage_id
+    ), late AS (
+        -- deals with a snapshot after the instant their owner is taken at
+        SELECT DISTINCT h.opportunity_id
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.opportunity_history h
+            ON h.opportunity_id = o.opportunity_id AND h.changed_at > least(o.closed_at, p_at)
+         WHERE o.created_at >= p_from AND o.created_at < p_to
+    )
+    SELECT lb.opportunity_id, lb.created_at, lb.kind, lb.closed_at, NULL::bigint
+      FROM labelled lb
+     WHERE NOT p_owner
+    UNION ALL
+    SELECT lb.opportunity_id, lb.created_at, lb.kind, lb.closed_at,
+           CASE WHEN lt.opportunity_id IS NULL AND NOT lb.moved THEN lb.owner_id
+                ELSE coalesce(w.owner_id, lb.owner_id) END
+      FROM labelled lb
+      LEFT JOIN late lt ON lt.opportunity_id = lb.opportunity_id
+      LEFT JOIN LATERAL (
+            SELECT hi.owner_id
+              FROM @extschema@.opportunity_history hi
+             WHERE (lt.opportunity_id IS NOT NULL OR lb.moved)
+               AND hi.opportunity_id = lb.opportunity_id AND hi.changed_at <= coalesce(lb.closed_at, p_at)
+             ORDER BY hi.changed_at DESC
+             LIMIT 1) w ON true
+     WHERE p_owner;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, boolean) IS
