@@ -143,7 +143,8 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    arg record;
+    interval_names text[] := ARRAY['lookback', 'horizon'];
+    intervals interval[] := ARRAY[lookback, horizon];
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -154,10 +155,10 @@ BEGIN
         RAISE EXCEPTION 'argument "grain" must be week, month, quarter or year, got "%"', coalesce(grain, 'null')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    FOR arg IN SELECT * FROM (VALUES ('lookback', lookback), ('horizon', horizon)) a(name, value) LOOP
-        IF arg.value IS NULL OR arg.value < interval '0' THEN
+    FOR i IN 1 .. cardinality(intervals) LOOP
+        IF intervals[i] IS NULL OR intervals[i] < interval '0' THEN
             RAISE EXCEPTION 'argument "%" must be a non-negative interval, got "%"',
-                    arg.name, coalesce(arg.value::text, 'null')
+                    interval_names[i], coalesce(intervals[i]::text, 'null')
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END LOOP;
