@@ -128,3 +128,42 @@ END;
 $$;
 COMMENT ON FUNCTION @extschema@.resolve_series(timestamptz, timestamptz, text, timestamptz) IS
     'Internal: the periods of the grain a KPI over time reports on; from a year before as_of to the period holding it where from_at and to_at are null.';
+
+-- Argument checks shared by the KPI functions.  Every argument defaults to
+-- a value that passes, so a caller names only the ones it takes; a NULL
+-- passed is refused.  Returns true, so that a caller in SQL can keep the
+-- check in an expression whose value it reads.
+CREATE FUNCTION @extschema@.check_kpi_args(as_of timestamptz DEFAULT '-infinity',
+                                           dimension text DEFAULT 'company',
+                                           grain text DEFAULT 'month',
+                                           lookback interval DEFAULT '0',
+                                           horizon interval DEFAULT '0')
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    interval_names text[] := ARRAY['lookback', 'horizon'];
+    intervals interval[] := ARRAY[lookback, horizon];
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- raises the shared errors for a null or unknown dimension
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    IF grain IS NULL OR grain NOT IN ('week', 'month', 'quarter', 'year') THEN
+        RAISE EXCEPTION 'argument "grain" must be week, month, quarter or year, got "%"', coalesce(grain, 'null')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR i IN 1 .. cardinality(intervals) LOOP
+        IF intervals[i] IS NULL OR intervals[i] < interval '0' THEN
+            RAISE EXCEPTION 'argument "%" must be a non-negative interval, got "%"',
+                    interval_names[i], coalesce(intervals[i]::text, 'null')
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.check_kpi_args(timestamptz, text, text, interval, interval) IS
+    'Internal: argument checks shared by the KPI functions (as_of not null, a known dimension, the grain, non-negative lookback and horizon); true or a 22023 (22004 for a null as_of) naming the argument.';

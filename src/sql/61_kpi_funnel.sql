@@ -134,9 +134,10 @@ $$;
 COMMENT ON FUNCTION @extschema@.deal_dimension(bigint[], text, timestamptz, bigint[]) IS
     'Internal: the breakdown value of each listed deal, with the rep given per deal or taken as the owner at owner_at.';
 
--- Argument checks of the funnel KPI functions (NULL options are not checked:
--- each function passes only the ones it has).  An unknown dimension is
--- refused even when no row would reach dimension_value().
+-- Argument checks of the funnel KPI functions: check_kpi_args() for as_of,
+-- dimension and grain, then the funnel's own options (each function passes
+-- only the ones it has).  An unknown dimension is refused even when no row
+-- would reach dimension_value().
 CREATE FUNCTION @extschema@.funnel_check_args(as_of timestamptz, dimension text, variant text DEFAULT 'all',
                                               grain text DEFAULT 'week', weeks integer DEFAULT 1,
                                               horizon interval DEFAULT '1 day')
@@ -145,16 +146,9 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    PERFORM @extschema@.check_kpi_args(as_of, dimension, grain);
     IF variant IS NULL OR variant NOT IN ('all', 'decided', 'strict') THEN
         RAISE EXCEPTION 'argument "variant" must be all, decided or strict, got "%"', variant
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF grain IS NULL OR grain NOT IN ('week', 'month', 'quarter', 'year') THEN
-        RAISE EXCEPTION 'argument "grain" must be week, month, quarter or year, got "%"', grain
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF weeks IS NULL OR weeks < 1 THEN

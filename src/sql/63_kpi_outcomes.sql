@@ -49,23 +49,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.outcome_dimension(text, text[]) IS
     'Internal: checks a dimension argument (the common dimensions plus the extra ones a KPI accepts) and returns it; 22023 for an unknown one.';
 
--- Internal: refuses a NULL or negative interval option (lookback, horizon).
-CREATE FUNCTION @extschema@.outcome_interval(name text, value interval)
-RETURNS interval
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF value IS NULL OR value < interval '0' THEN
-        RAISE EXCEPTION 'argument "%" must be a non-negative interval, got %', name, coalesce(value::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    RETURN value;
-END;
-$$;
-COMMENT ON FUNCTION @extschema@.outcome_interval(text, interval) IS
-    'Internal: returns the interval option, or raises 22023 naming the argument when it is NULL or negative.';
-
 -- Deal size bands of the win-rate breakdown 'deal_size_band', on the amount
 -- in the base currency: [0, 10k), [10k, 50k), [50k, 250k), [250k, inf).
 CREATE FUNCTION @extschema@.deal_size_band(amount numeric)
@@ -123,84 +106,62 @@ DECLARE
     p_from timestamptz := created_from;
     p_to timestamptz := least(created_to, at + interval '1 microsecond');
     p_at timestamptz := at;
+    p_owner boolean := with_owner IS DISTINCT FROM false;
 BEGIN
-    IF NOT with_owner THEN
-        RETURN QUERY
-        WITH moved AS MATERIALIZED (
-            SELECT DISTINCT ev.opportunity_id
-              FROM @extschema@.stage_event ev
-             WHERE ev.entered_at > p_at
-        ), state AS (
-            SELECT o.opportunity_id, o.created_at, o.stage_id, o.closed_at
-              FROM @extschema@.opportunity o
-             WHERE o.created_at >= p_from AND o.created_at < p_to
-               AND o.stage_id IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.opportunity_id = o.opportunity_id)
-            UNION ALL
-            SELECT o.opportunity_id, o.created_at, e.stage_id, e.entered_at
-              FROM moved m
-              JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
-              CROSS JOIN LATERAL (
-                    SELECT ev.stage_id, ev.entered_at
-                      FROM @extschema@.stage_event ev
-                     WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
-                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                     LIMIT 1) e
-             WHERE o.created_at >= p_from AND o.created_at < p_to
-        )
+    -- one query for both: each call is planned with its p_owner, so the
+    -- branch of the UNION ALL it does not take is planned away
+    RETURN QUERY
+    WITH moved AS MATERIALIZED (
+        SELECT DISTINCT ev.opportunity_id
+          FROM @extschema@.stage_event ev
+         WHERE ev.entered_at > p_at
+    ), state AS (
+        SELECT o.opportunity_id, o.created_at, o.stage_id, o.closed_at, o.owner_id, false AS moved
+          FROM @extschema@.opportunity o
+         WHERE o.created_at >= p_from AND o.created_at < p_to
+           AND o.stage_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.opportunity_id = o.opportunity_id)
+        UNION ALL
+        SELECT o.opportunity_id, o.created_at, e.stage_id, e.entered_at, o.owner_id, true
+          FROM moved m
+          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
+          CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+         WHERE o.created_at >= p_from AND o.created_at < p_to
+    ), labelled AS NOT MATERIALIZED (
         SELECT st.opportunity_id, st.created_at, s.kind,
-               CASE WHEN s.kind <> 'open' THEN st.closed_at END, NULL::bigint
+               CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed_at, st.owner_id, st.moved
           FROM state st
-          JOIN @extschema@.stage s ON s.stage_id = st.stage_id;
-    ELSE
-        RETURN QUERY
-        WITH moved AS MATERIALIZED (
-            SELECT DISTINCT ev.opportunity_id
-              FROM @extschema@.stage_event ev
-             WHERE ev.entered_at > p_at
-        ), state AS (
-            SELECT o.opportunity_id, o.created_at, o.stage_id, o.closed_at, o.owner_id, false AS moved
-              FROM @extschema@.opportunity o
-             WHERE o.created_at >= p_from AND o.created_at < p_to
-               AND o.stage_id IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.opportunity_id = o.opportunity_id)
-            UNION ALL
-            SELECT o.opportunity_id, o.created_at, e.stage_id, e.entered_at, o.owner_id, true
-              FROM moved m
-              JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
-              CROSS JOIN LATERAL (
-                    SELECT ev.stage_id, ev.entered_at
-                      FROM @extschema@.stage_event ev
-                     WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
-                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                     LIMIT 1) e
-             WHERE o.created_at >= p_from AND o.created_at < p_to
-        ), labelled AS (
-            SELECT st.opportunity_id, st.created_at, s.kind,
-                   CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed_at, st.owner_id, st.moved
-              FROM state st
-              JOIN @extschema@.stage s ON s.stage_id = st.stage_id
-        ), late AS (
-            -- deals with a snapshot after the instant their owner is taken at
-            SELECT DISTINCT h.opportunity_id
-              FROM @extschema@.opportunity o
-              JOIN @extschema@.opportunity_history h
-                ON h.opportunity_id = o.opportunity_id AND h.changed_at > least(o.closed_at, p_at)
-             WHERE o.created_at >= p_from AND o.created_at < p_to
-        )
-        SELECT lb.opportunity_id, lb.created_at, lb.kind, lb.closed_at,
-               CASE WHEN lt.opportunity_id IS NULL AND NOT lb.moved THEN lb.owner_id
-                    ELSE coalesce(w.owner_id, lb.owner_id) END
-          FROM labelled lb
-          LEFT JOIN late lt ON lt.opportunity_id = lb.opportunity_id
-          LEFT JOIN LATERAL (
-                SELECT hi.owner_id
-                  FROM @extschema@.opportunity_history hi
-                 WHERE (lt.opportunity_id IS NOT NULL OR lb.moved)
-                   AND hi.opportunity_id = lb.opportunity_id AND hi.changed_at <= coalesce(lb.closed_at, p_at)
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) w ON true;
-    END IF;
+          JOIN @extschema@.stage s ON s.stage_id = st.stage_id
+    ), late AS (
+        -- deals with a snapshot after the instant their owner is taken at
+        SELECT DISTINCT h.opportunity_id
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.opportunity_history h
+            ON h.opportunity_id = o.opportunity_id AND h.changed_at > least(o.closed_at, p_at)
+         WHERE o.created_at >= p_from AND o.created_at < p_to
+    )
+    SELECT lb.opportunity_id, lb.created_at, lb.kind, lb.closed_at, NULL::bigint
+      FROM labelled lb
+     WHERE NOT p_owner
+    UNION ALL
+    SELECT lb.opportunity_id, lb.created_at, lb.kind, lb.closed_at,
+           CASE WHEN lt.opportunity_id IS NULL AND NOT lb.moved THEN lb.owner_id
+                ELSE coalesce(w.owner_id, lb.owner_id) END
+      FROM labelled lb
+      LEFT JOIN late lt ON lt.opportunity_id = lb.opportunity_id
+      LEFT JOIN LATERAL (
+            SELECT hi.owner_id
+              FROM @extschema@.opportunity_history hi
+             WHERE (lt.opportunity_id IS NOT NULL OR lb.moved)
+               AND hi.opportunity_id = lb.opportunity_id AND hi.changed_at <= coalesce(lb.closed_at, p_at)
+             ORDER BY hi.changed_at DESC
+             LIMIT 1) w ON true
+     WHERE p_owner;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, boolean) IS
@@ -305,11 +266,12 @@ AS $$
                row_number() OVER (ORDER BY r.period_start) AS idx
           FROM @extschema@.resolve_series(cohort_win_rate.from_at, cohort_win_rate.to_at,
                                           cohort_win_rate.grain, cohort_win_rate.as_of) r
+         -- checked before the series is made
+         WHERE @extschema@.check_kpi_args(grain => cohort_win_rate.grain, horizon => cohort_win_rate.horizon)
     ), b AS (
         SELECT min(s.period_start) AS lo, max(s.period_end) AS hi,
                array_agg(s.period_start ORDER BY s.period_start) AS starts,
-               @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim,
-               @extschema@.outcome_interval('horizon', cohort_win_rate.horizon) AS horizon
+               @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim
           FROM s
     ), d AS MATERIALIZED (
         SELECT width_bucket(st.created_at, b.starts) AS idx, st.opportunity_id, st.created_at, st.outcome, st.closed_at, st.owner_id
@@ -340,11 +302,11 @@ AS $$
     )
     SELECT b.dim, coalesce(g.value, 'all'), s.period_start, s.period_end,
            coalesce(@extschema@.survival_count(g.sv), 0),
-           coalesce(round(@extschema@.naive_win_rate(g.sv, b.horizon)
+           coalesce(round(@extschema@.naive_win_rate(g.sv, cohort_win_rate.horizon)
                           * @extschema@.survival_count(g.sv))::bigint, 0),
            coalesce(g.still_open, 0),
-           @extschema@.naive_win_rate(g.sv, b.horizon),
-           @extschema@.cumulative_win_rate(g.sv, b.horizon)
+           @extschema@.naive_win_rate(g.sv, cohort_win_rate.horizon),
+           @extschema@.cumulative_win_rate(g.sv, cohort_win_rate.horizon)
       FROM b
      CROSS JOIN s
       LEFT JOIN g ON g.idx = s.idx
@@ -383,7 +345,8 @@ AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end, least(r.period_end, sales_cycle.as_of) AS t_ref,
                @extschema@.outcome_dimension(sales_cycle.dimension) AS dim,
-               @extschema@.outcome_interval('lookback', sales_cycle.lookback) AS lookback
+               CASE WHEN @extschema@.check_kpi_args(lookback => sales_cycle.lookback) THEN sales_cycle.lookback END
+                   AS lookback
           FROM @extschema@.resolve_period(sales_cycle.period_start, sales_cycle.period_end, sales_cycle.as_of) r
     ), wd AS MATERIALIZED (
         SELECT cd.opportunity_id, cd.owner_id, greatest(cd.closed_at - cd.created_at, interval '0') AS cycle

@@ -14,28 +14,6 @@
 -- that aggregate many stays run with work_mem = 64MB so that their sorts
 -- and hashes stay in memory at a million deals.
 
--- Internal: argument checks shared by the stage-time functions.
-CREATE FUNCTION @extschema@.stage_time_check_args(as_of timestamptz, dimension text, lookback interval)
-RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    -- raises the shared error for a null or unknown dimension
-    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-    IF lookback IS NULL OR lookback < interval '0' THEN
-        RAISE EXCEPTION 'argument "lookback" must be a non-negative interval, got "%"', coalesce(lookback::text, 'null')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    RETURN true;
-END;
-$$;
-COMMENT ON FUNCTION @extschema@.stage_time_check_args(timestamptz, text, interval) IS
-    'Internal: validates as_of, dimension and lookback of the stage-time KPIs; true or an error.';
-
 -- Internal: deals as they stood at as_of: the deals asked for, whatever
 -- their state (a probe each), or (opportunity_ids null) every deal open at
 -- as_of, from pipeline_as_of.
@@ -101,7 +79,7 @@ SET jit = off
 AS $$
 #variable_conflict use_column
 BEGIN
-    PERFORM @extschema@.stage_time_check_args(at_time, dim, interval '0');
+    PERFORM @extschema@.check_kpi_args(at_time, dim);
     RETURN QUERY
     WITH deal AS MATERIALIZED (
         SELECT * FROM @extschema@.stage_time_deals(at_time, ids)
@@ -187,7 +165,7 @@ DECLARE
     a_p75 double precision[];
     a_p90 double precision[];
 BEGIN
-    PERFORM @extschema@.stage_time_check_args(at_time, dim, lb);
+    PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
     WITH moved AS MATERIALIZED (
         -- only deals with events after as_of can differ from their current row
         SELECT DISTINCT x.opportunity_id FROM @extschema@.stage_event x WHERE x.entered_at > at_time
@@ -314,7 +292,7 @@ AS $$
 DECLARE
     as_of_date date;
 BEGIN
-    PERFORM @extschema@.stage_time_check_args(at_time, dim, lb);
+    PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
     as_of_date := (at_time AT TIME ZONE @extschema@.reporting_timezone())::date;
     RETURN QUERY
     WITH deal AS MATERIALIZED (

@@ -48,13 +48,7 @@ DECLARE
     lo timestamptz;
     hi timestamptz;
 BEGIN
-    IF p_as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF p_grain IS NULL OR p_grain NOT IN ('week', 'month', 'quarter', 'year') THEN
-        RAISE EXCEPTION 'argument "grain" must be week, month, quarter or year, got "%"', coalesce(p_grain, 'null')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM @extschema@.check_kpi_args(p_as_of, grain => p_grain);
     IF p_dimension IS NULL OR p_dimension NOT IN ('company', 'team', 'rep') THEN
         RAISE EXCEPTION 'argument "dimension" must be company, team or rep (forecasts are submitted by reps), got "%"',
                 coalesce(p_dimension, 'null')
