@@ -1,0 +1,353 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage_walk.c
+ *	  stage_event_walk(as_of, from_at, to_at, pair_from, pair_to, deal_rows):
+ *	  one ordered pass over the stage history, returning the few events a
+ *	  process-health KPI looks at, each with what a window over its deal
+ *	  would say about it.
+ *
+ * The history is read once, deal by deal in the order of the index
+ * stage_event (opportunity_id, entered_at, stage_event_id), through SPI
+ * into a receiver that keeps one deal's events at a time: no window
+ * function runs over every event (each one re-reads its partition from a
+ * tuplestore, which costs far more than the scan), and only the events
+ * asked for reach the result.  For every event entered by as_of it knows
+ * the previous event of the deal (prev_stage_id, prev_entered_at), the
+ * smallest stage_event_id of the later events (min_later_id: smaller than
+ * its own when an event recorded before it was entered later), whether it
+ * is the deal's newest event, and the deal's first event.
+ *
+ * An event is returned when it was entered in [from_at, to_at) (a null
+ * bound is open) and
+ *	  - the move that led to it, (prev_stage_id, stage_id), is one of the
+ *		pairs (pair_from[i], pair_to[i]), or
+ *	  - deal_rows is true and it is the deal's newest event, or an event
+ *		recorded before it was entered later (min_later_id < its id), or
+ *		its amount is negative, or it was entered in the same instant as
+ *		the previous event.
+ *
+ * The query runs with the caller's privileges, so permissions and row
+ * security apply as to any query.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/params.h"
+#include "tcop/dest.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(stage_event_walk);
+
+#define WALK_OUT_COLS 12
+
+typedef struct WalkPair
+{
+	int64		from;
+	int64		to;
+} WalkPair;
+
+typedef struct WalkEvent
+{
+	int64		id;
+	int64		stage;
+	TimestampTz at;
+	int64		rep;
+	Datum		amount;			/* numeric, in deal_cxt */
+	bool		rep_null;
+	bool		amount_null;
+	bool		amount_neg;
+	int64		min_later;		/* filled when the deal is complete */
+	bool		min_later_null;
+} WalkEvent;
+
+typedef struct WalkState
+{
+	DestReceiver pub;			/* must be first */
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	bool		have_lo;
+	bool		have_hi;
+	TimestampTz lo;
+	TimestampTz hi;
+	bool		deal_rows;
+	WalkPair   *pairs;			/* sorted by (from, to) */
+	int			npairs;
+	Datum		zero;			/* numeric 0 */
+	int64		opp;			/* the deal being collected */
+	WalkEvent  *ev;
+	int			nev;
+	int			cap;
+	MemoryContext deal_cxt;		/* amounts of the current deal */
+} WalkState;
+
+static int
+pair_cmp(const void *a, const void *b)
+{
+	const WalkPair *x = a;
+	const WalkPair *y = b;
+
+	if (x->from != y->from)
+		return x->from < y->from ? -1 : 1;
+	if (x->to != y->to)
+		return x->to < y->to ? -1 : 1;
+	return 0;
+}
+
+static bool
+pair_listed(WalkState *st, int64 from, int64 to)
+{
+	WalkPair	key;
+
+	if (st->npairs == 0)
+		return false;
+	key.from = from;
+	key.to = to;
+	return bsearch(&key, st->pairs, st->npairs, sizeof(WalkPair), pair_cmp) != NULL;
+}
+
+/* emit the wanted events of the deal collected so far, then forget it */
+static void
+walk_flush(WalkState *st)
+{
+	int			n = st->nev;
+	int			i;
+	int64		min_later = 0;
+	bool		have_min = false;
+
+	if (n == 0)
+		return;
+	for (i = n - 1; i >= 0; i--)
+	{
+		WalkEvent  *e = &st->ev[i];
+
+		e->min_later_null = !have_min;
+		e->min_later = min_later;
+		if (!have_min || e->id < min_later)
+			min_later = e->id;
+		have_min = true;
+	}
+	for (i = 0; i < n; i++)
+	{
+		WalkEvent  *e = &st->ev[i];
+		WalkEvent  *p = i > 0 ? &st->ev[i - 1] : NULL;
+		bool		newest = (i == n - 1);
+		bool		want;
+
+		if ((st->have_lo && e->at < st->lo) || (st->have_hi && e->at >= st->hi))
+			continue;
+		want = p != NULL && pair_listed(st, p->stage, e->stage);
+		if (!want && st->deal_rows)
+			want = newest
+				|| (!e->min_later_null && e->min_later < e->id)
+				|| e->amount_neg
+				|| (p != NULL && p->at == e->at);
+		if (want)
+		{
+			Datum		values[WALK_OUT_COLS];
+			bool		nulls[WALK_OUT_COLS];
+
+			memset(nulls, 0, sizeof(nulls));
+			values[0] = Int64GetDatum(e->id);
+			values[1] = Int64GetDatum(st->opp);
+			values[2] = Int64GetDatum(e->stage);
+			values[3] = TimestampTzGetDatum(e->at);
+			values[4] = e->amount;
+			nulls[4] = e->amount_null;
+			values[5] = Int64GetDatum(e->rep);
+			nulls[5] = e->rep_null;
+			if (p != NULL)
+			{
+				values[6] = Int64GetDatum(p->stage);
+				values[7] = TimestampTzGetDatum(p->at);
+			}
+			else
+			{
+				values[6] = values[7] = (Datum) 0;
+				nulls[6] = nulls[7] = true;
+			}
+			values[8] = Int64GetDatum(e->min_later);
+			nulls[8] = e->min_later_null;
+			values[9] = BoolGetDatum(newest);
+			values[10] = TimestampTzGetDatum(st->ev[0].at);
+			values[11] = Int64GetDatum(st->ev[0].id);
+			tuplestore_putvalues(st->store, st->desc, values, nulls);
+		}
+	}
+	st->nev = 0;
+	MemoryContextReset(st->deal_cxt);
+}
+
+/* one event, in index order: (opportunity_id, stage_event_id, stage_id, entered_at, rep_id, amount) */
+static bool
+walk_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	WalkState  *st = (WalkState *) self;
+	WalkEvent  *e;
+	int64		opp;
+
+	slot_getallattrs(slot);
+	opp = DatumGetInt64(slot->tts_values[0]);
+	if (st->nev > 0 && opp != st->opp)
+		walk_flush(st);
+	st->opp = opp;
+	if (st->nev == st->cap)
+	{
+		st->cap *= 2;
+		st->ev = repalloc(st->ev, sizeof(WalkEvent) * st->cap);
+	}
+	e = &st->ev[st->nev++];
+	e->id = DatumGetInt64(slot->tts_values[1]);
+	e->stage = DatumGetInt64(slot->tts_values[2]);
+	e->at = DatumGetTimestampTz(slot->tts_values[3]);
+	e->rep_null = slot->tts_isnull[4];
+	e->rep = e->rep_null ? 0 : DatumGetInt64(slot->tts_values[4]);
+	e->amount_null = slot->tts_isnull[5];
+	if (e->amount_null)
+	{
+		e->amount = (Datum) 0;
+		e->amount_neg = false;
+	}
+	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->deal_cxt);
+
+		e->amount = PointerGetDatum(PG_DETOAST_DATUM_COPY(slot->tts_values[5]));
+		MemoryContextSwitchTo(old);
+		e->amount_neg = DatumGetBool(DirectFunctionCall2(numeric_lt, e->amount, st->zero));
+	}
+	return true;
+}
+
+static void
+walk_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+walk_shutdown(DestReceiver *self)
+{
+}
+
+static void
+walk_destroy(DestReceiver *self)
+{
+}
+
+static void
+read_pairs(WalkState *st, ArrayType *from, ArrayType *to)
+{
+	Datum	   *fv,
+			   *tv;
+	bool	   *fn,
+			   *tn;
+	int			nf,
+				nt,
+				i,
+				n = 0;
+
+	deconstruct_array(from, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &fv, &fn, &nf);
+	deconstruct_array(to, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &tv, &tn, &nt);
+	if (nf != nt)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("arguments \"pair_from\" and \"pair_to\" must have the same length")));
+	st->pairs = palloc(sizeof(WalkPair) * Max(nf, 1));
+	for (i = 0; i < nf; i++)
+	{
+		if (fn[i] || tn[i])
+			continue;
+		st->pairs[n].from = DatumGetInt64(fv[i]);
+		st->pairs[n].to = DatumGetInt64(tv[i]);
+		n++;
+	}
+	qsort(st->pairs, n, sizeof(WalkPair), pair_cmp);
+	st->npairs = n;
+}
+
+Datum
+stage_event_walk(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	WalkState  *st;
+	char	   *schema;
+	char	   *query;
+	SPIPlanPtr	plan;
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	ParamListInfo params;
+	SPIExecuteOptions options;
+	int			rc;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"as_of\" must not be null")));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	st = palloc0(sizeof(WalkState));
+	st->pub.receiveSlot = walk_receive;
+	st->pub.rStartup = walk_startup;
+	st->pub.rShutdown = walk_shutdown;
+	st->pub.rDestroy = walk_destroy;
+	/* anything but DestNone, which SPI takes for a discarded result */
+	st->pub.mydest = DestTuplestore;
+	st->store = rsinfo->setResult;
+	st->desc = rsinfo->setDesc;
+	if (st->desc->natts != WALK_OUT_COLS)
+		elog(ERROR, "stage_event_walk: unexpected result type");
+	st->have_lo = !PG_ARGISNULL(1);
+	st->lo = st->have_lo ? PG_GETARG_TIMESTAMPTZ(1) : 0;
+	st->have_hi = !PG_ARGISNULL(2);
+	st->hi = st->have_hi ? PG_GETARG_TIMESTAMPTZ(2) : 0;
+	if (!PG_ARGISNULL(3) && !PG_ARGISNULL(4))
+		read_pairs(st, PG_GETARG_ARRAYTYPE_P(3), PG_GETARG_ARRAYTYPE_P(4));
+	st->deal_rows = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+	st->zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	st->cap = 64;
+	st->ev = palloc(sizeof(WalkEvent) * st->cap);
+	st->deal_cxt = AllocSetContextCreate(CurrentMemoryContext, "stage_event_walk deal",
+										 ALLOCSET_SMALL_SIZES);
+
+	schema = get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid));
+	query = psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at, e.rep_id, e.amount"
+					 "  FROM %s.stage_event e"
+					 " WHERE e.entered_at <= $1"
+					 " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
+					 quote_identifier(schema));
+
+	params = makeParamList(1);
+	params->params[0].value = PG_GETARG_DATUM(0);
+	params->params[0].isnull = false;
+	params->params[0].pflags = PARAM_FLAG_CONST;
+	params->params[0].ptype = TIMESTAMPTZOID;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(query, 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "stage_event_walk: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = true;
+	options.dest = (DestReceiver *) st;
+	rc = SPI_execute_plan_extended(plan, &options);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "stage_event_walk: reading the stage history failed: %s", SPI_result_code_string(rc));
+	walk_flush(st);
+	SPI_freeplan(plan);
+	SPI_finish();
+
+	return (Datum) 0;
+}
