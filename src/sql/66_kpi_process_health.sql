@@ -36,6 +36,24 @@ LANGUAGE C STABLE PARALLEL SAFE ROWS 10000;
 COMMENT ON FUNCTION @extschema@.stage_event_walk(timestamptz, timestamptz, timestamptz, bigint[], bigint[], boolean) IS
     'Internal: one ordered pass over the stage history returning the events a process-health KPI needs, each with its previous event, the smallest id of the later events, whether it is the newest and the deal''s first event.';
 
+-- The gated moves entered by as_of and in [from_at, to_at) (null: open) that
+-- left a required milestone incomplete (C, see stage_walk.c), from one pass
+-- over the stage history and the milestone completions, deal by deal: a
+-- move from stage gate_from[i] to gate_to[i] needs milestone
+-- gate_milestone[i], named gate_label[i] (the labels of a move listed in the
+-- order given); a needed milestone is missing without a completion at or
+-- before the move (completions after as_of are unknown).
+CREATE FUNCTION @extschema@.gate_move_violations(as_of timestamptz, from_at timestamptz, to_at timestamptz,
+                                                 gate_from bigint[], gate_to bigint[], gate_milestone bigint[],
+                                                 gate_label text[])
+RETURNS TABLE (stage_event_id bigint, opportunity_id bigint, from_stage_id bigint, stage_id bigint,
+               entered_at timestamptz, rep_id bigint, missing_milestones text, missing_count bigint,
+               completed_late_count bigint)
+AS 'MODULE_PATHNAME', 'gate_move_violations'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10000;
+COMMENT ON FUNCTION @extschema@.gate_move_violations(timestamptz, timestamptz, timestamptz, bigint[], bigint[], bigint[], text[]) IS
+    'Internal: the gated moves of the stage history that left a required milestone incomplete, with the missing milestones, their count and how many were completed later.';
+
 -- Argument checks shared by the functions of this file and 67_kpi_reps:
 -- called in the top-level WHERE of a KPI query, where it is evaluated once,
 -- before any table is read, so that a bad argument is an error even when
@@ -290,63 +308,43 @@ SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 -- JIT compiles for longer than these queries run
 SET jit = off
-SET work_mem = '64MB'
--- the row estimates of the moves are far too low; nested loops over them are slow
-SET enable_nestloop = off
 AS $fn$
 #variable_conflict use_column
 DECLARE
     lo timestamptz;
     hi timestamptz;
     by_deal boolean := dim NOT IN ('company', 'rep', 'team');
-    pair_from bigint[];
-    pair_to bigint[];
+    gate_from bigint[];
+    gate_to bigint[];
+    gate_milestone bigint[];
+    gate_label text[];
 BEGIN
     PERFORM @extschema@.check_health_rep_args(dim, as_of, NULL, from_at, to_at);
     SELECT min(s.period_start), max(s.period_end) INTO lo, hi
       FROM @extschema@.resolve_series(from_at, to_at, 'month', as_of) s;
-    -- the moves that can be gated: from an open stage to a later open
-    -- stage of the same pipeline, or to won
-    SELECT coalesce(array_agg(f.stage_id), '{}'), coalesce(array_agg(t.stage_id), '{}')
-      INTO pair_from, pair_to
+    -- for every forward move between two stages of a pipeline (a later
+    -- open stage, or won): the required milestones of the stages passed
+    SELECT coalesce(array_agg(f.stage_id ORDER BY ps.position, ms.position), '{}'),
+           coalesce(array_agg(t.stage_id ORDER BY ps.position, ms.position), '{}'),
+           coalesce(array_agg(ms.milestone_id ORDER BY ps.position, ms.position), '{}'),
+           coalesce(array_agg(format('%s: %s', ps.name, ms.name) ORDER BY ps.position, ms.position), '{}')
+      INTO gate_from, gate_to, gate_milestone, gate_label
       FROM @extschema@.stage f
       JOIN @extschema@.stage t
         ON t.pipeline_id = f.pipeline_id
        AND (t.kind = 'won' OR (t.kind = 'open' AND t.position > f.position))
+      JOIN @extschema@.stage ps
+        ON ps.pipeline_id = f.pipeline_id AND ps.kind = 'open' AND ps.position >= f.position
+       AND (t.kind = 'won' OR ps.position < t.position)
+      JOIN @extschema@.milestone ms ON ms.stage_id = ps.stage_id AND ms.required
      WHERE f.kind = 'open';
     RETURN QUERY
-    WITH gate AS MATERIALIZED (
-        -- for every forward move between two stages of a pipeline (a later
-        -- open stage, or won): the required milestones of the stages passed
-        SELECT f.stage_id AS from_stage_id, t.stage_id AS to_stage_id, ms.milestone_id,
-               ps.position AS stage_position, ms.position AS milestone_position,
-               format('%s: %s', ps.name, ms.name) AS label
-          FROM @extschema@.stage f
-          JOIN @extschema@.stage t
-            ON t.pipeline_id = f.pipeline_id
-           AND (t.kind = 'won' OR (t.kind = 'open' AND t.position > f.position))
-          JOIN @extschema@.stage ps
-            ON ps.pipeline_id = f.pipeline_id AND ps.kind = 'open' AND ps.position >= f.position
-           AND (t.kind = 'won' OR ps.position < t.position)
-          JOIN @extschema@.milestone ms ON ms.stage_id = ps.stage_id AND ms.required
-         WHERE f.kind = 'open'
-    ), due AS (
-        -- each forward move in the range with each milestone it needed
-        SELECT h.stage_event_id, h.opportunity_id, h.entered_at, h.rep_id, h.prev_stage_id AS from_stage_id,
-               h.stage_id, g.milestone_id, g.stage_position, g.milestone_position, g.label
-          FROM @extschema@.stage_event_walk(as_of, lo, hi, pair_from, pair_to, false) h
-          JOIN gate g ON g.from_stage_id = h.prev_stage_id AND g.to_stage_id = h.stage_id
-    ), violation AS (
-        SELECT d.stage_event_id, d.opportunity_id, d.from_stage_id, d.stage_id, d.entered_at, d.rep_id,
-               string_agg(d.label, ', ' ORDER BY d.stage_position, d.milestone_position) AS missing_milestones,
-               count(*) AS missing_count,
-               count(me.completed_at) AS completed_late_count
-          FROM due d
-          LEFT JOIN @extschema@.milestone_event me
-            ON me.opportunity_id = d.opportunity_id AND me.milestone_id = d.milestone_id
-           AND me.completed_at <= as_of
-         WHERE me.completed_at IS NULL OR me.completed_at > d.entered_at
-         GROUP BY d.stage_event_id, d.opportunity_id, d.from_stage_id, d.stage_id, d.entered_at, d.rep_id
+    WITH violation AS (
+        -- each forward move in the range that left a required milestone
+        -- of a stage it passed incomplete
+        SELECT v.stage_event_id, v.opportunity_id, v.from_stage_id, v.stage_id, v.entered_at, v.rep_id,
+               v.missing_milestones, v.missing_count, v.completed_late_count
+          FROM @extschema@.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone, gate_label) v
     )
     SELECT CASE WHEN by_deal
                 THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source, dd.industry,
@@ -365,10 +363,10 @@ BEGIN
       JOIN @extschema@.pipeline p ON p.pipeline_id = f.pipeline_id
       -- the rep credited: the deal's owner at the move
       LEFT JOIN LATERAL (
-            SELECT hi.owner_id
-              FROM @extschema@.opportunity_history hi
-             WHERE hi.opportunity_id = v.opportunity_id AND hi.changed_at <= v.entered_at
-             ORDER BY hi.changed_at DESC
+            SELECT sn.owner_id
+              FROM @extschema@.opportunity_history sn
+             WHERE sn.opportunity_id = v.opportunity_id AND sn.changed_at <= v.entered_at
+             ORDER BY sn.changed_at DESC
              LIMIT 1) w ON true
       LEFT JOIN @extschema@.rep r
         ON r.rep_id = coalesce(w.owner_id, v.rep_id,
