@@ -370,6 +370,11 @@ stage_event_walk(PG_FUNCTION_ARGS)
  * before the move (completions after as_of are unknown); one row per move
  * with a missing milestone: the labels joined by ', ', how many are
  * missing and how many of those were completed later (by as_of).
+ *
+ * The stage history and the completions are read through two cursors, each
+ * in deal order (a cursor's plan favours the index scans that give that
+ * order), and merged deal by deal; a deal's events are put in (entered_at,
+ * stage_event_id) order here whatever the order they came in.
  */
 PG_FUNCTION_INFO_V1(gate_move_violations);
 

@@ -7,7 +7,7 @@
 CREATE FUNCTION @extschema@.stage_ordinal()
 RETURNS TABLE (stage_id bigint, pipeline_id bigint, name text, kind text, "position" integer,
                ordinal bigint)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE ROWS 50
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT s.stage_id, s.pipeline_id, s.name, s.kind, s.position,
@@ -116,25 +116,30 @@ BEGIN
      WHERE (p.kind = 'open' AND s.kind = 'open' AND s.ordinal <> p.ordinal + 1)
         OR (p.kind IN ('won', 'lost') AND s.kind <> 'open');
     RETURN QUERY
-    WITH st AS MATERIALIZED (
+    WITH st AS (
         SELECT * FROM @extschema@.stage_ordinal()
-    ), ev AS MATERIALIZED (
+    ), walk AS MATERIALIZED (
         -- the events that break a rule, plus each deal's newest event (for
         -- the deal-level rules): a small part of the history, picked in one
-        -- ordered pass over it (stage_event_walk) that returns the moves
-        -- between the pairs of stages listed and the other suspects; the
-        -- rules are then checked here
+        -- ordered pass over it that returns the moves between the pairs of
+        -- stages listed and the other suspects; the rules are checked here
+        SELECT * FROM @extschema@.stage_event_walk(as_of, NULL, NULL, pair_from, pair_to, true)
+    ), ev AS (
         SELECT x.stage_event_id, x.opportunity_id, x.stage_id, x.entered_at, x.amount, x.rep_id,
-               x.prev_entered_at, x.min_later_id, x.is_newest, x.first_entered_at, x.first_event_id,
+               x.prev_entered_at, x.min_later_id,
                s.kind, s.ordinal, s.name, ps.kind AS prev_kind, ps.ordinal AS prev_ordinal, ps.name AS prev_name
-          FROM @extschema@.stage_event_walk(as_of, NULL, NULL, pair_from, pair_to, true) x
+          FROM walk x
           JOIN st s ON s.stage_id = x.stage_id
           LEFT JOIN st ps ON ps.stage_id = x.prev_stage_id
-         WHERE x.is_newest
-            OR x.min_later_id < x.stage_event_id
+         WHERE x.min_later_id < x.stage_event_id
             OR x.amount < 0
             OR (ps.kind = 'open' AND s.kind = 'open' AND s.ordinal <> ps.ordinal + 1)
             OR (ps.kind IN ('won', 'lost') AND (s.kind <> 'open' OR x.entered_at = x.prev_entered_at))
+    ), newest AS (
+        SELECT x.opportunity_id, x.stage_id, x.entered_at, x.first_entered_at, x.first_event_id, s.kind
+          FROM walk x
+          JOIN st s ON s.stage_id = x.stage_id
+         WHERE x.is_newest
     ), moved_after AS (
         -- deals whose current row legitimately runs ahead of as_of
         SELECT DISTINCT e.opportunity_id FROM @extschema@.stage_event e WHERE e.entered_at > as_of
@@ -147,7 +152,7 @@ BEGIN
                fs.first_changed_at
           FROM @extschema@.opportunity o
           LEFT JOIN st cs ON cs.stage_id = o.stage_id
-          LEFT JOIN ev n ON n.opportunity_id = o.opportunity_id AND n.is_newest
+          LEFT JOIN newest n ON n.opportunity_id = o.opportunity_id
           LEFT JOIN moved_after m ON m.opportunity_id = o.opportunity_id
           LEFT JOIN (SELECT h.opportunity_id, min(h.changed_at) AS first_changed_at
                        FROM @extschema@.opportunity_history h
@@ -188,11 +193,6 @@ BEGIN
             ('negative_amount', e.amount < 0)
           ) r(rule, hit)
      WHERE r.hit
-       -- only events that break some rule are expanded into rules (the
-       -- newest events kept for the deal rules are mostly clean)
-       AND (e.min_later_id < e.stage_event_id OR e.amount < 0
-            OR (e.prev_kind = 'open' AND e.kind = 'open' AND e.ordinal <> e.prev_ordinal + 1)
-            OR (e.prev_kind IN ('won', 'lost') AND (e.kind <> 'open' OR e.entered_at = e.prev_entered_at)))
     UNION ALL
     -- deals
     SELECT 'opportunity'::text, 'opportunity_id=' || d.opportunity_id, r.rule,
