@@ -154,9 +154,10 @@ BEGIN
           LEFT JOIN st cs ON cs.stage_id = o.stage_id
           LEFT JOIN newest n ON n.opportunity_id = o.opportunity_id
           LEFT JOIN moved_after m ON m.opportunity_id = o.opportunity_id
-          LEFT JOIN (SELECT h.opportunity_id, min(h.changed_at) AS first_changed_at
+          -- each deal's first snapshot, read in the order of the primary key
+          LEFT JOIN (SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.changed_at AS first_changed_at
                        FROM @extschema@.opportunity_history h
-                      GROUP BY h.opportunity_id) fs ON fs.opportunity_id = o.opportunity_id
+                      ORDER BY h.opportunity_id, h.changed_at) fs ON fs.opportunity_id = o.opportunity_id
          WHERE o.created_at <= as_of
     ), open_positions AS (
         SELECT s.pipeline_id, count(*) AS n, max(s.position) AS top,
