@@ -1,12 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * stage_walk.c
- *	  stage_event_walk(as_of, from_at, to_at, pair_from, pair_to, deal_rows):
+ *	  stage_event_walk(as_of, from_at, to_at, pair_from, pair_to, suspects):
  *	  one ordered pass over the stage history, returning the few events a
  *	  process-health KPI looks at, each with what a window over its deal
  *	  would say about it; gate_move_violations(...): the same pass over the
  *	  history and the milestone completions, returning the gated moves that
- *	  left a required milestone incomplete (see below).
+ *	  left a required milestone incomplete; deal_stage_check(...): the deals
+ *	  whose own row disagrees with their history (see below).
  *
  * The history is read once, deal by deal in the order of the index
  * stage_event (opportunity_id, entered_at, stage_event_id), through SPI
@@ -23,10 +24,9 @@
  * bound is open) and
  *	  - the move that led to it, (prev_stage_id, stage_id), is one of the
  *		pairs (pair_from[i], pair_to[i]), or
- *	  - deal_rows is true and it is the deal's newest event, or an event
- *		recorded before it was entered later (min_later_id < its id), or
- *		its amount is negative, or it was entered in the same instant as
- *		the previous event.
+ *	  - suspects is true and it is an event recorded before an event
+ *		entered later (min_later_id < its id), or its amount is negative,
+ *		or it was entered in the same instant as the previous event.
  *
  * The query runs with the caller's privileges, so permissions and row
  * security apply as to any query.
@@ -84,7 +84,7 @@ typedef struct WalkState
 	bool		have_hi;
 	TimestampTz lo;
 	TimestampTz hi;
-	bool		deal_rows;
+	bool		suspects;
 	WalkPair   *pairs;			/* sorted by (from, to) */
 	int			npairs;
 	Datum		zero;			/* numeric 0 */
@@ -151,9 +151,8 @@ walk_flush(WalkState *st)
 		if ((st->have_lo && e->at < st->lo) || (st->have_hi && e->at >= st->hi))
 			continue;
 		want = p != NULL && pair_listed(st, p->stage, e->stage);
-		if (!want && st->deal_rows)
-			want = newest
-				|| (!e->min_later_null && e->min_later < e->id)
+		if (!want && st->suspects)
+			want = (!e->min_later_null && e->min_later < e->id)
 				|| e->amount_neg
 				|| (p != NULL && p->at == e->at);
 		if (want)
@@ -316,7 +315,7 @@ stage_event_walk(PG_FUNCTION_ARGS)
 	st->hi = st->have_hi ? PG_GETARG_TIMESTAMPTZ(2) : 0;
 	if (!PG_ARGISNULL(3) && !PG_ARGISNULL(4))
 		read_pairs(st, PG_GETARG_ARRAYTYPE_P(3), PG_GETARG_ARRAYTYPE_P(4));
-	st->deal_rows = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+	st->suspects = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
 	st->zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
 	st->cap = 64;
 	st->ev = palloc(sizeof(WalkEvent) * st->cap);
@@ -753,6 +752,224 @@ gate_move_violations(PG_FUNCTION_ARGS)
 	gate_read(st, &ce, &cm);
 	SPI_cursor_close(ce.portal);
 	SPI_cursor_close(cm.portal);
+	SPI_finish();
+
+	return (Datum) 0;
+}
+
+/*
+ * deal_stage_check(as_of, terminal_stages): the deals created by as_of whose
+ * own row breaks a data-quality rule against their stage history and
+ * snapshots, from one pass over the deals, their stage events and their
+ * first snapshots together (three cursors in deal order, merged).
+ *
+ * A deal is returned when it has no stage event entered by as_of, or its
+ * first event was entered before it was created, or its closed_at
+ * disagrees with its current stage (closed but not in a stage listed in
+ * terminal_stages, or in such a stage but not closed), or, unless it has
+ * events after as_of, its stage_id and closed_at differ from what its newest
+ * event says, or its amount is negative, or it has no owner, or no
+ * snapshot at or before its creation.  With it come the newest event by
+ * as_of, the first event, whether it has events after as_of and the first
+ * snapshot; the rules themselves are checked again by the caller.
+ */
+PG_FUNCTION_INFO_V1(deal_stage_check);
+
+#define DEAL_OUT_COLS 12
+
+static bool
+id_listed(int64 *ids, int n, int64 id)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+Datum
+deal_stage_check(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz as_of;
+	const char *schema;
+	GateCursor	co,
+				ce,
+				ch;
+	int64	   *terminal;
+	int			nterminal = 0;
+	Datum		zero;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"as_of\" must not be null")));
+	as_of = PG_GETARG_TIMESTAMPTZ(0);
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != DEAL_OUT_COLS)
+		elog(ERROR, "deal_stage_check: unexpected result type");
+	{
+		Datum	   *v;
+		bool	   *nl;
+		int			n,
+					i;
+
+		if (PG_ARGISNULL(1))
+			n = 0, v = NULL, nl = NULL;
+		else
+			deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+							  &v, &nl, &n);
+		terminal = palloc(sizeof(int64) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			if (!nl[i])
+				terminal[nterminal++] = DatumGetInt64(v[i]);
+	}
+	zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+
+	schema = quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+	memset(&co, 0, sizeof(co));
+	memset(&ce, 0, sizeof(ce));
+	memset(&ch, 0, sizeof(ch));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	co.portal = gate_cursor_open(psprintf("SELECT o.opportunity_id, o.owner_id, o.amount, o.created_at, o.closed_at, o.stage_id"
+										  "  FROM %s.opportunity o WHERE o.created_at <= $1"
+										  " ORDER BY o.opportunity_id",
+										  schema),
+								 PG_GETARG_DATUM(0));
+	/* every event, those after as_of too: they excuse a row running ahead */
+	ce.portal = gate_cursor_open(psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at"
+										  "  FROM %s.stage_event e WHERE $1 IS NOT NULL"
+										  " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
+										  schema),
+								 PG_GETARG_DATUM(0));
+	/* the first snapshot of each deal, whenever it was taken */
+	ch.portal = gate_cursor_open(psprintf("SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.changed_at"
+										  "  FROM %s.opportunity_history h WHERE $1 IS NOT NULL"
+										  " ORDER BY h.opportunity_id, h.changed_at",
+										  schema),
+								 PG_GETARG_DATUM(0));
+	for (;;)
+	{
+		HeapTuple	to = gate_cursor_peek(&co);
+		HeapTuple	te,
+					th;
+		TupleDesc	d;
+		int64		opp;
+		bool		isnull;
+		bool		owner_null,
+					amount_null,
+					closed_null,
+					stage_null;
+		int64		owner = 0,
+					stage = 0;
+		Datum		amount;
+		TimestampTz created,
+					closed = 0;
+		bool		have_ev = false,
+					moved = false,
+					have_snap = false;
+		int64		ev_stage = 0,
+					first_id = 0;
+		TimestampTz ev_at = 0,
+					first_at = 0,
+					snap_at = 0;
+		bool		ev_terminal,
+					cur_terminal,
+					want;
+
+		CHECK_FOR_INTERRUPTS();
+		if (to == NULL)
+			break;
+		d = co.batch->tupdesc;
+		opp = DatumGetInt64(heap_getattr(to, 1, d, &isnull));
+		owner = DatumGetInt64(heap_getattr(to, 2, d, &owner_null));
+		amount = heap_getattr(to, 3, d, &amount_null);
+		created = DatumGetTimestampTz(heap_getattr(to, 4, d, &isnull));
+		closed = DatumGetTimestampTz(heap_getattr(to, 5, d, &closed_null));
+		stage = DatumGetInt64(heap_getattr(to, 6, d, &stage_null));
+
+		/* the deal's events: skip those of deals not read */
+		while ((te = gate_cursor_peek(&ce)) != NULL && gate_cursor_opp(&ce, te) <= opp)
+		{
+			if (gate_cursor_opp(&ce, te) == opp)
+			{
+				TupleDesc	de = ce.batch->tupdesc;
+				TimestampTz at = DatumGetTimestampTz(heap_getattr(te, 4, de, &isnull));
+
+				if (at > as_of)
+					moved = true;
+				else
+				{
+					if (!have_ev)
+					{
+						first_at = at;
+						first_id = DatumGetInt64(heap_getattr(te, 2, de, &isnull));
+					}
+					have_ev = true;
+					ev_at = at;
+					ev_stage = DatumGetInt64(heap_getattr(te, 3, de, &isnull));
+				}
+			}
+			ce.i++;
+		}
+		while ((th = gate_cursor_peek(&ch)) != NULL && gate_cursor_opp(&ch, th) <= opp)
+		{
+			if (gate_cursor_opp(&ch, th) == opp)
+			{
+				have_snap = true;
+				snap_at = DatumGetTimestampTz(heap_getattr(th, 2, ch.batch->tupdesc, &isnull));
+			}
+			ch.i++;
+		}
+
+		cur_terminal = !stage_null && id_listed(terminal, nterminal, stage);
+		ev_terminal = have_ev && id_listed(terminal, nterminal, ev_stage);
+		want = !have_ev
+			|| first_at < created
+			|| (!closed_null && !cur_terminal)
+			|| (closed_null && cur_terminal)
+			|| (!moved && (stage_null || stage != ev_stage
+						   || closed_null != !ev_terminal
+						   || (!closed_null && closed != ev_at)))
+			|| (!amount_null && DatumGetBool(DirectFunctionCall2(numeric_lt, amount, zero)))
+			|| owner_null
+			|| !have_snap || snap_at > created;
+		if (want)
+		{
+			Datum		values[DEAL_OUT_COLS];
+			bool		nulls[DEAL_OUT_COLS];
+
+			memset(nulls, 0, sizeof(nulls));
+			values[0] = Int64GetDatum(opp);
+			values[1] = Int64GetDatum(owner);
+			nulls[1] = owner_null;
+			values[2] = amount;
+			nulls[2] = amount_null;
+			values[3] = TimestampTzGetDatum(created);
+			values[4] = TimestampTzGetDatum(closed);
+			nulls[4] = closed_null;
+			values[5] = Int64GetDatum(stage);
+			nulls[5] = stage_null;
+			values[6] = Int64GetDatum(ev_stage);
+			nulls[6] = !have_ev;
+			values[7] = TimestampTzGetDatum(ev_at);
+			nulls[7] = !have_ev;
+			values[8] = TimestampTzGetDatum(first_at);
+			nulls[8] = !have_ev;
+			values[9] = Int64GetDatum(first_id);
+			nulls[9] = !have_ev;
+			values[10] = BoolGetDatum(moved);
+			values[11] = TimestampTzGetDatum(snap_at);
+			nulls[11] = !have_snap;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		co.i++;
+	}
+	SPI_cursor_close(co.portal);
+	SPI_cursor_close(ce.portal);
+	SPI_cursor_close(ch.portal);
 	SPI_finish();
 
 	return (Datum) 0;

@@ -21,13 +21,13 @@ COMMENT ON FUNCTION @extschema@.stage_ordinal() IS
 
 -- One ordered pass over the stage history (C, see stage_walk.c): the events
 -- entered by as_of and in [from_at, to_at) (null: open) that followed a move
--- listed in (pair_from[i], pair_to[i]), and with deal_rows also each deal's
--- newest event, events recorded before an event entered later, negative
--- amounts and events in the same instant as the previous one; each with the
--- previous event, the smallest id of the later events, and the deal's first
--- event.
+-- listed in (pair_from[i], pair_to[i]), and with suspects also the events
+-- recorded before an event entered later, negative amounts and events in
+-- the same instant as the previous one; each with the previous event, the
+-- smallest id of the later events, whether it is the deal's newest, and the
+-- deal's first event.
 CREATE FUNCTION @extschema@.stage_event_walk(as_of timestamptz, from_at timestamptz, to_at timestamptz,
-                                             pair_from bigint[], pair_to bigint[], deal_rows boolean)
+                                             pair_from bigint[], pair_to bigint[], suspects boolean)
 RETURNS TABLE (stage_event_id bigint, opportunity_id bigint, stage_id bigint, entered_at timestamptz,
                amount numeric, rep_id bigint, prev_stage_id bigint, prev_entered_at timestamptz,
                min_later_id bigint, is_newest boolean, first_entered_at timestamptz, first_event_id bigint)
@@ -53,6 +53,24 @@ AS 'MODULE_PATHNAME', 'gate_move_violations'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 10000;
 COMMENT ON FUNCTION @extschema@.gate_move_violations(timestamptz, timestamptz, timestamptz, bigint[], bigint[], bigint[], text[]) IS
     'Internal: the gated moves of the stage history that left a required milestone incomplete, with the missing milestones, their count and how many were completed later.';
+
+-- The deals created by as_of whose own row may break a rule against their
+-- stage history or snapshots (C, see stage_walk.c): no stage event by
+-- as_of, first event before the creation, closed_at against the current
+-- stage (terminal_stages: the won and lost stages), stage fields against
+-- the newest event, negative amount, no owner, no snapshot by the
+-- creation; with the newest and first events, whether the deal has events
+-- after as_of, and its first snapshot.  One pass over the deals, the stage
+-- history and the snapshots, merged in deal order.
+CREATE FUNCTION @extschema@.deal_stage_check(as_of timestamptz, terminal_stages bigint[])
+RETURNS TABLE (opportunity_id bigint, owner_id bigint, amount numeric, created_at timestamptz,
+               closed_at timestamptz, stage_id bigint, ev_stage_id bigint, ev_entered_at timestamptz,
+               first_entered_at timestamptz, first_event_id bigint, moved_after_as_of boolean,
+               first_changed_at timestamptz)
+AS 'MODULE_PATHNAME', 'deal_stage_check'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION @extschema@.deal_stage_check(timestamptz, bigint[]) IS
+    'Internal: the deals whose own row may break a data-quality rule against their stage history and snapshots, with the newest and first stage events, whether they moved after as_of, and the first snapshot.';
 
 -- Argument checks shared by the functions of this file and 67_kpi_reps:
 -- called in the top-level WHERE of a KPI query, where it is evaluated once,
@@ -88,8 +106,9 @@ COMMENT ON FUNCTION @extschema@.check_health_rep_args(text, timestamptz, text, t
 -- One row per finding.  Scope at as_of: stage events entered, deals created,
 -- snapshots taken and activities occurred no later than as_of; rules on a
 -- deal's own fields (amount, owner, stage, closed_at) read its current row.
--- The stage history is read in one ordered pass (stage_event_walk), the
--- other tables in one scan each.
+-- The stage history is read in ordered passes (stage_event_walk for the
+-- event rules, deal_stage_check for the deal rules, with the deals and
+-- their first snapshots), the other tables in one scan each.
 CREATE FUNCTION @extschema@.data_quality_findings(as_of timestamptz DEFAULT now())
 RETURNS TABLE (table_name text, key text, rule text, detail text,
                opportunity_id bigint, rep_id bigint, found_at timestamptz)
@@ -106,6 +125,8 @@ DECLARE
     -- open stage
     pair_from bigint[];
     pair_to bigint[];
+    -- the won and lost stages
+    terminal bigint[];
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -115,50 +136,36 @@ BEGIN
       FROM @extschema@.stage_ordinal() p, @extschema@.stage_ordinal() s
      WHERE (p.kind = 'open' AND s.kind = 'open' AND s.ordinal <> p.ordinal + 1)
         OR (p.kind IN ('won', 'lost') AND s.kind <> 'open');
+    SELECT coalesce(array_agg(s.stage_id), '{}') INTO terminal
+      FROM @extschema@.stage s WHERE s.kind IN ('won', 'lost');
     RETURN QUERY
     WITH st AS (
         SELECT * FROM @extschema@.stage_ordinal()
-    ), walk AS MATERIALIZED (
-        -- the events that break a rule, plus each deal's newest event (for
-        -- the deal-level rules): a small part of the history, picked in one
-        -- ordered pass over it that returns the moves between the pairs of
-        -- stages listed and the other suspects; the rules are checked here
-        SELECT * FROM @extschema@.stage_event_walk(as_of, NULL, NULL, pair_from, pair_to, true)
     ), ev AS (
+        -- the events that break a rule: a small part of the history, picked
+        -- in one ordered pass over it that returns the moves between the
+        -- pairs of stages listed and the other suspects; the rules are
+        -- checked here
         SELECT x.stage_event_id, x.opportunity_id, x.stage_id, x.entered_at, x.amount, x.rep_id,
                x.prev_entered_at, x.min_later_id,
                s.kind, s.ordinal, s.name, ps.kind AS prev_kind, ps.ordinal AS prev_ordinal, ps.name AS prev_name
-          FROM walk x
+          FROM @extschema@.stage_event_walk(as_of, NULL, NULL, pair_from, pair_to, true) x
           JOIN st s ON s.stage_id = x.stage_id
           LEFT JOIN st ps ON ps.stage_id = x.prev_stage_id
          WHERE x.min_later_id < x.stage_event_id
             OR x.amount < 0
             OR (ps.kind = 'open' AND s.kind = 'open' AND s.ordinal <> ps.ordinal + 1)
             OR (ps.kind IN ('won', 'lost') AND (s.kind <> 'open' OR x.entered_at = x.prev_entered_at))
-    ), newest AS (
-        SELECT x.opportunity_id, x.stage_id, x.entered_at, x.first_entered_at, x.first_event_id, s.kind
-          FROM walk x
-          JOIN st s ON s.stage_id = x.stage_id
-         WHERE x.is_newest
-    ), moved_after AS (
-        -- deals whose current row legitimately runs ahead of as_of
-        SELECT DISTINCT e.opportunity_id FROM @extschema@.stage_event e WHERE e.entered_at > as_of
     ), deal AS (
-        SELECT o.opportunity_id, o.owner_id, o.amount, o.created_at, o.closed_at, o.stage_id,
+        -- the deals whose row may break a rule, found in one pass over the
+        -- deals, their histories and their first snapshots
+        SELECT d.opportunity_id, d.owner_id, d.amount, d.created_at, d.closed_at, d.stage_id,
                cs.kind AS cur_kind, cs.name AS cur_name,
-               n.stage_id AS ev_stage_id, n.kind AS ev_kind, n.entered_at AS ev_entered_at,
-               n.first_entered_at, n.first_event_id,
-               (m.opportunity_id IS NOT NULL) AS moved_after_as_of,
-               fs.first_changed_at
-          FROM @extschema@.opportunity o
-          LEFT JOIN st cs ON cs.stage_id = o.stage_id
-          LEFT JOIN newest n ON n.opportunity_id = o.opportunity_id
-          LEFT JOIN moved_after m ON m.opportunity_id = o.opportunity_id
-          -- each deal's first snapshot, read in the order of the primary key
-          LEFT JOIN (SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.changed_at AS first_changed_at
-                       FROM @extschema@.opportunity_history h
-                      ORDER BY h.opportunity_id, h.changed_at) fs ON fs.opportunity_id = o.opportunity_id
-         WHERE o.created_at <= as_of
+               d.ev_stage_id, es.kind AS ev_kind, d.ev_entered_at,
+               d.first_entered_at, d.first_event_id, d.moved_after_as_of, d.first_changed_at
+          FROM @extschema@.deal_stage_check(as_of, terminal) d
+          LEFT JOIN st cs ON cs.stage_id = d.stage_id
+          LEFT JOIN st es ON es.stage_id = d.ev_stage_id
     ), open_positions AS (
         SELECT s.pipeline_id, count(*) AS n, max(s.position) AS top,
                string_agg(s.position::text, ', ' ORDER BY s.position) AS positions
