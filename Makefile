@@ -22,7 +22,8 @@ OBJS = \
 	src/funnel.o \
 	src/window.o \
 	src/currency.o \
-	src/dimension.o
+	src/dimension.o \
+	src/stage_walk.o
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql

@@ -10,7 +10,7 @@
 \pset pager off
 BEGIN;
 SET LOCAL TimeZone = 'UTC';
-SELECT plan(9);
+SELECT plan(13);
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(3000, 31, '2026-10-31', replace => true)$$, 'demo data loads');
 
 -- break some rows, each kind of rule at least once
@@ -176,6 +176,57 @@ SELECT set_eq(
     'by team: the team of the deal''s owner at the move');
 SELECT is((SELECT count(*) FROM sales_kpi.gate_violations('2025-01-01', '2026-11-01', 'company', '2026-10-31 23:00+00')
             WHERE gate_mode <> 'off'), 0::bigint, 'the demo pipelines have their gates off, and violations are still found');
+
+-- the ordered passes in C against window functions over the same history
+CREATE TEMP TABLE ref_walk AS
+SELECT i.as_of, e.stage_event_id, e.opportunity_id, e.stage_id, e.entered_at, e.amount, e.rep_id,
+       lag(e.stage_id) OVER w AS prev_stage_id, lag(e.entered_at) OVER w AS prev_entered_at,
+       min(e.stage_event_id) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS min_later_id,
+       (lead(e.stage_event_id) OVER w) IS NULL AS is_newest,
+       first_value(e.entered_at) OVER w AS first_entered_at, first_value(e.stage_event_id) OVER w AS first_event_id
+  FROM instants i
+  JOIN sales_kpi.stage_event e ON e.entered_at <= i.as_of
+WINDOW w AS (PARTITION BY i.as_of, e.opportunity_id ORDER BY e.entered_at, e.stage_event_id);
+SELECT set_eq(
+    $$SELECT i.as_of, w.* FROM instants i, sales_kpi.stage_event_walk(i.as_of, NULL, NULL, '{}', '{}', true) w$$,
+    $$SELECT * FROM ref_walk
+       WHERE min_later_id < stage_event_id OR amount < 0 OR entered_at = prev_entered_at$$,
+    'stage_event_walk with suspects: out-of-order events, negative amounts, same instants');
+SELECT ok((SELECT count(*) FILTER (WHERE min_later_id < stage_event_id) > 0
+              AND count(*) FILTER (WHERE amount < 0) > 0 FROM ref_walk),
+          'the history has out-of-order events and negative amounts');
+SELECT set_eq(
+    $$SELECT i.as_of, w.* FROM instants i,
+             sales_kpi.stage_event_walk(i.as_of, '2024-01-01', '2026-01-01',
+                                        (SELECT array_agg(s.stage_id ORDER BY s.stage_id, t.stage_id)
+                                           FROM sales_kpi.stage s, sales_kpi.stage t
+                                          WHERE s.pipeline_id = t.pipeline_id AND s.position + 1 = t.position),
+                                        (SELECT array_agg(t.stage_id ORDER BY s.stage_id, t.stage_id)
+                                           FROM sales_kpi.stage s, sales_kpi.stage t
+                                          WHERE s.pipeline_id = t.pipeline_id AND s.position + 1 = t.position),
+                                        false) w$$,
+    $$SELECT r.* FROM ref_walk r
+        JOIN sales_kpi.stage s ON s.stage_id = r.prev_stage_id
+        JOIN sales_kpi.stage t ON t.stage_id = r.stage_id AND t.pipeline_id = s.pipeline_id AND t.position = s.position + 1
+       WHERE r.entered_at >= '2024-01-01' AND r.entered_at < '2026-01-01'$$,
+    'stage_event_walk with pairs and a range: exactly the moves between the listed stages in the range');
+SELECT set_eq(
+    $$SELECT g.stage_event_id, g.missing_milestones
+        FROM sales_kpi.gate_violations('2025-01-01', '2026-11-01', 'company', '2026-10-31 23:00+00') g$$,
+    $$SELECT e.stage_event_id,
+             string_agg(format('%s: %s', ps.name, m.name), ', ' ORDER BY ps.position, m.position)
+        FROM ref_walk e
+        JOIN sales_kpi.stage t ON t.stage_id = e.stage_id
+        JOIN sales_kpi.stage f ON f.stage_id = e.prev_stage_id AND f.kind = 'open'
+        JOIN sales_kpi.stage ps ON ps.pipeline_id = f.pipeline_id AND ps.kind = 'open' AND ps.position >= f.position
+         AND (t.kind = 'won' OR (t.kind = 'open' AND t.position > f.position AND ps.position < t.position))
+        JOIN sales_kpi.milestone m ON m.stage_id = ps.stage_id AND m.required
+        LEFT JOIN sales_kpi.milestone_event me ON me.opportunity_id = e.opportunity_id
+         AND me.milestone_id = m.milestone_id AND me.completed_at <= e.as_of
+       WHERE e.as_of = '2026-10-31 23:00+00' AND e.entered_at >= '2025-01-01' AND e.entered_at < '2026-11-01'
+         AND (me.completed_at IS NULL OR me.completed_at > e.entered_at)
+       GROUP BY e.stage_event_id$$,
+    'gate_violations names the missing milestones in stage and milestone order');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -7,7 +7,7 @@
 CREATE FUNCTION @extschema@.stage_ordinal()
 RETURNS TABLE (stage_id bigint, pipeline_id bigint, name text, kind text, "position" integer,
                ordinal bigint)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE ROWS 50
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT s.stage_id, s.pipeline_id, s.name, s.kind, s.position,
@@ -18,6 +18,59 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.stage_ordinal() IS
     'Internal: every stage with its open-stage ordinal (1..n in position order within the pipeline; null for won and lost).';
+
+-- One ordered pass over the stage history (C, see stage_walk.c): the events
+-- entered by as_of and in [from_at, to_at) (null: open) that followed a move
+-- listed in (pair_from[i], pair_to[i]), and with suspects also the events
+-- recorded before an event entered later, negative amounts and events in
+-- the same instant as the previous one; each with the previous event, the
+-- smallest id of the later events, whether it is the deal's newest, and the
+-- deal's first event.
+CREATE FUNCTION @extschema@.stage_event_walk(as_of timestamptz, from_at timestamptz, to_at timestamptz,
+                                             pair_from bigint[], pair_to bigint[], suspects boolean)
+RETURNS TABLE (stage_event_id bigint, opportunity_id bigint, stage_id bigint, entered_at timestamptz,
+               amount numeric, rep_id bigint, prev_stage_id bigint, prev_entered_at timestamptz,
+               min_later_id bigint, is_newest boolean, first_entered_at timestamptz, first_event_id bigint)
+AS 'MODULE_PATHNAME', 'stage_event_walk'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10000;
+COMMENT ON FUNCTION @extschema@.stage_event_walk(timestamptz, timestamptz, timestamptz, bigint[], bigint[], boolean) IS
+    'Internal: one ordered pass over the stage history returning the events a process-health KPI needs, each with its previous event, the smallest id of the later events, whether it is the newest and the deal''s first event.';
+
+-- The gated moves entered by as_of and in [from_at, to_at) (null: open) that
+-- left a required milestone incomplete (C, see stage_walk.c), from one pass
+-- over the stage history and the milestone completions, deal by deal: a
+-- move from stage gate_from[i] to gate_to[i] needs milestone
+-- gate_milestone[i], named gate_label[i] (the labels of a move listed in the
+-- order given); a needed milestone is missing without a completion at or
+-- before the move (completions after as_of are unknown).
+CREATE FUNCTION @extschema@.gate_move_violations(as_of timestamptz, from_at timestamptz, to_at timestamptz,
+                                                 gate_from bigint[], gate_to bigint[], gate_milestone bigint[],
+                                                 gate_label text[])
+RETURNS TABLE (stage_event_id bigint, opportunity_id bigint, from_stage_id bigint, stage_id bigint,
+               entered_at timestamptz, rep_id bigint, missing_milestones text, missing_count bigint,
+               completed_late_count bigint)
+AS 'MODULE_PATHNAME', 'gate_move_violations'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10000;
+COMMENT ON FUNCTION @extschema@.gate_move_violations(timestamptz, timestamptz, timestamptz, bigint[], bigint[], bigint[], text[]) IS
+    'Internal: the gated moves of the stage history that left a required milestone incomplete, with the missing milestones, their count and how many were completed later.';
+
+-- The deals created by as_of whose own row may break a rule against their
+-- stage history or snapshots (C, see stage_walk.c): no stage event by
+-- as_of, first event before the creation, closed_at against the current
+-- stage (terminal_stages: the won and lost stages), stage fields against
+-- the newest event, negative amount, no owner, no snapshot by the
+-- creation; with the newest and first events, whether the deal has events
+-- after as_of, and its first snapshot.  One pass over the deals, the stage
+-- history and the snapshots, merged in deal order.
+CREATE FUNCTION @extschema@.deal_stage_check(as_of timestamptz, terminal_stages bigint[])
+RETURNS TABLE (opportunity_id bigint, owner_id bigint, amount numeric, created_at timestamptz,
+               closed_at timestamptz, stage_id bigint, ev_stage_id bigint, ev_entered_at timestamptz,
+               first_entered_at timestamptz, first_event_id bigint, moved_after_as_of boolean,
+               first_changed_at timestamptz)
+AS 'MODULE_PATHNAME', 'deal_stage_check'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION @extschema@.deal_stage_check(timestamptz, bigint[]) IS
+    'Internal: the deals whose own row may break a data-quality rule against their stage history and snapshots, with the newest and first stage events, whether they moved after as_of, and the first snapshot.';
 
 -- Argument checks shared by the functions of this file and 67_kpi_reps:
 -- called in the top-level WHERE of a KPI query, where it is evaluated once,
@@ -53,8 +106,9 @@ COMMENT ON FUNCTION @extschema@.check_health_rep_args(text, timestamptz, text, t
 -- One row per finding.  Scope at as_of: stage events entered, deals created,
 -- snapshots taken and activities occurred no later than as_of; rules on a
 -- deal's own fields (amount, owner, stage, closed_at) read its current row.
--- The stage history is read in one ordered pass (window functions), the
--- other tables in one scan each.
+-- The stage history is read in ordered passes (stage_event_walk for the
+-- event rules, deal_stage_check for the deal rules, with the deals and
+-- their first snapshots), the other tables in one scan each.
 CREATE FUNCTION @extschema@.data_quality_findings(as_of timestamptz DEFAULT now())
 RETURNS TABLE (table_name text, key text, rule text, detail text,
                opportunity_id bigint, rep_id bigint, found_at timestamptz)
@@ -62,58 +116,56 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 -- JIT compiles for longer than these queries run
 SET jit = off
+SET work_mem = '64MB'
 AS $fn$
 #variable_conflict use_column
+DECLARE
+    -- the moves that break a rule whatever their instants: between open
+    -- stages not one ordinal apart, and from a close to anything but an
+    -- open stage
+    pair_from bigint[];
+    pair_to bigint[];
+    -- the won and lost stages
+    terminal bigint[];
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    SELECT coalesce(array_agg(p.stage_id), '{}'), coalesce(array_agg(s.stage_id), '{}')
+      INTO pair_from, pair_to
+      FROM @extschema@.stage_ordinal() p, @extschema@.stage_ordinal() s
+     WHERE (p.kind = 'open' AND s.kind = 'open' AND s.ordinal <> p.ordinal + 1)
+        OR (p.kind IN ('won', 'lost') AND s.kind <> 'open');
+    SELECT coalesce(array_agg(s.stage_id), '{}') INTO terminal
+      FROM @extschema@.stage s WHERE s.kind IN ('won', 'lost');
     RETURN QUERY
-    WITH st AS MATERIALIZED (
+    WITH st AS (
         SELECT * FROM @extschema@.stage_ordinal()
-    ), ev AS MATERIALIZED (
-        -- the events that break a rule, plus each deal's newest event (for
-        -- the deal-level rules): a small part of the history.  The window
-        -- runs on the history alone, in the order of its index.
+    ), ev AS (
+        -- the events that break a rule: a small part of the history, picked
+        -- in one ordered pass over it that returns the moves between the
+        -- pairs of stages listed and the other suspects; the rules are
+        -- checked here
         SELECT x.stage_event_id, x.opportunity_id, x.stage_id, x.entered_at, x.amount, x.rep_id,
-               x.prev_entered_at, x.min_later_id, x.is_newest, x.first_entered_at, x.first_event_id,
+               x.prev_entered_at, x.min_later_id,
                s.kind, s.ordinal, s.name, ps.kind AS prev_kind, ps.ordinal AS prev_ordinal, ps.name AS prev_name
-          FROM (SELECT e.stage_event_id, e.opportunity_id, e.stage_id, e.entered_at, e.amount, e.rep_id,
-                       lag(e.stage_id) OVER w AS prev_stage_id,
-                       lag(e.entered_at) OVER w AS prev_entered_at,
-                       min(e.stage_event_id) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
-                           AS min_later_id,
-                       (lead(e.stage_event_id) OVER w) IS NULL AS is_newest,
-                       first_value(e.entered_at) OVER w AS first_entered_at,
-                       first_value(e.stage_event_id) OVER w AS first_event_id
-                  FROM @extschema@.stage_event e
-                 WHERE e.entered_at <= as_of
-                WINDOW w AS (PARTITION BY e.opportunity_id ORDER BY e.entered_at, e.stage_event_id)) x
+          FROM @extschema@.stage_event_walk(as_of, NULL, NULL, pair_from, pair_to, true) x
           JOIN st s ON s.stage_id = x.stage_id
           LEFT JOIN st ps ON ps.stage_id = x.prev_stage_id
-         WHERE x.is_newest
-            OR x.min_later_id < x.stage_event_id
+         WHERE x.min_later_id < x.stage_event_id
             OR x.amount < 0
             OR (ps.kind = 'open' AND s.kind = 'open' AND s.ordinal <> ps.ordinal + 1)
             OR (ps.kind IN ('won', 'lost') AND (s.kind <> 'open' OR x.entered_at = x.prev_entered_at))
-    ), moved_after AS (
-        -- deals whose current row legitimately runs ahead of as_of
-        SELECT DISTINCT e.opportunity_id FROM @extschema@.stage_event e WHERE e.entered_at > as_of
     ), deal AS (
-        SELECT o.opportunity_id, o.owner_id, o.amount, o.created_at, o.closed_at, o.stage_id,
+        -- the deals whose row may break a rule, found in one pass over the
+        -- deals, their histories and their first snapshots
+        SELECT d.opportunity_id, d.owner_id, d.amount, d.created_at, d.closed_at, d.stage_id,
                cs.kind AS cur_kind, cs.name AS cur_name,
-               n.stage_id AS ev_stage_id, n.kind AS ev_kind, n.entered_at AS ev_entered_at,
-               n.first_entered_at, n.first_event_id,
-               (m.opportunity_id IS NOT NULL) AS moved_after_as_of,
-               fs.first_changed_at
-          FROM @extschema@.opportunity o
-          LEFT JOIN st cs ON cs.stage_id = o.stage_id
-          LEFT JOIN ev n ON n.opportunity_id = o.opportunity_id AND n.is_newest
-          LEFT JOIN moved_after m ON m.opportunity_id = o.opportunity_id
-          LEFT JOIN (SELECT h.opportunity_id, min(h.changed_at) AS first_changed_at
-                       FROM @extschema@.opportunity_history h
-                      GROUP BY h.opportunity_id) fs ON fs.opportunity_id = o.opportunity_id
-         WHERE o.created_at <= as_of
+               d.ev_stage_id, es.kind AS ev_kind, d.ev_entered_at,
+               d.first_entered_at, d.first_event_id, d.moved_after_as_of, d.first_changed_at
+          FROM @extschema@.deal_stage_check(as_of, terminal) d
+          LEFT JOIN st cs ON cs.stage_id = d.stage_id
+          LEFT JOIN st es ON es.stage_id = d.ev_stage_id
     ), open_positions AS (
         SELECT s.pipeline_id, count(*) AS n, max(s.position) AS top,
                string_agg(s.position::text, ', ' ORDER BY s.position) AS positions
@@ -149,11 +201,6 @@ BEGIN
             ('negative_amount', e.amount < 0)
           ) r(rule, hit)
      WHERE r.hit
-       -- only events that break some rule are expanded into rules (the
-       -- newest events kept for the deal rules are mostly clean)
-       AND (e.min_later_id < e.stage_event_id OR e.amount < 0
-            OR (e.prev_kind = 'open' AND e.kind = 'open' AND e.ordinal <> e.prev_ordinal + 1)
-            OR (e.prev_kind IN ('won', 'lost') AND (e.kind <> 'open' OR e.entered_at = e.prev_entered_at)))
     UNION ALL
     -- deals
     SELECT 'opportunity'::text, 'opportunity_id=' || d.opportunity_id, r.rule,
@@ -252,6 +299,92 @@ COMMENT ON VIEW @extschema@.data_quality_findings IS
 -- event are not gated.  A required milestone of a passed stage is missing
 -- when it has no completion at or before the move; completions after as_of
 -- are unknown at as_of.
+-- The rows of gate_violations (whose dimension argument shares its name
+-- with the first column, which PL/pgSQL refuses): PL/pgSQL so that the
+-- query is planned with the actual dates.  The forward moves in the range
+-- come from one ordered pass over the stage history (stage_event_walk, told
+-- the pairs of stages that make a gated move); deal attributes are read
+-- only for the breakdowns that need them.
+CREATE FUNCTION @extschema@.gate_violation_rows(from_at timestamptz, to_at timestamptz, dim text,
+                                                as_of timestamptz)
+RETURNS TABLE (dimension_value text, period_start timestamptz, period_end timestamptz,
+               opportunity_id bigint, stage_event_id bigint, pipeline_id bigint, gate_mode text,
+               from_stage text, to_stage text, moved_at timestamptz, rep_id bigint,
+               missing_milestones text, missing_count bigint, completed_late_count bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    lo timestamptz;
+    hi timestamptz;
+    by_deal boolean := dim NOT IN ('company', 'rep', 'team');
+    gate_from bigint[];
+    gate_to bigint[];
+    gate_milestone bigint[];
+    gate_label text[];
+BEGIN
+    PERFORM @extschema@.check_health_rep_args(dim, as_of, NULL, from_at, to_at);
+    SELECT min(s.period_start), max(s.period_end) INTO lo, hi
+      FROM @extschema@.resolve_series(from_at, to_at, 'month', as_of) s;
+    -- for every forward move between two stages of a pipeline (a later
+    -- open stage, or won): the required milestones of the stages passed
+    SELECT coalesce(array_agg(f.stage_id ORDER BY ps.position, ms.position), '{}'),
+           coalesce(array_agg(t.stage_id ORDER BY ps.position, ms.position), '{}'),
+           coalesce(array_agg(ms.milestone_id ORDER BY ps.position, ms.position), '{}'),
+           coalesce(array_agg(format('%s: %s', ps.name, ms.name) ORDER BY ps.position, ms.position), '{}')
+      INTO gate_from, gate_to, gate_milestone, gate_label
+      FROM @extschema@.stage f
+      JOIN @extschema@.stage t
+        ON t.pipeline_id = f.pipeline_id
+       AND (t.kind = 'won' OR (t.kind = 'open' AND t.position > f.position))
+      JOIN @extschema@.stage ps
+        ON ps.pipeline_id = f.pipeline_id AND ps.kind = 'open' AND ps.position >= f.position
+       AND (t.kind = 'won' OR ps.position < t.position)
+      JOIN @extschema@.milestone ms ON ms.stage_id = ps.stage_id AND ms.required
+     WHERE f.kind = 'open';
+    RETURN QUERY
+    WITH violation AS (
+        -- each forward move in the range that left a required milestone
+        -- of a stage it passed incomplete
+        SELECT v.stage_event_id, v.opportunity_id, v.from_stage_id, v.stage_id, v.entered_at, v.rep_id,
+               v.missing_milestones, v.missing_count, v.completed_late_count
+          FROM @extschema@.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone, gate_label) v
+    )
+    SELECT CASE WHEN by_deal
+                THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source, dd.industry,
+                                                         dd.segment, dd.region, dd.competitor, dd.kind)
+                        FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = v.opportunity_id)
+                ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+           END,
+           lo, hi,
+           v.opportunity_id, v.stage_event_id, f.pipeline_id,
+           coalesce(p.gate_mode, @extschema@.default_stage_gate_mode()),
+           f.name, t.name, v.entered_at, r.rep_id,
+           v.missing_milestones, v.missing_count, v.completed_late_count
+      FROM violation v
+      JOIN @extschema@.stage f ON f.stage_id = v.from_stage_id
+      JOIN @extschema@.stage t ON t.stage_id = v.stage_id
+      JOIN @extschema@.pipeline p ON p.pipeline_id = f.pipeline_id
+      -- the rep credited: the deal's owner at the move
+      LEFT JOIN LATERAL (
+            SELECT sn.owner_id
+              FROM @extschema@.opportunity_history sn
+             WHERE sn.opportunity_id = v.opportunity_id AND sn.changed_at <= v.entered_at
+             ORDER BY sn.changed_at DESC
+             LIMIT 1) w ON true
+      LEFT JOIN @extschema@.rep r
+        ON r.rep_id = coalesce(w.owner_id, v.rep_id,
+                               (SELECT o.owner_id FROM @extschema@.opportunity o
+                                 WHERE o.opportunity_id = v.opportunity_id));
+END;
+$fn$;
+COMMENT ON FUNCTION @extschema@.gate_violation_rows(timestamptz, timestamptz, text, timestamptz) IS
+    'Internal: the rows of gate_violations without its dimension column.';
+
 CREATE FUNCTION @extschema@.gate_violations(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
                                             dimension text DEFAULT 'company', as_of timestamptz DEFAULT now())
 RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
@@ -260,84 +393,8 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                missing_milestones text, missing_count bigint, completed_late_count bigint)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
--- JIT compiles for longer than these queries run
-SET jit = off
--- the row estimates of the history window are far too low; nested loops over them are slow
-SET enable_nestloop = off
 AS $$
-    WITH rng AS MATERIALIZED (
-        SELECT min(s.period_start) AS lo, max(s.period_end) AS hi
-          FROM @extschema@.resolve_series(from_at, to_at, 'month', as_of) s
-    ), moved AS (
-        SELECT DISTINCT e.opportunity_id
-          FROM @extschema@.stage_event e, rng
-         WHERE e.entered_at >= rng.lo AND e.entered_at < rng.hi AND e.entered_at <= as_of
-    ), hist AS (
-        SELECT e.stage_event_id, e.opportunity_id, e.stage_id, e.entered_at, e.rep_id,
-               lag(e.stage_id) OVER (PARTITION BY e.opportunity_id ORDER BY e.entered_at, e.stage_event_id)
-                   AS from_stage_id
-          FROM @extschema@.stage_event e
-         WHERE e.opportunity_id IN (SELECT m.opportunity_id FROM moved m)
-           AND e.entered_at <= as_of
-    ), gate AS MATERIALIZED (
-        -- for every forward move between two stages of a pipeline (a later
-        -- open stage, or won): the required milestones of the stages passed
-        SELECT f.stage_id AS from_stage_id, t.stage_id AS to_stage_id, ms.milestone_id,
-               ps.position AS stage_position, ms.position AS milestone_position,
-               format('%s: %s', ps.name, ms.name) AS label
-          FROM @extschema@.stage f
-          JOIN @extschema@.stage t
-            ON t.pipeline_id = f.pipeline_id
-           AND (t.kind = 'won' OR (t.kind = 'open' AND t.position > f.position))
-          JOIN @extschema@.stage ps
-            ON ps.pipeline_id = f.pipeline_id AND ps.kind = 'open' AND ps.position >= f.position
-           AND (t.kind = 'won' OR ps.position < t.position)
-          JOIN @extschema@.milestone ms ON ms.stage_id = ps.stage_id AND ms.required
-         WHERE f.kind = 'open'
-    ), due AS (
-        -- each forward move in the range with each milestone it needed
-        SELECT h.stage_event_id, h.opportunity_id, h.entered_at, h.rep_id, h.from_stage_id, h.stage_id,
-               g.milestone_id, g.stage_position, g.milestone_position, g.label
-          FROM hist h
-          CROSS JOIN rng
-          JOIN gate g ON g.from_stage_id = h.from_stage_id AND g.to_stage_id = h.stage_id
-         WHERE h.entered_at >= rng.lo AND h.entered_at < rng.hi
-    ), violation AS (
-        SELECT d.stage_event_id, d.opportunity_id, d.from_stage_id, d.stage_id, d.entered_at, d.rep_id,
-               string_agg(d.label, ', ' ORDER BY d.stage_position, d.milestone_position) AS missing_milestones,
-               count(*) AS missing_count,
-               count(me.completed_at) AS completed_late_count
-          FROM due d
-          LEFT JOIN @extschema@.milestone_event me
-            ON me.opportunity_id = d.opportunity_id AND me.milestone_id = d.milestone_id
-           AND me.completed_at <= as_of
-         WHERE me.completed_at IS NULL OR me.completed_at > d.entered_at
-         GROUP BY d.stage_event_id, d.opportunity_id, d.from_stage_id, d.stage_id, d.entered_at, d.rep_id
-    )
-    SELECT dimension,
-           @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source, dd.industry,
-                                       dd.segment, dd.region, dd.competitor, dd.kind),
-           rng.lo, rng.hi,
-           v.opportunity_id, v.stage_event_id, f.pipeline_id,
-           coalesce(p.gate_mode, @extschema@.default_stage_gate_mode()),
-           f.name, t.name, v.entered_at, r.rep_id,
-           v.missing_milestones, v.missing_count, v.completed_late_count
-      FROM violation v
-      CROSS JOIN rng
-      JOIN @extschema@.stage f ON f.stage_id = v.from_stage_id
-      JOIN @extschema@.stage t ON t.stage_id = v.stage_id
-      JOIN @extschema@.pipeline p ON p.pipeline_id = f.pipeline_id
-      JOIN @extschema@.opportunity o ON o.opportunity_id = v.opportunity_id
-      JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = v.opportunity_id
-      -- the rep credited: the deal's owner at the move
-      LEFT JOIN LATERAL (
-            SELECT hi.owner_id
-              FROM @extschema@.opportunity_history hi
-             WHERE hi.opportunity_id = v.opportunity_id AND hi.changed_at <= v.entered_at
-             ORDER BY hi.changed_at DESC
-             LIMIT 1) w ON true
-      LEFT JOIN @extschema@.rep r ON r.rep_id = coalesce(w.owner_id, v.rep_id, o.owner_id)
-     WHERE @extschema@.check_health_rep_args(dimension, as_of, NULL, from_at, to_at)
+    SELECT dimension, t.* FROM @extschema@.gate_violation_rows(from_at, to_at, dimension, as_of) t
 $$;
 COMMENT ON FUNCTION @extschema@.gate_violations(timestamptz, timestamptz, text, timestamptz) IS
     'Forward moves in [from_at, to_at) (default: the twelve months before the month holding as_of, and that month) that left a stage with required milestones incomplete, from the stage history as it stood at as_of, whatever the gate mode; with the missing milestones and the rep who owned the deal at the move.';

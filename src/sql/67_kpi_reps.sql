@@ -11,6 +11,112 @@
 -- percent_rank(): 0 for the lowest value among the peers, 1 for the
 -- highest, (rank - 1) / (peers with a value - 1); a shorter cycle ranks
 -- higher; a NULL measure (no closed or no won deal) has no rank.
+-- The rows of rep_timeline (whose dimension argument shares its name with
+-- the first column, which PL/pgSQL refuses): PL/pgSQL so that the query is
+-- planned with the actual dates (a generic plan misjudges how many
+-- activities fall in the range by a factor of ten).  Closed deals and
+-- activities are each read in one pass and counted per period, rep and (for
+-- the deal dimensions) deal; the period is found by binary search in the
+-- array of period starts (width_bucket) rather than by a join.
+CREATE FUNCTION @extschema@.rep_timeline_rows(from_at timestamptz, to_at timestamptz, grain text,
+                                              dim text, as_of timestamptz)
+RETURNS TABLE (dimension_value text, period_start timestamptz, period_end timestamptz,
+               peer_group text, bookings numeric, won bigint, lost bigint, win_rate double precision,
+               mean_cycle_days double precision, activities bigint, peers bigint,
+               bookings_percentile double precision, win_rate_percentile double precision,
+               cycle_percentile double precision, activity_percentile double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    starts timestamptz[];
+    ends timestamptz[];
+    lo timestamptz;
+    hi timestamptz;
+    by_deal boolean := dim NOT IN ('company', 'rep', 'team');
+    by_rep boolean := dim = 'rep';
+BEGIN
+    PERFORM @extschema@.check_health_rep_args(dim, as_of, grain, from_at, to_at);
+    SELECT array_agg(s.period_start ORDER BY s.period_start), array_agg(s.period_end ORDER BY s.period_start),
+           min(s.period_start), max(s.period_end)
+      INTO starts, ends, lo, hi
+      FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) s;
+    IF lo IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH closed AS (
+        -- one pass over the closed deals of the whole range
+        SELECT c.b,
+               CASE WHEN by_deal
+                    THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
+               CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
+               @extschema@.winloss_agg(c.outcome = 'won', c.amount_base) AS wl,
+               avg(extract(epoch FROM c.closed_at - c.created_at) / 86400.0)
+                   FILTER (WHERE c.outcome = 'won') AS cycle_days
+          FROM (SELECT width_bucket(cd.closed_at, starts) AS b, cd.opportunity_id, cd.owner_id, cd.outcome,
+                       cd.amount_base, cd.closed_at, cd.created_at
+                  FROM @extschema@.closed_deals(lo, hi, as_of) cd) c
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         GROUP BY 1, 2, 3
+    ), act_rep AS (
+        -- activities per period, rep and, only when the dimension is a deal
+        -- attribute, deal (periods start at local midnights)
+        SELECT width_bucket(a.occurred_at, starts) AS b, a.rep_id,
+               CASE WHEN by_deal THEN a.opportunity_id END AS opportunity_id,
+               count(*) AS n
+          FROM @extschema@.activity a
+         WHERE a.occurred_at >= lo AND a.occurred_at < hi AND a.occurred_at <= as_of
+         GROUP BY 1, 2, 3
+    ), act AS (
+        SELECT a.b,
+               CASE WHEN by_deal
+                    THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = a.opportunity_id)
+                    ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
+               CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
+               sum(a.n)::bigint AS n
+          FROM act_rep a
+          LEFT JOIN @extschema@.rep r ON r.rep_id = a.rep_id
+         GROUP BY 1, 2, 3
+    ), measures AS (
+        SELECT starts[coalesce(c.b, a.b)] AS ps, ends[coalesce(c.b, a.b)] AS pe,
+               coalesce(c.dv, a.dv) AS dv, coalesce(c.peer, a.peer) AS peer,
+               coalesce(@extschema@.won_amount(c.wl), 0) AS bookings,
+               coalesce(@extschema@.won_count(c.wl), 0) AS won,
+               coalesce(@extschema@.lost_count(c.wl), 0) AS lost,
+               @extschema@.win_rate(c.wl) AS win_rate,
+               c.cycle_days::double precision AS cycle_days,
+               coalesce(a.n, 0) AS activities
+          FROM closed c
+          FULL JOIN act a ON a.b = c.b AND a.dv = c.dv AND a.peer = c.peer
+    )
+    SELECT m.dv, m.ps, m.pe, m.peer, m.bookings, m.won, m.lost, m.win_rate, m.cycle_days,
+           m.activities,
+           count(*) OVER (PARTITION BY m.ps, m.peer),
+           percent_rank() OVER (PARTITION BY m.ps, m.peer ORDER BY m.bookings),
+           CASE WHEN m.win_rate IS NOT NULL
+                THEN percent_rank() OVER (PARTITION BY m.ps, m.peer, m.win_rate IS NULL ORDER BY m.win_rate) END,
+           CASE WHEN m.cycle_days IS NOT NULL
+                THEN percent_rank() OVER (PARTITION BY m.ps, m.peer, m.cycle_days IS NULL
+                                          ORDER BY m.cycle_days DESC) END,
+           percent_rank() OVER (PARTITION BY m.ps, m.peer ORDER BY m.activities)
+      FROM measures m;
+END;
+$fn$;
+COMMENT ON FUNCTION @extschema@.rep_timeline_rows(timestamptz, timestamptz, text, text, timestamptz) IS
+    'Internal: the rows of rep_timeline without its dimension column.';
+
 CREATE FUNCTION @extschema@.rep_timeline(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
                                          grain text DEFAULT 'month', dimension text DEFAULT 'rep',
                                          as_of timestamptz DEFAULT now())
@@ -21,83 +127,8 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                cycle_percentile double precision, activity_percentile double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
--- JIT compiles for longer than these queries run
-SET jit = off
 AS $$
-    WITH per AS MATERIALIZED (
-        SELECT s.period_start AS ps, s.period_end AS pe
-          FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) s
-    ), rng AS MATERIALIZED (
-        SELECT min(per.ps) AS lo, max(per.pe) AS hi,
-               dimension NOT IN ('company', 'rep', 'team') AS by_deal
-          FROM per
-    ), closed AS (
-        -- one pass over the closed deals of the whole range, then the period
-        SELECT p.ps, p.pe,
-               CASE WHEN rng.by_deal
-                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
-                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
-               END AS dv,
-               CASE WHEN dimension = 'rep' THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
-               @extschema@.winloss_agg(c.outcome = 'won', c.amount_base) AS wl,
-               avg(extract(epoch FROM c.closed_at - c.created_at) / 86400.0)
-                   FILTER (WHERE c.outcome = 'won') AS cycle_days
-          FROM rng
-         CROSS JOIN LATERAL @extschema@.closed_deals(rng.lo, rng.hi, as_of) c
-          JOIN per p ON c.closed_at >= p.ps AND c.closed_at < p.pe
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
-         GROUP BY 1, 2, 3, 4
-    ), act_day AS (
-        -- activities per local day (periods start at local midnights), rep
-        -- and, only when the dimension is a deal attribute, deal
-        SELECT date_trunc('day', a.occurred_at, @extschema@.reporting_timezone()) AS day, a.rep_id,
-               CASE WHEN rng.by_deal THEN a.opportunity_id END AS opportunity_id,
-               count(*) AS n
-          FROM rng
-          JOIN @extschema@.activity a
-            ON a.occurred_at >= rng.lo AND a.occurred_at < rng.hi AND a.occurred_at <= as_of
-         GROUP BY 1, 2, 3
-    ), act AS (
-        SELECT p.ps, p.pe,
-               CASE WHEN rng.by_deal
-                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
-                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = a.opportunity_id)
-                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
-               END AS dv,
-               CASE WHEN dimension = 'rep' THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
-               sum(a.n)::bigint AS n
-          FROM act_day a
-         CROSS JOIN rng
-          JOIN per p ON a.day >= p.ps AND a.day < p.pe
-          LEFT JOIN @extschema@.rep r ON r.rep_id = a.rep_id
-         GROUP BY 1, 2, 3, 4
-    ), measures AS (
-        SELECT coalesce(c.ps, a.ps) AS ps, coalesce(c.pe, a.pe) AS pe,
-               coalesce(c.dv, a.dv) AS dv, coalesce(c.peer, a.peer) AS peer,
-               coalesce(@extschema@.won_amount(c.wl), 0) AS bookings,
-               coalesce(@extschema@.won_count(c.wl), 0) AS won,
-               coalesce(@extschema@.lost_count(c.wl), 0) AS lost,
-               @extschema@.win_rate(c.wl) AS win_rate,
-               c.cycle_days::double precision AS cycle_days,
-               coalesce(a.n, 0) AS activities
-          FROM closed c
-          FULL JOIN act a ON a.ps = c.ps AND a.dv = c.dv AND a.peer = c.peer
-    )
-    SELECT dimension, m.dv, m.ps, m.pe, m.peer, m.bookings, m.won, m.lost, m.win_rate, m.cycle_days,
-           m.activities,
-           count(*) OVER (PARTITION BY m.ps, m.peer),
-           percent_rank() OVER (PARTITION BY m.ps, m.peer ORDER BY m.bookings),
-           CASE WHEN m.win_rate IS NOT NULL
-                THEN percent_rank() OVER (PARTITION BY m.ps, m.peer, m.win_rate IS NULL ORDER BY m.win_rate) END,
-           CASE WHEN m.cycle_days IS NOT NULL
-                THEN percent_rank() OVER (PARTITION BY m.ps, m.peer, m.cycle_days IS NULL
-                                          ORDER BY m.cycle_days DESC) END,
-           percent_rank() OVER (PARTITION BY m.ps, m.peer ORDER BY m.activities)
-      FROM measures m
-     WHERE @extschema@.check_health_rep_args(dimension, as_of, grain, from_at, to_at)
+    SELECT dimension, t.* FROM @extschema@.rep_timeline_rows(from_at, to_at, grain, dimension, as_of) t
 $$;
 COMMENT ON FUNCTION @extschema@.rep_timeline(timestamptz, timestamptz, text, text, timestamptz) IS
     'Per rep (or other dimension value) and period: bookings, win rate, mean sales cycle of won deals and activity count, each with its percentile rank (percent_rank, 1 = best) among the peers of the same team and period.';
@@ -141,7 +172,8 @@ AS $$
           FROM @extschema@.trailing_months(as_of) t
     ), closed AS (
         -- deal attributes are looked up only for the breakdowns that need them
-        SELECT m.ps,
+        -- the month of a close: binary search in the month starts
+        SELECT rng.starts[width_bucket(c.closed_at, rng.starts)] AS ps,
                CASE WHEN dimension NOT IN ('company', 'rep', 'team')
                     THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
                                                              dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
@@ -149,9 +181,8 @@ AS $$
                     ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
                END AS dv,
                coalesce(sum(c.amount_base) FILTER (WHERE c.outcome = 'won'), 0) AS bookings
-          FROM (SELECT min(m.ps) AS lo, max(m.pe) AS hi FROM m) rng
+          FROM (SELECT min(m.ps) AS lo, max(m.pe) AS hi, array_agg(m.ps ORDER BY m.ps) AS starts FROM m) rng
          CROSS JOIN LATERAL @extschema@.closed_deals(rng.lo, rng.hi, as_of) c
-          JOIN m ON c.closed_at >= m.ps AND c.closed_at < m.pe
           LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
          GROUP BY 1, 2
     ), grid AS (

@@ -1,0 +1,976 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage_walk.c
+ *	  stage_event_walk(as_of, from_at, to_at, pair_from, pair_to, suspects):
+ *	  one ordered pass over the stage history, returning the few events a
+ *	  process-health KPI looks at, each with what a window over its deal
+ *	  would say about it; gate_move_violations(...): the same pass over the
+ *	  history and the milestone completions, returning the gated moves that
+ *	  left a required milestone incomplete; deal_stage_check(...): the deals
+ *	  whose own row disagrees with their history (see below).
+ *
+ * The history is read once, deal by deal in the order of the index
+ * stage_event (opportunity_id, entered_at, stage_event_id), through SPI
+ * into a receiver that keeps one deal's events at a time: no window
+ * function runs over every event (each one re-reads its partition from a
+ * tuplestore, which costs far more than the scan), and only the events
+ * asked for reach the result.  For every event entered by as_of it knows
+ * the previous event of the deal (prev_stage_id, prev_entered_at), the
+ * smallest stage_event_id of the later events (min_later_id: smaller than
+ * its own when an event recorded before it was entered later), whether it
+ * is the deal's newest event, and the deal's first event.
+ *
+ * An event is returned when it was entered in [from_at, to_at) (a null
+ * bound is open) and
+ *	  - the move that led to it, (prev_stage_id, stage_id), is one of the
+ *		pairs (pair_from[i], pair_to[i]), or
+ *	  - suspects is true and it is an event recorded before an event
+ *		entered later (min_later_id < its id), or its amount is negative,
+ *		or it was entered in the same instant as the previous event.
+ *
+ * The query runs with the caller's privileges, so permissions and row
+ * security apply as to any query.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/params.h"
+#include "tcop/dest.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(stage_event_walk);
+
+#define WALK_OUT_COLS 12
+
+typedef struct WalkPair
+{
+	int64		from;
+	int64		to;
+} WalkPair;
+
+typedef struct WalkEvent
+{
+	int64		id;
+	int64		stage;
+	TimestampTz at;
+	int64		rep;
+	Datum		amount;			/* numeric, in deal_cxt */
+	bool		rep_null;
+	bool		amount_null;
+	bool		amount_neg;
+	int64		min_later;		/* filled when the deal is complete */
+	bool		min_later_null;
+} WalkEvent;
+
+typedef struct WalkState
+{
+	DestReceiver pub;			/* must be first */
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	bool		have_lo;
+	bool		have_hi;
+	TimestampTz lo;
+	TimestampTz hi;
+	bool		suspects;
+	WalkPair   *pairs;			/* sorted by (from, to) */
+	int			npairs;
+	Datum		zero;			/* numeric 0 */
+	int64		opp;			/* the deal being collected */
+	WalkEvent  *ev;
+	int			nev;
+	int			cap;
+	MemoryContext deal_cxt;		/* amounts of the current deal */
+} WalkState;
+
+static int
+pair_cmp(const void *a, const void *b)
+{
+	const WalkPair *x = a;
+	const WalkPair *y = b;
+
+	if (x->from != y->from)
+		return x->from < y->from ? -1 : 1;
+	if (x->to != y->to)
+		return x->to < y->to ? -1 : 1;
+	return 0;
+}
+
+static bool
+pair_listed(WalkState *st, int64 from, int64 to)
+{
+	WalkPair	key;
+
+	if (st->npairs == 0)
+		return false;
+	key.from = from;
+	key.to = to;
+	return bsearch(&key, st->pairs, st->npairs, sizeof(WalkPair), pair_cmp) != NULL;
+}
+
+/* emit the wanted events of the deal collected so far, then forget it */
+static void
+walk_flush(WalkState *st)
+{
+	int			n = st->nev;
+	int			i;
+	int64		min_later = 0;
+	bool		have_min = false;
+
+	if (n == 0)
+		return;
+	for (i = n - 1; i >= 0; i--)
+	{
+		WalkEvent  *e = &st->ev[i];
+
+		e->min_later_null = !have_min;
+		e->min_later = min_later;
+		if (!have_min || e->id < min_later)
+			min_later = e->id;
+		have_min = true;
+	}
+	for (i = 0; i < n; i++)
+	{
+		WalkEvent  *e = &st->ev[i];
+		WalkEvent  *p = i > 0 ? &st->ev[i - 1] : NULL;
+		bool		newest = (i == n - 1);
+		bool		want;
+
+		if ((st->have_lo && e->at < st->lo) || (st->have_hi && e->at >= st->hi))
+			continue;
+		want = p != NULL && pair_listed(st, p->stage, e->stage);
+		if (!want && st->suspects)
+			want = (!e->min_later_null && e->min_later < e->id)
+				|| e->amount_neg
+				|| (p != NULL && p->at == e->at);
+		if (want)
+		{
+			Datum		values[WALK_OUT_COLS];
+			bool		nulls[WALK_OUT_COLS];
+
+			memset(nulls, 0, sizeof(nulls));
+			values[0] = Int64GetDatum(e->id);
+			values[1] = Int64GetDatum(st->opp);
+			values[2] = Int64GetDatum(e->stage);
+			values[3] = TimestampTzGetDatum(e->at);
+			values[4] = e->amount;
+			nulls[4] = e->amount_null;
+			values[5] = Int64GetDatum(e->rep);
+			nulls[5] = e->rep_null;
+			if (p != NULL)
+			{
+				values[6] = Int64GetDatum(p->stage);
+				values[7] = TimestampTzGetDatum(p->at);
+			}
+			else
+			{
+				values[6] = values[7] = (Datum) 0;
+				nulls[6] = nulls[7] = true;
+			}
+			values[8] = Int64GetDatum(e->min_later);
+			nulls[8] = e->min_later_null;
+			values[9] = BoolGetDatum(newest);
+			values[10] = TimestampTzGetDatum(st->ev[0].at);
+			values[11] = Int64GetDatum(st->ev[0].id);
+			tuplestore_putvalues(st->store, st->desc, values, nulls);
+		}
+	}
+	st->nev = 0;
+	MemoryContextReset(st->deal_cxt);
+}
+
+/* one event, in index order: (opportunity_id, stage_event_id, stage_id, entered_at, rep_id, amount) */
+static bool
+walk_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	WalkState  *st = (WalkState *) self;
+	WalkEvent  *e;
+	int64		opp;
+
+	slot_getallattrs(slot);
+	opp = DatumGetInt64(slot->tts_values[0]);
+	if (st->nev > 0 && opp != st->opp)
+		walk_flush(st);
+	st->opp = opp;
+	if (st->nev == st->cap)
+	{
+		st->cap *= 2;
+		st->ev = repalloc(st->ev, sizeof(WalkEvent) * st->cap);
+	}
+	e = &st->ev[st->nev++];
+	e->id = DatumGetInt64(slot->tts_values[1]);
+	e->stage = DatumGetInt64(slot->tts_values[2]);
+	e->at = DatumGetTimestampTz(slot->tts_values[3]);
+	e->rep_null = slot->tts_isnull[4];
+	e->rep = e->rep_null ? 0 : DatumGetInt64(slot->tts_values[4]);
+	e->amount_null = slot->tts_isnull[5];
+	if (e->amount_null)
+	{
+		e->amount = (Datum) 0;
+		e->amount_neg = false;
+	}
+	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->deal_cxt);
+
+		e->amount = PointerGetDatum(PG_DETOAST_DATUM_COPY(slot->tts_values[5]));
+		MemoryContextSwitchTo(old);
+		e->amount_neg = DatumGetBool(DirectFunctionCall2(numeric_lt, e->amount, st->zero));
+	}
+	return true;
+}
+
+static void
+walk_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+walk_shutdown(DestReceiver *self)
+{
+}
+
+static void
+walk_destroy(DestReceiver *self)
+{
+}
+
+static void
+read_pairs(WalkState *st, ArrayType *from, ArrayType *to)
+{
+	Datum	   *fv,
+			   *tv;
+	bool	   *fn,
+			   *tn;
+	int			nf,
+				nt,
+				i,
+				n = 0;
+
+	deconstruct_array(from, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &fv, &fn, &nf);
+	deconstruct_array(to, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &tv, &tn, &nt);
+	if (nf != nt)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("arguments \"pair_from\" and \"pair_to\" must have the same length")));
+	st->pairs = palloc(sizeof(WalkPair) * Max(nf, 1));
+	for (i = 0; i < nf; i++)
+	{
+		if (fn[i] || tn[i])
+			continue;
+		st->pairs[n].from = DatumGetInt64(fv[i]);
+		st->pairs[n].to = DatumGetInt64(tv[i]);
+		n++;
+	}
+	qsort(st->pairs, n, sizeof(WalkPair), pair_cmp);
+	st->npairs = n;
+}
+
+Datum
+stage_event_walk(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	WalkState  *st;
+	char	   *schema;
+	char	   *query;
+	SPIPlanPtr	plan;
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	ParamListInfo params;
+	SPIExecuteOptions options;
+	int			rc;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"as_of\" must not be null")));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	st = palloc0(sizeof(WalkState));
+	st->pub.receiveSlot = walk_receive;
+	st->pub.rStartup = walk_startup;
+	st->pub.rShutdown = walk_shutdown;
+	st->pub.rDestroy = walk_destroy;
+	/* anything but DestNone, which SPI takes for a discarded result */
+	st->pub.mydest = DestTuplestore;
+	st->store = rsinfo->setResult;
+	st->desc = rsinfo->setDesc;
+	if (st->desc->natts != WALK_OUT_COLS)
+		elog(ERROR, "stage_event_walk: unexpected result type");
+	st->have_lo = !PG_ARGISNULL(1);
+	st->lo = st->have_lo ? PG_GETARG_TIMESTAMPTZ(1) : 0;
+	st->have_hi = !PG_ARGISNULL(2);
+	st->hi = st->have_hi ? PG_GETARG_TIMESTAMPTZ(2) : 0;
+	if (!PG_ARGISNULL(3) && !PG_ARGISNULL(4))
+		read_pairs(st, PG_GETARG_ARRAYTYPE_P(3), PG_GETARG_ARRAYTYPE_P(4));
+	st->suspects = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+	st->zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	st->cap = 64;
+	st->ev = palloc(sizeof(WalkEvent) * st->cap);
+	st->deal_cxt = AllocSetContextCreate(CurrentMemoryContext, "stage_event_walk deal",
+										 ALLOCSET_SMALL_SIZES);
+
+	schema = get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid));
+	query = psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at, e.rep_id, e.amount"
+					 "  FROM %s.stage_event e"
+					 " WHERE e.entered_at <= $1"
+					 " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
+					 quote_identifier(schema));
+
+	params = makeParamList(1);
+	params->params[0].value = PG_GETARG_DATUM(0);
+	params->params[0].isnull = false;
+	params->params[0].pflags = PARAM_FLAG_CONST;
+	params->params[0].ptype = TIMESTAMPTZOID;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(query, 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "stage_event_walk: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = true;
+	options.dest = (DestReceiver *) st;
+	rc = SPI_execute_plan_extended(plan, &options);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "stage_event_walk: reading the stage history failed: %s", SPI_result_code_string(rc));
+	walk_flush(st);
+	SPI_freeplan(plan);
+	SPI_finish();
+
+	return (Datum) 0;
+}
+
+/*
+ * gate_move_violations(as_of, from_at, to_at, gate_from, gate_to,
+ *						gate_milestone, gate_label):
+ *	  the gated moves entered in [from_at, to_at) (null: open) that left a
+ *	  required milestone incomplete, in one ordered pass over the stage
+ *	  history and the milestone completions together.
+ *
+ * The gate is given as parallel arrays: a move from stage gate_from[i] to
+ * gate_to[i] needs milestone gate_milestone[i], named gate_label[i]; the
+ * labels of a pair are listed in the order given.  For every event entered
+ * by as_of whose move from the deal's previous event is such a pair, each
+ * needed milestone is missing when the deal has no completion of it at or
+ * before the move (completions after as_of are unknown); one row per move
+ * with a missing milestone: the labels joined by ', ', how many are
+ * missing and how many of those were completed later (by as_of).
+ *
+ * The stage history and the completions are read through two cursors, each
+ * in deal order (a cursor's plan favours the index scans that give that
+ * order), and merged deal by deal; a deal's events are put in (entered_at,
+ * stage_event_id) order here whatever the order they came in.
+ */
+PG_FUNCTION_INFO_V1(gate_move_violations);
+
+#define GATE_OUT_COLS 9
+
+typedef struct GateRow
+{
+	int64		from;
+	int64		to;
+	int64		milestone;
+	int			order;			/* position in the arguments */
+	char	   *label;
+} GateRow;
+
+typedef struct GateEvent
+{
+	int64		id;
+	int64		stage;
+	TimestampTz at;
+	int64		rep;
+	bool		rep_null;
+} GateEvent;
+
+typedef struct GateDone
+{
+	int64		milestone;
+	TimestampTz at;
+} GateDone;
+
+typedef struct GateState
+{
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	bool		have_lo;
+	bool		have_hi;
+	TimestampTz lo;
+	TimestampTz hi;
+	GateRow    *gate;			/* sorted by (from, to, order) */
+	int			ngate;
+	bool		started;
+	int64		opp;
+	GateEvent  *ev;
+	int			nev;
+	int			evcap;
+	GateDone   *done;
+	int			ndone;
+	int			donecap;
+	StringInfoData labels;
+} GateState;
+
+static int
+gate_row_cmp(const void *a, const void *b)
+{
+	const GateRow *x = a;
+	const GateRow *y = b;
+
+	if (x->from != y->from)
+		return x->from < y->from ? -1 : 1;
+	if (x->to != y->to)
+		return x->to < y->to ? -1 : 1;
+	return x->order - y->order;
+}
+
+/* the first gate row of the pair, or -1 */
+static int
+gate_first(GateState *st, int64 from, int64 to)
+{
+	int			lo = 0,
+				hi = st->ngate;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		GateRow    *g = &st->gate[mid];
+
+		if (g->from < from || (g->from == from && g->to < to))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < st->ngate && st->gate[lo].from == from && st->gate[lo].to == to)
+		return lo;
+	return -1;
+}
+
+static void
+gate_flush(GateState *st)
+{
+	int			i,
+				j;
+
+	/* the deal's events in (entered_at, stage_event_id) order: insertion
+	 * sort, as they nearly always arrive in that order already */
+	for (i = 1; i < st->nev; i++)
+	{
+		GateEvent	cur = st->ev[i];
+
+		for (j = i - 1; j >= 0 &&
+			 (st->ev[j].at > cur.at || (st->ev[j].at == cur.at && st->ev[j].id > cur.id)); j--)
+			st->ev[j + 1] = st->ev[j];
+		st->ev[j + 1] = cur;
+	}
+	for (i = 1; i < st->nev; i++)
+	{
+		GateEvent  *e = &st->ev[i];
+		GateEvent  *p = &st->ev[i - 1];
+		int			g;
+		int64		missing = 0;
+		int64		late = 0;
+
+		if ((st->have_lo && e->at < st->lo) || (st->have_hi && e->at >= st->hi))
+			continue;
+		g = gate_first(st, p->stage, e->stage);
+		if (g < 0)
+			continue;
+		resetStringInfo(&st->labels);
+		for (; g < st->ngate && st->gate[g].from == p->stage && st->gate[g].to == e->stage; g++)
+		{
+			GateDone   *d = NULL;
+
+			for (j = 0; j < st->ndone; j++)
+				if (st->done[j].milestone == st->gate[g].milestone)
+				{
+					d = &st->done[j];
+					break;
+				}
+			if (d != NULL && d->at <= e->at)
+				continue;
+			if (missing > 0)
+				appendStringInfoString(&st->labels, ", ");
+			appendStringInfoString(&st->labels, st->gate[g].label);
+			missing++;
+			if (d != NULL)
+				late++;
+		}
+		if (missing > 0)
+		{
+			Datum		values[GATE_OUT_COLS];
+			bool		nulls[GATE_OUT_COLS];
+
+			memset(nulls, 0, sizeof(nulls));
+			values[0] = Int64GetDatum(e->id);
+			values[1] = Int64GetDatum(st->opp);
+			values[2] = Int64GetDatum(p->stage);
+			values[3] = Int64GetDatum(e->stage);
+			values[4] = TimestampTzGetDatum(e->at);
+			values[5] = Int64GetDatum(e->rep);
+			nulls[5] = e->rep_null;
+			values[6] = PointerGetDatum(cstring_to_text_with_len(st->labels.data, st->labels.len));
+			values[7] = Int64GetDatum(missing);
+			values[8] = Int64GetDatum(late);
+			tuplestore_putvalues(st->store, st->desc, values, nulls);
+			pfree(DatumGetPointer(values[6]));
+		}
+	}
+	st->nev = 0;
+	st->ndone = 0;
+}
+
+/* a cursor read in batches */
+typedef struct GateCursor
+{
+	Portal		portal;
+	SPITupleTable *batch;
+	uint64		n;
+	uint64		i;
+	bool		done;
+} GateCursor;
+
+#define GATE_BATCH 4096
+
+/* the current row of the cursor, or NULL at its end */
+static HeapTuple
+gate_cursor_peek(GateCursor *c)
+{
+	while (!c->done && c->i >= c->n)
+	{
+		if (c->batch != NULL)
+			SPI_freetuptable(c->batch);
+		SPI_cursor_fetch(c->portal, true, GATE_BATCH);
+		c->batch = SPI_tuptable;
+		c->n = SPI_processed;
+		c->i = 0;
+		if (c->n == 0)
+			c->done = true;
+	}
+	return c->done ? NULL : c->batch->vals[c->i];
+}
+
+static int64
+gate_cursor_opp(GateCursor *c, HeapTuple tup)
+{
+	bool		isnull;
+
+	return DatumGetInt64(heap_getattr(tup, 1, c->batch->tupdesc, &isnull));
+}
+
+static Portal
+gate_cursor_open(const char *query, Datum as_of)
+{
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+	Portal		portal;
+
+	values[0] = as_of;
+	portal = SPI_cursor_open_with_args(NULL, query, 1, argtypes, values, NULL, true, 0);
+	if (portal == NULL)
+		elog(ERROR, "gate_move_violations: could not open a cursor: %s", SPI_result_code_string(SPI_result));
+	return portal;
+}
+
+/*
+ * Both cursors in deal order, merged: each deal's stage events
+ * (opportunity_id, stage_event_id, stage_id, entered_at, rep_id) and
+ * milestone completions (opportunity_id, milestone_id, completed_at).
+ */
+static void
+gate_read(GateState *st, GateCursor *ce, GateCursor *cm)
+{
+	for (;;)
+	{
+		HeapTuple	te = gate_cursor_peek(ce);
+		HeapTuple	tm = gate_cursor_peek(cm);
+		int64		opp;
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		if (te == NULL && tm == NULL)
+			break;
+		if (te == NULL)
+			opp = gate_cursor_opp(cm, tm);
+		else if (tm == NULL)
+			opp = gate_cursor_opp(ce, te);
+		else
+			opp = Min(gate_cursor_opp(ce, te), gate_cursor_opp(cm, tm));
+		if (st->started && opp <= st->opp)
+			elog(ERROR, "gate_move_violations: history not in deal order");
+		st->started = true;
+		st->opp = opp;
+		while (te != NULL && gate_cursor_opp(ce, te) == opp)
+		{
+			TupleDesc	d = ce->batch->tupdesc;
+			GateEvent  *e;
+
+			if (st->nev == st->evcap)
+			{
+				st->evcap *= 2;
+				st->ev = repalloc(st->ev, sizeof(GateEvent) * st->evcap);
+			}
+			e = &st->ev[st->nev++];
+			e->id = DatumGetInt64(heap_getattr(te, 2, d, &isnull));
+			e->stage = DatumGetInt64(heap_getattr(te, 3, d, &isnull));
+			e->at = DatumGetTimestampTz(heap_getattr(te, 4, d, &isnull));
+			e->rep = DatumGetInt64(heap_getattr(te, 5, d, &e->rep_null));
+			if (e->rep_null)
+				e->rep = 0;
+			ce->i++;
+			te = gate_cursor_peek(ce);
+		}
+		while (tm != NULL && gate_cursor_opp(cm, tm) == opp)
+		{
+			TupleDesc	d = cm->batch->tupdesc;
+			GateDone   *g;
+
+			if (st->ndone == st->donecap)
+			{
+				st->donecap *= 2;
+				st->done = repalloc(st->done, sizeof(GateDone) * st->donecap);
+			}
+			g = &st->done[st->ndone++];
+			g->milestone = DatumGetInt64(heap_getattr(tm, 2, d, &isnull));
+			g->at = DatumGetTimestampTz(heap_getattr(tm, 3, d, &isnull));
+			cm->i++;
+			tm = gate_cursor_peek(cm);
+		}
+		gate_flush(st);
+	}
+}
+
+static void
+read_gate(GateState *st, ArrayType *from, ArrayType *to, ArrayType *milestone, ArrayType *label)
+{
+	Datum	   *fv,
+			   *tv,
+			   *mv,
+			   *lv;
+	bool	   *fn,
+			   *tn,
+			   *mn,
+			   *ln;
+	int			nf,
+				nt,
+				nm,
+				nl,
+				i,
+				n = 0;
+
+	deconstruct_array(from, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &fv, &fn, &nf);
+	deconstruct_array(to, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &tv, &tn, &nt);
+	deconstruct_array(milestone, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &mv, &mn, &nm);
+	deconstruct_array(label, TEXTOID, -1, false, TYPALIGN_INT, &lv, &ln, &nl);
+	if (nf != nt || nf != nm || nf != nl)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("the gate arrays must have the same length")));
+	st->gate = palloc(sizeof(GateRow) * Max(nf, 1));
+	for (i = 0; i < nf; i++)
+	{
+		if (fn[i] || tn[i] || mn[i])
+			continue;
+		st->gate[n].from = DatumGetInt64(fv[i]);
+		st->gate[n].to = DatumGetInt64(tv[i]);
+		st->gate[n].milestone = DatumGetInt64(mv[i]);
+		st->gate[n].order = i;
+		st->gate[n].label = ln[i] ? "" : TextDatumGetCString(lv[i]);
+		n++;
+	}
+	qsort(st->gate, n, sizeof(GateRow), gate_row_cmp);
+	st->ngate = n;
+}
+
+Datum
+gate_move_violations(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	GateState  *st;
+	const char *schema;
+	GateCursor	ce;
+	GateCursor	cm;
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"as_of\" must not be null")));
+	for (i = 3; i <= 6; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the gate arrays must not be null")));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	st = palloc0(sizeof(GateState));
+	st->store = rsinfo->setResult;
+	st->desc = rsinfo->setDesc;
+	if (st->desc->natts != GATE_OUT_COLS)
+		elog(ERROR, "gate_move_violations: unexpected result type");
+	st->have_lo = !PG_ARGISNULL(1);
+	st->lo = st->have_lo ? PG_GETARG_TIMESTAMPTZ(1) : 0;
+	st->have_hi = !PG_ARGISNULL(2);
+	st->hi = st->have_hi ? PG_GETARG_TIMESTAMPTZ(2) : 0;
+	read_gate(st, PG_GETARG_ARRAYTYPE_P(3), PG_GETARG_ARRAYTYPE_P(4), PG_GETARG_ARRAYTYPE_P(5),
+			  PG_GETARG_ARRAYTYPE_P(6));
+	st->evcap = 64;
+	st->ev = palloc(sizeof(GateEvent) * st->evcap);
+	st->donecap = 64;
+	st->done = palloc(sizeof(GateDone) * st->donecap);
+	initStringInfo(&st->labels);
+
+	schema = quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+	memset(&ce, 0, sizeof(ce));
+	memset(&cm, 0, sizeof(cm));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ce.portal = gate_cursor_open(psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at, e.rep_id"
+										  "  FROM %s.stage_event e WHERE e.entered_at <= $1"
+										  " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
+										  schema),
+								 PG_GETARG_DATUM(0));
+	cm.portal = gate_cursor_open(psprintf("SELECT m.opportunity_id, m.milestone_id, m.completed_at"
+										  "  FROM %s.milestone_event m WHERE m.completed_at <= $1"
+										  " ORDER BY m.opportunity_id, m.milestone_id",
+										  schema),
+								 PG_GETARG_DATUM(0));
+	gate_read(st, &ce, &cm);
+	SPI_cursor_close(ce.portal);
+	SPI_cursor_close(cm.portal);
+	SPI_finish();
+
+	return (Datum) 0;
+}
+
+/*
+ * deal_stage_check(as_of, terminal_stages): the deals created by as_of whose
+ * own row breaks a data-quality rule against their stage history and
+ * snapshots, from one pass over the deals, their stage events and their
+ * first snapshots together (three cursors in deal order, merged).
+ *
+ * A deal is returned when it has no stage event entered by as_of, or its
+ * first event was entered before it was created, or its closed_at
+ * disagrees with its current stage (closed but not in a stage listed in
+ * terminal_stages, or in such a stage but not closed), or, unless it has
+ * events after as_of, its stage_id and closed_at differ from what its newest
+ * event says, or its amount is negative, or it has no owner, or no
+ * snapshot at or before its creation.  With it come the newest event by
+ * as_of, the first event, whether it has events after as_of and the first
+ * snapshot; the rules themselves are checked again by the caller.
+ */
+PG_FUNCTION_INFO_V1(deal_stage_check);
+
+#define DEAL_OUT_COLS 12
+
+static bool
+id_listed(int64 *ids, int n, int64 id)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+Datum
+deal_stage_check(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz as_of;
+	const char *schema;
+	GateCursor	co,
+				ce,
+				ch;
+	int64	   *terminal;
+	int			nterminal = 0;
+	Datum		zero;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"as_of\" must not be null")));
+	as_of = PG_GETARG_TIMESTAMPTZ(0);
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != DEAL_OUT_COLS)
+		elog(ERROR, "deal_stage_check: unexpected result type");
+	{
+		Datum	   *v;
+		bool	   *nl;
+		int			n,
+					i;
+
+		if (PG_ARGISNULL(1))
+			n = 0, v = NULL, nl = NULL;
+		else
+			deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+							  &v, &nl, &n);
+		terminal = palloc(sizeof(int64) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			if (!nl[i])
+				terminal[nterminal++] = DatumGetInt64(v[i]);
+	}
+	zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+
+	schema = quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+	memset(&co, 0, sizeof(co));
+	memset(&ce, 0, sizeof(ce));
+	memset(&ch, 0, sizeof(ch));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	co.portal = gate_cursor_open(psprintf("SELECT o.opportunity_id, o.owner_id, o.amount, o.created_at, o.closed_at, o.stage_id"
+										  "  FROM %s.opportunity o WHERE o.created_at <= $1"
+										  " ORDER BY o.opportunity_id",
+										  schema),
+								 PG_GETARG_DATUM(0));
+	/* every event, those after as_of too: they excuse a row running ahead */
+	ce.portal = gate_cursor_open(psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at"
+										  "  FROM %s.stage_event e WHERE $1 IS NOT NULL"
+										  " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
+										  schema),
+								 PG_GETARG_DATUM(0));
+	/* the first snapshot of each deal, whenever it was taken */
+	ch.portal = gate_cursor_open(psprintf("SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.changed_at"
+										  "  FROM %s.opportunity_history h WHERE $1 IS NOT NULL"
+										  " ORDER BY h.opportunity_id, h.changed_at",
+										  schema),
+								 PG_GETARG_DATUM(0));
+	for (;;)
+	{
+		HeapTuple	to = gate_cursor_peek(&co);
+		HeapTuple	te,
+					th;
+		TupleDesc	d;
+		int64		opp;
+		bool		isnull;
+		bool		owner_null,
+					amount_null,
+					closed_null,
+					stage_null;
+		int64		owner = 0,
+					stage = 0;
+		Datum		amount;
+		TimestampTz created,
+					closed = 0;
+		bool		have_ev = false,
+					moved = false,
+					have_snap = false;
+		int64		ev_stage = 0,
+					first_id = 0;
+		TimestampTz ev_at = 0,
+					first_at = 0,
+					snap_at = 0;
+		bool		ev_terminal,
+					cur_terminal,
+					want;
+
+		CHECK_FOR_INTERRUPTS();
+		if (to == NULL)
+			break;
+		d = co.batch->tupdesc;
+		opp = DatumGetInt64(heap_getattr(to, 1, d, &isnull));
+		owner = DatumGetInt64(heap_getattr(to, 2, d, &owner_null));
+		amount = heap_getattr(to, 3, d, &amount_null);
+		created = DatumGetTimestampTz(heap_getattr(to, 4, d, &isnull));
+		closed = DatumGetTimestampTz(heap_getattr(to, 5, d, &closed_null));
+		stage = DatumGetInt64(heap_getattr(to, 6, d, &stage_null));
+
+		/* the deal's events: skip those of deals not read */
+		while ((te = gate_cursor_peek(&ce)) != NULL && gate_cursor_opp(&ce, te) <= opp)
+		{
+			if (gate_cursor_opp(&ce, te) == opp)
+			{
+				TupleDesc	de = ce.batch->tupdesc;
+				TimestampTz at = DatumGetTimestampTz(heap_getattr(te, 4, de, &isnull));
+
+				if (at > as_of)
+					moved = true;
+				else
+				{
+					if (!have_ev)
+					{
+						first_at = at;
+						first_id = DatumGetInt64(heap_getattr(te, 2, de, &isnull));
+					}
+					have_ev = true;
+					ev_at = at;
+					ev_stage = DatumGetInt64(heap_getattr(te, 3, de, &isnull));
+				}
+			}
+			ce.i++;
+		}
+		while ((th = gate_cursor_peek(&ch)) != NULL && gate_cursor_opp(&ch, th) <= opp)
+		{
+			if (gate_cursor_opp(&ch, th) == opp)
+			{
+				have_snap = true;
+				snap_at = DatumGetTimestampTz(heap_getattr(th, 2, ch.batch->tupdesc, &isnull));
+			}
+			ch.i++;
+		}
+
+		cur_terminal = !stage_null && id_listed(terminal, nterminal, stage);
+		ev_terminal = have_ev && id_listed(terminal, nterminal, ev_stage);
+		want = !have_ev
+			|| first_at < created
+			|| (!closed_null && !cur_terminal)
+			|| (closed_null && cur_terminal)
+			|| (!moved && (stage_null || stage != ev_stage
+						   || closed_null != !ev_terminal
+						   || (!closed_null && closed != ev_at)))
+			|| (!amount_null && DatumGetBool(DirectFunctionCall2(numeric_lt, amount, zero)))
+			|| owner_null
+			|| !have_snap || snap_at > created;
+		if (want)
+		{
+			Datum		values[DEAL_OUT_COLS];
+			bool		nulls[DEAL_OUT_COLS];
+
+			memset(nulls, 0, sizeof(nulls));
+			values[0] = Int64GetDatum(opp);
+			values[1] = Int64GetDatum(owner);
+			nulls[1] = owner_null;
+			values[2] = amount;
+			nulls[2] = amount_null;
+			values[3] = TimestampTzGetDatum(created);
+			values[4] = TimestampTzGetDatum(closed);
+			nulls[4] = closed_null;
+			values[5] = Int64GetDatum(stage);
+			nulls[5] = stage_null;
+			values[6] = Int64GetDatum(ev_stage);
+			nulls[6] = !have_ev;
+			values[7] = TimestampTzGetDatum(ev_at);
+			nulls[7] = !have_ev;
+			values[8] = TimestampTzGetDatum(first_at);
+			nulls[8] = !have_ev;
+			values[9] = Int64GetDatum(first_id);
+			nulls[9] = !have_ev;
+			values[10] = BoolGetDatum(moved);
+			values[11] = TimestampTzGetDatum(snap_at);
+			nulls[11] = !have_snap;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		co.i++;
+	}
+	SPI_cursor_close(co.portal);
+	SPI_cursor_close(ce.portal);
+	SPI_cursor_close(ch.portal);
+	SPI_finish();
+
+	return (Datum) 0;
+}
