@@ -66,6 +66,12 @@ SELECT dimension_value, bookings, won, lost, win_rate, mean_cycle_days, activiti
   FROM sales_kpi.rep_timeline('2026-01-01', '2026-02-01', 'month', 'team', '2026-04-15')
  ORDER BY dimension_value;
 
+-- by deal kind, March as of 04-15: expansion has R7 (400) and Ben's call on
+-- it; new has Cy's e-mail on R5; Cy's call with no deal is '(none)'.
+SELECT dimension_value, bookings, won, activities
+  FROM sales_kpi.rep_timeline('2026-03-01', '2026-04-01', 'month', 'kind', '2026-04-15')
+ ORDER BY dimension_value;
+
 -- as of 2026-02-01: R9 still won, so Ada's January is 2 won (2300) 1 lost,
 -- cycle (20+24)/2 = 22; nothing in February yet.
 SELECT dimension_value, period_start, bookings, won, lost, round(win_rate::numeric, 4) AS win_rate,

@@ -79,9 +79,12 @@ BEGIN
     ), act AS (
         SELECT a.b,
                CASE WHEN by_deal
-                    THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
-                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = a.opportunity_id)
+                    -- an activity with no deal has no deal attribute
+                    THEN coalesce((SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                                      dd.industry, dd.segment, dd.region,
+                                                                      dd.competitor, dd.kind)
+                                     FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = a.opportunity_id),
+                                  '(none)')
                     ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
                END AS dv,
                CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
