@@ -51,3 +51,4 @@ test:
 bench:
 	bench/run.sh
 	bench/aggregates.sh
+	bench/kpi.sh
