@@ -41,7 +41,9 @@ COMMENT ON VIEW @extschema@.deal_dimensions IS
 -- their history read: at as_of = now that is nearly none, so the common
 -- case is one range scan of opportunity.closed_at.  PL/pgSQL so that each
 -- call is planned with its actual dates; JIT compilation would cost more
--- than these queries run.
+-- than these queries run.  The range is read with a bitmap scan: deals
+-- close in another order than they were written, so an index scan visits
+-- heap pages at random (2.1 s against 0.3 s for a year at 1M deals).
 CREATE FUNCTION @extschema@.closed_deals(period_start timestamptz, period_end timestamptz,
                                          as_of timestamptz DEFAULT now())
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
@@ -51,6 +53,7 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET jit = off
+SET enable_indexscan = off
 AS $$
 DECLARE
     -- Over a long period, one join over the whole history finds the deals
