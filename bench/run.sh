@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks (not part of the test suite): builds and installs sales_kpi,
-# starts a throwaway cluster and measures.  Prints a Markdown table that the
-# README's performance section quotes.
+# Load benchmark (not part of the test suite): builds and installs sales_kpi,
+# starts a throwaway cluster and times load_demo (bench/kpi.sh times the KPI
+# views).  Prints a Markdown table that the README's performance section
+# quotes.
 #
 #   bench/run.sh [--deals "10000 100000"] [--repeat 3]
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -37,10 +38,4 @@ for n in $deal_counts; do
                    format('SELECT count(*) AS c FROM sales_kpi.%I', relname), false, true, '')))[1]::text::bigint)
           FROM pg_class WHERE relnamespace = 'sales_kpi'::regnamespace AND relkind = 'r'")
     echo "| \`load_demo($n)\` | $rows | $best | ${runs[*]} |"
-    for v in stage_pipeline_value win_rate_by_rep; do
-        vruns=()
-        for _ in $(seq "$repeat"); do vruns+=("$(ms "PERFORM * FROM sales_kpi.$v")"); done
-        vbest=$(printf '%s\n' "${vruns[@]}" | sort -n | head -1)
-        echo "| \`SELECT * FROM $v\` after load_demo($n) | | $vbest | ${vruns[*]} |"
-    done
 done
