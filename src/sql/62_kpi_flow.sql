@@ -73,23 +73,34 @@ BEGIN
     -- if it has, its newest event (closed_at when closed) is after from_at.
     RETURN QUERY
     WITH cand AS MATERIALIZED (
-        SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id, o.closed_at
+        SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id, o.closed_at,
+               o.amount, o.expected_close, o.owner_id
           FROM @extschema@.opportunity o
          WHERE pipeline_flow_states.team IS NULL
            AND (o.closed_at IS NULL OR o.closed_at > pipeline_flow_states.from_at)
            AND o.created_at <= pipeline_flow_states.to_at
         UNION ALL
-        SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id, o.closed_at
+        SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id, o.closed_at,
+               o.amount, o.expected_close, o.owner_id
           FROM (SELECT DISTINCT hi.opportunity_id
                   FROM @extschema@.opportunity_history hi
                  WHERE hi.owner_id = ANY (v_reps) AND hi.changed_at <= pipeline_flow_states.to_at) t
           CROSS JOIN LATERAL (
-                SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id, o.closed_at
+                SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id, o.closed_at,
+                       o.amount, o.expected_close, o.owner_id
                   FROM @extschema@.opportunity o
                  WHERE o.opportunity_id = t.opportunity_id
                    AND (o.closed_at IS NULL OR o.closed_at > pipeline_flow_states.from_at)
                    AND o.created_at <= pipeline_flow_states.to_at
                 OFFSET 0) o
+    )
+    -- a deal's row says what its newest snapshot says, so only the deals
+    -- with snapshots after from_at need their history read
+    , changed_since AS MATERIALIZED (
+        SELECT DISTINCT hi.opportunity_id
+          FROM cand c
+          JOIN @extschema@.opportunity_history hi
+            ON hi.opportunity_id = c.opportunity_id AND hi.changed_at > pipeline_flow_states.from_at
     )
     -- at to_at first; at from_at only when something happened in between
     , probe AS MATERIALIZED (
@@ -101,9 +112,12 @@ BEGIN
                     WHEN o.closed_at <= pipeline_flow_states.to_at THEN o.closed_at
                     ELSE ee.entered_at END AS entered_at,
                es.stage_id AS stage_s,
-               he.changed_at, he.amount AS amount_e, he.expected_close AS close_e, he.owner_id AS owner_e,
+               coalesce(he.changed_at, pipeline_flow_states.from_at) AS changed_at,
+               coalesce(he.amount, o.amount) AS amount_e, coalesce(he.expected_close, o.expected_close) AS close_e,
+               CASE WHEN he.changed_at IS NULL THEN o.owner_id ELSE he.owner_id END AS owner_e,
                hs.amount AS amount_s, hs.expected_close AS close_s, hs.owner_id AS owner_s
           FROM cand o
+          LEFT JOIN changed_since cs ON cs.opportunity_id = o.opportunity_id
           -- open now: its newest event from the index alone; if it is not after
           -- to_at (or the deal closed by to_at) the row's stage is the stage then
           LEFT JOIN LATERAL (
@@ -115,9 +129,12 @@ BEGIN
                  WHERE (o.closed_at > pipeline_flow_states.to_at OR eq.entered_at > pipeline_flow_states.to_at)
                    AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.to_at
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) ee ON true
+          -- changed since from_at: the newest snapshot not after to_at (else the
+          -- row, which was already the state at from_at)
           LEFT JOIN LATERAL (
                 SELECT hi.changed_at, hi.amount, hi.expected_close, hi.owner_id FROM @extschema@.opportunity_history hi
-                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.to_at
+                 WHERE cs.opportunity_id IS NOT NULL
+                   AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.to_at
                  ORDER BY hi.changed_at DESC LIMIT 1) he ON true
           LEFT JOIN LATERAL (
                 SELECT ev.stage_id FROM @extschema@.stage_event ev
