@@ -70,10 +70,16 @@ RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner
                time_in_stage_days double precision, stage_probability numeric,
                milestones_done integer, milestones_required integer, milestone_probability numeric,
                historical_deals bigint, historical_won bigint, historical_probability numeric)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
 SET jit = off
 AS $$
+#variable_conflict use_column
+BEGIN
+    -- plpgsql with custom plans: the query is planned with the actual
+    -- as_of and flags, so the parts not asked for are planned away
+    RETURN QUERY
     WITH open_deal AS MATERIALIZED (
         SELECT p.opportunity_id, p.pipeline_id, p.stage_id, p.owner_id,
                @extschema@.to_base(p.amount, p.currency,
@@ -203,7 +209,8 @@ AS $$
       FROM open_deal d
       LEFT JOIN next_stage ns ON ns.stage_id = d.stage_id
       LEFT JOIN milestone_done md ON md.opportunity_id = d.opportunity_id
-      LEFT JOIN historical h ON h.stage_id = d.stage_id AND h.days = floor(d.in_stage)::integer
+      LEFT JOIN historical h ON h.stage_id = d.stage_id AND h.days = floor(d.in_stage)::integer;
+END;
 $$;
 COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint) IS
     'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for).';
