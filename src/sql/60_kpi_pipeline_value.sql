@@ -76,6 +76,10 @@ SET plan_cache_mode = force_custom_plan
 SET jit = off
 AS $$
 #variable_conflict use_column
+DECLARE
+    -- the won and the open stages, as constants for the per-deal probes
+    won_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'won');
+    open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
 BEGIN
     -- plpgsql with custom plans: the query is planned with the actual
     -- as_of and flags, so the parts not asked for are planned away
@@ -133,14 +137,19 @@ BEGIN
          WHERE with_historical AND (SELECT step.k FROM step) = 1
            AND o.closed_at >= as_of - lookback AND o.closed_at < as_of
         UNION ALL
-        SELECT o.opportunity_id, s.kind = 'won'
+        SELECT o.opportunity_id, o.won
           FROM generate_series((SELECT step.k FROM step),
                                (SELECT max(x.opportunity_id) FROM @extschema@.opportunity x),
                                (SELECT step.k FROM step)) g(id)
-          JOIN @extschema@.opportunity o ON o.opportunity_id = g.id
-          JOIN @extschema@.stage s ON s.stage_id = o.stage_id
+          -- a probe per sampled id (OFFSET 0), not a hash of every deal
+          -- closed in the window
+          CROSS JOIN LATERAL (
+                SELECT o.opportunity_id, o.stage_id = ANY (won_stages) AS won
+                  FROM @extschema@.opportunity o
+                 WHERE o.opportunity_id = g.id
+                   AND o.closed_at >= as_of - lookback AND o.closed_at < as_of
+                OFFSET 0) o
          WHERE with_historical AND (SELECT step.k FROM step) > 1
-           AND o.closed_at >= as_of - lookback AND o.closed_at < as_of
         UNION ALL
         SELECT m.opportunity_id, s.kind = 'won'
           FROM (SELECT DISTINCT ev.opportunity_id FROM @extschema@.stage_event ev
@@ -155,26 +164,22 @@ BEGIN
          WHERE e.entered_at >= as_of - lookback AND e.entered_at < as_of
            AND m.opportunity_id % (SELECT step.k FROM step) = 0
     ),
-    -- every stay of those deals: from entering a stage to the next event
-    -- (each deal's events fetched through its index, never the whole table)
-    sample_stay AS (
-        SELECT e.opportunity_id, sd.won, e.stage_id,
-               lead(e.entered_at) OVER (PARTITION BY e.opportunity_id ORDER BY e.entered_at, e.stage_event_id)
-                   - e.entered_at AS stay
+    -- each sample deal's longest stay per open stage, in whole days; a stay
+    -- runs from entering a stage to the next event.  Each deal's events are
+    -- read in order through its index, and its stays windowed and grouped
+    -- there: nothing sorts the stays of all the deals.
+    longest AS (
+        SELECT l.stage_id, sd.won, l.days
           FROM sample_deal sd
           CROSS JOIN LATERAL (
-                SELECT ev.opportunity_id, ev.stage_id, ev.entered_at, ev.stage_event_id
-                  FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = sd.opportunity_id AND ev.entered_at <= as_of
-                OFFSET 0) e
-    ),
-    -- each deal's longest stay per open stage, in whole days
-    longest AS (
-        SELECT st.stage_id, st.won, floor(date_part('epoch', max(st.stay)) / 86400)::integer AS days
-          FROM sample_stay st
-          JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
-         WHERE st.stay IS NOT NULL
-         GROUP BY st.opportunity_id, st.stage_id, st.won
+                SELECT st.stage_id, floor(date_part('epoch', max(st.stay)) / 86400)::integer AS days
+                  FROM (SELECT ev.stage_id,
+                               lead(ev.entered_at) OVER (ORDER BY ev.entered_at, ev.stage_event_id)
+                                   - ev.entered_at AS stay
+                          FROM @extschema@.stage_event ev
+                         WHERE ev.opportunity_id = sd.opportunity_id AND ev.entered_at <= as_of) st
+                 WHERE st.stay IS NOT NULL AND st.stage_id = ANY (open_stages)
+                 GROUP BY st.stage_id) l
     ),
     -- per stage and whole day d: sample deals that stayed >= d days, and
     -- how many of them won (running sums from the longest stays down)
