@@ -78,27 +78,34 @@ SET work_mem = '64MB'
 SET jit = off
 AS $$
 #variable_conflict use_column
+DECLARE
+    open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
 BEGIN
     PERFORM @extschema@.check_kpi_args(at_time, dim);
     RETURN QUERY
     WITH deal AS MATERIALIZED (
         SELECT * FROM @extschema@.stage_time_deals(at_time, ids)
     ), per_stage AS (
-        -- each event starts a stay that the deal's next event ends
-        SELECT st.opportunity_id, st.stage_id, count(*) AS stays,
-               max(st.entered_at) AS latest_entered_at,
-               -- the latest stay is the current one if any stay of the stage is
-               CASE WHEN bool_or(st.left_at IS NULL) THEN NULL ELSE max(st.left_at) END AS latest_left_at,
-               sum(extract(epoch FROM coalesce(st.left_at, at_time) - st.entered_at)::double precision / 86400)
-                   AS total_days
-          FROM (SELECT e.opportunity_id, e.stage_id, e.entered_at,
-                       lead(e.entered_at) OVER (PARTITION BY e.opportunity_id
-                                                ORDER BY e.entered_at, e.stage_event_id) AS left_at
-                  FROM (SELECT d.opportunity_id FROM deal d ORDER BY d.opportunity_id) dl
-                  JOIN @extschema@.stage_event e
-                    ON e.opportunity_id = dl.opportunity_id AND e.entered_at <= at_time) st
-          JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
-         GROUP BY st.opportunity_id, st.stage_id
+        -- each event starts a stay that the deal's next event ends; each
+        -- deal's events are read in order through the index, and windowed
+        -- and grouped there (the days summed in time order): nothing sorts
+        -- the events of all the deals
+        SELECT dl.opportunity_id, st.stage_id, st.stays, st.latest_entered_at, st.latest_left_at,
+               st.total_days
+          FROM (SELECT d.opportunity_id FROM deal d ORDER BY d.opportunity_id) dl
+          CROSS JOIN LATERAL (
+                SELECT x.stage_id, count(*) AS stays,
+                       max(x.entered_at) AS latest_entered_at,
+                       -- the latest stay is the current one if any stay of the stage is
+                       CASE WHEN bool_or(x.left_at IS NULL) THEN NULL ELSE max(x.left_at) END AS latest_left_at,
+                       sum(extract(epoch FROM coalesce(x.left_at, at_time) - x.entered_at)::double precision / 86400
+                           ORDER BY x.entered_at, x.stage_event_id) AS total_days
+                  FROM (SELECT ev.stage_id, ev.entered_at, ev.stage_event_id,
+                               lead(ev.entered_at) OVER (ORDER BY ev.entered_at, ev.stage_event_id) AS left_at
+                          FROM @extschema@.stage_event ev
+                         WHERE ev.opportunity_id = dl.opportunity_id AND ev.entered_at <= at_time) x
+                 WHERE x.stage_id = ANY (open_stages)
+                 GROUP BY x.stage_id) st
     )
     SELECT dim,
            CASE WHEN dim = 'company' THEN 'all'
