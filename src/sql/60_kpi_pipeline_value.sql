@@ -109,15 +109,23 @@ BEGIN
           FROM @extschema@.stage s
          WHERE with_milestone AND s.kind = 'open'
     ),
+    -- the required milestones done by as_of: one index probe per open deal
+    -- for all the required milestones of its stage
+    required_milestone AS (
+        SELECT m.stage_id, array_agg(m.milestone_id) AS ids
+          FROM @extschema@.milestone m
+         WHERE with_milestone AND m.required
+         GROUP BY m.stage_id
+    ),
     milestone_done AS (
-        SELECT d.opportunity_id, count(*)::integer AS done
+        SELECT d.opportunity_id, c.done
           FROM open_deal d
-          JOIN @extschema@.milestone m ON m.stage_id = d.stage_id AND m.required
-          JOIN @extschema@.milestone_event me
-            ON me.opportunity_id = d.opportunity_id AND me.milestone_id = m.milestone_id
-           AND me.completed_at <= as_of
-         WHERE with_milestone
-         GROUP BY d.opportunity_id
+          JOIN required_milestone r ON r.stage_id = d.stage_id
+          CROSS JOIN LATERAL (
+                SELECT count(*)::integer AS done
+                  FROM @extschema@.milestone_event me
+                 WHERE me.opportunity_id = d.opportunity_id AND me.milestone_id = ANY (r.ids)
+                   AND me.completed_at <= as_of) c
     ),
     -- historical weighting: deals closed in [as_of - lookback, as_of) as the
     -- history stood at as_of.  A deal whose newest event is a close in the
