@@ -322,22 +322,27 @@ BEGIN
     ), norm AS (
         SELECT n.stage_id, n.p75_days
           FROM @extschema@.stage_time_norms_rows(at_time, 'company', lb) n
+    ), required AS (
+        -- the required milestones of each stage, in position order
+        SELECT m.stage_id, array_agg(m.milestone_id ORDER BY m.position) AS ids,
+               array_agg(m.name ORDER BY m.position) AS names
+          FROM @extschema@.milestone m
+         WHERE m.required
+         GROUP BY m.stage_id
     ), missing AS (
-        -- required milestones of the current stage not completed by as_of,
-        -- each looked up by the milestone_event key (OFFSET 0 keeps the
-        -- look-up a probe rather than a scan of every milestone event)
-        SELECT d.opportunity_id, array_agg(m.name ORDER BY m.position) AS names
+        -- required milestones of the current stage not completed by as_of
+        -- (null if none): one index probe per deal for those of its stage
+        SELECT d.opportunity_id,
+               (SELECT array_agg(u.name ORDER BY u.k)
+                  FROM unnest(r.ids, r.names) WITH ORDINALITY u(id, name, k)
+                 WHERE u.id <> ALL (c.done)) AS names
           FROM deal d
-          JOIN @extschema@.milestone m ON m.stage_id = d.stage_id AND m.required
-          LEFT JOIN LATERAL (
-                SELECT 1 AS done
-                  FROM @extschema@.milestone_event me
-                 WHERE me.opportunity_id = d.opportunity_id
-                   AND me.milestone_id = m.milestone_id
-                   AND me.completed_at <= at_time
-                OFFSET 0) c ON true
-         WHERE c.done IS NULL
-         GROUP BY d.opportunity_id
+          JOIN required r ON r.stage_id = d.stage_id
+          CROSS JOIN LATERAL (
+                SELECT ARRAY(SELECT me.milestone_id
+                               FROM @extschema@.milestone_event me
+                              WHERE me.opportunity_id = d.opportunity_id AND me.milestone_id = ANY (r.ids)
+                                AND me.completed_at <= at_time) AS done) c
     ), flagged AS (
         SELECT d.*, n.p75_days, mi.names,
                array_remove(ARRAY[
