@@ -79,53 +79,58 @@ SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
+    -- the open stages with their names and positions, as constants
+    open_stages bigint[];
+    open_names text[];
+    open_positions integer[];
 BEGIN
     PERFORM @extschema@.check_kpi_args(at_time, dim);
+    SELECT array_agg(s.stage_id ORDER BY s.stage_id), array_agg(s.name ORDER BY s.stage_id),
+           array_agg(s.position ORDER BY s.stage_id)
+      INTO open_stages, open_names, open_positions
+      FROM @extschema@.stage s
+     WHERE s.kind = 'open';
     RETURN QUERY
     WITH deal AS MATERIALIZED (
         SELECT * FROM @extschema@.stage_time_deals(at_time, ids)
-    ), per_stage AS (
-        -- each event starts a stay that the deal's next event ends; each
-        -- deal's events are read in order through the index, and windowed
-        -- and grouped there (the days summed in time order): nothing sorts
-        -- the events of all the deals
-        SELECT dl.opportunity_id, st.stage_id, st.stays, st.latest_entered_at, st.latest_left_at,
-               st.total_days
-          FROM (SELECT d.opportunity_id FROM deal d ORDER BY d.opportunity_id) dl
-          CROSS JOIN LATERAL (
-                SELECT x.stage_id, count(*) AS stays,
-                       max(x.entered_at) AS latest_entered_at,
-                       -- the latest stay is the current one if any stay of the stage is
-                       CASE WHEN bool_or(x.left_at IS NULL) THEN NULL ELSE max(x.left_at) END AS latest_left_at,
-                       sum(extract(epoch FROM coalesce(x.left_at, at_time) - x.entered_at)::double precision / 86400
-                           ORDER BY x.entered_at, x.stage_event_id) AS total_days
-                  FROM (SELECT ev.stage_id, ev.entered_at, ev.stage_event_id,
-                               lead(ev.entered_at) OVER (ORDER BY ev.entered_at, ev.stage_event_id) AS left_at
-                          FROM @extschema@.stage_event ev
-                         WHERE ev.opportunity_id = dl.opportunity_id AND ev.entered_at <= at_time) x
-                 WHERE x.stage_id = ANY (open_stages)
-                 GROUP BY x.stage_id) st
     )
     SELECT dim,
            CASE WHEN dim = 'company' THEN 'all'
                 ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
                                                  dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) END,
-           d.opportunity_id, d.pipeline_id, p.name, ps.stage_id, s.name, s.position,
+           d.opportunity_id, d.pipeline_id, d.pipeline, ps.stage_id, open_names[ps.k], open_positions[ps.k],
            d.is_open, ps.latest_left_at IS NULL,
            ps.stays, ps.latest_entered_at, ps.latest_left_at,
            extract(epoch FROM coalesce(ps.latest_left_at, at_time) - ps.latest_entered_at)::double precision / 86400,
            ps.total_days
-      FROM deal d
-      JOIN per_stage ps ON ps.opportunity_id = d.opportunity_id
-      JOIN @extschema@.stage s ON s.stage_id = ps.stage_id
-      JOIN @extschema@.pipeline p ON p.pipeline_id = d.pipeline_id
+      FROM (SELECT dl.*, p.name AS pipeline
+              FROM deal dl
+              JOIN @extschema@.pipeline p ON p.pipeline_id = dl.pipeline_id
+             ORDER BY dl.opportunity_id) d
+      -- each event starts a stay that the deal's next event ends; each deal's
+      -- events are read in order through the index, and windowed and grouped
+      -- by stage there (the days summed in time order): nothing sorts or
+      -- hashes the events of all the deals
+      CROSS JOIN LATERAL (
+            SELECT x.stage_id, array_position(open_stages, x.stage_id) AS k, count(*) AS stays,
+                   max(x.entered_at) AS latest_entered_at,
+                   -- the latest stay is the current one if any stay of the stage is
+                   CASE WHEN bool_or(x.left_at IS NULL) THEN NULL ELSE max(x.left_at) END AS latest_left_at,
+                   sum(extract(epoch FROM coalesce(x.left_at, at_time) - x.entered_at)::double precision / 86400)
+                       AS total_days
+              FROM (SELECT ev.stage_id, ev.entered_at, ev.stage_event_id,
+                           lead(ev.entered_at) OVER (ORDER BY ev.entered_at, ev.stage_event_id) AS left_at
+                      FROM @extschema@.stage_event ev
+                     WHERE ev.opportunity_id = d.opportunity_id AND ev.entered_at <= at_time
+                     ORDER BY ev.stage_id, ev.entered_at, ev.stage_event_id) x
+             WHERE x.stage_id = ANY (open_stages)
+             GROUP BY x.stage_id) ps
       -- attributes only when a breakdown needs them
       LEFT JOIN LATERAL (
             SELECT x.* FROM @extschema@.deal_dimensions x
              WHERE x.opportunity_id = d.opportunity_id AND dim <> 'company') dd ON true
       LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
-     ORDER BY d.opportunity_id, s.position;
+     ORDER BY d.opportunity_id, open_positions[ps.k];
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.stage_time_durations_rows(timestamptz, text, bigint[]) IS
