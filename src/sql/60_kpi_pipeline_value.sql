@@ -85,9 +85,9 @@ BEGIN
     -- as_of and flags, so the parts not asked for are planned away
     RETURN QUERY
     WITH open_deal AS MATERIALIZED (
-        SELECT p.opportunity_id, p.pipeline_id, p.stage_id, p.owner_id,
-               @extschema@.to_base(p.amount, p.currency,
-                                   (as_of AT TIME ZONE @extschema@.reporting_timezone())::date) AS amount,
+        -- amount_base: the amount at the rate of the as_of date (in the
+        -- reporting time zone), converted once by pipeline_as_of
+        SELECT p.opportunity_id, p.pipeline_id, p.stage_id, p.owner_id, p.amount_base AS amount,
                p.expected_close, p.forecast_category,
                date_part('epoch', as_of - p.entered_stage_at) / 86400 AS in_stage,
                s.position, s.probability
