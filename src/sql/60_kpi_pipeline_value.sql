@@ -73,6 +73,7 @@ RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
 SET jit = off
 AS $$
 #variable_conflict use_column
@@ -174,20 +175,20 @@ BEGIN
     ),
     -- each sample deal's longest stay per open stage, in whole days; a stay
     -- runs from entering a stage to the next event.  Each deal's events are
-    -- read in order through its index, and its stays windowed and grouped
-    -- there: nothing sorts the stays of all the deals.
+    -- read in order through its index and windowed there: nothing sorts the
+    -- events of all the deals.
     longest AS (
-        SELECT l.stage_id, sd.won, l.days
-          FROM sample_deal sd
-          CROSS JOIN LATERAL (
-                SELECT st.stage_id, floor(date_part('epoch', max(st.stay)) / 86400)::integer AS days
-                  FROM (SELECT ev.stage_id,
+        SELECT st.stage_id, st.won, floor(date_part('epoch', max(st.stay)) / 86400)::integer AS days
+          FROM (SELECT sd.opportunity_id, sd.won, e.stage_id, e.stay
+                  FROM sample_deal sd
+                  CROSS JOIN LATERAL (
+                        SELECT ev.stage_id,
                                lead(ev.entered_at) OVER (ORDER BY ev.entered_at, ev.stage_event_id)
                                    - ev.entered_at AS stay
                           FROM @extschema@.stage_event ev
-                         WHERE ev.opportunity_id = sd.opportunity_id AND ev.entered_at <= as_of) st
-                 WHERE st.stay IS NOT NULL AND st.stage_id = ANY (open_stages)
-                 GROUP BY st.stage_id) l
+                         WHERE ev.opportunity_id = sd.opportunity_id AND ev.entered_at <= as_of) e) st
+         WHERE st.stay IS NOT NULL AND st.stage_id = ANY (open_stages)
+         GROUP BY st.opportunity_id, st.stage_id, st.won
     ),
     -- per stage and whole day d: sample deals that stayed >= d days, and
     -- how many of them won (running sums from the longest stays down)
