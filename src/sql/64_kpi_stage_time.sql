@@ -184,10 +184,12 @@ DECLARE
     open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
 BEGIN
     PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
-    -- A year of closes is a third of the deals: one bitmap scan of the won
-    -- deals reads their pages once, where a plain index scan of the close
-    -- dates visits one heap page per deal.  In deal order, for the probes of
-    -- their stage events below.
+    -- The deals now won that closed in the lookback (those with events after
+    -- as_of are sorted out below).  Over the default year they are many: a
+    -- bitmap scan reads their pages once each, where a plain index scan of
+    -- the close dates visits a heap page per deal, so plain index scans are
+    -- off for this one query.  Kept in deal order, for the probes of their
+    -- stage events below.
     PERFORM set_config('enable_indexscan', 'off', true);
     SELECT array_agg(o.opportunity_id ORDER BY o.opportunity_id),
            array_agg(o.pipeline_id ORDER BY o.opportunity_id),
