@@ -70,14 +70,25 @@ RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner
                time_in_stage_days double precision, stage_probability numeric,
                milestones_done integer, milestones_required integer, milestone_probability numeric,
                historical_deals bigint, historical_won bigint, historical_probability numeric)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
 SET jit = off
 AS $$
+#variable_conflict use_column
+DECLARE
+    -- the won and the open stages, as constants for the per-deal probes
+    won_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'won');
+    open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
+BEGIN
+    -- plpgsql with custom plans: the query is planned with the actual
+    -- as_of and flags, so the parts not asked for are planned away
+    RETURN QUERY
     WITH open_deal AS MATERIALIZED (
-        SELECT p.opportunity_id, p.pipeline_id, p.stage_id, p.owner_id,
-               @extschema@.to_base(p.amount, p.currency,
-                                   (as_of AT TIME ZONE @extschema@.reporting_timezone())::date) AS amount,
+        -- amount_base: the amount at the rate of the as_of date (in the
+        -- reporting time zone), converted once by pipeline_as_of
+        SELECT p.opportunity_id, p.pipeline_id, p.stage_id, p.owner_id, p.amount_base AS amount,
                p.expected_close, p.forecast_category,
                date_part('epoch', as_of - p.entered_stage_at) / 86400 AS in_stage,
                s.position, s.probability
@@ -99,15 +110,23 @@ AS $$
           FROM @extschema@.stage s
          WHERE with_milestone AND s.kind = 'open'
     ),
+    -- the required milestones done by as_of: one index probe per open deal
+    -- for all the required milestones of its stage
+    required_milestone AS (
+        SELECT m.stage_id, array_agg(m.milestone_id) AS ids
+          FROM @extschema@.milestone m
+         WHERE with_milestone AND m.required
+         GROUP BY m.stage_id
+    ),
     milestone_done AS (
-        SELECT d.opportunity_id, count(*)::integer AS done
+        SELECT d.opportunity_id, c.done
           FROM open_deal d
-          JOIN @extschema@.milestone m ON m.stage_id = d.stage_id AND m.required
-          JOIN @extschema@.milestone_event me
-            ON me.opportunity_id = d.opportunity_id AND me.milestone_id = m.milestone_id
-           AND me.completed_at <= as_of
-         WHERE with_milestone
-         GROUP BY d.opportunity_id
+          JOIN required_milestone r ON r.stage_id = d.stage_id
+          CROSS JOIN LATERAL (
+                SELECT count(*)::integer AS done
+                  FROM @extschema@.milestone_event me
+                 WHERE me.opportunity_id = d.opportunity_id AND me.milestone_id = ANY (r.ids)
+                   AND me.completed_at <= as_of) c
     ),
     -- historical weighting: deals closed in [as_of - lookback, as_of) as the
     -- history stood at as_of.  A deal whose newest event is a close in the
@@ -127,14 +146,19 @@ AS $$
          WHERE with_historical AND (SELECT step.k FROM step) = 1
            AND o.closed_at >= as_of - lookback AND o.closed_at < as_of
         UNION ALL
-        SELECT o.opportunity_id, s.kind = 'won'
+        SELECT o.opportunity_id, o.won
           FROM generate_series((SELECT step.k FROM step),
                                (SELECT max(x.opportunity_id) FROM @extschema@.opportunity x),
                                (SELECT step.k FROM step)) g(id)
-          JOIN @extschema@.opportunity o ON o.opportunity_id = g.id
-          JOIN @extschema@.stage s ON s.stage_id = o.stage_id
+          -- a probe per sampled id (OFFSET 0), not a hash of every deal
+          -- closed in the window
+          CROSS JOIN LATERAL (
+                SELECT o.opportunity_id, o.stage_id = ANY (won_stages) AS won
+                  FROM @extschema@.opportunity o
+                 WHERE o.opportunity_id = g.id
+                   AND o.closed_at >= as_of - lookback AND o.closed_at < as_of
+                OFFSET 0) o
          WHERE with_historical AND (SELECT step.k FROM step) > 1
-           AND o.closed_at >= as_of - lookback AND o.closed_at < as_of
         UNION ALL
         SELECT m.opportunity_id, s.kind = 'won'
           FROM (SELECT DISTINCT ev.opportunity_id FROM @extschema@.stage_event ev
@@ -149,25 +173,21 @@ AS $$
          WHERE e.entered_at >= as_of - lookback AND e.entered_at < as_of
            AND m.opportunity_id % (SELECT step.k FROM step) = 0
     ),
-    -- every stay of those deals: from entering a stage to the next event
-    -- (each deal's events fetched through its index, never the whole table)
-    sample_stay AS (
-        SELECT e.opportunity_id, sd.won, e.stage_id,
-               lead(e.entered_at) OVER (PARTITION BY e.opportunity_id ORDER BY e.entered_at, e.stage_event_id)
-                   - e.entered_at AS stay
-          FROM sample_deal sd
-          CROSS JOIN LATERAL (
-                SELECT ev.opportunity_id, ev.stage_id, ev.entered_at, ev.stage_event_id
-                  FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = sd.opportunity_id AND ev.entered_at <= as_of
-                OFFSET 0) e
-    ),
-    -- each deal's longest stay per open stage, in whole days
+    -- each sample deal's longest stay per open stage, in whole days; a stay
+    -- runs from entering a stage to the next event.  Each deal's events are
+    -- read in order through its index and windowed there: nothing sorts the
+    -- events of all the deals.
     longest AS (
         SELECT st.stage_id, st.won, floor(date_part('epoch', max(st.stay)) / 86400)::integer AS days
-          FROM sample_stay st
-          JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
-         WHERE st.stay IS NOT NULL
+          FROM (SELECT sd.opportunity_id, sd.won, e.stage_id, e.stay
+                  FROM sample_deal sd
+                  CROSS JOIN LATERAL (
+                        SELECT ev.stage_id,
+                               lead(ev.entered_at) OVER (ORDER BY ev.entered_at, ev.stage_event_id)
+                                   - ev.entered_at AS stay
+                          FROM @extschema@.stage_event ev
+                         WHERE ev.opportunity_id = sd.opportunity_id AND ev.entered_at <= as_of) e) st
+         WHERE st.stay IS NOT NULL AND st.stage_id = ANY (open_stages)
          GROUP BY st.opportunity_id, st.stage_id, st.won
     ),
     -- per stage and whole day d: sample deals that stayed >= d days, and
@@ -203,7 +223,8 @@ AS $$
       FROM open_deal d
       LEFT JOIN next_stage ns ON ns.stage_id = d.stage_id
       LEFT JOIN milestone_done md ON md.opportunity_id = d.opportunity_id
-      LEFT JOIN historical h ON h.stage_id = d.stage_id AND h.days = floor(d.in_stage)::integer
+      LEFT JOIN historical h ON h.stage_id = d.stage_id AND h.days = floor(d.in_stage)::integer;
+END;
 $$;
 COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint) IS
     'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for).';

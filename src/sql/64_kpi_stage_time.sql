@@ -78,47 +78,59 @@ SET work_mem = '64MB'
 SET jit = off
 AS $$
 #variable_conflict use_column
+DECLARE
+    -- the open stages with their names and positions, as constants
+    open_stages bigint[];
+    open_names text[];
+    open_positions integer[];
 BEGIN
     PERFORM @extschema@.check_kpi_args(at_time, dim);
+    SELECT array_agg(s.stage_id ORDER BY s.stage_id), array_agg(s.name ORDER BY s.stage_id),
+           array_agg(s.position ORDER BY s.stage_id)
+      INTO open_stages, open_names, open_positions
+      FROM @extschema@.stage s
+     WHERE s.kind = 'open';
     RETURN QUERY
     WITH deal AS MATERIALIZED (
         SELECT * FROM @extschema@.stage_time_deals(at_time, ids)
-    ), per_stage AS (
-        -- each event starts a stay that the deal's next event ends
-        SELECT st.opportunity_id, st.stage_id, count(*) AS stays,
-               max(st.entered_at) AS latest_entered_at,
-               -- the latest stay is the current one if any stay of the stage is
-               CASE WHEN bool_or(st.left_at IS NULL) THEN NULL ELSE max(st.left_at) END AS latest_left_at,
-               sum(extract(epoch FROM coalesce(st.left_at, at_time) - st.entered_at)::double precision / 86400)
-                   AS total_days
-          FROM (SELECT e.opportunity_id, e.stage_id, e.entered_at,
-                       lead(e.entered_at) OVER (PARTITION BY e.opportunity_id
-                                                ORDER BY e.entered_at, e.stage_event_id) AS left_at
-                  FROM (SELECT d.opportunity_id FROM deal d ORDER BY d.opportunity_id) dl
-                  JOIN @extschema@.stage_event e
-                    ON e.opportunity_id = dl.opportunity_id AND e.entered_at <= at_time) st
-          JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
-         GROUP BY st.opportunity_id, st.stage_id
     )
     SELECT dim,
            CASE WHEN dim = 'company' THEN 'all'
                 ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
                                                  dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) END,
-           d.opportunity_id, d.pipeline_id, p.name, ps.stage_id, s.name, s.position,
+           d.opportunity_id, d.pipeline_id, d.pipeline, ps.stage_id, open_names[ps.k], open_positions[ps.k],
            d.is_open, ps.latest_left_at IS NULL,
            ps.stays, ps.latest_entered_at, ps.latest_left_at,
            extract(epoch FROM coalesce(ps.latest_left_at, at_time) - ps.latest_entered_at)::double precision / 86400,
            ps.total_days
-      FROM deal d
-      JOIN per_stage ps ON ps.opportunity_id = d.opportunity_id
-      JOIN @extschema@.stage s ON s.stage_id = ps.stage_id
-      JOIN @extschema@.pipeline p ON p.pipeline_id = d.pipeline_id
+      FROM (SELECT dl.*, p.name AS pipeline
+              FROM deal dl
+              JOIN @extschema@.pipeline p ON p.pipeline_id = dl.pipeline_id
+             ORDER BY dl.opportunity_id) d
+      -- each event starts a stay that the deal's next event ends; each deal's
+      -- events are read in order through the index, and windowed and grouped
+      -- by stage there (the days summed in time order): nothing sorts or
+      -- hashes the events of all the deals
+      CROSS JOIN LATERAL (
+            SELECT x.stage_id, array_position(open_stages, x.stage_id) AS k, count(*) AS stays,
+                   max(x.entered_at) AS latest_entered_at,
+                   -- the latest stay is the current one if any stay of the stage is
+                   CASE WHEN bool_or(x.left_at IS NULL) THEN NULL ELSE max(x.left_at) END AS latest_left_at,
+                   sum(extract(epoch FROM coalesce(x.left_at, at_time) - x.entered_at)::double precision / 86400)
+                       AS total_days
+              FROM (SELECT ev.stage_id, ev.entered_at, ev.stage_event_id,
+                           lead(ev.entered_at) OVER (ORDER BY ev.entered_at, ev.stage_event_id) AS left_at
+                      FROM @extschema@.stage_event ev
+                     WHERE ev.opportunity_id = d.opportunity_id AND ev.entered_at <= at_time
+                     ORDER BY ev.stage_id, ev.entered_at, ev.stage_event_id) x
+             WHERE x.stage_id = ANY (open_stages)
+             GROUP BY x.stage_id) ps
       -- attributes only when a breakdown needs them
       LEFT JOIN LATERAL (
             SELECT x.* FROM @extschema@.deal_dimensions x
              WHERE x.opportunity_id = d.opportunity_id AND dim <> 'company') dd ON true
       LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
-     ORDER BY d.opportunity_id, s.position;
+     ORDER BY d.opportunity_id, open_positions[ps.k];
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.stage_time_durations_rows(timestamptz, text, bigint[]) IS
@@ -164,18 +176,43 @@ DECLARE
     a_p50 double precision[];
     a_p75 double precision[];
     a_p90 double precision[];
+    -- the deals now won that closed in [as_of - lookback, as_of]
+    w_id bigint[];
+    w_pipeline bigint[];
+    w_closed timestamptz[];
+    prev_indexscan text := current_setting('enable_indexscan');
+    open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
 BEGIN
     PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
+    -- The deals now won that closed in the lookback (those with events after
+    -- as_of are sorted out below).  Over the default year they are many: a
+    -- bitmap scan reads their pages once each, where a plain index scan of
+    -- the close dates visits a heap page per deal, so plain index scans are
+    -- off for this one query.  Kept in deal order, for the probes of their
+    -- stage events below.
+    PERFORM set_config('enable_indexscan', 'off', true);
+    SELECT array_agg(o.opportunity_id ORDER BY o.opportunity_id),
+           array_agg(o.pipeline_id ORDER BY o.opportunity_id),
+           array_agg(o.closed_at ORDER BY o.opportunity_id)
+      INTO w_id, w_pipeline, w_closed
+      FROM @extschema@.opportunity o
+     WHERE o.stage_id = ANY (ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'won'))
+       AND o.closed_at >= at_time - lb AND o.closed_at <= at_time;
+    PERFORM set_config('enable_indexscan', prev_indexscan, true);
+    IF dim = 'company' THEN
+        -- one group per pipeline and stage: a few dozen summaries fit in
+        -- memory, and hashing spares the sort of every stay (the summaries
+        -- do not depend on the order of the stays); undone at return
+        PERFORM set_config('enable_hashagg', 'on', true);
+    END IF;
     WITH moved AS MATERIALIZED (
         -- only deals with events after as_of can differ from their current row
         SELECT DISTINCT x.opportunity_id FROM @extschema@.stage_event x WHERE x.entered_at > at_time
     ), won AS MATERIALIZED (
         -- deals whose newest event not after as_of is won and entered in [as_of - lookback, as_of]
         SELECT o.opportunity_id, o.pipeline_id, o.closed_at
-          FROM @extschema@.opportunity o
-          JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
-         WHERE o.closed_at >= at_time - lb AND o.closed_at <= at_time
-           AND o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
+          FROM unnest(w_id, w_pipeline, w_closed) o(opportunity_id, pipeline_id, closed_at)
+         WHERE o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
         UNION ALL
         SELECT o.opportunity_id, o.pipeline_id, e.entered_at
           FROM moved m
@@ -199,11 +236,8 @@ BEGIN
                extract(epoch FROM @extschema@.percentile(g.d, 0.75))::double precision / 86400 AS p75,
                extract(epoch FROM @extschema@.percentile(g.d, 0.9))::double precision / 86400 AS p90
           FROM (
-        SELECT x.pipeline_id, x.dv, x.stage_id,
-               @extschema@.duration_agg(x.left_at - x.entered_at) AS d
-          FROM (SELECT wd.pipeline_id, wd.dv, e.stage_id, e.entered_at,
-                       lead(e.entered_at) OVER (PARTITION BY e.opportunity_id
-                                                ORDER BY e.entered_at, e.stage_event_id) AS left_at
+        SELECT x.pipeline_id, x.dv, x.stage_id, @extschema@.duration_agg(x.stay) AS d
+          FROM (SELECT wd.pipeline_id, wd.dv, e.stage_id, e.stay
                   FROM (SELECT w.opportunity_id, w.pipeline_id,
                                CASE WHEN dim = 'company' THEN 'all'
                                     ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
@@ -224,10 +258,16 @@ BEGIN
                                  LIMIT 1) h ON true
                           LEFT JOIN @extschema@.rep r ON r.rep_id = h.owner_id
                          ORDER BY w.opportunity_id) wd
-                  JOIN @extschema@.stage_event e
-                    ON e.opportunity_id = wd.opportunity_id AND e.entered_at <= at_time) x
-          JOIN @extschema@.stage s ON s.stage_id = x.stage_id AND s.kind = 'open'
-         WHERE x.left_at IS NOT NULL
+                  -- each won deal's stays from its own events, read in order
+                  -- through the index (one probe per deal, in deal order for
+                  -- locality; no sort of all of them, no hash of the table)
+                  CROSS JOIN LATERAL (
+                        SELECT ev.stage_id,
+                               lead(ev.entered_at) OVER (ORDER BY ev.entered_at, ev.stage_event_id)
+                                   - ev.entered_at AS stay
+                          FROM @extschema@.stage_event ev
+                         WHERE ev.opportunity_id = wd.opportunity_id AND ev.entered_at <= at_time) e) x
+         WHERE x.stay IS NOT NULL AND x.stage_id = ANY (open_stages)
          GROUP BY x.pipeline_id, x.dv, x.stage_id) g
     )
     SELECT array_agg(sm.pipeline_id), array_agg(sm.dv), array_agg(sm.stage_id), array_agg(sm.n),
@@ -296,45 +336,43 @@ BEGIN
     as_of_date := (at_time AT TIME ZONE @extschema@.reporting_timezone())::date;
     RETURN QUERY
     WITH deal AS MATERIALIZED (
-        SELECT * FROM @extschema@.stage_time_deals(at_time, NULL)
-    ), cur AS (
-        -- the current stay: since the newest event not after as_of
-        SELECT d.opportunity_id, e.entered_at,
-               extract(epoch FROM at_time - e.entered_at)::double precision / 86400 AS stay_days
-          FROM deal d
-         CROSS JOIN LATERAL (
-                SELECT ev.entered_at
-                  FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = d.opportunity_id AND ev.entered_at <= at_time
-                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                 LIMIT 1) e
+        -- the deals open at as_of, with the time they entered their current
+        -- stage (their newest event not after as_of): the current stay
+        SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.expected_close, p.amount_base,
+               p.entered_stage_at AS entered_at,
+               extract(epoch FROM at_time - p.entered_stage_at)::double precision / 86400 AS stay_days
+          FROM @extschema@.pipeline_as_of(at_time, open_only => true) p
     ), norm AS (
         SELECT n.stage_id, n.p75_days
           FROM @extschema@.stage_time_norms_rows(at_time, 'company', lb) n
+    ), required AS (
+        -- the required milestones of each stage, in position order
+        SELECT m.stage_id, array_agg(m.milestone_id ORDER BY m.position) AS ids,
+               array_agg(m.name ORDER BY m.position) AS names
+          FROM @extschema@.milestone m
+         WHERE m.required
+         GROUP BY m.stage_id
     ), missing AS (
-        -- required milestones of the current stage not completed by as_of,
-        -- each looked up by the milestone_event key (OFFSET 0 keeps the
-        -- look-up a probe rather than a scan of every milestone event)
-        SELECT d.opportunity_id, array_agg(m.name ORDER BY m.position) AS names
+        -- required milestones of the current stage not completed by as_of
+        -- (null if none): one index probe per deal for those of its stage
+        SELECT d.opportunity_id,
+               (SELECT array_agg(u.name ORDER BY u.k)
+                  FROM unnest(r.ids, r.names) WITH ORDINALITY u(id, name, k)
+                 WHERE u.id <> ALL (c.done)) AS names
           FROM deal d
-          JOIN @extschema@.milestone m ON m.stage_id = d.stage_id AND m.required
-          LEFT JOIN LATERAL (
-                SELECT 1 AS done
-                  FROM @extschema@.milestone_event me
-                 WHERE me.opportunity_id = d.opportunity_id
-                   AND me.milestone_id = m.milestone_id
-                   AND me.completed_at <= at_time
-                OFFSET 0) c ON true
-         WHERE c.done IS NULL
-         GROUP BY d.opportunity_id
+          JOIN required r ON r.stage_id = d.stage_id
+          CROSS JOIN LATERAL (
+                SELECT ARRAY(SELECT me.milestone_id
+                               FROM @extschema@.milestone_event me
+                              WHERE me.opportunity_id = d.opportunity_id AND me.milestone_id = ANY (r.ids)
+                                AND me.completed_at <= at_time) AS done) c
     ), flagged AS (
-        SELECT d.*, c.entered_at, c.stay_days, n.p75_days, mi.names,
+        SELECT d.*, n.p75_days, mi.names,
                array_remove(ARRAY[
-                   CASE WHEN c.stay_days > n.p75_days THEN 'over_norm' END,
+                   CASE WHEN d.stay_days > n.p75_days THEN 'over_norm' END,
                    CASE WHEN mi.names IS NOT NULL THEN 'missing_milestones' END,
                    CASE WHEN d.expected_close < as_of_date THEN 'past_expected_close' END], NULL) AS reasons
           FROM deal d
-          LEFT JOIN cur c ON c.opportunity_id = d.opportunity_id
           LEFT JOIN norm n ON n.stage_id = d.stage_id
           LEFT JOIN missing mi ON mi.opportunity_id = d.opportunity_id
     )
