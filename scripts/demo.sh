@@ -44,11 +44,39 @@ SELECT pipeline, sum(deals) AS open_deals, round(sum(amount)) AS amount,
        round(sum(weighted_amount)) AS weighted_amount
   FROM sales_kpi.stage_pipeline_value
  GROUP BY pipeline ORDER BY pipeline;
+\echo '== Win rate by team, last fiscal quarter, with 95% Wilson interval =='
+SELECT dimension_value AS team, closed, won, round(win_rate::numeric, 3) AS win_rate,
+       round(win_rate_lower::numeric, 3) AS lower, round(win_rate_upper::numeric, 3) AS upper,
+       round(won_amount) AS won_amount
+  FROM sales_kpi.win_rate(sales_kpi.period_start(now() - interval '3 months'),
+                          sales_kpi.period_start(now()), 'team')
+ ORDER BY dimension_value;
+\echo '== Stage conversion, deals created in the last year =='
+SELECT pipeline, step, stage, reached, round(conversion_rate::numeric, 3) AS next_step,
+       round(win_rate::numeric, 3) AS stage_to_win
+  FROM sales_kpi.stage_conversion(now() - interval '1 year', now())
+ ORDER BY pipeline, step;
+\echo '== Forecast for this fiscal quarter (stage / milestone / historical weighting) =='
+SELECT round(bookings) AS bookings, round(stage_forecast) AS stage, round(milestone_forecast) AS milestone,
+       round(historical_forecast) AS historical, round(forecast_lower) AS low, round(forecast_upper) AS high,
+       round(commit) AS commit, round(best_case) AS best_case
+  FROM sales_kpi.forecast;
+\echo '== Quota attainment this fiscal quarter, by team =='
+SELECT dimension_value AS team, reps_with_quota, round(bookings) AS bookings, round(quota) AS quota,
+       round(attainment::numeric, 3) AS attainment, round(at_quota_rate::numeric, 3) AS at_quota
+  FROM sales_kpi.quota_attainment(dimension => 'team')
+ ORDER BY dimension_value;
+\echo '== Pipeline flow since the start of the quarter =='
+SELECT step, category, deals, round(amount) AS amount FROM sales_kpi.pipeline_flow ORDER BY step;
+\echo '== Data quality findings =='
+SELECT table_name, rule, count(*) AS findings
+  FROM sales_kpi.data_quality_findings GROUP BY 1, 2 ORDER BY 1, 2;
 \echo '== Win rate by rep (deals closed so far) =='
 SELECT rep, team, won, lost, round(win_rate::numeric, 3) AS win_rate, round(won_amount) AS won_amount
   FROM sales_kpi.win_rate_by_rep
  WHERE won + lost > 0
- ORDER BY win_rate DESC, rep;
+ ORDER BY win_rate DESC, rep
+ LIMIT 10;
 SQL
 
 if [ $keep -eq 1 ]; then
