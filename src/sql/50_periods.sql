@@ -21,7 +21,7 @@ BEGIN
         WHEN 'quarter' THEN RETURN date_trunc('month', local) - make_interval(months => into_year % 3);
         WHEN 'year' THEN RETURN date_trunc('month', local) - make_interval(months => into_year);
         ELSE
-            RAISE EXCEPTION 'grain must be week, month, quarter or year, got "%"', grain
+            RAISE EXCEPTION 'argument "grain" must be week, month, quarter or year, got "%"', grain
                 USING ERRCODE = 'invalid_parameter_value';
     END CASE;
 END;
@@ -151,10 +151,8 @@ BEGIN
     END IF;
     -- raises the shared errors for a null or unknown dimension
     PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-    IF grain IS NULL OR grain NOT IN ('week', 'month', 'quarter', 'year') THEN
-        RAISE EXCEPTION 'argument "grain" must be week, month, quarter or year, got "%"', coalesce(grain, 'null')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    -- the grains are those local_period_start knows; it raises the error
+    PERFORM @extschema@.local_period_start(timestamp '2000-01-01', coalesce(grain, 'null'));
     FOR i IN 1 .. cardinality(intervals) LOOP
         IF intervals[i] IS NULL OR intervals[i] < interval '0' THEN
             RAISE EXCEPTION 'argument "%" must be a non-negative interval, got "%"',

@@ -84,19 +84,12 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF grain IS NOT NULL AND grain NOT IN ('week', 'month', 'quarter', 'year') THEN
-        RAISE EXCEPTION 'argument "grain" must be week, month, quarter or year, got "%"', grain
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    -- as_of, dimension and grain as every KPI checks them
+    PERFORM @extschema@.check_kpi_args(as_of, dimension, coalesce(grain, 'month'));
     IF to_at <= from_at THEN
         RAISE EXCEPTION 'argument "to_at" (%) must be later than "from_at" (%)', to_at, from_at
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- raises for an unknown or null dimension
-    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     RETURN true;
 END;
 $$;
