@@ -35,18 +35,10 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    -- raises invalid_parameter_value naming the argument for an unknown dimension
-    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    -- as_of, dimension and lookback as every KPI checks them
+    PERFORM @extschema@.check_kpi_args(as_of, dimension, lookback => lookback);
     IF weighting IS NULL OR weighting NOT IN ('stage', 'milestone', 'historical') THEN
         RAISE EXCEPTION 'argument "weighting" must be stage, milestone or historical, got "%"', weighting
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF lookback IS NULL OR lookback < interval '0' THEN
-        RAISE EXCEPTION 'argument "lookback" must be a non-negative interval, got "%"', lookback
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF min_sample IS NULL OR min_sample < 1 THEN
