@@ -484,9 +484,9 @@ COMMENT ON VIEW @extschema@.deal_size IS
 -- are credited to nobody.  A rep without quota (or with a zero quota) in
 -- the period has NULL attainment and is left out of the share at quota
 -- and of the team's attainment (its bookings still show in bookings).
--- Internal: quota_attainment's dimension; quotas are per rep, so only rep,
--- team and company make sense.
-CREATE FUNCTION @extschema@.quota_dimension(dimension text)
+-- Internal: the dimension of a KPI that exists per rep only (quota
+-- attainment, forecast accuracy): rep, team or company.
+CREATE FUNCTION @extschema@.rep_dimension(dimension text, reason text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -498,14 +498,13 @@ BEGIN
     END IF;
     IF dimension NOT IN ('rep', 'team', 'company') THEN
         RAISE EXCEPTION 'argument "dimension" must be rep, team or company, got "%"', dimension
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Quotas are set per rep, so attainment breaks down by rep or team only.';
+            USING ERRCODE = 'invalid_parameter_value', HINT = reason;
     END IF;
     RETURN dimension;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.quota_dimension(text) IS
-    'Internal: checks quota_attainment''s dimension (rep, team or company); 22023 otherwise.';
+COMMENT ON FUNCTION @extschema@.rep_dimension(text, text) IS
+    'Internal: checks the dimension of a KPI that exists per rep only (quotas, forecast commits): rep, team or company; 22023 otherwise, with the reason as hint.';
 
 CREATE FUNCTION @extschema@.quota_attainment(period_start timestamptz DEFAULT NULL, period_end timestamptz DEFAULT NULL,
                                              dimension text DEFAULT 'rep', as_of timestamptz DEFAULT now())
@@ -518,7 +517,8 @@ SET jit = off
 AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end,
-               @extschema@.quota_dimension(quota_attainment.dimension) AS dim
+               @extschema@.rep_dimension(quota_attainment.dimension,
+                                          'Quotas are set per rep, so attainment breaks down by rep or team only.') AS dim
           FROM @extschema@.resolve_period(quota_attainment.period_start, quota_attainment.period_end,
                                           quota_attainment.as_of) r
     ), b AS (

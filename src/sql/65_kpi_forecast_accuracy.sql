@@ -49,11 +49,7 @@ DECLARE
     hi timestamptz;
 BEGIN
     PERFORM @extschema@.check_kpi_args(p_as_of, grain => p_grain);
-    IF p_dimension IS NULL OR p_dimension NOT IN ('company', 'team', 'rep') THEN
-        RAISE EXCEPTION 'argument "dimension" must be company, team or rep (forecasts are submitted by reps), got "%"',
-                coalesce(p_dimension, 'null')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM @extschema@.rep_dimension(p_dimension, 'Forecasts are submitted by reps, so accuracy breaks down by rep or team only.');
     IF p_cutoff IS NULL THEN
         RAISE EXCEPTION 'argument "cutoff" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
