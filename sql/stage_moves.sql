@@ -4,7 +4,7 @@
 \i sql/fixture.psql
 
 CREATE VIEW deal AS
-SELECT o.opportunity_id AS id, s.name AS stage, s.kind, o.closed_at, o.amount
+SELECT o.opportunity_id AS id, s.name AS stage, s.kind, o.closed_at, o.stage_entered_at, o.amount
   FROM sales_kpi.opportunity o LEFT JOIN sales_kpi.stage s USING (stage_id)
  ORDER BY o.opportunity_id;
 
@@ -62,6 +62,7 @@ SELECT * FROM deal WHERE id = 2;
 UPDATE sales_kpi.opportunity SET stage_id = 4 WHERE opportunity_id = 2;
 UPDATE sales_kpi.opportunity SET closed_at = '2026-03-03' WHERE opportunity_id = 2;
 UPDATE sales_kpi.opportunity SET pipeline_id = 2, stage_id = 7 WHERE opportunity_id = 2;
+UPDATE sales_kpi.opportunity SET stage_entered_at = '2026-03-03' WHERE opportunity_id = 2;
 -- nor may an event name a stage of another pipeline
 INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at) VALUES (2, 8, '2026-03-10');
 SELECT * FROM deal WHERE id = 2;
@@ -93,8 +94,10 @@ COMMIT;
 -- newest snapshot, and setting them again adds nothing
 INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, amount, expected_close, owner_id)
 VALUES (1, '2026-03-07', 1300, '2026-03-31', 2);
-SELECT amount, expected_close, owner_id FROM sales_kpi.opportunity WHERE opportunity_id = 1;
+SELECT amount, expected_close, owner_id, snapshot_at FROM sales_kpi.opportunity WHERE opportunity_id = 1;
 UPDATE sales_kpi.opportunity SET amount = 1300 WHERE opportunity_id = 1;
+-- snapshot_at is the newest snapshot's time and cannot be set otherwise
+UPDATE sales_kpi.opportunity SET snapshot_at = '2026-01-01' WHERE opportunity_id = 1;
 -- an older snapshot is history only: the deal keeps its newest values
 INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, amount, expected_close, owner_id)
 VALUES (1, '2026-03-06', 1250, '2026-03-31', 3);
@@ -107,7 +110,13 @@ SELECT opportunity_id, changed_at, amount, expected_close, owner_id
 -- and when it is the newest, the deal follows it
 INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, amount, expected_close, owner_id)
 VALUES (1, '2026-03-07', 1400, '2026-04-30', 2);
-SELECT amount, expected_close, owner_id FROM sales_kpi.opportunity WHERE opportunity_id = 1;
+SELECT amount, expected_close, owner_id, snapshot_at FROM sales_kpi.opportunity WHERE opportunity_id = 1;
+-- deleting snapshots: the deal follows the newest left, and without any it
+-- keeps its values but has no snapshot time
+DELETE FROM sales_kpi.opportunity_history WHERE opportunity_id = 1 AND changed_at = '2026-03-07';
+SELECT amount, owner_id, snapshot_at FROM sales_kpi.opportunity WHERE opportunity_id = 1;
+DELETE FROM sales_kpi.opportunity_history WHERE opportunity_id = 1;
+SELECT amount, owner_id, snapshot_at FROM sales_kpi.opportunity WHERE opportunity_id = 1;
 
 -- deleting a deal takes its history along
 DELETE FROM sales_kpi.opportunity WHERE opportunity_id = 1;

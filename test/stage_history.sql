@@ -1,7 +1,8 @@
 -- Invariants of the stage history on demo data, kept through random bulk
 -- moves (forward, backward, back-dated, closing, reopening) and deletions:
--- opportunity.stage_id/closed_at equal what the newest stage event says, and
--- the newest history snapshot equals the deal's forecast fields.
+-- opportunity.stage_id/closed_at/stage_entered_at equal what the newest stage
+-- event says, and the newest history snapshot equals the deal's forecast
+-- fields and snapshot_at.
 \set ON_ERROR_STOP 1
 \pset format unaligned
 \pset tuples_only true
@@ -19,7 +20,8 @@ SELECT o.opportunity_id
                  WHERE e.opportunity_id = o.opportunity_id
                  ORDER BY e.entered_at DESC, e.stage_event_id DESC LIMIT 1) n ON true
  WHERE o.stage_id IS DISTINCT FROM n.stage_id
-    OR o.closed_at IS DISTINCT FROM CASE WHEN n.kind <> 'open' THEN n.entered_at END;
+    OR o.closed_at IS DISTINCT FROM CASE WHEN n.kind <> 'open' THEN n.entered_at END
+    OR o.stage_entered_at IS DISTINCT FROM n.entered_at;
 
 CREATE TEMP VIEW history_mismatch AS
 SELECT o.opportunity_id
@@ -27,8 +29,8 @@ SELECT o.opportunity_id
   JOIN LATERAL (SELECT h.* FROM sales_kpi.opportunity_history h
                  WHERE h.opportunity_id = o.opportunity_id
                  ORDER BY h.changed_at DESC LIMIT 1) h ON true
- WHERE (h.amount, h.expected_close, h.forecast_category, h.owner_id)
-       IS DISTINCT FROM (o.amount, o.expected_close, o.forecast_category, o.owner_id);
+ WHERE (h.amount, h.expected_close, h.forecast_category, h.owner_id, h.changed_at)
+       IS DISTINCT FROM (o.amount, o.expected_close, o.forecast_category, o.owner_id, o.snapshot_at);
 
 SELECT is_empty('SELECT * FROM stage_mismatch', 'demo: every deal agrees with its newest stage event');
 SELECT is_empty('SELECT * FROM history_mismatch', 'demo: every deal agrees with its newest history snapshot');

@@ -23,6 +23,8 @@ CREATE TABLE @extschema@.opportunity (
     forecast_category   text
         CONSTRAINT opportunity_forecast_category_check
         CHECK (forecast_category IN ('pipeline', 'best_case', 'commit', 'closed', 'omitted')),
+    stage_entered_at    timestamptz,
+    snapshot_at         timestamptz,
     -- the current stage belongs to the deal's pipeline
     CONSTRAINT opportunity_stage_fkey FOREIGN KEY (pipeline_id, stage_id)
         REFERENCES @extschema@.stage (pipeline_id, stage_id)
@@ -39,6 +41,10 @@ COMMENT ON COLUMN @extschema@.opportunity.stage_id IS
     'Current stage: the stage of the newest stage_event (maintained; change it with move_stage or an insert into stage_event).';
 COMMENT ON COLUMN @extschema@.opportunity.closed_at IS
     'When the deal closed: entered_at of the newest stage_event if that event''s stage is won or lost, else null (maintained).';
+COMMENT ON COLUMN @extschema@.opportunity.stage_entered_at IS
+    'When the deal entered its current stage: entered_at of the newest stage_event, null without one (maintained, like stage_id).';
+COMMENT ON COLUMN @extschema@.opportunity.snapshot_at IS
+    'When the newest opportunity_history snapshot was taken, null without one (maintained): the row says what that snapshot says, so the deal stood as its row at any instant since.';
 COMMENT ON COLUMN @extschema@.opportunity.forecast_category IS
     'Overrides the forecast category of the current stage when not null.';
 

@@ -1,8 +1,9 @@
 -- Stage history keeps each deal consistent.
 --
--- opportunity.stage_id and closed_at are derived from the deal's newest
--- stage_event (latest entered_at, ties by stage_event_id): closed_at is that
--- event's entered_at when its stage is won or lost, else null.  Statement-
+-- opportunity.stage_id, closed_at and stage_entered_at are derived from the
+-- deal's newest stage_event (latest entered_at, ties by stage_event_id):
+-- stage_entered_at is that event's entered_at, closed_at too when its stage
+-- is won or lost, else null.  Statement-
 -- level triggers with transition tables do the work set-wise, so a bulk load
 -- of a million events costs one join, and out-of-order (back-dated) inserts
 -- and reopened deals come out right because only the newest event counts.
@@ -25,27 +26,35 @@ $$;
 COMMENT ON FUNCTION @extschema@.stage_gate_mode(bigint) IS
     'Stage-gate mode in force for a pipeline: pipeline.gate_mode, or the setting sales_kpi.stage_gate_mode when that is null.';
 
--- Set stage_id and closed_at of the given deals from their newest event.
--- Deals with no event left keep what they have.
+-- Set stage_id, closed_at and stage_entered_at of the given deals from their
+-- newest event.  Deals with no event left keep their stage, but have no
+-- stage_entered_at.
 CREATE FUNCTION @extschema@.sync_opportunity_stage(opportunity_ids bigint[])
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
     UPDATE @extschema@.opportunity o
-       SET stage_id = n.stage_id, closed_at = n.closed_at
+       SET stage_id = n.stage_id, closed_at = n.closed_at, stage_entered_at = n.entered_at
       FROM (SELECT DISTINCT ON (e.opportunity_id)
-                   e.opportunity_id, e.stage_id,
+                   e.opportunity_id, e.stage_id, e.entered_at,
                    CASE WHEN s.kind OPERATOR(pg_catalog.<>) 'open' THEN e.entered_at END AS closed_at
               FROM @extschema@.stage_event e
               JOIN @extschema@.stage s ON s.stage_id OPERATOR(pg_catalog.=) e.stage_id
              WHERE e.opportunity_id IN (SELECT pg_catalog.unnest(opportunity_ids))
              ORDER BY e.opportunity_id, e.entered_at DESC, e.stage_event_id DESC) n
      WHERE o.opportunity_id OPERATOR(pg_catalog.=) n.opportunity_id
-       AND (o.stage_id IS DISTINCT FROM n.stage_id OR o.closed_at IS DISTINCT FROM n.closed_at)
+       AND (o.stage_id IS DISTINCT FROM n.stage_id OR o.closed_at IS DISTINCT FROM n.closed_at
+            OR o.stage_entered_at IS DISTINCT FROM n.entered_at);
+    UPDATE @extschema@.opportunity o
+       SET stage_entered_at = NULL
+     WHERE o.opportunity_id IN (SELECT pg_catalog.unnest(opportunity_ids))
+       AND o.stage_entered_at IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.stage_event e
+                        WHERE e.opportunity_id OPERATOR(pg_catalog.=) o.opportunity_id);
 $$;
 COMMENT ON FUNCTION @extschema@.sync_opportunity_stage(bigint[]) IS
-    'Internal: re-derives opportunity.stage_id and closed_at from the newest stage_event of each given deal.';
+    'Internal: re-derives opportunity.stage_id, closed_at and stage_entered_at from the newest stage_event of each given deal.';
 
 -- A stage event must name a stage of the deal's own pipeline.
 CREATE FUNCTION @extschema@.check_stage_event_pipeline(stage_event_ids bigint[])

@@ -21,14 +21,14 @@ AS $$
 DECLARE
     bad record;
 BEGIN
-    SELECT o.opportunity_id, o.stage_id, o.closed_at, o.pipeline_id,
+    SELECT o.opportunity_id, o.stage_id, o.closed_at, o.stage_entered_at, o.pipeline_id,
            s.kind, n.stage_id AS event_stage_id, n.closed_at AS event_closed_at,
-           n.pipeline_id AS event_pipeline_id
+           n.entered_at AS event_entered_at, n.pipeline_id AS event_pipeline_id
       INTO bad
       FROM @extschema@.opportunity o
       LEFT JOIN @extschema@.stage s ON s.stage_id = o.stage_id
       LEFT JOIN LATERAL (
-            SELECT e.stage_id, es.pipeline_id,
+            SELECT e.stage_id, es.pipeline_id, e.entered_at,
                    CASE WHEN es.kind <> 'open' THEN e.entered_at END AS closed_at
               FROM @extschema@.stage_event e
               JOIN @extschema@.stage es ON es.stage_id = e.stage_id
@@ -41,6 +41,7 @@ BEGIN
                   o.pipeline_id <> n.pipeline_id
                   OR o.stage_id IS DISTINCT FROM n.stage_id
                   OR o.closed_at IS DISTINCT FROM n.closed_at
+                  OR o.stage_entered_at IS DISTINCT FROM n.entered_at
              WHEN o.stage_id IS NULL THEN o.closed_at IS NOT NULL
              ELSE (s.kind = 'open') <> (o.closed_at IS NULL)
            END
@@ -63,19 +64,20 @@ BEGIN
                   CONSTRAINT = 'opportunity_stage_history_check',
                   TABLE = 'opportunity', SCHEMA = '@extschema@';
     ELSE
-        RAISE EXCEPTION 'opportunity %: stage_id and closed_at are maintained from stage_event', bad.opportunity_id
+        RAISE EXCEPTION 'opportunity %: stage_id, closed_at and stage_entered_at are maintained from stage_event', bad.opportunity_id
             USING ERRCODE = 'check_violation',
                   CONSTRAINT = 'opportunity_stage_history_check',
                   TABLE = 'opportunity', SCHEMA = '@extschema@',
-                  DETAIL = format('The newest stage event says stage_id %s, closed_at %s; the row says stage_id %s, closed_at %s.',
-                                  bad.event_stage_id, coalesce(bad.event_closed_at::text, 'null'),
-                                  coalesce(bad.stage_id::text, 'null'), coalesce(bad.closed_at::text, 'null')),
+                  DETAIL = format('The newest stage event says stage_id %s, closed_at %s, entered at %s; the row says stage_id %s, closed_at %s, stage_entered_at %s.',
+                                  bad.event_stage_id, coalesce(bad.event_closed_at::text, 'null'), bad.event_entered_at,
+                                  coalesce(bad.stage_id::text, 'null'), coalesce(bad.closed_at::text, 'null'),
+                                  coalesce(bad.stage_entered_at::text, 'null')),
                   HINT = 'Move a deal with sales_kpi.move_stage() or by inserting into sales_kpi.stage_event.';
     END IF;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.check_opportunity_stage(bigint[]) IS
-    'Internal: raises an error when a deal''s stage_id/closed_at contradict its newest stage event (or, without events, its stage''s kind).';
+    'Internal: raises an error when a deal''s stage_id/closed_at/stage_entered_at contradict its newest stage event (or, without events, its stage''s kind).';
 
 CREATE FUNCTION @extschema@.opportunity_after_insert()
 RETURNS trigger
@@ -100,12 +102,32 @@ RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    bad record;
 BEGIN
+    -- snapshot_at is the time of the newest snapshot, set here only
+    SELECT n.opportunity_id, n.snapshot_at, h.changed_at INTO bad
+      FROM new_deals n
+      JOIN old_deals o USING (opportunity_id)
+      LEFT JOIN LATERAL (SELECT max(hi.changed_at) AS changed_at
+                           FROM @extschema@.opportunity_history hi
+                          WHERE hi.opportunity_id = n.opportunity_id) h ON true
+     WHERE n.snapshot_at IS DISTINCT FROM o.snapshot_at
+       AND n.snapshot_at IS DISTINCT FROM h.changed_at
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'opportunity %: snapshot_at is maintained from opportunity_history', bad.opportunity_id
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = 'opportunity_snapshot_check',
+                  TABLE = 'opportunity', SCHEMA = '@extschema@',
+                  DETAIL = format('The newest snapshot was taken at %s; the row says %s.',
+                                  coalesce(bad.changed_at::text, 'null'), coalesce(bad.snapshot_at::text, 'null'));
+    END IF;
     PERFORM @extschema@.check_opportunity_stage(
         ARRAY(SELECT n.opportunity_id
                 FROM new_deals n JOIN old_deals o USING (opportunity_id)
-               WHERE (n.stage_id, n.closed_at, n.pipeline_id)
-                     IS DISTINCT FROM (o.stage_id, o.closed_at, o.pipeline_id)));
+               WHERE (n.stage_id, n.closed_at, n.stage_entered_at, n.pipeline_id)
+                     IS DISTINCT FROM (o.stage_id, o.closed_at, o.stage_entered_at, o.pipeline_id)));
 
     -- a changed created_at carries the creation snapshot along
     UPDATE @extschema@.opportunity_history h
@@ -158,7 +180,8 @@ BEGIN
 END;
 $$;
 
--- A deal always says what its newest snapshot says.  Changes made through
+-- A deal always says what its newest snapshot says, and when it was taken
+-- (snapshot_at).  Changes made through
 -- the deal leave their snapshot at now(); history written directly (a
 -- loader's inserts, a replaced snapshot, a correction or a deletion) moves
 -- the deal to its newest snapshot here.  KPIs rely on this: a deal with no
@@ -176,15 +199,23 @@ BEGIN
     END IF;
     UPDATE @extschema@.opportunity o
        SET amount = n.amount, expected_close = n.expected_close,
-           forecast_category = n.forecast_category, owner_id = n.owner_id
+           forecast_category = n.forecast_category, owner_id = n.owner_id, snapshot_at = n.changed_at
       FROM (SELECT DISTINCT ON (h.opportunity_id)
-                   h.opportunity_id, h.amount, h.expected_close, h.forecast_category, h.owner_id
+                   h.opportunity_id, h.changed_at, h.amount, h.expected_close, h.forecast_category, h.owner_id
               FROM @extschema@.opportunity_history h
              WHERE h.opportunity_id IN (SELECT opportunity_id FROM changed_snapshots)
              ORDER BY h.opportunity_id, h.changed_at DESC) n
      WHERE o.opportunity_id = n.opportunity_id
-       AND (o.amount, o.expected_close, o.forecast_category, o.owner_id)
-           IS DISTINCT FROM (n.amount, n.expected_close, n.forecast_category, n.owner_id);
+       AND (o.amount, o.expected_close, o.forecast_category, o.owner_id, o.snapshot_at)
+           IS DISTINCT FROM (n.amount, n.expected_close, n.forecast_category, n.owner_id, n.changed_at);
+    -- a deal whose last snapshot was deleted keeps its fields, but has no
+    -- snapshot time
+    UPDATE @extschema@.opportunity o
+       SET snapshot_at = NULL
+     WHERE o.opportunity_id IN (SELECT opportunity_id FROM changed_snapshots)
+       AND o.snapshot_at IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
+                        WHERE h.opportunity_id = o.opportunity_id);
     RETURN NULL;
 END;
 $$;

@@ -5,20 +5,23 @@
 -- by then, did not exist in the pipeline yet.
 --
 -- How it stays fast (the results are those of the plain definition above):
--- * Stage.  opportunity.stage_id and closed_at are maintained from the
---   newest stage event, so a deal with no event after the instant stands
---   where its row says.  For a closed deal that is all we need: it entered
---   its won/lost stage at closed_at.  A deal still open needs the time it
---   entered its stage (one index-only probe), and only the deals that moved
---   after the instant (closed after it, or open with a newer event) are
---   looked up in the history, one more index probe each.
+-- * Stage.  opportunity.stage_id and stage_entered_at are maintained from
+--   the newest stage event, so a deal whose newest event is not after the
+--   instant stands where its row says, since stage_entered_at; only the
+--   deals that moved after the instant are looked up in the history, one
+--   index probe each.
 -- * Snapshot fields.  A deal's row always says what its newest snapshot
---   says (21_opportunity_history.sql), so only the deals with a snapshot
---   after the instant (a range of opportunity_history_changed_idx) are
---   looked up, one probe each; for a team, only the deals some rep of the
+--   says, and when that snapshot was taken (snapshot_at, maintained by
+--   21_opportunity_history.sql), so only the deals with a snapshot after
+--   the instant (a range of opportunity_snapshot_idx) are looked up, one
+--   probe each; for a team, only the deals some rep of the
 --   team ever owned (opportunity_history_owner_idx) are candidates, each
 --   with one probe.
 -- plpgsql so that each branch is planned with the actual instant.
+
+-- The deals with a snapshot after an instant (their row says something
+-- newer than what they said then): a range of this index.
+CREATE INDEX opportunity_snapshot_idx ON @extschema@.opportunity (snapshot_at);
 
 CREATE FUNCTION @extschema@.pipeline_as_of(at timestamptz DEFAULT now(), team text DEFAULT NULL,
                                            open_only boolean DEFAULT false)
@@ -42,16 +45,15 @@ BEGIN
     IF pipeline_as_of.team IS NULL THEN
         RETURN QUERY
         WITH changed_since AS MATERIALIZED (
-            SELECT DISTINCT hi.opportunity_id
-              FROM @extschema@.opportunity_history hi
-             WHERE hi.changed_at > pipeline_as_of.at
+            -- the deals with a snapshot after `at` (their row is newer)
+            SELECT o.opportunity_id
+              FROM @extschema@.opportunity o
+             WHERE o.snapshot_at > pipeline_as_of.at
         ), staged AS (
             SELECT o.opportunity_id, o.pipeline_id, o.currency,
-                   CASE WHEN q.entered_at <= pipeline_as_of.at THEN o.stage_id
-                        WHEN o.closed_at <= pipeline_as_of.at THEN o.stage_id
+                   CASE WHEN o.stage_entered_at <= pipeline_as_of.at THEN o.stage_id
                         ELSE e.stage_id END AS stage_id,
-                   CASE WHEN q.entered_at <= pipeline_as_of.at THEN q.entered_at
-                        WHEN o.closed_at <= pipeline_as_of.at THEN o.closed_at
+                   CASE WHEN o.stage_entered_at <= pipeline_as_of.at THEN o.stage_entered_at
                         ELSE e.entered_at END AS entered_at,
                    CASE WHEN cs.opportunity_id IS NULL THEN o.amount ELSE h.amount END AS amount,
                    CASE WHEN cs.opportunity_id IS NULL THEN o.expected_close ELSE h.expected_close END
@@ -60,20 +62,12 @@ BEGIN
                        AS forecast_category,
                    CASE WHEN cs.opportunity_id IS NULL THEN o.owner_id ELSE h.owner_id END AS owner_id
               FROM @extschema@.opportunity o
-              -- open now: its newest event, from the index alone; if that is not
-              -- after the instant, the deal stood then where its row says
-              LEFT JOIN LATERAL (
-                    SELECT ev.entered_at
-                      FROM @extschema@.stage_event ev
-                     WHERE o.closed_at IS NULL AND ev.opportunity_id = o.opportunity_id
-                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                     LIMIT 1) q ON true
-              -- moved since (closed after the instant, or open with a newer
-              -- event): the newest event not after the instant
+              -- moved since (its newest event, which the row keeps the time
+              -- of, is after the instant): the newest event not after it
               LEFT JOIN LATERAL (
                     SELECT ev.stage_id, ev.entered_at
                       FROM @extschema@.stage_event ev
-                     WHERE (o.closed_at > pipeline_as_of.at OR q.entered_at > pipeline_as_of.at)
+                     WHERE o.stage_entered_at > pipeline_as_of.at
                        AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
                      ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
                      LIMIT 1) e ON true

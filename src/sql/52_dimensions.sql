@@ -37,9 +37,9 @@ COMMENT ON VIEW @extschema@.deal_dimensions IS
 -- at the rate of the close date.
 --
 -- Only deals with stage events after as_of can differ from their current
--- row, and only deals with snapshots after the close (or after as_of) need
--- their history read: at as_of = now that is nearly none, so the common
--- case is one range scan of opportunity.closed_at.  PL/pgSQL so that each
+-- row, and only deals with snapshots after the close (or after as_of: the
+-- deal's snapshot_at tells) need their history read: at as_of = now that is
+-- nearly none, so the common case is one range scan of opportunity.closed_at.  PL/pgSQL so that each
 -- call is planned with its actual dates; JIT compilation would cost more
 -- than these queries run.  The range is read with a bitmap scan: deals
 -- close in another order than they were written, so an index scan visits
@@ -55,29 +55,13 @@ SET plan_cache_mode = force_custom_plan
 SET jit = off
 SET enable_indexscan = off
 AS $$
-DECLARE
-    -- Over a long period, one join over the whole history finds the deals
-    -- with a snapshot after their close more cheaply than a probe per deal.
-    long_period boolean := NOT (isfinite(period_start) AND isfinite(period_end)
-                                AND period_end - period_start <= interval '400 days');
-    changed_after_close bigint[] := '{}';
 BEGIN
-    IF long_period THEN
-        SELECT coalesce(array_agg(DISTINCT h.opportunity_id), '{}') INTO changed_after_close
-          FROM @extschema@.opportunity o
-          JOIN @extschema@.opportunity_history h
-            ON h.opportunity_id = o.opportunity_id AND h.changed_at > o.closed_at
-         WHERE o.closed_at >= closed_deals.period_start AND o.closed_at < closed_deals.period_end
-           AND o.closed_at <= closed_deals.as_of;
-    END IF;
     RETURN QUERY
     WITH closing AS (
         SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
                o.currency, o.stage_id, o.closed_at,
-               CASE WHEN long_period THEN o.opportunity_id = ANY (changed_after_close)
-                    ELSE EXISTS (SELECT 1 FROM @extschema@.opportunity_history hi
-                                  WHERE hi.opportunity_id = o.opportunity_id
-                                    AND hi.changed_at > o.closed_at) END AS changed
+               -- a snapshot after the close (snapshot_at is the newest's time)
+               coalesce(o.snapshot_at > o.closed_at, false) AS changed
           FROM @extschema@.opportunity o
          WHERE o.closed_at >= closed_deals.period_start AND o.closed_at < closed_deals.period_end
            AND o.closed_at <= closed_deals.as_of

@@ -38,7 +38,7 @@ CREATE INDEX opportunity_history_asof_idx
 -- columns alone are a quarter of the table's pages
 CREATE INDEX opportunity_asof_idx
     ON @extschema@.opportunity (opportunity_id)
-    INCLUDE (created_at, closed_at, stage_id, pipeline_id, currency);
+    INCLUDE (created_at, closed_at, stage_id, pipeline_id, currency, stage_entered_at, snapshot_at);
 -- the deals a team's reps owned up to an instant, without touching the table
 CREATE INDEX opportunity_history_owner_asof_idx
     ON @extschema@.opportunity_history (owner_id, changed_at)
@@ -57,6 +57,9 @@ RETURNS TABLE (opportunity_id bigint, currency character(3),
                exists_e boolean, stage_kind_e text, stage_position_e integer,
                amount_e numeric, expected_close_e date, owner_id_e bigint)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- about as many rows as there are open deals: the callers then join the reps
+-- and attributes by hashing rather than by a probe per row
+ROWS 100000
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET jit = off
@@ -74,78 +77,73 @@ BEGIN
     RETURN QUERY
     WITH cand AS MATERIALIZED (
         SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id, o.closed_at,
-               o.amount, o.expected_close, o.owner_id
+               o.amount, o.expected_close, o.owner_id, o.stage_entered_at, o.snapshot_at
           FROM @extschema@.opportunity o
          WHERE pipeline_flow_states.team IS NULL
            AND (o.closed_at IS NULL OR o.closed_at > pipeline_flow_states.from_at)
            AND o.created_at <= pipeline_flow_states.to_at
         UNION ALL
         SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id, o.closed_at,
-               o.amount, o.expected_close, o.owner_id
+               o.amount, o.expected_close, o.owner_id, o.stage_entered_at, o.snapshot_at
           FROM (SELECT DISTINCT hi.opportunity_id
                   FROM @extschema@.opportunity_history hi
                  WHERE hi.owner_id = ANY (v_reps) AND hi.changed_at <= pipeline_flow_states.to_at) t
           CROSS JOIN LATERAL (
                 SELECT o.opportunity_id, o.currency, o.created_at, o.stage_id, o.closed_at,
-                       o.amount, o.expected_close, o.owner_id
+                       o.amount, o.expected_close, o.owner_id, o.stage_entered_at, o.snapshot_at
                   FROM @extschema@.opportunity o
                  WHERE o.opportunity_id = t.opportunity_id
                    AND (o.closed_at IS NULL OR o.closed_at > pipeline_flow_states.from_at)
                    AND o.created_at <= pipeline_flow_states.to_at
                 OFFSET 0) o
     )
-    -- a deal's row says what its newest snapshot says, so only the deals
-    -- with snapshots after from_at need their history read
-    , changed_since AS MATERIALIZED (
-        SELECT DISTINCT hi.opportunity_id
-          FROM cand c
-          JOIN @extschema@.opportunity_history hi
-            ON hi.opportunity_id = c.opportunity_id AND hi.changed_at > pipeline_flow_states.from_at
-    )
-    -- at to_at first; at from_at only when something happened in between
+    -- at to_at first; at from_at only when something happened in between.
+    -- A deal's row says what its newest snapshot says (taken at
+    -- snapshot_at), so the history is read only for the deals with a
+    -- snapshot after to_at (the snapshot then) or after from_at (the one
+    -- at from_at).
     , probe AS MATERIALIZED (
         SELECT o.opportunity_id, o.currency, o.created_at <= pipeline_flow_states.from_at AS born_s,
-               CASE WHEN eq.entered_at <= pipeline_flow_states.to_at THEN o.stage_id
-                    WHEN o.closed_at <= pipeline_flow_states.to_at THEN o.stage_id
+               CASE WHEN o.stage_entered_at <= pipeline_flow_states.to_at THEN o.stage_id
                     ELSE ee.stage_id END AS stage_e,
-               CASE WHEN eq.entered_at <= pipeline_flow_states.to_at THEN eq.entered_at
-                    WHEN o.closed_at <= pipeline_flow_states.to_at THEN o.closed_at
+               CASE WHEN o.stage_entered_at <= pipeline_flow_states.to_at THEN o.stage_entered_at
                     ELSE ee.entered_at END AS entered_at,
                es.stage_id AS stage_s,
-               coalesce(he.changed_at, pipeline_flow_states.from_at) AS changed_at,
+               c.changed_at,
                coalesce(he.amount, o.amount) AS amount_e, coalesce(he.expected_close, o.expected_close) AS close_e,
                CASE WHEN he.changed_at IS NULL THEN o.owner_id ELSE he.owner_id END AS owner_e,
                hs.amount AS amount_s, hs.expected_close AS close_s, hs.owner_id AS owner_s
           FROM cand o
-          LEFT JOIN changed_since cs ON cs.opportunity_id = o.opportunity_id
-          -- open now: its newest event from the index alone; if it is not after
-          -- to_at (or the deal closed by to_at) the row's stage is the stage then
-          LEFT JOIN LATERAL (
-                SELECT ev.entered_at FROM @extschema@.stage_event ev
-                 WHERE o.closed_at IS NULL AND ev.opportunity_id = o.opportunity_id
-                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) eq ON true
+          -- its newest event is after to_at (the row keeps its time): the
+          -- newest event not after to_at
           LEFT JOIN LATERAL (
                 SELECT ev.stage_id, ev.entered_at FROM @extschema@.stage_event ev
-                 WHERE (o.closed_at > pipeline_flow_states.to_at OR eq.entered_at > pipeline_flow_states.to_at)
+                 WHERE o.stage_entered_at > pipeline_flow_states.to_at
                    AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.to_at
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) ee ON true
-          -- changed since from_at: the newest snapshot not after to_at (else the
-          -- row, which was already the state at from_at)
+          -- the newest snapshot not after to_at: the row, unless a snapshot
+          -- was taken after to_at
           LEFT JOIN LATERAL (
-                SELECT hi.changed_at, hi.amount, hi.expected_close, hi.owner_id FROM @extschema@.opportunity_history hi
-                 WHERE cs.opportunity_id IS NOT NULL
+                SELECT hi.changed_at, hi.amount, hi.expected_close, hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE o.snapshot_at > pipeline_flow_states.to_at
                    AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.to_at
                  ORDER BY hi.changed_at DESC LIMIT 1) he ON true
+          -- when it was taken; from_at when not after from_at (the row, or
+          -- that snapshot, was already the state then)
+          CROSS JOIN LATERAL (
+                SELECT CASE WHEN o.snapshot_at > pipeline_flow_states.to_at
+                            THEN greatest(he.changed_at, pipeline_flow_states.from_at)
+                            ELSE greatest(o.snapshot_at, pipeline_flow_states.from_at) END AS changed_at) c
           LEFT JOIN LATERAL (
                 SELECT ev.stage_id FROM @extschema@.stage_event ev
-                 WHERE CASE WHEN eq.entered_at <= pipeline_flow_states.to_at THEN eq.entered_at
-                            WHEN o.closed_at <= pipeline_flow_states.to_at THEN o.closed_at
+                 WHERE CASE WHEN o.stage_entered_at <= pipeline_flow_states.to_at THEN o.stage_entered_at
                             ELSE ee.entered_at END > pipeline_flow_states.from_at
                    AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_flow_states.from_at
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC LIMIT 1) es ON true
           LEFT JOIN LATERAL (
                 SELECT hi.amount, hi.expected_close, hi.owner_id FROM @extschema@.opportunity_history hi
-                 WHERE he.changed_at > pipeline_flow_states.from_at
+                 WHERE c.changed_at > pipeline_flow_states.from_at
                    AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_flow_states.from_at
                  ORDER BY hi.changed_at DESC LIMIT 1) hs ON true
     )

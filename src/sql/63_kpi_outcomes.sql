@@ -139,11 +139,10 @@ BEGIN
           JOIN @extschema@.stage s ON s.stage_id = st.stage_id
     ), late AS (
         -- deals with a snapshot after the instant their owner is taken at
-        SELECT DISTINCT h.opportunity_id
+        SELECT o.opportunity_id
           FROM @extschema@.opportunity o
-          JOIN @extschema@.opportunity_history h
-            ON h.opportunity_id = o.opportunity_id AND h.changed_at > least(o.closed_at, p_at)
          WHERE o.created_at >= p_from AND o.created_at < p_to
+           AND o.snapshot_at > least(o.closed_at, p_at)
     )
     SELECT lb.opportunity_id, lb.created_at, lb.kind, lb.closed_at, NULL::bigint
       FROM labelled lb

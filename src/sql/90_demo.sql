@@ -1077,11 +1077,12 @@ BEGIN
 
     INSERT INTO @extschema@.opportunity
            (opportunity_id, pipeline_id, account_id, owner_id, name, kind, amount, currency, source,
-            competitor, created_at, expected_close, closed_at, stage_id, lost_reason, forecast_category)
+            competitor, created_at, expected_close, closed_at, stage_id, lost_reason, forecast_category,
+            stage_entered_at, snapshot_at)
     SELECT o.id, o.pipeline_id, o.account_id, l.owner_id, o.name, o.kind, l.amount, o.currency, o.source,
            o.competitor, o.created_at AT TIME ZONE 'UTC', l.expected_close,
            CASE WHEN f.skind <> 'open' THEN f.at AT TIME ZONE 'UTC' END, f.stage_id,
-           o.lost_reason, l.forecast_category
+           o.lost_reason, l.forecast_category, f.at AT TIME ZONE 'UTC', l.changed_at AT TIME ZONE 'UTC'
       FROM demo_opp o
       JOIN demo_last l USING (id)
       JOIN (SELECT DISTINCT ON (p.id) p.id, p.stage_id, p.skind, p.at
@@ -1113,15 +1114,15 @@ BEGIN
                        ELSE 'forecast fields differ from the newest history row' END)
       INTO v_bad
       FROM @extschema@.opportunity o
-      LEFT JOIN (SELECT DISTINCT ON (opportunity_id) opportunity_id, stage_id
+      LEFT JOIN (SELECT DISTINCT ON (opportunity_id) opportunity_id, stage_id, entered_at
                    FROM @extschema@.stage_event
                   ORDER BY opportunity_id, entered_at DESC, stage_event_id DESC) e USING (opportunity_id)
       LEFT JOIN (SELECT DISTINCT ON (opportunity_id) *
                    FROM @extschema@.opportunity_history
                   ORDER BY opportunity_id, changed_at DESC) h USING (opportunity_id)
-     WHERE e.stage_id IS DISTINCT FROM o.stage_id
-        OR (h.amount, h.expected_close, h.forecast_category, h.owner_id)
-           IS DISTINCT FROM (o.amount, o.expected_close, o.forecast_category, o.owner_id)
+     WHERE (e.stage_id, e.entered_at) IS DISTINCT FROM (o.stage_id, o.stage_entered_at)
+        OR (h.amount, h.expected_close, h.forecast_category, h.owner_id, h.changed_at)
+           IS DISTINCT FROM (o.amount, o.expected_close, o.forecast_category, o.owner_id, o.snapshot_at)
      LIMIT 1;
     IF v_bad IS NOT NULL THEN
         RAISE EXCEPTION 'load_demo produced an inconsistent deal: %', v_bad
