@@ -45,11 +45,88 @@
 #include "tcop/dest.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
+
+/*
+ * The deals a call reads: opportunity_id between the arguments first_id and
+ * last_id (inclusive; null is unbounded).  The KPI queries split the deals
+ * into ranges and read them in parallel workers.
+ */
+typedef struct DealRange
+{
+	Datum		values[3];		/* as_of, first_id, last_id: the query's $1..$3 */
+} DealRange;
+
+static void
+deal_range_init(DealRange *r, FunctionCallInfo fcinfo, int first_arg)
+{
+	r->values[0] = PG_GETARG_DATUM(0);
+	r->values[1] = PG_ARGISNULL(first_arg) ? Int64GetDatum(PG_INT64_MIN) : PG_GETARG_DATUM(first_arg);
+	r->values[2] = PG_ARGISNULL(first_arg + 1) ? Int64GetDatum(PG_INT64_MAX) : PG_GETARG_DATUM(first_arg + 1);
+}
+
+static const Oid deal_range_types[3] = {TIMESTAMPTZOID, INT8OID, INT8OID};
+
+/* the schema of the calling function, quoted: the extension's tables are there */
+static const char *
+extension_schema(FunctionCallInfo fcinfo)
+{
+	return quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+}
+
+/*
+ * Run a read-only query planned for the given parameter values, its rows
+ * going to dest one at a time (nothing is collected in between).  With
+ * by_index, the query is planned without sequential scans: a list of deals
+ * is read through the index in its order, where the planner would rather
+ * scan and sort the whole table (twice as slow for a tenth of the deals).
+ */
+static void
+history_query(const char *caller, const char *query, int nargs, const Oid *types, const Datum *values,
+			  DestReceiver *dest, bool by_index)
+{
+	ParamListInfo params = makeParamList(nargs);
+	SPIExecuteOptions options;
+	int			save_nestlevel = 0;
+	int			rc;
+	int			i;
+
+	for (i = 0; i < nargs; i++)
+	{
+		params->params[i].value = values[i];
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = types[i];
+	}
+	memset(&options, 0, sizeof(options));
+	options.params = params;
+	options.read_only = true;
+	options.dest = dest;
+	if (by_index)
+	{
+		/* for this query only, as RI_Initial_Check sets work_mem */
+		save_nestlevel = NewGUCNestLevel();
+		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_indexscan", "on", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_extended(query, &options);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "%s: reading the stage history failed: %s", caller, SPI_result_code_string(rc));
+	SPI_finish();
+	if (by_index)
+		AtEOXact_GUC(true, save_nestlevel);
+}
 
 PG_FUNCTION_INFO_V1(stage_event_walk);
 
@@ -283,13 +360,7 @@ stage_event_walk(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	WalkState  *st;
-	char	   *schema;
-	char	   *query;
-	SPIPlanPtr	plan;
-	Oid			argtypes[1] = {TIMESTAMPTZOID};
-	ParamListInfo params;
-	SPIExecuteOptions options;
-	int			rc;
+	DealRange	range;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -322,34 +393,15 @@ stage_event_walk(PG_FUNCTION_ARGS)
 	st->deal_cxt = AllocSetContextCreate(CurrentMemoryContext, "stage_event_walk deal",
 										 ALLOCSET_SMALL_SIZES);
 
-	schema = get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid));
-	query = psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at, e.rep_id, e.amount"
-					 "  FROM %s.stage_event e"
-					 " WHERE e.entered_at <= $1"
-					 " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
-					 quote_identifier(schema));
-
-	params = makeParamList(1);
-	params->params[0].value = PG_GETARG_DATUM(0);
-	params->params[0].isnull = false;
-	params->params[0].pflags = PARAM_FLAG_CONST;
-	params->params[0].ptype = TIMESTAMPTZOID;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare(query, 1, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "stage_event_walk: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	memset(&options, 0, sizeof(options));
-	options.params = params;
-	options.read_only = true;
-	options.dest = (DestReceiver *) st;
-	rc = SPI_execute_plan_extended(plan, &options);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "stage_event_walk: reading the stage history failed: %s", SPI_result_code_string(rc));
+	deal_range_init(&range, fcinfo, 6);
+	history_query("stage_event_walk",
+				  psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at, e.rep_id, e.amount"
+						   "  FROM %s.stage_event e"
+						   " WHERE e.entered_at <= $1 AND e.opportunity_id BETWEEN $2 AND $3"
+						   " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
+						   extension_schema(fcinfo)),
+				  3, deal_range_types, range.values, (DestReceiver *) st, false);
 	walk_flush(st);
-	SPI_freeplan(plan);
-	SPI_finish();
 
 	return (Datum) 0;
 }
@@ -572,14 +624,11 @@ gate_cursor_opp(GateCursor *c, HeapTuple tup)
 }
 
 static Portal
-gate_cursor_open(const char *query, Datum as_of)
+gate_cursor_open(const char *query, DealRange *range)
 {
-	Oid			argtypes[1] = {TIMESTAMPTZOID};
-	Datum		values[1];
 	Portal		portal;
 
-	values[0] = as_of;
-	portal = SPI_cursor_open_with_args(NULL, query, 1, argtypes, values, NULL, true, 0);
+	portal = SPI_cursor_open_with_args(NULL, query, 3, (Oid *) deal_range_types, range->values, NULL, true, 0);
 	if (portal == NULL)
 		elog(ERROR, "gate_move_violations: could not open a cursor: %s", SPI_result_code_string(SPI_result));
 	return portal;
@@ -703,6 +752,7 @@ gate_move_violations(PG_FUNCTION_ARGS)
 	const char *schema;
 	GateCursor	ce;
 	GateCursor	cm;
+	DealRange	range;
 	int			i;
 
 	if (PG_ARGISNULL(0))
@@ -733,22 +783,25 @@ gate_move_violations(PG_FUNCTION_ARGS)
 	st->donecap = 64;
 	st->done = palloc(sizeof(GateDone) * st->donecap);
 	initStringInfo(&st->labels);
+	deal_range_init(&range, fcinfo, 7);
 
-	schema = quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+	schema = extension_schema(fcinfo);
 	memset(&ce, 0, sizeof(ce));
 	memset(&cm, 0, sizeof(cm));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	ce.portal = gate_cursor_open(psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at, e.rep_id"
-										  "  FROM %s.stage_event e WHERE e.entered_at <= $1"
+										  "  FROM %s.stage_event e"
+										  " WHERE e.entered_at <= $1 AND e.opportunity_id BETWEEN $2 AND $3"
 										  " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
 										  schema),
-								 PG_GETARG_DATUM(0));
+								 &range);
 	cm.portal = gate_cursor_open(psprintf("SELECT m.opportunity_id, m.milestone_id, m.completed_at"
-										  "  FROM %s.milestone_event m WHERE m.completed_at <= $1"
+										  "  FROM %s.milestone_event m"
+										  " WHERE m.completed_at <= $1 AND m.opportunity_id BETWEEN $2 AND $3"
 										  " ORDER BY m.opportunity_id, m.milestone_id",
 										  schema),
-								 PG_GETARG_DATUM(0));
+								 &range);
 	gate_read(st, &ce, &cm);
 	SPI_cursor_close(ce.portal);
 	SPI_cursor_close(cm.portal);
@@ -800,6 +853,7 @@ deal_stage_check(PG_FUNCTION_ARGS)
 	int64	   *terminal;
 	int			nterminal = 0;
 	Datum		zero;
+	DealRange	range;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -826,30 +880,34 @@ deal_stage_check(PG_FUNCTION_ARGS)
 				terminal[nterminal++] = DatumGetInt64(v[i]);
 	}
 	zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	deal_range_init(&range, fcinfo, 2);
 
-	schema = quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+	schema = extension_schema(fcinfo);
 	memset(&co, 0, sizeof(co));
 	memset(&ce, 0, sizeof(ce));
 	memset(&ch, 0, sizeof(ch));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	co.portal = gate_cursor_open(psprintf("SELECT o.opportunity_id, o.owner_id, o.amount, o.created_at, o.closed_at, o.stage_id"
-										  "  FROM %s.opportunity o WHERE o.created_at <= $1"
+										  "  FROM %s.opportunity o"
+										  " WHERE o.created_at <= $1 AND o.opportunity_id BETWEEN $2 AND $3"
 										  " ORDER BY o.opportunity_id",
 										  schema),
-								 PG_GETARG_DATUM(0));
+								 &range);
 	/* every event, those after as_of too: they excuse a row running ahead */
 	ce.portal = gate_cursor_open(psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at"
-										  "  FROM %s.stage_event e WHERE $1 IS NOT NULL"
+										  "  FROM %s.stage_event e"
+										  " WHERE $1 IS NOT NULL AND e.opportunity_id BETWEEN $2 AND $3"
 										  " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
 										  schema),
-								 PG_GETARG_DATUM(0));
+								 &range);
 	/* the first snapshot of each deal, whenever it was taken */
 	ch.portal = gate_cursor_open(psprintf("SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.changed_at"
-										  "  FROM %s.opportunity_history h WHERE $1 IS NOT NULL"
+										  "  FROM %s.opportunity_history h"
+										  " WHERE $1 IS NOT NULL AND h.opportunity_id BETWEEN $2 AND $3"
 										  " ORDER BY h.opportunity_id, h.changed_at",
 										  schema),
-								 PG_GETARG_DATUM(0));
+								 &range);
 	for (;;)
 	{
 		HeapTuple	to = gate_cursor_peek(&co);
@@ -972,5 +1030,248 @@ deal_stage_check(PG_FUNCTION_ARGS)
 	SPI_cursor_close(ch.portal);
 	SPI_finish();
 
+	return (Datum) 0;
+}
+
+/*
+ * stage_stays(as_of, opportunity_ids, stages): the stays of the given deals
+ * in the given stages (null: every stage), as the history stood at as_of.
+ * Each stage event entered by as_of starts a stay that the deal's next
+ * event ends (left_at); the newest one's runs on (left_at null).  An event
+ * into the stage the deal is already in ends one stay and starts another,
+ * as in stage_transition().  One index scan for all the deals, read in
+ * order: no per-deal query, no window over the events.
+ *
+ * stage_stay_totals(as_of, opportunity_ids, stages): the same stays totalled
+ * per deal and stage: how many, the latest one (entered, left: null if the
+ * deal is still in it) and the days of all of them, summed in time order
+ * (the current stay counts up to as_of).  Deals come in id order, the
+ * stages of a deal in stage_id order.
+ */
+PG_FUNCTION_INFO_V1(stage_stays);
+PG_FUNCTION_INFO_V1(stage_stay_totals);
+
+#define STAYS_OUT_COLS 4
+#define STAY_TOTALS_OUT_COLS 6
+
+/* one deal's stays in one stage, so far */
+typedef struct StayTotal
+{
+	int64		stage;
+	int64		stays;
+	TimestampTz latest_entered;
+	TimestampTz latest_left;
+	bool		current;		/* the deal is still in the stage */
+	double		days;
+} StayTotal;
+
+typedef struct StaysState
+{
+	DestReceiver pub;			/* must be first */
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	int64	   *stages;			/* sorted; NULL: every stage */
+	int			nstages;
+	bool		have_prev;		/* prev_* hold the deal's latest event so far */
+	int64		prev_opp;
+	int64		prev_stage;
+	TimestampTz prev_at;
+	/* stage_stay_totals only */
+	bool		totals;
+	TimestampTz as_of;
+	StayTotal  *tot;			/* the current deal's stages */
+	int			ntot;
+	int			totcap;
+} StaysState;
+
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static int
+stay_total_cmp(const void *a, const void *b)
+{
+	return int64_cmp(&((const StayTotal *) a)->stage, &((const StayTotal *) b)->stage);
+}
+
+/* emit the current deal's totals, then forget them */
+static void
+stays_flush_totals(StaysState *st)
+{
+	int			i;
+
+	qsort(st->tot, st->ntot, sizeof(StayTotal), stay_total_cmp);
+	for (i = 0; i < st->ntot; i++)
+	{
+		StayTotal  *t = &st->tot[i];
+		Datum		values[STAY_TOTALS_OUT_COLS];
+		bool		nulls[STAY_TOTALS_OUT_COLS] = {false, false, false, false, t->current, false};
+
+		values[0] = Int64GetDatum(st->prev_opp);
+		values[1] = Int64GetDatum(t->stage);
+		values[2] = Int64GetDatum(t->stays);
+		values[3] = TimestampTzGetDatum(t->latest_entered);
+		values[4] = t->current ? (Datum) 0 : TimestampTzGetDatum(t->latest_left);
+		values[5] = Float8GetDatum(t->days);
+		tuplestore_putvalues(st->store, st->desc, values, nulls);
+	}
+	st->ntot = 0;
+}
+
+/* the stay started by the previous event, ended at left_at (or running on) */
+static void
+stays_emit(StaysState *st, bool ended, TimestampTz left_at)
+{
+	if (st->stages != NULL &&
+		bsearch(&st->prev_stage, st->stages, st->nstages, sizeof(int64), int64_cmp) == NULL)
+		return;
+	if (st->totals)
+	{
+		StayTotal  *t = NULL;
+		int			i;
+
+		for (i = 0; i < st->ntot; i++)
+			if (st->tot[i].stage == st->prev_stage)
+				t = &st->tot[i];
+		if (t == NULL)
+		{
+			if (st->ntot == st->totcap)
+			{
+				st->totcap *= 2;
+				st->tot = repalloc(st->tot, sizeof(StayTotal) * st->totcap);
+			}
+			t = &st->tot[st->ntot++];
+			memset(t, 0, sizeof(StayTotal));
+			t->stage = st->prev_stage;
+		}
+		t->stays++;
+		/* stays come in time order: the last one is the latest */
+		t->latest_entered = st->prev_at;
+		t->latest_left = left_at;
+		t->current = !ended;
+		/* as extract(epoch FROM interval) / 86400 in SQL: seconds, then days */
+		t->days += ((double) ((ended ? left_at : st->as_of) - st->prev_at) / USECS_PER_SEC) / SECS_PER_DAY;
+	}
+	else
+	{
+		Datum		values[STAYS_OUT_COLS];
+		bool		nulls[STAYS_OUT_COLS] = {false, false, false, !ended};
+
+		values[0] = Int64GetDatum(st->prev_opp);
+		values[1] = Int64GetDatum(st->prev_stage);
+		values[2] = TimestampTzGetDatum(st->prev_at);
+		values[3] = ended ? TimestampTzGetDatum(left_at) : (Datum) 0;
+		tuplestore_putvalues(st->store, st->desc, values, nulls);
+	}
+}
+
+/* one event, in index order: (opportunity_id, stage_id, entered_at) */
+static bool
+stays_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	StaysState *st = (StaysState *) self;
+	int64		opp;
+	TimestampTz at;
+
+	slot_getallattrs(slot);
+	opp = DatumGetInt64(slot->tts_values[0]);
+	at = DatumGetTimestampTz(slot->tts_values[2]);
+	if (st->have_prev)
+	{
+		stays_emit(st, st->prev_opp == opp, at);
+		if (st->totals && st->prev_opp != opp)
+			stays_flush_totals(st);
+	}
+	st->have_prev = true;
+	st->prev_opp = opp;
+	st->prev_stage = DatumGetInt64(slot->tts_values[1]);
+	st->prev_at = at;
+	return true;
+}
+
+static void
+stays_run(FunctionCallInfo fcinfo, bool totals)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const char *caller = totals ? "stage_stay_totals" : "stage_stays";
+	StaysState *st;
+	Datum		values[2];
+	Oid			types[2] = {TIMESTAMPTZOID, INT8ARRAYOID};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"as_of\" must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"opportunity_ids\" must not be null")));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	st = palloc0(sizeof(StaysState));
+	st->pub.receiveSlot = stays_receive;
+	st->pub.rStartup = walk_startup;
+	st->pub.rShutdown = walk_shutdown;
+	st->pub.rDestroy = walk_destroy;
+	/* anything but DestNone, which SPI takes for a discarded result */
+	st->pub.mydest = DestTuplestore;
+	st->store = rsinfo->setResult;
+	st->desc = rsinfo->setDesc;
+	if (st->desc->natts != (totals ? STAY_TOTALS_OUT_COLS : STAYS_OUT_COLS))
+		elog(ERROR, "%s: unexpected result type", caller);
+	st->totals = totals;
+	st->as_of = PG_GETARG_TIMESTAMPTZ(0);
+	st->totcap = 16;
+	st->tot = palloc(sizeof(StayTotal) * st->totcap);
+	if (!PG_ARGISNULL(2))
+	{
+		Datum	   *v;
+		bool	   *nl;
+		int			n,
+					i;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+						  &v, &nl, &n);
+		st->stages = palloc(sizeof(int64) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			if (!nl[i])
+				st->stages[st->nstages++] = DatumGetInt64(v[i]);
+		qsort(st->stages, st->nstages, sizeof(int64), int64_cmp);
+	}
+
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = PG_GETARG_DATUM(1);
+	history_query(caller,
+				  psprintf("SELECT e.opportunity_id, e.stage_id, e.entered_at"
+						   "  FROM %s.stage_event e"
+						   " WHERE e.opportunity_id = ANY ($2) AND e.entered_at <= $1"
+						   " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
+						   extension_schema(fcinfo)),
+				  2, types, values, (DestReceiver *) st, true);
+	if (st->have_prev)
+	{
+		stays_emit(st, false, 0);
+		if (totals)
+			stays_flush_totals(st);
+	}
+}
+
+Datum
+stage_stays(PG_FUNCTION_ARGS)
+{
+	stays_run(fcinfo, false);
+	return (Datum) 0;
+}
+
+Datum
+stage_stay_totals(PG_FUNCTION_ARGS)
+{
+	stays_run(fcinfo, true);
 	return (Datum) 0;
 }

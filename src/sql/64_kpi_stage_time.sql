@@ -9,10 +9,37 @@
 --
 -- All work is restricted to a set of deals first (the deals open at as_of,
 -- the deals won in the lookback, or the deals asked for) and their events
--- are read through the (opportunity_id, entered_at, stage_event_id) index:
--- nothing here sorts or windows the whole stage history.  The functions
--- that aggregate many stays run with work_mem = 64MB so that their sorts
--- and hashes stay in memory at a million deals.
+-- are read through the (opportunity_id, entered_at, stage_event_id) index
+-- in one scan for all of them (stage_stays, stage_stay_totals): nothing here
+-- sorts or windows the whole stage history.  The functions that aggregate
+-- or sort many stays run with a larger work_mem (64MB, 128MB for the rows of
+-- stage_durations, about 75MB at a million deals) so that their sorts and
+-- hashes stay in memory.
+
+-- The stays of the given deals in the given stages (null: every stage), as
+-- the history stood at as_of, from one index scan in deal and time order
+-- (C, see stage_walk.c): each event starts a stay that the deal's next event
+-- ends; the newest one's runs on (left_at null).
+CREATE FUNCTION @extschema@.stage_stays(as_of timestamptz, opportunity_ids bigint[], stages bigint[] DEFAULT NULL)
+RETURNS TABLE (opportunity_id bigint, stage_id bigint, entered_at timestamptz, left_at timestamptz)
+AS 'MODULE_PATHNAME', 'stage_stays'
+-- the cost of an index scan over many deals' events, so that the planner runs
+-- two calls over halves of a long list in parallel workers
+LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 10000;
+COMMENT ON FUNCTION @extschema@.stage_stays(timestamptz, bigint[], bigint[]) IS
+    'Internal: each stay of the given deals in the given stages as the history stood at as_of: the stage, when it was entered and left (null: still in it).';
+
+-- The same stays totalled per deal and stage: how many, the latest (left_at
+-- null: the deal is still in the stage) and the days of all of them, the
+-- current one up to as_of.
+CREATE FUNCTION @extschema@.stage_stay_totals(as_of timestamptz, opportunity_ids bigint[],
+                                              stages bigint[] DEFAULT NULL)
+RETURNS TABLE (opportunity_id bigint, stage_id bigint, stays bigint, latest_entered_at timestamptz,
+               latest_left_at timestamptz, total_days double precision)
+AS 'MODULE_PATHNAME', 'stage_stay_totals'
+LANGUAGE C STABLE PARALLEL SAFE ROWS 10000;
+COMMENT ON FUNCTION @extschema@.stage_stay_totals(timestamptz, bigint[], bigint[]) IS
+    'Internal: the stays of the given deals in the given stages as the history stood at as_of, per deal and stage: count, the latest stay (left_at null: still in it) and the days of all of them.';
 
 -- Internal: deals as they stood at as_of: the deals asked for, whatever
 -- their state (a probe each), or (opportunity_ids null) every deal open at
@@ -74,7 +101,7 @@ RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
-SET work_mem = '64MB'
+SET work_mem = '128MB'
 SET jit = off
 AS $$
 #variable_conflict use_column
@@ -93,38 +120,24 @@ BEGIN
     RETURN QUERY
     WITH deal AS MATERIALIZED (
         SELECT * FROM @extschema@.stage_time_deals(at_time, ids)
+    ), stay AS (
+        -- every stay of these deals in an open stage, totalled per deal and
+        -- stage as it is read in one index scan (stage_stay_totals)
+        SELECT x.*, array_position(open_stages, x.stage_id) AS k
+          FROM @extschema@.stage_stay_totals(at_time, ARRAY(SELECT dl.opportunity_id FROM deal dl), open_stages) x
     )
     SELECT dim,
            CASE WHEN dim = 'company' THEN 'all'
                 ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
                                                  dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) END,
-           d.opportunity_id, d.pipeline_id, d.pipeline, ps.stage_id, open_names[ps.k], open_positions[ps.k],
+           d.opportunity_id, d.pipeline_id, p.name, ps.stage_id, open_names[ps.k], open_positions[ps.k],
            d.is_open, ps.latest_left_at IS NULL,
            ps.stays, ps.latest_entered_at, ps.latest_left_at,
            extract(epoch FROM coalesce(ps.latest_left_at, at_time) - ps.latest_entered_at)::double precision / 86400,
            ps.total_days
-      FROM (SELECT dl.*, p.name AS pipeline
-              FROM deal dl
-              JOIN @extschema@.pipeline p ON p.pipeline_id = dl.pipeline_id
-             ORDER BY dl.opportunity_id) d
-      -- each event starts a stay that the deal's next event ends; each deal's
-      -- events are read in order through the index, and windowed and grouped
-      -- by stage there (the days summed in time order): nothing sorts or
-      -- hashes the events of all the deals
-      CROSS JOIN LATERAL (
-            SELECT x.stage_id, array_position(open_stages, x.stage_id) AS k, count(*) AS stays,
-                   max(x.entered_at) AS latest_entered_at,
-                   -- the latest stay is the current one if any stay of the stage is
-                   CASE WHEN bool_or(x.left_at IS NULL) THEN NULL ELSE max(x.left_at) END AS latest_left_at,
-                   sum(extract(epoch FROM coalesce(x.left_at, at_time) - x.entered_at)::double precision / 86400)
-                       AS total_days
-              FROM (SELECT ev.stage_id, ev.entered_at, ev.stage_event_id,
-                           lead(ev.entered_at) OVER (ORDER BY ev.entered_at, ev.stage_event_id) AS left_at
-                      FROM @extschema@.stage_event ev
-                     WHERE ev.opportunity_id = d.opportunity_id AND ev.entered_at <= at_time
-                     ORDER BY ev.stage_id, ev.entered_at, ev.stage_event_id) x
-             WHERE x.stage_id = ANY (open_stages)
-             GROUP BY x.stage_id) ps
+      FROM deal d
+      JOIN @extschema@.pipeline p ON p.pipeline_id = d.pipeline_id
+      JOIN stay ps ON ps.opportunity_id = d.opportunity_id
       -- attributes only when a breakdown needs them
       LEFT JOIN LATERAL (
             SELECT x.* FROM @extschema@.deal_dimensions x
@@ -152,12 +165,33 @@ $$;
 COMMENT ON FUNCTION @extschema@.stage_durations(timestamptz, text, bigint[]) IS
     'Per deal and open stage, as the history stood at as_of: number of stays, the latest stay (entered, left, days; the current one runs to as_of) and the cumulative days over all stays. Deals open at as_of, or the deals given in opportunity_ids whatever their state.';
 
+-- The deals now won that closed in [lo, hi].  Over a year they are many: a
+-- bitmap scan reads their pages once each, where a plain index scan of the
+-- close dates visits a heap page per deal, so plain index scans are off
+-- here (a function of its own: a SET clause, unlike set_config(), also
+-- holds in a parallel worker).
+CREATE FUNCTION @extschema@.stage_time_won_deals(lo timestamptz, hi timestamptz)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, closed_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET enable_indexscan = off
+AS $$
+    SELECT o.opportunity_id, o.pipeline_id, o.closed_at
+      FROM @extschema@.opportunity o
+     WHERE o.stage_id = ANY (ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'won'))
+       AND o.closed_at >= lo AND o.closed_at <= hi
+$$;
+COMMENT ON FUNCTION @extschema@.stage_time_won_deals(timestamptz, timestamptz) IS
+    'Internal: the deals now won that closed in [lo, hi], with their pipeline and close instant.';
+
 CREATE FUNCTION @extschema@.stage_time_norms_rows(at_time timestamptz, dim text, lb interval)
 RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipeline text,
                stage_id bigint, stage text, stage_position integer,
                stays bigint, mean_days double precision,
                p50_days double precision, p75_days double precision, p90_days double precision)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- the cost of reading the stays of a year of won deals (see stalled_deals)
+COST 10000000
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET work_mem = '64MB'
@@ -166,49 +200,25 @@ SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    -- the norms per (pipeline, dimension value, stage) with stays, kept in
-    -- arrays so that the final query is planned knowing how many there are
-    a_pipeline bigint[];
-    a_dv text[];
-    a_stage bigint[];
-    a_n bigint[];
-    a_mean double precision[];
-    a_p50 double precision[];
-    a_p75 double precision[];
-    a_p90 double precision[];
     -- the deals now won that closed in [as_of - lookback, as_of]
     w_id bigint[];
     w_pipeline bigint[];
     w_closed timestamptz[];
-    prev_indexscan text := current_setting('enable_indexscan');
+    half integer;
     open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
 BEGIN
     PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
     -- The deals now won that closed in the lookback (those with events after
-    -- as_of are sorted out below).  Over the default year they are many: a
-    -- bitmap scan reads their pages once each, where a plain index scan of
-    -- the close dates visits a heap page per deal, so plain index scans are
-    -- off for this one query.  Kept in deal order, for the probes of their
-    -- stage events below.
-    PERFORM set_config('enable_indexscan', 'off', true);
-    SELECT array_agg(o.opportunity_id ORDER BY o.opportunity_id),
-           array_agg(o.pipeline_id ORDER BY o.opportunity_id),
-           array_agg(o.closed_at ORDER BY o.opportunity_id)
+    -- as_of are sorted out below), in deal order.
+    SELECT array_agg(w.opportunity_id ORDER BY w.opportunity_id),
+           array_agg(w.pipeline_id ORDER BY w.opportunity_id),
+           array_agg(w.closed_at ORDER BY w.opportunity_id)
       INTO w_id, w_pipeline, w_closed
-      FROM @extschema@.opportunity o
-     WHERE o.stage_id = ANY (ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'won'))
-       AND o.closed_at >= at_time - lb AND o.closed_at <= at_time;
-    PERFORM set_config('enable_indexscan', prev_indexscan, true);
-    IF dim = 'company' THEN
-        -- one group per pipeline and stage: a few dozen summaries fit in
-        -- memory, and hashing spares the sort of every stay (the summaries
-        -- do not depend on the order of the stays); undone at return
-        PERFORM set_config('enable_hashagg', 'on', true);
-    END IF;
+      FROM @extschema@.stage_time_won_deals(at_time - lb, at_time) w;
     WITH moved AS MATERIALIZED (
         -- only deals with events after as_of can differ from their current row
         SELECT DISTINCT x.opportunity_id FROM @extschema@.stage_event x WHERE x.entered_at > at_time
-    ), won AS MATERIALIZED (
+    ), won AS (
         -- deals whose newest event not after as_of is won and entered in [as_of - lookback, as_of]
         SELECT o.opportunity_id, o.pipeline_id, o.closed_at
           FROM unnest(w_id, w_pipeline, w_closed) o(opportunity_id, pipeline_id, closed_at)
@@ -225,7 +235,20 @@ BEGIN
                  LIMIT 1) e
           JOIN @extschema@.stage s ON s.stage_id = e.stage_id AND s.kind = 'won'
          WHERE e.entered_at >= at_time - lb
-    ), summary AS (
+    )
+    SELECT coalesce(array_agg(w.opportunity_id ORDER BY w.opportunity_id), '{}'),
+           coalesce(array_agg(w.pipeline_id ORDER BY w.opportunity_id), '{}'),
+           coalesce(array_agg(w.closed_at ORDER BY w.opportunity_id), '{}')
+      INTO w_id, w_pipeline, w_closed
+      FROM won w;
+    -- the stays of the won deals are read in two halves of the list, which
+    -- parallel workers read at once (in a RETURN QUERY: a SELECT INTO runs
+    -- without workers)
+    half := cardinality(w_id) / 2;
+    RETURN QUERY
+    WITH won AS (
+        SELECT * FROM unnest(w_id, w_pipeline, w_closed) o(opportunity_id, pipeline_id, closed_at)
+    ), summary AS MATERIALIZED (
         -- each event of a won deal in an open stage is a stay, ended by the
         -- next event; the summaries (up to 8 kB each) are read as they are
         -- made, one group at a time (so no hash aggregation, see the SET)
@@ -236,50 +259,44 @@ BEGIN
                extract(epoch FROM @extschema@.percentile(g.d, 0.75))::double precision / 86400 AS p75,
                extract(epoch FROM @extschema@.percentile(g.d, 0.9))::double precision / 86400 AS p90
           FROM (
-        SELECT x.pipeline_id, x.dv, x.stage_id, @extschema@.duration_agg(x.stay) AS d
-          FROM (SELECT wd.pipeline_id, wd.dv, e.stage_id, e.stay
-                  FROM (SELECT w.opportunity_id, w.pipeline_id,
-                               CASE WHEN dim = 'company' THEN 'all'
-                                    ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                                     dd.industry, dd.segment, dd.region,
-                                                                     dd.competitor, dd.kind) END AS dv
-                          FROM won w
-                          -- attributes only when a breakdown needs them
-                          LEFT JOIN LATERAL (
-                                SELECT d.* FROM @extschema@.deal_dimensions d
-                                 WHERE d.opportunity_id = w.opportunity_id AND dim <> 'company') dd ON true
-                          -- the rep credited with the win: the owner at the close
-                          LEFT JOIN LATERAL (
-                                SELECT hi.owner_id
-                                  FROM @extschema@.opportunity_history hi
-                                 WHERE hi.opportunity_id = w.opportunity_id AND hi.changed_at <= w.closed_at
-                                   AND dim IN ('rep', 'team')
-                                 ORDER BY hi.changed_at DESC
-                                 LIMIT 1) h ON true
-                          LEFT JOIN @extschema@.rep r ON r.rep_id = h.owner_id
-                         ORDER BY w.opportunity_id) wd
-                  -- each won deal's stays from its own events, read in order
-                  -- through the index (one probe per deal, in deal order for
-                  -- locality; no sort of all of them, no hash of the table)
-                  CROSS JOIN LATERAL (
-                        SELECT ev.stage_id,
-                               lead(ev.entered_at) OVER (ORDER BY ev.entered_at, ev.stage_event_id)
-                                   - ev.entered_at AS stay
-                          FROM @extschema@.stage_event ev
-                         WHERE ev.opportunity_id = wd.opportunity_id AND ev.entered_at <= at_time) e) x
-         WHERE x.stay IS NOT NULL AND x.stage_id = ANY (open_stages)
-         GROUP BY x.pipeline_id, x.dv, x.stage_id) g
-    )
-    SELECT array_agg(sm.pipeline_id), array_agg(sm.dv), array_agg(sm.stage_id), array_agg(sm.n),
-           array_agg(sm.mean_days), array_agg(sm.p50), array_agg(sm.p75), array_agg(sm.p90)
-      INTO a_pipeline, a_dv, a_stage, a_n, a_mean, a_p50, a_p75, a_p90
-      FROM summary sm;
-
-    RETURN QUERY
-    WITH summary AS (
-        SELECT *
-          FROM unnest(a_pipeline, a_dv, a_stage, a_n, a_mean, a_p50, a_p75, a_p90)
-               u(pipeline_id, dv, stage_id, n, mean_days, p50, p75, p90)
+        SELECT wd.pipeline_id, wd.dv, x.stage_id, @extschema@.duration_agg(x.left_at - x.entered_at) AS d
+          -- each won deal's completed stays in open stages, from one index
+          -- scan over their events (stage_stays)
+          FROM (SELECT * FROM @extschema@.stage_stays(at_time, w_id[:half], open_stages)
+                UNION ALL
+                SELECT * FROM @extschema@.stage_stays(at_time, w_id[half + 1:], open_stages)) x
+          JOIN (SELECT w.opportunity_id, w.pipeline_id,
+                       CASE WHEN dim = 'company' THEN 'all'
+                            ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region,
+                                                             dd.competitor, dd.kind) END AS dv
+                  FROM won w
+                  -- attributes only when a breakdown needs them
+                  LEFT JOIN LATERAL (
+                        SELECT d.* FROM @extschema@.deal_dimensions d
+                         WHERE d.opportunity_id = w.opportunity_id AND dim <> 'company') dd ON true
+                  -- the rep credited with the win: the owner at the close
+                  LEFT JOIN LATERAL (
+                        SELECT hi.owner_id
+                          FROM @extschema@.opportunity_history hi
+                         WHERE hi.opportunity_id = w.opportunity_id AND hi.changed_at <= w.closed_at
+                           AND dim IN ('rep', 'team')
+                         ORDER BY hi.changed_at DESC
+                         LIMIT 1) h ON true
+                  LEFT JOIN @extschema@.rep r ON r.rep_id = h.owner_id) wd
+            ON wd.opportunity_id = x.opportunity_id
+         WHERE dim <> 'company' AND x.left_at IS NOT NULL
+         GROUP BY wd.pipeline_id, wd.dv, x.stage_id
+        UNION ALL
+        -- for the company, the stays alone: a stage event always names a
+        -- stage of the deal's pipeline
+        SELECT s.pipeline_id, 'all', x.stage_id, @extschema@.duration_agg(x.left_at - x.entered_at)
+          FROM (SELECT * FROM @extschema@.stage_stays(at_time, w_id[:half], open_stages)
+                UNION ALL
+                SELECT * FROM @extschema@.stage_stays(at_time, w_id[half + 1:], open_stages)) x
+          JOIN @extschema@.stage s ON s.stage_id = x.stage_id
+         WHERE dim = 'company' AND x.left_at IS NOT NULL
+         GROUP BY s.pipeline_id, x.stage_id) g
     ), groups AS (
         -- every open stage for each pipeline and dimension value with won
         -- deals (for the company: every pipeline)
@@ -316,6 +333,47 @@ $$;
 COMMENT ON FUNCTION @extschema@.stage_norms(timestamptz, text, interval) IS
     'Dynamic stage norms: per pipeline and open stage, count, mean and p50/p75/p90 days of the completed stays of deals won within the lookback before as_of (as the history stood at as_of); null norms where no won deal passed the stage.';
 
+-- The deals open at as_of with the time they entered their current stage
+-- (their newest event not after as_of) and the required milestones of that
+-- stage not completed by as_of, in position order (null: none missing): the
+-- deals and the required milestones of their stages, less the completions.
+CREATE FUNCTION @extschema@.stage_time_open_deals(at_time timestamptz)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
+               expected_close date, amount_base numeric, entered_at timestamptz, missing_milestones text[])
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- the cost of reading every open deal, so that stalled_deals runs this and
+-- the norms in parallel workers
+COST 10000000 ROWS 100000
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
+AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH deal AS MATERIALIZED (
+        SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.expected_close, p.amount_base,
+               p.entered_stage_at
+          FROM @extschema@.pipeline_as_of(at_time, open_only => true) p
+    ), missing AS (
+        SELECT d.opportunity_id, array_agg(m.name ORDER BY m.position, m.milestone_id) AS names
+          FROM deal d
+          JOIN @extschema@.milestone m ON m.stage_id = d.stage_id AND m.required
+         WHERE NOT EXISTS (SELECT 1 FROM @extschema@.milestone_event me
+                            WHERE me.opportunity_id = d.opportunity_id AND me.milestone_id = m.milestone_id
+                              AND me.completed_at <= at_time)
+         GROUP BY d.opportunity_id
+    )
+    SELECT d.opportunity_id, d.pipeline_id, d.owner_id, d.stage_id, d.expected_close, d.amount_base,
+           d.entered_stage_at, mi.names
+      FROM deal d
+      LEFT JOIN missing mi ON mi.opportunity_id = d.opportunity_id;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.stage_time_open_deals(timestamptz) IS
+    'Internal: the deals open at as_of with the time they entered their stage and the required milestones of that stage not completed by as_of.';
+
 CREATE FUNCTION @extschema@.stage_time_stalled_rows(at_time timestamptz, dim text, lb interval)
 RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
                pipeline_id bigint, pipeline text, stage_id bigint, stage text, owner_id bigint,
@@ -335,46 +393,35 @@ BEGIN
     PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
     as_of_date := (at_time AT TIME ZONE @extschema@.reporting_timezone())::date;
     RETURN QUERY
-    WITH deal AS MATERIALIZED (
-        -- the deals open at as_of, with the time they entered their current
-        -- stage (their newest event not after as_of): the current stay
-        SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.expected_close, p.amount_base,
-               p.entered_stage_at AS entered_at,
-               extract(epoch FROM at_time - p.entered_stage_at)::double precision / 86400 AS stay_days
-          FROM @extschema@.pipeline_as_of(at_time, open_only => true) p
-    ), norm AS (
-        SELECT n.stage_id, n.p75_days
+    WITH part AS MATERIALIZED (
+        -- the company norms and the open deals with their missing milestones:
+        -- two independent halves of the work, which parallel workers do at
+        -- once (the branches of a UNION ALL)
+        SELECT n.stage_id, n.p75_days, NULL::bigint AS opportunity_id, NULL::bigint AS pipeline_id,
+               NULL::bigint AS owner_id, NULL::date AS expected_close, NULL::numeric AS amount_base,
+               NULL::timestamptz AS entered_at, NULL::text[] AS names
           FROM @extschema@.stage_time_norms_rows(at_time, 'company', lb) n
-    ), required AS (
-        -- the required milestones of each stage, in position order
-        SELECT m.stage_id, array_agg(m.milestone_id ORDER BY m.position) AS ids,
-               array_agg(m.name ORDER BY m.position) AS names
-          FROM @extschema@.milestone m
-         WHERE m.required
-         GROUP BY m.stage_id
-    ), missing AS (
-        -- required milestones of the current stage not completed by as_of
-        -- (null if none): one index probe per deal for those of its stage
-        SELECT d.opportunity_id,
-               (SELECT array_agg(u.name ORDER BY u.k)
-                  FROM unnest(r.ids, r.names) WITH ORDINALITY u(id, name, k)
-                 WHERE u.id <> ALL (c.done)) AS names
-          FROM deal d
-          JOIN required r ON r.stage_id = d.stage_id
-          CROSS JOIN LATERAL (
-                SELECT ARRAY(SELECT me.milestone_id
-                               FROM @extschema@.milestone_event me
-                              WHERE me.opportunity_id = d.opportunity_id AND me.milestone_id = ANY (r.ids)
-                                AND me.completed_at <= at_time) AS done) c
+        UNION ALL
+        SELECT d.stage_id, NULL, d.opportunity_id, d.pipeline_id, d.owner_id, d.expected_close, d.amount_base,
+               d.entered_at, d.missing_milestones
+          FROM @extschema@.stage_time_open_deals(at_time) d
+    ), deal AS (
+        -- the current stay of each open deal
+        SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.expected_close, p.amount_base,
+               p.entered_at, p.names,
+               extract(epoch FROM at_time - p.entered_at)::double precision / 86400 AS stay_days
+          FROM part p
+         WHERE p.opportunity_id IS NOT NULL
+    ), norm AS (
+        SELECT p.stage_id, p.p75_days FROM part p WHERE p.opportunity_id IS NULL
     ), flagged AS (
-        SELECT d.*, n.p75_days, mi.names,
+        SELECT d.*, n.p75_days,
                array_remove(ARRAY[
                    CASE WHEN d.stay_days > n.p75_days THEN 'over_norm' END,
-                   CASE WHEN mi.names IS NOT NULL THEN 'missing_milestones' END,
+                   CASE WHEN d.names IS NOT NULL THEN 'missing_milestones' END,
                    CASE WHEN d.expected_close < as_of_date THEN 'past_expected_close' END], NULL) AS reasons
           FROM deal d
           LEFT JOIN norm n ON n.stage_id = d.stage_id
-          LEFT JOIN missing mi ON mi.opportunity_id = d.opportunity_id
     )
     SELECT dim,
            CASE WHEN dim = 'company' THEN 'all'

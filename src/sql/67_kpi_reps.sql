@@ -49,8 +49,35 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY
-    WITH closed AS (
-        -- one pass over the closed deals of the whole range
+    WITH act_rep AS (
+        -- activities per period, rep and, only when the dimension is a deal
+        -- attribute, deal (periods start at local midnights).  Per rep, the
+        -- activities of the range are counted from the index on (rep_id,
+        -- occurred_at) alone, without reading the table.
+        SELECT x.b, r0.rep_id, NULL::bigint AS opportunity_id, x.n
+          FROM @extschema@.rep r0
+         CROSS JOIN LATERAL (
+                SELECT width_bucket(a.occurred_at, starts) AS b, count(*) AS n
+                  FROM @extschema@.activity a
+                 WHERE a.rep_id = r0.rep_id
+                   AND a.occurred_at >= lo AND a.occurred_at < hi AND a.occurred_at <= as_of
+                 GROUP BY 1) x
+         WHERE NOT by_deal
+        UNION ALL
+        SELECT width_bucket(a.occurred_at, starts), NULL, NULL, count(*)
+          FROM @extschema@.activity a
+         WHERE NOT by_deal AND a.rep_id IS NULL
+           AND a.occurred_at >= lo AND a.occurred_at < hi AND a.occurred_at <= as_of
+         GROUP BY 1
+        UNION ALL
+        SELECT width_bucket(a.occurred_at, starts), a.rep_id, a.opportunity_id, count(*)
+          FROM @extschema@.activity a
+         WHERE by_deal AND a.occurred_at >= lo AND a.occurred_at < hi AND a.occurred_at <= as_of
+         GROUP BY 1, 2, 3
+    ), parts AS (
+        -- the closed deals and the activities, each read in one pass and
+        -- counted per period, dimension value and peer group: two
+        -- independent branches, which parallel workers run at once
         SELECT c.b,
                CASE WHEN by_deal
                     THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
@@ -61,22 +88,14 @@ BEGIN
                CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
                @extschema@.winloss_agg(c.outcome = 'won', c.amount_base) AS wl,
                avg(extract(epoch FROM c.closed_at - c.created_at) / 86400.0)
-                   FILTER (WHERE c.outcome = 'won') AS cycle_days
+                   FILTER (WHERE c.outcome = 'won') AS cycle_days,
+               NULL::numeric AS n
           FROM (SELECT width_bucket(cd.closed_at, starts) AS b, cd.opportunity_id, cd.owner_id, cd.outcome,
                        cd.amount_base, cd.closed_at, cd.created_at
                   FROM @extschema@.closed_deals(lo, hi, as_of) cd) c
           LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
          GROUP BY 1, 2, 3
-    ), act_rep AS (
-        -- activities per period, rep and, only when the dimension is a deal
-        -- attribute, deal (periods start at local midnights)
-        SELECT width_bucket(a.occurred_at, starts) AS b, a.rep_id,
-               CASE WHEN by_deal THEN a.opportunity_id END AS opportunity_id,
-               count(*) AS n
-          FROM @extschema@.activity a
-         WHERE a.occurred_at >= lo AND a.occurred_at < hi AND a.occurred_at <= as_of
-         GROUP BY 1, 2, 3
-    ), act AS (
+        UNION ALL
         SELECT a.b,
                CASE WHEN by_deal
                     -- an activity with no deal has no deal attribute
@@ -86,23 +105,23 @@ BEGIN
                                      FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = a.opportunity_id),
                                   '(none)')
                     ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
-               END AS dv,
-               CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
-               sum(a.n)::bigint AS n
+               END,
+               CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END,
+               NULL, NULL, sum(a.n)
           FROM act_rep a
           LEFT JOIN @extschema@.rep r ON r.rep_id = a.rep_id
          GROUP BY 1, 2, 3
     ), measures AS (
-        SELECT starts[coalesce(c.b, a.b)] AS ps, ends[coalesce(c.b, a.b)] AS pe,
-               coalesce(c.dv, a.dv) AS dv, coalesce(c.peer, a.peer) AS peer,
-               coalesce(@extschema@.won_amount(c.wl), 0) AS bookings,
-               coalesce(@extschema@.won_count(c.wl), 0) AS won,
-               coalesce(@extschema@.lost_count(c.wl), 0) AS lost,
-               @extschema@.win_rate(c.wl) AS win_rate,
-               c.cycle_days::double precision AS cycle_days,
-               coalesce(a.n, 0) AS activities
-          FROM closed c
-          FULL JOIN act a ON a.b = c.b AND a.dv = c.dv AND a.peer = c.peer
+        -- one closed row and one activity row at most per key
+        SELECT starts[p.b] AS ps, ends[p.b] AS pe, p.dv, p.peer,
+               coalesce(sum(@extschema@.won_amount(p.wl)), 0) AS bookings,
+               coalesce(sum(@extschema@.won_count(p.wl)), 0)::bigint AS won,
+               coalesce(sum(@extschema@.lost_count(p.wl)), 0)::bigint AS lost,
+               max(@extschema@.win_rate(p.wl)) AS win_rate,
+               max(p.cycle_days)::double precision AS cycle_days,
+               coalesce(sum(p.n), 0)::bigint AS activities
+          FROM parts p
+         GROUP BY p.b, p.dv, p.peer
     )
     SELECT m.dv, m.ps, m.pe, m.peer, m.bookings, m.won, m.lost, m.win_rate, m.cycle_days,
            m.activities,
