@@ -28,6 +28,8 @@ RETURNS TABLE (dimension_value text, period_start timestamptz, period_end timest
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
+-- the sorts of the window functions stay in memory
+SET work_mem = '64MB'
 -- JIT compiles for longer than these queries run
 SET jit = off
 AS $fn$
@@ -51,18 +53,19 @@ BEGIN
     RETURN QUERY
     WITH act_rep AS (
         -- activities per period, rep and, only when the dimension is a deal
-        -- attribute, deal (periods start at local midnights).  Per rep, the
-        -- activities of the range are counted from the index on (rep_id,
+        -- attribute, deal (periods start at local midnights).  Per rep and
+        -- period, the activities are counted from the index on (rep_id,
         -- occurred_at) alone, without reading the table.
-        SELECT x.b, r0.rep_id, NULL::bigint AS opportunity_id, x.n
+        SELECT p.b, r0.rep_id, NULL::bigint AS opportunity_id, x.n
           FROM @extschema@.rep r0
+         CROSS JOIN generate_subscripts(starts, 1) p(b)
          CROSS JOIN LATERAL (
-                SELECT width_bucket(a.occurred_at, starts) AS b, count(*) AS n
+                SELECT count(*) AS n
                   FROM @extschema@.activity a
                  WHERE a.rep_id = r0.rep_id
-                   AND a.occurred_at >= lo AND a.occurred_at < hi AND a.occurred_at <= as_of
-                 GROUP BY 1) x
-         WHERE NOT by_deal
+                   AND a.occurred_at >= starts[p.b] AND a.occurred_at < coalesce(starts[p.b + 1], hi)
+                   AND a.occurred_at <= as_of) x
+         WHERE NOT by_deal AND x.n > 0
         UNION ALL
         SELECT width_bucket(a.occurred_at, starts), NULL, NULL, count(*)
           FROM @extschema@.activity a
