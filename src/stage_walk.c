@@ -6,12 +6,17 @@
  *	  process-health KPI looks at, each with what a window over its deal
  *	  would say about it; gate_move_violations(...): the same pass over the
  *	  history and the milestone completions, returning the gated moves that
- *	  left a required milestone incomplete; deal_stage_check(...): the deals
- *	  whose own row disagrees with their history (see below).
+ *	  left a required milestone incomplete; stage_history_check(...): the
+ *	  walk's events and, in the same pass with the deals and their first
+ *	  snapshots, the deals whose own row disagrees with their history;
+ *	  stage_stays(...) / stage_stay_totals(...): the stays of a list of
+ *	  deals (see below).
  *
  * The history is read once, deal by deal in the order of the index
  * stage_event (opportunity_id, entered_at, stage_event_id), through SPI
- * into a receiver that keeps one deal's events at a time: no window
+ * into a receiver that keeps one deal's events at a time (or, when other
+ * tables are merged in, through cursors fetched in batches into arrays of
+ * values): no window
  * function runs over every event (each one re-reads its partition from a
  * tuplestore, which costs far more than the scan), and only the events
  * asked for reach the result.  For every event entered by as_of it knows
@@ -28,8 +33,10 @@
  *		entered later (min_later_id < its id), or its amount is negative,
  *		or it was entered in the same instant as the previous event.
  *
- * The query runs with the caller's privileges, so permissions and row
- * security apply as to any query.
+ * The passes over the whole history take a range of deal ids, so that a
+ * query can read halves of the deals in parallel workers.  The queries run
+ * with the caller's privileges, so permissions and row security apply as to
+ * any query.
  *
  *-------------------------------------------------------------------------
  */
@@ -43,8 +50,10 @@
 #include "miscadmin.h"
 #include "nodes/params.h"
 #include "tcop/dest.h"
+#include "tcop/pquery.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -131,6 +140,8 @@ history_query(const char *caller, const char *query, int nargs, const Oid *types
 PG_FUNCTION_INFO_V1(stage_event_walk);
 
 #define WALK_OUT_COLS 12
+/* stage_history_check: the walk's columns, is_deal and the deal columns */
+#define HISTORY_OUT_COLS (WALK_OUT_COLS + 9)
 
 typedef struct WalkPair
 {
@@ -234,10 +245,18 @@ walk_flush(WalkState *st)
 				|| (p != NULL && p->at == e->at);
 		if (want)
 		{
-			Datum		values[WALK_OUT_COLS];
-			bool		nulls[WALK_OUT_COLS];
+			Datum		values[HISTORY_OUT_COLS];
+			bool		nulls[HISTORY_OUT_COLS];
 
-			memset(nulls, 0, sizeof(nulls));
+			/* stage_history_check's rows: these columns, then its deal columns */
+			memset(values, 0, sizeof(values));
+			memset(nulls, true, sizeof(nulls));
+			memset(nulls, false, sizeof(bool) * WALK_OUT_COLS);
+			if (st->desc->natts == HISTORY_OUT_COLS)
+			{
+				values[WALK_OUT_COLS] = BoolGetDatum(false);
+				nulls[WALK_OUT_COLS] = false;
+			}
 			values[0] = Int64GetDatum(e->id);
 			values[1] = Int64GetDatum(st->opp);
 			values[2] = Int64GetDatum(e->stage);
@@ -268,32 +287,26 @@ walk_flush(WalkState *st)
 	MemoryContextReset(st->deal_cxt);
 }
 
-/* one event, in index order: (opportunity_id, stage_event_id, stage_id, entered_at, rep_id, amount) */
-static bool
-walk_receive(TupleTableSlot *slot, DestReceiver *self)
+/* add an event of the deal st->opp, in time order */
+static void
+walk_add(WalkState *st, int64 id, int64 stage, TimestampTz at, bool rep_null, int64 rep,
+		 bool amount_null, Datum amount)
 {
-	WalkState  *st = (WalkState *) self;
 	WalkEvent  *e;
-	int64		opp;
 
-	slot_getallattrs(slot);
-	opp = DatumGetInt64(slot->tts_values[0]);
-	if (st->nev > 0 && opp != st->opp)
-		walk_flush(st);
-	st->opp = opp;
 	if (st->nev == st->cap)
 	{
 		st->cap *= 2;
 		st->ev = repalloc(st->ev, sizeof(WalkEvent) * st->cap);
 	}
 	e = &st->ev[st->nev++];
-	e->id = DatumGetInt64(slot->tts_values[1]);
-	e->stage = DatumGetInt64(slot->tts_values[2]);
-	e->at = DatumGetTimestampTz(slot->tts_values[3]);
-	e->rep_null = slot->tts_isnull[4];
-	e->rep = e->rep_null ? 0 : DatumGetInt64(slot->tts_values[4]);
-	e->amount_null = slot->tts_isnull[5];
-	if (e->amount_null)
+	e->id = id;
+	e->stage = stage;
+	e->at = at;
+	e->rep_null = rep_null;
+	e->rep = rep_null ? 0 : rep;
+	e->amount_null = amount_null;
+	if (amount_null)
 	{
 		e->amount = (Datum) 0;
 		e->amount_neg = false;
@@ -302,10 +315,28 @@ walk_receive(TupleTableSlot *slot, DestReceiver *self)
 	{
 		MemoryContext old = MemoryContextSwitchTo(st->deal_cxt);
 
-		e->amount = PointerGetDatum(PG_DETOAST_DATUM_COPY(slot->tts_values[5]));
+		e->amount = PointerGetDatum(PG_DETOAST_DATUM_COPY(amount));
 		MemoryContextSwitchTo(old);
 		e->amount_neg = DatumGetBool(DirectFunctionCall2(numeric_lt, e->amount, st->zero));
 	}
+}
+
+/* one event, in index order: (opportunity_id, stage_event_id, stage_id, entered_at, rep_id, amount) */
+static bool
+walk_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	WalkState  *st = (WalkState *) self;
+	int64		opp;
+
+	slot_getallattrs(slot);
+	opp = DatumGetInt64(slot->tts_values[0]);
+	if (st->nev > 0 && opp != st->opp)
+		walk_flush(st);
+	st->opp = opp;
+	walk_add(st, DatumGetInt64(slot->tts_values[1]), DatumGetInt64(slot->tts_values[2]),
+			 DatumGetTimestampTz(slot->tts_values[3]), slot->tts_isnull[4],
+			 slot->tts_isnull[4] ? 0 : DatumGetInt64(slot->tts_values[4]),
+			 slot->tts_isnull[5], slot->tts_values[5]);
 	return true;
 }
 
@@ -355,6 +386,29 @@ read_pairs(WalkState *st, ArrayType *from, ArrayType *to)
 	st->npairs = n;
 }
 
+/* the state of a walk writing into the function's result */
+static WalkState *
+walk_init(ReturnSetInfo *rsinfo, int ncols, const char *caller)
+{
+	WalkState  *st = palloc0(sizeof(WalkState));
+
+	st->pub.receiveSlot = walk_receive;
+	st->pub.rStartup = walk_startup;
+	st->pub.rShutdown = walk_shutdown;
+	st->pub.rDestroy = walk_destroy;
+	/* anything but DestNone, which SPI takes for a discarded result */
+	st->pub.mydest = DestTuplestore;
+	st->store = rsinfo->setResult;
+	st->desc = rsinfo->setDesc;
+	if (st->desc->natts != ncols)
+		elog(ERROR, "%s: unexpected result type", caller);
+	st->zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	st->cap = 64;
+	st->ev = palloc(sizeof(WalkEvent) * st->cap);
+	st->deal_cxt = AllocSetContextCreate(CurrentMemoryContext, "stage walk deal", ALLOCSET_SMALL_SIZES);
+	return st;
+}
+
 Datum
 stage_event_walk(PG_FUNCTION_ARGS)
 {
@@ -369,17 +423,7 @@ stage_event_walk(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	st = palloc0(sizeof(WalkState));
-	st->pub.receiveSlot = walk_receive;
-	st->pub.rStartup = walk_startup;
-	st->pub.rShutdown = walk_shutdown;
-	st->pub.rDestroy = walk_destroy;
-	/* anything but DestNone, which SPI takes for a discarded result */
-	st->pub.mydest = DestTuplestore;
-	st->store = rsinfo->setResult;
-	st->desc = rsinfo->setDesc;
-	if (st->desc->natts != WALK_OUT_COLS)
-		elog(ERROR, "stage_event_walk: unexpected result type");
+	st = walk_init(rsinfo, WALK_OUT_COLS, "stage_event_walk");
 	st->have_lo = !PG_ARGISNULL(1);
 	st->lo = st->have_lo ? PG_GETARG_TIMESTAMPTZ(1) : 0;
 	st->have_hi = !PG_ARGISNULL(2);
@@ -387,11 +431,6 @@ stage_event_walk(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(3) && !PG_ARGISNULL(4))
 		read_pairs(st, PG_GETARG_ARRAYTYPE_P(3), PG_GETARG_ARRAYTYPE_P(4));
 	st->suspects = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
-	st->zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
-	st->cap = 64;
-	st->ev = palloc(sizeof(WalkEvent) * st->cap);
-	st->deal_cxt = AllocSetContextCreate(CurrentMemoryContext, "stage_event_walk deal",
-										 ALLOCSET_SMALL_SIZES);
 
 	deal_range_init(&range, fcinfo, 6);
 	history_query("stage_event_walk",
@@ -585,53 +624,99 @@ gate_flush(GateState *st)
 	st->ndone = 0;
 }
 
-/* a cursor read in batches */
+/*
+ * A cursor read in batches straight into arrays of values: the portal's
+ * rows go to a receiver that keeps their columns (by-reference values copied
+ * into a context reset at each batch), so no tuple is formed and deformed
+ * again per row as SPI_cursor_fetch would.
+ */
+#define GATE_BATCH 4096
+#define GATE_MAXCOLS 8
+
+typedef struct CursorRow
+{
+	Datum		values[GATE_MAXCOLS];
+	bool		nulls[GATE_MAXCOLS];
+} CursorRow;
+
 typedef struct GateCursor
 {
+	DestReceiver pub;			/* must be first */
 	Portal		portal;
-	SPITupleTable *batch;
+	MemoryContext batch_cxt;	/* by-reference values of the batch */
+	CursorRow  *rows;			/* GATE_BATCH of them */
 	uint64		n;
 	uint64		i;
 	bool		done;
 } GateCursor;
 
-#define GATE_BATCH 4096
+static bool
+gate_cursor_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	GateCursor *c = (GateCursor *) self;
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	CursorRow  *row = &c->rows[c->n++];
+	int			natts = Min(desc->natts, GATE_MAXCOLS);
+	int			k;
+
+	slot_getallattrs(slot);
+	for (k = 0; k < natts; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, k);
+
+		row->nulls[k] = slot->tts_isnull[k];
+		if (row->nulls[k] || att->attbyval)
+			row->values[k] = slot->tts_values[k];
+		else
+		{
+			MemoryContext old = MemoryContextSwitchTo(c->batch_cxt);
+
+			row->values[k] = datumCopy(slot->tts_values[k], false, att->attlen);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	return true;
+}
 
 /* the current row of the cursor, or NULL at its end */
-static HeapTuple
+static CursorRow *
 gate_cursor_peek(GateCursor *c)
 {
 	while (!c->done && c->i >= c->n)
 	{
-		if (c->batch != NULL)
-			SPI_freetuptable(c->batch);
-		SPI_cursor_fetch(c->portal, true, GATE_BATCH);
-		c->batch = SPI_tuptable;
-		c->n = SPI_processed;
+		MemoryContextReset(c->batch_cxt);
+		c->n = 0;
 		c->i = 0;
+		PortalRunFetch(c->portal, FETCH_FORWARD, GATE_BATCH, (DestReceiver *) c);
 		if (c->n == 0)
 			c->done = true;
 	}
-	return c->done ? NULL : c->batch->vals[c->i];
+	return c->done ? NULL : &c->rows[c->i];
 }
 
 static int64
-gate_cursor_opp(GateCursor *c, HeapTuple tup)
+gate_cursor_opp(GateCursor *c, CursorRow *row)
 {
-	bool		isnull;
-
-	return DatumGetInt64(heap_getattr(tup, 1, c->batch->tupdesc, &isnull));
+	return DatumGetInt64(row->values[0]);
 }
 
-static Portal
-gate_cursor_open(const char *query, DealRange *range)
+/* open a cursor on a query over a range of deals ($1 as_of, $2..$3 the ids) */
+static void
+gate_cursor_open(GateCursor *c, const char *query, DealRange *range)
 {
-	Portal		portal;
-
-	portal = SPI_cursor_open_with_args(NULL, query, 3, (Oid *) deal_range_types, range->values, NULL, true, 0);
-	if (portal == NULL)
-		elog(ERROR, "gate_move_violations: could not open a cursor: %s", SPI_result_code_string(SPI_result));
-	return portal;
+	memset(c, 0, sizeof(GateCursor));
+	c->pub.receiveSlot = gate_cursor_receive;
+	c->pub.rStartup = walk_startup;
+	c->pub.rShutdown = walk_shutdown;
+	c->pub.rDestroy = walk_destroy;
+	c->pub.mydest = DestNone;
+	c->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "stage walk cursor batch",
+										 ALLOCSET_SMALL_SIZES);
+	c->rows = palloc(sizeof(CursorRow) * GATE_BATCH);
+	c->portal = SPI_cursor_open_with_args(NULL, query, 3, (Oid *) deal_range_types, range->values,
+										  NULL, true, 0);
+	if (c->portal == NULL)
+		elog(ERROR, "could not open a cursor on the stage history: %s", SPI_result_code_string(SPI_result));
 }
 
 /*
@@ -644,10 +729,9 @@ gate_read(GateState *st, GateCursor *ce, GateCursor *cm)
 {
 	for (;;)
 	{
-		HeapTuple	te = gate_cursor_peek(ce);
-		HeapTuple	tm = gate_cursor_peek(cm);
+		CursorRow  *te = gate_cursor_peek(ce);
+		CursorRow  *tm = gate_cursor_peek(cm);
 		int64		opp;
-		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
 		if (te == NULL && tm == NULL)
@@ -664,7 +748,6 @@ gate_read(GateState *st, GateCursor *ce, GateCursor *cm)
 		st->opp = opp;
 		while (te != NULL && gate_cursor_opp(ce, te) == opp)
 		{
-			TupleDesc	d = ce->batch->tupdesc;
 			GateEvent  *e;
 
 			if (st->nev == st->evcap)
@@ -673,18 +756,16 @@ gate_read(GateState *st, GateCursor *ce, GateCursor *cm)
 				st->ev = repalloc(st->ev, sizeof(GateEvent) * st->evcap);
 			}
 			e = &st->ev[st->nev++];
-			e->id = DatumGetInt64(heap_getattr(te, 2, d, &isnull));
-			e->stage = DatumGetInt64(heap_getattr(te, 3, d, &isnull));
-			e->at = DatumGetTimestampTz(heap_getattr(te, 4, d, &isnull));
-			e->rep = DatumGetInt64(heap_getattr(te, 5, d, &e->rep_null));
-			if (e->rep_null)
-				e->rep = 0;
+			e->id = DatumGetInt64(te->values[1]);
+			e->stage = DatumGetInt64(te->values[2]);
+			e->at = DatumGetTimestampTz(te->values[3]);
+			e->rep_null = te->nulls[4];
+			e->rep = e->rep_null ? 0 : DatumGetInt64(te->values[4]);
 			ce->i++;
 			te = gate_cursor_peek(ce);
 		}
 		while (tm != NULL && gate_cursor_opp(cm, tm) == opp)
 		{
-			TupleDesc	d = cm->batch->tupdesc;
 			GateDone   *g;
 
 			if (st->ndone == st->donecap)
@@ -693,8 +774,8 @@ gate_read(GateState *st, GateCursor *ce, GateCursor *cm)
 				st->done = repalloc(st->done, sizeof(GateDone) * st->donecap);
 			}
 			g = &st->done[st->ndone++];
-			g->milestone = DatumGetInt64(heap_getattr(tm, 2, d, &isnull));
-			g->at = DatumGetTimestampTz(heap_getattr(tm, 3, d, &isnull));
+			g->milestone = DatumGetInt64(tm->values[1]);
+			g->at = DatumGetTimestampTz(tm->values[2]);
 			cm->i++;
 			tm = gate_cursor_peek(cm);
 		}
@@ -786,17 +867,15 @@ gate_move_violations(PG_FUNCTION_ARGS)
 	deal_range_init(&range, fcinfo, 7);
 
 	schema = extension_schema(fcinfo);
-	memset(&ce, 0, sizeof(ce));
-	memset(&cm, 0, sizeof(cm));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	ce.portal = gate_cursor_open(psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at, e.rep_id"
+	gate_cursor_open(&ce, psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at, e.rep_id"
 										  "  FROM %s.stage_event e"
 										  " WHERE e.entered_at <= $1 AND e.opportunity_id BETWEEN $2 AND $3"
 										  " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
 										  schema),
 								 &range);
-	cm.portal = gate_cursor_open(psprintf("SELECT m.opportunity_id, m.milestone_id, m.completed_at"
+	gate_cursor_open(&cm, psprintf("SELECT m.opportunity_id, m.milestone_id, m.completed_at"
 										  "  FROM %s.milestone_event m"
 										  " WHERE m.completed_at <= $1 AND m.opportunity_id BETWEEN $2 AND $3"
 										  " ORDER BY m.opportunity_id, m.milestone_id",
@@ -811,24 +890,30 @@ gate_move_violations(PG_FUNCTION_ARGS)
 }
 
 /*
- * deal_stage_check(as_of, terminal_stages): the deals created by as_of whose
- * own row breaks a data-quality rule against their stage history and
- * snapshots, from one pass over the deals, their stage events and their
- * first snapshots together (three cursors in deal order, merged).
+ * stage_history_check(as_of, pair_from, pair_to, terminal_stages, first_id,
+ *					   last_id): what data_quality_findings needs of the stage
+ * history, in one pass over the deals, all their stage events and their
+ * first snapshots together (three cursors in deal order, merged):
  *
- * A deal is returned when it has no stage event entered by as_of, or its
- * first event was entered before it was created, or its closed_at
- * disagrees with its current stage (closed but not in a stage listed in
- * terminal_stages, or in such a stage but not closed), or, unless it has
- * events after as_of, its stage_id and closed_at differ from what its newest
- * event says, or its amount is negative, or it has no owner, or no
- * snapshot at or before its creation.  With it come the newest event by
- * as_of, the first event, whether it has events after as_of and the first
- * snapshot; the rules themselves are checked again by the caller.
+ *	  - the rows of stage_event_walk(as_of, NULL, NULL, pair_from, pair_to,
+ *		true), is_deal false;
+ *	  - one row per deal created by as_of whose own row may break a rule,
+ *		is_deal true: it has no stage event entered by as_of, or its first
+ *		event was entered before it was created, or its closed_at disagrees
+ *		with its current stage (closed but not in a stage listed in
+ *		terminal_stages, or in such a stage but not closed), or, unless it
+ *		has events after as_of, its stage_id, closed_at or stage_entered_at
+ *		differ from what its newest event says, or its amount is negative,
+ *		or it has no owner, or no snapshot at or before its creation.  With
+ *		it come the newest event by as_of, the first event, whether it has
+ *		events after as_of and the first snapshot; the rules themselves are
+ *		checked again by the caller.
+ *
+ * Deal rows use the walk's columns opportunity_id, stage_id (the row's),
+ * amount (the row's), first_entered_at and first_event_id.  A deal with no
+ * event at all (by as_of or after) still gets its row checked.
  */
-PG_FUNCTION_INFO_V1(deal_stage_check);
-
-#define DEAL_OUT_COLS 12
+PG_FUNCTION_INFO_V1(stage_history_check);
 
 static bool
 id_listed(int64 *ids, int n, int64 id)
@@ -841,18 +926,108 @@ id_listed(int64 *ids, int n, int64 id)
 	return false;
 }
 
+/* the deal's own checks, before walk_flush forgets its events */
+static void
+history_deal_row(WalkState *st, CursorRow *to, bool moved, bool have_snap, TimestampTz snap_at,
+				 int64 *terminal, int nterminal)
+{
+	Datum	   *v = to->values;
+	bool	   *n = to->nulls;
+	bool		owner_null,
+				amount_null,
+				closed_null,
+				stage_null,
+				entered_null;
+	int64		owner;
+	Datum		amount;
+	TimestampTz created,
+				closed,
+				entered;
+	int64		stage;
+	bool		have_ev = st->nev > 0;
+	WalkEvent  *first = have_ev ? &st->ev[0] : NULL;
+	WalkEvent  *newest = have_ev ? &st->ev[st->nev - 1] : NULL;
+	bool		cur_terminal;
+	bool		ev_terminal = have_ev && id_listed(terminal, nterminal, newest->stage);
+	Datum		values[HISTORY_OUT_COLS];
+	bool		nulls[HISTORY_OUT_COLS];
+
+	/* (opportunity_id, owner_id, amount, created_at, closed_at, stage_id, stage_entered_at) */
+	owner_null = n[1];
+	owner = owner_null ? 0 : DatumGetInt64(v[1]);
+	amount_null = n[2];
+	amount = v[2];
+	created = DatumGetTimestampTz(v[3]);
+	closed_null = n[4];
+	closed = closed_null ? 0 : DatumGetTimestampTz(v[4]);
+	stage_null = n[5];
+	stage = stage_null ? 0 : DatumGetInt64(v[5]);
+	entered_null = n[6];
+	entered = entered_null ? 0 : DatumGetTimestampTz(v[6]);
+	cur_terminal = !stage_null && id_listed(terminal, nterminal, stage);
+
+	if (!(!have_ev
+		  || first->at < created
+		  || (!closed_null && !cur_terminal)
+		  || (closed_null && cur_terminal)
+		  || (!moved && (stage_null || stage != newest->stage
+						 || closed_null != !ev_terminal
+						 || (!closed_null && closed != newest->at)
+						 || entered_null || entered != newest->at))
+		  || (!amount_null && DatumGetBool(DirectFunctionCall2(numeric_lt, amount, st->zero)))
+		  || owner_null
+		  || !have_snap || snap_at > created))
+		return;
+
+	memset(values, 0, sizeof(values));
+	memset(nulls, true, sizeof(nulls));
+	values[1] = Int64GetDatum(st->opp);
+	nulls[1] = false;
+	values[2] = Int64GetDatum(stage);
+	nulls[2] = stage_null;
+	values[4] = amount;
+	nulls[4] = amount_null;
+	if (have_ev)
+	{
+		values[10] = TimestampTzGetDatum(first->at);
+		values[11] = Int64GetDatum(first->id);
+		nulls[10] = nulls[11] = false;
+	}
+	values[WALK_OUT_COLS] = BoolGetDatum(true);
+	nulls[WALK_OUT_COLS] = false;
+	values[WALK_OUT_COLS + 1] = Int64GetDatum(owner);
+	nulls[WALK_OUT_COLS + 1] = owner_null;
+	values[WALK_OUT_COLS + 2] = TimestampTzGetDatum(created);
+	nulls[WALK_OUT_COLS + 2] = false;
+	values[WALK_OUT_COLS + 3] = TimestampTzGetDatum(closed);
+	nulls[WALK_OUT_COLS + 3] = closed_null;
+	if (have_ev)
+	{
+		values[WALK_OUT_COLS + 4] = Int64GetDatum(newest->stage);
+		values[WALK_OUT_COLS + 5] = TimestampTzGetDatum(newest->at);
+		nulls[WALK_OUT_COLS + 4] = nulls[WALK_OUT_COLS + 5] = false;
+	}
+	values[WALK_OUT_COLS + 6] = BoolGetDatum(moved);
+	nulls[WALK_OUT_COLS + 6] = false;
+	values[WALK_OUT_COLS + 7] = TimestampTzGetDatum(snap_at);
+	nulls[WALK_OUT_COLS + 7] = !have_snap;
+	values[WALK_OUT_COLS + 8] = TimestampTzGetDatum(entered);
+	nulls[WALK_OUT_COLS + 8] = entered_null;
+	tuplestore_putvalues(st->store, st->desc, values, nulls);
+}
+
 Datum
-deal_stage_check(PG_FUNCTION_ARGS)
+stage_history_check(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz as_of;
 	const char *schema;
+	WalkState  *st;
 	GateCursor	co,
 				ce,
 				ch;
 	int64	   *terminal;
 	int			nterminal = 0;
-	Datum		zero;
 	DealRange	range;
 
 	if (PG_ARGISNULL(0))
@@ -861,48 +1036,48 @@ deal_stage_check(PG_FUNCTION_ARGS)
 				 errmsg("argument \"as_of\" must not be null")));
 	as_of = PG_GETARG_TIMESTAMPTZ(0);
 	InitMaterializedSRF(fcinfo, 0);
-	if (rsinfo->setDesc->natts != DEAL_OUT_COLS)
-		elog(ERROR, "deal_stage_check: unexpected result type");
+	st = walk_init(rsinfo, HISTORY_OUT_COLS, "stage_history_check");
+	if (!PG_ARGISNULL(1) && !PG_ARGISNULL(2))
+		read_pairs(st, PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+	st->suspects = true;
 	{
 		Datum	   *v;
 		bool	   *nl;
 		int			n,
 					i;
 
-		if (PG_ARGISNULL(1))
+		if (PG_ARGISNULL(3))
 			n = 0, v = NULL, nl = NULL;
 		else
-			deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+			deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 							  &v, &nl, &n);
 		terminal = palloc(sizeof(int64) * Max(n, 1));
 		for (i = 0; i < n; i++)
 			if (!nl[i])
 				terminal[nterminal++] = DatumGetInt64(v[i]);
 	}
-	zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
-	deal_range_init(&range, fcinfo, 2);
+	deal_range_init(&range, fcinfo, 4);
 
 	schema = extension_schema(fcinfo);
-	memset(&co, 0, sizeof(co));
-	memset(&ce, 0, sizeof(ce));
-	memset(&ch, 0, sizeof(ch));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	co.portal = gate_cursor_open(psprintf("SELECT o.opportunity_id, o.owner_id, o.amount, o.created_at, o.closed_at, o.stage_id"
+	gate_cursor_open(&co, psprintf("SELECT o.opportunity_id, o.owner_id, o.amount, o.created_at, o.closed_at,"
+										  "       o.stage_id, o.stage_entered_at"
 										  "  FROM %s.opportunity o"
 										  " WHERE o.created_at <= $1 AND o.opportunity_id BETWEEN $2 AND $3"
 										  " ORDER BY o.opportunity_id",
 										  schema),
 								 &range);
 	/* every event, those after as_of too: they excuse a row running ahead */
-	ce.portal = gate_cursor_open(psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at"
+	gate_cursor_open(&ce, psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at,"
+										  "       e.rep_id, e.amount"
 										  "  FROM %s.stage_event e"
 										  " WHERE $1 IS NOT NULL AND e.opportunity_id BETWEEN $2 AND $3"
 										  " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
 										  schema),
 								 &range);
 	/* the first snapshot of each deal, whenever it was taken */
-	ch.portal = gate_cursor_open(psprintf("SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.changed_at"
+	gate_cursor_open(&ch, psprintf("SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.changed_at"
 										  "  FROM %s.opportunity_history h"
 										  " WHERE $1 IS NOT NULL AND h.opportunity_id BETWEEN $2 AND $3"
 										  " ORDER BY h.opportunity_id, h.changed_at",
@@ -910,120 +1085,52 @@ deal_stage_check(PG_FUNCTION_ARGS)
 								 &range);
 	for (;;)
 	{
-		HeapTuple	to = gate_cursor_peek(&co);
-		HeapTuple	te,
-					th;
-		TupleDesc	d;
-		int64		opp;
-		bool		isnull;
-		bool		owner_null,
-					amount_null,
-					closed_null,
-					stage_null;
-		int64		owner = 0,
-					stage = 0;
-		Datum		amount;
-		TimestampTz created,
-					closed = 0;
-		bool		have_ev = false,
-					moved = false,
-					have_snap = false;
-		int64		ev_stage = 0,
-					first_id = 0;
-		TimestampTz ev_at = 0,
-					first_at = 0,
-					snap_at = 0;
-		bool		ev_terminal,
-					cur_terminal,
-					want;
+		CursorRow  *to = gate_cursor_peek(&co);
+		CursorRow  *te = gate_cursor_peek(&ce);
+		CursorRow  *th;
+		bool		moved = false;
+		bool		have_snap = false;
+		TimestampTz snap_at = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		if (to == NULL)
+		if (to == NULL && te == NULL)
 			break;
-		d = co.batch->tupdesc;
-		opp = DatumGetInt64(heap_getattr(to, 1, d, &isnull));
-		owner = DatumGetInt64(heap_getattr(to, 2, d, &owner_null));
-		amount = heap_getattr(to, 3, d, &amount_null);
-		created = DatumGetTimestampTz(heap_getattr(to, 4, d, &isnull));
-		closed = DatumGetTimestampTz(heap_getattr(to, 5, d, &closed_null));
-		stage = DatumGetInt64(heap_getattr(to, 6, d, &stage_null));
+		/* the next deal: the smaller id of the deal and event cursors */
+		if (te == NULL || (to != NULL && gate_cursor_opp(&co, to) <= gate_cursor_opp(&ce, te)))
+			st->opp = gate_cursor_opp(&co, to);
+		else
+			st->opp = gate_cursor_opp(&ce, te);
 
-		/* the deal's events: skip those of deals not read */
-		while ((te = gate_cursor_peek(&ce)) != NULL && gate_cursor_opp(&ce, te) <= opp)
+		/* its events; those after as_of only say that it moved since */
+		while ((te = gate_cursor_peek(&ce)) != NULL && gate_cursor_opp(&ce, te) == st->opp)
 		{
-			if (gate_cursor_opp(&ce, te) == opp)
-			{
-				TupleDesc	de = ce.batch->tupdesc;
-				TimestampTz at = DatumGetTimestampTz(heap_getattr(te, 4, de, &isnull));
+			Datum	   *v = te->values;
+			bool	   *n = te->nulls;
 
-				if (at > as_of)
-					moved = true;
-				else
-				{
-					if (!have_ev)
-					{
-						first_at = at;
-						first_id = DatumGetInt64(heap_getattr(te, 2, de, &isnull));
-					}
-					have_ev = true;
-					ev_at = at;
-					ev_stage = DatumGetInt64(heap_getattr(te, 3, de, &isnull));
-				}
-			}
+			if (DatumGetTimestampTz(v[3]) > as_of)
+				moved = true;
+			else
+				walk_add(st, DatumGetInt64(v[1]), DatumGetInt64(v[2]), DatumGetTimestampTz(v[3]),
+						 n[4], n[4] ? 0 : DatumGetInt64(v[4]), n[5], v[5]);
 			ce.i++;
 		}
-		while ((th = gate_cursor_peek(&ch)) != NULL && gate_cursor_opp(&ch, th) <= opp)
+
+		/* the deal's own row, if it was created by as_of */
+		if (to != NULL && gate_cursor_opp(&co, to) == st->opp)
 		{
-			if (gate_cursor_opp(&ch, th) == opp)
+			while ((th = gate_cursor_peek(&ch)) != NULL && gate_cursor_opp(&ch, th) <= st->opp)
 			{
-				have_snap = true;
-				snap_at = DatumGetTimestampTz(heap_getattr(th, 2, ch.batch->tupdesc, &isnull));
+				if (gate_cursor_opp(&ch, th) == st->opp)
+				{
+					have_snap = true;
+					snap_at = DatumGetTimestampTz(th->values[1]);
+				}
+				ch.i++;
 			}
-			ch.i++;
+			history_deal_row(st, to, moved, have_snap, snap_at, terminal, nterminal);
+			co.i++;
 		}
-
-		cur_terminal = !stage_null && id_listed(terminal, nterminal, stage);
-		ev_terminal = have_ev && id_listed(terminal, nterminal, ev_stage);
-		want = !have_ev
-			|| first_at < created
-			|| (!closed_null && !cur_terminal)
-			|| (closed_null && cur_terminal)
-			|| (!moved && (stage_null || stage != ev_stage
-						   || closed_null != !ev_terminal
-						   || (!closed_null && closed != ev_at)))
-			|| (!amount_null && DatumGetBool(DirectFunctionCall2(numeric_lt, amount, zero)))
-			|| owner_null
-			|| !have_snap || snap_at > created;
-		if (want)
-		{
-			Datum		values[DEAL_OUT_COLS];
-			bool		nulls[DEAL_OUT_COLS];
-
-			memset(nulls, 0, sizeof(nulls));
-			values[0] = Int64GetDatum(opp);
-			values[1] = Int64GetDatum(owner);
-			nulls[1] = owner_null;
-			values[2] = amount;
-			nulls[2] = amount_null;
-			values[3] = TimestampTzGetDatum(created);
-			values[4] = TimestampTzGetDatum(closed);
-			nulls[4] = closed_null;
-			values[5] = Int64GetDatum(stage);
-			nulls[5] = stage_null;
-			values[6] = Int64GetDatum(ev_stage);
-			nulls[6] = !have_ev;
-			values[7] = TimestampTzGetDatum(ev_at);
-			nulls[7] = !have_ev;
-			values[8] = TimestampTzGetDatum(first_at);
-			nulls[8] = !have_ev;
-			values[9] = Int64GetDatum(first_id);
-			nulls[9] = !have_ev;
-			values[10] = BoolGetDatum(moved);
-			values[11] = TimestampTzGetDatum(snap_at);
-			nulls[11] = !have_snap;
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-		co.i++;
+		walk_flush(st);
 	}
 	SPI_cursor_close(co.portal);
 	SPI_cursor_close(ce.portal);

@@ -21,6 +21,8 @@ ALTER TABLE sales_kpi.activity DROP CONSTRAINT activity_duration_s_check;
 SET LOCAL session_replication_role = replica;
 UPDATE sales_kpi.opportunity SET owner_id = NULL WHERE opportunity_id % 500 = 7;
 UPDATE sales_kpi.opportunity SET amount = -amount - 1 WHERE opportunity_id % 700 = 11;
+UPDATE sales_kpi.opportunity SET stage_entered_at = stage_entered_at - interval '1 day'
+ WHERE opportunity_id % 650 = 4;
 UPDATE sales_kpi.opportunity SET closed_at = NULL WHERE opportunity_id IN
     (SELECT opportunity_id FROM sales_kpi.opportunity WHERE closed_at IS NOT NULL ORDER BY opportunity_id LIMIT 3);
 UPDATE sales_kpi.opportunity SET closed_at = created_at + interval '9 days' WHERE opportunity_id IN
@@ -103,7 +105,8 @@ SELECT i.as_of, 'opportunity', 'opportunity_id=' || o.opportunity_id, v.r
                    AND NOT EXISTS (SELECT 1 FROM sales_kpi.stage_event x
                                     WHERE x.opportunity_id = o.opportunity_id AND x.entered_at > i.as_of)
                    AND (o.stage_id IS DISTINCT FROM n.stage_id
-                        OR o.closed_at IS DISTINCT FROM (CASE WHEN n.kind <> 'open' THEN n.entered_at END))
+                        OR o.closed_at IS DISTINCT FROM (CASE WHEN n.kind <> 'open' THEN n.entered_at END)
+                        OR o.stage_entered_at IS DISTINCT FROM n.entered_at)
               THEN 'stage_out_of_sync' END),
         (CASE WHEN o.amount < 0 THEN 'negative_amount' END),
         (CASE WHEN o.owner_id IS NULL THEN 'missing_owner' END),

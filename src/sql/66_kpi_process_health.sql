@@ -26,8 +26,8 @@ COMMENT ON FUNCTION @extschema@.stage_ordinal() IS
 -- the same instant as the previous one; each with the previous event, the
 -- smallest id of the later events, whether it is the deal's newest, and the
 -- deal's first event.  Only the deals with opportunity_id between first_id
--- and last_id (null: unbounded) are read: the KPIs read two halves of the
--- deals in two calls that parallel workers run at once.
+-- and last_id (null: unbounded) are read, so that a caller can read halves
+-- of the deals in calls that parallel workers run at once.
 CREATE FUNCTION @extschema@.stage_event_walk(as_of timestamptz, from_at timestamptz, to_at timestamptz,
                                              pair_from bigint[], pair_to bigint[], suspects boolean,
                                              first_id bigint DEFAULT NULL, last_id bigint DEFAULT NULL)
@@ -61,25 +61,31 @@ LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 10000;
 COMMENT ON FUNCTION @extschema@.gate_move_violations(timestamptz, timestamptz, timestamptz, bigint[], bigint[], bigint[], text[], bigint, bigint) IS
     'Internal: the gated moves of the stage history that left a required milestone incomplete, with the missing milestones, their count and how many were completed later.';
 
--- The deals created by as_of whose own row may break a rule against their
--- stage history or snapshots (C, see stage_walk.c): no stage event by
--- as_of, first event before the creation, closed_at against the current
--- stage (terminal_stages: the won and lost stages), stage fields against
--- the newest event, negative amount, no owner, no snapshot by the
--- creation; with the newest and first events, whether the deal has events
--- after as_of, and its first snapshot.  One pass over the deals, the stage
--- history and the snapshots, merged in deal order; first_id and last_id
--- bound the deals read, as for stage_event_walk.
-CREATE FUNCTION @extschema@.deal_stage_check(as_of timestamptz, terminal_stages bigint[],
-                                             first_id bigint DEFAULT NULL, last_id bigint DEFAULT NULL)
-RETURNS TABLE (opportunity_id bigint, owner_id bigint, amount numeric, created_at timestamptz,
-               closed_at timestamptz, stage_id bigint, ev_stage_id bigint, ev_entered_at timestamptz,
-               first_entered_at timestamptz, first_event_id bigint, moved_after_as_of boolean,
-               first_changed_at timestamptz)
-AS 'MODULE_PATHNAME', 'deal_stage_check'
-LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 1000;
-COMMENT ON FUNCTION @extschema@.deal_stage_check(timestamptz, bigint[], bigint, bigint) IS
-    'Internal: the deals whose own row may break a data-quality rule against their stage history and snapshots, with the newest and first stage events, whether they moved after as_of, and the first snapshot.';
+-- What data_quality_findings needs of the stage history, in one pass over
+-- the deals, all their stage events and their first snapshots, merged in
+-- deal order (C, see stage_walk.c): the rows of stage_event_walk(as_of,
+-- NULL, NULL, pair_from, pair_to, true) (is_deal false), and the deals
+-- created by as_of whose own row may break a rule (is_deal true): no stage
+-- event by as_of, first event before the creation, closed_at against the
+-- current stage (terminal_stages: the won and lost stages), stage fields
+-- against the newest event, negative amount, no owner, no snapshot by the
+-- creation.  A deal row carries the row's stage_id, amount,
+-- stage_entered_at, owner, creation and close, the newest and first events,
+-- whether the deal has events after as_of, and its first snapshot.
+-- first_id and last_id bound the deals read, as for stage_event_walk.
+CREATE FUNCTION @extschema@.stage_history_check(as_of timestamptz, pair_from bigint[], pair_to bigint[],
+                                                terminal_stages bigint[],
+                                                first_id bigint DEFAULT NULL, last_id bigint DEFAULT NULL)
+RETURNS TABLE (stage_event_id bigint, opportunity_id bigint, stage_id bigint, entered_at timestamptz,
+               amount numeric, rep_id bigint, prev_stage_id bigint, prev_entered_at timestamptz,
+               min_later_id bigint, is_newest boolean, first_entered_at timestamptz, first_event_id bigint,
+               is_deal boolean, owner_id bigint, created_at timestamptz, closed_at timestamptz,
+               ev_stage_id bigint, ev_entered_at timestamptz, moved_after_as_of boolean,
+               first_changed_at timestamptz, stage_entered_at timestamptz)
+AS 'MODULE_PATHNAME', 'stage_history_check'
+LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 10000;
+COMMENT ON FUNCTION @extschema@.stage_history_check(timestamptz, bigint[], bigint[], bigint[], bigint, bigint) IS
+    'Internal: one pass over the deals, their stage history and first snapshots: the suspect stage events (as stage_event_walk) and the deals whose own row may break a data-quality rule.';
 
 -- The opportunity_id that splits the deals' id range in two halves: the
 -- passes over the whole history above read each half in a call of its own,
@@ -130,9 +136,10 @@ COMMENT ON FUNCTION @extschema@.check_health_rep_args(text, timestamptz, text, t
 -- One row per finding.  Scope at as_of: stage events entered, deals created,
 -- snapshots taken and activities occurred no later than as_of; rules on a
 -- deal's own fields (amount, owner, stage, closed_at) read its current row.
--- The stage history is read in ordered passes (stage_event_walk for the
--- event rules, deal_stage_check for the deal rules, with the deals and
--- their first snapshots), the other tables in one scan each.
+-- The stage history is read in one ordered pass with the deals and their
+-- first snapshots (stage_history_check), in two halves of the deals; the
+-- rare negative snapshot amounts and activity durations through partial
+-- indexes.
 CREATE FUNCTION @extschema@.data_quality_findings(as_of timestamptz DEFAULT now())
 RETURNS TABLE (table_name text, key text, rule text, detail text,
                opportunity_id bigint, rep_id bigint, found_at timestamptz)
@@ -168,36 +175,38 @@ BEGIN
     -- (not materialized: a CTE scan would keep the query from parallel workers)
     WITH st AS NOT MATERIALIZED (
         SELECT * FROM @extschema@.stage_ordinal()
+    ), hist AS MATERIALIZED (
+        -- one pass over the deals, their histories and their first
+        -- snapshots (stage_history_check), in two halves of the deals that
+        -- parallel workers read at once: the events that may break a rule
+        -- (the moves between the pairs of stages listed and the other
+        -- suspects) and the deals whose row may
+        SELECT * FROM @extschema@.stage_history_check(as_of, pair_from, pair_to, terminal, NULL, mid)
+        UNION ALL
+        SELECT * FROM @extschema@.stage_history_check(as_of, pair_from, pair_to, terminal, mid + 1, NULL)
     ), ev AS (
-        -- the events that break a rule: a small part of the history, picked
-        -- in one ordered pass over it that returns the moves between the
-        -- pairs of stages listed and the other suspects; the rules are
-        -- checked here
+        -- the events that break a rule, checked here
         SELECT x.stage_event_id, x.opportunity_id, x.stage_id, x.entered_at, x.amount, x.rep_id,
                x.prev_entered_at, x.min_later_id,
                s.kind, s.ordinal, s.name, ps.kind AS prev_kind, ps.ordinal AS prev_ordinal, ps.name AS prev_name
-          FROM (SELECT * FROM @extschema@.stage_event_walk(as_of, NULL, NULL, pair_from, pair_to, true, NULL, mid)
-                UNION ALL
-                SELECT * FROM @extschema@.stage_event_walk(as_of, NULL, NULL, pair_from, pair_to, true, mid + 1, NULL)
-               ) x
+          FROM hist x
           JOIN st s ON s.stage_id = x.stage_id
           LEFT JOIN st ps ON ps.stage_id = x.prev_stage_id
-         WHERE x.min_later_id < x.stage_event_id
-            OR x.amount < 0
-            OR (ps.kind = 'open' AND s.kind = 'open' AND s.ordinal <> ps.ordinal + 1)
-            OR (ps.kind IN ('won', 'lost') AND (s.kind <> 'open' OR x.entered_at = x.prev_entered_at))
+         WHERE NOT x.is_deal
+           AND (x.min_later_id < x.stage_event_id
+                OR x.amount < 0
+                OR (ps.kind = 'open' AND s.kind = 'open' AND s.ordinal <> ps.ordinal + 1)
+                OR (ps.kind IN ('won', 'lost') AND (s.kind <> 'open' OR x.entered_at = x.prev_entered_at)))
     ), deal AS (
-        -- the deals whose row may break a rule, found in one pass over the
-        -- deals, their histories and their first snapshots
+        -- the deals whose row may break a rule
         SELECT d.opportunity_id, d.owner_id, d.amount, d.created_at, d.closed_at, d.stage_id,
-               cs.kind AS cur_kind, cs.name AS cur_name,
+               d.stage_entered_at, cs.kind AS cur_kind, cs.name AS cur_name,
                d.ev_stage_id, es.kind AS ev_kind, d.ev_entered_at,
                d.first_entered_at, d.first_event_id, d.moved_after_as_of, d.first_changed_at
-          FROM (SELECT * FROM @extschema@.deal_stage_check(as_of, terminal, NULL, mid)
-                UNION ALL
-                SELECT * FROM @extschema@.deal_stage_check(as_of, terminal, mid + 1, NULL)) d
+          FROM hist d
           LEFT JOIN st cs ON cs.stage_id = d.stage_id
           LEFT JOIN st es ON es.stage_id = d.ev_stage_id
+         WHERE d.is_deal
     ), open_positions AS (
         SELECT s.pipeline_id, count(*) AS n, max(s.position) AS top,
                string_agg(s.position::text, ', ' ORDER BY s.position) AS positions
@@ -205,9 +214,11 @@ BEGIN
          WHERE s.kind = 'open'
          GROUP BY s.pipeline_id
     )
-    -- stage history (the detail is formatted only for the rules hit)
-    SELECT 'stage_event'::text, 'stage_event_id=' || e.stage_event_id, r.rule,
-           CASE r.rule
+    -- stage history (the detail is formatted only for the rules hit); the
+    -- rules an event breaks come from an array in the target list, which
+    -- costs far less per row than a join to a list of rules
+    SELECT 'stage_event'::text, 'stage_event_id=' || e.stage_event_id, e.rule,
+           CASE e.rule
              WHEN 'event_out_of_order' THEN
                   format('entered %s at %s, earlier than event %s recorded before it',
                          e.name, e.entered_at, e.min_later_id)
@@ -223,16 +234,17 @@ BEGIN
              WHEN 'negative_amount' THEN format('amount %s', e.amount)
            END,
            e.opportunity_id, e.rep_id, e.entered_at
-      FROM ev e
-     CROSS JOIN LATERAL (VALUES
-            ('event_out_of_order', e.min_later_id < e.stage_event_id),
-            ('event_after_close',
-             e.prev_kind IN ('won', 'lost') AND (e.kind <> 'open' OR e.entered_at = e.prev_entered_at)),
-            ('regression', e.prev_kind = 'open' AND e.kind = 'open' AND e.ordinal <= e.prev_ordinal),
-            ('skipped_stage', e.prev_kind = 'open' AND e.kind = 'open' AND e.ordinal > e.prev_ordinal + 1),
-            ('negative_amount', e.amount < 0)
-          ) r(rule, hit)
-     WHERE r.hit
+      FROM (SELECT v.*,
+                   unnest(array_remove(ARRAY[
+                       CASE WHEN v.min_later_id < v.stage_event_id THEN 'event_out_of_order' END,
+                       CASE WHEN v.prev_kind IN ('won', 'lost') AND (v.kind <> 'open' OR v.entered_at = v.prev_entered_at)
+                            THEN 'event_after_close' END,
+                       CASE WHEN v.prev_kind = 'open' AND v.kind = 'open' AND v.ordinal <= v.prev_ordinal
+                            THEN 'regression' END,
+                       CASE WHEN v.prev_kind = 'open' AND v.kind = 'open' AND v.ordinal > v.prev_ordinal + 1
+                            THEN 'skipped_stage' END,
+                       CASE WHEN v.amount < 0 THEN 'negative_amount' END], NULL)) AS rule
+              FROM ev v) e
     UNION ALL
     -- deals
     SELECT 'opportunity'::text, 'opportunity_id=' || d.opportunity_id, r.rule,
@@ -247,9 +259,11 @@ BEGIN
              WHEN 'terminal_stage_without_close' THEN
                   format('stage %s (%s) but closed_at null', d.cur_name, d.cur_kind)
              WHEN 'stage_out_of_sync' THEN
-                  format('row says stage_id %s, closed_at %s; newest event says stage_id %s, closed_at %s',
-                         coalesce(d.stage_id::text, 'null'), coalesce(d.closed_at::text, 'null'), d.ev_stage_id,
-                         coalesce(CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END::text, 'null'))
+                  format('row says stage_id %s, closed_at %s, stage_entered_at %s; newest event says stage_id %s, closed_at %s, entered at %s',
+                         coalesce(d.stage_id::text, 'null'), coalesce(d.closed_at::text, 'null'),
+                         coalesce(d.stage_entered_at::text, 'null'), d.ev_stage_id,
+                         coalesce(CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END::text, 'null'),
+                         d.ev_entered_at)
              WHEN 'negative_amount' THEN format('amount %s', d.amount)
              WHEN 'missing_owner' THEN 'owner_id is null'
              WHEN 'missing_snapshot' THEN
@@ -273,8 +287,8 @@ BEGIN
             ('terminal_stage_without_close', d.closed_at IS NULL AND d.cur_kind IN ('won', 'lost')),
             ('stage_out_of_sync',
              d.ev_stage_id IS NOT NULL AND NOT d.moved_after_as_of
-             AND (d.stage_id, d.closed_at) IS DISTINCT FROM
-                 (d.ev_stage_id, CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END)),
+             AND (d.stage_id, d.closed_at, d.stage_entered_at) IS DISTINCT FROM
+                 (d.ev_stage_id, CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END, d.ev_entered_at)),
             ('negative_amount', d.amount < 0),
             ('missing_owner', d.owner_id IS NULL),
             ('missing_snapshot', d.first_changed_at IS NULL OR d.first_changed_at > d.created_at)
@@ -285,8 +299,8 @@ BEGIN
             OR (d.closed_at IS NOT NULL AND d.cur_kind IS DISTINCT FROM 'won' AND d.cur_kind IS DISTINCT FROM 'lost')
             OR (d.closed_at IS NULL AND d.cur_kind IN ('won', 'lost'))
             OR (NOT d.moved_after_as_of
-                AND (d.stage_id, d.closed_at) IS DISTINCT FROM
-                    (d.ev_stage_id, CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END))
+                AND (d.stage_id, d.closed_at, d.stage_entered_at) IS DISTINCT FROM
+                    (d.ev_stage_id, CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END, d.ev_entered_at))
             OR d.amount < 0 OR d.owner_id IS NULL
             OR d.first_changed_at IS NULL OR d.first_changed_at > d.created_at)
     UNION ALL
