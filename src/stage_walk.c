@@ -355,6 +355,18 @@ walk_destroy(DestReceiver *self)
 {
 }
 
+/* a receiver whose rows go to receive, one at a time */
+static void
+receiver_init(DestReceiver *pub, bool (*receive) (TupleTableSlot *slot, DestReceiver *self))
+{
+	pub->receiveSlot = receive;
+	pub->rStartup = walk_startup;
+	pub->rShutdown = walk_shutdown;
+	pub->rDestroy = walk_destroy;
+	/* anything but DestNone, which SPI takes for a discarded result */
+	pub->mydest = DestTuplestore;
+}
+
 static void
 read_pairs(WalkState *st, ArrayType *from, ArrayType *to)
 {
@@ -392,12 +404,7 @@ walk_init(ReturnSetInfo *rsinfo, int ncols, const char *caller)
 {
 	WalkState  *st = palloc0(sizeof(WalkState));
 
-	st->pub.receiveSlot = walk_receive;
-	st->pub.rStartup = walk_startup;
-	st->pub.rShutdown = walk_shutdown;
-	st->pub.rDestroy = walk_destroy;
-	/* anything but DestNone, which SPI takes for a discarded result */
-	st->pub.mydest = DestTuplestore;
+	receiver_init(&st->pub, walk_receive);
 	st->store = rsinfo->setResult;
 	st->desc = rsinfo->setDesc;
 	if (st->desc->natts != ncols)
@@ -705,11 +712,7 @@ static void
 gate_cursor_open(GateCursor *c, const char *query, DealRange *range)
 {
 	memset(c, 0, sizeof(GateCursor));
-	c->pub.receiveSlot = gate_cursor_receive;
-	c->pub.rStartup = walk_startup;
-	c->pub.rShutdown = walk_shutdown;
-	c->pub.rDestroy = walk_destroy;
-	c->pub.mydest = DestNone;
+	receiver_init(&c->pub, gate_cursor_receive);
 	c->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "stage walk cursor batch",
 										 ALLOCSET_SMALL_SIZES);
 	c->rows = palloc(sizeof(CursorRow) * GATE_BATCH);
@@ -1322,12 +1325,7 @@ stays_run(FunctionCallInfo fcinfo, bool totals)
 	InitMaterializedSRF(fcinfo, 0);
 
 	st = palloc0(sizeof(StaysState));
-	st->pub.receiveSlot = stays_receive;
-	st->pub.rStartup = walk_startup;
-	st->pub.rShutdown = walk_shutdown;
-	st->pub.rDestroy = walk_destroy;
-	/* anything but DestNone, which SPI takes for a discarded result */
-	st->pub.mydest = DestTuplestore;
+	receiver_init(&st->pub, stays_receive);
 	st->store = rsinfo->setResult;
 	st->desc = rsinfo->setDesc;
 	if (st->desc->natts != (totals ? STAY_TOTALS_OUT_COLS : STAYS_OUT_COLS))
