@@ -10,7 +10,7 @@
 \pset pager off
 BEGIN;
 SET LOCAL TimeZone = 'UTC';
-SELECT plan(13);
+SELECT plan(14);
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(3000, 31, '2026-10-31', replace => true)$$, 'demo data loads');
 
 -- break some rows, each kind of rule at least once
@@ -230,6 +230,13 @@ SELECT set_eq(
          AND (me.completed_at IS NULL OR me.completed_at > e.entered_at)
        GROUP BY e.stage_event_id$$,
     'gate_violations names the missing milestones in stage and milestone order');
+
+-- the whole-history pass gives the same rows read whole or in two halves
+SELECT bag_eq($$SELECT * FROM sales_kpi.stage_history_check(now(), '{1}', '{3}', '{5,6}')$$,
+              $$SELECT * FROM sales_kpi.stage_history_check(now(), '{1}', '{3}', '{5,6}', NULL, 700)
+                UNION ALL
+                SELECT * FROM sales_kpi.stage_history_check(now(), '{1}', '{3}', '{5,6}', 701, NULL)$$,
+              'stage_history_check: the two halves of the deals give the rows of one pass');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -8,7 +8,7 @@
 \pset pager off
 BEGIN;
 SET LOCAL TimeZone = 'UTC';
-SELECT plan(15);
+SELECT plan(17);
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(3000, 7, '2026-10-31', replace => true)$$, 'demo data loads');
 -- a fifth of the deals get their history re-inserted newest first, so that
 -- stage_event_id order contradicts time order
@@ -158,6 +158,17 @@ SELECT is((SELECT count(*) FROM sales_kpi.stalled_deals s
                OR ('missing_milestones' = ANY (s.reasons)) <> (s.missing_milestones IS NOT NULL)
                OR ('over_norm' = ANY (s.reasons)) <> coalesce(s.stage_days > s.norm_p75_days, false)),
           0::bigint, 'the view''s details agree with its reasons');
+
+-- the building block: every stay of a list of deals, from one index scan
+SELECT set_eq($$SELECT i.at, x.opportunity_id, x.stage_id, x.entered_at, x.left_at
+                 FROM instant i,
+                      sales_kpi.stage_stays(i.at, ARRAY(SELECT o.opportunity_id FROM sales_kpi.opportunity o
+                                                         WHERE o.opportunity_id % 3 = 0)) x$$,
+              $$SELECT at, opportunity_id, stage_id, entered_at, next_at FROM ref_event
+                 WHERE opportunity_id % 3 = 0$$,
+              'stage_stays: each event of the deals asked for, ended by the next, at three instants');
+SELECT throws_ok($$SELECT * FROM sales_kpi.stage_stays(NULL, '{1}')$$, '22004',
+                 'argument "as_of" must not be null', 'stage_stays: a null as_of is an error');
 
 SELECT * FROM finish();
 ROLLBACK;
