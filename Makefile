@@ -23,7 +23,10 @@ OBJS = \
 	src/window.o \
 	src/currency.o \
 	src/dimension.o \
-	src/stage_walk.o
+	src/history_read.o \
+	src/stage_walk.o \
+	src/stage_gate.o \
+	src/stage_stays.o
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
