@@ -3,53 +3,68 @@
 -- last_minute_share ("roller coaster" and "last-minute closer"),
 -- org_attainment (net new revenue against quota).
 
--- Per dimension value and period: bookings, win rate, mean cycle and
--- activities, each with its percentile rank among the peers of the same
--- period (for dimension 'rep', the reps of the same team; otherwise every
--- value of the dimension).  Closed deals are credited to the owner at the
--- close (closed_deals), activities to the rep who took them.  Ranks are
--- percent_rank(): 0 for the lowest value among the peers, 1 for the
--- highest, (rank - 1) / (peers with a value - 1); a shorter cycle ranks
--- higher; a NULL measure (no closed or no won deal) has no rank.
--- The rows of rep_timeline (whose dimension argument shares its name with
--- the first column, which PL/pgSQL refuses): PL/pgSQL so that the query is
--- planned with the actual dates (a generic plan misjudges how many
--- activities fall in the range by a factor of ten).  Closed deals and
--- activities are each read in one pass and counted per period, rep and (for
--- the deal dimensions) deal; the period is found by binary search in the
--- array of period starts (width_bucket) rather than by a join.
-CREATE FUNCTION @extschema@.rep_timeline_rows(from_at timestamptz, to_at timestamptz, grain text,
-                                              dim text, as_of timestamptz)
-RETURNS TABLE (dimension_value text, period_start timestamptz, period_end timestamptz,
-               peer_group text, bookings numeric, won bigint, lost bigint, win_rate double precision,
-               mean_cycle_days double precision, activities bigint, peers bigint,
-               bookings_percentile double precision, win_rate_percentile double precision,
-               cycle_percentile double precision, activity_percentile double precision)
+-- The two parts of rep_timeline, per period (the index b of its start in
+-- starts), dimension value and peer group: the closed deals of [lo, hi) as
+-- of as_of, credited to the owner at the close, and the activities, to the
+-- rep who took them.  Two functions so that they run in two workers.
+CREATE FUNCTION @extschema@.rep_timeline_closed(lo timestamptz, hi timestamptz, as_of timestamptz,
+                                                starts timestamptz[], dim text)
+RETURNS TABLE (b integer, dv text, peer text, wl @extschema@.winloss, cycle_days numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- the cost of a pass over a year of closed deals or activities, so that the
+-- planner runs the two parts of rep_timeline in parallel workers
+COST 10000000 ROWS 50000
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
--- the sorts of the window functions stay in memory
 SET work_mem = '64MB'
 -- JIT compiles for longer than these queries run
 SET jit = off
 AS $fn$
 #variable_conflict use_column
 DECLARE
-    starts timestamptz[];
-    ends timestamptz[];
-    lo timestamptz;
-    hi timestamptz;
     by_deal boolean := dim NOT IN ('company', 'rep', 'team');
     by_rep boolean := dim = 'rep';
 BEGIN
-    PERFORM @extschema@.check_health_rep_args(dim, as_of, grain, from_at, to_at);
-    SELECT array_agg(s.period_start ORDER BY s.period_start), array_agg(s.period_end ORDER BY s.period_start),
-           min(s.period_start), max(s.period_end)
-      INTO starts, ends, lo, hi
-      FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) s;
-    IF lo IS NULL THEN
-        RETURN;
-    END IF;
+    RETURN QUERY
+        SELECT c.b,
+               CASE WHEN by_deal
+                    THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
+               CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
+               @extschema@.winloss_agg(c.outcome = 'won', c.amount_base) AS wl,
+               avg(extract(epoch FROM c.closed_at - c.created_at) / 86400.0)
+                   FILTER (WHERE c.outcome = 'won') AS cycle_days
+          FROM (SELECT width_bucket(cd.closed_at, starts) AS b, cd.opportunity_id, cd.owner_id, cd.outcome,
+                       cd.amount_base, cd.closed_at, cd.created_at
+                  FROM @extschema@.closed_deals(lo, hi, as_of) cd) c
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         GROUP BY 1, 2, 3;
+END;
+$fn$;
+COMMENT ON FUNCTION @extschema@.rep_timeline_closed(timestamptz, timestamptz, timestamptz, timestamptz[], text) IS
+    'Internal: the closed deals of rep_timeline per period, dimension value and peer group.';
+
+CREATE FUNCTION @extschema@.rep_timeline_activity(lo timestamptz, hi timestamptz, as_of timestamptz,
+                                                  starts timestamptz[], dim text)
+RETURNS TABLE (b integer, dv text, peer text, n numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- the cost of a pass over a year of closed deals or activities, so that the
+-- planner runs the two parts of rep_timeline in parallel workers
+COST 10000000 ROWS 50000
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    by_deal boolean := dim NOT IN ('company', 'rep', 'team');
+    by_rep boolean := dim = 'rep';
+BEGIN
     RETURN QUERY
     WITH act_rep AS (
         -- activities per period, rep and, only when the dimension is a deal
@@ -77,28 +92,7 @@ BEGIN
           FROM @extschema@.activity a
          WHERE by_deal AND a.occurred_at >= lo AND a.occurred_at < hi AND a.occurred_at <= as_of
          GROUP BY 1, 2, 3
-    ), parts AS (
-        -- the closed deals and the activities, each read in one pass and
-        -- counted per period, dimension value and peer group: two
-        -- independent branches, which parallel workers run at once
-        SELECT c.b,
-               CASE WHEN by_deal
-                    THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
-                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
-               END AS dv,
-               CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
-               @extschema@.winloss_agg(c.outcome = 'won', c.amount_base) AS wl,
-               avg(extract(epoch FROM c.closed_at - c.created_at) / 86400.0)
-                   FILTER (WHERE c.outcome = 'won') AS cycle_days,
-               NULL::numeric AS n
-          FROM (SELECT width_bucket(cd.closed_at, starts) AS b, cd.opportunity_id, cd.owner_id, cd.outcome,
-                       cd.amount_base, cd.closed_at, cd.created_at
-                  FROM @extschema@.closed_deals(lo, hi, as_of) cd) c
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
-         GROUP BY 1, 2, 3
-        UNION ALL
+    )
         SELECT a.b,
                CASE WHEN by_deal
                     -- an activity with no deal has no deal attribute
@@ -110,10 +104,71 @@ BEGIN
                     ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
                END,
                CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END,
-               NULL, NULL, sum(a.n)
+               sum(a.n)
           FROM act_rep a
           LEFT JOIN @extschema@.rep r ON r.rep_id = a.rep_id
-         GROUP BY 1, 2, 3
+         GROUP BY 1, 2, 3;
+END;
+$fn$;
+COMMENT ON FUNCTION @extschema@.rep_timeline_activity(timestamptz, timestamptz, timestamptz, timestamptz[], text) IS
+    'Internal: the activities of rep_timeline per period, dimension value and peer group.';
+
+-- Per dimension value and period: bookings, win rate, mean cycle and
+-- activities, each with its percentile rank among the peers of the same
+-- period (for dimension 'rep', the reps of the same team; otherwise every
+-- value of the dimension).  Closed deals are credited to the owner at the
+-- close (closed_deals), activities to the rep who took them.  Ranks are
+-- percent_rank(): 0 for the lowest value among the peers, 1 for the
+-- highest, (rank - 1) / (peers with a value - 1); a shorter cycle ranks
+-- higher; a NULL measure (no closed or no won deal) has no rank.
+-- The rows of rep_timeline (whose dimension argument shares its name with
+-- the first column, which PL/pgSQL refuses): PL/pgSQL so that the query is
+-- planned with the actual dates (a generic plan misjudges how many
+-- activities fall in the range by a factor of ten).  Closed deals and
+-- activities are each read in one pass and counted per period, rep and (for
+-- the deal dimensions) deal, by rep_timeline_closed and
+-- rep_timeline_activity; the period is found by binary search in the array
+-- of period starts (width_bucket) rather than by a join.
+CREATE FUNCTION @extschema@.rep_timeline_rows(from_at timestamptz, to_at timestamptz, grain text,
+                                              dim text, as_of timestamptz)
+RETURNS TABLE (dimension_value text, period_start timestamptz, period_end timestamptz,
+               peer_group text, bookings numeric, won bigint, lost bigint, win_rate double precision,
+               mean_cycle_days double precision, activities bigint, peers bigint,
+               bookings_percentile double precision, win_rate_percentile double precision,
+               cycle_percentile double precision, activity_percentile double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+-- the sorts of the window functions stay in memory
+SET work_mem = '64MB'
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    starts timestamptz[];
+    ends timestamptz[];
+    lo timestamptz;
+    hi timestamptz;
+BEGIN
+    PERFORM @extschema@.check_health_rep_args(dim, as_of, grain, from_at, to_at);
+    SELECT array_agg(s.period_start ORDER BY s.period_start), array_agg(s.period_end ORDER BY s.period_start),
+           min(s.period_start), max(s.period_end)
+      INTO starts, ends, lo, hi
+      FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) s;
+    IF lo IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH parts AS MATERIALIZED (
+        -- the closed deals and the activities, each read in one pass and
+        -- counted per period, dimension value and peer group: two
+        -- independent branches, which parallel workers run at once
+        SELECT c.b, c.dv, c.peer, c.wl, c.cycle_days, NULL::numeric AS n
+          FROM @extschema@.rep_timeline_closed(lo, hi, as_of, starts, dim) c
+        UNION ALL
+        SELECT a.b, a.dv, a.peer, NULL, NULL, a.n
+          FROM @extschema@.rep_timeline_activity(lo, hi, as_of, starts, dim) a
     ), measures AS (
         -- one closed row and one activity row at most per key
         SELECT starts[p.b] AS ps, ends[p.b] AS pe, p.dv, p.peer,
