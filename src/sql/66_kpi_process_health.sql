@@ -185,7 +185,8 @@ BEGIN
         UNION ALL
         SELECT * FROM @extschema@.stage_history_check(as_of, pair_from, pair_to, terminal, mid + 1, NULL)
     ), ev AS (
-        -- the events that break a rule, checked here
+        -- the suspect events (the rules are checked below: an event that
+        -- breaks none gives no row)
         SELECT x.stage_event_id, x.opportunity_id, x.stage_id, x.entered_at, x.amount, x.rep_id,
                x.prev_entered_at, x.min_later_id,
                s.kind, s.ordinal, s.name, ps.kind AS prev_kind, ps.ordinal AS prev_ordinal, ps.name AS prev_name
@@ -193,10 +194,6 @@ BEGIN
           JOIN st s ON s.stage_id = x.stage_id
           LEFT JOIN st ps ON ps.stage_id = x.prev_stage_id
          WHERE NOT x.is_deal
-           AND (x.min_later_id < x.stage_event_id
-                OR x.amount < 0
-                OR (ps.kind = 'open' AND s.kind = 'open' AND s.ordinal <> ps.ordinal + 1)
-                OR (ps.kind IN ('won', 'lost') AND (s.kind <> 'open' OR x.entered_at = x.prev_entered_at)))
     ), deal AS (
         -- the deals whose row may break a rule
         SELECT d.opportunity_id, d.owner_id, d.amount, d.created_at, d.closed_at, d.stage_id,
@@ -247,8 +244,8 @@ BEGIN
               FROM ev v) e
     UNION ALL
     -- deals
-    SELECT 'opportunity'::text, 'opportunity_id=' || d.opportunity_id, r.rule,
-           CASE r.rule
+    SELECT 'opportunity'::text, 'opportunity_id=' || d.opportunity_id, d.rule,
+           CASE d.rule
              WHEN 'no_stage_event' THEN 'no stage event entered by as_of'
              WHEN 'event_before_creation' THEN
                   format('first stage event %s entered at %s, before created_at %s',
@@ -272,37 +269,32 @@ BEGIN
                                    d.first_changed_at, d.created_at) END
            END,
            d.opportunity_id, d.owner_id,
-           CASE r.rule
+           CASE d.rule
              WHEN 'event_before_creation' THEN d.first_entered_at
              WHEN 'closed_without_terminal_stage' THEN d.closed_at
              WHEN 'stage_out_of_sync' THEN d.ev_entered_at
              ELSE d.created_at
            END
-      FROM deal d
-     CROSS JOIN LATERAL (VALUES
-            ('no_stage_event', d.ev_stage_id IS NULL),
-            ('event_before_creation', d.first_entered_at < d.created_at),
-            ('closed_without_terminal_stage',
-             d.closed_at IS NOT NULL AND d.cur_kind IS DISTINCT FROM 'won' AND d.cur_kind IS DISTINCT FROM 'lost'),
-            ('terminal_stage_without_close', d.closed_at IS NULL AND d.cur_kind IN ('won', 'lost')),
-            ('stage_out_of_sync',
-             d.ev_stage_id IS NOT NULL AND NOT d.moved_after_as_of
-             AND (d.stage_id, d.closed_at, d.stage_entered_at) IS DISTINCT FROM
-                 (d.ev_stage_id, CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END, d.ev_entered_at)),
-            ('negative_amount', d.amount < 0),
-            ('missing_owner', d.owner_id IS NULL),
-            ('missing_snapshot', d.first_changed_at IS NULL OR d.first_changed_at > d.created_at)
-          ) r(rule, hit)
-     WHERE r.hit
-       -- only deals that break some rule are expanded into rules
-       AND (d.ev_stage_id IS NULL OR d.first_entered_at < d.created_at
-            OR (d.closed_at IS NOT NULL AND d.cur_kind IS DISTINCT FROM 'won' AND d.cur_kind IS DISTINCT FROM 'lost')
-            OR (d.closed_at IS NULL AND d.cur_kind IN ('won', 'lost'))
-            OR (NOT d.moved_after_as_of
-                AND (d.stage_id, d.closed_at, d.stage_entered_at) IS DISTINCT FROM
-                    (d.ev_stage_id, CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END, d.ev_entered_at))
-            OR d.amount < 0 OR d.owner_id IS NULL
-            OR d.first_changed_at IS NULL OR d.first_changed_at > d.created_at)
+      -- the rules a deal breaks, as for the events
+      FROM (SELECT x.*,
+                   unnest(array_remove(ARRAY[
+                       CASE WHEN x.ev_stage_id IS NULL THEN 'no_stage_event' END,
+                       CASE WHEN x.first_entered_at < x.created_at THEN 'event_before_creation' END,
+                       CASE WHEN x.closed_at IS NOT NULL AND x.cur_kind IS DISTINCT FROM 'won'
+                                 AND x.cur_kind IS DISTINCT FROM 'lost'
+                            THEN 'closed_without_terminal_stage' END,
+                       CASE WHEN x.closed_at IS NULL AND x.cur_kind IN ('won', 'lost')
+                            THEN 'terminal_stage_without_close' END,
+                       CASE WHEN x.ev_stage_id IS NOT NULL AND NOT x.moved_after_as_of
+                                 AND (x.stage_id, x.closed_at, x.stage_entered_at) IS DISTINCT FROM
+                                     (x.ev_stage_id, CASE WHEN x.ev_kind <> 'open' THEN x.ev_entered_at END,
+                                      x.ev_entered_at)
+                            THEN 'stage_out_of_sync' END,
+                       CASE WHEN x.amount < 0 THEN 'negative_amount' END,
+                       CASE WHEN x.owner_id IS NULL THEN 'missing_owner' END,
+                       CASE WHEN x.first_changed_at IS NULL OR x.first_changed_at > x.created_at
+                            THEN 'missing_snapshot' END], NULL)) AS rule
+              FROM deal x) d
     UNION ALL
     -- snapshots
     SELECT 'opportunity_history'::text,
