@@ -200,7 +200,7 @@ SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    -- the deals now won that closed in [as_of - lookback, as_of]
+    -- the deals won in [as_of - lookback, as_of] as the history stood at as_of
     w_id bigint[];
     w_pipeline bigint[];
     w_closed timestamptz[];
@@ -208,20 +208,16 @@ DECLARE
     open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
 BEGIN
     PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
-    -- The deals now won that closed in the lookback (those with events after
-    -- as_of are sorted out below), in deal order.
-    SELECT array_agg(w.opportunity_id ORDER BY w.opportunity_id),
-           array_agg(w.pipeline_id ORDER BY w.opportunity_id),
-           array_agg(w.closed_at ORDER BY w.opportunity_id)
-      INTO w_id, w_pipeline, w_closed
-      FROM @extschema@.stage_time_won_deals(at_time - lb, at_time) w;
+    -- The deals won in the lookback as the history stood at as_of, in deal
+    -- order: those now won that closed in it, less those with events after
+    -- as_of, plus those of them that were won then.
     WITH moved AS MATERIALIZED (
         -- only deals with events after as_of can differ from their current row
         SELECT DISTINCT x.opportunity_id FROM @extschema@.stage_event x WHERE x.entered_at > at_time
     ), won AS (
         -- deals whose newest event not after as_of is won and entered in [as_of - lookback, as_of]
         SELECT o.opportunity_id, o.pipeline_id, o.closed_at
-          FROM unnest(w_id, w_pipeline, w_closed) o(opportunity_id, pipeline_id, closed_at)
+          FROM @extschema@.stage_time_won_deals(at_time - lb, at_time) o
          WHERE o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
         UNION ALL
         SELECT o.opportunity_id, o.pipeline_id, e.entered_at
