@@ -1,5 +1,7 @@
-# sales_kpi: PGXS build.  The install script is assembled from the SQL
-# fragments in src/sql/ (one per concern, concatenated in name order).
+# sales_kpi: PGXS build.  The install script of the version in development
+# is assembled from the SQL fragments in src/sql/ (one per concern,
+# concatenated in name order); releases/ holds the frozen install scripts of
+# released versions and the upgrade scripts between versions.
 
 EXTENSION  = sales_kpi
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
@@ -30,7 +32,7 @@ OBJS = \
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
-DATA        = $(wildcard $(EXTENSION)--*--*.sql)
+DATA        = $(sort $(wildcard releases/$(EXTENSION)--*.sql))
 
 # pg_regress: every sql/NAME.sql, compared with expected/NAME.out
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
