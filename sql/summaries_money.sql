@@ -21,7 +21,9 @@ SELECT sales_kpi.weighted_pipeline('Infinity', 0.5);
 SELECT sales_kpi.weighted_pipeline(1, 'NaN');
 SELECT sales_kpi.weighted_pipeline(1e30, 1.0);
 SELECT sales_kpi.weighted_pipeline(1e20, 0.1) FROM generate_series(1, 3);
--- beyond 128 bits (about 38 digits): an error, never a wrapped or rounded sum
+-- at most 38 digits, counting the decimals (what the text form reads
+-- back): beyond that an error, never a wrapped or rounded sum
+SELECT sales_kpi.weighted_pipeline(99999999999999999999999999999999999999, 1);
 SELECT sales_kpi.weighted_pipeline(1e37, 1.0);
 SELECT sales_kpi.weighted_pipeline(9e36, 1) FROM generate_series(1, 30);
 

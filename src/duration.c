@@ -11,7 +11,8 @@
  *
  * Intervals are read as microseconds with a month counted as 30 days, as
  * interval comparison does.  NULL rows are skipped; no rows gives NULL
- * accessors (and a count of 0).  There is no inverse transition: the
+ * accessors (and a count of 0).  The count is at most 2^63 - 1: a row or a
+ * merge beyond it is an error (22003).  There is no inverse transition: the
  * sketch could drop values, but min and max would then no longer be exact,
  * so moving windows recompute their frame instead.
  *
@@ -56,32 +57,22 @@ duration_new(void)
 static inline DurationSummary *
 duration_arg(FunctionCallInfo fcinfo, int n)
 {
-	DurationSummary *s = (DurationSummary *) PG_DETOAST_DATUM(PG_GETARG_DATUM(n));
-
-	if (VARSIZE(s) != sizeof(DurationSummary))
-		summary_invalid(TYPNAME, false, "The value has the wrong size.");
-	return s;
+	return (DurationSummary *) summary_arg(PG_GETARG_DATUM(n), sizeof(DurationSummary), TYPNAME);
 }
 
-/* the state to update: in place inside an aggregate, else a copy */
-static DurationSummary *
+/* every function here is strict: the state is never NULL */
+static inline DurationSummary *
 duration_state(FunctionCallInfo fcinfo)
 {
-	DurationSummary *s = duration_arg(fcinfo, 0);
-
-	if (!AggCheckCallContext(fcinfo, NULL))
-	{
-		DurationSummary *copy = palloc(sizeof(DurationSummary));
-
-		memcpy(copy, s, sizeof(DurationSummary));
-		s = copy;
-	}
-	return s;
+	return (DurationSummary *) summary_state(fcinfo, sizeof(DurationSummary), TYPNAME);
 }
 
 static void
 duration_check(const DurationSummary *s, bool binary)
 {
+	/* the count prints and reads back as a bigint */
+	if (s->sketch.count > (uint64) PG_INT64_MAX)
+		summary_invalid(TYPNAME, binary, "The count is beyond 2^63 - 1.");
 	if (!qsketch_validate(&s->sketch))
 		summary_invalid(TYPNAME, binary, "The buckets do not match the count, min and max.");
 	if (s->sketch.flags != 0)
@@ -276,9 +267,9 @@ duration_agg_trans(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("duration must not be negative, got %s",
 						DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(iv))))));
-	if (!qsketch_add(&s->sketch, us))
-		exact_overflow_error("duration count");
-	s->sum_us += us;			/* 2^63 rows of 2^63 us cannot overflow 2^127 */
+	if (s->sketch.count == (uint64) PG_INT64_MAX || !qsketch_add(&s->sketch, us))
+		summary_count_overflow(TYPNAME);
+	s->sum_us += us;			/* 2^63 rows of 2^63 us: below 10^38 */
 	PG_RETURN_POINTER(s);
 }
 
@@ -289,9 +280,10 @@ duration_summary_combine(PG_FUNCTION_ARGS)
 	DurationSummary *s = duration_state(fcinfo);
 	DurationSummary *o = duration_arg(fcinfo, 1);
 
-	if (!qsketch_merge(&s->sketch, &o->sketch))
-		exact_overflow_error("duration count");
-	s->sum_us += o->sum_us;
+	if (o->sketch.count > (uint64) PG_INT64_MAX - s->sketch.count ||
+		!qsketch_merge(&s->sketch, &o->sketch))
+		summary_count_overflow(TYPNAME);
+	s->sum_us += o->sum_us;		/* at most count x max: below 10^38 */
 	PG_RETURN_POINTER(s);
 }
 

@@ -55,7 +55,7 @@ exact_overflow_error(const char *what)
 	ereport(ERROR,
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 			 errmsg("%s is out of range for exact accumulation", what),
-			 errdetail("Exact sums are kept in 128 bits: about 38 significant digits, counting the decimals.")));
+			 errdetail("Exact sums keep at most 38 digits, counting the decimals.")));
 }
 
 /*
@@ -137,6 +137,8 @@ exact_from_numeric(Datum num, int128 *mantissa, int32 *scale)
 				return EXACT_OVERFLOW;
 		}
 	}
+	if (!exact_in_range(m))
+		return EXACT_OVERFLOW;
 	*mantissa = negative ? -m : m;
 	*scale = dscale;
 	return EXACT_OK;
@@ -146,43 +148,60 @@ exact_from_numeric(Datum num, int128 *mantissa, int32 *scale)
 bool
 exact_rescale(int128 *mantissa, int32 *scale, int32 new_scale)
 {
+	int128		m;
+
 	if (new_scale <= *scale)
 		return true;
 	if (new_scale > EXACT_MAX_SCALE ||
-		__builtin_mul_overflow(*mantissa, pow10s()[new_scale - *scale], mantissa))
+		__builtin_mul_overflow(*mantissa, pow10s()[new_scale - *scale], &m) ||
+		!exact_in_range(m))
 		return false;
+	*mantissa = m;
 	*scale = new_scale;
 	return true;
 }
 
-/* acc += m, keeping the larger scale */
+/* acc += m, keeping the larger scale; on overflow acc is left unchanged */
 bool
 exact_add(int128 *acc, int32 *acc_scale, int128 m, int32 scale)
 {
-	if (scale > *acc_scale)
+	int128		a = *acc;
+	int32		a_scale = *acc_scale;
+	int128		sum;
+
+	if (scale > a_scale)
 	{
-		if (!exact_rescale(acc, acc_scale, scale))
+		if (!exact_rescale(&a, &a_scale, scale))
 			return false;
 	}
-	else if (scale < *acc_scale)
+	else if (scale < a_scale)
 	{
-		if (!exact_rescale(&m, &scale, *acc_scale))
+		if (!exact_rescale(&m, &scale, a_scale))
 			return false;
 	}
-	return !__builtin_add_overflow(*acc, m, acc);
+	if (__builtin_add_overflow(a, m, &sum) || !exact_in_range(sum))
+		return false;
+	*acc = sum;
+	*acc_scale = a_scale;
+	return true;
 }
 
 bool
 exact_mul(int128 a, int32 a_scale, int128 b, int32 b_scale,
 		  int128 *result, int32 *result_scale)
 {
+	int128		product;
+
 	if (a_scale + b_scale > EXACT_MAX_SCALE)
 		return false;
 	/* two 64-bit factors always fit in 128 bits; skip the library call */
 	if (a == (int64) a && b == (int64) b)
-		*result = a * b;
-	else if (__builtin_mul_overflow(a, b, result))
+		product = a * b;
+	else if (__builtin_mul_overflow(a, b, &product))
 		return false;
+	if (!exact_in_range(product))
+		return false;
+	*result = product;
 	*result_scale = a_scale + b_scale;
 	return true;
 }

@@ -5,9 +5,10 @@
  *
  * Money accumulates exactly: a value is a mantissa m and a scale s meaning
  * m / 10^s.  A sum keeps the largest scale it has seen, so it equals the SQL
- * sum() of the same numerics to the last digit.  Every operation reports
- * overflow (beyond 38 digits) instead of wrapping; callers turn that into
- * an error.  Reading a numeric decodes its on-disk digits directly, so the
+ * sum() of the same numerics to the last digit.  Every value has at most 38
+ * digits (|m| < 10^38), what the text form of a summary reads back; every
+ * operation reports overflow beyond that instead of wrapping, leaving its
+ * accumulator unchanged, and callers turn that into an error.  Reading a numeric decodes its on-disk digits directly, so the
  * per-row path allocates nothing.
  *
  *-------------------------------------------------------------------------
@@ -19,6 +20,19 @@
 #include "utils/numeric.h"
 
 #define EXACT_MAX_SCALE 38
+
+/*
+ * Every value kept has at most 38 digits, |m| < 10^38: what the text form
+ * reads back.  int128 itself would hold some 39-digit values, which a
+ * summary could then store but not restore from a dump.
+ */
+#define EXACT_LIMIT ((int128) 1000000000000000000 * 1000000000000000000 * 100)
+
+static inline bool
+exact_in_range(int128 mantissa)
+{
+	return mantissa < EXACT_LIMIT && mantissa > -EXACT_LIMIT;
+}
 
 typedef enum ExactStatus
 {

@@ -13,12 +13,17 @@
  *
  * Positions run from 1 to FUNNEL_MAX_POSITIONS.  A NULL position skips the
  * row; a NULL won counts the deal as reached but not won (it is still open),
- * which is what stage-to-win rates divide by.
+ * which is what stage-to-win rates divide by.  The transition functions are
+ * not strict: given a NULL summary they start an empty one, and the inverse
+ * gives NULL (it cannot undo what it never saw).  A count beyond 2^63 - 1
+ * is an error (22003), in the accessors' sums too, and so is removing a
+ * deal the summary does not hold (22023).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
@@ -52,24 +57,23 @@ funnel_new(void)
 static inline Funnel *
 funnel_arg(FunctionCallInfo fcinfo, int n)
 {
-	Funnel	   *s = (Funnel *) PG_DETOAST_DATUM(PG_GETARG_DATUM(n));
-
-	if (VARSIZE(s) != sizeof(Funnel))
-		summary_invalid(TYPNAME, false, "The value has the wrong size.");
-	return s;
+	return (Funnel *) summary_arg(PG_GETARG_DATUM(n), sizeof(Funnel), TYPNAME);
 }
 
+/*
+ * The state to update (see summary_state); a NULL one starts empty when
+ * start_empty, else stays NULL.
+ */
 static Funnel *
-funnel_state(FunctionCallInfo fcinfo)
+funnel_state(FunctionCallInfo fcinfo, bool start_empty)
 {
-	Funnel	   *s = funnel_arg(fcinfo, 0);
+	Funnel	   *s = summary_state(fcinfo, sizeof(Funnel), TYPNAME);
 
-	if (!AggCheckCallContext(fcinfo, NULL))
+	if (s == NULL && start_empty)
 	{
-		Funnel	   *copy = palloc(sizeof(Funnel));
-
-		memcpy(copy, s, sizeof(Funnel));
-		s = copy;
+		s = summary_alloc_state(fcinfo, sizeof(Funnel));
+		SET_VARSIZE(s, sizeof(Funnel));
+		s->version = SUMMARY_VERSION;
 	}
 	return s;
 }
@@ -93,6 +97,17 @@ position_arg(int32 position, const char *name)
 	return position - 1;
 }
 
+/* a + b, or an error when the count would pass 2^63 - 1 */
+static inline int64
+count_add(int64 a, int64 b)
+{
+	int64		sum;
+
+	if (pg_add_s64_overflow(a, b, &sum))
+		summary_count_overflow(TYPNAME);
+	return sum;
+}
+
 /* deals whose highest position is k or beyond (0-based k), and of those won */
 static void
 funnel_from(const Funnel *s, int k, int64 *reached, int64 *won)
@@ -101,8 +116,8 @@ funnel_from(const Funnel *s, int k, int64 *reached, int64 *won)
 	*won = 0;
 	for (int j = k; j < FUNNEL_MAX_POSITIONS; j++)
 	{
-		*reached += s->at[j];
-		*won += s->won_at[j];
+		*reached = count_add(*reached, s->at[j]);
+		*won = count_add(*won, s->won_at[j]);
 	}
 }
 
@@ -219,19 +234,41 @@ funnel_recv(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s);
 }
 
-/* adds (sign 1) or removes (sign -1) a deal; won may be NULL (not won) */
+/*
+ * Adds (sign 1) or removes (sign -1) a deal; won may be NULL (not won).
+ * Not strict: a NULL summary starts empty when adding and stays NULL when
+ * removing; a NULL position leaves the summary as it is.
+ */
 static Datum
 funnel_apply(FunctionCallInfo fcinfo, int sign)
 {
-	Funnel	   *s = funnel_state(fcinfo);
+	Funnel	   *s;
 	int			k;
+	bool		won;
 
-	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(s);
+	if (PG_ARGISNULL(1) || (sign < 0 && PG_ARGISNULL(0)))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(funnel_state(fcinfo, false));
+	}
 	k = position_arg(PG_GETARG_INT32(1), "reached_position");
-	s->at[k] += sign;
-	if (PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2))
-		s->won_at[k] += sign;
+	won = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	s = funnel_state(fcinfo, true);
+	if (sign > 0)
+	{
+		s->at[k] = count_add(s->at[k], 1);
+		if (won)
+			s->won_at[k]++;		/* won_at <= at */
+	}
+	else
+	{
+		if (won ? s->won_at[k] == 0 : s->at[k] == s->won_at[k])
+			summary_remove_error(TYPNAME, won ? "a won deal" : "a deal");
+		s->at[k]--;
+		if (won)
+			s->won_at[k]--;
+	}
 	PG_RETURN_POINTER(s);
 }
 
@@ -253,13 +290,17 @@ PG_FUNCTION_INFO_V1(funnel_combine);
 Datum
 funnel_combine(PG_FUNCTION_ARGS)
 {
-	Funnel	   *s = funnel_state(fcinfo);
+	Funnel	   *s = funnel_state(fcinfo, false);
 	Funnel	   *o = funnel_arg(fcinfo, 1);
+	int64		at[FUNNEL_MAX_POSITIONS];
 
+	/* check every position before changing any */
+	for (int k = 0; k < FUNNEL_MAX_POSITIONS; k++)
+		at[k] = count_add(s->at[k], o->at[k]);
 	for (int k = 0; k < FUNNEL_MAX_POSITIONS; k++)
 	{
-		s->at[k] += o->at[k];
-		s->won_at[k] += o->won_at[k];
+		s->at[k] = at[k];
+		s->won_at[k] += o->won_at[k];	/* won_at <= at on both sides */
 	}
 	PG_RETURN_POINTER(s);
 }
@@ -334,8 +375,8 @@ funnel_stages(PG_FUNCTION_ARGS)
 	won[FUNNEL_MAX_POSITIONS] = 0;
 	for (int k = FUNNEL_MAX_POSITIONS - 1; k >= 0; k--)
 	{
-		reached[k] = reached[k + 1] + s->at[k];
-		won[k] = won[k + 1] + s->won_at[k];
+		reached[k] = count_add(reached[k + 1], s->at[k]);
+		won[k] = count_add(won[k + 1], s->won_at[k]);
 		if (last < 0 && s->at[k] != 0)
 			last = k;
 	}

@@ -8,7 +8,9 @@
  * rate_without, lift (rate_with / rate_without), odds_ratio and its Woolf
  * confidence interval (odds_ratio_lower/upper), with 0.5 added to every
  * cell when one is zero.  Rows with a NULL argument are skipped; a rate
- * without data is NULL, and so is a ratio whose denominator is zero.
+ * without data is NULL, and so is a ratio whose denominator is zero.  A
+ * count beyond 2^63 - 1 is an error (22003), and so is removing a row the
+ * summary does not hold (22023).
  *
  *-------------------------------------------------------------------------
  */
@@ -16,6 +18,7 @@
 
 #include <math.h>
 
+#include "common/int.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
@@ -48,22 +51,14 @@ lift_new(void)
 static inline Lift *
 lift_arg(FunctionCallInfo fcinfo, int n)
 {
-	return (Lift *) PG_DETOAST_DATUM(PG_GETARG_DATUM(n));
+	return (Lift *) summary_arg(PG_GETARG_DATUM(n), sizeof(Lift), TYPNAME);
 }
 
-static Lift *
+/* every function here is strict: the state is never NULL */
+static inline Lift *
 lift_state(FunctionCallInfo fcinfo)
 {
-	Lift	   *s = lift_arg(fcinfo, 0);
-
-	if (!AggCheckCallContext(fcinfo, NULL))
-	{
-		Lift	   *copy = lift_new();
-
-		memcpy(copy, s, sizeof(Lift));
-		s = copy;
-	}
-	return s;
+	return (Lift *) summary_state(fcinfo, sizeof(Lift), TYPNAME);
 }
 
 static void
@@ -157,8 +152,11 @@ Datum
 lift_trans(PG_FUNCTION_ARGS)
 {
 	Lift	   *s = lift_state(fcinfo);
+	int64	   *cell = lift_cell(s, PG_GETARG_BOOL(1), PG_GETARG_BOOL(2));
 
-	(*lift_cell(s, PG_GETARG_BOOL(1), PG_GETARG_BOOL(2)))++;
+	if (*cell == PG_INT64_MAX)
+		summary_count_overflow(TYPNAME);
+	(*cell)++;
 	PG_RETURN_POINTER(s);
 }
 
@@ -167,8 +165,11 @@ Datum
 lift_inv(PG_FUNCTION_ARGS)
 {
 	Lift	   *s = lift_state(fcinfo);
+	int64	   *cell = lift_cell(s, PG_GETARG_BOOL(1), PG_GETARG_BOOL(2));
 
-	(*lift_cell(s, PG_GETARG_BOOL(1), PG_GETARG_BOOL(2)))--;
+	if (*cell == 0)
+		summary_remove_error(TYPNAME, "a row");
+	(*cell)--;
 	PG_RETURN_POINTER(s);
 }
 
@@ -178,11 +179,14 @@ lift_combine(PG_FUNCTION_ARGS)
 {
 	Lift	   *s = lift_state(fcinfo);
 	Lift	   *o = lift_arg(fcinfo, 1);
+	Lift		sum = *s;
 
-	s->with_true += o->with_true;
-	s->with_false += o->with_false;
-	s->without_true += o->without_true;
-	s->without_false += o->without_false;
+	if (pg_add_s64_overflow(s->with_true, o->with_true, &sum.with_true) ||
+		pg_add_s64_overflow(s->with_false, o->with_false, &sum.with_false) ||
+		pg_add_s64_overflow(s->without_true, o->without_true, &sum.without_true) ||
+		pg_add_s64_overflow(s->without_false, o->without_false, &sum.without_false))
+		summary_count_overflow(TYPNAME);
+	*s = sum;
 	PG_RETURN_POINTER(s);
 }
 
@@ -191,11 +195,10 @@ Datum
 lift_rate_with(PG_FUNCTION_ARGS)
 {
 	Lift	   *s = lift_arg(fcinfo, 0);
-	int64		n = s->with_true + s->with_false;
 
-	if (n == 0)
+	if (s->with_true == 0 && s->with_false == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8((double) s->with_true / (double) n);
+	PG_RETURN_FLOAT8((double) s->with_true / ((double) s->with_true + (double) s->with_false));
 }
 
 PG_FUNCTION_INFO_V1(lift_rate_without);
@@ -203,11 +206,10 @@ Datum
 lift_rate_without(PG_FUNCTION_ARGS)
 {
 	Lift	   *s = lift_arg(fcinfo, 0);
-	int64		n = s->without_true + s->without_false;
 
-	if (n == 0)
+	if (s->without_true == 0 && s->without_false == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8((double) s->without_true / (double) n);
+	PG_RETURN_FLOAT8((double) s->without_true / ((double) s->without_true + (double) s->without_false));
 }
 
 /* rate_with / rate_without; NULL when either rate is undefined or zero below */
@@ -216,13 +218,13 @@ Datum
 lift_lift(PG_FUNCTION_ARGS)
 {
 	Lift	   *s = lift_arg(fcinfo, 0);
-	int64		n_with = s->with_true + s->with_false;
-	int64		n_without = s->without_true + s->without_false;
+	double		n_with = (double) s->with_true + (double) s->with_false;
+	double		n_without = (double) s->without_true + (double) s->without_false;
 
 	if (n_with == 0 || n_without == 0 || s->without_true == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(((double) s->with_true / (double) n_with) /
-					 ((double) s->without_true / (double) n_without));
+	PG_RETURN_FLOAT8(((double) s->with_true / n_with) /
+					 ((double) s->without_true / n_without));
 }
 
 /* 0: odds ratio, 1: lower bound, 2: upper bound */
@@ -237,7 +239,8 @@ odds_ratio_part(FunctionCallInfo fcinfo, int part, double confidence)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("confidence must be between 0 and 1 (exclusive), got %g", confidence)));
 	/* no data on one side: there is nothing to compare */
-	if (s->with_true + s->with_false == 0 || s->without_true + s->without_false == 0)
+	if ((s->with_true == 0 && s->with_false == 0) ||
+		(s->without_true == 0 && s->without_false == 0))
 		PG_RETURN_NULL();
 	odds_ratio_interval((double) s->with_true, (double) s->with_false,
 						(double) s->without_true, (double) s->without_false,

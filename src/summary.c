@@ -23,6 +23,16 @@
 #include "exact_sum.h"
 #include "summary.h"
 
+/* the detail of an error about a version this code does not read */
+static const char *
+versions_read(void)
+{
+	if (SUMMARY_OLDEST_VERSION == SUMMARY_VERSION)
+		return psprintf("This version of sales_kpi reads version %d.", SUMMARY_VERSION);
+	return psprintf("This version of sales_kpi reads versions %d to %d.",
+					SUMMARY_OLDEST_VERSION, SUMMARY_VERSION);
+}
+
 void
 summary_syntax_error(SummaryReader *r, const char *detail)
 {
@@ -61,8 +71,11 @@ summary_read_char(SummaryReader *r, char c)
 	}
 }
 
-/* Opens the object and checks the version key, which always comes first. */
-void
+/*
+ * Opens the object and checks the version key, which always comes first;
+ * returns the version.
+ */
+int
 summary_read_begin(SummaryReader *r, const char *typname, const char *input)
 {
 	int64		version;
@@ -77,11 +90,12 @@ summary_read_begin(SummaryReader *r, const char *typname, const char *input)
 	r->p += 3;
 	summary_read_char(r, ':');
 	version = summary_read_int64(r);
-	if (version != SUMMARY_VERSION)
+	if (version < SUMMARY_OLDEST_VERSION || version > SUMMARY_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("unsupported %s version %lld", typname, (long long) version),
-				 errdetail("This version of sales_kpi reads version %d.", SUMMARY_VERSION)));
+				 errdetail("%s", versions_read())));
+	return (int) version;
 }
 
 /* Expects ,"key": */
@@ -223,6 +237,70 @@ summary_invalid(const char *typname, bool binary, const char *detail)
 			 errdetail("%s", detail)));
 }
 
+void *
+summary_arg(Datum value, Size size, const char *typname)
+{
+	SummaryHeader *s = (SummaryHeader *) PG_DETOAST_DATUM(value);
+
+	if (VARSIZE(s) != size)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("%s value is corrupt", typname),
+				 errdetail("It has %u bytes; a %s has %zu.", (unsigned) VARSIZE(s), typname, size)));
+	if (s->version < SUMMARY_OLDEST_VERSION || s->version > SUMMARY_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("unsupported %s version %d", typname, s->version),
+				 errdetail("%s", versions_read())));
+	return s;
+}
+
+void *
+summary_state(FunctionCallInfo fcinfo, Size size, const char *typname)
+{
+	void	   *s;
+
+	if (PG_ARGISNULL(0))
+		return NULL;
+	s = summary_arg(PG_GETARG_DATUM(0), size, typname);
+	if (!AggCheckCallContext(fcinfo, NULL))
+	{
+		void	   *copy = palloc(size);
+
+		memcpy(copy, s, size);
+		s = copy;
+	}
+	return s;
+}
+
+void *
+summary_alloc_state(FunctionCallInfo fcinfo, Size size)
+{
+	MemoryContext aggcxt;
+
+	if (AggCheckCallContext(fcinfo, &aggcxt))
+		return MemoryContextAllocZero(aggcxt, size);
+	return palloc0(size);
+}
+
+void
+summary_count_overflow(const char *typname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("%s count is out of range", typname),
+			 errdetail("Counts of a summary are at most 9223372036854775807 (2^63 - 1).")));
+}
+
+void
+summary_remove_error(const char *typname, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("cannot remove %s from a %s that does not hold one", what, typname),
+			 errdetail("An inverse transition removes only rows its summary was built from.")));
+}
+
 static void
 need(StringInfo msg, int nbytes, const char *typname)
 {
@@ -230,18 +308,19 @@ need(StringInfo msg, int nbytes, const char *typname)
 		summary_binary_error(typname, "The value is truncated.");
 }
 
-void
+int
 summary_recv_version(StringInfo msg, const char *typname)
 {
 	int			version;
 
 	need(msg, 1, typname);
 	version = pq_getmsgbyte(msg);
-	if (version != SUMMARY_VERSION)
+	if (version < SUMMARY_OLDEST_VERSION || version > SUMMARY_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("unsupported %s version %d", typname, version),
-				 errdetail("This version of sales_kpi reads version %d.", SUMMARY_VERSION)));
+				 errdetail("%s", versions_read())));
+	return version;
 }
 
 int64

@@ -26,7 +26,6 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "exact_sum.h"
 #include "summary.h"
 #include "survival_math.h"
 
@@ -53,27 +52,14 @@ survival_new(void)
 static inline Survival *
 survival_arg(FunctionCallInfo fcinfo, int n)
 {
-	Survival   *s = (Survival *) PG_DETOAST_DATUM(PG_GETARG_DATUM(n));
-
-	if (VARSIZE(s) != sizeof(Survival))
-		summary_invalid(TYPNAME, false, "The value has the wrong size.");
-	return s;
+	return (Survival *) summary_arg(PG_GETARG_DATUM(n), sizeof(Survival), TYPNAME);
 }
 
-/* the state to update: in place inside an aggregate, else a copy */
-static Survival *
+/* every function here is strict: the state is never NULL */
+static inline Survival *
 survival_state(FunctionCallInfo fcinfo)
 {
-	Survival   *s = survival_arg(fcinfo, 0);
-
-	if (!AggCheckCallContext(fcinfo, NULL))
-	{
-		Survival   *copy = palloc(sizeof(Survival));
-
-		memcpy(copy, s, sizeof(Survival));
-		s = copy;
-	}
-	return s;
+	return (Survival *) summary_state(fcinfo, sizeof(Survival), TYPNAME);
 }
 
 /* whole days of an interval (floored), months counted as 30 days */
@@ -108,6 +94,16 @@ outcome_arg(FunctionCallInfo fcinfo, int n)
 				 errmsg("outcome must be won, lost or open, got \"%s\"",
 						text_to_cstring((text *) t))));
 	return outcome;
+}
+
+/* a bin's counter would pass 2^32 - 1 */
+static void
+survival_count_overflow(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("survival count is out of range"),
+			 errdetail("A survival summary counts at most 4294967295 deals of one outcome in one age bin.")));
 }
 
 static void
@@ -252,7 +248,7 @@ survival_agg_trans(PG_FUNCTION_ARGS)
 	int32		days = interval_days(PG_GETARG_INTERVAL_P(1), "age");
 
 	if (!survival_add(&s->sum, days, outcome_arg(fcinfo, 2)))
-		exact_overflow_error("survival count");
+		survival_count_overflow();
 	PG_RETURN_POINTER(s);
 }
 
@@ -263,8 +259,10 @@ survival_agg_inv(PG_FUNCTION_ARGS)
 	Survival   *s = survival_state(fcinfo);
 	int32		days = interval_days(PG_GETARG_INTERVAL_P(1), "age");
 
-	if (!survival_remove(&s->sum, days, outcome_arg(fcinfo, 2)))
-		elog(ERROR, "survival_agg_inv: removing a deal that was never added");
+	SurvivalOutcome outcome = outcome_arg(fcinfo, 2);
+
+	if (!survival_remove(&s->sum, days, outcome))
+		summary_remove_error(TYPNAME, psprintf("a %s deal of that age", survival_outcome_name(outcome)));
 	PG_RETURN_POINTER(s);
 }
 
@@ -276,7 +274,7 @@ survival_combine(PG_FUNCTION_ARGS)
 	Survival   *o = survival_arg(fcinfo, 1);
 
 	if (!survival_merge(&s->sum, &o->sum))
-		exact_overflow_error("survival count");
+		survival_count_overflow();
 	PG_RETURN_POINTER(s);
 }
 

@@ -9,12 +9,15 @@
  * the SQL expression sum(amount * probability) to the last digit.
  *
  * NULL amount or probability: the row is skipped (as sum() skips a NULL
- * product); no rows give NULL.
+ * product); no rows give NULL.  The sum has at most 38 digits and the row
+ * count at most 2^63 - 1: a row or a merge beyond them is an error (22003),
+ * and so is an inverse removing more than the state holds (22023).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "common/int.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
@@ -51,29 +54,25 @@ weighted_sum_check(const WeightedSum *s, bool binary)
 		summary_invalid(TYPNAME, binary, "The row count is negative.");
 	if (s->scale < 0 || s->scale > EXACT_MAX_SCALE)
 		summary_invalid(TYPNAME, binary, "The scale is out of range.");
+	if (!exact_in_range(s->sum))
+		summary_invalid(TYPNAME, binary, "The sum has more than 38 digits.");
 	if (s->count == 0 && s->sum != 0)
 		summary_invalid(TYPNAME, binary, "An empty sum is not zero.");
 	if (s->sum < 0)
 		summary_invalid(TYPNAME, binary, "The sum is negative.");
 }
 
-/*
- * The state to update: the argument itself inside an aggregate (it lives in
- * the aggregate's memory), a copy when called as a plain function.
- */
-static WeightedSum *
+static inline WeightedSum *
+weighted_sum_arg(FunctionCallInfo fcinfo, int n)
+{
+	return (WeightedSum *) summary_arg(PG_GETARG_DATUM(n), sizeof(WeightedSum), TYPNAME);
+}
+
+/* every function here is strict: the state is never NULL */
+static inline WeightedSum *
 weighted_sum_state(FunctionCallInfo fcinfo)
 {
-	WeightedSum *s = (WeightedSum *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
-
-	if (!AggCheckCallContext(fcinfo, NULL))
-	{
-		WeightedSum *copy = weighted_sum_new();
-
-		memcpy(copy, s, sizeof(WeightedSum));
-		s = copy;
-	}
-	return s;
+	return (WeightedSum *) summary_state(fcinfo, sizeof(WeightedSum), TYPNAME);
 }
 
 PG_FUNCTION_INFO_V1(weighted_sum_in);
@@ -97,7 +96,7 @@ PG_FUNCTION_INFO_V1(weighted_sum_out);
 Datum
 weighted_sum_out(PG_FUNCTION_ARGS)
 {
-	WeightedSum *s = (WeightedSum *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	WeightedSum *s = weighted_sum_arg(fcinfo, 0);
 	StringInfoData buf;
 
 	initStringInfo(&buf);
@@ -112,7 +111,7 @@ PG_FUNCTION_INFO_V1(weighted_sum_send);
 Datum
 weighted_sum_send(PG_FUNCTION_ARGS)
 {
-	WeightedSum *s = (WeightedSum *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	WeightedSum *s = weighted_sum_arg(fcinfo, 0);
 	StringInfoData buf;
 
 	pq_begintypsend(&buf);
@@ -200,6 +199,8 @@ weighted_pipeline_trans(PG_FUNCTION_ARGS)
 	int32		scale;
 
 	weighted_term(PG_GETARG_DATUM(1), PG_GETARG_DATUM(2), &term, &scale);
+	if (s->count == PG_INT64_MAX)
+		summary_count_overflow(TYPNAME);
 	if (!exact_add(&s->sum, &s->scale, term, scale))
 		exact_overflow_error("weighted pipeline");
 	s->count++;
@@ -215,9 +216,18 @@ weighted_pipeline_inv(PG_FUNCTION_ARGS)
 	int128		term;
 	int32		scale;
 
+	int128		sum;
+	int32		sum_scale;
+
 	weighted_term(PG_GETARG_DATUM(1), PG_GETARG_DATUM(2), &term, &scale);
-	if (!exact_add(&s->sum, &s->scale, -term, scale))
+	sum = s->sum;
+	sum_scale = s->scale;
+	if (!exact_add(&sum, &sum_scale, -term, scale))
 		exact_overflow_error("weighted pipeline");
+	if (s->count == 0 || sum < 0 || (s->count == 1 && sum != 0))
+		summary_remove_error(TYPNAME, "a row");
+	s->sum = sum;
+	s->scale = sum_scale;
 	s->count--;
 	PG_RETURN_POINTER(s);
 }
@@ -227,11 +237,14 @@ Datum
 weighted_sum_combine(PG_FUNCTION_ARGS)
 {
 	WeightedSum *s = weighted_sum_state(fcinfo);
-	WeightedSum *other = (WeightedSum *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
+	WeightedSum *other = weighted_sum_arg(fcinfo, 1);
+	int64		count;
 
+	if (pg_add_s64_overflow(s->count, other->count, &count))
+		summary_count_overflow(TYPNAME);
 	if (!exact_add(&s->sum, &s->scale, other->sum, other->scale))
 		exact_overflow_error("weighted pipeline");
-	s->count += other->count;
+	s->count = count;
 	PG_RETURN_POINTER(s);
 }
 
@@ -239,7 +252,7 @@ PG_FUNCTION_INFO_V1(weighted_pipeline_final);
 Datum
 weighted_pipeline_final(PG_FUNCTION_ARGS)
 {
-	WeightedSum *s = (WeightedSum *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	WeightedSum *s = weighted_sum_arg(fcinfo, 0);
 
 	if (s->count == 0)
 		PG_RETURN_NULL();

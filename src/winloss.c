@@ -10,7 +10,14 @@
  * NULL handling: a row whose won is NULL is skipped entirely; a row whose
  * amount is NULL counts as won or lost but adds nothing to the amounts (so
  * avg_won_amount averages the won deals that have an amount).  Amounts of
- * lost deals are checked but not kept.
+ * lost deals are checked but not kept.  The transition functions that are
+ * not strict start from an empty summary when given a NULL one; their
+ * inverse gives NULL for a NULL summary (it cannot undo what it never saw).
+ *
+ * Limits: won + lost is at most 2^63 - 1 and the won amount has at most 38
+ * digits.  A row or a merge beyond them is an error (22003), and so is
+ * removing a row the summary does not hold (22023), so every value these
+ * functions produce reads back through both input functions.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,6 +25,7 @@
 
 #include <math.h>
 
+#include "common/int.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
@@ -55,10 +63,14 @@ winloss_check(const WinLoss *s, bool binary)
 {
 	if (s->won < 0 || s->lost < 0 || s->won_with_amount < 0)
 		summary_invalid(TYPNAME, binary, "A count is negative.");
+	if (s->won > PG_INT64_MAX - s->lost)
+		summary_invalid(TYPNAME, binary, "won + lost is beyond 2^63 - 1.");
 	if (s->won_with_amount > s->won)
 		summary_invalid(TYPNAME, binary, "More won deals with an amount than won deals.");
 	if (s->amount_scale < 0 || s->amount_scale > EXACT_MAX_SCALE)
 		summary_invalid(TYPNAME, binary, "The amount scale is out of range.");
+	if (!exact_in_range(s->won_amount))
+		summary_invalid(TYPNAME, binary, "The won amount has more than 38 digits.");
 	if (s->won_amount < 0 || (s->won_with_amount == 0 && s->won_amount != 0))
 		summary_invalid(TYPNAME, binary, "The won amount does not match the counts.");
 }
@@ -66,21 +78,23 @@ winloss_check(const WinLoss *s, bool binary)
 static inline WinLoss *
 winloss_arg(FunctionCallInfo fcinfo, int n)
 {
-	return (WinLoss *) PG_DETOAST_DATUM(PG_GETARG_DATUM(n));
+	return (WinLoss *) summary_arg(PG_GETARG_DATUM(n), sizeof(WinLoss), TYPNAME);
 }
 
-/* the state to update: in place inside an aggregate, else a copy */
+/*
+ * The state to update (see summary_state); a NULL one starts empty when
+ * start_empty, else stays NULL.
+ */
 static WinLoss *
-winloss_state(FunctionCallInfo fcinfo)
+winloss_state(FunctionCallInfo fcinfo, bool start_empty)
 {
-	WinLoss    *s = winloss_arg(fcinfo, 0);
+	WinLoss    *s = summary_state(fcinfo, sizeof(WinLoss), TYPNAME);
 
-	if (!AggCheckCallContext(fcinfo, NULL))
+	if (s == NULL && start_empty)
 	{
-		WinLoss    *copy = winloss_new();
-
-		memcpy(copy, s, sizeof(WinLoss));
-		s = copy;
+		s = summary_alloc_state(fcinfo, sizeof(WinLoss));
+		SET_VARSIZE(s, sizeof(WinLoss));
+		s->version = SUMMARY_VERSION;
 	}
 	return s;
 }
@@ -163,14 +177,18 @@ winloss_recv(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s);
 }
 
-/* adds (sign +1) or removes (sign -1) one row */
+/*
+ * Adds (sign +1) or removes (sign -1) one row.  Everything is checked
+ * before anything changes, so an error leaves the summary as it was.
+ */
 static void
 winloss_apply(WinLoss *s, bool won, bool has_amount, Datum amount, int sign)
 {
+	int128		m = 0;
+	int32		scale = 0;
+
 	if (has_amount)
 	{
-		int128		m;
-		int32		scale;
 		ExactStatus st = exact_from_numeric(amount, &m, &scale);
 
 		if (st == EXACT_OVERFLOW)
@@ -180,12 +198,29 @@ winloss_apply(WinLoss *s, bool won, bool has_amount, Datum amount, int sign)
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("amount must be a finite number >= 0, got %s",
 							DatumGetCString(DirectFunctionCall1(numeric_out, amount)))));
-		if (won)
-		{
-			if (!exact_add(&s->won_amount, &s->amount_scale, sign * m, scale))
-				exact_overflow_error("won amount");
-			s->won_with_amount += sign;
-		}
+	}
+	if (sign > 0)
+	{
+		if (s->won == PG_INT64_MAX - s->lost)
+			summary_count_overflow(TYPNAME);
+	}
+	else if (won ? (s->won == 0 || (has_amount && s->won_with_amount == 0) ||
+					(!has_amount && s->won == s->won_with_amount))
+			 : s->lost == 0)
+		summary_remove_error(TYPNAME, won ? "a won deal" : "a lost deal");
+
+	if (won && has_amount)
+	{
+		int128		amt = s->won_amount;
+		int32		amt_scale = s->amount_scale;
+
+		if (!exact_add(&amt, &amt_scale, sign * m, scale))
+			exact_overflow_error("won amount");
+		if (amt < 0 || (s->won_with_amount + sign == 0 && amt != 0))
+			summary_remove_error(TYPNAME, "a won amount");
+		s->won_amount = amt;
+		s->amount_scale = amt_scale;
+		s->won_with_amount += sign;
 	}
 	if (won)
 		s->won += sign;
@@ -197,7 +232,7 @@ PG_FUNCTION_INFO_V1(winloss_trans);
 Datum
 winloss_trans(PG_FUNCTION_ARGS)
 {
-	WinLoss    *s = winloss_state(fcinfo);
+	WinLoss    *s = winloss_state(fcinfo, true);
 
 	winloss_apply(s, PG_GETARG_BOOL(1), false, (Datum) 0, 1);
 	PG_RETURN_POINTER(s);
@@ -207,7 +242,7 @@ PG_FUNCTION_INFO_V1(winloss_inv);
 Datum
 winloss_inv(PG_FUNCTION_ARGS)
 {
-	WinLoss    *s = winloss_state(fcinfo);
+	WinLoss    *s = winloss_state(fcinfo, false);
 
 	winloss_apply(s, PG_GETARG_BOOL(1), false, (Datum) 0, -1);
 	PG_RETURN_POINTER(s);
@@ -218,8 +253,11 @@ PG_FUNCTION_INFO_V1(winloss_amount_trans);
 Datum
 winloss_amount_trans(PG_FUNCTION_ARGS)
 {
-	WinLoss    *s = winloss_state(fcinfo);
+	WinLoss    *s;
 
+	if (PG_ARGISNULL(1) && PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	s = winloss_state(fcinfo, true);
 	if (!PG_ARGISNULL(1))
 		winloss_apply(s, PG_GETARG_BOOL(1), !PG_ARGISNULL(2),
 					  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), 1);
@@ -230,8 +268,10 @@ PG_FUNCTION_INFO_V1(winloss_amount_inv);
 Datum
 winloss_amount_inv(PG_FUNCTION_ARGS)
 {
-	WinLoss    *s = winloss_state(fcinfo);
+	WinLoss    *s = winloss_state(fcinfo, false);
 
+	if (s == NULL)
+		PG_RETURN_NULL();
 	if (!PG_ARGISNULL(1))
 		winloss_apply(s, PG_GETARG_BOOL(1), !PG_ARGISNULL(2),
 					  PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), -1);
@@ -242,14 +282,26 @@ PG_FUNCTION_INFO_V1(winloss_combine);
 Datum
 winloss_combine(PG_FUNCTION_ARGS)
 {
-	WinLoss    *s = winloss_state(fcinfo);
+	WinLoss    *s = winloss_state(fcinfo, false);
 	WinLoss    *o = winloss_arg(fcinfo, 1);
+	int128		amt = s->won_amount;
+	int32		amt_scale = s->amount_scale;
+	int64		won,
+				lost,
+				with_amount;
 
-	if (!exact_add(&s->won_amount, &s->amount_scale, o->won_amount, o->amount_scale))
+	if (pg_add_s64_overflow(s->won, o->won, &won) ||
+		pg_add_s64_overflow(s->lost, o->lost, &lost) ||
+		won > PG_INT64_MAX - lost ||
+		pg_add_s64_overflow(s->won_with_amount, o->won_with_amount, &with_amount))
+		summary_count_overflow(TYPNAME);
+	if (!exact_add(&amt, &amt_scale, o->won_amount, o->amount_scale))
 		exact_overflow_error("won amount");
-	s->won += o->won;
-	s->lost += o->lost;
-	s->won_with_amount += o->won_with_amount;
+	s->won = won;
+	s->lost = lost;
+	s->won_with_amount = with_amount;
+	s->won_amount = amt;
+	s->amount_scale = amt_scale;
 	PG_RETURN_POINTER(s);
 }
 
@@ -259,9 +311,10 @@ winloss_win_rate(PG_FUNCTION_ARGS)
 {
 	WinLoss    *s = winloss_arg(fcinfo, 0);
 
-	if (s->won + s->lost == 0)
+	/* in double: a count read from a table is not trusted to sum in int64 */
+	if (s->won == 0 && s->lost == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8((double) s->won / (double) (s->won + s->lost));
+	PG_RETURN_FLOAT8((double) s->won / ((double) s->won + (double) s->lost));
 }
 
 /* one bound of the Wilson interval at the confidence in argument 1 */
@@ -277,9 +330,9 @@ wilson_bound(FunctionCallInfo fcinfo, bool upper)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("confidence must be between 0 and 1 (exclusive), got %g", confidence)));
-	if (s->won + s->lost == 0)
+	if (s->won == 0 && s->lost == 0)
 		PG_RETURN_NULL();
-	wilson_interval((double) s->won, (double) (s->won + s->lost), confidence,
+	wilson_interval((double) s->won, (double) s->won + (double) s->lost, confidence,
 					&lower_bound, &upper_bound);
 	PG_RETURN_FLOAT8(upper ? upper_bound : lower_bound);
 }
