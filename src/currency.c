@@ -50,7 +50,7 @@ fx_cache_build(FunctionCallInfo fcinfo)
 	char	   *query;
 
 	strlcpy(cache->base, sales_kpi_base_currency, sizeof(cache->base));
-	query = psprintf("SELECT currency::text, valid_from, rate FROM %s.fx_rate ORDER BY currency, valid_from",
+	query = psprintf("SELECT currency::pg_catalog.text, valid_from, rate FROM %s.fx_rate ORDER BY currency, valid_from",
 					 quote_identifier(schema));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -27,6 +27,16 @@ typedef struct DealRange
 
 extern const Oid deal_range_types[3];
 
+/*
+ * The condition of a query over a range of deals, for a table alias.  Its
+ * operators are schema-qualified, as in every query the C code runs: the
+ * queries run under the caller's search_path.
+ */
+#define DEAL_RANGE_COND(alias) \
+	" AND " alias ".opportunity_id OPERATOR(pg_catalog.>=) $2" \
+	" AND " alias ".opportunity_id OPERATOR(pg_catalog.<=) $3"
+
+
 extern void deal_range_init(DealRange *r, FunctionCallInfo fcinfo, int first_arg);
 extern const char *extension_schema(FunctionCallInfo fcinfo);
 extern void receiver_init(DestReceiver *pub, bool (*receive) (TupleTableSlot *slot, DestReceiver *self));

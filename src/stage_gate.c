@@ -353,13 +353,15 @@ gate_move_violations(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	history_cursor_open(&ce, psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at, e.rep_id"
 										  "  FROM %s.stage_event e"
-										  " WHERE e.entered_at <= $1 AND e.opportunity_id BETWEEN $2 AND $3"
+										  " WHERE e.entered_at OPERATOR(pg_catalog.<=) $1"
+										  DEAL_RANGE_COND("e")
 										  " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
 										  schema),
 								 &range);
 	history_cursor_open(&cm, psprintf("SELECT m.opportunity_id, m.milestone_id, m.completed_at"
 										  "  FROM %s.milestone_event m"
-										  " WHERE m.completed_at <= $1 AND m.opportunity_id BETWEEN $2 AND $3"
+										  " WHERE m.completed_at OPERATOR(pg_catalog.<=) $1"
+										  DEAL_RANGE_COND("m")
 										  " ORDER BY m.opportunity_id, m.milestone_id",
 										  schema),
 								 &range);

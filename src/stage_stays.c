@@ -230,7 +230,8 @@ stays_run(FunctionCallInfo fcinfo, bool totals)
 	history_query(caller,
 				  psprintf("SELECT e.opportunity_id, e.stage_id, e.entered_at"
 						   "  FROM %s.stage_event e"
-						   " WHERE e.opportunity_id = ANY ($2) AND e.entered_at <= $1"
+						   " WHERE e.opportunity_id OPERATOR(pg_catalog.=) ANY ($2)"
+						   "   AND e.entered_at OPERATOR(pg_catalog.<=) $1"
 						   " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
 						   extension_schema(fcinfo)),
 				  2, types, values, (DestReceiver *) st, true);

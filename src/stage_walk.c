@@ -329,7 +329,8 @@ stage_event_walk(PG_FUNCTION_ARGS)
 	history_query("stage_event_walk",
 				  psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at, e.rep_id, e.amount"
 						   "  FROM %s.stage_event e"
-						   " WHERE e.entered_at <= $1 AND e.opportunity_id BETWEEN $2 AND $3"
+						   " WHERE e.entered_at OPERATOR(pg_catalog.<=) $1"
+						   DEAL_RANGE_COND("e")
 						   " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
 						   extension_schema(fcinfo)),
 				  3, deal_range_types, range.values, (DestReceiver *) st, false);
@@ -513,7 +514,8 @@ stage_history_check(PG_FUNCTION_ARGS)
 	history_cursor_open(&co, psprintf("SELECT o.opportunity_id, o.owner_id, o.amount, o.created_at, o.closed_at,"
 										  "       o.stage_id, o.stage_entered_at"
 										  "  FROM %s.opportunity o"
-										  " WHERE o.created_at <= $1 AND o.opportunity_id BETWEEN $2 AND $3"
+										  " WHERE o.created_at OPERATOR(pg_catalog.<=) $1"
+										  DEAL_RANGE_COND("o")
 										  " ORDER BY o.opportunity_id",
 										  schema),
 								 &range);
@@ -521,14 +523,16 @@ stage_history_check(PG_FUNCTION_ARGS)
 	history_cursor_open(&ce, psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at,"
 										  "       e.rep_id, e.amount"
 										  "  FROM %s.stage_event e"
-										  " WHERE $1 IS NOT NULL AND e.opportunity_id BETWEEN $2 AND $3"
+										  " WHERE $1 IS NOT NULL"
+										  DEAL_RANGE_COND("e")
 										  " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
 										  schema),
 								 &range);
 	/* the first snapshot of each deal, whenever it was taken */
 	history_cursor_open(&ch, psprintf("SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.changed_at"
 										  "  FROM %s.opportunity_history h"
-										  " WHERE $1 IS NOT NULL AND h.opportunity_id BETWEEN $2 AND $3"
+										  " WHERE $1 IS NOT NULL"
+										  DEAL_RANGE_COND("h")
 										  " ORDER BY h.opportunity_id, h.changed_at",
 										  schema),
 								 &range);

@@ -1,6 +1,53 @@
 -- sales_kpi install script, assembled by make from src/sql/*.sql.
--- Every object is schema-qualified with @extschema@ and every function body
--- runs with a fixed search_path, so the script and its functions are safe
--- against search_path attacks.
+-- Every object is schema-qualified with @extschema@, every operator outside
+-- a function body with OPERATOR(pg_catalog.x), and every function body runs
+-- with a fixed search_path, so neither the script nor its functions depend
+-- on what the installing session's search_path finds.
 
 \echo Use "CREATE EXTENSION sales_kpi" to load this file. \quit
+
+-- The schema must be one that nobody but a superuser could have prepared.
+-- CREATE EXTENSION installs into an existing schema of the extension's name
+-- without a word, so a role that created it first could own objects in it
+-- (operators that CHECK constraints bind to, functions the triggers call)
+-- that later run as whoever writes the tables.  A schema made by this
+-- CREATE EXTENSION passes, and so does the empty, superuser-owned schema a
+-- restore creates before it re-creates the extension.
+DO $$
+DECLARE
+    schema_oid oid := '@extschema@'::pg_catalog.regnamespace;
+    owner name;
+    owner_is_superuser boolean;
+    content text;
+    creator name;
+BEGIN
+    SELECT r.rolname, r.rolsuper INTO owner, owner_is_superuser
+      FROM pg_catalog.pg_namespace n
+      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE n.oid OPERATOR(pg_catalog.=) schema_oid;
+    -- every object in a schema depends on it; the extension itself is not content
+    SELECT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) INTO content
+      FROM pg_catalog.pg_depend d
+     WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+       AND d.refobjid OPERATOR(pg_catalog.=) schema_oid
+       AND d.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_extension'::pg_catalog.regclass
+     LIMIT 1;
+    SELECT coalesce(r.rolname, 'PUBLIC') INTO creator
+      FROM pg_catalog.pg_namespace n,
+           pg_catalog.aclexplode(n.nspacl) a
+      LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+     WHERE n.oid OPERATOR(pg_catalog.=) schema_oid
+       AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+       AND NOT coalesce(r.rolsuper, false)
+     LIMIT 1;
+    IF NOT owner_is_superuser OR content IS NOT NULL OR creator IS NOT NULL THEN
+        RAISE EXCEPTION 'schema @extschema@ exists already and was not made for sales_kpi'
+            USING ERRCODE = 'invalid_schema_definition',
+                  DETAIL = CASE
+                      WHEN NOT owner_is_superuser THEN pg_catalog.format('It is owned by role %s, which is not a superuser.', owner)
+                      WHEN content IS NOT NULL THEN pg_catalog.format('It already holds %s.', content)
+                      ELSE pg_catalog.format('Role %s may create objects in it.', creator) END,
+                  HINT = 'Drop or rename the schema and run CREATE EXTENSION sales_kpi again: it creates the schema itself.';
+    END IF;
+END;
+$$;

@@ -7,12 +7,12 @@ CREATE TABLE @extschema@.rep (
     manager_id          bigint REFERENCES @extschema@.rep ON DELETE SET NULL,
     role                text NOT NULL DEFAULT 'ae'
         CONSTRAINT rep_role_check
-        CHECK (role IN ('ae', 'sdr', 'manager', 'se', 'am', 'csm', 'other')),
+        CHECK (role OPERATOR(pg_catalog.=) ANY (ARRAY['ae', 'sdr', 'manager', 'se', 'am', 'csm', 'other'])),
     hired_on            date,
     db_role             name UNIQUE,
     timezone            text
         CONSTRAINT rep_timezone_check CHECK (@extschema@.valid_timezone(timezone)),
-    CONSTRAINT rep_manager_check CHECK (manager_id <> rep_id)
+    CONSTRAINT rep_manager_check CHECK (manager_id OPERATOR(pg_catalog.<>) rep_id)
 );
 CREATE INDEX rep_team_idx ON @extschema@.rep (team);
 CREATE INDEX rep_manager_idx ON @extschema@.rep (manager_id);
@@ -38,7 +38,7 @@ CREATE TABLE @extschema@.contact (
     title               text,
     role                text NOT NULL DEFAULT 'other'
         CONSTRAINT contact_role_check
-        CHECK (role IN ('decision_maker', 'champion', 'influencer', 'user', 'other'))
+        CHECK (role OPERATOR(pg_catalog.=) ANY (ARRAY['decision_maker', 'champion', 'influencer', 'user', 'other']))
 );
 CREATE INDEX contact_account_idx ON @extschema@.contact (account_id);
 COMMENT ON TABLE @extschema@.contact IS 'A person at a customer account.';

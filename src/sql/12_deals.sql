@@ -8,11 +8,11 @@ CREATE TABLE @extschema@.opportunity (
     owner_id            bigint REFERENCES @extschema@.rep ON DELETE SET NULL,
     name                text NOT NULL,
     kind                text NOT NULL DEFAULT 'new'
-        CONSTRAINT opportunity_kind_check CHECK (kind IN ('new', 'expansion', 'renewal')),
+        CONSTRAINT opportunity_kind_check CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['new', 'expansion', 'renewal'])),
     amount              numeric NOT NULL DEFAULT 0
-        CONSTRAINT opportunity_amount_check CHECK (amount >= 0),
+        CONSTRAINT opportunity_amount_check CHECK (amount OPERATOR(pg_catalog.>=) 0),
     currency            character(3) NOT NULL DEFAULT @extschema@.base_currency()
-        CONSTRAINT opportunity_currency_check CHECK (currency ~ '^[A-Z]{3}$'),
+        CONSTRAINT opportunity_currency_check CHECK (currency OPERATOR(pg_catalog.~) '^[A-Z]{3}$'),
     source              text,
     competitor          text,
     created_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -22,7 +22,7 @@ CREATE TABLE @extschema@.opportunity (
     lost_reason         text,
     forecast_category   text
         CONSTRAINT opportunity_forecast_category_check
-        CHECK (forecast_category IN ('pipeline', 'best_case', 'commit', 'closed', 'omitted')),
+        CHECK (forecast_category OPERATOR(pg_catalog.=) ANY (ARRAY['pipeline', 'best_case', 'commit', 'closed', 'omitted'])),
     stage_entered_at    timestamptz,
     snapshot_at         timestamptz,
     -- the current stage belongs to the deal's pipeline
@@ -58,9 +58,9 @@ CREATE TABLE @extschema@.lead (
     disqualified_at     timestamptz,
     converted_at        timestamptz,
     opportunity_id      bigint REFERENCES @extschema@.opportunity ON DELETE SET NULL,
-    CONSTRAINT lead_qualified_at_check CHECK (qualified_at >= created_at),
-    CONSTRAINT lead_disqualified_at_check CHECK (disqualified_at >= created_at),
-    CONSTRAINT lead_converted_at_check CHECK (converted_at >= created_at),
+    CONSTRAINT lead_qualified_at_check CHECK (qualified_at OPERATOR(pg_catalog.>=) created_at),
+    CONSTRAINT lead_disqualified_at_check CHECK (disqualified_at OPERATOR(pg_catalog.>=) created_at),
+    CONSTRAINT lead_converted_at_check CHECK (converted_at OPERATOR(pg_catalog.>=) created_at),
     -- a lead that produced a deal has been converted
     CONSTRAINT lead_opportunity_check CHECK (opportunity_id IS NULL OR converted_at IS NOT NULL)
 );
@@ -85,7 +85,7 @@ CREATE TABLE @extschema@.stage_event (
     stage_id            bigint NOT NULL REFERENCES @extschema@.stage,
     entered_at          timestamptz NOT NULL,
     amount              numeric
-        CONSTRAINT stage_event_amount_check CHECK (amount >= 0),
+        CONSTRAINT stage_event_amount_check CHECK (amount OPERATOR(pg_catalog.>=) 0),
     rep_id              bigint REFERENCES @extschema@.rep ON DELETE SET NULL
 );
 -- a deal's history in order (newest event, previous event, as-of look-ups)
@@ -103,11 +103,11 @@ CREATE TABLE @extschema@.opportunity_history (
     opportunity_id      bigint NOT NULL REFERENCES @extschema@.opportunity ON DELETE CASCADE,
     changed_at          timestamptz NOT NULL,
     amount              numeric
-        CONSTRAINT opportunity_history_amount_check CHECK (amount >= 0),
+        CONSTRAINT opportunity_history_amount_check CHECK (amount OPERATOR(pg_catalog.>=) 0),
     expected_close      date,
     forecast_category   text
         CONSTRAINT opportunity_history_forecast_category_check
-        CHECK (forecast_category IN ('pipeline', 'best_case', 'commit', 'closed', 'omitted')),
+        CHECK (forecast_category OPERATOR(pg_catalog.=) ANY (ARRAY['pipeline', 'best_case', 'commit', 'closed', 'omitted'])),
     owner_id            bigint REFERENCES @extschema@.rep ON DELETE SET NULL,
     -- one snapshot per deal and instant: a row for the same instant replaces
     -- the earlier one (see the trigger), which keeps restores exact

@@ -8,14 +8,14 @@ CREATE TABLE @extschema@.activity (
     contact_id          bigint REFERENCES @extschema@.contact ON DELETE SET NULL,
     kind                text NOT NULL
         CONSTRAINT activity_kind_check
-        CHECK (kind IN ('call', 'email', 'meeting', 'demo', 'proposal', 'content', 'other')),
+        CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['call', 'email', 'meeting', 'demo', 'proposal', 'content', 'other'])),
     occurred_at         timestamptz NOT NULL,
     duration_s          integer
-        CONSTRAINT activity_duration_s_check CHECK (duration_s >= 0),
+        CONSTRAINT activity_duration_s_check CHECK (duration_s OPERATOR(pg_catalog.>=) 0),
     connected           boolean,
     milestone_id        bigint REFERENCES @extschema@.milestone ON DELETE SET NULL,
     -- only a call reaches or misses a person
-    CONSTRAINT activity_connected_check CHECK (connected IS NULL OR kind = 'call')
+    CONSTRAINT activity_connected_check CHECK (connected IS NULL OR kind OPERATOR(pg_catalog.=) 'call')
 );
 CREATE INDEX activity_rep_idx ON @extschema@.activity (rep_id, occurred_at);
 CREATE INDEX activity_opportunity_idx ON @extschema@.activity (opportunity_id, occurred_at);
@@ -31,19 +31,19 @@ CREATE TABLE @extschema@.utterance (
     activity_id         bigint NOT NULL REFERENCES @extschema@.activity ON DELETE CASCADE,
     seq                 integer NOT NULL,
     speaker             text NOT NULL
-        CONSTRAINT utterance_speaker_check CHECK (speaker IN ('rep', 'customer', 'other')),
+        CONSTRAINT utterance_speaker_check CHECK (speaker OPERATOR(pg_catalog.=) ANY (ARRAY['rep', 'customer', 'other'])),
     start_ms            integer NOT NULL
-        CONSTRAINT utterance_start_ms_check CHECK (start_ms >= 0),
+        CONSTRAINT utterance_start_ms_check CHECK (start_ms OPERATOR(pg_catalog.>=) 0),
     end_ms              integer NOT NULL,
     text                text NOT NULL,
-    CONSTRAINT utterance_end_ms_check CHECK (end_ms >= start_ms),
+    CONSTRAINT utterance_end_ms_check CHECK (end_ms OPERATOR(pg_catalog.>=) start_ms),
     PRIMARY KEY (activity_id, seq)
 );
 COMMENT ON TABLE @extschema@.utterance IS 'A conversation transcript, one row per speaker turn, times in milliseconds from the start of the recording.';
 
 CREATE TABLE @extschema@.price_term (
     term                text PRIMARY KEY
-        CONSTRAINT price_term_term_check CHECK (pg_catalog.btrim(term) <> ''),
+        CONSTRAINT price_term_term_check CHECK (pg_catalog.btrim(term) OPERATOR(pg_catalog.<>) ''),
     -- rows the extension ships; they are re-created by CREATE EXTENSION and
     -- so are left out of dumps
     builtin             boolean NOT NULL DEFAULT false

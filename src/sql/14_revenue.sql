@@ -5,8 +5,8 @@ CREATE TABLE @extschema@.quota (
     period_start        date NOT NULL,
     period_end          date NOT NULL,
     amount              numeric NOT NULL
-        CONSTRAINT quota_amount_check CHECK (amount >= 0),
-    CONSTRAINT quota_period_check CHECK (period_end > period_start),
+        CONSTRAINT quota_amount_check CHECK (amount OPERATOR(pg_catalog.>=) 0),
+    CONSTRAINT quota_period_check CHECK (period_end OPERATOR(pg_catalog.>) period_start),
     PRIMARY KEY (rep_id, period_start),
     -- periods of one rep never overlap (range equality on the rep keeps
     -- this free of a btree_gist dependency)
@@ -22,10 +22,10 @@ CREATE TABLE @extschema@.forecast_submission (
     period_end          date NOT NULL,
     submitted_at        timestamptz NOT NULL,
     category            text NOT NULL
-        CONSTRAINT forecast_submission_category_check CHECK (category IN ('commit', 'best_case')),
+        CONSTRAINT forecast_submission_category_check CHECK (category OPERATOR(pg_catalog.=) ANY (ARRAY['commit', 'best_case'])),
     amount              numeric NOT NULL
-        CONSTRAINT forecast_submission_amount_check CHECK (amount >= 0),
-    CONSTRAINT forecast_submission_period_check CHECK (period_end > period_start),
+        CONSTRAINT forecast_submission_amount_check CHECK (amount OPERATOR(pg_catalog.>=) 0),
+    CONSTRAINT forecast_submission_period_check CHECK (period_end OPERATOR(pg_catalog.>) period_start),
     PRIMARY KEY (rep_id, period_start, category, submitted_at)
 );
 COMMENT ON TABLE @extschema@.forecast_submission IS 'What a rep said they would close in a period (commit or best case), as submitted at a time.';
@@ -33,9 +33,9 @@ COMMENT ON TABLE @extschema@.forecast_submission IS 'What a rep said they would 
 CREATE TABLE @extschema@.recurring_revenue (
     account_id          bigint NOT NULL REFERENCES @extschema@.account ON DELETE CASCADE,
     month               date NOT NULL
-        CONSTRAINT recurring_revenue_month_check CHECK (pg_catalog.date_part('day', month) = 1),
+        CONSTRAINT recurring_revenue_month_check CHECK (pg_catalog.date_part('day', month) OPERATOR(pg_catalog.=) 1),
     mrr                 numeric NOT NULL
-        CONSTRAINT recurring_revenue_mrr_check CHECK (mrr >= 0),
+        CONSTRAINT recurring_revenue_mrr_check CHECK (mrr OPERATOR(pg_catalog.>=) 0),
     PRIMARY KEY (account_id, month)
 );
 CREATE INDEX recurring_revenue_month_idx ON @extschema@.recurring_revenue (month);
@@ -46,14 +46,14 @@ CREATE TABLE @extschema@.collection (
     opportunity_id      bigint NOT NULL REFERENCES @extschema@.opportunity ON DELETE CASCADE,
     due_on              date NOT NULL,
     amount_due          numeric NOT NULL
-        CONSTRAINT collection_amount_due_check CHECK (amount_due >= 0),
+        CONSTRAINT collection_amount_due_check CHECK (amount_due OPERATOR(pg_catalog.>=) 0),
     currency            character(3) NOT NULL DEFAULT @extschema@.base_currency()
-        CONSTRAINT collection_currency_check CHECK (currency ~ '^[A-Z]{3}$'),
+        CONSTRAINT collection_currency_check CHECK (currency OPERATOR(pg_catalog.~) '^[A-Z]{3}$'),
     paid_on             date,
     amount_paid         numeric NOT NULL DEFAULT 0
-        CONSTRAINT collection_amount_paid_check CHECK (amount_paid >= 0),
+        CONSTRAINT collection_amount_paid_check CHECK (amount_paid OPERATOR(pg_catalog.>=) 0),
     -- money received has a date
-    CONSTRAINT collection_paid_check CHECK (paid_on IS NOT NULL OR amount_paid = 0)
+    CONSTRAINT collection_paid_check CHECK (paid_on IS NOT NULL OR amount_paid OPERATOR(pg_catalog.=) 0)
 );
 CREATE INDEX collection_opportunity_idx ON @extschema@.collection (opportunity_id);
 CREATE INDEX collection_due_idx ON @extschema@.collection (due_on);
@@ -61,10 +61,10 @@ COMMENT ON TABLE @extschema@.collection IS 'Invoices (amount due on a date) and 
 
 CREATE TABLE @extschema@.fx_rate (
     currency            character(3) NOT NULL
-        CONSTRAINT fx_rate_currency_check CHECK (currency ~ '^[A-Z]{3}$'),
+        CONSTRAINT fx_rate_currency_check CHECK (currency OPERATOR(pg_catalog.~) '^[A-Z]{3}$'),
     valid_from          date NOT NULL,
     rate                numeric NOT NULL
-        CONSTRAINT fx_rate_rate_check CHECK (rate > 0),
+        CONSTRAINT fx_rate_rate_check CHECK (rate OPERATOR(pg_catalog.>) 0),
     PRIMARY KEY (currency, valid_from)
 );
 COMMENT ON TABLE @extschema@.fx_rate IS

@@ -105,9 +105,9 @@ COMMENT ON FUNCTION @extschema@.deal_id_midpoint() IS
 -- bypassed it): data_quality_findings finds them through these partial
 -- indexes, empty as long as the data is clean, instead of a scan.
 CREATE INDEX opportunity_history_negative_amount_idx
-    ON @extschema@.opportunity_history (changed_at) WHERE amount < 0;
+    ON @extschema@.opportunity_history (changed_at) WHERE amount OPERATOR(pg_catalog.<) 0;
 CREATE INDEX activity_negative_duration_idx
-    ON @extschema@.activity (occurred_at) WHERE duration_s < 0;
+    ON @extschema@.activity (occurred_at) WHERE duration_s OPERATOR(pg_catalog.<) 0;
 
 -- Argument checks shared by the functions of this file and 67_kpi_reps:
 -- called in the top-level WHERE of a KPI query, where it is evaluated once,
