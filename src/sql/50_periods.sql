@@ -62,21 +62,68 @@ $$;
 COMMENT ON FUNCTION @extschema@.period_end(timestamptz, text) IS
     'End (exclusive) of the period holding at: the start of the next one.';
 
+-- An instant a KPI reads at or from must be finite: infinity has no period,
+-- no age and no pipeline, and a series from -infinity never ends.
+CREATE FUNCTION @extschema@.finite_instant(value timestamptz, argument text)
+RETURNS timestamptz
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT isfinite(value) THEN
+        RAISE EXCEPTION 'argument "%" must be a finite instant, got %', argument, value
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN value;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.finite_instant(timestamptz, text) IS
+    'Internal: the value when it is finite (or null), else a 22023 naming the argument.';
+
+-- At most this many periods in a series: 192 years of weeks, 833 of months.
+CREATE FUNCTION @extschema@.max_periods()
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT 10000 $$;
+COMMENT ON FUNCTION @extschema@.max_periods() IS
+    'The most periods a series of periods may have (10000); a longer one is refused.';
+
 CREATE FUNCTION @extschema@.periods(from_at timestamptz, to_at timestamptz, grain text DEFAULT 'month',
                                     OUT period_start timestamptz, OUT period_end timestamptz)
 RETURNS SETOF record
-LANGUAGE sql STABLE STRICT PARALLEL SAFE ROWS 12
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE ROWS 12
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT s AT TIME ZONE tz, (s + @extschema@.grain_length(grain)) AT TIME ZONE tz
-      FROM (SELECT @extschema@.reporting_timezone() AS tz) z,
-           generate_series(@extschema@.local_period_start(from_at AT TIME ZONE z.tz, grain),
-                           to_at AT TIME ZONE z.tz - interval '1 microsecond',
-                           @extschema@.grain_length(grain)) s
-     WHERE to_at > from_at
+DECLARE
+    tz text := @extschema@.reporting_timezone();
+    first_start timestamp;
+    last_instant timestamp;
+    step interval;
+BEGIN
+    PERFORM @extschema@.finite_instant(from_at, 'from_at'), @extschema@.finite_instant(to_at, 'to_at');
+    IF to_at <= from_at THEN
+        RETURN;
+    END IF;
+    -- raises the error for an unknown grain
+    first_start := @extschema@.local_period_start(from_at AT TIME ZONE tz, grain);
+    last_instant := to_at AT TIME ZONE tz - interval '1 microsecond';
+    step := @extschema@.grain_length(grain);
+    -- counted in seconds, a month as 30 days: a bound, not the exact count
+    IF (extract(epoch FROM last_instant) - extract(epoch FROM first_start)) / extract(epoch FROM step)
+       >= @extschema@.max_periods() THEN
+        RAISE EXCEPTION 'the series from % to % by % has more than % periods', from_at, to_at, grain,
+                @extschema@.max_periods()
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Ask for a shorter time range or a coarser grain.';
+    END IF;
+    RETURN QUERY
+        SELECT s AT TIME ZONE tz, (s + step) AT TIME ZONE tz
+          FROM generate_series(first_start, last_instant, step) s;
+END;
 $$;
 COMMENT ON FUNCTION @extschema@.periods(timestamptz, timestamptz, text) IS
-    'The periods of the grain that overlap [from_at, to_at), in order.';
+    'The periods of the grain that overlap [from_at, to_at), in order; from_at and to_at must be finite, and a series of more than max_periods() periods is refused.';
 
 -- The period a KPI function reports on: the arguments when given, else the
 -- fiscal quarter holding as_of.  Refuses an empty or reversed period.
@@ -91,6 +138,9 @@ BEGIN
         RAISE EXCEPTION 'argument "as_of" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM @extschema@.finite_instant(as_of, 'as_of'),
+            @extschema@.finite_instant(requested_start, 'period_start'),
+            @extschema@.finite_instant(requested_end, 'period_end');
     period_start := coalesce(requested_start, @extschema@.period_start(as_of, 'quarter'));
     period_end := coalesce(requested_end, @extschema@.period_end(period_start, 'quarter'));
     IF period_end <= period_start THEN
@@ -117,6 +167,9 @@ BEGIN
         RAISE EXCEPTION 'arguments "as_of" and "grain" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM @extschema@.finite_instant(as_of, 'as_of'),
+            @extschema@.finite_instant(from_at, 'from_at'),
+            @extschema@.finite_instant(to_at, 'to_at');
     from_at := coalesce(from_at, @extschema@.period_start(as_of - interval '1 year', grain));
     to_at := coalesce(to_at, @extschema@.period_end(as_of, grain));
     IF to_at <= from_at THEN
@@ -133,7 +186,7 @@ COMMENT ON FUNCTION @extschema@.resolve_series(timestamptz, timestamptz, text, t
 -- a value that passes, so a caller names only the ones it takes; a NULL
 -- passed is refused.  Returns true, so that a caller in SQL can keep the
 -- check in an expression whose value it reads.
-CREATE FUNCTION @extschema@.check_kpi_args(as_of timestamptz DEFAULT '-infinity',
+CREATE FUNCTION @extschema@.check_kpi_args(as_of timestamptz DEFAULT 'epoch',
                                            dimension text DEFAULT 'company',
                                            grain text DEFAULT 'month',
                                            lookback interval DEFAULT '0',
@@ -149,6 +202,7 @@ BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM @extschema@.finite_instant(as_of, 'as_of');
     -- raises the shared errors for a null or unknown dimension
     PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     -- the grains are those local_period_start knows; it raises the error
@@ -164,4 +218,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.check_kpi_args(timestamptz, text, text, interval, interval) IS
-    'Internal: argument checks shared by the KPI functions (as_of not null, a known dimension, the grain, non-negative lookback and horizon); true or a 22023 (22004 for a null as_of) naming the argument.';
+    'Internal: argument checks shared by the KPI functions (as_of not null and finite, a known dimension, the grain, non-negative lookback and horizon); true or a 22023 (22004 for a null as_of) naming the argument.';
