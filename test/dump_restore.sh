@@ -74,6 +74,7 @@ check "plain dump: every table has the same rows" "$(fingerprint dr_plain)" "$sr
 check "plain dump: a user table of every summary type is intact" "$(summaries dr_plain)" "$src_summaries"
 
 for db in dr_custom dr_plain; do
+    check "$db: check_consistency finds nothing" "$(q $db "SELECT count(*) FROM sales_kpi.check_consistency()")" "0"
     check "$db: built-in price terms are not doubled" \
           "$(q $db "SELECT count(*) FILTER (WHERE builtin) = count(DISTINCT term) FILTER (WHERE builtin) FROM sales_kpi.price_term")" "t"
     check "$db: user price terms are kept" \

@@ -138,6 +138,8 @@ after_kpis=$(kpi_results up_old)
 check "every KPI view's function gives the same rows at a fixed instant ($(wc -l <<<"$after_kpis") views)" \
       "$after_kpis" "$before_kpis"
 if [ "$after_kpis" != "$before_kpis" ]; then diff <(echo "$before_kpis") <(echo "$after_kpis") | sed 's/^/#   /'; fi
+check "check_consistency finds nothing after the update" \
+      "$(q up_old "SELECT count(*) FROM sales_kpi.check_consistency()")" "0"
 check "new deals still move after the update" \
       "$(q up_old "SELECT sales_kpi.move_stage(o.opportunity_id, s.stage_id, o.created_at + interval '1 second') > 0
                      FROM sales_kpi.opportunity o

@@ -26,6 +26,29 @@ $$;
 COMMENT ON FUNCTION @extschema@.stage_gate_mode(bigint) IS
     'Stage-gate mode in force for a pipeline: pipeline.gate_mode, or the setting sales_kpi.stage_gate_mode when that is null.';
 
+-- Lock the given deals' rows, in id order, before their history is read:
+-- a concurrent writer of one of them is waited for, and what is read next
+-- (by a new statement, so with a new snapshot) includes what it committed.
+-- Without this, a statement that waited for another writer's lock went on
+-- with the history it had read before the wait and wrote a stage the
+-- history no longer said.  Every writer locks in the same order, so
+-- statements that touch many deals do not deadlock each other.
+CREATE FUNCTION @extschema@.lock_deals(opportunity_ids bigint[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM 1
+       FROM @extschema@.opportunity o
+      WHERE o.opportunity_id = ANY (opportunity_ids)
+      ORDER BY o.opportunity_id
+        FOR NO KEY UPDATE OF o;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.lock_deals(bigint[]) IS
+    'Internal: locks the rows of the given deals in id order (FOR NO KEY UPDATE), as every writer of their history does first.';
+
 -- Set stage_id, closed_at and stage_entered_at of the given deals from their
 -- newest event.  Deals with no event left keep their stage, but have no
 -- stage_entered_at.
@@ -172,6 +195,7 @@ BEGIN
     IF ids IS NULL THEN
         RETURN NULL;
     END IF;
+    PERFORM @extschema@.lock_deals(deals);
     PERFORM @extschema@.check_stage_event_pipeline(ids);
 
     -- gates: only when some pipeline involved has them on
@@ -213,11 +237,13 @@ RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    deals bigint[] := ARRAY(SELECT opportunity_id FROM new_events
+                            UNION SELECT opportunity_id FROM old_events);
 BEGIN
+    PERFORM @extschema@.lock_deals(deals);
     PERFORM @extschema@.check_stage_event_pipeline(ARRAY(SELECT stage_event_id FROM new_events));
-    PERFORM @extschema@.sync_opportunity_stage(
-        ARRAY(SELECT opportunity_id FROM new_events
-              UNION SELECT opportunity_id FROM old_events));
+    PERFORM @extschema@.sync_opportunity_stage(deals);
     RETURN NULL;
 END;
 $$;
@@ -227,8 +253,11 @@ RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    deals bigint[] := ARRAY(SELECT DISTINCT opportunity_id FROM old_events);
 BEGIN
-    PERFORM @extschema@.sync_opportunity_stage(ARRAY(SELECT DISTINCT opportunity_id FROM old_events));
+    PERFORM @extschema@.lock_deals(deals);
+    PERFORM @extschema@.sync_opportunity_stage(deals);
     RETURN NULL;
 END;
 $$;
@@ -273,11 +302,13 @@ BEGIN
             USING ERRCODE = 'numeric_value_out_of_range';
     END IF;
 
-    -- lock the deal so concurrent moves of one deal serialize
+    -- lock the deal first, as every writer of its history does (see
+    -- lock_deals); NO KEY UPDATE, as the update below takes, so that rows
+    -- merely referring to the deal (activities, events) do not wait
     SELECT o.* INTO deal
       FROM @extschema@.opportunity o
      WHERE o.opportunity_id = move_stage.opportunity_id
-       FOR UPDATE;
+       FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'opportunity % does not exist', move_stage.opportunity_id
             USING ERRCODE = 'foreign_key_violation';

@@ -197,6 +197,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM changed_snapshots) THEN
         RETURN NULL;
     END IF;
+    PERFORM @extschema@.lock_deals(ARRAY(SELECT DISTINCT opportunity_id FROM changed_snapshots));
     UPDATE @extschema@.opportunity o
        SET amount = n.amount, expected_close = n.expected_close,
            forecast_category = n.forecast_category, owner_id = n.owner_id, snapshot_at = n.changed_at
