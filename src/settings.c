@@ -101,13 +101,19 @@ sales_kpi_define_settings(void)
 							0,
 							NULL, NULL, NULL);
 
+	/*
+	 * Only a superuser may change the gate mode (postgresql.conf, ALTER
+	 * SYSTEM, or ALTER DATABASE / ROLE ... SET by a superuser): a gate that
+	 * the writer it holds back could switch off in its own session would
+	 * enforce nothing.
+	 */
 	DefineCustomEnumVariable("sales_kpi.stage_gate_mode",
 							 "Default stage-gate mode for pipelines whose gate_mode is null.",
 							 "off: no check; warn: a warning per move that leaves required milestones open; enforce: such a move is refused.",
 							 &sales_kpi_stage_gate_mode,
 							 STAGE_GATE_OFF,
 							 stage_gate_mode_options,
-							 PGC_USERSET,
+							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 
