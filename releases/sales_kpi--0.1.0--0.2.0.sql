@@ -548,3 +548,44 @@ $$;
 COMMENT ON FUNCTION @extschema@.check_consistency() IS
     'Rows that break a rule the triggers and foreign keys keep: deals that disagree with their newest stage event or snapshot (stage_out_of_sync, snapshot_out_of_sync), stages outside the deal''s pipeline, and rows whose parent is gone (orphan). No row on healthy data.';
 
+
+-- The aggregates' support functions and the types' I/O functions are no longer
+-- executable by PUBLIC: nobody needs to call them by name.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT DISTINCT s.fn::regprocedure
+          FROM (SELECT pg_catalog.unnest(ARRAY[a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn,
+                                               a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn,
+                                               a.aggmfinalfn])::oid AS fn
+                  FROM pg_catalog.pg_aggregate a
+                  JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) a.aggfnoid
+                 WHERE p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+                UNION
+                SELECT pg_catalog.unnest(ARRAY[t.typinput, t.typoutput, t.typreceive, t.typsend])::oid
+                  FROM pg_catalog.pg_type t
+                 WHERE t.typnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace) s
+          JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) s.fn
+         WHERE p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END;
+$$;
+
+-- Every view runs with the privileges of its caller, so that row-level
+-- security and table privileges apply to what a view reads.
+DO $$
+DECLARE
+    v regclass;
+BEGIN
+    FOR v IN SELECT c.oid FROM pg_catalog.pg_class c
+              WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+                AND c.relkind OPERATOR(pg_catalog.=) 'v'
+    LOOP
+        EXECUTE pg_catalog.format('ALTER VIEW %s SET (security_invoker = true)', v);
+    END LOOP;
+END;
+$$;

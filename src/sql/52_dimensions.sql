@@ -14,7 +14,7 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.dimension_value(text, text, text, text, text, text, text, text, text, text) IS
     'The attribute named by dimension (company, pipeline, rep, team, source, industry, segment, region, competitor, kind): ''all'' for company, ''(none)'' for a missing attribute; an unknown dimension is an error.';
 
-CREATE VIEW @extschema@.deal_dimensions AS
+CREATE VIEW @extschema@.deal_dimensions WITH (security_invoker = true) AS
 SELECT o.opportunity_id,
        p.name AS pipeline,
        o.source,

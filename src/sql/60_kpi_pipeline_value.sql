@@ -271,7 +271,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.stage_pipeline_value(timestamptz, text) IS
     'Deals open at as_of per pipeline and open stage (and breakdown value): count, amount and amount x stage probability, in the base currency at the as_of date rate. Stages without deals show zeros.';
 
-CREATE VIEW @extschema@.stage_pipeline_value AS
+CREATE VIEW @extschema@.stage_pipeline_value WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.stage_pipeline_value();
 COMMENT ON VIEW @extschema@.stage_pipeline_value IS
     'Open deals now, per pipeline and open stage: count, amount and amount x stage probability, in the base currency at today''s rate. Stages without deals show zeros.';
@@ -297,7 +297,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.deal_probability(timestamptz, interval, integer) IS
     'Each deal open at as_of with its win probability under the stage, milestone and historical weightings (historical: share won among deals closed in the lookback window that stayed in the stage at least as long; the stage probability below min_sample such deals).';
 
-CREATE VIEW @extschema@.deal_probability AS
+CREATE VIEW @extschema@.deal_probability WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.deal_probability();
 COMMENT ON VIEW @extschema@.deal_probability IS
     'Each open deal now with its win probability under the stage, milestone and historical weightings (lookback 365 days).';
@@ -347,7 +347,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.weighted_pipeline_value(timestamptz, text, text, interval, integer) IS
     'Deals open at as_of per breakdown value: count, amount and the weighted pipeline sum(amount x p), p from the stage, milestone or historical weighting; base currency at the as_of date rate.';
 
-CREATE VIEW @extschema@.weighted_pipeline_value AS
+CREATE VIEW @extschema@.weighted_pipeline_value WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.weighted_pipeline_value();
 COMMENT ON VIEW @extschema@.weighted_pipeline_value IS
     'Open deals now, whole company: count, amount and amount x stage probability.';
@@ -482,7 +482,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.pipeline_coverage(timestamptz, timestamptz, text, timestamptz) IS
     'Pipeline coverage of a period: open pipeline at as_of expected to close in the period / (quota - bookings so far); null without quota or when nothing remains to book.';
 
-CREATE VIEW @extschema@.pipeline_coverage AS
+CREATE VIEW @extschema@.pipeline_coverage WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.pipeline_coverage();
 COMMENT ON VIEW @extschema@.pipeline_coverage IS
     'Pipeline coverage of the current fiscal quarter, whole company: open pipeline expected to close in it / (quota - bookings so far).';
@@ -525,7 +525,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.quota_pace(timestamptz, timestamptz, text, timestamptz, text, interval, integer) IS
     'Pace and gap of a period: bookings so far, quota, elapsed share, pace = bookings / (quota x elapsed share), projected = bookings + weighted open pipeline expected to close in the period, gap = quota - projected.';
 
-CREATE VIEW @extschema@.quota_pace AS
+CREATE VIEW @extschema@.quota_pace WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.quota_pace();
 COMMENT ON VIEW @extschema@.quota_pace IS
     'Pace and gap of the current fiscal quarter, whole company, stage weighting.';
@@ -564,7 +564,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.forecast(timestamptz, timestamptz, text, timestamptz, interval, integer) IS
     'Expected bookings of a period: closed won so far + open deals expected to close in it x p under each weighting (range from the stage and historical weightings), and the forecast-category roll-ups closed, commit, best_case, pipeline (cumulative) and omitted.';
 
-CREATE VIEW @extschema@.forecast AS
+CREATE VIEW @extschema@.forecast WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.forecast();
 COMMENT ON VIEW @extschema@.forecast IS
     'Forecast of the current fiscal quarter, whole company: closed won + weighted open pipeline under each weighting, and the forecast-category roll-ups.';

@@ -263,7 +263,7 @@ $fn$;
 COMMENT ON FUNCTION @extschema@.stage_conversion(timestamptz, timestamptz, text, timestamptz, text) IS
     'Stage conversion of the deals created in the period, per pipeline and open stage: how many reached each stage (skips count as passed, won deals passed all), next-step and cumulative conversion and stage-to-win rate; variants all, decided (open deals that could still move are left out of each denominator) and strict (in-order entries only).';
 
-CREATE VIEW @extschema@.stage_conversion AS SELECT * FROM @extschema@.stage_conversion();
+CREATE VIEW @extschema@.stage_conversion WITH (security_invoker = true) AS SELECT * FROM @extschema@.stage_conversion();
 COMMENT ON VIEW @extschema@.stage_conversion IS
     'Stage conversion of the deals created this fiscal quarter, per pipeline and open stage, whole company, as of now.';
 
@@ -402,7 +402,7 @@ $fn$;
 COMMENT ON FUNCTION @extschema@.funnel_rates(timestamptz, timestamptz, text, timestamptz) IS
     'Lead to opportunity, opportunity to qualified opportunity (Qop) and lead to Qop rates of the leads and deals created in the period, the win rate of the Qops closed in it with a Wilson interval, and Qops closed per deal won.';
 
-CREATE VIEW @extschema@.funnel_rates AS SELECT * FROM @extschema@.funnel_rates();
+CREATE VIEW @extschema@.funnel_rates WITH (security_invoker = true) AS SELECT * FROM @extschema@.funnel_rates();
 COMMENT ON VIEW @extschema@.funnel_rates IS
     'Lead to Opp, Opp to Qop, Lead to Qop, Qop win rate and Qops per win for this fiscal quarter, whole company, as of now.';
 
@@ -501,7 +501,7 @@ $fn$;
 COMMENT ON FUNCTION @extschema@.pipeline_creation(timestamptz, timestamptz, text, text, timestamptz) IS
     'New opportunities per period (count and amount as created, at the creation-date rate) and, for that creation cohort, the share that reached the second open stage by as_of (stage 1 to 2 conversion) with a Wilson interval.';
 
-CREATE VIEW @extschema@.pipeline_creation AS SELECT * FROM @extschema@.pipeline_creation();
+CREATE VIEW @extschema@.pipeline_creation WITH (security_invoker = true) AS SELECT * FROM @extschema@.pipeline_creation();
 COMMENT ON VIEW @extschema@.pipeline_creation IS
     'New opportunities per week over the last year and stage 1 to 2 conversion of each weekly creation cohort, whole company, as of now.';
 
@@ -584,7 +584,7 @@ $fn$;
 COMMENT ON FUNCTION @extschema@.loss_stage(timestamptz, timestamptz, text, timestamptz) IS
     'Deals lost in the period, by the last open stage they were in before the loss: counts, amounts (close-date rate) and share of the pipeline''s losses, with breakdown rows by lost_reason and by competitor.';
 
-CREATE VIEW @extschema@.loss_stage AS SELECT * FROM @extschema@.loss_stage();
+CREATE VIEW @extschema@.loss_stage WITH (security_invoker = true) AS SELECT * FROM @extschema@.loss_stage();
 COMMENT ON VIEW @extschema@.loss_stage IS
     'Deals lost this fiscal quarter by the stage they were lost from, with lost_reason and competitor breakdowns, whole company, as of now.';
 
@@ -708,6 +708,6 @@ $fn$;
 COMMENT ON FUNCTION @extschema@.conversion_alerts(timestamptz, text, integer, interval) IS
     'Per pipeline and stage step: conversion of the deals that entered the stage in the latest week whose horizon has passed, against p-chart control limits from the trailing weeks; alert above or below when outside them.';
 
-CREATE VIEW @extschema@.conversion_alerts AS SELECT * FROM @extschema@.conversion_alerts();
+CREATE VIEW @extschema@.conversion_alerts WITH (security_invoker = true) AS SELECT * FROM @extschema@.conversion_alerts();
 COMMENT ON VIEW @extschema@.conversion_alerts IS
     'Stage conversion of the latest complete weekly cohort against control limits from the 12 weeks before it, whole company, as of now.';

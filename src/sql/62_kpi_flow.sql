@@ -389,7 +389,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.pipeline_flow(timestamptz, timestamptz, text, text, text, date) IS
     'Pipeline flow (waterfall) between two instants per dimension value: the pipeline at from_at (start), what entered it (created, reopened, pulled_in, moved_in), changed in it (amount_up, amount_down, advanced, regressed, unchanged) and left it (pushed, won, lost, moved_out), and the pipeline at to_at (end); start + sum of flows = end exactly, by deal_change and by amount.';
 
-CREATE VIEW @extschema@.pipeline_flow AS
+CREATE VIEW @extschema@.pipeline_flow WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.pipeline_flow();
 COMMENT ON VIEW @extschema@.pipeline_flow IS
     'Pipeline flow of the whole company from the start of the current fiscal quarter to now, one bucket per deal (primary mode), for this quarter''s pipeline.';

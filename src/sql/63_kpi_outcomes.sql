@@ -243,7 +243,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.win_rate(timestamptz, timestamptz, text, timestamptz) IS
     'Win rate of the deals closed in a period (as the history stood at as_of), per dimension value: won / (won + lost) with a 95% Wilson interval, amount-weighted win rate, and the difference from the company rate. Besides the common dimensions accepts contact_role and deal_size_band.';
 
-CREATE VIEW @extschema@.win_rate AS SELECT * FROM @extschema@.win_rate();
+CREATE VIEW @extschema@.win_rate WITH (security_invoker = true) AS SELECT * FROM @extschema@.win_rate();
 COMMENT ON VIEW @extschema@.win_rate IS
     'Company win rate of the current fiscal quarter so far, with its Wilson interval and amount-weighted rate (win_rate() with its defaults).';
 
@@ -315,7 +315,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.cohort_win_rate(timestamptz, timestamptz, text, text, timestamptz, interval) IS
     'Per creation cohort (week, month, quarter or year): deals, those won within the horizon of creation, the naive share and the Aalen-Johansen cumulative incidence of winning by the horizon (lost competing, open deals censored at as_of), as the history stood at as_of.';
 
-CREATE VIEW @extschema@.cohort_win_rate AS SELECT * FROM @extschema@.cohort_win_rate();
+CREATE VIEW @extschema@.cohort_win_rate WITH (security_invoker = true) AS SELECT * FROM @extschema@.cohort_win_rate();
 COMMENT ON VIEW @extschema@.cohort_win_rate IS
     'Monthly creation cohorts of the last year: share won within 90 days, naive and Aalen-Johansen (cohort_win_rate() with its defaults).';
 
@@ -411,7 +411,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.sales_cycle(timestamptz, timestamptz, text, timestamptz, interval) IS
     'Days from creation to the win of the deals won in a period (count, mean, median, p75, p90), and the Kaplan-Meier median days to close (won or lost) of the deals created in the lookback before the period end, open deals censored.';
 
-CREATE VIEW @extschema@.sales_cycle AS SELECT * FROM @extschema@.sales_cycle();
+CREATE VIEW @extschema@.sales_cycle WITH (security_invoker = true) AS SELECT * FROM @extschema@.sales_cycle();
 COMMENT ON VIEW @extschema@.sales_cycle IS
     'Sales cycle of the deals won in the current fiscal quarter, and the Kaplan-Meier median time to close over the trailing year (sales_cycle() with its defaults).';
 
@@ -470,7 +470,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.deal_size(timestamptz, timestamptz, text, timestamptz) IS
     'Deals won in a period: count, won amount, mean deal amount and ARPA (won amount per distinct account), in the base currency at the close-date rate.';
 
-CREATE VIEW @extschema@.deal_size AS SELECT * FROM @extschema@.deal_size();
+CREATE VIEW @extschema@.deal_size WITH (security_invoker = true) AS SELECT * FROM @extschema@.deal_size();
 COMMENT ON VIEW @extschema@.deal_size IS
     'Average won deal size and ARPA of the current fiscal quarter (deal_size() with its defaults).';
 
@@ -570,7 +570,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.quota_attainment(timestamptz, timestamptz, text, timestamptz) IS
     'Bookings (won amounts credited to the owner at the win) against quota per rep, team or the company: attainment = bookings / quota (NULL without quota) and the share of reps with a quota at or above 100%.';
 
-CREATE VIEW @extschema@.quota_attainment AS SELECT * FROM @extschema@.quota_attainment();
+CREATE VIEW @extschema@.quota_attainment WITH (security_invoker = true) AS SELECT * FROM @extschema@.quota_attainment();
 COMMENT ON VIEW @extschema@.quota_attainment IS
     'Quota attainment per rep in the current fiscal quarter (quota_attainment() with its defaults).';
 
@@ -580,7 +580,7 @@ COMMENT ON VIEW @extschema@.quota_attainment IS
 -- The rep breakdown of win rate over all time, as of now, with the columns of
 -- 0.1.0: every rep is listed; deals are credited to the owner at the close
 -- (0.1.0 credited the current owner).
-CREATE VIEW @extschema@.win_rate_by_rep AS
+CREATE VIEW @extschema@.win_rate_by_rep WITH (security_invoker = true) AS
 WITH per_owner AS (
     SELECT cd.owner_id, cd.won, cd.lost, cd.won_amount
       FROM @extschema@.closed_by_owner('-infinity', 'infinity', pg_catalog.now()) cd

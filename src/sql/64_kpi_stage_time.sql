@@ -457,12 +457,12 @@ $$;
 COMMENT ON FUNCTION @extschema@.stalled_deals(timestamptz, text, interval) IS
     'Open deals at as_of that are stalled or at risk, one row each with the reasons: over_norm (current stay longer than the stage''s company p75 norm), missing_milestones (required milestones of the current stage not completed by as_of), past_expected_close.';
 
-CREATE VIEW @extschema@.stage_durations AS SELECT * FROM @extschema@.stage_durations();
+CREATE VIEW @extschema@.stage_durations WITH (security_invoker = true) AS SELECT * FROM @extschema@.stage_durations();
 COMMENT ON VIEW @extschema@.stage_durations IS
     'stage_durations() with the defaults: per deal open now and open stage, the latest and cumulative days in the stage.';
-CREATE VIEW @extschema@.stage_norms AS SELECT * FROM @extschema@.stage_norms();
+CREATE VIEW @extschema@.stage_norms WITH (security_invoker = true) AS SELECT * FROM @extschema@.stage_norms();
 COMMENT ON VIEW @extschema@.stage_norms IS
     'stage_norms() with the defaults: per pipeline and open stage, p50/p75/p90 days of the stays of deals won in the last 365 days.';
-CREATE VIEW @extschema@.stalled_deals AS SELECT * FROM @extschema@.stalled_deals();
+CREATE VIEW @extschema@.stalled_deals WITH (security_invoker = true) AS SELECT * FROM @extschema@.stalled_deals();
 COMMENT ON VIEW @extschema@.stalled_deals IS
     'stalled_deals() with the defaults: open deals now that are over the stage''s p75 norm, miss required milestones or are past their expected close, with the reasons.';

@@ -147,6 +147,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.forecast_accuracy(timestamptz, timestamptz, text, text, timestamptz, interval) IS
     'Forecast accuracy and bias per rep (or team, company) and period: the newest commit submitted by period start + cutoff against the bookings; accuracy = 1 - |commit - actual|/actual and bias = (commit - actual)/actual for periods ended by as_of (null when actual is 0), their means per rep, and the calibrated commit = commit/(1 + mean bias) for the periods still running.';
 
-CREATE VIEW @extschema@.forecast_accuracy AS SELECT * FROM @extschema@.forecast_accuracy();
+CREATE VIEW @extschema@.forecast_accuracy WITH (security_invoker = true) AS SELECT * FROM @extschema@.forecast_accuracy();
 COMMENT ON VIEW @extschema@.forecast_accuracy IS
     'forecast_accuracy() with the defaults: per rep and fiscal quarter from a year ago to the current one, commit at the quarter start against bookings, accuracy, bias, their means, and the calibrated commit of the current quarter.';

@@ -322,7 +322,7 @@ $fn$;
 COMMENT ON FUNCTION @extschema@.data_quality_findings(timestamptz) IS
     'Rows that break the sales process as the data stood at as_of, one row per finding: stage events out of order or after a close, regressions, skipped stages, stage fields that contradict the history, negative amounts and durations, missing owners, stage events and snapshots, gaps in open-stage positions.';
 
-CREATE VIEW @extschema@.data_quality_findings AS
+CREATE VIEW @extschema@.data_quality_findings WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.data_quality_findings();
 COMMENT ON VIEW @extschema@.data_quality_findings IS
     'Data-quality findings now: one row per row that breaks a rule of the sales process (see the function).';
@@ -443,7 +443,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.gate_violations(timestamptz, timestamptz, text, timestamptz) IS
     'Forward moves in [from_at, to_at) (default: the twelve months before the month holding as_of, and that month) that left a stage with required milestones incomplete, from the stage history as it stood at as_of, whatever the gate mode; with the missing milestones and the rep who owned the deal at the move.';
 
-CREATE VIEW @extschema@.gate_violations AS
+CREATE VIEW @extschema@.gate_violations WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.gate_violations();
 COMMENT ON VIEW @extschema@.gate_violations IS
     'Stage-gate violations of the last twelve months and this month, whole company (see the function).';

@@ -213,7 +213,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.rep_timeline(timestamptz, timestamptz, text, text, timestamptz) IS
     'Per rep (or other dimension value) and period: bookings, win rate, mean sales cycle of won deals and activity count, each with its percentile rank (percent_rank, 1 = best) among the peers of the same team and period.';
 
-CREATE VIEW @extschema@.rep_timeline AS
+CREATE VIEW @extschema@.rep_timeline WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.rep_timeline();
 COMMENT ON VIEW @extschema@.rep_timeline IS
     'Each rep per month over the last year against the peers of the same team (see the function).';
@@ -282,7 +282,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.rep_volatility(timestamptz, text) IS
     'Performance volatility: per rep (or other dimension value), the coefficient of variation (population standard deviation / mean) of monthly bookings over the twelve complete months before the month holding as_of, months without bookings counting as zero.';
 
-CREATE VIEW @extschema@.rep_volatility AS
+CREATE VIEW @extschema@.rep_volatility WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.rep_volatility();
 COMMENT ON VIEW @extschema@.rep_volatility IS
     'Each rep''s bookings volatility over the last twelve complete months (see the function).';
@@ -330,7 +330,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.last_minute_share(timestamptz, timestamptz, text, timestamptz) IS
     'Last-minute closing: the share of a period''s bookings (won amount, base currency) closed in the last 10% of the period, per dimension value; NULL with no bookings.';
 
-CREATE VIEW @extschema@.last_minute_share AS
+CREATE VIEW @extschema@.last_minute_share WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.last_minute_share();
 COMMENT ON VIEW @extschema@.last_minute_share IS
     'Share of this fiscal quarter''s bookings closed in its last tenth, whole company (see the function).';
@@ -478,7 +478,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.org_attainment(timestamptz, timestamptz, text, timestamptz) IS
     'Organizational attainment: net new revenue of a period (new-business bookings + expansion + reactivation - contraction - churn of recurring revenue) and its ratio to the summed quota of the reps concerned (NULL without quota).';
 
-CREATE VIEW @extschema@.org_attainment AS
+CREATE VIEW @extschema@.org_attainment WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.org_attainment();
 COMMENT ON VIEW @extschema@.org_attainment IS
     'Net new revenue and attainment of this fiscal quarter, whole company (see the function).';
