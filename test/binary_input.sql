@@ -1,12 +1,14 @@
 -- Malformed binary input of every summary type fails cleanly with SQLSTATE
 -- 22P03: a wrong version byte, a truncated value and trailing bytes, each
 -- fed through COPY (FORMAT binary) with COPY's own framing kept consistent.
+-- The binary input refuses an amount the text input would refuse (more
+-- than 38 digits), so that nothing it accepts fails to restore from a dump.
 \set ON_ERROR_STOP 1
 \pset format unaligned
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(19);
+SELECT plan(23);
 
 SELECT format('/tmp/sales_kpi_bin_%s', pg_backend_pid()) AS f \gset
 
@@ -45,6 +47,12 @@ BEGIN
         NULL;
     ELSIF mode = 'version' THEN
         b := set_byte(b, 25, 7);
+    ELSIF mode IN ('amount_max', 'amount_39_digits') THEN
+        -- the exact amount is the value's last 16 bytes: 10^38 - 1, or 10^38
+        b := substr(b, 1, 25 + len - 16)
+             || CASE mode WHEN 'amount_max' THEN '\x4b3b4ca85a86c47a098a223fffffffff'::bytea
+                          ELSE '\x4b3b4ca85a86c47a098a224000000000'::bytea END
+             || substr(b, 26 + len);
     ELSIF mode = 'truncated' THEN
         b := substr(b, 1, 21) || int4send(len - 1) || substr(b, 26, len - 1) || substr(b, 26 + len);
     ELSE  -- trailing
@@ -70,6 +78,15 @@ SELECT throws_ok(format($q$DO $do$ BEGIN PERFORM pg_temp.corrupt(%L, %L, %L, %L)
                  '22P03', NULL, format('%s: %s binary input is refused with 22P03', s.typ, m.mode))
   FROM sample s CROSS JOIN (VALUES ('version'), ('truncated'), ('trailing')) m(mode)
  ORDER BY s.typ, m.mode;
+
+SELECT lives_ok(format($q$DO $do$ BEGIN PERFORM pg_temp.corrupt(%L, %L, 'amount_max', %L); PERFORM pg_temp.load(%L, %L); END $do$ $q$,
+                       s.typ, s.val, :'f', s.typ, :'f'),
+                format('%s: an amount of 38 digits loads from binary', s.typ))
+  FROM sample s WHERE s.typ IN ('winloss', 'weighted_sum') ORDER BY s.typ;
+SELECT throws_ok(format($q$DO $do$ BEGIN PERFORM pg_temp.corrupt(%L, %L, 'amount_39_digits', %L); PERFORM pg_temp.load(%L, %L); END $do$ $q$,
+                        s.typ, s.val, :'f', s.typ, :'f'),
+                 '22P03', NULL, format('%s: an amount of 39 digits is refused from binary, as from text', s.typ))
+  FROM sample s WHERE s.typ IN ('winloss', 'weighted_sum') ORDER BY s.typ;
 
 SELECT * FROM finish();
 ROLLBACK;
