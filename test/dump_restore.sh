@@ -33,6 +33,9 @@ q dr_src "SELECT count(*) FROM sales_kpi.load_demo(2000, 11, '2026-10-31')" >/de
 # state a restore must carry: a user price term, a pipeline with gates enforced
 q dr_src "INSERT INTO sales_kpi.price_term (term) VALUES ('ROI'), ('优惠')"
 q dr_src "UPDATE sales_kpi.pipeline SET gate_mode = 'enforce' WHERE pipeline_id = 1"
+# and row-level security, with a rep's login (rep_visibility is rebuilt from rep)
+q dr_src "UPDATE sales_kpi.rep SET db_role = 'dr_rep_login' WHERE rep_id = 2"
+q dr_src "SELECT sales_kpi.enable_row_security()" >/dev/null
 # a user table of stored summaries (a daily rollup, say) travels with the dump
 q dr_src "CREATE TABLE public.stored_summaries AS
           SELECT date_trunc('month', o.created_at) AS month,
@@ -75,6 +78,11 @@ check "plain dump: a user table of every summary type is intact" "$(summaries dr
 
 for db in dr_custom dr_plain; do
     check "$db: check_consistency finds nothing" "$(q $db "SELECT count(*) FROM sales_kpi.check_consistency()")" "0"
+    check "$db: row-level security is on again, with every policy" \
+          "$(q $db "SELECT count(*) FILTER (WHERE c.relrowsecurity) || ' ' || (SELECT count(*) FROM pg_policy p JOIN pg_class pc ON pc.oid = p.polrelid WHERE pc.relnamespace = 'sales_kpi'::regnamespace)
+                    FROM pg_class c WHERE c.relnamespace = 'sales_kpi'::regnamespace")" \
+          "$(q dr_src "SELECT count(*) FILTER (WHERE c.relrowsecurity) || ' ' || (SELECT count(*) FROM pg_policy p JOIN pg_class pc ON pc.oid = p.polrelid WHERE pc.relnamespace = 'sales_kpi'::regnamespace)
+                    FROM pg_class c WHERE c.relnamespace = 'sales_kpi'::regnamespace")"
     check "$db: built-in price terms are not doubled" \
           "$(q $db "SELECT count(*) FILTER (WHERE builtin) = count(DISTINCT term) FILTER (WHERE builtin) FROM sales_kpi.price_term")" "t"
     check "$db: user price terms are kept" \

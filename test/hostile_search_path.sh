@@ -6,7 +6,8 @@
 # With evil listed before pg_catalog, the extension is installed, the demo
 # loaded, every view read, every KPI function called, every trigger path,
 # move_stage, the aggregates and accessors run, as a superuser and as the
-# role that owns the data: not one look-alike is ever called.  Prints TAP.
+# role that owns the data, and with row-level security on as a rep: not one
+# look-alike is ever called.  Prints TAP.
 #
 # Needs PGHOST/PGPORT/PGUSER of a running cluster with sales_kpi installed
 # (scripts/test.sh provides them).
@@ -19,16 +20,17 @@ fail() { n=$((n + 1)); echo "not ok $n - $1"; }
 
 db=hostile_path
 owner=regress_hostile_owner
+rep=regress_hostile_rep
 work=$(mktemp -d)
 cleanup() {
     dropdb --if-exists "$db" 2>/dev/null
-    psql -X -q -d postgres -c "DROP ROLE IF EXISTS $owner" 2>/dev/null
+    psql -X -q -d postgres -c "DROP ROLE IF EXISTS $owner" -c "DROP ROLE IF EXISTS $rep" 2>/dev/null
 }
 trap 'cleanup; rm -rf "$work"' EXIT
 cleanup
 createdb "$db"
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f test/include/hostile_schema.sql
-psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE ROLE $owner LOGIN"
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "CREATE ROLE $owner LOGIN" -c "CREATE ROLE $rep LOGIN"
 hostile_path="SET search_path = evil, pg_catalog, public"
 
 # runs SQL as a role under the hostile search_path; passes when it succeeds
@@ -61,6 +63,9 @@ GRANT USAGE ON SCHEMA sales_kpi TO $owner;
 GRANT ALL ON ALL TABLES IN SCHEMA sales_kpi TO $owner;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA sales_kpi TO $owner;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA sales_kpi TO $owner;
+GRANT USAGE ON SCHEMA sales_kpi TO $rep;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA sales_kpi TO $rep;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA sales_kpi TO $rep;
 SQL
 
 as_of="'2026-10-15 12:00:00+00'"
@@ -127,6 +132,15 @@ for role in postgres $owner; do
     done <<<"$writes
 $reads"
 done
+# with row-level security on, as a rep: the policies and every read again
+run "enable_row_security" postgres "UPDATE sales_kpi.rep SET db_role = '$rep' WHERE rep_id OPERATOR(pg_catalog.=) 2;
+                                     SELECT sales_kpi.enable_row_security()"
+while read -r sql; do
+    [ -n "$sql" ] || continue
+    run "row security on: $(cut -c1-70 <<<"$sql")" "$rep" "$sql"
+done <<<"$reads"
+run "row security on: a rep moves their deal" "$rep" "SELECT sales_kpi.move_stage(o.opportunity_id, o.stage_id, o.stage_entered_at OPERATOR(pg_catalog.+) interval '1 hour') FROM sales_kpi.opportunity o WHERE o.closed_at IS NULL AND o.stage_entered_at IS NOT NULL ORDER BY o.opportunity_id LIMIT 1"
+
 if [ "$(psql -X -qAt -d "$db" -c "SELECT pg_catalog.count(*) FROM sales_kpi.check_consistency()")" = 0 ]; then
     ok "check_consistency finds nothing after every write path ran under the hostile search_path"
 else

@@ -273,11 +273,15 @@ BEGIN
                                 (SELECT string_agg(code, ', ' ORDER BY code) FROM demo_cur));
     END IF;
 
-    -- Every table of the schema holds sales data, except the price terms.
+    -- Every table of user data (those a dump keeps) holds sales data, except
+    -- the price terms and the row-security setting; tables derived from them
+    -- (rep_visibility) are rebuilt.
     SELECT array_agg(c.oid::regclass ORDER BY c.relname) INTO v_tables
-      FROM pg_class c
-     WHERE c.relnamespace = '@extschema@'::regnamespace AND c.relkind IN ('r', 'p')
-       AND c.relname <> 'price_term';
+      FROM pg_extension x
+     CROSS JOIN LATERAL unnest(x.extconfig) AS k(relid)
+      JOIN pg_class c ON c.oid = k.relid
+     WHERE x.extname = 'sales_kpi' AND c.relkind IN ('r', 'p')
+       AND c.relname NOT IN ('price_term', 'row_security');
     FOREACH v_tab IN ARRAY v_tables LOOP
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', v_tab) INTO v_has;
         IF v_has THEN
@@ -1608,6 +1612,9 @@ BEGIN
             END IF;
         END LOOP;
     END IF;
+
+    -- a bulk load skipped the trigger that keeps who sees whom
+    PERFORM @extschema@.refresh_rep_visibility();
 
     -- Later inserts by hand must not collide with the generated ids.
     FOR v_tab, v_col IN
