@@ -233,4 +233,28 @@ check "disable_row_security: the rep sees every deal again" \
 check "disable_row_security leaves no policy" \
       "$(q "SELECT count(*) FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = 'sales_kpi'::regnamespace")" "0"
 
+# the README's set-up, run as written on a fresh demo database
+readme_db=rls_readme
+readme_roles="lukas crm_sync ana sales_analysts sales_users"
+readme_cleanup() {
+    dropdb --if-exists "$readme_db" 2>/dev/null
+    for r in $readme_roles; do psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" 2>/dev/null; done
+}
+readme_cleanup
+createdb "$readme_db"
+psql -X -q -d "$readme_db" -c "CREATE EXTENSION sales_kpi" -c "SELECT count(*) FROM sales_kpi.load_demo(500, 2, '2026-10-31')" >/dev/null
+awk '/^### Roles and grants/ { s = 1 } s && /^```sql$/ { c = 1; next } c && /^```$/ { exit } c { print }' README.md >"$work/readme.sql"
+if [ -s "$work/readme.sql" ] && psql -X -q -v ON_ERROR_STOP=1 -d "$readme_db" -f "$work/readme.sql" >/dev/null 2>"$work/readme.err"; then
+    ok "the README's roles-and-grants set-up runs as written"
+else
+    fail "the README's roles-and-grants set-up runs as written"; sed 's/^/#   /' "$work/readme.err"
+fi
+check "after it, the rep's login sees exactly rep 4's deals" \
+      "$(as lukas "SELECT count(*) FROM sales_kpi.opportunity" "$readme_db")" \
+      "$(psql -X -qAt -d "$readme_db" -c "SELECT count(*) FROM sales_kpi.opportunity WHERE owner_id = 4")"
+check "and the analyst and the data owner see every deal" \
+      "$(as ana "SELECT count(*) FROM sales_kpi.opportunity" "$readme_db") $(as crm_sync "SELECT count(*) FROM sales_kpi.opportunity" "$readme_db")" \
+      "$(psql -X -qAt -d "$readme_db" -c "SELECT count(*) || ' ' || count(*) FROM sales_kpi.opportunity")"
+readme_cleanup
+
 echo "1..$n"
