@@ -2481,3 +2481,183 @@ COMMENT ON FUNCTION @extschema@.load_demo(integer, integer, date, boolean) IS
     'n_opportunities deals; the same arguments give the same rows. Refuses non-empty tables unless replace is '
     'true, which first truncates them (price_term is kept). Returns the row count per table.';
 
+
+-- The computed win probabilities (milestone and historical weighting) are
+-- rounded to 6 decimals, so that the exact weighted sums of amounts converted
+-- at rates of many decimals stay within 38 digits.
+-- The deals open at as_of with their probability under each weighting.
+-- The milestone and historical parts are computed only when asked for
+-- (their CTEs are gated by with_milestone / with_historical); otherwise
+-- their columns are null.
+CREATE OR REPLACE FUNCTION @extschema@.pipeline_value_open_deals(as_of timestamptz, lookback interval, min_sample integer,
+                                                      with_milestone boolean, with_historical boolean,
+                                                      sample_ids bigint DEFAULT 50000)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint,
+               amount numeric, expected_close date, forecast_category text,
+               time_in_stage_days double precision, stage_probability numeric,
+               milestones_done integer, milestones_required integer, milestone_probability numeric,
+               historical_deals bigint, historical_won bigint, historical_probability numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    -- the won and the open stages, as constants for the per-deal probes
+    won_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'won');
+    open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
+BEGIN
+    -- plpgsql with custom plans: the query is planned with the actual
+    -- as_of and flags, so the parts not asked for are planned away
+    RETURN QUERY
+    WITH open_deal AS MATERIALIZED (
+        -- amount_base: the amount at the rate of the as_of date (in the
+        -- reporting time zone), converted once by pipeline_as_of
+        SELECT p.opportunity_id, p.pipeline_id, p.stage_id, p.owner_id, p.amount_base AS amount,
+               p.expected_close, p.forecast_category,
+               date_part('epoch', as_of - p.entered_stage_at) / 86400 AS in_stage,
+               s.position, s.probability
+          FROM @extschema@.pipeline_as_of(as_of, open_only => true) p
+          JOIN @extschema@.stage s ON s.stage_id = p.stage_id
+         WHERE p.is_open
+    ),
+    -- milestone weighting: the next probability of each open stage
+    next_stage AS (
+        SELECT s.stage_id,
+               coalesce((SELECT n.probability FROM @extschema@.stage n
+                          WHERE n.pipeline_id = s.pipeline_id AND n.kind = 'open' AND n.position > s.position
+                          ORDER BY n.position LIMIT 1),
+                        (SELECT max(w.probability) FROM @extschema@.stage w
+                          WHERE w.pipeline_id = s.pipeline_id AND w.kind = 'won'),
+                        1) AS next_probability,
+               (SELECT count(*) FROM @extschema@.milestone m
+                 WHERE m.stage_id = s.stage_id AND m.required)::integer AS required
+          FROM @extschema@.stage s
+         WHERE with_milestone AND s.kind = 'open'
+    ),
+    -- the required milestones done by as_of: one index probe per open deal
+    -- for all the required milestones of its stage
+    required_milestone AS (
+        SELECT m.stage_id, array_agg(m.milestone_id) AS ids
+          FROM @extschema@.milestone m
+         WHERE with_milestone AND m.required
+         GROUP BY m.stage_id
+    ),
+    milestone_done AS (
+        SELECT d.opportunity_id, c.done
+          FROM open_deal d
+          JOIN required_milestone r ON r.stage_id = d.stage_id
+          CROSS JOIN LATERAL (
+                SELECT count(*)::integer AS done
+                  FROM @extschema@.milestone_event me
+                 WHERE me.opportunity_id = d.opportunity_id AND me.milestone_id = ANY (r.ids)
+                   AND me.completed_at <= as_of) c
+    ),
+    -- historical weighting: deals closed in [as_of - lookback, as_of) as the
+    -- history stood at as_of.  A deal whose newest event is a close in the
+    -- window has no event after as_of; a deal with events after as_of is
+    -- rebuilt from its newest event not after as_of.  To bound the cost on
+    -- big tables, only every k-th deal id is looked at, k = ceil(highest
+    -- deal id / sample_ids): at most about sample_ids deals are probed.
+    step AS MATERIALIZED (
+        SELECT greatest(1, ceil(coalesce(max(o.opportunity_id), 0) / sample_ids::numeric))::bigint AS k
+          FROM @extschema@.opportunity o
+         WHERE with_historical
+    ),
+    sample_deal AS (
+        SELECT o.opportunity_id, s.kind = 'won' AS won
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.stage s ON s.stage_id = o.stage_id
+         WHERE with_historical AND (SELECT step.k FROM step) = 1
+           AND o.closed_at >= as_of - lookback AND o.closed_at < as_of
+        UNION ALL
+        SELECT o.opportunity_id, o.won
+          FROM generate_series((SELECT step.k FROM step),
+                               (SELECT max(x.opportunity_id) FROM @extschema@.opportunity x),
+                               (SELECT step.k FROM step)) g(id)
+          -- a probe per sampled id (OFFSET 0), not a hash of every deal
+          -- closed in the window
+          CROSS JOIN LATERAL (
+                SELECT o.opportunity_id, o.stage_id = ANY (won_stages) AS won
+                  FROM @extschema@.opportunity o
+                 WHERE o.opportunity_id = g.id
+                   AND o.closed_at >= as_of - lookback AND o.closed_at < as_of
+                OFFSET 0) o
+         WHERE with_historical AND (SELECT step.k FROM step) > 1
+        UNION ALL
+        SELECT m.opportunity_id, s.kind = 'won'
+          FROM (SELECT DISTINCT ev.opportunity_id FROM @extschema@.stage_event ev
+                 WHERE with_historical AND ev.entered_at > as_of) m
+          CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = m.opportunity_id AND ev.entered_at <= as_of
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          JOIN @extschema@.stage s ON s.stage_id = e.stage_id AND s.kind IN ('won', 'lost')
+         WHERE e.entered_at >= as_of - lookback AND e.entered_at < as_of
+           AND m.opportunity_id % (SELECT step.k FROM step) = 0
+    ),
+    -- each sample deal's longest stay per open stage, in whole days; a stay
+    -- runs from entering a stage to the next event.  Each deal's events are
+    -- read in order through its index and windowed there: nothing sorts the
+    -- events of all the deals.
+    longest AS (
+        SELECT st.stage_id, st.won, floor(date_part('epoch', max(st.stay)) / 86400)::integer AS days
+          FROM (SELECT sd.opportunity_id, sd.won, e.stage_id, e.stay
+                  FROM sample_deal sd
+                  CROSS JOIN LATERAL (
+                        SELECT ev.stage_id,
+                               lead(ev.entered_at) OVER (ORDER BY ev.entered_at, ev.stage_event_id)
+                                   - ev.entered_at AS stay
+                          FROM @extschema@.stage_event ev
+                         WHERE ev.opportunity_id = sd.opportunity_id AND ev.entered_at <= as_of) e) st
+         WHERE st.stay IS NOT NULL AND st.stage_id = ANY (open_stages)
+         GROUP BY st.opportunity_id, st.stage_id, st.won
+    ),
+    -- per stage and whole day d: sample deals that stayed >= d days, and
+    -- how many of them won (running sums from the longest stays down)
+    band AS (
+        SELECT x.stage_id, x.days,
+               sum(x.n) OVER w AS n_ge, sum(x.won) OVER w AS won_ge
+          FROM (SELECT l.stage_id, l.days, count(*) AS n, count(*) FILTER (WHERE l.won) AS won
+                  FROM longest l GROUP BY l.stage_id, l.days
+                UNION ALL
+                SELECT DISTINCT d.stage_id, floor(d.in_stage)::integer, 0, 0
+                  FROM open_deal d WHERE with_historical) x
+        WINDOW w AS (PARTITION BY x.stage_id ORDER BY x.days DESC)
+    ),
+    historical AS (
+        SELECT b.stage_id, b.days, max(b.n_ge)::bigint AS n_ge, max(b.won_ge)::bigint AS won_ge
+          FROM band b GROUP BY b.stage_id, b.days
+    )
+    SELECT d.opportunity_id, d.pipeline_id, d.stage_id, d.owner_id, d.amount, d.expected_close,
+           d.forecast_category, d.in_stage, d.probability,
+           CASE WHEN with_milestone THEN coalesce(md.done, 0) END,
+           ns.required,
+           -- the computed probabilities are rounded to 6 decimals: a division
+           -- gives 20, which with a base amount of 10 decimals (a rate of 8)
+           -- leaves the exact weighted sums no room for their integer digits
+           CASE WHEN NOT with_milestone THEN NULL
+                WHEN ns.required > 0
+                THEN trim_scale(round(d.probability
+                                      + (ns.next_probability - d.probability) * coalesce(md.done, 0) / ns.required,
+                                      6))
+                ELSE d.probability END,
+           CASE WHEN with_historical THEN coalesce(h.n_ge, 0) END,
+           CASE WHEN with_historical THEN coalesce(h.won_ge, 0) END,
+           CASE WHEN NOT with_historical THEN NULL
+                WHEN h.n_ge >= min_sample THEN trim_scale(round(h.won_ge::numeric / h.n_ge, 6))
+                ELSE d.probability END
+      FROM open_deal d
+      LEFT JOIN next_stage ns ON ns.stage_id = d.stage_id
+      LEFT JOIN milestone_done md ON md.opportunity_id = d.opportunity_id
+      LEFT JOIN historical h ON h.stage_id = d.stage_id AND h.days = floor(d.in_stage)::integer;
+END;
+$$;
+
+COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint) IS
+    'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for).';
+

@@ -8,7 +8,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(19);
+SELECT plan(21);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(3000, 5, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -38,11 +38,12 @@ SELECT a.at, o.opportunity_id, o.pipeline_id, e.stage_id, e.entered_at, s.positi
   JOIN sales_kpi.opportunity o ON o.opportunity_id = e.opportunity_id AND o.created_at <= a.at
   JOIN sales_kpi.stage s ON s.stage_id = e.stage_id AND s.kind = 'open';
 
--- milestone weighting: p moves toward the next open stage (or 1 after the last one)
+-- milestone weighting: p moves toward the next open stage (or 1 after the last one),
+-- rounded to 6 decimals
 CREATE TEMP TABLE ref_milestone AS
 SELECT r.at, r.opportunity_id, x.req, x.done,
-       CASE WHEN x.req = 0 THEN r.probability::float8
-            ELSE r.probability::float8 * (1 - x.done::float8 / x.req) + x.next_p::float8 * x.done / x.req END AS p
+       CASE WHEN x.req = 0 THEN r.probability
+            ELSE round(r.probability * (x.req - x.done) / x.req + x.next_p * x.done / x.req, 6) END AS p
   FROM ref_open r
   CROSS JOIN LATERAL (
         SELECT (SELECT count(*) FROM sales_kpi.milestone m WHERE m.stage_id = r.stage_id AND m.required) AS req,
@@ -79,7 +80,7 @@ SELECT sd.at, sd.opportunity_id, sd.won, ev.stage_id,
 CREATE INDEX ON ref_longest (at, stage_id, days);
 CREATE TEMP TABLE ref_historical AS
 SELECT r.at, r.opportunity_id, x.n, x.w,
-       CASE WHEN x.n >= 5 THEN x.w::float8 / x.n ELSE r.probability::float8 END AS p
+       CASE WHEN x.n >= 5 THEN round(x.w::numeric / x.n, 6) ELSE r.probability END AS p
   FROM ref_open r
   CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE l.won) AS w
                         FROM ref_longest l
@@ -120,10 +121,10 @@ SELECT set_eq(
 -- on big tables the sample is every k-th deal id, k = ceil(max id / sample_ids): here k = 3
 SELECT set_eq(
     $$SELECT d.opportunity_id AS c1, d.historical_deals AS c2, d.historical_won AS c3,
-             round(d.historical_probability::float8::numeric, 6) AS c4
+             d.historical_probability AS c4
         FROM sales_kpi.pipeline_value_open_deals('2026-03-01', '365 days', 5, false, true, 1000) d$$,
     $$SELECT r.opportunity_id AS c1, x.n AS c2, x.w AS c3,
-             round((CASE WHEN x.n >= 5 THEN x.w::float8 / x.n ELSE r.probability::float8 END)::numeric, 6) AS c4
+             CASE WHEN x.n >= 5 THEN round(x.w::numeric / x.n, 6) ELSE r.probability END AS c4
         FROM ref_open r
         CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE l.won) AS w
                               FROM ref_longest l
@@ -248,6 +249,22 @@ SELECT is((SELECT sum(deals)::bigint FROM sales_kpi.stage_pipeline_value('2026-1
           'stage pipeline by region counts every open deal once');
 SELECT is((SELECT count(*) FROM sales_kpi.deal_probability), (SELECT count(*) FROM sales_kpi.opportunity WHERE closed_at IS NULL AND stage_id IS NOT NULL),
           'the deal_probability view lists every open deal');
+
+-- Amounts converted at rates of many decimals: open JPY deals with cents at
+-- a rate of 8 decimals (10 in the base currency), weighted by computed
+-- probabilities.  Those are rounded to 6 decimals, so the exact weighted
+-- sums keep room for their integer digits; with 20 decimals (a division),
+-- the sums below needed more than 38 digits and failed with 22003.
+INSERT INTO sales_kpi.fx_rate (currency, valid_from, rate) VALUES ('JPY', '2026-10-30', 0.00675432);
+UPDATE sales_kpi.opportunity SET amount = amount * 1000 + 0.37
+ WHERE currency = 'JPY' AND closed_at IS NULL AND stage_id IS NOT NULL;
+SELECT lives_ok($$SELECT * FROM sales_kpi.weighted_pipeline_value(weighting => 'historical', min_sample => 5);
+                  SELECT * FROM sales_kpi.forecast('2026-10-01', '2027-10-01', min_sample => 5)$$,
+                'weighted pipeline and forecast answer for JPY amounts with cents at a rate of 8 decimals');
+SELECT ok((SELECT bool_and(historical_probability = round(historical_probability, 6)
+                           AND milestone_probability = round(milestone_probability, 6))
+             FROM sales_kpi.deal_probability(min_sample => 5)),
+          'computed probabilities have at most 6 decimals');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -202,15 +202,19 @@ BEGIN
            d.forecast_category, d.in_stage, d.probability,
            CASE WHEN with_milestone THEN coalesce(md.done, 0) END,
            ns.required,
+           -- the computed probabilities are rounded to 6 decimals: a division
+           -- gives 20, which with a base amount of 10 decimals (a rate of 8)
+           -- leaves the exact weighted sums no room for their integer digits
            CASE WHEN NOT with_milestone THEN NULL
                 WHEN ns.required > 0
-                THEN trim_scale(d.probability
-                                + (ns.next_probability - d.probability) * coalesce(md.done, 0) / ns.required)
+                THEN trim_scale(round(d.probability
+                                      + (ns.next_probability - d.probability) * coalesce(md.done, 0) / ns.required,
+                                      6))
                 ELSE d.probability END,
            CASE WHEN with_historical THEN coalesce(h.n_ge, 0) END,
            CASE WHEN with_historical THEN coalesce(h.won_ge, 0) END,
            CASE WHEN NOT with_historical THEN NULL
-                WHEN h.n_ge >= min_sample THEN trim_scale(h.won_ge::numeric / h.n_ge)
+                WHEN h.n_ge >= min_sample THEN trim_scale(round(h.won_ge::numeric / h.n_ge, 6))
                 ELSE d.probability END
       FROM open_deal d
       LEFT JOIN next_stage ns ON ns.stage_id = d.stage_id
