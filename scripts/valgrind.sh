@@ -8,6 +8,7 @@
 #   scripts/valgrind.sh --all           ... and the shell TAP checks (test/*.sh)
 #   scripts/valgrind.sh --regress "stage_moves kpi_flow"   only these pg_regress tests
 #   scripts/valgrind.sh --tap "test/kpi_flow.sql"          only these pgTAP files (implies --pgtap)
+#   scripts/valgrind.sh --no-regress --tap "test/window_functions.sql"   pgTAP only
 #   scripts/valgrind.sh --no-valgrind   same server, without Valgrind (quick check of the assert build)
 #   scripts/valgrind.sh --rebuild       rebuild the debug server even if it is cached
 #
@@ -35,12 +36,13 @@ SRC_ROOT=${SALES_KPI_DEBUG_PG_SRC:-/opt/pg15-debug-src}
 CONFIGURE_FLAGS=(--enable-cassert --enable-debug --without-llvm --with-icu --with-libxml)
 DEBUG_CFLAGS="-O0 -g -DUSE_VALGRIND"
 
-use_valgrind=1 run_pgtap=0 run_shell=0 rebuild=0 regress_list="" tap_list=""
+use_valgrind=1 run_regress=1 run_pgtap=0 run_shell=0 rebuild=0 regress_list="" tap_list=""
 while [ $# -gt 0 ]; do
     case $1 in
         --pgtap) run_pgtap=1 ;;
         --all) run_pgtap=1 run_shell=1 ;;
         --regress) regress_list=$2; shift ;;
+        --no-regress) run_regress=0 ;;
         --tap) tap_list=$2; run_pgtap=1; shift ;;
         --no-valgrind) use_valgrind=0 ;;
         --rebuild) rebuild=1 ;;
@@ -223,7 +225,7 @@ max_wal_size = 2GB
 shared_buffers = 128MB
 max_parallel_workers_per_gather = 2
 # which backend ran which test: the pid of a Valgrind log is in the line
-# "connection authorized: ... application_name=pg_regress/TEST"
+# "connection authorized: ... application_name=pg_regress/TEST" (or pgtap/FILE)
 log_line_prefix = '%m [%p] %a '
 log_connections = on
 CONF
@@ -279,22 +281,25 @@ tally() {
     passed=$((passed + ok)) failed=$((failed + bad))
 }
 
-say "pg_regress"
-regress_args=()
-[ -n "$regress_list" ] && regress_args=(REGRESS="$regress_list")
-set +e
-make -C "$EXT_DIR" -s PG_CONFIG="$PREFIX/bin/pg_config" installcheck "${regress_args[@]}" \
-    >"$LOG_DIR/regress.log" 2>&1
-rc=$?
-set -e
-cat "$LOG_DIR/regress.log"
-tally "$LOG_DIR/regress.log"
-regress_passed=$ok regress_failed=$bad
-if [ $rc -ne 0 ]; then
-    [ "$bad" -gt 0 ] || { failed=$((failed + 1)); regress_failed=$((regress_failed + 1)); }
-    [ -f "$EXT_DIR/regression.diffs" ] && head -200 "$EXT_DIR/regression.diffs"
+regress_passed=0 regress_failed=0 t_regress=0
+if [ $run_regress -eq 1 ]; then
+    say "pg_regress"
+    regress_args=()
+    [ -n "$regress_list" ] && regress_args=(REGRESS="$regress_list")
+    set +e
+    make -C "$EXT_DIR" -s PG_CONFIG="$PREFIX/bin/pg_config" installcheck "${regress_args[@]}" \
+        >"$LOG_DIR/regress.log" 2>&1
+    rc=$?
+    set -e
+    cat "$LOG_DIR/regress.log"
+    tally "$LOG_DIR/regress.log"
+    regress_passed=$ok regress_failed=$bad
+    if [ $rc -ne 0 ]; then
+        [ "$bad" -gt 0 ] || { failed=$((failed + 1)); regress_failed=$((regress_failed + 1)); }
+        [ -f "$EXT_DIR/regression.diffs" ] && head -200 "$EXT_DIR/regression.diffs"
+    fi
+    t_regress=$(elapsed "$t_tests")
 fi
-t_regress=$(elapsed "$t_tests")
 
 tap_passed=0 tap_failed=0
 if [ $run_pgtap -eq 1 ]; then
@@ -303,11 +308,14 @@ if [ $run_pgtap -eq 1 ]; then
     createdb sales_kpi_tap
     psql -X -q -v ON_ERROR_STOP=1 -d sales_kpi_tap -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION sales_kpi'
     files=${tap_list:-$(cd "$EXT_DIR" && ls test/*.sql)}
-    set +e
-    # shellcheck disable=SC2086
-    (cd "$EXT_DIR" && pg_prove --timer -v -d sales_kpi_tap $files) >"$LOG_DIR/tap.log" 2>&1
-    rc=$?
-    set -e
+    # one pg_prove per file, so that the server log names the file each
+    # backend ran (application_name pgtap/FILE)
+    rc=0
+    : >"$LOG_DIR/tap.log"
+    for f in $files; do
+        (cd "$EXT_DIR" && PGAPPNAME="pgtap/$(basename "$f" .sql)" pg_prove --timer -v -d sales_kpi_tap "$f") \
+            >>"$LOG_DIR/tap.log" 2>&1 || rc=1
+    done
     rm -f /tmp/sales_kpi_copy_*.bin /tmp/sales_kpi_dur_*.bin /tmp/sales_kpi_surv_*.bin \
           /tmp/sales_kpi_lift_*.bin /tmp/sales_kpi_funnel_*.bin /tmp/sales_kpi_bin_*
     grep -vE '^ *ok [0-9]+' "$LOG_DIR/tap.log" || true
@@ -375,7 +383,7 @@ echo
 echo "Summary (log directory: $LOG_DIR)"
 echo "  server:          $("$PREFIX/bin/postgres" --version), cassert, -O0 -DUSE_VALGRIND$( [ $use_valgrind -eq 1 ] && echo ', under valgrind memcheck')"
 echo "  debug build:     ${BUILD_SECONDS}s ($( [ "$BUILD_SECONDS" -eq 0 ] && echo cached || echo built))"
-echo "  pg_regress:      $regress_passed passed, $regress_failed failed (${t_regress}s)"
+[ $run_regress -eq 1 ] && echo "  pg_regress:      $regress_passed passed, $regress_failed failed (${t_regress}s)"
 [ $run_pgtap -eq 1 ] && echo "  pgTAP:           $tap_passed assertions passed, $tap_failed failed (${t_tap}s)"
 [ $run_shell -eq 1 ] && echo "  shell checks:    $shell_passed passed, $shell_failed failed (${t_shell}s)"
 [ $use_valgrind -eq 1 ] && echo "  valgrind errors: $vg_errors (in $vg_procs of $(ls "$VG_DIR" | wc -l) server processes)"
