@@ -48,11 +48,14 @@ include $(PGXS)
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) $(EXTENSION).control
 	cat $(SQL_SOURCES) > $@
 
-.PHONY: demo test bench
+.PHONY: demo test bench valgrind
 demo:
 	scripts/demo.sh
 test:
 	scripts/test.sh
+# the suites against an assert-enabled server under Valgrind (long; not in CI)
+valgrind:
+	scripts/valgrind.sh $(VALGRIND_ARGS)
 bench:
 	bench/run.sh
 	bench/aggregates.sh
