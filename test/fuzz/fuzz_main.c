@@ -261,8 +261,11 @@ run_iteration(FuzzRun *run, FuzzChecker *checker, StringInfo input)
 		run->format = "built";
 		initStringInfo(&trace);
 		run->input = "(building)";
-		if (build_value(checker, t, start, &built, &trace))
+		if (!build_value(checker, t, start, &built, &trace))
+			count_outcome(run, fuzz_type_names[t], "built", "NULL");
+		else
 		{
+			count_outcome(run, fuzz_type_names[t], "built", "value");
 			run->input = trace.data;
 			if (check_value(checker, t, built, (Datum) 0))
 				pool_add(run, t, built);
