@@ -69,8 +69,13 @@ fuzz_summaries() {
 # outcome 'crash' for the call that was running, and the sweep goes on
 # after it.  Results are in fuzz.sweep_result.
 fuzz_sweep() {
-    local seed=$1 n_random=$2 last crashes=0
-    psql -X -qAt -v ON_ERROR_STOP=1 -d "$FUZZ_DB" -c "SELECT fuzz.sweep_plan($seed, $n_random)" >/dev/null || return 1
+    psql -X -qAt -v ON_ERROR_STOP=1 -d "$FUZZ_DB" -c "SELECT fuzz.sweep_plan($1, $2)" >/dev/null || return 1
+    fuzz_sweep_run
+}
+
+# runs the planned calls that have no result yet
+fuzz_sweep_run() {
+    local last crashes=0
     while :; do
         last=$(psql -X -qAt -d "$FUZZ_DB" -c "SELECT coalesce(max(id), 0) FROM fuzz.sweep_result")
         printf '%s\n' "SET statement_timeout = '20s';" \

@@ -273,9 +273,14 @@ mutate_text_once(FuzzRng *r, FuzzType t, FuzzPool *pools, StringInfo buf)
 
 					if (close != NULL)
 					{
-						char	   *elem = psprintf("%.*s,", (int) (close - open + 1), open);
+						/* once, or now and then up to 2000 times */
+						int			copies = rng_chance(r, 10) ? 1 + rng_below(r, 2000) : 1;
+						StringInfoData elems;
 
-						insert_text(buf, open - buf->data, elem);
+						initStringInfo(&elems);
+						for (int i = 0; i < copies; i++)
+							appendStringInfo(&elems, "%.*s,", (int) (close - open + 1), open);
+						insert_text(buf, open - buf->data, elems.data);
 					}
 				}
 			}

@@ -66,7 +66,8 @@ random_binary_value(FuzzRng *r, FuzzType t, StringInfo out)
 	}
 	if (*p == '*')
 	{
-		int			n = rng_below(r, 7);
+		/* a few elements, or now and then up to 1100 (more than any type holds) */
+		int			n = rng_chance(r, 5) ? rng_below(r, 1100) : rng_below(r, 7);
 
 		put_be(out, rng_chance(r, 85) ? (uint64) n : (uint64) interesting_int64(r), 4);
 		for (int e = 0; e < n; e++)
