@@ -293,6 +293,10 @@ run_iteration(FuzzRun *run, FuzzChecker *checker, StringInfo input)
 		count_outcome(run, fuzz_type_names[t], run->format, psprintf("refused %s", state));
 		if (!refusal_allowed(res.sqlerrcode))
 			violation_cb(run, psprintf("refusal with SQLSTATE %s", state), res.message);
+		/* the README: a malformed text value is 22P02, a malformed binary value 22P03 */
+		else if (res.sqlerrcode != (binary ? ERRCODE_INVALID_BINARY_REPRESENTATION
+									: ERRCODE_INVALID_TEXT_REPRESENTATION))
+			violation_cb(run, psprintf("%s refusal with SQLSTATE %s", run->format, state), res.message);
 		else if (must_accept)
 			violation_cb(run, "good value refused", psprintf("%s: %s", state, res.message));
 		return;

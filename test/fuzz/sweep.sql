@@ -115,12 +115,14 @@ SELECT CASE
   WHEN typ = 'character' THEN ARRAY['NULL::char(3)', '''''::char(3)', '''EUR''::char(3)',
       '''XXX''::char(3)', '''eur''::char(3)']
   WHEN typ = 'bigint[]' THEN ARRAY['NULL::bigint[]', '''{}''::bigint[]', '''{NULL}''::bigint[]',
-      '''{-1}''::bigint[]', '''{1,2,3}''::bigint[]', '''{9223372036854775807}''::bigint[]']
+      '''{-1}''::bigint[]', '''{1,2,3}''::bigint[]', '''{9223372036854775807}''::bigint[]',
+      '''{3,1,3,NULL,1}''::bigint[]', 'ARRAY(SELECT generate_series(1, 200000)::bigint)']
   WHEN typ = 'text[]' THEN ARRAY['NULL::text[]', '''{}''::text[]', '''{NULL}''::text[]',
       '''{bogus}''::text[]', '''{""}''::text[]']
   WHEN typ = 'timestamp with time zone[]' THEN ARRAY['NULL::timestamptz[]', '''{}''::timestamptz[]',
       '''{NULL}''::timestamptz[]', '''{infinity}''::timestamptz[]', '''{2026-01-01}''::timestamptz[]']
   WHEN typ = 'text' THEN ARRAY['NULL::text', '''''::text', '''bogus''::text', '''COMPANY''::text',
+      'repeat(''é'', 100000)',
       fuzz.sweep_valid(typ, argname)] ||
       ARRAY(SELECT quote_literal(a) || '::text' FROM unnest(CASE argname
           WHEN 'dimension' THEN '{rep,team,pipeline,kind,competitor}'::text[]
@@ -380,7 +382,34 @@ BEGIN
         IF k ~ '_days$' AND k <> 'overdue_days' AND x < 0 THEN
             RETURN format('%s is negative: %s', k, x);
         END IF;
+        -- money and ratios of money that cannot be negative
+        IF k IN ('weighted_amount', 'bookings', 'won_amount', 'closed_amount', 'avg_amount', 'arpa',
+                 'pipeline_amount', 'open_amount', 'coverage', 'volatility',
+                 'mean_monthly_bookings', 'stddev_monthly_bookings', 'last_minute_bookings',
+                 'new_business_bookings', 'weighted_pipeline', 'expansion_mrr', 'reactivation_mrr',
+                 'contraction_mrr', 'churn_mrr') AND x < 0 THEN
+            RETURN format('%s is negative: %s', k, x);
+        END IF;
     END LOOP;
+    -- quantiles in order
+    IF (r ->> 'p50_days')::float8 > (r ->> 'p75_days')::float8
+       OR (r ->> 'median_days')::float8 > (r ->> 'p75_days')::float8
+       OR (r ->> 'p75_days')::float8 > (r ->> 'p90_days')::float8 THEN
+        RETURN format('quantiles out of order: p50 %s, median %s, p75 %s, p90 %s',
+                      r ->> 'p50_days', r ->> 'median_days', r ->> 'p75_days', r ->> 'p90_days');
+    END IF;
+    -- censored deals only raise the Aalen-Johansen estimate above the naive share
+    IF (r ->> 'naive_win_rate')::float8 > (r ->> 'cumulative_win_rate')::float8 + 1e-12 THEN
+        RETURN format('naive_win_rate %s above cumulative_win_rate %s', r ->> 'naive_win_rate', r ->> 'cumulative_win_rate');
+    END IF;
+    -- parts within their whole
+    IF (r ->> 'won')::float8 > (r ->> 'closed')::float8 OR (r ->> 'lost')::float8 > (r ->> 'closed')::float8
+       OR (r ->> 'last_minute_won')::float8 > (r ->> 'won')::float8
+       OR (r ->> 'converted')::float8 > (r ->> 'entered')::float8
+       OR (r ->> 'reps_with_quota')::float8 > (r ->> 'reps')::float8
+       OR (r ->> 'active_months')::float8 > (r ->> 'months')::float8 THEN
+        RETURN format('a part exceeds its whole in %s', r);
+    END IF;
     -- lower <= estimate <= upper, for each estimate that has bounds
     FOR k IN SELECT substr(key, 1, length(key) - 6) FROM jsonb_object_keys(r) key WHERE key LIKE '%\_lower' LOOP
         IF jsonb_typeof(r -> (k || '_lower')) = 'number' AND jsonb_typeof(r -> (k || '_upper')) = 'number' THEN
