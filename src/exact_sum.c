@@ -245,7 +245,11 @@ exact_to_numeric(int128 mantissa, int32 scale)
 	return DatumGetNumeric(result);
 }
 
-/* [-]digits[.digits], at most 38 digits in all */
+/*
+ * [-]digits[.digits], at most 38 digits in all, not counting leading zeros
+ * (so "0.00000000000000000000000000000000000001", the text form of the
+ * smallest value of scale 38, reads back), and at most 38 decimals.
+ */
 bool
 exact_parse_decimal(const char *text, int128 *mantissa, int32 *scale)
 {
@@ -274,11 +278,12 @@ exact_parse_decimal(const char *text, int128 *mantissa, int32 *scale)
 		}
 		if (!isdigit((unsigned char) *p))
 			return false;
-		if (++ndigits > EXACT_MAX_SCALE)
+		/* a leading zero adds nothing to the mantissa */
+		if ((m != 0 || *p != '0') && ++ndigits > EXACT_MAX_SCALE)
 			return false;
 		m = m * 10 + (*p - '0');
-		if (seen_point)
-			s++;
+		if (seen_point && ++s > EXACT_MAX_SCALE)
+			return false;
 	}
 	*mantissa = negative ? -m : m;
 	*scale = s;

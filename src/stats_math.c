@@ -66,21 +66,39 @@ normal_quantile(double p)
 }
 
 /*
+ * The two-sided critical value z of a confidence in (0, 1): the upper
+ * quantile 1 - (1 - confidence) / 2.  For a confidence within about 1e-16
+ * of 1 that difference rounds to 1, whose quantile is infinite; the lower
+ * tail, whose probability is still representable, gives it instead.
+ */
+static double
+two_sided_z(double confidence)
+{
+	double		tail = (1 - confidence) / 2;
+
+	if (1 - tail < 1)
+		return normal_quantile(1 - tail);
+	return -normal_quantile(tail);
+}
+
+/*
  * Wilson score interval for a proportion successes / n at the given
- * two-sided confidence; n > 0.
+ * two-sided confidence; n > 0.  The interval always contains the observed
+ * proportion; the bounds are clamped to it, and to [0, 1], so that rounding
+ * never leaves an upper bound of 0.9999999999999999 for a proportion of 1.
  */
 void
 wilson_interval(double successes, double n, double confidence,
 				double *lower, double *upper)
 {
-	double		z = normal_quantile(1 - (1 - confidence) / 2);
+	double		z = two_sided_z(confidence);
 	double		phat = successes / n;
 	double		z2n = z * z / n;
 	double		center = (phat + z2n / 2) / (1 + z2n);
 	double		half = z * sqrt(phat * (1 - phat) / n + z2n / (4 * n)) / (1 + z2n);
 
-	*lower = fmax(0.0, center - half);
-	*upper = fmin(1.0, center + half);
+	*lower = fmax(0.0, fmin(center - half, phat));
+	*upper = fmin(1.0, fmax(center + half, phat));
 }
 
 /*
@@ -94,7 +112,7 @@ void
 odds_ratio_interval(double a, double b, double c, double d, double confidence,
 					double *odds_ratio, double *lower, double *upper)
 {
-	double		z = normal_quantile(1 - (1 - confidence) / 2);
+	double		z = two_sided_z(confidence);
 	double		log_or,
 				se;
 

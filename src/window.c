@@ -26,6 +26,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datum.h"
 #include "utils/datetime.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -200,7 +201,8 @@ mrr_movement(PG_FUNCTION_ARGS)
 	Datum		mrr,
 				prev;
 	int			c_sign,
-				p_sign = 0;
+				p_sign = 0,
+				cmp = 0;
 	bool		had_revenue;
 	const char *label;
 
@@ -216,12 +218,22 @@ mrr_movement(PG_FUNCTION_ARGS)
 	}
 	had_revenue = st->had_revenue;
 
+	/*
+	 * A value fetched from a row points into that row's tuple, which fetching
+	 * another row may free: the current value is copied (into the memory of
+	 * the current row, which the window node resets) before the previous row
+	 * is fetched, and compared with the previous value before the months are.
+	 */
 	mrr = arg_at(winobj, 0, 0, &isnull, &isout);
 	c_sign = mrr_sign(mrr, isnull);
+	if (c_sign > 0)
+		mrr = datumCopy(mrr, false, -1);
 	prev = arg_at(winobj, 0, -1, &prev_null, &isout);
 	if (!isout)
 	{
 		p_sign = mrr_sign(prev, prev_null);
+		if (c_sign > 0 && p_sign > 0)
+			cmp = DatumGetInt32(DirectFunctionCall2(numeric_cmp, mrr, prev));
 		if (PG_NARGS() > 1)
 		{
 			bool		m_null,
@@ -244,11 +256,7 @@ mrr_movement(PG_FUNCTION_ARGS)
 	else if (c_sign == 0)
 		label = p_sign > 0 ? "churn" : "flat";
 	else
-	{
-		int			cmp = DatumGetInt32(DirectFunctionCall2(numeric_cmp, mrr, prev));
-
 		label = cmp > 0 ? "expansion" : cmp < 0 ? "contraction" : "flat";
-	}
 
 	if (c_sign > 0)
 		st->had_revenue = true;

@@ -86,6 +86,52 @@ main(void)
 		check(lo >= 0 && hi <= 1 && lo < hi, "one trial: a proper interval inside [0, 1]");
 	}
 
+	/*
+	 * The interval contains the proportion exactly, whatever the rounding:
+	 * 9 of 9 gave an upper bound of 0.9999999999999999 and 0 of 15 a lower
+	 * bound of 1.4e-17 before the bounds were clamped to it.
+	 */
+	{
+		double		lo,
+					hi;
+		int			outside = 0;
+		static const double confidences[] = {0.5, 0.8, 0.9, 0.95, 0.99, 0.999999, 0.9999999999999999};
+
+		for (size_t c = 0; c < sizeof(confidences) / sizeof(confidences[0]); c++)
+			for (int n = 1; n <= 2000; n++)
+				for (int k = 0; k <= n; k += (n < 50 ? 1 : n / 7 + 1))
+				{
+					wilson_interval(k, n, confidences[c], &lo, &hi);
+					if (!(lo <= (double) k / n && (double) k / n <= hi && lo >= 0 && hi <= 1))
+						outside++;
+					if ((k == 0 && lo != 0) || (k == n && hi != 1))
+						outside++;
+				}
+		snprintf(label, sizeof(label),
+				 "Wilson bounds contain k/n, are 0 at k = 0 and 1 at k = n (n <= 2000, 7 confidences): %d failures",
+				 outside);
+		check(outside == 0, label);
+		wilson_interval(9, 9, 0.95, &lo, &hi);
+		check(hi == 1.0, "9 of 9: upper bound exactly 1");
+		wilson_interval(0, 15, 0.95, &lo, &hi);
+		check(lo == 0.0, "0 of 15: lower bound exactly 0");
+	}
+
+	/* a confidence within 1e-16 of 1: finite bounds, not NaN */
+	{
+		double		or,
+					lo,
+					hi;
+
+		odds_ratio_interval(30, 70, 10, 90, 0.9999999999999999, &or, &lo, &hi);
+		check(isfinite(lo) && isfinite(hi) && lo > 0 && lo < or && or < hi,
+			  "odds ratio at confidence 0.9999999999999999: finite bounds around the estimate");
+		odds_ratio_interval(30, 70, 10, 90, 0.95, &or, &lo, &hi);
+		check(close_rel(or, 30.0 * 90 / (70 * 10), 1e-14) &&
+			  close_rel(lo, exp(log(or) - 1.959963984540054 * sqrt(1.0 / 30 + 1.0 / 70 + 1.0 / 10 + 1.0 / 90)), 1e-12),
+			  "odds ratio 3.857 with its Woolf 95% lower bound");
+	}
+
 	printf("1..%d\n", n_test);
 	return n_fail == 0 ? 0 : 1;
 }
