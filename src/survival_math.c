@@ -9,6 +9,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -328,8 +329,13 @@ estimate(const SurvivalSummary *s, int32_t horizon,
 		at_risk -= all;
 	}
 
-	*cif_won = cw;
-	*cif_lost = cl;
+	/*
+	 * Each is in [0, 1] in exact arithmetic; a sum of products can round to
+	 * 1.0000000000000002 (two of three deals won on day 0, the third on a
+	 * later day once the one open deal left the risk set).
+	 */
+	*cif_won = fmin(cw, 1.0);
+	*cif_lost = fmin(cl, 1.0);
 	*surv = S;
 }
 

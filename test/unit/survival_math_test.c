@@ -1153,6 +1153,26 @@ test_speed(void)
 	free(s);
 }
 
+/*
+ * The estimates stay in [0, 1] when rounding would leave them above: two of
+ * three deals won on day 0, one open at day 1240, the third won on day 2620
+ * summed to 1.0000000000000002 (found by the fuzzer).
+ */
+static void
+test_rounding_above_one(void)
+{
+	SurvivalSummary *s = malloc(sizeof(SurvivalSummary));
+	double		cw;
+
+	survival_init(s);
+	survival_add_counts(s, 0, 2, 0, 1);
+	survival_add_counts(s, 1240, 0, 0, 1);
+	survival_add_counts(s, 2620, 1, 0, 0);
+	cw = survival_cumulative_incidence_won(s, 988091);
+	check(cw <= 1.0 && cw > 0.999, "cumulative win rate of a rounding case stays <= 1 (%.17g)", cw);
+	free(s);
+}
+
 int
 main(void)
 {
@@ -1167,6 +1187,7 @@ main(void)
 	test_coarse_bins();
 	test_geometry();
 	test_edges_and_validate();
+	test_rounding_above_one();
 
 	make_horizons();
 	for (size_t c = 0; c < sizeof(configs) / sizeof(configs[0]); c++)
