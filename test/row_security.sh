@@ -168,6 +168,27 @@ check "a rep cannot move another rep's deal: to them it does not exist" \
 check "a rep cannot insert a stage event into another rep's deal" \
       "$(as regress_rls_rep "INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at)
                              VALUES ($other_deal, $(lost_stage $other_deal), '2026-10-31 12:00+00')")" "error 42501"
+check "a rep cannot write a snapshot of their own deal that names another rep as owner" \
+      "$(as regress_rls_rep "INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, amount, owner_id)
+                             SELECT $own_deal, created_at + interval '1 second', 1e9, $peer FROM sales_kpi.opportunity WHERE opportunity_id = $own_deal")" "error 42501"
+check "nor one at an instant that already has a snapshot (the insert becomes an update)" \
+      "$(as regress_rls_rep "INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, amount, owner_id)
+                             SELECT $own_deal, created_at, 1e9, $peer FROM sales_kpi.opportunity WHERE opportunity_id = $own_deal")" "error 42501"
+check "a rep cannot record a stage event of their own deal as moved by another rep" \
+      "$(as regress_rls_rep "INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at, rep_id)
+                             VALUES ($own_deal, $(lost_stage $own_deal), now(), $peer)")" "error 42501"
+check "a rep logs an activity on their own deal" \
+      "$(as regress_rls_rep "INSERT INTO sales_kpi.activity (rep_id, opportunity_id, kind, occurred_at)
+                             VALUES ($rep, $own_deal, 'call', now()) RETURNING opportunity_id")" "$own_deal"
+check "a rep cannot log an activity on another rep's deal" \
+      "$(as regress_rls_rep "INSERT INTO sales_kpi.activity (rep_id, opportunity_id, kind, occurred_at)
+                             VALUES ($rep, $other_deal, 'call', now())")" "error 42501"
+check "nor on a deal that does not exist: the same answer, so deal ids cannot be probed" \
+      "$(as regress_rls_rep "INSERT INTO sales_kpi.activity (rep_id, opportunity_id, kind, occurred_at)
+                             VALUES ($rep, $(q "SELECT max(opportunity_id) + 1000 FROM sales_kpi.opportunity"), 'call', now())")" "error 42501"
+check "a rep cannot attach a lead to another rep's deal" \
+      "$(as regress_rls_rep "INSERT INTO sales_kpi.lead (rep_id, opportunity_id, created_at, converted_at, source)
+                             VALUES ($rep, $other_deal, now() - interval '1 day', now(), 'planted')")" "error 42501"
 quotas_before=$(q "SELECT string_agg(rep_id || ':' || amount, ',' ORDER BY rep_id, period_start) FROM sales_kpi.quota WHERE rep_id IN ($rep, $peer)")
 check "a rep cannot raise another rep's quota (no row to update)" \
       "$(as regress_rls_rep "WITH u AS (UPDATE sales_kpi.quota SET amount = amount * 2 WHERE rep_id = $peer RETURNING 1) SELECT count(*) FROM u")" "0"
@@ -181,7 +202,10 @@ check "their manager sets the rep's quota" \
       "$(as regress_rls_manager "WITH u AS (UPDATE sales_kpi.quota SET amount = amount + 1 WHERE rep_id = $rep RETURNING 1) SELECT count(*) > 0 FROM u")" "t"
 check "a rep submits their own forecast" \
       "$(as regress_rls_rep "INSERT INTO sales_kpi.forecast_submission (rep_id, period_start, period_end, submitted_at, category, amount)
-                             VALUES ($rep, '2026-10-01', '2027-01-01', '2026-10-20', 'commit', 5000) RETURNING rep_id")" "$rep"
+                             VALUES ($rep, '2026-10-01', '2027-01-01', now(), 'commit', 5000) RETURNING rep_id")" "$rep"
+check "a rep cannot backdate a forecast submission" \
+      "$(as regress_rls_rep "INSERT INTO sales_kpi.forecast_submission (rep_id, period_start, period_end, submitted_at, category, amount)
+                             VALUES ($rep, '2026-10-01', '2027-01-01', now() - interval '1 day', 'commit', 5000)")" "error 42501"
 check "a rep cannot submit one for another rep" \
       "$(as regress_rls_rep "INSERT INTO sales_kpi.forecast_submission (rep_id, period_start, period_end, submitted_at, category, amount)
                              VALUES ($peer, '2026-10-01', '2027-01-01', '2026-10-20', 'commit', 5000)")" "error 42501"

@@ -116,6 +116,11 @@ catalog() {
              WHERE extname = 'sales_kpi' GROUP BY extversion"
 }
 
+# a release is frozen: its install script is the one that shipped
+check "releases/sales_kpi--$previous.sql is the script released as $previous" \
+      "$(sha256sum releases/sales_kpi--$previous.sql | cut -d' ' -f1)" \
+      "57b30bc2706c3de43d8e6cb92546adfd5e23cd9dc2cb5b31f6e36458c6894872"
+
 createdb up_old
 if q up_old "CREATE EXTENSION sales_kpi VERSION '$previous'"; then ok "install $previous"; else fail "install $previous"; fi
 q up_old "SELECT count(*) FROM sales_kpi.load_demo(3000, 7, '2026-10-31')" >/dev/null

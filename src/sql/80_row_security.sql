@@ -14,7 +14,14 @@
 -- stages, milestones, price terms, exchange rates) is read by every rep and
 -- written by analysts; accounts and contacts are shared by every rep, and
 -- only analysts delete them.  Quotas are set by a rep's managers, never by
--- the rep; a rep adds forecast submissions and changes none.
+-- the rep; a rep adds forecast submissions, dated when written, and
+-- changes none.  A row a rep writes stays inside their tree: the deal it
+-- belongs to and every rep it names (owner, mover, rep) are of the tree.
+--
+-- Accounts are shared, so a rep may open a deal on any account; the
+-- recurring revenue of "accounts they have a deal with" scopes their KPIs
+-- but is no secret from them.  Revoke SELECT on recurring_revenue where it
+-- must be one.
 --
 -- Nothing here is SECURITY DEFINER: every KPI function, view and C pass
 -- reads as its caller, so a rep's KPIs are computed from that rep's rows
@@ -110,21 +117,25 @@ AS $$
         -- what the current login sees of the deals, activities and their accounts
         '(SELECT o.opportunity_id FROM @extschema@.opportunity o)' AS deals,
         '(SELECT a.activity_id FROM @extschema@.activity a)' AS activities,
-        '(SELECT o.account_id FROM @extschema@.opportunity o)' AS accounts
+        '(SELECT o.account_id FROM @extschema@.opportunity o)' AS accounts,
+        -- a submission is dated when it is written (five minutes either
+        -- way for a client's clock), so that none can be backdated
+        'submitted_at OPERATOR(pg_catalog.>=) (pg_catalog.now() OPERATOR(pg_catalog.-) ''5 minutes''::pg_catalog.interval)'
+        ' AND submitted_at OPERATOR(pg_catalog.<=) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) ''5 minutes''::pg_catalog.interval)' AS just_now
     ), policy(ord, t, pol, cmd, u, c) AS (VALUES
         (1, 'opportunity', 'sales_kpi_scope', 'ALL', 'owner_id IN {tree}', 'owner_id IN {tree}'),
-        (2, 'stage_event', 'sales_kpi_scope', 'ALL', 'opportunity_id IN {deals}', 'opportunity_id IN {deals}'),
-        (3, 'opportunity_history', 'sales_kpi_scope', 'ALL', 'opportunity_id IN {deals}', 'opportunity_id IN {deals}'),
+        (2, 'stage_event', 'sales_kpi_scope', 'ALL', 'opportunity_id IN {deals}', 'opportunity_id IN {deals} AND (rep_id IS NULL OR rep_id IN {tree})'),
+        (3, 'opportunity_history', 'sales_kpi_scope', 'ALL', 'opportunity_id IN {deals}', 'opportunity_id IN {deals} AND owner_id IN {tree}'),
         (4, 'milestone_event', 'sales_kpi_scope', 'ALL', 'opportunity_id IN {deals}', 'opportunity_id IN {deals}'),
         (5, 'opportunity_contact', 'sales_kpi_scope', 'ALL', 'opportunity_id IN {deals}', 'opportunity_id IN {deals}'),
         (6, 'collection', 'sales_kpi_scope', 'ALL', 'opportunity_id IN {deals}', 'opportunity_id IN {deals}'),
-        (7, 'activity', 'sales_kpi_scope', 'ALL', 'rep_id IN {tree}', 'rep_id IN {tree}'),
+        (7, 'activity', 'sales_kpi_scope', 'ALL', 'rep_id IN {tree}', 'rep_id IN {tree} AND (opportunity_id IS NULL OR opportunity_id IN {deals})'),
         (8, 'utterance', 'sales_kpi_scope', 'ALL', 'activity_id IN {activities}', 'activity_id IN {activities}'),
-        (9, 'lead', 'sales_kpi_scope', 'ALL', 'rep_id IN {tree} OR opportunity_id IN {deals}', 'rep_id IN {tree}'),
+        (9, 'lead', 'sales_kpi_scope', 'ALL', 'rep_id IN {tree} OR opportunity_id IN {deals}', 'rep_id IN {tree} AND (opportunity_id IS NULL OR opportunity_id IN {deals})'),
         (10, 'quota', 'sales_kpi_scope', 'SELECT', 'rep_id IN {tree}', NULL),
         (11, 'quota', 'sales_kpi_managers', 'ALL', 'rep_id IN {below}', 'rep_id IN {below}'),
         (12, 'forecast_submission', 'sales_kpi_scope', 'SELECT', 'rep_id IN {tree}', NULL),
-        (13, 'forecast_submission', 'sales_kpi_submit', 'INSERT', NULL, 'rep_id IN {tree}'),
+        (13, 'forecast_submission', 'sales_kpi_submit', 'INSERT', NULL, 'rep_id IN {tree} AND {just_now}'),
         (14, 'rep', 'sales_kpi_scope', 'SELECT', 'rep_id IN {tree}', NULL),
         (15, 'recurring_revenue', 'sales_kpi_scope', 'SELECT', 'account_id IN {accounts}', NULL),
         (16, 'account', 'sales_kpi_scope', 'SELECT', '{is_rep}', NULL),
@@ -147,9 +158,10 @@ AS $$
     SELECT x.t, x.pol, x.cmd,
            max(CASE WHEN NOT x.is_check THEN e.expr END), max(CASE WHEN x.is_check THEN e.expr END)
       FROM expand x, fragment f,
-           LATERAL (SELECT replace(replace(replace(replace(replace(replace(x.expr,
+           LATERAL (SELECT replace(replace(replace(replace(replace(replace(replace(x.expr,
                            '{tree}', f.tree), '{below}', f.below), '{is_rep}', f.is_rep),
-                           '{deals}', f.deals), '{activities}', f.activities), '{accounts}', f.accounts) AS expr) e
+                           '{deals}', f.deals), '{activities}', f.activities), '{accounts}', f.accounts),
+                           '{just_now}', f.just_now) AS expr) e
      GROUP BY x.ord, x.t, x.pol, x.cmd
      ORDER BY x.ord
 $$;
