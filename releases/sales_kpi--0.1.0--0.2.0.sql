@@ -202,6 +202,7 @@ CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
     ids bigint[];
@@ -221,8 +222,8 @@ BEGIN
     -- gates: only when some pipeline involved has them on
     IF EXISTS (SELECT 1
                  FROM (SELECT DISTINCT o.pipeline_id
-                         FROM new_events n
-                         JOIN @extschema@.opportunity o ON o.opportunity_id = n.opportunity_id) p
+                         FROM @extschema@.opportunity o
+                        WHERE o.opportunity_id = ANY (deals)) p
                 WHERE @extschema@.stage_gate_mode(p.pipeline_id) <> 'off')
     THEN
         FOR v IN SELECT * FROM @extschema@.stage_gate_violations(ids) LOOP
@@ -256,6 +257,7 @@ CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_update()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
     deals bigint[] := ARRAY(SELECT opportunity_id FROM new_events
@@ -272,6 +274,7 @@ CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_delete()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
     deals bigint[] := ARRAY(SELECT DISTINCT opportunity_id FROM old_events);
@@ -360,30 +363,39 @@ CREATE OR REPLACE FUNCTION @extschema@.opportunity_history_after_change()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
+DECLARE
+    deals bigint[];
 BEGIN
     -- statement triggers fire for empty statements too: the update below
     -- would fire the deal's update trigger, whose empty insert fires this
     IF NOT EXISTS (SELECT 1 FROM changed_snapshots) THEN
         RETURN NULL;
     END IF;
-    PERFORM @extschema@.lock_deals(ARRAY(SELECT DISTINCT opportunity_id FROM changed_snapshots));
+    deals := ARRAY(SELECT DISTINCT opportunity_id FROM changed_snapshots);
+    PERFORM @extschema@.lock_deals(deals);
+    -- by the deals' ids (one probe each), not by joining the transition
+    -- table, so that no plan depends on its size
     UPDATE @extschema@.opportunity o
        SET amount = n.amount, expected_close = n.expected_close,
            forecast_category = n.forecast_category, owner_id = n.owner_id, snapshot_at = n.changed_at
-      FROM (SELECT DISTINCT ON (h.opportunity_id)
-                   h.opportunity_id, h.changed_at, h.amount, h.expected_close, h.forecast_category, h.owner_id
+      FROM unnest(deals) AS d(id)
+      CROSS JOIN LATERAL (
+            SELECT h.changed_at, h.amount, h.expected_close, h.forecast_category, h.owner_id
               FROM @extschema@.opportunity_history h
-             WHERE h.opportunity_id IN (SELECT opportunity_id FROM changed_snapshots)
-             ORDER BY h.opportunity_id, h.changed_at DESC) n
-     WHERE o.opportunity_id = n.opportunity_id
+             WHERE h.opportunity_id = d.id
+             ORDER BY h.changed_at DESC
+             LIMIT 1) n
+     WHERE o.opportunity_id = d.id
        AND (o.amount, o.expected_close, o.forecast_category, o.owner_id, o.snapshot_at)
            IS DISTINCT FROM (n.amount, n.expected_close, n.forecast_category, n.owner_id, n.changed_at);
     -- a deal whose last snapshot was deleted keeps its fields, but has no
     -- snapshot time
     UPDATE @extschema@.opportunity o
        SET snapshot_at = NULL
-     WHERE o.opportunity_id IN (SELECT opportunity_id FROM changed_snapshots)
+      FROM unnest(deals) AS d(id)
+     WHERE o.opportunity_id = d.id
        AND o.snapshot_at IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
                         WHERE h.opportunity_id = o.opportunity_id);
@@ -2666,3 +2678,151 @@ $$;
 COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint) IS
     'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for).';
 
+-- Linear write paths: no trigger query joins a transition table by a plan
+-- cached for another size (old and new rows are compared with EXCEPT, deals
+-- are probed by id), JIT is off for the triggers, and a deal inserted with
+-- snapshot_at set (a restore) brings its own history instead of a creation
+-- snapshot that its dumped one would replace.
+COMMENT ON COLUMN @extschema@.opportunity.snapshot_at IS
+    'When the newest opportunity_history snapshot was taken, null without one (maintained): the row says what that snapshot says, so the deal stood as its row at any instant since. A deal inserted with it set gets no creation snapshot: it brings its own history (a restore).';
+
+CREATE OR REPLACE FUNCTION @extschema@.opportunity_after_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+BEGIN
+    PERFORM @extschema@.check_opportunity_stage(
+        ARRAY(SELECT opportunity_id FROM new_deals
+               WHERE stage_id IS NOT NULL OR closed_at IS NOT NULL));
+    INSERT INTO @extschema@.opportunity_history
+           (opportunity_id, changed_at, amount, expected_close, forecast_category, owner_id)
+    SELECT opportunity_id, created_at, amount, expected_close, forecast_category, owner_id
+      FROM new_deals
+     WHERE snapshot_at IS NULL
+        ON CONFLICT (opportunity_id, changed_at) DO NOTHING;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.opportunity_after_update()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    bad record;
+    moved_ids bigint[];
+    moved_old_ids bigint[];
+    moved_from timestamptz[];
+    moved_to timestamptz[];
+BEGIN
+    -- What changed is found with EXCEPT (new rows that no old row equals in
+    -- those columns), never by joining the two transition tables: a join
+    -- planned at a one-row update and cached would be a nested loop, and
+    -- quadratic at the next bulk update.  A set operation is linear at any
+    -- size, whatever plan is cached.
+
+    -- snapshot_at is the time of the newest snapshot, set here only
+    SELECT c.opportunity_id, c.snapshot_at, h.changed_at INTO bad
+      FROM (SELECT n.opportunity_id, n.snapshot_at FROM new_deals n
+            EXCEPT
+            SELECT o.opportunity_id, o.snapshot_at FROM old_deals o) c
+      LEFT JOIN LATERAL (SELECT max(hi.changed_at) AS changed_at
+                           FROM @extschema@.opportunity_history hi
+                          WHERE hi.opportunity_id = c.opportunity_id) h ON true
+     WHERE c.snapshot_at IS DISTINCT FROM h.changed_at
+     ORDER BY c.opportunity_id
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'opportunity %: snapshot_at is maintained from opportunity_history', bad.opportunity_id
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = 'opportunity_snapshot_check',
+                  TABLE = 'opportunity', SCHEMA = '@extschema@',
+                  DETAIL = format('The newest snapshot was taken at %s; the row says %s.',
+                                  coalesce(bad.changed_at::text, 'null'), coalesce(bad.snapshot_at::text, 'null'));
+    END IF;
+    PERFORM @extschema@.check_opportunity_stage(
+        ARRAY(SELECT c.opportunity_id
+                FROM (SELECT n.opportunity_id, n.stage_id, n.closed_at, n.stage_entered_at, n.pipeline_id
+                        FROM new_deals n
+                      EXCEPT
+                      SELECT o.opportunity_id, o.stage_id, o.closed_at, o.stage_entered_at, o.pipeline_id
+                        FROM old_deals o) c));
+
+    -- a changed created_at carries the creation snapshot along: the deals
+    -- whose created_at changed, with the new and the old value (both sets
+    -- hold the same deals, so sorted by id they pair up)
+    SELECT array_agg(c.opportunity_id ORDER BY c.opportunity_id), array_agg(c.created_at ORDER BY c.opportunity_id)
+      INTO moved_ids, moved_to
+      FROM (SELECT n.opportunity_id, n.created_at FROM new_deals n
+            EXCEPT
+            SELECT o.opportunity_id, o.created_at FROM old_deals o) c;
+    IF moved_ids IS NOT NULL THEN
+        SELECT array_agg(c.opportunity_id ORDER BY c.opportunity_id), array_agg(c.created_at ORDER BY c.opportunity_id)
+          INTO moved_old_ids, moved_from
+          FROM (SELECT o.opportunity_id, o.created_at FROM old_deals o
+                EXCEPT
+                SELECT n.opportunity_id, n.created_at FROM new_deals n) c;
+        IF moved_old_ids IS DISTINCT FROM moved_ids THEN
+            RAISE EXCEPTION 'opportunity_id of a deal cannot change'
+                USING ERRCODE = 'feature_not_supported',
+                      TABLE = 'opportunity', SCHEMA = '@extschema@',
+                      HINT = 'Its history refers to it: insert a new deal instead.';
+        END IF;
+        UPDATE @extschema@.opportunity_history h
+           SET changed_at = m.created_to
+          FROM unnest(moved_ids, moved_from, moved_to) AS m(opportunity_id, created_from, created_to)
+         WHERE h.opportunity_id = m.opportunity_id
+           AND h.changed_at = m.created_from
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.opportunity_history x
+                            WHERE x.opportunity_id = m.opportunity_id
+                              AND x.changed_at = m.created_to);
+    END IF;
+
+    -- a change of a forecast field leaves a snapshot, unless the newest
+    -- snapshot already says it
+    INSERT INTO @extschema@.opportunity_history
+           (opportunity_id, changed_at, amount, expected_close, forecast_category, owner_id)
+    SELECT c.opportunity_id, now(), c.amount, c.expected_close, c.forecast_category, c.owner_id
+      FROM (SELECT n.opportunity_id, n.amount, n.expected_close, n.forecast_category, n.owner_id
+              FROM new_deals n
+            EXCEPT
+            SELECT o.opportunity_id, o.amount, o.expected_close, o.forecast_category, o.owner_id
+              FROM old_deals o) c
+     WHERE NOT EXISTS (
+            SELECT 1
+              FROM (SELECT h.amount, h.expected_close, h.forecast_category, h.owner_id
+                      FROM @extschema@.opportunity_history h
+                     WHERE h.opportunity_id = c.opportunity_id
+                     ORDER BY h.changed_at DESC
+                     LIMIT 1) newest
+             WHERE (newest.amount, newest.expected_close, newest.forecast_category, newest.owner_id)
+                   IS NOT DISTINCT FROM (c.amount, c.expected_close, c.forecast_category, c.owner_id));
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.opportunity_history_before_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
+AS $$
+BEGIN
+    UPDATE @extschema@.opportunity_history h
+       SET amount = NEW.amount,
+           expected_close = NEW.expected_close,
+           forecast_category = NEW.forecast_category,
+           owner_id = NEW.owner_id
+     WHERE h.opportunity_id = NEW.opportunity_id
+       AND h.changed_at = NEW.changed_at;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END;
+$$;

@@ -29,7 +29,16 @@ fingerprint() {
 
 createdb dr_src
 q dr_src "CREATE EXTENSION sales_kpi"
-q dr_src "SELECT count(*) FROM sales_kpi.load_demo(2000, 11, '2026-10-31')" >/dev/null
+# tens of thousands of deals, so that a restore whose triggers were
+# quadratic would not finish in the suite's time
+q dr_src "SELECT count(*) FROM sales_kpi.load_demo(20000, 11, '2026-10-31')" >/dev/null
+# deals whose creation snapshot was deleted by hand: a restore must not
+# bring one back
+q dr_src "DELETE FROM sales_kpi.opportunity_history h
+           USING sales_kpi.opportunity o
+          WHERE h.opportunity_id = o.opportunity_id AND h.changed_at = o.created_at
+            AND o.opportunity_id IN (SELECT opportunity_id FROM sales_kpi.opportunity_history
+                                      GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1 LIMIT 5)"
 # state a restore must carry: a user price term, a pipeline with gates enforced
 q dr_src "INSERT INTO sales_kpi.price_term (term) VALUES ('ROI'), ('优惠')"
 q dr_src "UPDATE sales_kpi.pipeline SET gate_mode = 'enforce' WHERE pipeline_id = 1"

@@ -44,7 +44,7 @@ COMMENT ON COLUMN @extschema@.opportunity.closed_at IS
 COMMENT ON COLUMN @extschema@.opportunity.stage_entered_at IS
     'When the deal entered its current stage: entered_at of the newest stage_event, null without one (maintained, like stage_id).';
 COMMENT ON COLUMN @extschema@.opportunity.snapshot_at IS
-    'When the newest opportunity_history snapshot was taken, null without one (maintained): the row says what that snapshot says, so the deal stood as its row at any instant since.';
+    'When the newest opportunity_history snapshot was taken, null without one (maintained): the row says what that snapshot says, so the deal stood as its row at any instant since. A deal inserted with it set gets no creation snapshot: it brings its own history (a restore).';
 COMMENT ON COLUMN @extschema@.opportunity.forecast_category IS
     'Overrides the forecast category of the current stage when not null.';
 

@@ -3,10 +3,17 @@
 -- opportunity.stage_id, closed_at and stage_entered_at are derived from the
 -- deal's newest stage_event (latest entered_at, ties by stage_event_id):
 -- stage_entered_at is that event's entered_at, closed_at too when its stage
--- is won or lost, else null.  Statement-
--- level triggers with transition tables do the work set-wise, so a bulk load
--- of a million events costs one join, and out-of-order (back-dated) inserts
--- and reopened deals come out right because only the newest event counts.
+-- is won or lost, else null.  Statement-level triggers with transition
+-- tables do the work set-wise, and out-of-order (back-dated) inserts and
+-- reopened deals come out right because only the newest event counts.
+--
+-- Cost is linear in the rows written, whatever the tables' sizes: PL/pgSQL
+-- keeps the plan of a query made at its first runs, when a table may be
+-- empty or a transition table one row, so the triggers never let a cached
+-- plan join a transition table.  They collect the ids of the deals written
+-- and probe by them (one index probe per deal, whatever the plan), and
+-- compare old and new rows with EXCEPT (linear at any size) rather than by
+-- a join.  JIT is off for them: compiling would cost more than the work.
 --
 -- Inserting an opportunity never creates stage events: a restored dump
 -- brings its own events, and generated ones would collide with them.  A new
@@ -182,6 +189,7 @@ CREATE FUNCTION @extschema@.stage_event_after_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
     ids bigint[];
@@ -201,8 +209,8 @@ BEGIN
     -- gates: only when some pipeline involved has them on
     IF EXISTS (SELECT 1
                  FROM (SELECT DISTINCT o.pipeline_id
-                         FROM new_events n
-                         JOIN @extschema@.opportunity o ON o.opportunity_id = n.opportunity_id) p
+                         FROM @extschema@.opportunity o
+                        WHERE o.opportunity_id = ANY (deals)) p
                 WHERE @extschema@.stage_gate_mode(p.pipeline_id) <> 'off')
     THEN
         FOR v IN SELECT * FROM @extschema@.stage_gate_violations(ids) LOOP
@@ -236,6 +244,7 @@ CREATE FUNCTION @extschema@.stage_event_after_update()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
     deals bigint[] := ARRAY(SELECT opportunity_id FROM new_events
@@ -252,6 +261,7 @@ CREATE FUNCTION @extschema@.stage_event_after_delete()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
     deals bigint[] := ARRAY(SELECT DISTINCT opportunity_id FROM old_events);

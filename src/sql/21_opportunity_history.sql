@@ -7,9 +7,14 @@
 -- changes in one transaction make one snapshot).  A change is recorded only
 -- when the newest snapshot does not already say it, so a loader may insert
 -- history rows first and then set the deal to its current values.  A row
--- inserted for an instant that already has one replaces it: this is what
--- makes a restore exact, since the dump's own creation snapshots replace the
--- ones taken when the restored deals are inserted.
+-- inserted for an instant that already has one replaces it.
+--
+-- A deal inserted with snapshot_at set brings its own history: a restore
+-- (the dumped row says when its newest snapshot was taken) or a loader that
+-- writes the snapshots itself.  It gets no creation snapshot, and its
+-- snapshots set its fields when they arrive.  So a restore loads the
+-- history without replacing a snapshot per deal, each of which would run
+-- the triggers once more.
 
 -- Refuse stage fields that contradict the deal's stage history, or, for a
 -- deal that has none yet, the kind of the stage it names.
@@ -83,6 +88,7 @@ CREATE FUNCTION @extschema@.opportunity_after_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 BEGIN
     PERFORM @extschema@.check_opportunity_stage(
@@ -92,6 +98,7 @@ BEGIN
            (opportunity_id, changed_at, amount, expected_close, forecast_category, owner_id)
     SELECT opportunity_id, created_at, amount, expected_close, forecast_category, owner_id
       FROM new_deals
+     WHERE snapshot_at IS NULL
         ON CONFLICT (opportunity_id, changed_at) DO NOTHING;
     RETURN NULL;
 END;
@@ -101,19 +108,31 @@ CREATE FUNCTION @extschema@.opportunity_after_update()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 DECLARE
     bad record;
+    moved_ids bigint[];
+    moved_old_ids bigint[];
+    moved_from timestamptz[];
+    moved_to timestamptz[];
 BEGIN
+    -- What changed is found with EXCEPT (new rows that no old row equals in
+    -- those columns), never by joining the two transition tables: a join
+    -- planned at a one-row update and cached would be a nested loop, and
+    -- quadratic at the next bulk update.  A set operation is linear at any
+    -- size, whatever plan is cached.
+
     -- snapshot_at is the time of the newest snapshot, set here only
-    SELECT n.opportunity_id, n.snapshot_at, h.changed_at INTO bad
-      FROM new_deals n
-      JOIN old_deals o USING (opportunity_id)
+    SELECT c.opportunity_id, c.snapshot_at, h.changed_at INTO bad
+      FROM (SELECT n.opportunity_id, n.snapshot_at FROM new_deals n
+            EXCEPT
+            SELECT o.opportunity_id, o.snapshot_at FROM old_deals o) c
       LEFT JOIN LATERAL (SELECT max(hi.changed_at) AS changed_at
                            FROM @extschema@.opportunity_history hi
-                          WHERE hi.opportunity_id = n.opportunity_id) h ON true
-     WHERE n.snapshot_at IS DISTINCT FROM o.snapshot_at
-       AND n.snapshot_at IS DISTINCT FROM h.changed_at
+                          WHERE hi.opportunity_id = c.opportunity_id) h ON true
+     WHERE c.snapshot_at IS DISTINCT FROM h.changed_at
+     ORDER BY c.opportunity_id
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'opportunity %: snapshot_at is maintained from opportunity_history', bad.opportunity_id
@@ -124,46 +143,76 @@ BEGIN
                                   coalesce(bad.changed_at::text, 'null'), coalesce(bad.snapshot_at::text, 'null'));
     END IF;
     PERFORM @extschema@.check_opportunity_stage(
-        ARRAY(SELECT n.opportunity_id
-                FROM new_deals n JOIN old_deals o USING (opportunity_id)
-               WHERE (n.stage_id, n.closed_at, n.stage_entered_at, n.pipeline_id)
-                     IS DISTINCT FROM (o.stage_id, o.closed_at, o.stage_entered_at, o.pipeline_id)));
+        ARRAY(SELECT c.opportunity_id
+                FROM (SELECT n.opportunity_id, n.stage_id, n.closed_at, n.stage_entered_at, n.pipeline_id
+                        FROM new_deals n
+                      EXCEPT
+                      SELECT o.opportunity_id, o.stage_id, o.closed_at, o.stage_entered_at, o.pipeline_id
+                        FROM old_deals o) c));
 
-    -- a changed created_at carries the creation snapshot along
-    UPDATE @extschema@.opportunity_history h
-       SET changed_at = n.created_at
-      FROM new_deals n JOIN old_deals o USING (opportunity_id)
-     WHERE n.created_at <> o.created_at
-       AND h.opportunity_id = n.opportunity_id
-       AND h.changed_at = o.created_at
-       AND NOT EXISTS (SELECT 1 FROM @extschema@.opportunity_history x
-                        WHERE x.opportunity_id = n.opportunity_id
-                          AND x.changed_at = n.created_at);
+    -- a changed created_at carries the creation snapshot along: the deals
+    -- whose created_at changed, with the new and the old value (both sets
+    -- hold the same deals, so sorted by id they pair up)
+    SELECT array_agg(c.opportunity_id ORDER BY c.opportunity_id), array_agg(c.created_at ORDER BY c.opportunity_id)
+      INTO moved_ids, moved_to
+      FROM (SELECT n.opportunity_id, n.created_at FROM new_deals n
+            EXCEPT
+            SELECT o.opportunity_id, o.created_at FROM old_deals o) c;
+    IF moved_ids IS NOT NULL THEN
+        SELECT array_agg(c.opportunity_id ORDER BY c.opportunity_id), array_agg(c.created_at ORDER BY c.opportunity_id)
+          INTO moved_old_ids, moved_from
+          FROM (SELECT o.opportunity_id, o.created_at FROM old_deals o
+                EXCEPT
+                SELECT n.opportunity_id, n.created_at FROM new_deals n) c;
+        IF moved_old_ids IS DISTINCT FROM moved_ids THEN
+            RAISE EXCEPTION 'opportunity_id of a deal cannot change'
+                USING ERRCODE = 'feature_not_supported',
+                      TABLE = 'opportunity', SCHEMA = '@extschema@',
+                      HINT = 'Its history refers to it: insert a new deal instead.';
+        END IF;
+        UPDATE @extschema@.opportunity_history h
+           SET changed_at = m.created_to
+          FROM unnest(moved_ids, moved_from, moved_to) AS m(opportunity_id, created_from, created_to)
+         WHERE h.opportunity_id = m.opportunity_id
+           AND h.changed_at = m.created_from
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.opportunity_history x
+                            WHERE x.opportunity_id = m.opportunity_id
+                              AND x.changed_at = m.created_to);
+    END IF;
 
+    -- a change of a forecast field leaves a snapshot, unless the newest
+    -- snapshot already says it
     INSERT INTO @extschema@.opportunity_history
            (opportunity_id, changed_at, amount, expected_close, forecast_category, owner_id)
-    SELECT n.opportunity_id, now(), n.amount, n.expected_close, n.forecast_category, n.owner_id
-      FROM new_deals n JOIN old_deals o USING (opportunity_id)
-     WHERE (n.amount, n.expected_close, n.forecast_category, n.owner_id)
-           IS DISTINCT FROM (o.amount, o.expected_close, o.forecast_category, o.owner_id)
-       AND NOT EXISTS (
+    SELECT c.opportunity_id, now(), c.amount, c.expected_close, c.forecast_category, c.owner_id
+      FROM (SELECT n.opportunity_id, n.amount, n.expected_close, n.forecast_category, n.owner_id
+              FROM new_deals n
+            EXCEPT
+            SELECT o.opportunity_id, o.amount, o.expected_close, o.forecast_category, o.owner_id
+              FROM old_deals o) c
+     WHERE NOT EXISTS (
             SELECT 1
               FROM (SELECT h.amount, h.expected_close, h.forecast_category, h.owner_id
                       FROM @extschema@.opportunity_history h
-                     WHERE h.opportunity_id = n.opportunity_id
+                     WHERE h.opportunity_id = c.opportunity_id
                      ORDER BY h.changed_at DESC
                      LIMIT 1) newest
              WHERE (newest.amount, newest.expected_close, newest.forecast_category, newest.owner_id)
-                   IS NOT DISTINCT FROM (n.amount, n.expected_close, n.forecast_category, n.owner_id));
+                   IS NOT DISTINCT FROM (c.amount, c.expected_close, c.forecast_category, c.owner_id));
     RETURN NULL;
 END;
 $$;
 
 -- A snapshot for an instant that already has one replaces it.
+-- The update probes the primary key: a plan cached while the table was
+-- small (a restore starts from empty) would scan the whole table for every
+-- row, so sequential scans are off for it.
 CREATE FUNCTION @extschema@.opportunity_history_before_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
 AS $$
 BEGIN
     UPDATE @extschema@.opportunity_history h
@@ -190,30 +239,39 @@ CREATE FUNCTION @extschema@.opportunity_history_after_change()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
+DECLARE
+    deals bigint[];
 BEGIN
     -- statement triggers fire for empty statements too: the update below
     -- would fire the deal's update trigger, whose empty insert fires this
     IF NOT EXISTS (SELECT 1 FROM changed_snapshots) THEN
         RETURN NULL;
     END IF;
-    PERFORM @extschema@.lock_deals(ARRAY(SELECT DISTINCT opportunity_id FROM changed_snapshots));
+    deals := ARRAY(SELECT DISTINCT opportunity_id FROM changed_snapshots);
+    PERFORM @extschema@.lock_deals(deals);
+    -- by the deals' ids (one probe each), not by joining the transition
+    -- table, so that no plan depends on its size
     UPDATE @extschema@.opportunity o
        SET amount = n.amount, expected_close = n.expected_close,
            forecast_category = n.forecast_category, owner_id = n.owner_id, snapshot_at = n.changed_at
-      FROM (SELECT DISTINCT ON (h.opportunity_id)
-                   h.opportunity_id, h.changed_at, h.amount, h.expected_close, h.forecast_category, h.owner_id
+      FROM unnest(deals) AS d(id)
+      CROSS JOIN LATERAL (
+            SELECT h.changed_at, h.amount, h.expected_close, h.forecast_category, h.owner_id
               FROM @extschema@.opportunity_history h
-             WHERE h.opportunity_id IN (SELECT opportunity_id FROM changed_snapshots)
-             ORDER BY h.opportunity_id, h.changed_at DESC) n
-     WHERE o.opportunity_id = n.opportunity_id
+             WHERE h.opportunity_id = d.id
+             ORDER BY h.changed_at DESC
+             LIMIT 1) n
+     WHERE o.opportunity_id = d.id
        AND (o.amount, o.expected_close, o.forecast_category, o.owner_id, o.snapshot_at)
            IS DISTINCT FROM (n.amount, n.expected_close, n.forecast_category, n.owner_id, n.changed_at);
     -- a deal whose last snapshot was deleted keeps its fields, but has no
     -- snapshot time
     UPDATE @extschema@.opportunity o
        SET snapshot_at = NULL
-     WHERE o.opportunity_id IN (SELECT opportunity_id FROM changed_snapshots)
+      FROM unnest(deals) AS d(id)
+     WHERE o.opportunity_id = d.id
        AND o.snapshot_at IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM @extschema@.opportunity_history h
                         WHERE h.opportunity_id = o.opportunity_id);
