@@ -297,6 +297,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     deal @extschema@.opportunity;
+    stood record;
     new_id bigint;
 BEGIN
     IF move_stage.opportunity_id IS NULL THEN
@@ -328,23 +329,32 @@ BEGIN
             USING ERRCODE = 'foreign_key_violation';
     END IF;
 
+    -- the deal as its history says it stood at the move: a move dated in
+    -- the past takes the amount, owner and dates of then, not of now
+    SELECT h.amount, h.expected_close, h.forecast_category, h.owner_id
+      INTO stood
+      FROM @extschema@.opportunity_history h
+     WHERE h.opportunity_id = deal.opportunity_id
+       AND h.changed_at <= move_stage.at
+     ORDER BY h.changed_at DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT deal.amount, deal.expected_close, deal.forecast_category, deal.owner_id INTO stood;
+    END IF;
+
     INSERT INTO @extschema@.stage_event (opportunity_id, stage_id, entered_at, amount, rep_id)
     VALUES (deal.opportunity_id, move_stage.stage_id, move_stage.at,
-            coalesce(move_stage.amount, deal.amount), deal.owner_id)
+            coalesce(move_stage.amount, stood.amount), stood.owner_id)
     RETURNING stage_event_id INTO new_id;
 
-    IF move_stage.amount IS NOT NULL AND move_stage.amount <> deal.amount
-       AND NOT EXISTS (SELECT 1 FROM @extschema@.stage_event e
-                        WHERE e.opportunity_id = deal.opportunity_id
-                          AND (e.entered_at, e.stage_event_id) > (move_stage.at, new_id))
-    THEN
+    -- a new amount is a snapshot at the move's own instant; the deal's
+    -- fields follow its newest snapshot (the snapshot trigger sets them), so
+    -- a move dated before a newer snapshot leaves them alone
+    IF move_stage.amount IS DISTINCT FROM stood.amount AND move_stage.amount IS NOT NULL THEN
         INSERT INTO @extschema@.opportunity_history
                (opportunity_id, changed_at, amount, expected_close, forecast_category, owner_id)
         VALUES (deal.opportunity_id, move_stage.at, move_stage.amount,
-                deal.expected_close, deal.forecast_category, deal.owner_id);
-        UPDATE @extschema@.opportunity o
-           SET amount = move_stage.amount
-         WHERE o.opportunity_id = deal.opportunity_id;
+                stood.expected_close, stood.forecast_category, stood.owner_id);
     END IF;
     RETURN new_id;
 END;
