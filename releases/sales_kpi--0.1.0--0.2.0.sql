@@ -2836,3 +2836,296 @@ BEGIN
     RETURN NEW;
 END;
 $$;
+
+-- Clear errors for absurd arguments: infinite flow instants, unknown teams.
+CREATE FUNCTION @extschema@.check_team(team text)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF team IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.rep r WHERE r.team = check_team.team) THEN
+        RAISE EXCEPTION 'argument "team": no rep is in team "%"', team
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A team is a value of sales_kpi.rep.team.';
+    END IF;
+    RETURN team;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.check_team(text) IS
+    'Internal: the team when it is null or some rep''s team, else a 22023 naming the argument.';
+
+CREATE OR REPLACE FUNCTION @extschema@.pipeline_flow_args(from_at timestamptz, to_at timestamptz, mode text,
+                                               dimension text, close_before date,
+                                               OUT from_at_r timestamptz, OUT to_at_r timestamptz,
+                                               OUT close_before_r date)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+BEGIN
+    to_at_r := @extschema@.finite_instant(coalesce(to_at, now()), 'to_at');
+    from_at_r := @extschema@.finite_instant(coalesce(from_at, @extschema@.period_start(to_at_r, 'quarter')),
+                                            'from_at');
+    IF from_at_r > to_at_r THEN
+        RAISE EXCEPTION 'argument "to_at" (%) must not be earlier than "from_at" (%)', to_at_r, from_at_r
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF mode IS NULL OR mode NOT IN ('primary', 'all') THEN
+        RAISE EXCEPTION 'argument "mode" must be primary or all, got "%"', coalesce(mode, 'null')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- raises for an unknown dimension
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    close_before_r := coalesce(close_before,
+                               (@extschema@.period_end(from_at_r, 'quarter')
+                                AT TIME ZONE @extschema@.reporting_timezone())::date);
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.pipeline_flow_rows(p_from_at timestamptz, p_to_at timestamptz, p_mode text,
+                                               p_dimension text, p_team text, p_close_before date,
+                                               p_totals boolean)
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               opportunity_id bigint, category text, deals bigint, deal_change bigint, amount numeric,
+               stage_kind_start text, stage_position_start integer, amount_start numeric,
+               expected_close_start date, owner_id_start bigint,
+               stage_kind_end text, stage_position_end integer, amount_end numeric,
+               expected_close_end date, owner_id_end bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    a record;
+    v_day date;
+    v_primary boolean;
+BEGIN
+    a := @extschema@.pipeline_flow_args(p_from_at, p_to_at, p_mode, p_dimension, p_close_before);
+    PERFORM @extschema@.check_team(p_team);
+    v_primary := p_mode = 'primary';
+    v_day := (a.to_at_r AT TIME ZONE @extschema@.reporting_timezone())::date;
+    RETURN QUERY
+    WITH st AS (
+        SELECT s.*,
+               coalesce(@extschema@.to_base(s.amount_s, s.currency, v_day), 0) AS base_s,
+               coalesce(@extschema@.to_base(s.amount_e, s.currency, v_day), 0) AS base_e,
+               @extschema@.dimension_value(p_dimension, dd.pipeline, rs.name, rs.team,
+                   dd.source, dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS dv_s,
+               @extschema@.dimension_value(p_dimension, dd.pipeline, re.name, re.team,
+                   dd.source, dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS dv_e,
+               s.exists_s AND s.stage_kind_s = 'open'
+                 AND (s.expected_close_s IS NULL OR s.expected_close_s < a.close_before_r) AS win_s,
+               s.exists_e AND s.stage_kind_e = 'open'
+                 AND (s.expected_close_e IS NULL OR s.expected_close_e < a.close_before_r) AS win_e,
+               p_team IS NULL OR rs.team IS NOT DISTINCT FROM p_team AS team_s,
+               p_team IS NULL OR re.team IS NOT DISTINCT FROM p_team AS team_e
+          FROM @extschema@.pipeline_flow_states(a.from_at_r, a.to_at_r, p_team) s
+          -- the deal's attributes only for a breakdown by one of them
+          LEFT JOIN @extschema@.deal_dimensions dd
+                 ON p_dimension NOT IN ('company', 'rep', 'team') AND dd.opportunity_id = s.opportunity_id
+          LEFT JOIN @extschema@.rep rs ON rs.rep_id = s.owner_id_s
+          LEFT JOIN @extschema@.rep re ON re.rep_id = s.owner_id_e
+    ), cl AS (
+        SELECT st.*,
+               st.win_s AND st.team_s AS in_s,
+               st.win_e AND st.team_e AS in_e,
+               st.base_e - st.base_s AS delta,
+               CASE WHEN st.stage_kind_s = 'open' AND st.stage_kind_e = 'open'
+                    THEN sign(st.stage_position_e - st.stage_position_s) ELSE 0 END AS stage_move
+          FROM st
+    ), sides AS (
+        SELECT cl.*,
+               cl.in_s AND cl.in_e AND cl.dv_s = cl.dv_e AS stays,
+               cl.in_s AND NOT (cl.in_e AND cl.dv_s = cl.dv_e) AS exits,
+               cl.in_e AND NOT (cl.in_s AND cl.dv_s = cl.dv_e) AS enters,
+               CASE WHEN cl.stage_kind_e = 'won' THEN 'won'
+                    WHEN cl.stage_kind_e = 'lost' THEN 'lost'
+                    WHEN NOT cl.win_e THEN 'pushed'
+                    ELSE 'moved_out' END AS exit_cat,
+               CASE WHEN NOT cl.exists_s THEN 'created'
+                    WHEN cl.stage_kind_s <> 'open' THEN 'reopened'
+                    WHEN NOT cl.win_s THEN 'pulled_in'
+                    ELSE 'moved_in' END AS entry_cat
+          FROM cl
+         WHERE cl.in_s OR cl.in_e
+    ), flows AS (
+        -- primary: one row per deal and side, the whole change in it
+        SELECT x.dv_e AS dv, x.opportunity_id,
+               CASE WHEN x.delta > 0 THEN 'amount_up' WHEN x.delta < 0 THEN 'amount_down'
+                    WHEN x.stage_move > 0 THEN 'advanced' WHEN x.stage_move < 0 THEN 'regressed'
+                    ELSE 'unchanged' END AS category,
+               0 AS deal_change, x.delta AS amount
+          FROM sides x WHERE v_primary AND x.stays
+        UNION ALL
+        SELECT x.dv_s, x.opportunity_id, x.exit_cat, -1, -x.base_s
+          FROM sides x WHERE v_primary AND x.exits
+        UNION ALL
+        SELECT x.dv_e, x.opportunity_id, x.entry_cat, 1, x.base_e
+          FROM sides x WHERE v_primary AND x.enters
+        -- all: every change, the amount change apart from the entry or exit.
+        -- The amount change is booked on the exit side when there is one
+        -- (a deal moving between values changed before it left), else on
+        -- the entry side; a created deal enters with its end amount.
+        UNION ALL
+        SELECT CASE WHEN x.exits OR x.stays THEN x.dv_s ELSE x.dv_e END, x.opportunity_id,
+               CASE WHEN x.delta > 0 THEN 'amount_up' ELSE 'amount_down' END, 0, x.delta
+          FROM sides x
+         WHERE NOT v_primary AND x.delta <> 0 AND x.exists_s
+        UNION ALL
+        SELECT CASE WHEN x.exits OR x.stays THEN x.dv_s ELSE x.dv_e END, x.opportunity_id,
+               CASE WHEN x.stage_move > 0 THEN 'advanced' ELSE 'regressed' END, 0, 0
+          FROM sides x
+         WHERE NOT v_primary AND x.stage_move <> 0
+        UNION ALL
+        SELECT x.dv_e, x.opportunity_id, 'unchanged', 0, 0
+          FROM sides x WHERE NOT v_primary AND x.stays AND x.delta = 0 AND x.stage_move = 0
+        UNION ALL
+        SELECT x.dv_s, x.opportunity_id, x.exit_cat, -1, -x.base_e
+          FROM sides x WHERE NOT v_primary AND x.exits
+        UNION ALL
+        SELECT x.dv_e, x.opportunity_id, x.entry_cat, 1,
+               CASE WHEN x.exits OR NOT x.exists_s THEN x.base_e ELSE x.base_s END
+          FROM sides x WHERE NOT v_primary AND x.enters
+        -- the pipeline at both instants, for the reconciliation
+        UNION ALL
+        SELECT x.dv_s, x.opportunity_id, 'start', NULL, x.base_s FROM sides x WHERE x.in_s
+        UNION ALL
+        SELECT x.dv_e, x.opportunity_id, 'end', NULL, x.base_e FROM sides x WHERE x.in_e
+    )
+    -- deal by deal
+    SELECT p_dimension, f.dv, a.from_at_r, a.to_at_r,
+           f.opportunity_id, f.category, NULL::bigint, f.deal_change::bigint, f.amount,
+           x.stage_kind_s, x.stage_position_s, CASE WHEN x.exists_s THEN x.base_s END,
+           x.expected_close_s, x.owner_id_s,
+           x.stage_kind_e, x.stage_position_e, x.base_e, x.expected_close_e, x.owner_id_e
+      FROM flows f
+      JOIN sides x ON x.opportunity_id = f.opportunity_id
+     WHERE NOT p_totals
+    UNION ALL
+    -- or the totals per dimension value and category
+    SELECT p_dimension, f.dv, a.from_at_r, a.to_at_r,
+           NULL, f.category, count(*), sum(f.deal_change), sum(f.amount),
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+      FROM flows f
+     WHERE p_totals
+     GROUP BY f.dv, f.category;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.pipeline_as_of(at timestamptz DEFAULT now(), team text DEFAULT NULL,
+                                           open_only boolean DEFAULT false)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
+               stage_position integer, stage_kind text, is_open boolean, entered_stage_at timestamptz,
+               amount numeric, currency character(3), amount_base numeric,
+               expected_close date, forecast_category text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_day date := (pipeline_as_of.at AT TIME ZONE @extschema@.reporting_timezone())::date;
+    v_reps bigint[];
+BEGIN
+    IF pipeline_as_of.at IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM @extschema@.finite_instant(pipeline_as_of.at, 'at');
+    PERFORM @extschema@.check_team(pipeline_as_of.team);
+    IF pipeline_as_of.team IS NULL THEN
+        RETURN QUERY
+        WITH changed_since AS MATERIALIZED (
+            -- the deals with a snapshot after `at` (their row is newer)
+            SELECT o.opportunity_id
+              FROM @extschema@.opportunity o
+             WHERE o.snapshot_at > pipeline_as_of.at
+        ), staged AS (
+            SELECT o.opportunity_id, o.pipeline_id, o.currency,
+                   CASE WHEN o.stage_entered_at <= pipeline_as_of.at THEN o.stage_id
+                        ELSE e.stage_id END AS stage_id,
+                   CASE WHEN o.stage_entered_at <= pipeline_as_of.at THEN o.stage_entered_at
+                        ELSE e.entered_at END AS entered_at,
+                   CASE WHEN cs.opportunity_id IS NULL THEN o.amount ELSE h.amount END AS amount,
+                   CASE WHEN cs.opportunity_id IS NULL THEN o.expected_close ELSE h.expected_close END
+                       AS expected_close,
+                   CASE WHEN cs.opportunity_id IS NULL THEN o.forecast_category ELSE h.forecast_category END
+                       AS forecast_category,
+                   CASE WHEN cs.opportunity_id IS NULL THEN o.owner_id ELSE h.owner_id END AS owner_id
+              FROM @extschema@.opportunity o
+              -- moved since (its newest event, which the row keeps the time
+              -- of, is after the instant): the newest event not after it
+              LEFT JOIN LATERAL (
+                    SELECT ev.stage_id, ev.entered_at
+                      FROM @extschema@.stage_event ev
+                     WHERE o.stage_entered_at > pipeline_as_of.at
+                       AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
+                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                     LIMIT 1) e ON true
+              -- changed since: the newest snapshot not after the instant
+              LEFT JOIN changed_since cs ON cs.opportunity_id = o.opportunity_id
+              LEFT JOIN LATERAL (
+                    SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
+                      FROM @extschema@.opportunity_history hi
+                     WHERE cs.opportunity_id IS NOT NULL
+                       AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of.at
+                     ORDER BY hi.changed_at DESC
+                     LIMIT 1) h ON true
+             WHERE o.created_at <= pipeline_as_of.at
+               -- open at the instant: open now, or closed after it
+               AND (NOT pipeline_as_of.open_only OR o.closed_at IS NULL OR o.closed_at > pipeline_as_of.at)
+        )
+        SELECT st.opportunity_id, st.pipeline_id, st.owner_id, st.stage_id, s.position, s.kind,
+               s.kind = 'open', st.entered_at,
+               st.amount, st.currency,
+               @extschema@.to_base(st.amount, st.currency, v_day),
+               st.expected_close,
+               coalesce(st.forecast_category, s.forecast_category)
+          FROM staged st
+          JOIN @extschema@.stage s ON s.stage_id = st.stage_id
+         WHERE NOT pipeline_as_of.open_only OR s.kind = 'open';
+    ELSE
+        -- the team's reps as a constant, so that the plan can use the owner index
+        v_reps := ARRAY(SELECT r.rep_id FROM @extschema@.rep r WHERE r.team = pipeline_as_of.team);
+        RETURN QUERY
+        WITH candidate AS (
+            -- deals some rep of the team owned at or before the instant
+            SELECT DISTINCT hi.opportunity_id
+              FROM @extschema@.opportunity_history hi
+             WHERE hi.owner_id = ANY (v_reps)
+               AND hi.changed_at <= pipeline_as_of.at
+        )
+        SELECT o.opportunity_id, o.pipeline_id, h.owner_id, e.stage_id, s.position, s.kind,
+               s.kind = 'open', e.entered_at,
+               h.amount, o.currency,
+               @extschema@.to_base(h.amount, o.currency, v_day),
+               h.expected_close,
+               coalesce(h.forecast_category, s.forecast_category)
+          FROM candidate c
+          CROSS JOIN LATERAL (
+                SELECT o.opportunity_id, o.pipeline_id, o.currency
+                  FROM @extschema@.opportunity o
+                 WHERE o.opportunity_id = c.opportunity_id AND o.created_at <= pipeline_as_of.at
+                OFFSET 0) o
+          CROSS JOIN LATERAL (
+                SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of.at
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) h
+          CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          JOIN @extschema@.stage s ON s.stage_id = e.stage_id
+         WHERE h.owner_id = ANY (v_reps)
+           AND (NOT pipeline_as_of.open_only OR s.kind = 'open');
+    END IF;
+END;
+$$;

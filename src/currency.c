@@ -49,6 +49,7 @@ fx_cache_build(FunctionCallInfo fcinfo)
 	FxCache    *cache = MemoryContextAllocZero(mcxt, sizeof(FxCache));
 	char	   *query;
 
+	sales_kpi_check_base_currency();
 	strlcpy(cache->base, sales_kpi_base_currency, sizeof(cache->base));
 	query = psprintf("SELECT currency::pg_catalog.text, valid_from, rate FROM %s.fx_rate ORDER BY currency, valid_from",
 					 quote_identifier(schema));

@@ -18,6 +18,7 @@
 #include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "settings.h"
 
@@ -34,6 +35,84 @@ static const struct config_enum_entry stage_gate_mode_options[] = {
 };
 
 static const char *const stage_gate_mode_names[] = {"off", "warn", "enforce"};
+
+/*
+ * A value set before the module was loaded (ALTER DATABASE/ROLE ... SET,
+ * postgresql.conf, or SET in a session that had not used the extension yet)
+ * is only checked when the module defines the parameter.  PostgreSQL then
+ * warns and keeps the default: a BI tool never shows the warning, and every
+ * KPI would silently be in the wrong currency or time zone.  So a value
+ * refused at that point is remembered, and the accessors raise an error
+ * naming it until the parameter is set again.
+ */
+typedef enum SettingId
+{
+	SETTING_BASE_CURRENCY,
+	SETTING_REPORTING_TIMEZONE,
+	SETTING_FISCAL_YEAR_START_MONTH,
+	SETTING_STAGE_GATE_MODE,
+	NUM_SETTINGS
+} SettingId;
+
+static const char *const setting_names[NUM_SETTINGS] = {
+	"sales_kpi.base_currency",
+	"sales_kpi.reporting_timezone",
+	"sales_kpi.fiscal_year_start_month",
+	"sales_kpi.stage_gate_mode"
+};
+
+/* the value each parameter had before the module defined it, if any */
+static char *placeholder_value[NUM_SETTINGS];
+
+/* the value refused when the module defined the parameter, if any */
+static char *rejected_value[NUM_SETTINGS];
+
+/* Any assignment that succeeds (SET, RESET, the end of a SET LOCAL) clears it. */
+static void
+assign_base_currency(const char *newval, void *extra)
+{
+	rejected_value[SETTING_BASE_CURRENCY] = NULL;
+}
+
+static void
+assign_reporting_timezone(const char *newval, void *extra)
+{
+	rejected_value[SETTING_REPORTING_TIMEZONE] = NULL;
+}
+
+static void
+assign_fiscal_year_start_month(int newval, void *extra)
+{
+	rejected_value[SETTING_FISCAL_YEAR_START_MONTH] = NULL;
+}
+
+static void
+assign_stage_gate_mode(int newval, void *extra)
+{
+	rejected_value[SETTING_STAGE_GATE_MODE] = NULL;
+}
+
+static void check_not_rejected(SettingId id);
+
+/* For C code that reads sales_kpi_base_currency directly. */
+void
+sales_kpi_check_base_currency(void)
+{
+	check_not_rejected(SETTING_BASE_CURRENCY);
+}
+
+/* Raises the error for a parameter whose value was refused, if it was. */
+static void
+check_not_rejected(SettingId id)
+{
+	if (rejected_value[id] != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for parameter \"%s\": \"%s\"",
+						setting_names[id], rejected_value[id]),
+				 errdetail("The value was set before sales_kpi was loaded and was refused when it was; the KPIs will not fall back to the default."),
+				 errhint("Correct the setting where it is made (ALTER DATABASE or ALTER ROLE ... SET, postgresql.conf), or SET it in this session.")));
+}
 
 /* An ISO 4217 code: exactly three upper-case ASCII letters. */
 static bool
@@ -74,6 +153,15 @@ check_reporting_timezone(char **newval, void **extra, GucSource source)
 void
 sales_kpi_define_settings(void)
 {
+	int			i;
+
+	for (i = 0; i < NUM_SETTINGS; i++)
+	{
+		const char *value = GetConfigOption(setting_names[i], true, false);
+
+		placeholder_value[i] = value ? MemoryContextStrdup(TopMemoryContext, value) : NULL;
+	}
+
 	DefineCustomStringVariable("sales_kpi.base_currency",
 							   "Currency that all KPI amounts are reported in.",
 							   "Amounts in other currencies are converted with sales_kpi.fx_rate.",
@@ -81,7 +169,7 @@ sales_kpi_define_settings(void)
 							   "USD",
 							   PGC_USERSET,
 							   0,
-							   check_base_currency, NULL, NULL);
+							   check_base_currency, assign_base_currency, NULL);
 
 	DefineCustomStringVariable("sales_kpi.reporting_timezone",
 							   "Time zone in which periods, weeks and hours of day are cut.",
@@ -90,7 +178,7 @@ sales_kpi_define_settings(void)
 							   "",
 							   PGC_USERSET,
 							   0,
-							   check_reporting_timezone, NULL, NULL);
+							   check_reporting_timezone, assign_reporting_timezone, NULL);
 
 	DefineCustomIntVariable("sales_kpi.fiscal_year_start_month",
 							"First month (1-12) of the fiscal year.",
@@ -99,7 +187,7 @@ sales_kpi_define_settings(void)
 							1, 1, 12,
 							PGC_USERSET,
 							0,
-							NULL, NULL, NULL);
+							NULL, assign_fiscal_year_start_month, NULL);
 
 	/*
 	 * Only a superuser may change the gate mode (postgresql.conf, ALTER
@@ -115,15 +203,32 @@ sales_kpi_define_settings(void)
 							 stage_gate_mode_options,
 							 PGC_SUSET,
 							 0,
-							 NULL, NULL, NULL);
+							 NULL, assign_stage_gate_mode, NULL);
 
 	MarkGUCPrefixReserved("sales_kpi");
+
+	/*
+	 * Check each earlier value again, without applying it (0 is a refusal;
+	 * without applying, a valid value gives -1): the ones that PostgreSQL
+	 * just refused (with a warning) are remembered.  Checking
+	 * as a superuser's session setting only tells whether the value is
+	 * valid; who may set it was decided when it was set.
+	 */
+	for (i = 0; i < NUM_SETTINGS; i++)
+	{
+		if (placeholder_value[i] != NULL &&
+			set_config_option(setting_names[i], placeholder_value[i],
+							  PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SET,
+							  false, DEBUG1, false) == 0)
+			rejected_value[i] = placeholder_value[i];
+	}
 }
 
 PG_FUNCTION_INFO_V1(base_currency);
 Datum
 base_currency(PG_FUNCTION_ARGS)
 {
+	check_not_rejected(SETTING_BASE_CURRENCY);
 	PG_RETURN_TEXT_P(cstring_to_text(sales_kpi_base_currency));
 }
 
@@ -133,6 +238,7 @@ reporting_timezone(PG_FUNCTION_ARGS)
 {
 	const char *tz = sales_kpi_reporting_timezone;
 
+	check_not_rejected(SETTING_REPORTING_TIMEZONE);
 	if (tz == NULL || tz[0] == '\0')
 		tz = pg_get_timezone_name(session_timezone);
 	PG_RETURN_TEXT_P(cstring_to_text(tz));
@@ -142,6 +248,7 @@ PG_FUNCTION_INFO_V1(fiscal_year_start_month);
 Datum
 fiscal_year_start_month(PG_FUNCTION_ARGS)
 {
+	check_not_rejected(SETTING_FISCAL_YEAR_START_MONTH);
 	PG_RETURN_INT32(sales_kpi_fiscal_year_start_month);
 }
 
@@ -149,6 +256,7 @@ PG_FUNCTION_INFO_V1(default_stage_gate_mode);
 Datum
 default_stage_gate_mode(PG_FUNCTION_ARGS)
 {
+	check_not_rejected(SETTING_STAGE_GATE_MODE);
 	PG_RETURN_TEXT_P(cstring_to_text(stage_gate_mode_names[sales_kpi_stage_gate_mode]));
 }
 

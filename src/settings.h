@@ -21,5 +21,6 @@ extern int	sales_kpi_fiscal_year_start_month;
 extern int	sales_kpi_stage_gate_mode;
 
 extern void sales_kpi_define_settings(void);
+extern void sales_kpi_check_base_currency(void);
 
 #endif							/* SALES_KPI_SETTINGS_H */

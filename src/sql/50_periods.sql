@@ -80,6 +80,26 @@ $$;
 COMMENT ON FUNCTION @extschema@.finite_instant(timestamptz, text) IS
     'Internal: the value when it is finite (or null), else a 22023 naming the argument.';
 
+-- A team named in an argument must be the team of some rep the caller
+-- sees: a misspelt name is an error, not an empty report.
+CREATE FUNCTION @extschema@.check_team(team text)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF team IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.rep r WHERE r.team = check_team.team) THEN
+        RAISE EXCEPTION 'argument "team": no rep is in team "%"', team
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A team is a value of sales_kpi.rep.team.';
+    END IF;
+    RETURN team;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.check_team(text) IS
+    'Internal: the team when it is null or some rep''s team, else a 22023 naming the argument.';
+
 -- At most this many periods in a series: 192 years of weeks, 833 of months.
 CREATE FUNCTION @extschema@.max_periods()
 RETURNS integer

@@ -174,8 +174,9 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 BEGIN
-    to_at_r := coalesce(to_at, now());
-    from_at_r := coalesce(from_at, @extschema@.period_start(to_at_r, 'quarter'));
+    to_at_r := @extschema@.finite_instant(coalesce(to_at, now()), 'to_at');
+    from_at_r := @extschema@.finite_instant(coalesce(from_at, @extschema@.period_start(to_at_r, 'quarter')),
+                                            'from_at');
     IF from_at_r > to_at_r THEN
         RAISE EXCEPTION 'argument "to_at" (%) must not be earlier than "from_at" (%)', to_at_r, from_at_r
             USING ERRCODE = 'invalid_parameter_value';
@@ -215,6 +216,7 @@ DECLARE
     v_primary boolean;
 BEGIN
     a := @extschema@.pipeline_flow_args(p_from_at, p_to_at, p_mode, p_dimension, p_close_before);
+    PERFORM @extschema@.check_team(p_team);
     v_primary := p_mode = 'primary';
     v_day := (a.to_at_r AT TIME ZONE @extschema@.reporting_timezone())::date;
     RETURN QUERY
