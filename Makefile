@@ -26,6 +26,7 @@ OBJS = \
 	src/currency.o \
 	src/dimension.o \
 	src/history_read.o \
+	src/history_replace.o \
 	src/stage_walk.o \
 	src/stage_gate.o \
 	src/stage_stays.o

@@ -2817,25 +2817,8 @@ $$;
 
 CREATE OR REPLACE FUNCTION @extschema@.opportunity_history_before_insert()
 RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off
-SET jit = off
-AS $$
-BEGIN
-    UPDATE @extschema@.opportunity_history h
-       SET amount = NEW.amount,
-           expected_close = NEW.expected_close,
-           forecast_category = NEW.forecast_category,
-           owner_id = NEW.owner_id
-     WHERE h.opportunity_id = NEW.opportunity_id
-       AND h.changed_at = NEW.changed_at;
-    IF FOUND THEN
-        RETURN NULL;
-    END IF;
-    RETURN NEW;
-END;
-$$;
+AS 'MODULE_PATHNAME', 'opportunity_history_before_insert'
+LANGUAGE C;
 
 -- Clear errors for absurd arguments: infinite flow instants, unknown teams.
 CREATE FUNCTION @extschema@.check_team(team text)

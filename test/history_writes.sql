@@ -8,7 +8,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(22);
+SELECT plan(25);
 
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(300, 3, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -129,6 +129,20 @@ INSERT INTO sales_kpi.opportunity (opportunity_id, pipeline_id, account_id, owne
 SELECT 900004, pipeline_id, account_id, rep_b, 'new deal', 10, '2026-05-01' FROM fx;
 SELECT is((SELECT string_agg(changed_at::date || ':' || amount, ',') FROM sales_kpi.opportunity_history WHERE opportunity_id = 900004),
           '2026-05-01:10', 'a deal inserted without snapshot_at gets its creation snapshot');
+
+-- A snapshot for an instant that has one replaces it, also within one
+-- statement (the later row wins), and the deal follows its newest one.
+INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, amount, expected_close, owner_id)
+SELECT 900003, '2026-02-01'::timestamptz, 310, '2026-06-30'::date, rep_b FROM fx
+UNION ALL
+SELECT 900003, '2026-02-01'::timestamptz, 320, '2026-06-30'::date, rep_b FROM fx;
+SELECT is((SELECT string_agg(changed_at::date || ':' || amount, ',' ORDER BY changed_at)
+             FROM sales_kpi.opportunity_history WHERE opportunity_id = 900003),
+          '2026-01-01:250,2026-02-01:320', 'a snapshot at an instant that has one replaces it, the later of one statement last');
+SELECT is((SELECT amount FROM sales_kpi.opportunity WHERE opportunity_id = 900003), 320::numeric,
+          'and the deal says what the replaced newest snapshot says');
+SELECT throws_ok($$SELECT sales_kpi.opportunity_history_before_insert()$$, '39P01',
+                 NULL, 'the trigger function cannot be called directly');
 
 -- One-row update, then a bulk one: the plans the triggers cached at one row
 -- must record every change of the bulk update too.
