@@ -31,7 +31,16 @@ createdb dr_src
 q dr_src "CREATE EXTENSION sales_kpi"
 # tens of thousands of deals, so that a restore whose triggers were
 # quadratic would not finish in the suite's time
-q dr_src "SELECT count(*) FROM sales_kpi.load_demo(20000, 11, '2026-10-31')" >/dev/null
+q dr_src "SELECT count(*) FROM sales_kpi.load_demo(20000, 11, '2026-10-31')" >/dev/null 2>"$work/load.err"
+# load_demo reports its progress: a NOTICE per table written, with its rows
+progress=$(sed -n 's/^NOTICE:  load_demo: \([a-z_]*\): \([0-9,]*\) rows in [0-9.]* s$/\1 \2/p' "$work/load.err" | tr -d ',')
+check "load_demo prints a progress line for each of the tables it fills" \
+      "$(echo "$progress" | wc -l)" \
+      "$(q dr_src "SELECT count(*) FROM pg_class WHERE relnamespace = 'sales_kpi'::regnamespace AND relkind = 'r'
+                    AND relname NOT IN ('price_term', 'row_security', 'rep_visibility')")"
+check "each progress line gives the rows the table then holds" \
+      "$progress" \
+      "$(while read -r t _; do echo "$t $(q dr_src "SELECT count(*) FROM sales_kpi.$t")"; done <<<"$progress")"
 # deals whose creation snapshot was deleted by hand: a restore must not
 # bring one back
 q dr_src "DELETE FROM sales_kpi.opportunity_history h
