@@ -46,6 +46,26 @@ static const char *const set_columns[N_SET_COLUMNS] = {
 	"amount", "expected_close", "forecast_category", "owner_id"
 };
 
+/*
+ * Where the trigger finds what it needs in the table: looked up at the
+ * first row and kept for the session, so that a row costs no name look-up.
+ * It is found again when the table, its primary key or its number of
+ * columns is another (the extension dropped and created again, a rebuilt
+ * key).
+ */
+typedef struct HistoryLayout
+{
+	Oid			relid;
+	Oid			indexoid;		/* the primary key (opportunity_id, changed_at) */
+	int			natts;
+	int			id_att;
+	int			at_att;
+	int			set_att[N_SET_COLUMNS];
+	SPIPlanPtr	replace;		/* the UPDATE that replaces a snapshot */
+} HistoryLayout;
+
+static HistoryLayout layout;
+
 static int
 column_number(TupleDesc tupdesc, const char *name)
 {
@@ -58,20 +78,74 @@ column_number(TupleDesc tupdesc, const char *name)
 	return attnum;
 }
 
-/*
- * Is there a row at (opportunity_id, changed_at)?  Sets *tid to it.  Probes
- * the table's primary key, which must be (opportunity_id, changed_at).
- */
-static bool
-find_snapshot(Relation rel, int id_att, int at_att, Datum id, Datum at,
-			  ItemPointer tid)
+/* The UPDATE that replaces a snapshot, by key and tuple id. */
+static SPIPlanPtr
+prepare_replace(Relation rel, TupleDesc tupdesc)
 {
+	StringInfoData sql;
+	Oid			argtypes[N_SET_COLUMNS + 3];
+	SPIPlanPtr	plan;
+	int			i;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s.%s h SET ",
+					 quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
+					 quote_identifier(RelationGetRelationName(rel)));
+	for (i = 0; i < N_SET_COLUMNS; i++)
+	{
+		appendStringInfo(&sql, "%s%s = $%d", i > 0 ? ", " : "",
+						 quote_identifier(set_columns[i]), i + 1);
+		argtypes[i] = SPI_gettypeid(tupdesc, layout.set_att[i]);
+	}
+	appendStringInfo(&sql,
+					 " WHERE h.opportunity_id OPERATOR(pg_catalog.=) $%d"
+					 " AND h.changed_at OPERATOR(pg_catalog.=) $%d"
+					 " AND h.ctid OPERATOR(pg_catalog.=) $%d",
+					 N_SET_COLUMNS + 1, N_SET_COLUMNS + 2, N_SET_COLUMNS + 3);
+	argtypes[N_SET_COLUMNS] = INT8OID;
+	argtypes[N_SET_COLUMNS + 1] = TIMESTAMPTZOID;
+	argtypes[N_SET_COLUMNS + 2] = TIDOID;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(sql.data, N_SET_COLUMNS + 3, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	SPI_finish();
+	pfree(sql.data);
+	return plan;
+}
+
+/* The layout of the trigger's table, checked and looked up when it changed. */
+static const HistoryLayout *
+history_layout(Relation rel)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
 	Oid			indexoid = RelationGetPrimaryKeyIndex(rel);
 	Relation	idxrel;
-	IndexScanDesc scan;
-	ScanKeyData key[2];
-	TupleTableSlot *slot;
-	bool		found;
+	bool		key_ok;
+	int			i;
+
+	if (layout.relid == RelationGetRelid(rel) && layout.indexoid == indexoid &&
+		layout.natts == tupdesc->natts)
+		return &layout;
+
+	layout.relid = InvalidOid;	/* until complete */
+	if (layout.replace != NULL)
+		SPI_freeplan(layout.replace);
+	layout.replace = NULL;
+
+	layout.id_att = column_number(tupdesc, "opportunity_id");
+	layout.at_att = column_number(tupdesc, "changed_at");
+	if (SPI_gettypeid(tupdesc, layout.id_att) != INT8OID ||
+		SPI_gettypeid(tupdesc, layout.at_att) != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("opportunity_history_before_insert: opportunity_id must be bigint and changed_at timestamptz")));
+	for (i = 0; i < N_SET_COLUMNS; i++)
+		layout.set_att[i] = column_number(tupdesc, set_columns[i]);
 
 	if (!OidIsValid(indexoid))
 		ereport(ERROR,
@@ -79,13 +153,33 @@ find_snapshot(Relation rel, int id_att, int at_att, Datum id, Datum at,
 				 errmsg("opportunity_history_before_insert: table \"%s\" has no primary key",
 						RelationGetRelationName(rel))));
 	idxrel = index_open(indexoid, AccessShareLock);
-	if (idxrel->rd_index->indnkeyatts != 2 ||
-		idxrel->rd_index->indkey.values[0] != id_att ||
-		idxrel->rd_index->indkey.values[1] != at_att)
+	key_ok = idxrel->rd_index->indnkeyatts == 2 &&
+		idxrel->rd_index->indkey.values[0] == layout.id_att &&
+		idxrel->rd_index->indkey.values[1] == layout.at_att;
+	index_close(idxrel, AccessShareLock);
+	if (!key_ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("opportunity_history_before_insert: the primary key of \"%s\" must be (opportunity_id, changed_at)",
 						RelationGetRelationName(rel))));
+
+	layout.replace = prepare_replace(rel, tupdesc);
+	layout.indexoid = indexoid;
+	layout.natts = tupdesc->natts;
+	layout.relid = RelationGetRelid(rel);
+	return &layout;
+}
+
+/* Is there a row at (opportunity_id, changed_at)?  Sets *tid to it. */
+static bool
+find_snapshot(Relation rel, const HistoryLayout *lay, Datum id, Datum at,
+			  ItemPointer tid)
+{
+	Relation	idxrel = index_open(lay->indexoid, AccessShareLock);
+	IndexScanDesc scan;
+	ScanKeyData key[2];
+	TupleTableSlot *slot;
+	bool		found;
 
 	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT8EQ, id);
 	ScanKeyInit(&key[1], 2, BTEqualStrategyNumber, F_TIMESTAMP_EQ, at);
@@ -102,52 +196,6 @@ find_snapshot(Relation rel, int id_att, int at_att, Datum id, Datum at,
 	return found;
 }
 
-/* The UPDATE that replaces a snapshot, prepared once per session. */
-static SPIPlanPtr
-replace_plan(Relation rel, TupleDesc tupdesc, int id_att, int at_att,
-			 const int *set_att)
-{
-	static SPIPlanPtr plan = NULL;
-	static Oid	plan_relid = InvalidOid;
-	StringInfoData sql;
-	Oid			argtypes[N_SET_COLUMNS + 3];
-	int			i;
-
-	if (plan != NULL && plan_relid == RelationGetRelid(rel))
-		return plan;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "UPDATE %s.%s h SET ",
-					 quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
-					 quote_identifier(RelationGetRelationName(rel)));
-	for (i = 0; i < N_SET_COLUMNS; i++)
-	{
-		appendStringInfo(&sql, "%s%s = $%d", i > 0 ? ", " : "",
-						 quote_identifier(set_columns[i]), i + 1);
-		argtypes[i] = SPI_gettypeid(tupdesc, set_att[i]);
-	}
-	appendStringInfo(&sql,
-					 " WHERE h.opportunity_id OPERATOR(pg_catalog.=) $%d"
-					 " AND h.changed_at OPERATOR(pg_catalog.=) $%d"
-					 " AND h.ctid OPERATOR(pg_catalog.=) $%d",
-					 N_SET_COLUMNS + 1, N_SET_COLUMNS + 2, N_SET_COLUMNS + 3);
-	argtypes[N_SET_COLUMNS] = SPI_gettypeid(tupdesc, id_att);
-	argtypes[N_SET_COLUMNS + 1] = SPI_gettypeid(tupdesc, at_att);
-	argtypes[N_SET_COLUMNS + 2] = TIDOID;
-
-	if (plan != NULL)
-		SPI_freeplan(plan);
-	plan = NULL;
-	plan = SPI_prepare(sql.data, N_SET_COLUMNS + 3, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	plan_relid = RelationGetRelid(rel);
-	pfree(sql.data);
-	return plan;
-}
-
 PG_FUNCTION_INFO_V1(opportunity_history_before_insert);
 Datum
 opportunity_history_before_insert(PG_FUNCTION_ARGS)
@@ -156,9 +204,7 @@ opportunity_history_before_insert(PG_FUNCTION_ARGS)
 	Relation	rel;
 	TupleDesc	tupdesc;
 	HeapTuple	tuple;
-	int			id_att;
-	int			at_att;
-	int			set_att[N_SET_COLUMNS];
+	const HistoryLayout *lay;
 	Datum		id;
 	Datum		at;
 	bool		id_null;
@@ -183,26 +229,19 @@ opportunity_history_before_insert(PG_FUNCTION_ARGS)
 	rel = trigdata->tg_relation;
 	tupdesc = RelationGetDescr(rel);
 	tuple = trigdata->tg_trigtuple;
-	id_att = column_number(tupdesc, "opportunity_id");
-	at_att = column_number(tupdesc, "changed_at");
-	if (SPI_gettypeid(tupdesc, id_att) != INT8OID ||
-		SPI_gettypeid(tupdesc, at_att) != TIMESTAMPTZOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("opportunity_history_before_insert: opportunity_id must be bigint and changed_at timestamptz")));
+	lay = history_layout(rel);
 
-	id = heap_getattr(tuple, id_att, tupdesc, &id_null);
-	at = heap_getattr(tuple, at_att, tupdesc, &at_null);
+	id = heap_getattr(tuple, lay->id_att, tupdesc, &id_null);
+	at = heap_getattr(tuple, lay->at_att, tupdesc, &at_null);
 	/* a null key is refused by the table's NOT NULL constraints */
-	if (id_null || at_null || !find_snapshot(rel, id_att, at_att, id, at, &tid))
+	if (id_null || at_null || !find_snapshot(rel, lay, id, at, &tid))
 		return PointerGetDatum(tuple);
 
 	for (i = 0; i < N_SET_COLUMNS; i++)
 	{
 		bool		isnull;
 
-		set_att[i] = column_number(tupdesc, set_columns[i]);
-		values[i] = heap_getattr(tuple, set_att[i], tupdesc, &isnull);
+		values[i] = heap_getattr(tuple, lay->set_att[i], tupdesc, &isnull);
 		nulls[i] = isnull ? 'n' : ' ';
 	}
 	values[N_SET_COLUMNS] = id;
@@ -212,8 +251,7 @@ opportunity_history_before_insert(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_plan(replace_plan(rel, tupdesc, id_att, at_att, set_att),
-						 values, nulls, false, 0) != SPI_OK_UPDATE)
+	if (SPI_execute_plan(lay->replace, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not replace a snapshot of opportunity %lld",
 			 (long long) DatumGetInt64(id));
 	replaced = SPI_processed;

@@ -61,9 +61,6 @@ static const char *const setting_names[NUM_SETTINGS] = {
 	"sales_kpi.stage_gate_mode"
 };
 
-/* the value each parameter had before the module defined it, if any */
-static char *placeholder_value[NUM_SETTINGS];
-
 /* the value refused when the module defined the parameter, if any */
 static char *rejected_value[NUM_SETTINGS];
 
@@ -153,6 +150,7 @@ check_reporting_timezone(char **newval, void **extra, GucSource source)
 void
 sales_kpi_define_settings(void)
 {
+	char	   *placeholder_value[NUM_SETTINGS];	/* the value before, if any */
 	int			i;
 
 	for (i = 0; i < NUM_SETTINGS; i++)
@@ -216,11 +214,14 @@ sales_kpi_define_settings(void)
 	 */
 	for (i = 0; i < NUM_SETTINGS; i++)
 	{
-		if (placeholder_value[i] != NULL &&
-			set_config_option(setting_names[i], placeholder_value[i],
+		if (placeholder_value[i] == NULL)
+			continue;
+		if (set_config_option(setting_names[i], placeholder_value[i],
 							  PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SET,
 							  false, DEBUG1, false) == 0)
 			rejected_value[i] = placeholder_value[i];
+		else
+			pfree(placeholder_value[i]);
 	}
 }
 
