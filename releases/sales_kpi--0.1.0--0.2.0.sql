@@ -3173,3 +3173,164 @@ END;
 $$;
 COMMENT ON FUNCTION @extschema@.demo_progress(text, bigint, timestamptz) IS
     'Internal: prints one progress line of load_demo (phase, rows, seconds since the previous phase) and returns the time.';
+
+-- Imported rows keep their CRM identity; deals may lack an account and
+-- name their product.
+ALTER TABLE @extschema@.opportunity ALTER COLUMN account_id DROP NOT NULL;
+ALTER TABLE @extschema@.opportunity ADD COLUMN product text;
+ALTER TABLE @extschema@.rep
+    ADD COLUMN crm_source text,
+    ADD COLUMN external_id text,
+    ADD CONSTRAINT rep_external_check CHECK ((crm_source IS NULL) OPERATOR(pg_catalog.=) (external_id IS NULL));
+CREATE UNIQUE INDEX rep_external_idx ON @extschema@.rep (crm_source, external_id);
+COMMENT ON COLUMN @extschema@.rep.crm_source IS 'The CRM the row was imported from (null for rows written here); with external_id, unique.';
+COMMENT ON COLUMN @extschema@.rep.external_id IS 'The row''s id in crm_source: an import rerun updates the row with the same pair.';
+ALTER TABLE @extschema@.account
+    ADD COLUMN crm_source text,
+    ADD COLUMN external_id text,
+    ADD CONSTRAINT account_external_check CHECK ((crm_source IS NULL) OPERATOR(pg_catalog.=) (external_id IS NULL));
+CREATE UNIQUE INDEX account_external_idx ON @extschema@.account (crm_source, external_id);
+COMMENT ON COLUMN @extschema@.account.crm_source IS 'The CRM the row was imported from (null for rows written here); with external_id, unique.';
+COMMENT ON COLUMN @extschema@.account.external_id IS 'The row''s id in crm_source: an import rerun updates the row with the same pair.';
+ALTER TABLE @extschema@.contact
+    ADD COLUMN crm_source text,
+    ADD COLUMN external_id text,
+    ADD CONSTRAINT contact_external_check CHECK ((crm_source IS NULL) OPERATOR(pg_catalog.=) (external_id IS NULL));
+CREATE UNIQUE INDEX contact_external_idx ON @extschema@.contact (crm_source, external_id);
+COMMENT ON COLUMN @extschema@.contact.crm_source IS 'The CRM the row was imported from (null for rows written here); with external_id, unique.';
+COMMENT ON COLUMN @extschema@.contact.external_id IS 'The row''s id in crm_source: an import rerun updates the row with the same pair.';
+ALTER TABLE @extschema@.opportunity
+    ADD COLUMN crm_source text,
+    ADD COLUMN external_id text,
+    ADD CONSTRAINT opportunity_external_check CHECK ((crm_source IS NULL) OPERATOR(pg_catalog.=) (external_id IS NULL));
+CREATE UNIQUE INDEX opportunity_external_idx ON @extschema@.opportunity (crm_source, external_id);
+COMMENT ON COLUMN @extschema@.opportunity.crm_source IS 'The CRM the row was imported from (null for rows written here); with external_id, unique.';
+COMMENT ON COLUMN @extschema@.opportunity.external_id IS 'The row''s id in crm_source: an import rerun updates the row with the same pair.';
+ALTER TABLE @extschema@.lead
+    ADD COLUMN crm_source text,
+    ADD COLUMN external_id text,
+    ADD CONSTRAINT lead_external_check CHECK ((crm_source IS NULL) OPERATOR(pg_catalog.=) (external_id IS NULL));
+CREATE UNIQUE INDEX lead_external_idx ON @extschema@.lead (crm_source, external_id);
+COMMENT ON COLUMN @extschema@.lead.crm_source IS 'The CRM the row was imported from (null for rows written here); with external_id, unique.';
+COMMENT ON COLUMN @extschema@.lead.external_id IS 'The row''s id in crm_source: an import rerun updates the row with the same pair.';
+ALTER TABLE @extschema@.stage_event
+    ADD COLUMN crm_source text,
+    ADD COLUMN external_id text,
+    ADD CONSTRAINT stage_event_external_check CHECK ((crm_source IS NULL) OPERATOR(pg_catalog.=) (external_id IS NULL));
+CREATE UNIQUE INDEX stage_event_external_idx ON @extschema@.stage_event (crm_source, external_id);
+COMMENT ON COLUMN @extschema@.stage_event.crm_source IS 'The CRM the row was imported from (null for rows written here); with external_id, unique.';
+COMMENT ON COLUMN @extschema@.stage_event.external_id IS 'The row''s id in crm_source: an import rerun updates the row with the same pair.';
+ALTER TABLE @extschema@.activity
+    ADD COLUMN crm_source text,
+    ADD COLUMN external_id text,
+    ADD CONSTRAINT activity_external_check CHECK ((crm_source IS NULL) OPERATOR(pg_catalog.=) (external_id IS NULL));
+CREATE UNIQUE INDEX activity_external_idx ON @extschema@.activity (crm_source, external_id);
+COMMENT ON COLUMN @extschema@.activity.crm_source IS 'The CRM the row was imported from (null for rows written here); with external_id, unique.';
+COMMENT ON COLUMN @extschema@.activity.external_id IS 'The row''s id in crm_source: an import rerun updates the row with the same pair.';
+COMMENT ON COLUMN @extschema@.opportunity.account_id IS
+    'The customer; null is allowed (real CRM exports have deals without one) and reported by data_quality_findings as missing_account.';
+COMMENT ON COLUMN @extschema@.opportunity.product IS 'What was sold, as the CRM names it; the product breakdown of every KPI (''(none)'' when null).';
+
+CREATE OR REPLACE FUNCTION @extschema@.forecast_accuracy_rows(p_from timestamptz, p_to timestamptz, p_grain text,
+                                                   p_dimension text, p_as_of timestamptz, p_cutoff interval)
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               period_complete boolean, commit_amount numeric, commit_submitted_at timestamptz,
+               bookings numeric, accuracy double precision, bias double precision,
+               mean_accuracy double precision, mean_bias double precision, periods_measured bigint,
+               calibrated_commit numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    tz text := @extschema@.reporting_timezone();
+    lo timestamptz;
+    hi timestamptz;
+BEGIN
+    PERFORM @extschema@.check_kpi_args(p_as_of, grain => p_grain);
+    PERFORM @extschema@.rep_dimension(p_dimension, 'Forecasts are submitted by reps, so accuracy breaks down by rep or team only.');
+    IF p_cutoff IS NULL THEN
+        RAISE EXCEPTION 'argument "cutoff" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    SELECT min(s.period_start), max(s.period_end) INTO lo, hi
+      FROM @extschema@.resolve_series(p_from, p_to, p_grain, p_as_of) s;
+
+    RETURN QUERY
+    WITH series AS MATERIALIZED (
+        SELECT s.period_start, s.period_end,
+               (s.period_start AT TIME ZONE tz)::date AS start_date,
+               (s.period_end AT TIME ZONE tz)::date AS end_date,
+               s.period_end <= p_as_of AS complete
+          FROM @extschema@.resolve_series(p_from, p_to, p_grain, p_as_of) s
+    ), won AS MATERIALIZED (
+        SELECT b.owner_id, b.closed_at, b.amount_base
+          FROM @extschema@.forecast_accuracy_bookings(lo, hi, p_as_of) b
+    ), actual AS (
+        -- a deal without owner counts for rep_id -1 (dimension value '(none)')
+        SELECT s.period_start, coalesce(w.owner_id, -1) AS rep_id, sum(w.amount_base) AS bookings
+          FROM series s
+          JOIN won w ON w.closed_at >= s.period_start AND w.closed_at < s.period_end
+         GROUP BY s.period_start, w.owner_id
+    ), committed AS (
+        -- the newest commit for exactly the period, submitted by the cut-off and by as_of
+        SELECT DISTINCT ON (s.period_start, f.rep_id)
+               s.period_start, f.rep_id, f.amount, f.submitted_at
+          FROM series s
+          JOIN @extschema@.forecast_submission f
+            ON f.category = 'commit'
+           AND f.period_start = s.start_date AND f.period_end = s.end_date
+           AND f.submitted_at <= s.period_start + p_cutoff
+           AND f.submitted_at <= p_as_of
+         ORDER BY s.period_start, f.rep_id, f.submitted_at DESC
+    ), reps AS (
+        SELECT c.rep_id FROM committed c
+        UNION
+        SELECT a.rep_id FROM actual a
+    ), per_rep AS (
+        SELECT @extschema@.dimension_value(p_dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
+               s.period_start, s.period_end, s.complete, c.amount, c.submitted_at, a.bookings
+          FROM reps rp
+          CROSS JOIN series s
+          LEFT JOIN @extschema@.rep r ON r.rep_id = rp.rep_id
+          LEFT JOIN committed c ON c.rep_id = rp.rep_id AND c.period_start = s.period_start
+          LEFT JOIN actual a ON a.rep_id = rp.rep_id AND a.period_start = s.period_start
+    ), per_group AS (
+        SELECT g.dv, g.period_start, g.period_end, g.complete,
+               sum(g.amount) AS commit_amount, max(g.submitted_at) AS submitted_at,
+               coalesce(sum(g.bookings), 0) AS bookings
+          FROM per_rep g
+         GROUP BY g.dv, g.period_start, g.period_end, g.complete
+    ), scored AS (
+        SELECT pg.*,
+               CASE WHEN pg.complete AND pg.bookings > 0
+                    THEN 1 - abs(pg.commit_amount - pg.bookings)::double precision / pg.bookings::double precision
+               END AS accuracy,
+               CASE WHEN pg.complete AND pg.bookings > 0
+                    THEN (pg.commit_amount - pg.bookings)::double precision / pg.bookings::double precision
+               END AS bias
+          FROM per_group pg
+    ), summarized AS (
+        -- the means add the periods in date order: a float sum in the
+        -- order rows happen to arrive could differ in the last digit
+        SELECT sc.*,
+               avg(sc.accuracy) OVER w AS mean_accuracy,
+               avg(sc.bias) OVER w AS mean_bias,
+               count(sc.bias) OVER w AS periods_measured
+          FROM scored sc
+        WINDOW w AS (PARTITION BY sc.dv ORDER BY sc.period_start
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+    )
+    SELECT p_dimension, sm.dv, sm.period_start, sm.period_end, sm.complete,
+           sm.commit_amount, sm.submitted_at, sm.bookings, sm.accuracy, sm.bias,
+           sm.mean_accuracy, sm.mean_bias, sm.periods_measured,
+           CASE WHEN NOT sm.complete AND 1 + sm.mean_bias > 0
+                THEN round(sm.commit_amount / (1 + sm.mean_bias)::numeric, 2)
+           END
+      FROM summarized sm
+     ORDER BY sm.dv, sm.period_start;
+END;
+$$;

@@ -15,8 +15,14 @@ CREATE TABLE @extschema@.activity (
     connected           boolean,
     milestone_id        bigint REFERENCES @extschema@.milestone ON DELETE SET NULL,
     -- only a call reaches or misses a person
-    CONSTRAINT activity_connected_check CHECK (connected IS NULL OR kind OPERATOR(pg_catalog.=) 'call')
+    CONSTRAINT activity_connected_check CHECK (connected IS NULL OR kind OPERATOR(pg_catalog.=) 'call'),
+    -- the row's identity in the CRM it was imported from (import reruns
+    -- update it instead of adding a copy)
+    crm_source          text,
+    external_id         text,
+    CONSTRAINT activity_external_check CHECK ((crm_source IS NULL) OPERATOR(pg_catalog.=) (external_id IS NULL))
 );
+CREATE UNIQUE INDEX activity_external_idx ON @extschema@.activity (crm_source, external_id);
 CREATE INDEX activity_rep_idx ON @extschema@.activity (rep_id, occurred_at);
 CREATE INDEX activity_opportunity_idx ON @extschema@.activity (opportunity_id, occurred_at);
 CREATE INDEX activity_account_idx ON @extschema@.activity (account_id, occurred_at);
@@ -26,6 +32,8 @@ CREATE INDEX activity_milestone_idx ON @extschema@.activity (milestone_id);
 COMMENT ON TABLE @extschema@.activity IS 'A step a rep took: call, email, meeting, demo, proposal, content or other.';
 COMMENT ON COLUMN @extschema@.activity.connected IS 'For calls: true when the call reached a person.';
 COMMENT ON COLUMN @extschema@.activity.milestone_id IS 'The milestone this activity worked toward, if any.';
+COMMENT ON COLUMN @extschema@.activity.crm_source IS 'The CRM the row was imported from (null for rows written here); with external_id, unique.';
+COMMENT ON COLUMN @extschema@.activity.external_id IS 'The row''s id in crm_source: an import rerun updates the row with the same pair.';
 
 CREATE TABLE @extschema@.utterance (
     activity_id         bigint NOT NULL REFERENCES @extschema@.activity ON DELETE CASCADE,

@@ -112,11 +112,15 @@ BEGIN
                END AS bias
           FROM per_group pg
     ), summarized AS (
+        -- the means add the periods in date order: a float sum in the
+        -- order rows happen to arrive could differ in the last digit
         SELECT sc.*,
-               avg(sc.accuracy) OVER (PARTITION BY sc.dv) AS mean_accuracy,
-               avg(sc.bias) OVER (PARTITION BY sc.dv) AS mean_bias,
-               count(sc.bias) OVER (PARTITION BY sc.dv) AS periods_measured
+               avg(sc.accuracy) OVER w AS mean_accuracy,
+               avg(sc.bias) OVER w AS mean_bias,
+               count(sc.bias) OVER w AS periods_measured
           FROM scored sc
+        WINDOW w AS (PARTITION BY sc.dv ORDER BY sc.period_start
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
     )
     SELECT p_dimension, sm.dv, sm.period_start, sm.period_end, sm.complete,
            sm.commit_amount, sm.submitted_at, sm.bookings, sm.accuracy, sm.bias,
