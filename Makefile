@@ -10,6 +10,7 @@ MODULE_big = $(EXTENSION)
 OBJS = \
 	src/sales_kpi.o \
 	src/settings.o \
+	src/errors.o \
 	src/demo_random.o \
 	src/summary.o \
 	src/exact_sum.o \

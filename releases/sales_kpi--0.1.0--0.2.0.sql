@@ -154,7 +154,7 @@ BEGIN
     END IF;
     PERFORM @extschema@.finite_instant(as_of, 'as_of');
     -- raises the shared errors for a null or unknown dimension
-    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     -- the grains are those local_period_start knows; it raises the error
     PERFORM @extschema@.local_period_start(timestamp '2000-01-01', coalesce(grain, 'null'));
     FOR i IN 1 .. cardinality(intervals) LOOP
@@ -167,6 +167,8 @@ BEGIN
     RETURN true;
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.check_kpi_args(timestamptz, text, text, interval, interval) IS
+    'Internal: argument checks shared by the KPI functions (as_of not null and finite, a known dimension, the grain, non-negative lookback and horizon); true or a 22023 (22004 for a null as_of) naming the argument.';
 
 COMMENT ON FUNCTION @extschema@.check_kpi_args(timestamptz, text, text, interval, interval) IS
     'Internal: argument checks shared by the KPI functions (as_of not null and finite, a known dimension, the grain, non-negative lookback and horizon); true or a 22023 (22004 for a null as_of) naming the argument.';
@@ -216,6 +218,15 @@ BEGIN
     IF ids IS NULL THEN
         RETURN NULL;
     END IF;
+    SELECT e.stage_event_id, e.opportunity_id, e.entered_at INTO v
+      FROM new_events e
+     WHERE e.entered_at > now() + @extschema@.future_tolerance()
+       AND current_setting('check_function_bodies')::boolean
+     ORDER BY e.stage_event_id
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM @extschema@.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
+    END IF;
     PERFORM @extschema@.lock_deals(deals);
     PERFORM @extschema@.check_stage_event_pipeline(ids);
 
@@ -262,7 +273,20 @@ AS $$
 DECLARE
     deals bigint[] := ARRAY(SELECT opportunity_id FROM new_events
                             UNION SELECT opportunity_id FROM old_events);
+    v record;
 BEGIN
+    -- only the events whose date the update changed
+    SELECT e.stage_event_id, e.opportunity_id, e.entered_at INTO v
+      FROM (SELECT n.stage_event_id, n.opportunity_id, n.entered_at FROM new_events n
+            EXCEPT
+            SELECT o.stage_event_id, o.opportunity_id, o.entered_at FROM old_events o) e
+     WHERE e.entered_at > now() + @extschema@.future_tolerance()
+       AND current_setting('check_function_bodies')::boolean
+     ORDER BY e.stage_event_id
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM @extschema@.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
+    END IF;
     PERFORM @extschema@.lock_deals(deals);
     PERFORM @extschema@.check_stage_event_pipeline(ARRAY(SELECT stage_event_id FROM new_events));
     PERFORM @extschema@.sync_opportunity_stage(deals);
@@ -308,6 +332,10 @@ BEGIN
         RAISE EXCEPTION 'at must not be null' USING ERRCODE = 'null_value_not_allowed';
     ELSIF move_stage.at IN ('infinity', '-infinity') THEN
         RAISE EXCEPTION 'at must be finite, got %', move_stage.at USING ERRCODE = 'invalid_parameter_value';
+    ELSIF move_stage.at > now() + @extschema@.future_tolerance() THEN
+        RAISE EXCEPTION 'at must not be more than % in the future, got %', @extschema@.future_tolerance(), move_stage.at
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A stage is entered when it happens; plan future steps with opportunity.expected_close.';
     ELSIF move_stage.amount < 0 THEN
         RAISE EXCEPTION 'amount must not be negative, got %', move_stage.amount
             USING ERRCODE = 'numeric_value_out_of_range';
@@ -359,6 +387,8 @@ BEGIN
     RETURN new_id;
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.move_stage(bigint, bigint, timestamptz, numeric) IS
+    'Moves a deal into a stage at a time (default now), optionally with its new amount; returns the new stage_event_id. Stage gates apply.';
 
 COMMENT ON FUNCTION @extschema@.move_stage(bigint, bigint, timestamptz, numeric) IS
     'Moves a deal into a stage at a time (default now), optionally with its new amount; returns the new stage_event_id. Stage gates apply.';
@@ -1764,7 +1794,8 @@ BEGIN
              || CASE k.kind WHEN 'new' THEN v_product[1 + floor(cardinality(v_product) * @extschema@.demo_random(seed, d.kd + 35))::integer]
                             WHEN 'expansion' THEN v_product[1 + floor(cardinality(v_product) * @extschema@.demo_random(seed, d.kd + 35))::integer]
                                                   || ' expansion'
-                            ELSE 'Renewal ' || extract(year FROM k.ec0) END AS name
+                            ELSE 'Renewal ' || extract(year FROM k.ec0) END AS name,
+           v_product[1 + floor(cardinality(v_product) * @extschema@.demo_random(seed, d.kd + 35))::integer] AS product
       FROM demo_deal d
       JOIN demo_dk k USING (id)
       JOIN demo_cur cu ON cu.code = d.currency
@@ -1964,11 +1995,12 @@ BEGIN
     INSERT INTO @extschema@.opportunity
            (opportunity_id, pipeline_id, account_id, owner_id, name, kind, amount, currency, source,
             competitor, created_at, expected_close, closed_at, stage_id, lost_reason, forecast_category,
-            stage_entered_at, snapshot_at)
+            stage_entered_at, snapshot_at, product)
     SELECT o.id, o.pipeline_id, o.account_id, l.owner_id, o.name, o.kind, l.amount, o.currency, o.source,
            o.competitor, o.created_at AT TIME ZONE 'UTC', l.expected_close,
            CASE WHEN f.skind <> 'open' THEN f.at AT TIME ZONE 'UTC' END, f.stage_id,
-           o.lost_reason, l.forecast_category, f.at AT TIME ZONE 'UTC', l.changed_at AT TIME ZONE 'UTC'
+           o.lost_reason, l.forecast_category, f.at AT TIME ZONE 'UTC', l.changed_at AT TIME ZONE 'UTC',
+           o.product
       FROM demo_opp o
       JOIN demo_last l USING (id)
       JOIN (SELECT DISTINCT ON (p.id) p.id, p.stage_id, p.skind, p.at
@@ -2903,12 +2935,14 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- raises for an unknown dimension
-    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     close_before_r := coalesce(close_before,
                                (@extschema@.period_end(from_at_r, 'quarter')
                                 AT TIME ZONE @extschema@.reporting_timezone())::date);
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.pipeline_flow_args(timestamptz, timestamptz, text, text, date) IS
+    'Internal: validates the arguments of the pipeline flow functions and fills in their defaults.';
 
 CREATE OR REPLACE FUNCTION @extschema@.pipeline_flow_rows(p_from_at timestamptz, p_to_at timestamptz, p_mode text,
                                                p_dimension text, p_team text, p_close_before date,
@@ -2940,9 +2974,9 @@ BEGIN
                coalesce(@extschema@.to_base(s.amount_s, s.currency, v_day), 0) AS base_s,
                coalesce(@extschema@.to_base(s.amount_e, s.currency, v_day), 0) AS base_e,
                @extschema@.dimension_value(p_dimension, dd.pipeline, rs.name, rs.team,
-                   dd.source, dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS dv_s,
+                   dd.source, dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS dv_s,
                @extschema@.dimension_value(p_dimension, dd.pipeline, re.name, re.team,
-                   dd.source, dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS dv_e,
+                   dd.source, dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS dv_e,
                s.exists_s AND s.stage_kind_s = 'open'
                  AND (s.expected_close_s IS NULL OR s.expected_close_s < a.close_before_r) AS win_s,
                s.exists_e AND s.stage_kind_e = 'open'
@@ -3041,6 +3075,8 @@ BEGIN
      GROUP BY f.dv, f.category;
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.pipeline_flow_rows(timestamptz, timestamptz, text, text, text, date, boolean) IS
+    'Internal: the rows of pipeline_flow_deals, or with p_totals the totals per dimension value and category for pipeline_flow.';
 
 CREATE OR REPLACE FUNCTION @extschema@.pipeline_as_of(at timestamptz DEFAULT now(), team text DEFAULT NULL,
                                            open_only boolean DEFAULT false)
@@ -3291,7 +3327,7 @@ BEGIN
         UNION
         SELECT a.rep_id FROM actual a
     ), per_rep AS (
-        SELECT @extschema@.dimension_value(p_dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
+        SELECT @extschema@.dimension_value(p_dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
                s.period_start, s.period_end, s.complete, c.amount, c.submitted_at, a.bookings
           FROM reps rp
           CROSS JOIN series s
@@ -3334,3 +3370,1772 @@ BEGIN
      ORDER BY sm.dv, sm.period_start;
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.forecast_accuracy_rows(timestamptz, timestamptz, text, text, timestamptz, interval) IS
+    'Internal: the rows of forecast_accuracy().';
+
+-- Deals name their product: a breakdown of every KPI.  dimension_value
+-- takes the product as an eleventh argument; the ten-argument form is
+-- dropped once every caller below is replaced.
+CREATE FUNCTION @extschema@.dimension_value(dimension text, pipeline text, rep text, team text,
+                                            source text, industry text, segment text, region text,
+                                            competitor text, kind text, product text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'dimension_value'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.dimension_value(text, text, text, text, text, text, text, text, text, text, text) IS
+    'The attribute named by dimension (company, pipeline, rep, team, source, industry, segment, region, competitor, kind, product): ''all'' for company, ''(none)'' for a missing attribute; an unknown dimension is an error.';
+CREATE OR REPLACE VIEW @extschema@.deal_dimensions WITH (security_invoker = true) AS
+SELECT o.opportunity_id,
+       p.name AS pipeline,
+       o.source,
+       a.industry,
+       a.segment,
+       a.region,
+       o.competitor,
+       o.kind,
+       o.product
+  FROM @extschema@.opportunity o
+  JOIN @extschema@.pipeline p ON p.pipeline_id OPERATOR(pg_catalog.=) o.pipeline_id
+  LEFT JOIN @extschema@.account a ON a.account_id OPERATOR(pg_catalog.=) o.account_id;
+
+-- Bad rows never take down a dashboard.  A deal or invoice in a currency
+-- without a rate, removing the last rate of a currency in use, and a stage
+-- event dated beyond future_tolerance() are refused when written; a date
+-- before a currency's first rate converts at that rate.
+COMMENT ON TABLE @extschema@.fx_rate IS
+    'Multiply an amount in currency by rate to get the base currency; the newest valid_from not after the date applies, and before the first one the first. A deal or invoice in a currency without a row is refused, and so is removing the last row of a currency in use.';
+-- A deal or invoice in a currency with no rate would make every KPI that
+-- converts it fail: it is refused when written, naming the row.  The base
+-- currency needs no rate.  A restore loads fx_rate after the deals and
+-- invoices, so the check is skipped while check_function_bodies is off (as
+-- pg_restore and a plain dump set it), as PostgreSQL skips its own checks
+-- of references between objects while a dump loads; data_quality_findings
+-- reports a row left without a rate (missing_fx_rate).
+CREATE FUNCTION @extschema@.currency_rate_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    bad record;
+BEGIN
+    IF NOT current_setting('check_function_bodies')::boolean THEN
+        RETURN NULL;
+    END IF;
+    -- an update is checked only for the rows whose currency it changed
+    -- (found with EXCEPT, linear whatever plan is cached)
+    IF TG_TABLE_NAME = 'opportunity' AND TG_OP = 'INSERT' THEN
+        SELECT 'opportunity ' || n.opportunity_id AS what, n.currency INTO bad
+          FROM new_rows n
+         WHERE n.currency <> @extschema@.base_currency()
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.fx_rate f WHERE f.currency = n.currency)
+         ORDER BY n.opportunity_id
+         LIMIT 1;
+    ELSIF TG_TABLE_NAME = 'opportunity' THEN
+        SELECT 'opportunity ' || n.opportunity_id AS what, n.currency INTO bad
+          FROM (SELECT r.opportunity_id, r.currency FROM new_rows r
+                EXCEPT
+                SELECT r.opportunity_id, r.currency FROM old_rows r) n
+         WHERE n.currency <> @extschema@.base_currency()
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.fx_rate f WHERE f.currency = n.currency)
+         ORDER BY n.opportunity_id
+         LIMIT 1;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT format('collection %s (opportunity %s)', n.collection_id, n.opportunity_id) AS what, n.currency
+          INTO bad
+          FROM new_rows n
+         WHERE n.currency <> @extschema@.base_currency()
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.fx_rate f WHERE f.currency = n.currency)
+         ORDER BY n.collection_id
+         LIMIT 1;
+    ELSE
+        SELECT format('collection %s (opportunity %s)', n.collection_id, n.opportunity_id) AS what, n.currency
+          INTO bad
+          FROM (SELECT r.collection_id, r.opportunity_id, r.currency FROM new_rows r
+                EXCEPT
+                SELECT r.collection_id, r.opportunity_id, r.currency FROM old_rows r) n
+         WHERE n.currency <> @extschema@.base_currency()
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.fx_rate f WHERE f.currency = n.currency)
+         ORDER BY n.collection_id
+         LIMIT 1;
+    END IF;
+    IF FOUND THEN
+        RAISE EXCEPTION '% is in currency %, which has no exchange rate', bad.what, bad.currency
+            USING ERRCODE = 'foreign_key_violation',
+                  TABLE = TG_TABLE_NAME, SCHEMA = TG_TABLE_SCHEMA, COLUMN = 'currency',
+                  DETAIL = format('Every currency but the base currency (%s) needs a row in sales_kpi.fx_rate: every KPI that converts the row would fail without one.',
+                                  @extschema@.base_currency()),
+                  HINT = format('Insert the rates of %s into sales_kpi.fx_rate first.', bad.currency);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.currency_rate_check() IS
+    'Trigger: refuses a deal or invoice in a currency other than the base currency with no row in fx_rate (skipped while a dump loads: check_function_bodies off).';
+
+-- Removing the last rate of a currency that a deal or invoice is in is
+-- refused, as deleting a referenced row is.  To replace a currency's rates,
+-- upsert them, or delete and insert in one statement (a data-modifying WITH).
+CREATE FUNCTION @extschema@.fx_rate_after_remove()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    bad record;
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        SELECT x.what, x.currency INTO bad
+          FROM (SELECT 'opportunity ' || o.opportunity_id AS what, o.currency
+                  FROM @extschema@.opportunity o
+                 WHERE o.currency <> @extschema@.base_currency()
+                 LIMIT 1) x
+        UNION ALL
+        SELECT y.what, y.currency
+          FROM (SELECT 'collection ' || c.collection_id AS what, c.currency
+                  FROM @extschema@.collection c
+                 WHERE c.currency <> @extschema@.base_currency()
+                 LIMIT 1) y
+        LIMIT 1;
+    ELSE
+        SELECT u.what, g.currency INTO bad
+          FROM (SELECT DISTINCT r.currency FROM old_rates r) g
+          CROSS JOIN LATERAL (
+                SELECT 'opportunity ' || o.opportunity_id AS what
+                  FROM @extschema@.opportunity o
+                 WHERE o.currency = g.currency
+                 LIMIT 1) u
+         WHERE g.currency <> @extschema@.base_currency()
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.fx_rate f WHERE f.currency = g.currency)
+        UNION ALL
+        SELECT u.what, g.currency
+          FROM (SELECT DISTINCT r.currency FROM old_rates r) g
+          CROSS JOIN LATERAL (
+                SELECT 'collection ' || c.collection_id AS what
+                  FROM @extschema@.collection c
+                 WHERE c.currency = g.currency
+                 LIMIT 1) u
+         WHERE g.currency <> @extschema@.base_currency()
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.fx_rate f WHERE f.currency = g.currency)
+        LIMIT 1;
+    END IF;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot remove the last exchange rate of currency %: % is in it', bad.currency, bad.what
+            USING ERRCODE = 'foreign_key_violation',
+                  TABLE = 'fx_rate', SCHEMA = TG_TABLE_SCHEMA, COLUMN = 'currency',
+                  DETAIL = 'Every KPI that converts the row would fail without a rate.',
+                  HINT = 'To replace a currency''s rates, upsert them, or delete and insert them in one statement.';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.fx_rate_after_remove() IS
+    'Trigger: refuses a delete, update or truncate of fx_rate that leaves a currency a deal or invoice is in without a rate.';
+
+
+CREATE TRIGGER opportunity_currency_insert
+    AFTER INSERT ON @extschema@.opportunity
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+CREATE TRIGGER opportunity_currency_update
+    AFTER UPDATE ON @extschema@.opportunity
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+CREATE TRIGGER collection_currency_insert
+    AFTER INSERT ON @extschema@.collection
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+CREATE TRIGGER collection_currency_update
+    AFTER UPDATE ON @extschema@.collection
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+CREATE TRIGGER fx_rate_after_delete
+    AFTER DELETE ON @extschema@.fx_rate
+    REFERENCING OLD TABLE AS old_rates
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fx_rate_after_remove();
+CREATE TRIGGER fx_rate_after_update
+    AFTER UPDATE ON @extschema@.fx_rate
+    REFERENCING OLD TABLE AS old_rates
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fx_rate_after_remove();
+CREATE TRIGGER fx_rate_after_truncate
+    AFTER TRUNCATE ON @extschema@.fx_rate
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fx_rate_after_remove();
+
+-- A stage event dated in the future is a typo or a bad import, not a
+-- plan: one would make the deal's current stage one it has not reached.
+-- Clocks and time zones differ, so up to this much ahead is accepted;
+-- beyond it a write is refused, and data_quality_findings reports any such
+-- row (future_event) that got in with the triggers off.
+CREATE FUNCTION @extschema@.future_tolerance()
+RETURNS interval
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT interval '1 day' $$;
+COMMENT ON FUNCTION @extschema@.future_tolerance() IS
+    'How far ahead of now a stage event may be dated (1 day): later ones are refused when written and reported by data_quality_findings as future_event.';
+
+-- The error for a stage event dated beyond future_tolerance().  The
+-- triggers skip the check while a dump loads (check_function_bodies off):
+-- a restore takes what the database held.
+CREATE FUNCTION @extschema@.refuse_future_event(stage_event_id bigint, opportunity_id bigint,
+                                                entered_at timestamptz)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'stage event % of opportunity % is dated %, more than % in the future',
+            stage_event_id, opportunity_id, entered_at, @extschema@.future_tolerance()
+        USING ERRCODE = 'check_violation', CONSTRAINT = 'stage_event_future_check',
+              TABLE = 'stage_event', SCHEMA = '@extschema@', COLUMN = 'entered_at',
+              HINT = 'A stage is entered when it happens; plan future steps with opportunity.expected_close.';
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.refuse_future_event(bigint, bigint, timestamptz) IS
+    'Internal: raises the error for a stage event dated more than future_tolerance() ahead.';
+COMMENT ON FUNCTION @extschema@.fx_rate_on(character, date) IS
+    'Rate converting currency to the base currency on a date (1 for the base currency): the newest not after the date, else the currency''s first; an error when the currency has none.';
+COMMENT ON FUNCTION @extschema@.data_quality_findings(timestamptz) IS
+    'Rows that break the sales process as the data stood at as_of, one row per finding: stage events out of order or after a close, regressions, skipped stages, stage fields that contradict the history, negative amounts and durations, missing owners, accounts, stage events and snapshots, amounts in a currency without a rate on their date, history dated in the future, gaps in open-stage positions.';
+
+CREATE OR REPLACE FUNCTION @extschema@.cohort_win_rate(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
+                                            grain text DEFAULT 'month', dimension text DEFAULT 'company',
+                                            as_of timestamptz DEFAULT now(), horizon interval DEFAULT '90 days')
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               deals bigint, won bigint, still_open bigint,
+               naive_win_rate double precision, cumulative_win_rate double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    WITH s AS MATERIALIZED (
+        SELECT r.period_start, r.period_end,
+               row_number() OVER (ORDER BY r.period_start) AS idx
+          FROM @extschema@.resolve_series(cohort_win_rate.from_at, cohort_win_rate.to_at,
+                                          cohort_win_rate.grain, cohort_win_rate.as_of) r
+         -- checked before the series is made
+         WHERE @extschema@.check_kpi_args(grain => cohort_win_rate.grain, horizon => cohort_win_rate.horizon)
+    ), b AS (
+        SELECT min(s.period_start) AS lo, max(s.period_end) AS hi,
+               array_agg(s.period_start ORDER BY s.period_start) AS starts,
+               @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim
+          FROM s
+    ), d AS MATERIALIZED (
+        SELECT width_bucket(st.created_at, b.starts) AS idx, st.opportunity_id, st.created_at, st.outcome, st.closed_at, st.owner_id
+          FROM b, @extschema@.deal_states_at(b.lo, b.hi, cohort_win_rate.as_of,
+                                             cohort_win_rate.dimension IN ('rep', 'team')) st
+    ), g AS (
+        SELECT d.idx, 'all' AS value,
+               @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
+                                                 interval '0'),
+                                        d.outcome) AS sv,
+               count(*) FILTER (WHERE d.outcome = 'open') AS still_open
+          FROM d
+         WHERE cohort_win_rate.dimension = 'company'
+         GROUP BY 1
+        UNION ALL
+        SELECT d.idx,
+               @extschema@.dimension_value(cohort_win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
+               @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
+                                                 interval '0'),
+                                        d.outcome),
+               count(*) FILTER (WHERE d.outcome = 'open')
+          FROM d
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
+         WHERE cohort_win_rate.dimension <> 'company'
+         GROUP BY 1, 2
+    )
+    SELECT b.dim, coalesce(g.value, 'all'), s.period_start, s.period_end,
+           coalesce(@extschema@.survival_count(g.sv), 0),
+           coalesce(round(@extschema@.naive_win_rate(g.sv, cohort_win_rate.horizon)
+                          * @extschema@.survival_count(g.sv))::bigint, 0),
+           coalesce(g.still_open, 0),
+           @extschema@.naive_win_rate(g.sv, cohort_win_rate.horizon),
+           @extschema@.cumulative_win_rate(g.sv, cohort_win_rate.horizon)
+      FROM b
+     CROSS JOIN s
+      LEFT JOIN g ON g.idx = s.idx
+     WHERE g.value IS NOT NULL OR cohort_win_rate.dimension = 'company'
+     ORDER BY 2, 3
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.data_quality_findings(as_of timestamptz DEFAULT now())
+RETURNS TABLE (table_name text, key text, rule text, detail text,
+               opportunity_id bigint, rep_id bigint, found_at timestamptz)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
+SET work_mem = '64MB'
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    -- the moves that break a rule whatever their instants: between open
+    -- stages not one ordinal apart, and from a close to anything but an
+    -- open stage
+    pair_from bigint[];
+    pair_to bigint[];
+    -- the won and lost stages
+    terminal bigint[];
+    -- the deals are read in two halves, ids up to mid and after it
+    mid bigint := coalesce(@extschema@.deal_id_midpoint(), 0);
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT coalesce(array_agg(p.stage_id), '{}'), coalesce(array_agg(s.stage_id), '{}')
+      INTO pair_from, pair_to
+      FROM @extschema@.stage_ordinal() p, @extschema@.stage_ordinal() s
+     WHERE (p.kind = 'open' AND s.kind = 'open' AND s.ordinal <> p.ordinal + 1)
+        OR (p.kind IN ('won', 'lost') AND s.kind <> 'open');
+    SELECT coalesce(array_agg(s.stage_id), '{}') INTO terminal
+      FROM @extschema@.stage s WHERE s.kind IN ('won', 'lost');
+    RETURN QUERY
+    -- (not materialized: a CTE scan would keep the query from parallel workers)
+    WITH st AS NOT MATERIALIZED (
+        SELECT * FROM @extschema@.stage_ordinal()
+    ), hist AS MATERIALIZED (
+        -- one pass over the deals, their histories and their first
+        -- snapshots (stage_history_check), in two halves of the deals that
+        -- parallel workers read at once: the events that may break a rule
+        -- (the moves between the pairs of stages listed and the other
+        -- suspects) and the deals whose row may
+        SELECT * FROM @extschema@.stage_history_check(as_of, pair_from, pair_to, terminal, NULL, mid)
+        UNION ALL
+        SELECT * FROM @extschema@.stage_history_check(as_of, pair_from, pair_to, terminal, mid + 1, NULL)
+    ), ev AS (
+        -- the suspect events (the rules are checked below: an event that
+        -- breaks none gives no row)
+        SELECT x.stage_event_id, x.opportunity_id, x.stage_id, x.entered_at, x.amount, x.rep_id,
+               x.prev_entered_at, x.min_later_id,
+               s.kind, s.ordinal, s.name, ps.kind AS prev_kind, ps.ordinal AS prev_ordinal, ps.name AS prev_name
+          FROM hist x
+          JOIN st s ON s.stage_id = x.stage_id
+          LEFT JOIN st ps ON ps.stage_id = x.prev_stage_id
+         WHERE NOT x.is_deal
+    ), deal AS (
+        -- the deals whose row may break a rule
+        SELECT d.opportunity_id, d.owner_id, d.amount, d.created_at, d.closed_at, d.stage_id,
+               d.stage_entered_at, cs.kind AS cur_kind, cs.name AS cur_name,
+               d.ev_stage_id, es.kind AS ev_kind, d.ev_entered_at,
+               d.first_entered_at, d.first_event_id, d.moved_after_as_of, d.first_changed_at
+          FROM hist d
+          LEFT JOIN st cs ON cs.stage_id = d.stage_id
+          LEFT JOIN st es ON es.stage_id = d.ev_stage_id
+         WHERE d.is_deal
+    ), open_positions AS (
+        SELECT s.pipeline_id, count(*) AS n, max(s.position) AS top,
+               string_agg(s.position::text, ', ' ORDER BY s.position) AS positions
+          FROM @extschema@.stage s
+         WHERE s.kind = 'open'
+         GROUP BY s.pipeline_id
+    )
+    -- stage history (the detail is formatted only for the rules hit); the
+    -- rules an event breaks come from an array in the target list, which
+    -- costs far less per row than a join to a list of rules
+    SELECT 'stage_event'::text, 'stage_event_id=' || e.stage_event_id, e.rule,
+           CASE e.rule
+             WHEN 'event_out_of_order' THEN
+                  format('entered %s at %s, earlier than event %s recorded before it',
+                         e.name, e.entered_at, e.min_later_id)
+             WHEN 'event_after_close' THEN
+                  CASE WHEN e.kind <> 'open'
+                       THEN format('%s after %s without a reopening', e.name, e.prev_name)
+                       ELSE format('%s in the same instant as %s', e.name, e.prev_name) END
+             WHEN 'regression' THEN
+                  format('from %s (%s) back to %s (%s)', e.prev_name, e.prev_ordinal, e.name, e.ordinal)
+             WHEN 'skipped_stage' THEN
+                  format('from %s (%s) to %s (%s), skipping %s open stage(s)',
+                         e.prev_name, e.prev_ordinal, e.name, e.ordinal, e.ordinal - e.prev_ordinal - 1)
+             WHEN 'negative_amount' THEN format('amount %s', e.amount)
+           END,
+           e.opportunity_id, e.rep_id, e.entered_at
+      FROM (SELECT v.*,
+                   unnest(array_remove(ARRAY[
+                       CASE WHEN v.min_later_id < v.stage_event_id THEN 'event_out_of_order' END,
+                       CASE WHEN v.prev_kind IN ('won', 'lost') AND (v.kind <> 'open' OR v.entered_at = v.prev_entered_at)
+                            THEN 'event_after_close' END,
+                       CASE WHEN v.prev_kind = 'open' AND v.kind = 'open' AND v.ordinal <= v.prev_ordinal
+                            THEN 'regression' END,
+                       CASE WHEN v.prev_kind = 'open' AND v.kind = 'open' AND v.ordinal > v.prev_ordinal + 1
+                            THEN 'skipped_stage' END,
+                       CASE WHEN v.amount < 0 THEN 'negative_amount' END], NULL)) AS rule
+              FROM ev v) e
+    UNION ALL
+    -- deals
+    SELECT 'opportunity'::text, 'opportunity_id=' || d.opportunity_id, d.rule,
+           CASE d.rule
+             WHEN 'no_stage_event' THEN 'no stage event entered by as_of'
+             WHEN 'event_before_creation' THEN
+                  format('first stage event %s entered at %s, before created_at %s',
+                         d.first_event_id, d.first_entered_at, d.created_at)
+             WHEN 'closed_without_terminal_stage' THEN
+                  format('closed_at %s but stage %s', d.closed_at,
+                         coalesce(d.cur_name || ' (' || d.cur_kind || ')', 'null'))
+             WHEN 'terminal_stage_without_close' THEN
+                  format('stage %s (%s) but closed_at null', d.cur_name, d.cur_kind)
+             WHEN 'stage_out_of_sync' THEN
+                  format('row says stage_id %s, closed_at %s, stage_entered_at %s; newest event says stage_id %s, closed_at %s, entered at %s',
+                         coalesce(d.stage_id::text, 'null'), coalesce(d.closed_at::text, 'null'),
+                         coalesce(d.stage_entered_at::text, 'null'), d.ev_stage_id,
+                         coalesce(CASE WHEN d.ev_kind <> 'open' THEN d.ev_entered_at END::text, 'null'),
+                         d.ev_entered_at)
+             WHEN 'negative_amount' THEN format('amount %s', d.amount)
+             WHEN 'missing_owner' THEN 'owner_id is null'
+             WHEN 'missing_snapshot' THEN
+                  CASE WHEN d.first_changed_at IS NULL THEN 'no opportunity_history snapshot'
+                       ELSE format('first opportunity_history snapshot at %s, after created_at %s',
+                                   d.first_changed_at, d.created_at) END
+           END,
+           d.opportunity_id, d.owner_id,
+           CASE d.rule
+             WHEN 'event_before_creation' THEN d.first_entered_at
+             WHEN 'closed_without_terminal_stage' THEN d.closed_at
+             WHEN 'stage_out_of_sync' THEN d.ev_entered_at
+             ELSE d.created_at
+           END
+      -- the rules a deal breaks, as for the events
+      FROM (SELECT x.*,
+                   unnest(array_remove(ARRAY[
+                       CASE WHEN x.ev_stage_id IS NULL THEN 'no_stage_event' END,
+                       CASE WHEN x.first_entered_at < x.created_at THEN 'event_before_creation' END,
+                       CASE WHEN x.closed_at IS NOT NULL AND x.cur_kind IS DISTINCT FROM 'won'
+                                 AND x.cur_kind IS DISTINCT FROM 'lost'
+                            THEN 'closed_without_terminal_stage' END,
+                       CASE WHEN x.closed_at IS NULL AND x.cur_kind IN ('won', 'lost')
+                            THEN 'terminal_stage_without_close' END,
+                       CASE WHEN x.ev_stage_id IS NOT NULL AND NOT x.moved_after_as_of
+                                 AND (x.stage_id, x.closed_at, x.stage_entered_at) IS DISTINCT FROM
+                                     (x.ev_stage_id, CASE WHEN x.ev_kind <> 'open' THEN x.ev_entered_at END,
+                                      x.ev_entered_at)
+                            THEN 'stage_out_of_sync' END,
+                       CASE WHEN x.amount < 0 THEN 'negative_amount' END,
+                       CASE WHEN x.owner_id IS NULL THEN 'missing_owner' END,
+                       CASE WHEN x.first_changed_at IS NULL OR x.first_changed_at > x.created_at
+                            THEN 'missing_snapshot' END], NULL)) AS rule
+              FROM deal x) d
+    UNION ALL
+    -- deals without a customer (allowed: real CRM exports have them)
+    SELECT 'opportunity'::text, 'opportunity_id=' || o.opportunity_id, 'missing_account'::text,
+           'account_id is null', o.opportunity_id, o.owner_id, o.created_at
+      FROM @extschema@.opportunity o
+     WHERE o.account_id IS NULL AND o.created_at <= as_of
+    UNION ALL
+    -- amounts converted at a rate that does not apply: the currency has no
+    -- rate at all (every KPI converting the row fails), or the row is dated
+    -- before the currency's first rate (which then applies)
+    SELECT x.table_name, x.key, 'missing_fx_rate'::text,
+           CASE WHEN r.first_from IS NULL
+                THEN format('no exchange rate for currency %s: every KPI that converts it fails', x.currency)
+                ELSE format('%s %s, before the first %s rate (valid_from %s), which is used',
+                            x.what, x.on_date, x.currency, r.first_from) END,
+           x.opportunity_id, x.rep_id, x.found_at
+      FROM (SELECT 'opportunity'::text AS table_name, 'opportunity_id=' || o.opportunity_id AS key,
+                   o.currency, 'created on'::text AS what,
+                   (o.created_at AT TIME ZONE @extschema@.reporting_timezone())::date AS on_date,
+                   o.opportunity_id, o.owner_id AS rep_id, o.created_at AS found_at
+              FROM @extschema@.opportunity o
+             WHERE o.currency <> @extschema@.base_currency() AND o.created_at <= as_of
+            UNION ALL
+            SELECT 'collection', 'collection_id=' || c.collection_id, c.currency, 'due on', c.due_on,
+                   c.opportunity_id, NULL::bigint, c.due_on::timestamptz
+              FROM @extschema@.collection c
+             WHERE c.currency <> @extschema@.base_currency()) x
+      LEFT JOIN (SELECT f.currency, min(f.valid_from) AS first_from
+                   FROM @extschema@.fx_rate f GROUP BY f.currency) r ON r.currency = x.currency
+     WHERE r.first_from IS NULL OR x.on_date < r.first_from
+    UNION ALL
+    -- history dated beyond now() + future_tolerance(), whatever as_of: a
+    -- typo or a bad import that the triggers refuse, got in with them off
+    SELECT 'stage_event'::text, 'stage_event_id=' || e.stage_event_id, 'future_event'::text,
+           format('entered at %s, more than %s after now', e.entered_at, @extschema@.future_tolerance()),
+           e.opportunity_id, e.rep_id, e.entered_at
+      FROM @extschema@.stage_event e
+     WHERE e.entered_at > now() + @extschema@.future_tolerance()
+    UNION ALL
+    SELECT 'opportunity_history'::text,
+           format('opportunity_id=%s,changed_at=%s', h.opportunity_id, h.changed_at), 'future_event'::text,
+           format('snapshot at %s, more than %s after now', h.changed_at, @extschema@.future_tolerance()),
+           h.opportunity_id, h.owner_id, h.changed_at
+      FROM @extschema@.opportunity_history h
+     WHERE h.changed_at > now() + @extschema@.future_tolerance()
+    UNION ALL
+    SELECT 'opportunity'::text, 'opportunity_id=' || o.opportunity_id, 'future_event'::text,
+           format('created at %s, more than %s after now', o.created_at, @extschema@.future_tolerance()),
+           o.opportunity_id, o.owner_id, o.created_at
+      FROM @extschema@.opportunity o
+     WHERE o.created_at > now() + @extschema@.future_tolerance()
+    UNION ALL
+    -- snapshots
+    SELECT 'opportunity_history'::text,
+           format('opportunity_id=%s,changed_at=%s', h.opportunity_id, h.changed_at),
+           'negative_amount'::text, format('amount %s', h.amount),
+           h.opportunity_id, h.owner_id, h.changed_at
+      FROM @extschema@.opportunity_history h
+     WHERE h.amount < 0 AND h.changed_at <= as_of
+    UNION ALL
+    -- activities
+    SELECT 'activity'::text, 'activity_id=' || a.activity_id, 'negative_duration'::text,
+           format('duration_s %s', a.duration_s),
+           a.opportunity_id, a.rep_id, a.occurred_at
+      FROM @extschema@.activity a
+     WHERE a.duration_s < 0 AND a.occurred_at <= as_of
+    UNION ALL
+    -- process definition
+    SELECT 'stage'::text, 'pipeline_id=' || p.pipeline_id, 'stage_position_gap'::text,
+           format('open stage positions are %s, not 1..%s', p.positions, p.n),
+           NULL::bigint, NULL::bigint, NULL::timestamptz
+      FROM open_positions p
+     WHERE p.top <> p.n;
+END;
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.deal_dimension(opportunity_ids bigint[], dimension text,
+                                           owner_at timestamptz DEFAULT NULL, owners bigint[] DEFAULT NULL)
+RETURNS TABLE (opportunity_id bigint, dimension_value text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- one look-up per deal, even when called from a function that prefers bitmap scans
+SET enable_indexscan = on
+AS $$
+    SELECT i.id,
+           @extschema@.dimension_value(dimension, p.name, r.name, r.team, o.source, a.industry, a.segment,
+                                       a.region, o.competitor, o.kind, o.product)
+      FROM unnest(opportunity_ids, owners) AS i(id, owner_id)
+      JOIN @extschema@.opportunity o ON o.opportunity_id = i.id
+      JOIN @extschema@.pipeline p ON p.pipeline_id = o.pipeline_id
+      LEFT JOIN LATERAL (
+            SELECT ac.industry, ac.segment, ac.region
+              FROM @extschema@.account ac
+             WHERE ac.account_id = o.account_id AND dimension IN ('industry', 'segment', 'region')) a ON true
+      LEFT JOIN LATERAL (
+            SELECT coalesce(i.owner_id,
+                            (SELECT hi.owner_id
+                               FROM @extschema@.opportunity_history hi
+                              WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= owner_at
+                              ORDER BY hi.changed_at DESC
+                              LIMIT 1),
+                            o.owner_id) AS owner_id
+             WHERE dimension IN ('rep', 'team')) w ON true
+      LEFT JOIN @extschema@.rep r ON r.rep_id = w.owner_id
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.deal_size(period_start timestamptz DEFAULT NULL, period_end timestamptz DEFAULT NULL,
+                                      dimension text DEFAULT 'company', as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               won bigint, won_amount numeric, avg_amount numeric, accounts bigint, arpa numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    WITH p AS (
+        SELECT r.period_start, r.period_end, @extschema@.outcome_dimension(deal_size.dimension) AS dim
+          FROM @extschema@.resolve_period(deal_size.period_start, deal_size.period_end, deal_size.as_of) r
+    ), c AS MATERIALIZED (
+        SELECT cd.opportunity_id, cd.owner_id, cd.amount_base, cd.account_id
+          FROM p
+         CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, deal_size.as_of) cd
+         WHERE cd.outcome = 'won'
+    ), labelled AS (
+        SELECT 'all' AS value, c.amount_base, c.account_id
+          FROM c
+         WHERE deal_size.dimension = 'company'
+        UNION ALL
+        SELECT @extschema@.dimension_value(deal_size.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
+               c.amount_base, c.account_id
+          FROM c
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         WHERE deal_size.dimension <> 'company'
+    ), g AS (
+        SELECT l.value,
+               @extschema@.winloss_agg(true, l.amount_base) AS w,
+               count(DISTINCT l.account_id) AS accounts,
+               sum(l.amount_base) FILTER (WHERE l.account_id IS NOT NULL) AS account_amount
+          FROM labelled l
+         GROUP BY 1
+    )
+    SELECT p.dim, v.value, p.period_start, p.period_end,
+           coalesce(@extschema@.won_count(g.w), 0),
+           coalesce(@extschema@.won_amount(g.w), 0),
+           @extschema@.avg_won_amount(g.w),
+           coalesce(g.accounts, 0),
+           g.account_amount / nullif(g.accounts, 0)
+      FROM p
+     CROSS JOIN (SELECT g.value FROM g
+                 UNION
+                 SELECT 'all' WHERE deal_size.dimension = 'company') v
+      LEFT JOIN g ON g.value = v.value
+     ORDER BY v.value
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.funnel_rates(period_start timestamptz DEFAULT NULL,
+                                         period_end timestamptz DEFAULT NULL,
+                                         dimension text DEFAULT 'company',
+                                         as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               leads bigint, converted_leads bigint, lead_to_opp_rate double precision,
+               qualified_leads bigint, lead_to_qop_rate double precision,
+               opps bigint, qualified_opps bigint, opp_to_qop_rate double precision,
+               qops_won bigint, qops_lost bigint, qop_win_rate double precision,
+               qop_win_rate_lower double precision, qop_win_rate_upper double precision,
+               deals_won bigint, qops_per_win double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
+SET jit = off
+SET work_mem = '64MB'
+-- one index probe per deal: a cache of probe results would never hit
+SET enable_memoize = off
+AS $fn$
+    SELECT @extschema@.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
+
+    WITH per AS MATERIALIZED (
+        SELECT r.period_start AS ps, r.period_end AS pe,
+               -- leads have a source, an SDR and an account, but no pipeline, competitor or deal kind
+               funnel_rates.dimension IN ('company', 'rep', 'team', 'source', 'industry', 'segment', 'region')
+                   AS lead_dims
+          FROM @extschema@.resolve_period(funnel_rates.period_start, funnel_rates.period_end, funnel_rates.as_of) r
+    ), lead_rows AS MATERIALIZED (
+        -- leads created in the period, classified by their own attributes
+        SELECT l.lead_id, l.rep_id, l.source, l.account_id,
+               CASE WHEN l.converted_at <= funnel_rates.as_of THEN l.opportunity_id END AS opportunity_id,
+               coalesce(l.converted_at <= funnel_rates.as_of, false) AS converted
+          FROM per
+          JOIN @extschema@.lead l ON l.created_at >= per.ps AND l.created_at < per.pe
+         WHERE per.lead_dims AND l.created_at <= funnel_rates.as_of
+    ), new_opps AS MATERIALIZED (
+        SELECT o.opportunity_id
+          FROM per
+          JOIN @extschema@.opportunity o ON o.created_at >= per.ps AND o.created_at < per.pe
+         WHERE o.created_at <= funnel_rates.as_of
+    ), closed AS MATERIALIZED (
+        SELECT c.opportunity_id, c.owner_id, c.outcome
+          FROM per, @extschema@.closed_deals(per.ps, per.pe, funnel_rates.as_of) c
+    ), qstages AS MATERIALIZED (
+        -- the stages whose entry makes a deal a Qop: open ones from the pipeline's
+        -- qualified_position on, and won (a won deal passed every open stage)
+        SELECT ARRAY(SELECT s.stage_id
+                       FROM @extschema@.stage s
+                       JOIN @extschema@.pipeline pl ON pl.pipeline_id = s.pipeline_id
+                      WHERE s.kind = 'won' OR (s.kind = 'open' AND s.position >= pl.qualified_position)) AS ids
+    ), prog AS MATERIALIZED (
+        -- qualified: entered one of them by as_of (one index probe per deal, stopping at the first)
+        SELECT d.id AS opportunity_id, q.hit IS NOT NULL AS qualified
+          FROM qstages qs
+         CROSS JOIN unnest(ARRAY(SELECT lr.opportunity_id FROM lead_rows lr WHERE lr.opportunity_id IS NOT NULL
+                                 UNION SELECT n.opportunity_id FROM new_opps n
+                                 UNION SELECT c.opportunity_id FROM closed c)) AS d(id)
+          LEFT JOIN LATERAL (
+                SELECT 1 AS hit
+                  FROM @extschema@.stage_event e
+                 WHERE e.opportunity_id = d.id AND e.entered_at <= funnel_rates.as_of AND e.stage_id = ANY(qs.ids)
+                 LIMIT 1) q ON true
+    ), new_bd AS (
+        -- created deals: the rep credited is the owner at as_of
+        SELECT * FROM @extschema@.deal_dimension(
+                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT n.opportunity_id FROM new_opps n) END, funnel_rates.dimension, funnel_rates.as_of)
+    ), closed_bd AS (
+        -- closed deals: the owner at the close
+        SELECT * FROM @extschema@.deal_dimension(
+                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT c.opportunity_id FROM closed c ORDER BY c.opportunity_id) END,
+                   funnel_rates.dimension, NULL,
+                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT c.owner_id FROM closed c ORDER BY c.opportunity_id) END)
+    ), facts AS (
+        SELECT CASE WHEN funnel_rates.dimension = 'company' THEN 'all'
+                    ELSE @extschema@.dimension_value(funnel_rates.dimension, NULL, r.name, r.team, lr.source,
+                                                     a.industry, a.segment, a.region, NULL, NULL, NULL) END AS value,
+               1 AS lead, lr.converted::int AS converted, coalesce(pr.qualified, false)::int AS qualified_lead,
+               0 AS opp, 0 AS qualified_opp, NULL::boolean AS qop_won, 0 AS won
+          FROM lead_rows lr
+          LEFT JOIN @extschema@.rep r ON r.rep_id = lr.rep_id
+          LEFT JOIN LATERAL (
+                SELECT ac.industry, ac.segment, ac.region
+                  FROM @extschema@.account ac
+                 WHERE ac.account_id = lr.account_id
+                   AND funnel_rates.dimension IN ('industry', 'segment', 'region')) a ON true
+          LEFT JOIN prog pr ON pr.opportunity_id = lr.opportunity_id
+        UNION ALL
+        SELECT coalesce(bd.dimension_value, 'all'), 0, 0, 0, 1, coalesce(pr.qualified, false)::int, NULL, 0
+          FROM new_opps n
+          LEFT JOIN new_bd bd ON bd.opportunity_id = n.opportunity_id
+          LEFT JOIN prog pr ON pr.opportunity_id = n.opportunity_id
+        UNION ALL
+        SELECT coalesce(bd.dimension_value, 'all'), 0, 0, 0, 0, 0,
+               CASE WHEN coalesce(pr.qualified, false) THEN c.outcome = 'won' END,
+               (c.outcome = 'won')::int
+          FROM closed c
+          LEFT JOIN closed_bd bd ON bd.opportunity_id = c.opportunity_id
+          LEFT JOIN prog pr ON pr.opportunity_id = c.opportunity_id
+    ), agg AS (
+        SELECT f.value,
+               sum(f.lead) AS leads, sum(f.converted) AS converted, sum(f.qualified_lead) AS qualified_leads,
+               sum(f.opp) AS opps, sum(f.qualified_opp) AS qualified_opps,
+               @extschema@.winloss_agg(f.qop_won) AS w, sum(f.won) AS won
+          FROM facts f
+         GROUP BY f.value
+        UNION ALL
+        SELECT 'all', 0, 0, 0, 0, 0, NULL, 0
+         WHERE funnel_rates.dimension = 'company' AND NOT EXISTS (SELECT 1 FROM facts)
+    )
+    SELECT funnel_rates.dimension, g.value, per.ps, per.pe,
+           CASE WHEN per.lead_dims THEN g.leads::bigint END,
+           CASE WHEN per.lead_dims THEN g.converted::bigint END,
+           CASE WHEN per.lead_dims THEN g.converted::float8 / nullif(g.leads, 0) END,
+           CASE WHEN per.lead_dims THEN g.qualified_leads::bigint END,
+           CASE WHEN per.lead_dims THEN g.qualified_leads::float8 / nullif(g.leads, 0) END,
+           g.opps::bigint, g.qualified_opps::bigint, g.qualified_opps::float8 / nullif(g.opps, 0),
+           coalesce(@extschema@.won_count(g.w), 0), coalesce(@extschema@.lost_count(g.w), 0),
+           @extschema@.win_rate(g.w), @extschema@.wilson_lower(g.w), @extschema@.wilson_upper(g.w),
+           g.won::bigint,
+           (coalesce(@extschema@.won_count(g.w), 0) + coalesce(@extschema@.lost_count(g.w), 0))::float8
+               / nullif(g.won, 0)
+      FROM agg g, per
+     ORDER BY g.value;
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.fx_rate_on(currency character, on_date date)
+RETURNS numeric
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r numeric;
+BEGIN
+    IF currency = @extschema@.base_currency() THEN
+        RETURN 1;
+    END IF;
+    SELECT f.rate INTO r
+      FROM @extschema@.fx_rate f
+     WHERE f.currency = fx_rate_on.currency
+     ORDER BY f.valid_from <= on_date DESC,
+              CASE WHEN f.valid_from <= on_date THEN f.valid_from END DESC,
+              f.valid_from
+     LIMIT 1;
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'no exchange rate for currency %', currency
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = format('Amounts in %s are converted to the base currency %s with sales_kpi.fx_rate, which has no row for %s.',
+                                  currency, @extschema@.base_currency(), currency),
+                  HINT = format('Insert the rates of %s into sales_kpi.fx_rate.', currency);
+    END IF;
+    RETURN r;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.gate_violation_rows(from_at timestamptz, to_at timestamptz, dim text,
+                                                as_of timestamptz)
+RETURNS TABLE (dimension_value text, period_start timestamptz, period_end timestamptz,
+               opportunity_id bigint, stage_event_id bigint, pipeline_id bigint, gate_mode text,
+               from_stage text, to_stage text, moved_at timestamptz, rep_id bigint,
+               missing_milestones text, missing_count bigint, completed_late_count bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    lo timestamptz;
+    hi timestamptz;
+    by_deal boolean := dim NOT IN ('company', 'rep', 'team');
+    -- the deals are read in two halves, ids up to mid and after it
+    mid bigint := coalesce(@extschema@.deal_id_midpoint(), 0);
+    gate_from bigint[];
+    gate_to bigint[];
+    gate_milestone bigint[];
+    gate_label text[];
+BEGIN
+    PERFORM @extschema@.check_health_rep_args(dim, as_of, NULL, from_at, to_at);
+    SELECT min(s.period_start), max(s.period_end) INTO lo, hi
+      FROM @extschema@.resolve_series(from_at, to_at, 'month', as_of) s;
+    -- for every forward move between two stages of a pipeline (a later
+    -- open stage, or won): the required milestones of the stages passed
+    SELECT coalesce(array_agg(f.stage_id ORDER BY ps.position, ms.position), '{}'),
+           coalesce(array_agg(t.stage_id ORDER BY ps.position, ms.position), '{}'),
+           coalesce(array_agg(ms.milestone_id ORDER BY ps.position, ms.position), '{}'),
+           coalesce(array_agg(format('%s: %s', ps.name, ms.name) ORDER BY ps.position, ms.position), '{}')
+      INTO gate_from, gate_to, gate_milestone, gate_label
+      FROM @extschema@.stage f
+      JOIN @extschema@.stage t
+        ON t.pipeline_id = f.pipeline_id
+       AND (t.kind = 'won' OR (t.kind = 'open' AND t.position > f.position))
+      JOIN @extschema@.stage ps
+        ON ps.pipeline_id = f.pipeline_id AND ps.kind = 'open' AND ps.position >= f.position
+       AND (t.kind = 'won' OR ps.position < t.position)
+      JOIN @extschema@.milestone ms ON ms.stage_id = ps.stage_id AND ms.required
+     WHERE f.kind = 'open';
+    RETURN QUERY
+    WITH violation AS (
+        -- each forward move in the range that left a required milestone
+        -- of a stage it passed incomplete
+        SELECT v.stage_event_id, v.opportunity_id, v.from_stage_id, v.stage_id, v.entered_at, v.rep_id,
+               v.missing_milestones, v.missing_count, v.completed_late_count
+          FROM (SELECT * FROM @extschema@.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone,
+                                                              gate_label, NULL, mid)
+                UNION ALL
+                SELECT * FROM @extschema@.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone,
+                                                              gate_label, mid + 1, NULL)) v
+    )
+    SELECT CASE WHEN by_deal
+                THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source, dd.industry,
+                                                         dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
+                        FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = v.opportunity_id)
+                ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+           END,
+           lo, hi,
+           v.opportunity_id, v.stage_event_id, f.pipeline_id,
+           coalesce(p.gate_mode, @extschema@.default_stage_gate_mode()),
+           f.name, t.name, v.entered_at, r.rep_id,
+           v.missing_milestones, v.missing_count, v.completed_late_count
+      FROM violation v
+      JOIN @extschema@.stage f ON f.stage_id = v.from_stage_id
+      JOIN @extschema@.stage t ON t.stage_id = v.stage_id
+      JOIN @extschema@.pipeline p ON p.pipeline_id = f.pipeline_id
+      -- the rep credited: the deal's owner at the move
+      LEFT JOIN LATERAL (
+            SELECT sn.owner_id
+              FROM @extschema@.opportunity_history sn
+             WHERE sn.opportunity_id = v.opportunity_id AND sn.changed_at <= v.entered_at
+             ORDER BY sn.changed_at DESC
+             LIMIT 1) w ON true
+      LEFT JOIN @extschema@.rep r
+        ON r.rep_id = coalesce(w.owner_id, v.rep_id,
+                               (SELECT o.owner_id FROM @extschema@.opportunity o
+                                 WHERE o.opportunity_id = v.opportunity_id));
+END;
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.last_minute_share(period_start timestamptz DEFAULT NULL,
+                                              period_end timestamptz DEFAULT NULL,
+                                              dimension text DEFAULT 'company',
+                                              as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               last_minute_start timestamptz, won bigint, last_minute_won bigint, bookings numeric,
+               last_minute_bookings numeric, last_minute_share double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $$
+    WITH p AS MATERIALIZED (
+        SELECT r.period_start AS ps, r.period_end AS pe,
+               r.period_end - (r.period_end - r.period_start) / 10 AS cut
+          FROM @extschema@.resolve_period(period_start, period_end, as_of) r
+    ), won AS (
+        SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
+               c.amount_base, c.closed_at >= p.cut AS late
+          FROM p
+         CROSS JOIN LATERAL @extschema@.closed_deals(p.ps, p.pe, as_of) c
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         WHERE c.outcome = 'won'
+    )
+    SELECT dimension, w.dv, p.ps, p.pe, p.cut,
+           count(*), count(*) FILTER (WHERE w.late),
+           sum(w.amount_base), coalesce(sum(w.amount_base) FILTER (WHERE w.late), 0),
+           (coalesce(sum(w.amount_base) FILTER (WHERE w.late), 0) / nullif(sum(w.amount_base), 0))::double precision
+      FROM won w CROSS JOIN p
+     WHERE @extschema@.check_health_rep_args(dimension, as_of)
+     GROUP BY w.dv, p.ps, p.pe, p.cut
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.org_attainment(period_start timestamptz DEFAULT NULL,
+                                           period_end timestamptz DEFAULT NULL,
+                                           dimension text DEFAULT 'company',
+                                           as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               new_business_bookings numeric, expansion_mrr numeric, reactivation_mrr numeric,
+               contraction_mrr numeric, churn_mrr numeric, net_expansion_mrr numeric,
+               net_new_revenue numeric, quota numeric, attainment double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $$
+    WITH p AS MATERIALIZED (
+        SELECT r.period_start AS ps, r.period_end AS pe,
+               (r.period_start AT TIME ZONE @extschema@.reporting_timezone()) AS lo_local,
+               (r.period_end AT TIME ZONE @extschema@.reporting_timezone()) AS hi_local,
+               (SELECT max(rr.month) FROM @extschema@.recurring_revenue rr) AS last_month
+          FROM @extschema@.resolve_period(period_start, period_end, as_of) r
+    ), months AS (
+        -- first days of the months of the period that have begun by as_of
+        SELECT m::date AS month
+          FROM p, generate_series(date_trunc('month', p.lo_local) +
+                                    CASE WHEN date_trunc('month', p.lo_local) < p.lo_local
+                                         THEN interval '1 month' ELSE interval '0' END,
+                                  p.hi_local - interval '1 microsecond', interval '1 month') m
+         WHERE m::date <= p.last_month
+           AND m AT TIME ZONE @extschema@.reporting_timezone() <= as_of
+    ), cur AS (
+        SELECT rr.account_id, rr.month, rr.mrr
+          FROM @extschema@.recurring_revenue rr
+         WHERE rr.month IN (SELECT month FROM months)
+    ), prev AS (
+        SELECT rr.account_id, (rr.month + interval '1 month')::date AS month, rr.mrr
+          FROM @extschema@.recurring_revenue rr
+         WHERE (rr.month + interval '1 month')::date IN (SELECT month FROM months)
+    ), move AS (
+        SELECT coalesce(c.account_id, q.account_id) AS account_id,
+               coalesce(c.month, q.month) AS month,
+               coalesce(c.mrr, 0) AS mrr, coalesce(q.mrr, 0) AS prev_mrr
+          FROM cur c
+          FULL JOIN prev q ON q.account_id = c.account_id AND q.month = c.month
+         WHERE coalesce(c.mrr, 0) <> coalesce(q.mrr, 0)
+    ), classified AS (
+        SELECT mv.account_id, mv.month,
+               CASE WHEN mv.prev_mrr > 0 AND mv.mrr > mv.prev_mrr THEN mv.mrr - mv.prev_mrr ELSE 0 END AS expansion,
+               CASE WHEN mv.prev_mrr = 0 AND EXISTS (SELECT 1 FROM @extschema@.recurring_revenue h
+                                                      WHERE h.account_id = mv.account_id
+                                                        AND h.month < mv.month AND h.mrr > 0)
+                    THEN mv.mrr ELSE 0 END AS reactivation,
+               CASE WHEN mv.mrr > 0 AND mv.mrr < mv.prev_mrr THEN mv.prev_mrr - mv.mrr ELSE 0 END AS contraction,
+               CASE WHEN mv.mrr = 0 THEN mv.prev_mrr ELSE 0 END AS churn
+          FROM move mv
+    ), mrr AS (
+        SELECT CASE WHEN dimension IN ('company', 'industry', 'segment', 'region')
+                    THEN @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, a.industry,
+                                                     a.segment, a.region, NULL, NULL, NULL)
+                    -- the account's newest deal won before the end of the
+                    -- month, and its owner at the close
+                    ELSE coalesce((
+                        SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
+                          FROM (SELECT o.opportunity_id, o.owner_id, o.closed_at
+                                  FROM @extschema@.opportunity o
+                                  JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
+                                 WHERE o.account_id = cl.account_id
+                                   AND o.closed_at < ((cl.month + interval '1 month')::timestamp
+                                                      AT TIME ZONE @extschema@.reporting_timezone())
+                                   AND o.closed_at <= as_of
+                                 ORDER BY o.closed_at DESC, o.opportunity_id DESC
+                                 LIMIT 1) d
+                          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
+                          LEFT JOIN LATERAL (
+                                SELECT hi.owner_id
+                                  FROM @extschema@.opportunity_history hi
+                                 WHERE hi.opportunity_id = d.opportunity_id AND hi.changed_at <= d.closed_at
+                                 ORDER BY hi.changed_at DESC
+                                 LIMIT 1) w ON true
+                          LEFT JOIN @extschema@.rep r ON r.rep_id = coalesce(w.owner_id, d.owner_id)),
+                        '(none)')
+               END AS dv,
+               sum(cl.expansion) AS expansion, sum(cl.reactivation) AS reactivation,
+               sum(cl.contraction) AS contraction, sum(cl.churn) AS churn
+          FROM classified cl
+          JOIN @extschema@.account a ON a.account_id = cl.account_id
+         GROUP BY 1
+    ), booked AS (
+        SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
+               sum(c.amount_base) AS bookings
+          FROM p
+         CROSS JOIN LATERAL @extschema@.closed_deals(p.ps, p.pe, as_of) c
+          JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         WHERE c.outcome = 'won' AND o.kind = 'new'
+         GROUP BY 1
+    ), target AS (
+        SELECT @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
+               sum(q.quota) AS quota
+          FROM p
+         CROSS JOIN LATERAL @extschema@.quota_in_period(p.ps, p.pe) q
+          JOIN @extschema@.rep r ON r.rep_id = q.rep_id
+         WHERE dimension IN ('company', 'rep', 'team')
+         GROUP BY 1
+    ), keys AS (
+        SELECT b.dv FROM booked b UNION SELECT m.dv FROM mrr m UNION SELECT t.dv FROM target t
+    )
+    SELECT dimension, k.dv, p.ps, p.pe,
+           coalesce(b.bookings, 0),
+           coalesce(m.expansion, 0), coalesce(m.reactivation, 0), coalesce(m.contraction, 0), coalesce(m.churn, 0),
+           coalesce(m.expansion + m.reactivation - m.contraction - m.churn, 0),
+           coalesce(b.bookings, 0) + coalesce(m.expansion + m.reactivation - m.contraction - m.churn, 0),
+           t.quota,
+           ((coalesce(b.bookings, 0) + coalesce(m.expansion + m.reactivation - m.contraction - m.churn, 0))
+            / nullif(t.quota, 0))::double precision
+      FROM keys k
+     CROSS JOIN p
+      LEFT JOIN booked b ON b.dv = k.dv
+      LEFT JOIN mrr m ON m.dv = k.dv
+      LEFT JOIN target t ON t.dv = k.dv
+     WHERE @extschema@.check_health_rep_args(dimension, as_of)
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.outcome_dimension(dimension text, extra text[] DEFAULT '{}')
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF dimension IS NULL THEN
+        RAISE EXCEPTION 'argument "dimension" must not be null'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Use ''company'' for no breakdown.';
+    END IF;
+    IF dimension = ANY (extra) THEN
+        RETURN dimension;
+    END IF;
+    BEGIN
+        PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    EXCEPTION WHEN invalid_parameter_value THEN
+        IF cardinality(extra) = 0 THEN
+            RAISE;
+        END IF;
+        RAISE EXCEPTION 'invalid value for argument "dimension": "%"', dimension
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid dimensions are: company, pipeline, rep, team, source, industry, segment, region, competitor, kind, product, '
+                         || array_to_string(extra, ', ') || '.';
+    END;
+    RETURN dimension;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.pipeline_value_period_parts(period_start timestamptz, period_end timestamptz,
+                                                        dimension text, as_of timestamptz,
+                                                        lookback interval, min_sample integer,
+                                                        with_milestone boolean, with_historical boolean)
+RETURNS TABLE (dimension_value text, period_start timestamptz, period_end timestamptz,
+               open_deals bigint, open_amount numeric, stage_weighted numeric, milestone_weighted numeric,
+               historical_weighted numeric, closed_amount numeric, commit_amount numeric,
+               best_case_amount numeric, pipeline_amount numeric, omitted_amount numeric,
+               bookings numeric, quota numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    WITH rp AS MATERIALIZED (
+        SELECT r.period_start AS lo, r.period_end AS hi
+          FROM @extschema@.resolve_period(pipeline_value_period_parts.period_start,
+                                          pipeline_value_period_parts.period_end,
+                                          pipeline_value_period_parts.as_of) r
+    ), d AS MATERIALIZED (
+        SELECT od.*
+          FROM rp, @extschema@.pipeline_value_open_deals(pipeline_value_period_parts.as_of,
+                                                         pipeline_value_period_parts.lookback,
+                                                         pipeline_value_period_parts.min_sample,
+                                                         with_milestone, with_historical) od
+         WHERE pipeline_value_period_parts.as_of < rp.hi
+           AND od.expected_close::timestamp AT TIME ZONE @extschema@.reporting_timezone() >= rp.lo
+           AND od.expected_close::timestamp AT TIME ZONE @extschema@.reporting_timezone() < rp.hi
+    ), won AS MATERIALIZED (
+        SELECT c.opportunity_id, c.owner_id, c.amount_base
+          FROM rp, @extschema@.closed_deals(rp.lo, rp.hi, pipeline_value_period_parts.as_of) c
+         WHERE c.outcome = 'won'
+    ), d_dim AS (
+        SELECT d.opportunity_id,
+               @extschema@.dimension_value(pipeline_value_period_parts.dimension, dd.pipeline, r.name, r.team,
+                                           dd.source, dd.industry, dd.segment, dd.region, dd.competitor,
+                                           dd.kind, dd.product) AS dv
+          FROM d
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
+         WHERE pipeline_value_period_parts.dimension <> 'company'
+    ), won_dim AS (
+        SELECT w.opportunity_id,
+               @extschema@.dimension_value(pipeline_value_period_parts.dimension, dd.pipeline, r.name, r.team,
+                                           dd.source, dd.industry, dd.segment, dd.region, dd.competitor,
+                                           dd.kind, dd.product) AS dv
+          FROM won w
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = w.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = w.owner_id
+         WHERE pipeline_value_period_parts.dimension <> 'company'
+    ), open_agg AS (
+        SELECT coalesce(x.dv, 'all') AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
+               coalesce(@extschema@.weighted_pipeline(d.amount, d.stage_probability), 0) AS stage_w,
+               coalesce(@extschema@.weighted_pipeline(d.amount, d.milestone_probability), 0) AS milestone_w,
+               coalesce(@extschema@.weighted_pipeline(d.amount, d.historical_probability), 0) AS historical_w,
+               coalesce(sum(d.amount) FILTER (WHERE d.forecast_category = 'closed'), 0) AS closed_c,
+               coalesce(sum(d.amount) FILTER (WHERE d.forecast_category = 'commit'), 0) AS commit_c,
+               coalesce(sum(d.amount) FILTER (WHERE d.forecast_category = 'best_case'), 0) AS best_case_c,
+               coalesce(sum(d.amount) FILTER (WHERE d.forecast_category = 'pipeline'), 0) AS pipeline_c,
+               coalesce(sum(d.amount) FILTER (WHERE d.forecast_category = 'omitted'), 0) AS omitted_c
+          FROM d LEFT JOIN d_dim x ON x.opportunity_id = d.opportunity_id
+         GROUP BY 1
+    ), won_agg AS (
+        SELECT coalesce(x.dv, 'all') AS dv, sum(w.amount_base) AS bookings
+          FROM won w LEFT JOIN won_dim x ON x.opportunity_id = w.opportunity_id
+         GROUP BY 1
+    ), quota_agg AS (
+        SELECT @extschema@.dimension_value(pipeline_value_period_parts.dimension, NULL, r.name, r.team,
+                                           NULL, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
+               sum(q.quota) AS quota
+          FROM rp
+          CROSS JOIN LATERAL @extschema@.quota_in_period(rp.lo, rp.hi) q
+          JOIN @extschema@.rep r ON r.rep_id = q.rep_id
+         WHERE pipeline_value_period_parts.dimension IN ('company', 'rep', 'team')
+         GROUP BY 1
+    ), k AS (
+        SELECT open_agg.dv FROM open_agg
+        UNION SELECT won_agg.dv FROM won_agg
+        UNION SELECT quota_agg.dv FROM quota_agg
+        UNION SELECT 'all' WHERE pipeline_value_period_parts.dimension = 'company'
+    )
+    SELECT k.dv, rp.lo, rp.hi,
+           coalesce(o.deals, 0), coalesce(o.amount, 0),
+           coalesce(o.stage_w, 0),
+           CASE WHEN with_milestone THEN coalesce(o.milestone_w, 0) END,
+           CASE WHEN with_historical THEN coalesce(o.historical_w, 0) END,
+           coalesce(o.closed_c, 0), coalesce(o.commit_c, 0), coalesce(o.best_case_c, 0),
+           coalesce(o.pipeline_c, 0), coalesce(o.omitted_c, 0),
+           coalesce(w.bookings, 0), q.quota
+      FROM k CROSS JOIN rp
+      LEFT JOIN open_agg o ON o.dv = k.dv
+      LEFT JOIN won_agg w ON w.dv = k.dv
+      LEFT JOIN quota_agg q ON q.dv = k.dv
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.rep_timeline_activity(lo timestamptz, hi timestamptz, as_of timestamptz,
+                                                  starts timestamptz[], dim text)
+RETURNS TABLE (b integer, dv text, peer text, n numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- the cost of a pass over a year of closed deals or activities, so that the
+-- planner runs the two parts of rep_timeline in parallel workers
+COST 10000000 ROWS 50000
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    by_deal boolean := dim NOT IN ('company', 'rep', 'team');
+    by_rep boolean := dim = 'rep';
+BEGIN
+    RETURN QUERY
+    WITH act_rep AS (
+        -- activities per period, rep and, only when the dimension is a deal
+        -- attribute, deal (periods start at local midnights).  Per rep and
+        -- period, the activities are counted from the index on (rep_id,
+        -- occurred_at) alone, without reading the table.
+        SELECT p.b, r0.rep_id, NULL::bigint AS opportunity_id, x.n
+          FROM @extschema@.rep r0
+         CROSS JOIN generate_subscripts(starts, 1) p(b)
+         CROSS JOIN LATERAL (
+                SELECT count(*) AS n
+                  FROM @extschema@.activity a
+                 WHERE a.rep_id = r0.rep_id
+                   AND a.occurred_at >= starts[p.b] AND a.occurred_at < coalesce(starts[p.b + 1], hi)
+                   AND a.occurred_at <= as_of) x
+         WHERE NOT by_deal AND x.n > 0
+        UNION ALL
+        SELECT width_bucket(a.occurred_at, starts), NULL, NULL, count(*)
+          FROM @extschema@.activity a
+         WHERE NOT by_deal AND a.rep_id IS NULL
+           AND a.occurred_at >= lo AND a.occurred_at < hi AND a.occurred_at <= as_of
+         GROUP BY 1
+        UNION ALL
+        SELECT width_bucket(a.occurred_at, starts), a.rep_id, a.opportunity_id, count(*)
+          FROM @extschema@.activity a
+         WHERE by_deal AND a.occurred_at >= lo AND a.occurred_at < hi AND a.occurred_at <= as_of
+         GROUP BY 1, 2, 3
+    )
+        SELECT a.b,
+               CASE WHEN by_deal
+                    -- an activity with no deal has no deal attribute
+                    THEN coalesce((SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                                      dd.industry, dd.segment, dd.region,
+                                                                      dd.competitor, dd.kind, dd.product)
+                                     FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = a.opportunity_id),
+                                  '(none)')
+                    ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+               END,
+               CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END,
+               sum(a.n)
+          FROM act_rep a
+          LEFT JOIN @extschema@.rep r ON r.rep_id = a.rep_id
+         GROUP BY 1, 2, 3;
+END;
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.rep_timeline_closed(lo timestamptz, hi timestamptz, as_of timestamptz,
+                                                starts timestamptz[], dim text)
+RETURNS TABLE (b integer, dv text, peer text, wl @extschema@.winloss, cycle_days numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- the cost of a pass over a year of closed deals or activities, so that the
+-- planner runs the two parts of rep_timeline in parallel workers
+COST 10000000 ROWS 50000
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    by_deal boolean := dim NOT IN ('company', 'rep', 'team');
+    by_rep boolean := dim = 'rep';
+BEGIN
+    RETURN QUERY
+        SELECT c.b,
+               CASE WHEN by_deal
+                    THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
+               CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
+               @extschema@.winloss_agg(c.outcome = 'won', c.amount_base) AS wl,
+               avg(extract(epoch FROM c.closed_at - c.created_at) / 86400.0)
+                   FILTER (WHERE c.outcome = 'won') AS cycle_days
+          FROM (SELECT width_bucket(cd.closed_at, starts) AS b, cd.opportunity_id, cd.owner_id, cd.outcome,
+                       cd.amount_base, cd.closed_at, cd.created_at
+                  FROM @extschema@.closed_deals(lo, hi, as_of) cd) c
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         GROUP BY 1, 2, 3;
+END;
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.rep_volatility(as_of timestamptz DEFAULT now(), dimension text DEFAULT 'rep')
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               months bigint, active_months bigint, bookings numeric, mean_monthly_bookings numeric,
+               stddev_monthly_bookings numeric, volatility double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $$
+    WITH m AS MATERIALIZED (
+        SELECT t.period_start AS ps, t.period_end AS pe
+          FROM @extschema@.trailing_months(as_of) t
+    ), closed AS (
+        -- deal attributes are looked up only for the breakdowns that need them
+        -- the month of a close: binary search in the month starts
+        SELECT rng.starts[width_bucket(c.closed_at, rng.starts)] AS ps,
+               CASE WHEN dimension NOT IN ('company', 'rep', 'team')
+                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
+                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+               END AS dv,
+               coalesce(sum(c.amount_base) FILTER (WHERE c.outcome = 'won'), 0) AS bookings
+          FROM (SELECT min(m.ps) AS lo, max(m.pe) AS hi, array_agg(m.ps ORDER BY m.ps) AS starts FROM m) rng
+         CROSS JOIN LATERAL @extschema@.closed_deals(rng.lo, rng.hi, as_of) c
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         GROUP BY 1, 2
+    ), grid AS (
+        SELECT v.dv, m.ps, coalesce(c.bookings, 0) AS bookings
+          FROM (SELECT DISTINCT c.dv FROM closed c) v
+         CROSS JOIN m
+          LEFT JOIN closed c ON c.dv = v.dv AND c.ps = m.ps
+    )
+    SELECT dimension, g.dv, (SELECT min(m.ps) FROM m), (SELECT max(m.pe) FROM m),
+           count(*), count(*) FILTER (WHERE g.bookings > 0),
+           sum(g.bookings), avg(g.bookings), stddev_pop(g.bookings),
+           (stddev_pop(g.bookings) / nullif(avg(g.bookings), 0))::double precision
+      FROM grid g
+     WHERE @extschema@.check_health_rep_args(dimension, as_of)
+     GROUP BY g.dv
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.sales_cycle(period_start timestamptz DEFAULT NULL, period_end timestamptz DEFAULT NULL,
+                                        dimension text DEFAULT 'company', as_of timestamptz DEFAULT now(),
+                                        lookback interval DEFAULT '365 days')
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               won bigint, mean_days double precision, median_days double precision,
+               p75_days double precision, p90_days double precision,
+               km_deals bigint, km_closed bigint, km_median_days double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    WITH p AS (
+        SELECT r.period_start, r.period_end, least(r.period_end, sales_cycle.as_of) AS t_ref,
+               @extschema@.outcome_dimension(sales_cycle.dimension) AS dim,
+               CASE WHEN @extschema@.check_kpi_args(lookback => sales_cycle.lookback) THEN sales_cycle.lookback END
+                   AS lookback
+          FROM @extschema@.resolve_period(sales_cycle.period_start, sales_cycle.period_end, sales_cycle.as_of) r
+    ), wd AS MATERIALIZED (
+        SELECT cd.opportunity_id, cd.owner_id, greatest(cd.closed_at - cd.created_at, interval '0') AS cycle
+          FROM p
+         CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, sales_cycle.as_of) cd
+         WHERE cd.outcome = 'won'
+    ), w AS (
+        SELECT 'all' AS value, @extschema@.duration_agg(wd.cycle) AS ds
+          FROM wd
+         WHERE sales_cycle.dimension = 'company'
+         GROUP BY 1
+        UNION ALL
+        SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
+               @extschema@.duration_agg(wd.cycle)
+          FROM wd
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = wd.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = wd.owner_id
+         WHERE sales_cycle.dimension <> 'company'
+         GROUP BY 1
+    ), kd AS MATERIALIZED (
+        SELECT st.opportunity_id, st.owner_id, st.outcome,
+               greatest(coalesce(st.closed_at, p.t_ref) - st.created_at, interval '0') AS age
+          FROM p
+         CROSS JOIN @extschema@.deal_states_at(p.t_ref - p.lookback, p.t_ref, p.t_ref,
+                                               sales_cycle.dimension IN ('rep', 'team')) st
+    ), k AS (
+        SELECT 'all' AS value, @extschema@.survival_agg(kd.age, kd.outcome) AS sv,
+               count(*) FILTER (WHERE kd.outcome <> 'open') AS closed
+          FROM kd
+         WHERE sales_cycle.dimension = 'company'
+         GROUP BY 1
+        UNION ALL
+        SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
+               @extschema@.survival_agg(kd.age, kd.outcome),
+               count(*) FILTER (WHERE kd.outcome <> 'open')
+          FROM kd
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = kd.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = kd.owner_id
+         WHERE sales_cycle.dimension <> 'company'
+         GROUP BY 1
+    )
+    SELECT p.dim, v.value, p.period_start, p.period_end,
+           coalesce(@extschema@.duration_count(w.ds), 0),
+           extract(epoch FROM @extschema@.mean(w.ds))::double precision / 86400,
+           extract(epoch FROM @extschema@.median(w.ds))::double precision / 86400,
+           extract(epoch FROM @extschema@.percentile(w.ds, 0.75))::double precision / 86400,
+           extract(epoch FROM @extschema@.percentile(w.ds, 0.9))::double precision / 86400,
+           coalesce(@extschema@.survival_count(k.sv), 0),
+           coalesce(k.closed, 0),
+           extract(epoch FROM @extschema@.median_time_to_close(k.sv))::double precision / 86400
+      FROM p
+     CROSS JOIN (SELECT w.value FROM w
+                 UNION
+                 SELECT k.value FROM k
+                 UNION
+                 SELECT 'all' WHERE sales_cycle.dimension = 'company') v
+      LEFT JOIN w ON w.value = v.value
+      LEFT JOIN k ON k.value = v.value
+     ORDER BY v.value
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.stage_pipeline_value(as_of timestamptz DEFAULT now(), dimension text DEFAULT 'company')
+RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipeline text, stage_id bigint,
+               stage text, "position" integer, probability numeric, deals bigint, amount numeric,
+               weighted_amount numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    SELECT @extschema@.pipeline_value_check_args(stage_pipeline_value.as_of, stage_pipeline_value.dimension);
+    WITH d AS MATERIALIZED (
+        SELECT od.opportunity_id, od.stage_id, od.owner_id, od.amount, od.stage_probability
+          FROM @extschema@.pipeline_value_open_deals(stage_pipeline_value.as_of, '0 days', 1, false, false) od
+    ), dim AS (
+        SELECT d.opportunity_id,
+               @extschema@.dimension_value(stage_pipeline_value.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS dv
+          FROM d
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
+         WHERE stage_pipeline_value.dimension <> 'company'
+    ), per_stage AS (
+        SELECT coalesce(x.dv, 'all') AS dv, d.stage_id, count(*) AS deals, sum(d.amount) AS amount,
+               @extschema@.weighted_pipeline(d.amount, d.stage_probability) AS weighted
+          FROM d LEFT JOIN dim x ON x.opportunity_id = d.opportunity_id
+         GROUP BY 1, 2
+    ), value_of_pipeline AS (
+        -- each pipeline lists its stages for every breakdown value found among
+        -- its open deals; a pipeline without open deals lists them once
+        SELECT p.pipeline_id, p.name,
+               coalesce(v.dv, CASE stage_pipeline_value.dimension
+                                   WHEN 'company' THEN 'all' WHEN 'pipeline' THEN p.name END) AS dv
+          FROM @extschema@.pipeline p
+          LEFT JOIN (SELECT DISTINCT s.pipeline_id, ps.dv
+                       FROM per_stage ps JOIN @extschema@.stage s ON s.stage_id = ps.stage_id) v
+            ON v.pipeline_id = p.pipeline_id
+    )
+    SELECT stage_pipeline_value.dimension, vp.dv, vp.pipeline_id, vp.name, s.stage_id, s.name, s.position,
+           s.probability, coalesce(ps.deals, 0), coalesce(ps.amount, 0), coalesce(ps.weighted, 0)
+      FROM value_of_pipeline vp
+      JOIN @extschema@.stage s ON s.pipeline_id = vp.pipeline_id AND s.kind = 'open'
+      LEFT JOIN per_stage ps ON ps.stage_id = s.stage_id AND ps.dv = vp.dv
+     ORDER BY vp.dv, vp.name, s.position;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.stage_time_durations_rows(at_time timestamptz, dim text, ids bigint[])
+RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, stage_position integer,
+               is_open boolean, is_current boolean, stays bigint,
+               latest_entered_at timestamptz, latest_left_at timestamptz,
+               latest_stay_days double precision, total_days double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '128MB'
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    -- the open stages with their names and positions, as constants
+    open_stages bigint[];
+    open_names text[];
+    open_positions integer[];
+BEGIN
+    PERFORM @extschema@.check_kpi_args(at_time, dim);
+    SELECT array_agg(s.stage_id ORDER BY s.stage_id), array_agg(s.name ORDER BY s.stage_id),
+           array_agg(s.position ORDER BY s.stage_id)
+      INTO open_stages, open_names, open_positions
+      FROM @extschema@.stage s
+     WHERE s.kind = 'open';
+    RETURN QUERY
+    WITH deal AS MATERIALIZED (
+        SELECT * FROM @extschema@.stage_time_deals(at_time, ids)
+    ), stay AS (
+        -- every stay of these deals in an open stage, totalled per deal and
+        -- stage as it is read in one index scan (stage_stay_totals)
+        SELECT x.*, array_position(open_stages, x.stage_id) AS k
+          FROM @extschema@.stage_stay_totals(at_time, ARRAY(SELECT dl.opportunity_id FROM deal dl), open_stages) x
+    )
+    SELECT dim,
+           CASE WHEN dim = 'company' THEN 'all'
+                ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                 dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) END,
+           d.opportunity_id, d.pipeline_id, p.name, ps.stage_id, open_names[ps.k], open_positions[ps.k],
+           d.is_open, ps.latest_left_at IS NULL,
+           ps.stays, ps.latest_entered_at, ps.latest_left_at,
+           extract(epoch FROM coalesce(ps.latest_left_at, at_time) - ps.latest_entered_at)::double precision / 86400,
+           ps.total_days
+      FROM deal d
+      JOIN @extschema@.pipeline p ON p.pipeline_id = d.pipeline_id
+      JOIN stay ps ON ps.opportunity_id = d.opportunity_id
+      -- attributes only when a breakdown needs them
+      LEFT JOIN LATERAL (
+            SELECT x.* FROM @extschema@.deal_dimensions x
+             WHERE x.opportunity_id = d.opportunity_id AND dim <> 'company') dd ON true
+      LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
+     ORDER BY d.opportunity_id, open_positions[ps.k];
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.stage_time_norms_rows(at_time timestamptz, dim text, lb interval)
+RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipeline text,
+               stage_id bigint, stage text, stage_position integer,
+               stays bigint, mean_days double precision,
+               p50_days double precision, p75_days double precision, p90_days double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+-- the cost of reading the stays of a year of won deals (see stalled_deals)
+COST 10000000
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET enable_hashagg = off
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    -- the deals won in [as_of - lookback, as_of] as the history stood at as_of
+    w_id bigint[];
+    w_pipeline bigint[];
+    w_closed timestamptz[];
+    half integer;
+    open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
+BEGIN
+    PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
+    -- The deals won in the lookback as the history stood at as_of, in deal
+    -- order: those now won that closed in it, less those with events after
+    -- as_of, plus those of them that were won then.
+    WITH moved AS MATERIALIZED (
+        -- only deals with events after as_of can differ from their current row
+        SELECT DISTINCT x.opportunity_id FROM @extschema@.stage_event x WHERE x.entered_at > at_time
+    ), won AS (
+        -- deals whose newest event not after as_of is won and entered in [as_of - lookback, as_of]
+        SELECT o.opportunity_id, o.pipeline_id, o.closed_at
+          FROM @extschema@.stage_time_won_deals(at_time - lb, at_time) o
+         WHERE o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
+        UNION ALL
+        SELECT o.opportunity_id, o.pipeline_id, e.entered_at
+          FROM moved m
+          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
+         CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = m.opportunity_id AND ev.entered_at <= at_time
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          JOIN @extschema@.stage s ON s.stage_id = e.stage_id AND s.kind = 'won'
+         WHERE e.entered_at >= at_time - lb
+    )
+    SELECT coalesce(array_agg(w.opportunity_id ORDER BY w.opportunity_id), '{}'),
+           coalesce(array_agg(w.pipeline_id ORDER BY w.opportunity_id), '{}'),
+           coalesce(array_agg(w.closed_at ORDER BY w.opportunity_id), '{}')
+      INTO w_id, w_pipeline, w_closed
+      FROM won w;
+    -- the stays of the won deals are read in two halves of the list, which
+    -- parallel workers read at once (in a RETURN QUERY: a SELECT INTO runs
+    -- without workers)
+    half := cardinality(w_id) / 2;
+    RETURN QUERY
+    WITH won AS (
+        SELECT * FROM unnest(w_id, w_pipeline, w_closed) o(opportunity_id, pipeline_id, closed_at)
+    ), summary AS MATERIALIZED (
+        -- each event of a won deal in an open stage is a stay, ended by the
+        -- next event; the summaries (up to 8 kB each) are read as they are
+        -- made, one group at a time (so no hash aggregation, see the SET)
+        SELECT g.pipeline_id, g.dv, g.stage_id,
+               @extschema@.duration_count(g.d) AS n,
+               extract(epoch FROM @extschema@.mean(g.d))::double precision / 86400 AS mean_days,
+               extract(epoch FROM @extschema@.percentile(g.d, 0.5))::double precision / 86400 AS p50,
+               extract(epoch FROM @extschema@.percentile(g.d, 0.75))::double precision / 86400 AS p75,
+               extract(epoch FROM @extschema@.percentile(g.d, 0.9))::double precision / 86400 AS p90
+          FROM (
+        SELECT wd.pipeline_id, wd.dv, x.stage_id, @extschema@.duration_agg(x.left_at - x.entered_at) AS d
+          -- each won deal's completed stays in open stages, from one index
+          -- scan over their events (stage_stays)
+          FROM (SELECT * FROM @extschema@.stage_stays(at_time, w_id[:half], open_stages)
+                UNION ALL
+                SELECT * FROM @extschema@.stage_stays(at_time, w_id[half + 1:], open_stages)) x
+          JOIN (SELECT w.opportunity_id, w.pipeline_id,
+                       CASE WHEN dim = 'company' THEN 'all'
+                            ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                             dd.industry, dd.segment, dd.region,
+                                                             dd.competitor, dd.kind, dd.product) END AS dv
+                  FROM won w
+                  -- attributes only when a breakdown needs them
+                  LEFT JOIN LATERAL (
+                        SELECT d.* FROM @extschema@.deal_dimensions d
+                         WHERE d.opportunity_id = w.opportunity_id AND dim <> 'company') dd ON true
+                  -- the rep credited with the win: the owner at the close
+                  LEFT JOIN LATERAL (
+                        SELECT hi.owner_id
+                          FROM @extschema@.opportunity_history hi
+                         WHERE hi.opportunity_id = w.opportunity_id AND hi.changed_at <= w.closed_at
+                           AND dim IN ('rep', 'team')
+                         ORDER BY hi.changed_at DESC
+                         LIMIT 1) h ON true
+                  LEFT JOIN @extschema@.rep r ON r.rep_id = h.owner_id) wd
+            ON wd.opportunity_id = x.opportunity_id
+         WHERE dim <> 'company' AND x.left_at IS NOT NULL
+         GROUP BY wd.pipeline_id, wd.dv, x.stage_id
+        UNION ALL
+        -- for the company, the stays alone: a stage event always names a
+        -- stage of the deal's pipeline
+        SELECT s.pipeline_id, 'all', x.stage_id, @extschema@.duration_agg(x.left_at - x.entered_at)
+          FROM (SELECT * FROM @extschema@.stage_stays(at_time, w_id[:half], open_stages)
+                UNION ALL
+                SELECT * FROM @extschema@.stage_stays(at_time, w_id[half + 1:], open_stages)) x
+          JOIN @extschema@.stage s ON s.stage_id = x.stage_id
+         WHERE dim = 'company' AND x.left_at IS NOT NULL
+         GROUP BY s.pipeline_id, x.stage_id) g
+    ), groups AS (
+        -- every open stage for each pipeline and dimension value with won
+        -- deals (for the company: every pipeline)
+        SELECT p.pipeline_id, 'all'::text AS dv
+          FROM @extschema@.pipeline p
+         WHERE dim = 'company'
+        UNION
+        SELECT sm.pipeline_id, sm.dv FROM summary sm
+    )
+    SELECT dim, g.dv, p.pipeline_id, p.name, s.stage_id, s.name, s.position,
+           coalesce(sm.n, 0), sm.mean_days, sm.p50, sm.p75, sm.p90
+      FROM groups g
+      JOIN @extschema@.pipeline p ON p.pipeline_id = g.pipeline_id
+      JOIN @extschema@.stage s ON s.pipeline_id = g.pipeline_id AND s.kind = 'open'
+      LEFT JOIN summary sm ON sm.pipeline_id = g.pipeline_id AND sm.dv = g.dv AND sm.stage_id = s.stage_id
+     ORDER BY g.dv, p.name, s.position;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.stage_time_stalled_rows(at_time timestamptz, dim text, lb interval)
+RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, owner_id bigint,
+               amount_base numeric, reasons text[],
+               stage_entered_at timestamptz, stage_days double precision, norm_p75_days double precision,
+               missing_milestones text[], expected_close date, overdue_days double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    as_of_date date;
+BEGIN
+    PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
+    as_of_date := (at_time AT TIME ZONE @extschema@.reporting_timezone())::date;
+    RETURN QUERY
+    WITH part AS MATERIALIZED (
+        -- the company norms and the open deals with their missing milestones:
+        -- two independent halves of the work, which parallel workers do at
+        -- once (the branches of a UNION ALL)
+        SELECT n.stage_id, n.p75_days, NULL::bigint AS opportunity_id, NULL::bigint AS pipeline_id,
+               NULL::bigint AS owner_id, NULL::date AS expected_close, NULL::numeric AS amount_base,
+               NULL::timestamptz AS entered_at, NULL::text[] AS names
+          FROM @extschema@.stage_time_norms_rows(at_time, 'company', lb) n
+        UNION ALL
+        SELECT d.stage_id, NULL, d.opportunity_id, d.pipeline_id, d.owner_id, d.expected_close, d.amount_base,
+               d.entered_at, d.missing_milestones
+          FROM @extschema@.stage_time_open_deals(at_time) d
+    ), deal AS (
+        -- the current stay of each open deal
+        SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.expected_close, p.amount_base,
+               p.entered_at, p.names,
+               extract(epoch FROM at_time - p.entered_at)::double precision / 86400 AS stay_days
+          FROM part p
+         WHERE p.opportunity_id IS NOT NULL
+    ), norm AS (
+        SELECT p.stage_id, p.p75_days FROM part p WHERE p.opportunity_id IS NULL
+    ), flagged AS (
+        SELECT d.*, n.p75_days,
+               array_remove(ARRAY[
+                   CASE WHEN d.stay_days > n.p75_days THEN 'over_norm' END,
+                   CASE WHEN d.names IS NOT NULL THEN 'missing_milestones' END,
+                   CASE WHEN d.expected_close < as_of_date THEN 'past_expected_close' END], NULL) AS reasons
+          FROM deal d
+          LEFT JOIN norm n ON n.stage_id = d.stage_id
+    )
+    SELECT dim,
+           CASE WHEN dim = 'company' THEN 'all'
+                ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
+                                                 dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) END,
+           f.opportunity_id, f.pipeline_id, p.name, f.stage_id, s.name, f.owner_id, f.amount_base,
+           f.reasons, f.entered_at, f.stay_days, f.p75_days, f.names, f.expected_close,
+           CASE WHEN f.expected_close < as_of_date THEN (as_of_date - f.expected_close)::double precision END
+      FROM flagged f
+      JOIN @extschema@.stage s ON s.stage_id = f.stage_id
+      JOIN @extschema@.pipeline p ON p.pipeline_id = f.pipeline_id
+      -- attributes only when a breakdown needs them
+      LEFT JOIN LATERAL (
+            SELECT x.* FROM @extschema@.deal_dimensions x
+             WHERE x.opportunity_id = f.opportunity_id AND dim <> 'company') dd ON true
+      LEFT JOIN @extschema@.rep r ON r.rep_id = f.owner_id
+     WHERE cardinality(f.reasons) > 0
+     ORDER BY f.opportunity_id;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.weighted_pipeline_value(as_of timestamptz DEFAULT now(), dimension text DEFAULT 'company',
+                                                    weighting text DEFAULT 'stage',
+                                                    lookback interval DEFAULT '365 days',
+                                                    min_sample integer DEFAULT 20)
+RETURNS TABLE (dimension text, dimension_value text, deals bigint, amount numeric, weighted_amount numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    SELECT @extschema@.pipeline_value_check_args(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension,
+                                                 weighted_pipeline_value.weighting, weighted_pipeline_value.lookback,
+                                                 weighted_pipeline_value.min_sample);
+    WITH d AS MATERIALIZED (
+        SELECT od.opportunity_id, od.owner_id, od.amount,
+               CASE weighted_pipeline_value.weighting
+                    WHEN 'stage' THEN od.stage_probability
+                    WHEN 'milestone' THEN od.milestone_probability
+                    ELSE od.historical_probability END AS p
+          FROM @extschema@.pipeline_value_open_deals(weighted_pipeline_value.as_of, weighted_pipeline_value.lookback,
+                                                     weighted_pipeline_value.min_sample,
+                                                     weighted_pipeline_value.weighting = 'milestone',
+                                                     weighted_pipeline_value.weighting = 'historical') od
+    ), dim AS (
+        SELECT d.opportunity_id,
+               @extschema@.dimension_value(weighted_pipeline_value.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS dv
+          FROM d
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
+         WHERE weighted_pipeline_value.dimension <> 'company'
+    ), agg AS (
+        SELECT coalesce(x.dv, 'all') AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
+               coalesce(@extschema@.weighted_pipeline(d.amount, d.p), 0) AS weighted
+          FROM d LEFT JOIN dim x ON x.opportunity_id = d.opportunity_id
+         GROUP BY 1
+    )
+    SELECT weighted_pipeline_value.dimension, k.dv, coalesce(a.deals, 0), coalesce(a.amount, 0),
+           coalesce(a.weighted, 0)
+      FROM (SELECT agg.dv FROM agg UNION SELECT 'all' WHERE weighted_pipeline_value.dimension = 'company') k
+      LEFT JOIN agg a ON a.dv = k.dv
+     ORDER BY k.dv;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.win_rate(period_start timestamptz DEFAULT NULL, period_end timestamptz DEFAULT NULL,
+                                     dimension text DEFAULT 'company', as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               closed bigint, won bigint, lost bigint, win_rate double precision,
+               win_rate_lower double precision, win_rate_upper double precision,
+               won_amount numeric, closed_amount numeric, amount_win_rate double precision,
+               company_win_rate double precision, win_rate_vs_company double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    WITH p AS (
+        SELECT r.period_start, r.period_end,
+               @extschema@.outcome_dimension(win_rate.dimension, '{contact_role,deal_size_band}') AS dim
+          FROM @extschema@.resolve_period(win_rate.period_start, win_rate.period_end, win_rate.as_of) r
+    ), c AS MATERIALIZED (
+        SELECT cd.opportunity_id, cd.owner_id, cd.outcome, cd.amount_base
+          FROM p, @extschema@.closed_deals(p.period_start, p.period_end, win_rate.as_of) cd
+    ), labelled AS (
+        SELECT c.outcome, c.amount_base,
+               @extschema@.dimension_value(win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS value
+          FROM c
+          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         WHERE win_rate.dimension NOT IN ('company', 'contact_role', 'deal_size_band')
+        UNION ALL
+        SELECT c.outcome, c.amount_base, 'all'
+          FROM c
+         WHERE win_rate.dimension = 'company'
+        UNION ALL
+        SELECT c.outcome, c.amount_base, @extschema@.deal_size_band(c.amount_base)
+          FROM c
+         WHERE win_rate.dimension = 'deal_size_band'
+        UNION ALL
+        -- once per distinct role of the deal's contacts; no contact: '(none)'
+        SELECT DISTINCT ON (c.opportunity_id, coalesce(oc.role, '(none)'))
+               c.outcome, c.amount_base, coalesce(oc.role, '(none)')
+          FROM c
+          LEFT JOIN @extschema@.opportunity_contact oc ON oc.opportunity_id = c.opportunity_id
+         WHERE win_rate.dimension = 'contact_role'
+    ), g AS (
+        SELECT l.value,
+               @extschema@.winloss_agg(l.outcome = 'won', l.amount_base) AS w,
+               sum(l.amount_base) AS closed_amount
+          FROM labelled l
+         GROUP BY l.value
+    ), overall AS (
+        SELECT @extschema@.win_rate(@extschema@.winloss_agg(c.outcome = 'won')) AS rate
+          FROM c
+    )
+    SELECT p.dim, v.value, p.period_start, p.period_end,
+           coalesce(@extschema@.won_count(g.w) + @extschema@.lost_count(g.w), 0),
+           coalesce(@extschema@.won_count(g.w), 0),
+           coalesce(@extschema@.lost_count(g.w), 0),
+           @extschema@.win_rate(g.w),
+           @extschema@.wilson_lower(g.w),
+           @extschema@.wilson_upper(g.w),
+           coalesce(@extschema@.won_amount(g.w), 0),
+           coalesce(g.closed_amount, 0),
+           (coalesce(@extschema@.won_amount(g.w), 0) / nullif(g.closed_amount, 0))::double precision,
+           o.rate,
+           @extschema@.win_rate(g.w) - o.rate
+      FROM p
+     CROSS JOIN overall o
+     CROSS JOIN (SELECT g.value FROM g
+                 UNION
+                 SELECT 'all' WHERE win_rate.dimension = 'company') v
+      LEFT JOIN g ON g.value = v.value
+     ORDER BY array_position(ARRAY['< 10k', '10k - 50k', '50k - 250k', '>= 250k'], v.value), v.value
+$$;
+
+-- every caller now passes the product
+DROP FUNCTION @extschema@.dimension_value(text, text, text, text, text, text, text, text, text, text);

@@ -62,6 +62,22 @@ INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at) VALUES 
 INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at) VALUES (100, 42, '2026-01-10');
 INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at) VALUES (100, 7, '2026-01-10');
 INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id) VALUES (100, 1);
+-- dated beyond future_tolerance() (a day): refused, by insert, update and move_stage
+SELECT sales_kpi.future_tolerance();
+INSERT INTO sales_kpi.stage_event (stage_event_id, opportunity_id, stage_id, entered_at) VALUES (900, 100, 1, '9999-12-31');
+DO $$
+BEGIN
+    INSERT INTO sales_kpi.stage_event (stage_event_id, opportunity_id, stage_id, entered_at)
+        VALUES (900, 100, 1, now() + interval '25 hours');
+EXCEPTION WHEN check_violation THEN
+    RAISE NOTICE '25 hours ahead: refused (%)', SQLSTATE;
+END;
+$$;
+INSERT INTO sales_kpi.stage_event (stage_event_id, opportunity_id, stage_id, entered_at)
+    VALUES (900, 100, 1, now() + interval '23 hours');
+UPDATE sales_kpi.stage_event SET entered_at = '3000-01-01' WHERE stage_event_id = 900;
+SELECT sales_kpi.move_stage(100, 2, '9999-12-31');
+DELETE FROM sales_kpi.stage_event WHERE stage_event_id = 900;
 -- opportunity_history
 INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, amount) VALUES (100, '2026-01-11', -1);
 INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, forecast_category) VALUES (100, '2026-01-11', 'maybe');
@@ -106,12 +122,46 @@ INSERT INTO sales_kpi.collection (opportunity_id, due_on, amount_due) VALUES (10
 INSERT INTO sales_kpi.fx_rate (currency, valid_from, rate) VALUES ('GBP', '2026-01-01', 0);
 INSERT INTO sales_kpi.fx_rate (currency, valid_from, rate) VALUES ('EUR', '2026-01-01', 1.3);
 
--- currency conversion: newest rate not after the date; base currency needs no row;
--- a missing rate is an error naming the currency and the date
+-- currency conversion: newest rate not after the date, and before the
+-- first rate the first; base currency needs no row; a currency without any
+-- rate is an error naming it, with no internal context
 SELECT sales_kpi.to_base(100, 'EUR', '2026-02-28') AS feb, sales_kpi.to_base(100, 'EUR', '2026-03-01') AS mar,
        sales_kpi.to_base(100, 'USD', '1990-01-01') AS base;
-SELECT sales_kpi.to_base(100, 'EUR', '2025-12-31');
+SELECT sales_kpi.to_base(100, 'EUR', '2025-12-31') AS before_first,
+       sales_kpi.fx_rate_on('EUR', '2025-12-31') AS rate_before_first, sales_kpi.fx_rate_on('EUR', '2026-03-02') AS rate_mar;
 SELECT sales_kpi.to_base(100, 'GBP', '2026-05-01');
+SELECT sales_kpi.fx_rate_on('GBP', '2026-05-01');
+-- a deal or invoice in a currency without a rate is refused, naming the
+-- row; so is a change to such a currency
+INSERT INTO sales_kpi.opportunity (opportunity_id, pipeline_id, account_id, owner_id, name, amount, currency, created_at)
+    VALUES (101, 1, 1, 2, 'In francs', 100, 'CHF', '2026-01-10');
+UPDATE sales_kpi.opportunity SET currency = 'CHF' WHERE opportunity_id = 100;
+INSERT INTO sales_kpi.collection (collection_id, opportunity_id, due_on, amount_due, currency) VALUES (7, 100, '2026-03-01', 100, 'CHF');
+INSERT INTO sales_kpi.collection (collection_id, opportunity_id, due_on, amount_due, currency) VALUES (7, 100, '2026-03-01', 100, 'EUR');
+UPDATE sales_kpi.collection SET currency = 'CHF' WHERE collection_id = 7;
+-- a deal without an account is allowed (a data-quality finding)
+INSERT INTO sales_kpi.opportunity (opportunity_id, pipeline_id, account_id, owner_id, name, created_at)
+    VALUES (102, 1, NULL, 2, 'No account', '2026-01-10');
+-- the last rate of a currency in use cannot go, by delete, update or truncate
+DELETE FROM sales_kpi.fx_rate WHERE currency = 'EUR';
+UPDATE sales_kpi.fx_rate SET currency = 'CHF' WHERE currency = 'EUR';
+TRUNCATE sales_kpi.fx_rate;
+-- one of several can, and so can all of them replaced in one statement
+DELETE FROM sales_kpi.fx_rate WHERE currency = 'EUR' AND valid_from = '2026-03-01';
+WITH gone AS (DELETE FROM sales_kpi.fx_rate WHERE currency = 'EUR' RETURNING currency)
+INSERT INTO sales_kpi.fx_rate (currency, valid_from, rate)
+SELECT DISTINCT currency, date '2026-01-01', 1.10 FROM gone
+UNION ALL
+SELECT 'EUR', '2026-03-01', 1.20;
+SELECT currency, valid_from, rate FROM sales_kpi.fx_rate ORDER BY 1, 2;
+-- while a dump loads (check_function_bodies off) the rates may come later
+BEGIN;
+SET LOCAL check_function_bodies = off;
+INSERT INTO sales_kpi.opportunity (opportunity_id, pipeline_id, account_id, owner_id, name, amount, currency, created_at)
+    VALUES (103, 1, 1, 2, 'Restored in francs', 100, 'CHF', '2026-01-10');
+SELECT key, rule, detail FROM sales_kpi.data_quality_findings('2026-02-01')
+ WHERE rule IN ('missing_fx_rate', 'missing_account') ORDER BY key;
+ROLLBACK;
 SET sales_kpi.base_currency = 'EUR';
 SELECT sales_kpi.to_base(100, 'EUR', '1990-01-01') AS base;
 RESET sales_kpi.base_currency;

@@ -4,13 +4,14 @@
 \i sql/fixture.psql
 
 -- dimension_value picks the attribute the breakdown names
-SELECT d, sales_kpi.dimension_value(d, 'Direct', 'Ben', 'East', 'web', 'Retail', 'SMB', 'EMEA', NULL, 'new')
+SELECT d, sales_kpi.dimension_value(d, 'Direct', 'Ben', 'East', 'web', 'Retail', 'SMB', 'EMEA', NULL, 'new', 'Forecasting')
   FROM unnest(ARRAY['company', 'pipeline', 'rep', 'team', 'source', 'industry', 'segment', 'region',
-                    'competitor', 'kind']) d;
-SELECT sales_kpi.dimension_value('Team', 'Direct', 'Ben', 'East', 'web', 'Retail', 'SMB', 'EMEA', NULL, 'new');
-SELECT sales_kpi.dimension_value(NULL, 'Direct', 'Ben', 'East', 'web', 'Retail', 'SMB', 'EMEA', NULL, 'new');
+                    'competitor', 'kind', 'product']) d;
+SELECT sales_kpi.dimension_value('product', 'Direct', 'Ben', 'East', 'web', 'Retail', 'SMB', 'EMEA', NULL, 'new', NULL);
+SELECT sales_kpi.dimension_value('Team', 'Direct', 'Ben', 'East', 'web', 'Retail', 'SMB', 'EMEA', NULL, 'new', NULL);
+SELECT sales_kpi.dimension_value(NULL, 'Direct', 'Ben', 'East', 'web', 'Retail', 'SMB', 'EMEA', NULL, 'new', NULL);
 -- the name is parsed once per query, yet a changing name is followed
-SELECT d, sales_kpi.dimension_value(d, 'Direct', 'Ben', 'East', 'web', 'Retail', 'SMB', 'EMEA', 'Initech', 'new')
+SELECT d, sales_kpi.dimension_value(d, 'Direct', 'Ben', 'East', 'web', 'Retail', 'SMB', 'EMEA', 'Initech', 'new', NULL)
   FROM (VALUES (1, 'competitor'), (2, 'competitor'), (3, 'rep'), (4, 'company')) v(i, d) ORDER BY i;
 
 -- default period: the fiscal quarter of as_of (fiscal year from April here)
@@ -70,7 +71,9 @@ SELECT opportunity_id, outcome, closed_at
 SELECT count(*) FROM sales_kpi.closed_deals('2026-01-01', '2026-04-01', '2026-02-12');
 -- as known on 02-20: A won, with the amount then known (1200) and the owner at the win
 SELECT opportunity_id, owner_id, outcome, amount FROM sales_kpi.closed_deals('2026-02-01', '2026-03-01', '2026-02-20');
--- a loss without a rate for its currency on the close date
+-- a loss dated before its currency's first rate converts at that first
+-- rate (200 EUR at 1.10 = 220), and data_quality_findings reports it
 DELETE FROM sales_kpi.fx_rate WHERE valid_from = '2026-03-01';
 UPDATE sales_kpi.fx_rate SET valid_from = '2026-03-25' WHERE currency = 'EUR';
-SELECT opportunity_id FROM sales_kpi.closed_deals('2026-03-01', '2026-04-01', '2026-04-01');
+SELECT opportunity_id, amount, amount_base FROM sales_kpi.closed_deals('2026-03-01', '2026-04-01', '2026-04-01');
+SELECT key, rule, detail FROM sales_kpi.data_quality_findings('2026-04-01') WHERE rule = 'missing_fx_rate';

@@ -4,9 +4,12 @@
  *	  to_base(amount, currency, on_date): an amount in the base currency.
  *
  * The rate is the newest sales_kpi.fx_rate row of the currency whose
- * valid_from is not after the date; the base currency needs no row; a
- * currency with no rate on the date is an error naming both, never a silent
- * 1:1.  The first call of a query reads the whole rate table once (it is
+ * valid_from is not after the date.  Before a currency's first rate, that
+ * first rate applies: the first range is open back to the beginning of time,
+ * as with Salesforce's dated rates, so an old deal does not fail every KPI
+ * (data_quality_findings reports it as missing_fx_rate).  The base currency
+ * needs no row; a currency with no row at all is an error naming it, never
+ * a silent 1:1 (the triggers refuse such a deal when it is written).  The first call of a query reads the whole rate table once (it is
  * small: currencies x months) into the function's own memory, so each row
  * costs a binary search and one numeric multiplication instead of a
  * look-up through the executor.
@@ -24,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 
+#include "errors.h"
 #include "settings.h"
 
 typedef struct FxRate
@@ -77,7 +81,10 @@ fx_cache_build(FunctionCallInfo fcinfo)
 	return cache;
 }
 
-/* the rate in force for a currency code (len bytes) on day, or NULL */
+/*
+ * The rate in force for a currency code (len bytes) on day: the newest not
+ * after day, else the currency's first; NULL when it has none.
+ */
 static const FxRate *
 fx_lookup(const FxCache *cache, const char *code, int len, DateADT day)
 {
@@ -101,9 +108,12 @@ fx_lookup(const FxCache *cache, const char *code, int len, DateADT day)
 		else
 			hi = mid - 1;
 	}
-	if (found < 0 || memcmp(cache->rates[found].currency, code, 3) != 0)
-		return NULL;
-	return &cache->rates[found];
+	if (found >= 0 && memcmp(cache->rates[found].currency, code, 3) == 0)
+		return &cache->rates[found];
+	/* before the first rate: lo is the currency's first row, if it has one */
+	if (lo < cache->n && memcmp(cache->rates[lo].currency, code, 3) == 0)
+		return &cache->rates[lo];
+	return NULL;
 }
 
 PG_FUNCTION_INFO_V1(to_base);
@@ -127,14 +137,10 @@ to_base(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(amount);
 	r = fx_lookup(cache, code, len, day);
 	if (r == NULL)
-	{
-		char	   *when = DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(day)));
-
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("no exchange rate for currency %.*s on %s", len, code, when),
-				 errhint("Insert a row into sales_kpi.fx_rate for %.*s with valid_from on or before %s.",
-						 len, code, when)));
-	}
+		ereport_without_context((errcode(ERRCODE_NO_DATA_FOUND),
+								 errmsg("no exchange rate for currency %.*s", len, code),
+								 errdetail("Amounts in %.*s are converted to the base currency %s with sales_kpi.fx_rate, which has no row for %.*s.",
+										   len, code, cache->base, len, code),
+								 errhint("Insert the rates of %.*s into sales_kpi.fx_rate.", len, code)));
 	PG_RETURN_DATUM(DirectFunctionCall2(numeric_mul, amount, r->rate));
 }

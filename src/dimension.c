@@ -2,7 +2,7 @@
  *
  * dimension.c
  *	  dimension_value(dimension, pipeline, rep, team, source, industry,
- *					  segment, region, competitor, kind): the value a deal
+ *					  segment, region, competitor, kind, product): the value a deal
  *	  takes in the breakdown a KPI was asked for.
  *
  * Every KPI function takes a "dimension" argument and groups by the value
@@ -20,14 +20,16 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "errors.h"
+
 /* argument positions; 0 is the dimension name itself */
 static const char *const dimension_names[] = {
 	"company", "pipeline", "rep", "team", "source",
-	"industry", "segment", "region", "competitor", "kind"
+	"industry", "segment", "region", "competitor", "kind", "product"
 };
 
 #define N_DIMENSIONS lengthof(dimension_names)
-#define DIMENSION_LIST "company, pipeline, rep, team, source, industry, segment, region, competitor, kind"
+#define DIMENSION_LIST "company, pipeline, rep, team, source, industry, segment, region, competitor, kind, product"
 
 typedef struct DimensionCache
 {
@@ -45,11 +47,9 @@ dimension_index(text *name)
 	for (int i = 0; i < (int) N_DIMENSIONS; i++)
 		if (strcmp(s, dimension_names[i]) == 0)
 			return i;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value for argument \"dimension\": \"%s\"", s),
-			 errhint("Valid dimensions are: %s.", DIMENSION_LIST)));
-	return -1;					/* keep the compiler quiet */
+	ereport_without_context((errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("invalid value for argument \"dimension\": \"%s\"", s),
+							 errhint("Valid dimensions are: %s.", DIMENSION_LIST)));
 }
 
 PG_FUNCTION_INFO_V1(dimension_value);
@@ -60,10 +60,9 @@ dimension_value(PG_FUNCTION_ARGS)
 	text	   *name;
 
 	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"dimension\" must not be null"),
-				 errhint("Use 'company' for no breakdown; valid dimensions are: %s.", DIMENSION_LIST)));
+		ereport_without_context((errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+								 errmsg("argument \"dimension\" must not be null"),
+								 errhint("Use 'company' for no breakdown; valid dimensions are: %s.", DIMENSION_LIST)));
 	name = PG_GETARG_TEXT_PP(0);
 
 	if (cache == NULL)

@@ -12,6 +12,7 @@
 
 #include "fmgr.h"
 
+#include "errors.h"
 #include "settings.h"
 
 PG_MODULE_MAGIC;
@@ -22,4 +23,5 @@ void
 _PG_init(void)
 {
 	sales_kpi_define_settings();
+	sales_kpi_install_error_hook();
 }

@@ -20,6 +20,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "errors.h"
 #include "settings.h"
 
 char	   *sales_kpi_base_currency = NULL;
@@ -103,12 +104,11 @@ static void
 check_not_rejected(SettingId id)
 {
 	if (rejected_value[id] != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid value for parameter \"%s\": \"%s\"",
-						setting_names[id], rejected_value[id]),
-				 errdetail("The value was set before sales_kpi was loaded and was refused when it was; the KPIs will not fall back to the default."),
-				 errhint("Correct the setting where it is made (ALTER DATABASE or ALTER ROLE ... SET, postgresql.conf), or SET it in this session.")));
+		ereport_without_context((errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("invalid value for parameter \"%s\": \"%s\"",
+										setting_names[id], rejected_value[id]),
+								 errdetail("The value was set before sales_kpi was loaded and was refused when it was; the KPIs will not fall back to the default."),
+								 errhint("Correct the setting where it is made (ALTER DATABASE or ALTER ROLE ... SET, postgresql.conf), or SET it in this session.")));
 }
 
 /* An ISO 4217 code: exactly three upper-case ASCII letters. */

@@ -9,7 +9,7 @@
 -- extensions pgtap and sales_kpi exist; everything is rolled back.
 
 BEGIN;
-SELECT plan(416);
+SELECT plan(434);
 
 -------------------------------------------------------------------------------
 -- The extension and its schema
@@ -258,7 +258,7 @@ SELECT col_not_null('sales_kpi'::name, t::name, c::name, format('sales_kpi.%s.%s
     ('account', 'account_id'), ('account', 'name'), ('account', 'created_at'),
     ('contact', 'contact_id'), ('contact', 'account_id'), ('contact', 'name'),
     ('lead', 'lead_id'), ('lead', 'created_at'),
-    ('opportunity', 'opportunity_id'), ('opportunity', 'pipeline_id'), ('opportunity', 'account_id'),
+    ('opportunity', 'opportunity_id'), ('opportunity', 'pipeline_id'),
     ('opportunity', 'name'), ('opportunity', 'kind'), ('opportunity', 'amount'),
     ('opportunity', 'currency'), ('opportunity', 'created_at'),
     ('opportunity_contact', 'opportunity_id'), ('opportunity_contact', 'contact_id'),
@@ -281,6 +281,18 @@ SELECT col_not_null('sales_kpi'::name, t::name, c::name, format('sales_kpi.%s.%s
     ('fx_rate', 'currency'), ('fx_rate', 'valid_from'), ('fx_rate', 'rate')
   ) AS v(t, c);
 
+-- a deal's product, and the identity of imported rows in their CRM
+SELECT col_type_is('sales_kpi'::name, 'opportunity'::name, 'product'::name, 'text', 'sales_kpi.opportunity.product is text');
+SELECT col_type_is('sales_kpi'::name, t::name, c::name, 'text', format('sales_kpi.%s.%s is text', t, c))
+  FROM (VALUES ('rep'), ('account'), ('contact'), ('lead'), ('opportunity'), ('stage_event'), ('activity')) AS v(t),
+       (VALUES ('crm_source'), ('external_id')) AS w(c);
+SELECT is((SELECT count(*) FROM pg_catalog.pg_index i
+            WHERE i.indrelid::regclass::text IN ('sales_kpi.rep', 'sales_kpi.account', 'sales_kpi.contact', 'sales_kpi.lead',
+                                                 'sales_kpi.opportunity', 'sales_kpi.stage_event', 'sales_kpi.activity')
+              AND i.indisunique
+              AND pg_catalog.pg_get_indexdef(i.indexrelid) LIKE '%(crm_source, external_id)'),
+          7::bigint, 'every imported table has a unique index on (crm_source, external_id)');
+
 -- the columns schema.md marks "null" (and the self-reference to a manager,
 -- and the gate mode that falls back to the setting) must accept NULL
 SELECT col_is_null('sales_kpi'::name, t::name, c::name, format('sales_kpi.%s.%s is nullable', t, c))
@@ -291,6 +303,8 @@ SELECT col_is_null('sales_kpi'::name, t::name, c::name, format('sales_kpi.%s.%s 
     ('lead', 'disqualified_at'), ('lead', 'converted_at'), ('lead', 'opportunity_id'),
     ('opportunity', 'competitor'), ('opportunity', 'closed_at'), ('opportunity', 'lost_reason'),
     ('opportunity', 'forecast_category'),
+    -- real CRM exports have deals without an account or owner, and without a product
+    ('opportunity', 'account_id'), ('opportunity', 'owner_id'), ('opportunity', 'product'),
     ('stage_event', 'amount'), ('stage_event', 'rep_id'),
     ('activity', 'opportunity_id'), ('activity', 'account_id'), ('activity', 'contact_id'),
     ('activity', 'duration_s'), ('activity', 'connected'), ('activity', 'milestone_id'),

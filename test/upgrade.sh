@@ -155,8 +155,8 @@ after_kpis=$(kpi_results up_old)
 # The KPIs whose results the new version changes on purpose (CHANGELOG.md):
 # 0.2.0 rounds the computed win probabilities to 6 decimals, and
 # forecast_accuracy averages its periods in date order (the last digit of a
-# mean could depend on the plan).
-changed="deal_probability forecast forecast_accuracy"
+# mean could depend on the plan), and deal_dimensions has the product.
+changed="deal_probability forecast forecast_accuracy deal_dimensions"
 unchanged() { grep -vwE "^($(tr ' ' '|' <<<"$changed"))" <<<"$1"; }
 check "every KPI view's function gives the same rows at a fixed instant, but those changed on purpose ($(unchanged "$after_kpis" | wc -l) views)" \
       "$(unchanged "$after_kpis")" "$(unchanged "$before_kpis")"
@@ -167,6 +167,8 @@ fi
 createdb up_fresh
 q up_fresh "CREATE EXTENSION sales_kpi"
 q up_fresh "SELECT count(*) FROM sales_kpi.load_demo(3000, 7, '2026-10-31')" >/dev/null
+# the demo of 0.2.0 names each deal's product, the 0.1.0 data has none
+q up_fresh "UPDATE sales_kpi.opportunity SET product = NULL"
 q up_fresh "INSERT INTO sales_kpi.price_term (term) VALUES ('ROI')"
 q up_fresh "UPDATE sales_kpi.pipeline SET gate_mode = 'warn' WHERE pipeline_id = 2"
 check "every KPI view's function gives the rows a fresh $current install gives on the same data" \

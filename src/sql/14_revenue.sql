@@ -68,7 +68,7 @@ CREATE TABLE @extschema@.fx_rate (
     PRIMARY KEY (currency, valid_from)
 );
 COMMENT ON TABLE @extschema@.fx_rate IS
-    'Multiply an amount in currency by rate to get the base currency; the newest valid_from not after the date applies.';
+    'Multiply an amount in currency by rate to get the base currency; the newest valid_from not after the date applies, and before the first one the first. A deal or invoice in a currency without a row is refused, and so is removing the last row of a currency in use.';
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.quota', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.forecast_submission', '');
@@ -76,8 +76,12 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.recurring_revenue', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.collection', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.fx_rate', '');
 
--- Currency conversion.  A missing rate is an error naming the currency and
--- the date, never a silent 1:1.
+-- Currency conversion.  The rate of a date is the currency's newest rate
+-- not after it; before the first rate, the first (its range is open back
+-- to the beginning of time, as with Salesforce's dated rates), so an old
+-- deal does not make every KPI fail: data_quality_findings reports it as
+-- missing_fx_rate.  A currency with no rate at all is an error naming it,
+-- never a silent 1:1; the triggers below refuse to write such a row.
 CREATE FUNCTION @extschema@.fx_rate_on(currency character, on_date date)
 RETURNS numeric
 LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
@@ -91,19 +95,23 @@ BEGIN
     END IF;
     SELECT f.rate INTO r
       FROM @extschema@.fx_rate f
-     WHERE f.currency = fx_rate_on.currency AND f.valid_from <= on_date
-     ORDER BY f.valid_from DESC
+     WHERE f.currency = fx_rate_on.currency
+     ORDER BY f.valid_from <= on_date DESC,
+              CASE WHEN f.valid_from <= on_date THEN f.valid_from END DESC,
+              f.valid_from
      LIMIT 1;
     IF r IS NULL THEN
-        RAISE EXCEPTION 'no exchange rate for currency % on %', currency, on_date
+        RAISE EXCEPTION 'no exchange rate for currency %', currency
             USING ERRCODE = 'no_data_found',
-                  HINT = format('Insert a row into sales_kpi.fx_rate for %s with valid_from on or before %s.', currency, on_date);
+                  DETAIL = format('Amounts in %s are converted to the base currency %s with sales_kpi.fx_rate, which has no row for %s.',
+                                  currency, @extschema@.base_currency(), currency),
+                  HINT = format('Insert the rates of %s into sales_kpi.fx_rate.', currency);
     END IF;
     RETURN r;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.fx_rate_on(character, date) IS
-    'Rate converting currency to the base currency on a date (1 for the base currency); an error when no rate applies.';
+    'Rate converting currency to the base currency on a date (1 for the base currency): the newest not after the date, else the currency''s first; an error when the currency has none.';
 
 -- C: reads the rate table once per query, then a binary search per row
 CREATE FUNCTION @extschema@.to_base(amount numeric, currency character, on_date date)
@@ -112,3 +120,162 @@ AS 'MODULE_PATHNAME', 'to_base'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.to_base(numeric, character, date) IS
     'amount in currency converted to the base currency at the rate in force on on_date.';
+
+-- A deal or invoice in a currency with no rate would make every KPI that
+-- converts it fail: it is refused when written, naming the row.  The base
+-- currency needs no rate.  A restore loads fx_rate after the deals and
+-- invoices, so the check is skipped while check_function_bodies is off (as
+-- pg_restore and a plain dump set it), as PostgreSQL skips its own checks
+-- of references between objects while a dump loads; data_quality_findings
+-- reports a row left without a rate (missing_fx_rate).
+CREATE FUNCTION @extschema@.currency_rate_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    bad record;
+BEGIN
+    IF NOT current_setting('check_function_bodies')::boolean THEN
+        RETURN NULL;
+    END IF;
+    -- an update is checked only for the rows whose currency it changed
+    -- (found with EXCEPT, linear whatever plan is cached)
+    IF TG_TABLE_NAME = 'opportunity' AND TG_OP = 'INSERT' THEN
+        SELECT 'opportunity ' || n.opportunity_id AS what, n.currency INTO bad
+          FROM new_rows n
+         WHERE n.currency <> @extschema@.base_currency()
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.fx_rate f WHERE f.currency = n.currency)
+         ORDER BY n.opportunity_id
+         LIMIT 1;
+    ELSIF TG_TABLE_NAME = 'opportunity' THEN
+        SELECT 'opportunity ' || n.opportunity_id AS what, n.currency INTO bad
+          FROM (SELECT r.opportunity_id, r.currency FROM new_rows r
+                EXCEPT
+                SELECT r.opportunity_id, r.currency FROM old_rows r) n
+         WHERE n.currency <> @extschema@.base_currency()
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.fx_rate f WHERE f.currency = n.currency)
+         ORDER BY n.opportunity_id
+         LIMIT 1;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT format('collection %s (opportunity %s)', n.collection_id, n.opportunity_id) AS what, n.currency
+          INTO bad
+          FROM new_rows n
+         WHERE n.currency <> @extschema@.base_currency()
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.fx_rate f WHERE f.currency = n.currency)
+         ORDER BY n.collection_id
+         LIMIT 1;
+    ELSE
+        SELECT format('collection %s (opportunity %s)', n.collection_id, n.opportunity_id) AS what, n.currency
+          INTO bad
+          FROM (SELECT r.collection_id, r.opportunity_id, r.currency FROM new_rows r
+                EXCEPT
+                SELECT r.collection_id, r.opportunity_id, r.currency FROM old_rows r) n
+         WHERE n.currency <> @extschema@.base_currency()
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.fx_rate f WHERE f.currency = n.currency)
+         ORDER BY n.collection_id
+         LIMIT 1;
+    END IF;
+    IF FOUND THEN
+        RAISE EXCEPTION '% is in currency %, which has no exchange rate', bad.what, bad.currency
+            USING ERRCODE = 'foreign_key_violation',
+                  TABLE = TG_TABLE_NAME, SCHEMA = TG_TABLE_SCHEMA, COLUMN = 'currency',
+                  DETAIL = format('Every currency but the base currency (%s) needs a row in sales_kpi.fx_rate: every KPI that converts the row would fail without one.',
+                                  @extschema@.base_currency()),
+                  HINT = format('Insert the rates of %s into sales_kpi.fx_rate first.', bad.currency);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.currency_rate_check() IS
+    'Trigger: refuses a deal or invoice in a currency other than the base currency with no row in fx_rate (skipped while a dump loads: check_function_bodies off).';
+
+-- Removing the last rate of a currency that a deal or invoice is in is
+-- refused, as deleting a referenced row is.  To replace a currency's rates,
+-- upsert them, or delete and insert in one statement (a data-modifying WITH).
+CREATE FUNCTION @extschema@.fx_rate_after_remove()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    bad record;
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        SELECT x.what, x.currency INTO bad
+          FROM (SELECT 'opportunity ' || o.opportunity_id AS what, o.currency
+                  FROM @extschema@.opportunity o
+                 WHERE o.currency <> @extschema@.base_currency()
+                 LIMIT 1) x
+        UNION ALL
+        SELECT y.what, y.currency
+          FROM (SELECT 'collection ' || c.collection_id AS what, c.currency
+                  FROM @extschema@.collection c
+                 WHERE c.currency <> @extschema@.base_currency()
+                 LIMIT 1) y
+        LIMIT 1;
+    ELSE
+        SELECT u.what, g.currency INTO bad
+          FROM (SELECT DISTINCT r.currency FROM old_rates r) g
+          CROSS JOIN LATERAL (
+                SELECT 'opportunity ' || o.opportunity_id AS what
+                  FROM @extschema@.opportunity o
+                 WHERE o.currency = g.currency
+                 LIMIT 1) u
+         WHERE g.currency <> @extschema@.base_currency()
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.fx_rate f WHERE f.currency = g.currency)
+        UNION ALL
+        SELECT u.what, g.currency
+          FROM (SELECT DISTINCT r.currency FROM old_rates r) g
+          CROSS JOIN LATERAL (
+                SELECT 'collection ' || c.collection_id AS what
+                  FROM @extschema@.collection c
+                 WHERE c.currency = g.currency
+                 LIMIT 1) u
+         WHERE g.currency <> @extschema@.base_currency()
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.fx_rate f WHERE f.currency = g.currency)
+        LIMIT 1;
+    END IF;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot remove the last exchange rate of currency %: % is in it', bad.currency, bad.what
+            USING ERRCODE = 'foreign_key_violation',
+                  TABLE = 'fx_rate', SCHEMA = TG_TABLE_SCHEMA, COLUMN = 'currency',
+                  DETAIL = 'Every KPI that converts the row would fail without a rate.',
+                  HINT = 'To replace a currency''s rates, upsert them, or delete and insert them in one statement.';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.fx_rate_after_remove() IS
+    'Trigger: refuses a delete, update or truncate of fx_rate that leaves a currency a deal or invoice is in without a rate.';
+
+
+CREATE TRIGGER opportunity_currency_insert
+    AFTER INSERT ON @extschema@.opportunity
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+CREATE TRIGGER opportunity_currency_update
+    AFTER UPDATE ON @extschema@.opportunity
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+CREATE TRIGGER collection_currency_insert
+    AFTER INSERT ON @extschema@.collection
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+CREATE TRIGGER collection_currency_update
+    AFTER UPDATE ON @extschema@.collection
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+CREATE TRIGGER fx_rate_after_delete
+    AFTER DELETE ON @extschema@.fx_rate
+    REFERENCING OLD TABLE AS old_rates
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fx_rate_after_remove();
+CREATE TRIGGER fx_rate_after_update
+    AFTER UPDATE ON @extschema@.fx_rate
+    REFERENCING OLD TABLE AS old_rates
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fx_rate_after_remove();
+CREATE TRIGGER fx_rate_after_truncate
+    AFTER TRUNCATE ON @extschema@.fx_rate
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fx_rate_after_remove();

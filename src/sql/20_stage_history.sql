@@ -185,6 +185,39 @@ $$;
 COMMENT ON FUNCTION @extschema@.stage_gate_violations(bigint[]) IS
     'Internal: live forward moves among the given stage events that leave required milestones incomplete, in pipelines whose gate mode is not off.';
 
+-- A stage event dated in the future is a typo or a bad import, not a
+-- plan: one would make the deal's current stage one it has not reached.
+-- Clocks and time zones differ, so up to this much ahead is accepted;
+-- beyond it a write is refused, and data_quality_findings reports any such
+-- row (future_event) that got in with the triggers off.
+CREATE FUNCTION @extschema@.future_tolerance()
+RETURNS interval
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT interval '1 day' $$;
+COMMENT ON FUNCTION @extschema@.future_tolerance() IS
+    'How far ahead of now a stage event may be dated (1 day): later ones are refused when written and reported by data_quality_findings as future_event.';
+
+-- The error for a stage event dated beyond future_tolerance().  The
+-- triggers skip the check while a dump loads (check_function_bodies off):
+-- a restore takes what the database held.
+CREATE FUNCTION @extschema@.refuse_future_event(stage_event_id bigint, opportunity_id bigint,
+                                                entered_at timestamptz)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'stage event % of opportunity % is dated %, more than % in the future',
+            stage_event_id, opportunity_id, entered_at, @extschema@.future_tolerance()
+        USING ERRCODE = 'check_violation', CONSTRAINT = 'stage_event_future_check',
+              TABLE = 'stage_event', SCHEMA = '@extschema@', COLUMN = 'entered_at',
+              HINT = 'A stage is entered when it happens; plan future steps with opportunity.expected_close.';
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.refuse_future_event(bigint, bigint, timestamptz) IS
+    'Internal: raises the error for a stage event dated more than future_tolerance() ahead.';
+
 CREATE FUNCTION @extschema@.stage_event_after_insert()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -202,6 +235,15 @@ BEGIN
       FROM new_events;
     IF ids IS NULL THEN
         RETURN NULL;
+    END IF;
+    SELECT e.stage_event_id, e.opportunity_id, e.entered_at INTO v
+      FROM new_events e
+     WHERE e.entered_at > now() + @extschema@.future_tolerance()
+       AND current_setting('check_function_bodies')::boolean
+     ORDER BY e.stage_event_id
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM @extschema@.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
     END IF;
     PERFORM @extschema@.lock_deals(deals);
     PERFORM @extschema@.check_stage_event_pipeline(ids);
@@ -249,7 +291,20 @@ AS $$
 DECLARE
     deals bigint[] := ARRAY(SELECT opportunity_id FROM new_events
                             UNION SELECT opportunity_id FROM old_events);
+    v record;
 BEGIN
+    -- only the events whose date the update changed
+    SELECT e.stage_event_id, e.opportunity_id, e.entered_at INTO v
+      FROM (SELECT n.stage_event_id, n.opportunity_id, n.entered_at FROM new_events n
+            EXCEPT
+            SELECT o.stage_event_id, o.opportunity_id, o.entered_at FROM old_events o) e
+     WHERE e.entered_at > now() + @extschema@.future_tolerance()
+       AND current_setting('check_function_bodies')::boolean
+     ORDER BY e.stage_event_id
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM @extschema@.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
+    END IF;
     PERFORM @extschema@.lock_deals(deals);
     PERFORM @extschema@.check_stage_event_pipeline(ARRAY(SELECT stage_event_id FROM new_events));
     PERFORM @extschema@.sync_opportunity_stage(deals);
@@ -310,6 +365,10 @@ BEGIN
         RAISE EXCEPTION 'at must not be null' USING ERRCODE = 'null_value_not_allowed';
     ELSIF move_stage.at IN ('infinity', '-infinity') THEN
         RAISE EXCEPTION 'at must be finite, got %', move_stage.at USING ERRCODE = 'invalid_parameter_value';
+    ELSIF move_stage.at > now() + @extschema@.future_tolerance() THEN
+        RAISE EXCEPTION 'at must not be more than % in the future, got %', @extschema@.future_tolerance(), move_stage.at
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A stage is entered when it happens; plan future steps with opportunity.expected_close.';
     ELSIF move_stage.amount < 0 THEN
         RAISE EXCEPTION 'amount must not be negative, got %', move_stage.amount
             USING ERRCODE = 'numeric_value_out_of_range';

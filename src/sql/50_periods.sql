@@ -224,7 +224,7 @@ BEGIN
     END IF;
     PERFORM @extschema@.finite_instant(as_of, 'as_of');
     -- raises the shared errors for a null or unknown dimension
-    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     -- the grains are those local_period_start knows; it raises the error
     PERFORM @extschema@.local_period_start(timestamp '2000-01-01', coalesce(grain, 'null'));
     FOR i IN 1 .. cardinality(intervals) LOOP

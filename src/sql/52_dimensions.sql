@@ -2,17 +2,17 @@
 -- and returns the columns (dimension, dimension_value): 'company' gives one
 -- group, 'all'; the others group deals by pipeline, rep, team (of the rep
 -- credited by the KPI: the owner at the as-of instant for pipeline, at the
--- close for outcomes), source, industry, segment, region, competitor or
--- deal kind.  A missing attribute is its own group, '(none)'.
+-- close for outcomes), source, industry, segment, region, competitor, deal
+-- kind or product.  A missing attribute is its own group, '(none)'.
 
 CREATE FUNCTION @extschema@.dimension_value(dimension text, pipeline text, rep text, team text,
                                             source text, industry text, segment text, region text,
-                                            competitor text, kind text)
+                                            competitor text, kind text, product text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'dimension_value'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.dimension_value(text, text, text, text, text, text, text, text, text, text) IS
-    'The attribute named by dimension (company, pipeline, rep, team, source, industry, segment, region, competitor, kind): ''all'' for company, ''(none)'' for a missing attribute; an unknown dimension is an error.';
+COMMENT ON FUNCTION @extschema@.dimension_value(text, text, text, text, text, text, text, text, text, text, text) IS
+    'The attribute named by dimension (company, pipeline, rep, team, source, industry, segment, region, competitor, kind, product): ''all'' for company, ''(none)'' for a missing attribute; an unknown dimension is an error.';
 
 CREATE VIEW @extschema@.deal_dimensions WITH (security_invoker = true) AS
 SELECT o.opportunity_id,
@@ -22,7 +22,8 @@ SELECT o.opportunity_id,
        a.segment,
        a.region,
        o.competitor,
-       o.kind
+       o.kind,
+       o.product
   FROM @extschema@.opportunity o
   JOIN @extschema@.pipeline p ON p.pipeline_id OPERATOR(pg_catalog.=) o.pipeline_id
   LEFT JOIN @extschema@.account a ON a.account_id OPERATOR(pg_catalog.=) o.account_id;

@@ -244,7 +244,7 @@ AS $$
     ), dim AS (
         SELECT d.opportunity_id,
                @extschema@.dimension_value(stage_pipeline_value.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS dv
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS dv
           FROM d
           JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
           LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
@@ -331,7 +331,7 @@ AS $$
     ), dim AS (
         SELECT d.opportunity_id,
                @extschema@.dimension_value(weighted_pipeline_value.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS dv
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS dv
           FROM d
           JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
           LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
@@ -401,7 +401,7 @@ AS $$
         SELECT d.opportunity_id,
                @extschema@.dimension_value(pipeline_value_period_parts.dimension, dd.pipeline, r.name, r.team,
                                            dd.source, dd.industry, dd.segment, dd.region, dd.competitor,
-                                           dd.kind) AS dv
+                                           dd.kind, dd.product) AS dv
           FROM d
           JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
           LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
@@ -410,7 +410,7 @@ AS $$
         SELECT w.opportunity_id,
                @extschema@.dimension_value(pipeline_value_period_parts.dimension, dd.pipeline, r.name, r.team,
                                            dd.source, dd.industry, dd.segment, dd.region, dd.competitor,
-                                           dd.kind) AS dv
+                                           dd.kind, dd.product) AS dv
           FROM won w
           JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = w.opportunity_id
           LEFT JOIN @extschema@.rep r ON r.rep_id = w.owner_id
@@ -433,7 +433,7 @@ AS $$
          GROUP BY 1
     ), quota_agg AS (
         SELECT @extschema@.dimension_value(pipeline_value_period_parts.dimension, NULL, r.name, r.team,
-                                           NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
+                                           NULL, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
                sum(q.quota) AS quota
           FROM rp
           CROSS JOIN LATERAL @extschema@.quota_in_period(rp.lo, rp.hi) q

@@ -112,7 +112,7 @@ SET enable_indexscan = on
 AS $$
     SELECT i.id,
            @extschema@.dimension_value(dimension, p.name, r.name, r.team, o.source, a.industry, a.segment,
-                                       a.region, o.competitor, o.kind)
+                                       a.region, o.competitor, o.kind, o.product)
       FROM unnest(opportunity_ids, owners) AS i(id, owner_id)
       JOIN @extschema@.opportunity o ON o.opportunity_id = i.id
       JOIN @extschema@.pipeline p ON p.pipeline_id = o.pipeline_id
@@ -350,7 +350,7 @@ AS $fn$
     ), facts AS (
         SELECT CASE WHEN funnel_rates.dimension = 'company' THEN 'all'
                     ELSE @extschema@.dimension_value(funnel_rates.dimension, NULL, r.name, r.team, lr.source,
-                                                     a.industry, a.segment, a.region, NULL, NULL) END AS value,
+                                                     a.industry, a.segment, a.region, NULL, NULL, NULL) END AS value,
                1 AS lead, lr.converted::int AS converted, coalesce(pr.qualified, false)::int AS qualified_lead,
                0 AS opp, 0 AS qualified_opp, NULL::boolean AS qop_won, 0 AS won
           FROM lead_rows lr

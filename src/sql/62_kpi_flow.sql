@@ -186,7 +186,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- raises for an unknown dimension
-    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     close_before_r := coalesce(close_before,
                                (@extschema@.period_end(from_at_r, 'quarter')
                                 AT TIME ZONE @extschema@.reporting_timezone())::date);
@@ -225,9 +225,9 @@ BEGIN
                coalesce(@extschema@.to_base(s.amount_s, s.currency, v_day), 0) AS base_s,
                coalesce(@extschema@.to_base(s.amount_e, s.currency, v_day), 0) AS base_e,
                @extschema@.dimension_value(p_dimension, dd.pipeline, rs.name, rs.team,
-                   dd.source, dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS dv_s,
+                   dd.source, dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS dv_s,
                @extschema@.dimension_value(p_dimension, dd.pipeline, re.name, re.team,
-                   dd.source, dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS dv_e,
+                   dd.source, dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS dv_e,
                s.exists_s AND s.stage_kind_s = 'open'
                  AND (s.expected_close_s IS NULL OR s.expected_close_s < a.close_before_r) AS win_s,
                s.exists_e AND s.stage_kind_e = 'open'

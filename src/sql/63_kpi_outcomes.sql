@@ -33,14 +33,14 @@ BEGIN
         RETURN dimension;
     END IF;
     BEGIN
-        PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+        PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     EXCEPTION WHEN invalid_parameter_value THEN
         IF cardinality(extra) = 0 THEN
             RAISE;
         END IF;
         RAISE EXCEPTION 'invalid value for argument "dimension": "%"', dimension
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Valid dimensions are: company, pipeline, rep, team, source, industry, segment, region, competitor, kind, '
+                  HINT = 'Valid dimensions are: company, pipeline, rep, team, source, industry, segment, region, competitor, kind, product, '
                          || array_to_string(extra, ', ') || '.';
     END;
     RETURN dimension;
@@ -190,7 +190,7 @@ AS $$
     ), labelled AS (
         SELECT c.outcome, c.amount_base,
                @extschema@.dimension_value(win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) AS value
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS value
           FROM c
           JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
           LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
@@ -288,7 +288,7 @@ AS $$
         UNION ALL
         SELECT d.idx,
                @extschema@.dimension_value(cohort_win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
                @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
                                                  interval '0'),
                                         d.outcome),
@@ -359,7 +359,7 @@ AS $$
          GROUP BY 1
         UNION ALL
         SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
                @extschema@.duration_agg(wd.cycle)
           FROM wd
           JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = wd.opportunity_id
@@ -380,7 +380,7 @@ AS $$
          GROUP BY 1
         UNION ALL
         SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
                @extschema@.survival_agg(kd.age, kd.outcome),
                count(*) FILTER (WHERE kd.outcome <> 'open')
           FROM kd
@@ -440,7 +440,7 @@ AS $$
          WHERE deal_size.dimension = 'company'
         UNION ALL
         SELECT @extschema@.dimension_value(deal_size.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind),
+                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
                c.amount_base, c.account_id
           FROM c
           JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id

@@ -129,7 +129,7 @@ BEGIN
     SELECT dim,
            CASE WHEN dim = 'company' THEN 'all'
                 ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                 dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) END,
+                                                 dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) END,
            d.opportunity_id, d.pipeline_id, p.name, ps.stage_id, open_names[ps.k], open_positions[ps.k],
            d.is_open, ps.latest_left_at IS NULL,
            ps.stays, ps.latest_entered_at, ps.latest_left_at,
@@ -265,7 +265,7 @@ BEGIN
                        CASE WHEN dim = 'company' THEN 'all'
                             ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
                                                              dd.industry, dd.segment, dd.region,
-                                                             dd.competitor, dd.kind) END AS dv
+                                                             dd.competitor, dd.kind, dd.product) END AS dv
                   FROM won w
                   -- attributes only when a breakdown needs them
                   LEFT JOIN LATERAL (
@@ -422,7 +422,7 @@ BEGIN
     SELECT dim,
            CASE WHEN dim = 'company' THEN 'all'
                 ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                 dd.industry, dd.segment, dd.region, dd.competitor, dd.kind) END,
+                                                 dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) END,
            f.opportunity_id, f.pipeline_id, p.name, f.stage_id, s.name, f.owner_id, f.amount_base,
            f.reasons, f.entered_at, f.stay_days, f.p75_days, f.names, f.expected_close,
            CASE WHEN f.expected_close < as_of_date THEN (as_of_date - f.expected_close)::double precision END

@@ -89,7 +89,7 @@ BEGIN
         UNION
         SELECT a.rep_id FROM actual a
     ), per_rep AS (
-        SELECT @extschema@.dimension_value(p_dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
+        SELECT @extschema@.dimension_value(p_dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
                s.period_start, s.period_end, s.complete, c.amount, c.submitted_at, a.bookings
           FROM reps rp
           CROSS JOIN series s

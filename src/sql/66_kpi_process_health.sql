@@ -296,6 +296,57 @@ BEGIN
                             THEN 'missing_snapshot' END], NULL)) AS rule
               FROM deal x) d
     UNION ALL
+    -- deals without a customer (allowed: real CRM exports have them)
+    SELECT 'opportunity'::text, 'opportunity_id=' || o.opportunity_id, 'missing_account'::text,
+           'account_id is null', o.opportunity_id, o.owner_id, o.created_at
+      FROM @extschema@.opportunity o
+     WHERE o.account_id IS NULL AND o.created_at <= as_of
+    UNION ALL
+    -- amounts converted at a rate that does not apply: the currency has no
+    -- rate at all (every KPI converting the row fails), or the row is dated
+    -- before the currency's first rate (which then applies)
+    SELECT x.table_name, x.key, 'missing_fx_rate'::text,
+           CASE WHEN r.first_from IS NULL
+                THEN format('no exchange rate for currency %s: every KPI that converts it fails', x.currency)
+                ELSE format('%s %s, before the first %s rate (valid_from %s), which is used',
+                            x.what, x.on_date, x.currency, r.first_from) END,
+           x.opportunity_id, x.rep_id, x.found_at
+      FROM (SELECT 'opportunity'::text AS table_name, 'opportunity_id=' || o.opportunity_id AS key,
+                   o.currency, 'created on'::text AS what,
+                   (o.created_at AT TIME ZONE @extschema@.reporting_timezone())::date AS on_date,
+                   o.opportunity_id, o.owner_id AS rep_id, o.created_at AS found_at
+              FROM @extschema@.opportunity o
+             WHERE o.currency <> @extschema@.base_currency() AND o.created_at <= as_of
+            UNION ALL
+            SELECT 'collection', 'collection_id=' || c.collection_id, c.currency, 'due on', c.due_on,
+                   c.opportunity_id, NULL::bigint, c.due_on::timestamptz
+              FROM @extschema@.collection c
+             WHERE c.currency <> @extschema@.base_currency()) x
+      LEFT JOIN (SELECT f.currency, min(f.valid_from) AS first_from
+                   FROM @extschema@.fx_rate f GROUP BY f.currency) r ON r.currency = x.currency
+     WHERE r.first_from IS NULL OR x.on_date < r.first_from
+    UNION ALL
+    -- history dated beyond now() + future_tolerance(), whatever as_of: a
+    -- typo or a bad import that the triggers refuse, got in with them off
+    SELECT 'stage_event'::text, 'stage_event_id=' || e.stage_event_id, 'future_event'::text,
+           format('entered at %s, more than %s after now', e.entered_at, @extschema@.future_tolerance()),
+           e.opportunity_id, e.rep_id, e.entered_at
+      FROM @extschema@.stage_event e
+     WHERE e.entered_at > now() + @extschema@.future_tolerance()
+    UNION ALL
+    SELECT 'opportunity_history'::text,
+           format('opportunity_id=%s,changed_at=%s', h.opportunity_id, h.changed_at), 'future_event'::text,
+           format('snapshot at %s, more than %s after now', h.changed_at, @extschema@.future_tolerance()),
+           h.opportunity_id, h.owner_id, h.changed_at
+      FROM @extschema@.opportunity_history h
+     WHERE h.changed_at > now() + @extschema@.future_tolerance()
+    UNION ALL
+    SELECT 'opportunity'::text, 'opportunity_id=' || o.opportunity_id, 'future_event'::text,
+           format('created at %s, more than %s after now', o.created_at, @extschema@.future_tolerance()),
+           o.opportunity_id, o.owner_id, o.created_at
+      FROM @extschema@.opportunity o
+     WHERE o.created_at > now() + @extschema@.future_tolerance()
+    UNION ALL
     -- snapshots
     SELECT 'opportunity_history'::text,
            format('opportunity_id=%s,changed_at=%s', h.opportunity_id, h.changed_at),
@@ -320,7 +371,7 @@ BEGIN
 END;
 $fn$;
 COMMENT ON FUNCTION @extschema@.data_quality_findings(timestamptz) IS
-    'Rows that break the sales process as the data stood at as_of, one row per finding: stage events out of order or after a close, regressions, skipped stages, stage fields that contradict the history, negative amounts and durations, missing owners, stage events and snapshots, gaps in open-stage positions.';
+    'Rows that break the sales process as the data stood at as_of, one row per finding: stage events out of order or after a close, regressions, skipped stages, stage fields that contradict the history, negative amounts and durations, missing owners, accounts, stage events and snapshots, amounts in a currency without a rate on their date, history dated in the future, gaps in open-stage positions.';
 
 CREATE VIEW @extschema@.data_quality_findings WITH (security_invoker = true) AS
 SELECT * FROM @extschema@.data_quality_findings();
@@ -400,9 +451,9 @@ BEGIN
     )
     SELECT CASE WHEN by_deal
                 THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source, dd.industry,
-                                                         dd.segment, dd.region, dd.competitor, dd.kind)
+                                                         dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
                         FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = v.opportunity_id)
-                ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+                ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
            END,
            lo, hi,
            v.opportunity_id, v.stage_event_id, f.pipeline_id,

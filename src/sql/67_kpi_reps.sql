@@ -29,9 +29,9 @@ BEGIN
         SELECT c.b,
                CASE WHEN by_deal
                     THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
                             FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+                    ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
                END AS dv,
                CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
                @extschema@.winloss_agg(c.outcome = 'won', c.amount_base) AS wl,
@@ -98,10 +98,10 @@ BEGIN
                     -- an activity with no deal has no deal attribute
                     THEN coalesce((SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
                                                                       dd.industry, dd.segment, dd.region,
-                                                                      dd.competitor, dd.kind)
+                                                                      dd.competitor, dd.kind, dd.product)
                                      FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = a.opportunity_id),
                                   '(none)')
-                    ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+                    ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
                END,
                CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END,
                sum(a.n)
@@ -256,9 +256,9 @@ AS $$
         SELECT rng.starts[width_bucket(c.closed_at, rng.starts)] AS ps,
                CASE WHEN dimension NOT IN ('company', 'rep', 'team')
                     THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
                             FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
                END AS dv,
                coalesce(sum(c.amount_base) FILTER (WHERE c.outcome = 'won'), 0) AS bookings
           FROM (SELECT min(m.ps) AS lo, max(m.pe) AS hi, array_agg(m.ps ORDER BY m.ps) AS starts FROM m) rng
@@ -309,9 +309,9 @@ AS $$
     ), won AS (
         SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
                     THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
                             FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
                END AS dv,
                c.amount_base, c.closed_at >= p.cut AS late
           FROM p
@@ -405,12 +405,12 @@ AS $$
     ), mrr AS (
         SELECT CASE WHEN dimension IN ('company', 'industry', 'segment', 'region')
                     THEN @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, a.industry,
-                                                     a.segment, a.region, NULL, NULL)
+                                                     a.segment, a.region, NULL, NULL, NULL)
                     -- the account's newest deal won before the end of the
                     -- month, and its owner at the close
                     ELSE coalesce((
                         SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
                           FROM (SELECT o.opportunity_id, o.owner_id, o.closed_at
                                   FROM @extschema@.opportunity o
                                   JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
@@ -438,9 +438,9 @@ AS $$
     ), booked AS (
         SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
                     THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind)
+                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
                             FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL)
+                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
                END AS dv,
                sum(c.amount_base) AS bookings
           FROM p
@@ -450,7 +450,7 @@ AS $$
          WHERE c.outcome = 'won' AND o.kind = 'new'
          GROUP BY 1
     ), target AS (
-        SELECT @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
+        SELECT @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
                sum(q.quota) AS quota
           FROM p
          CROSS JOIN LATERAL @extschema@.quota_in_period(p.ps, p.pe) q

@@ -921,7 +921,8 @@ BEGIN
              || CASE k.kind WHEN 'new' THEN v_product[1 + floor(cardinality(v_product) * @extschema@.demo_random(seed, d.kd + 35))::integer]
                             WHEN 'expansion' THEN v_product[1 + floor(cardinality(v_product) * @extschema@.demo_random(seed, d.kd + 35))::integer]
                                                   || ' expansion'
-                            ELSE 'Renewal ' || extract(year FROM k.ec0) END AS name
+                            ELSE 'Renewal ' || extract(year FROM k.ec0) END AS name,
+           v_product[1 + floor(cardinality(v_product) * @extschema@.demo_random(seed, d.kd + 35))::integer] AS product
       FROM demo_deal d
       JOIN demo_dk k USING (id)
       JOIN demo_cur cu ON cu.code = d.currency
@@ -1121,11 +1122,12 @@ BEGIN
     INSERT INTO @extschema@.opportunity
            (opportunity_id, pipeline_id, account_id, owner_id, name, kind, amount, currency, source,
             competitor, created_at, expected_close, closed_at, stage_id, lost_reason, forecast_category,
-            stage_entered_at, snapshot_at)
+            stage_entered_at, snapshot_at, product)
     SELECT o.id, o.pipeline_id, o.account_id, l.owner_id, o.name, o.kind, l.amount, o.currency, o.source,
            o.competitor, o.created_at AT TIME ZONE 'UTC', l.expected_close,
            CASE WHEN f.skind <> 'open' THEN f.at AT TIME ZONE 'UTC' END, f.stage_id,
-           o.lost_reason, l.forecast_category, f.at AT TIME ZONE 'UTC', l.changed_at AT TIME ZONE 'UTC'
+           o.lost_reason, l.forecast_category, f.at AT TIME ZONE 'UTC', l.changed_at AT TIME ZONE 'UTC',
+           o.product
       FROM demo_opp o
       JOIN demo_last l USING (id)
       JOIN (SELECT DISTINCT ON (p.id) p.id, p.stage_id, p.skind, p.at
