@@ -5139,3 +5139,46 @@ $$;
 
 -- every caller now passes the product
 DROP FUNCTION @extschema@.dimension_value(text, text, text, text, text, text, text, text, text, text);
+
+CREATE OR REPLACE FUNCTION @extschema@.sync_opportunity_stage(opportunity_ids bigint[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+BEGIN
+    -- PL/pgSQL keeps the plans: an SQL function planned both updates at
+    -- every move, which cost more than running them.
+    -- One probe of the deal and of its newest event per id: the cost of a
+    -- move does not grow with the tables, and a bulk load's is linear (a
+    -- join planned without the array's size read both tables whole)
+    UPDATE @extschema@.opportunity o
+       SET stage_id = n.stage_id, closed_at = n.closed_at, stage_entered_at = n.entered_at
+      FROM pg_catalog.unnest(opportunity_ids) AS d(id)
+     CROSS JOIN LATERAL (
+            SELECT e.stage_id, e.entered_at,
+                   CASE WHEN s.kind OPERATOR(pg_catalog.<>) 'open' THEN e.entered_at END AS closed_at
+              FROM @extschema@.stage_event e
+              JOIN @extschema@.stage s ON s.stage_id OPERATOR(pg_catalog.=) e.stage_id
+             WHERE e.opportunity_id OPERATOR(pg_catalog.=) d.id
+             ORDER BY e.entered_at DESC, e.stage_event_id DESC
+             LIMIT 1) n
+     WHERE o.opportunity_id OPERATOR(pg_catalog.=) d.id
+       AND (o.stage_id IS DISTINCT FROM n.stage_id OR o.closed_at IS DISTINCT FROM n.closed_at
+            OR o.stage_entered_at IS DISTINCT FROM n.entered_at);
+    -- (an update fires the deal's statement triggers even when it changes
+    -- no row: looked for first, as it is rare)
+    IF EXISTS (SELECT 1 FROM @extschema@.opportunity o
+                WHERE o.opportunity_id OPERATOR(pg_catalog.=) ANY (opportunity_ids)
+                  AND o.stage_entered_at IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM @extschema@.stage_event e
+                                   WHERE e.opportunity_id OPERATOR(pg_catalog.=) o.opportunity_id)) THEN
+        UPDATE @extschema@.opportunity o
+           SET stage_entered_at = NULL
+         WHERE o.opportunity_id OPERATOR(pg_catalog.=) ANY (opportunity_ids)
+           AND o.stage_entered_at IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.stage_event e
+                            WHERE e.opportunity_id OPERATOR(pg_catalog.=) o.opportunity_id);
+    END IF;
+END;
+$$;

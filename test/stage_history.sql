@@ -43,7 +43,8 @@ SELECT is((SELECT count(*) FROM sales_kpi.opportunity o
 -- life, some later than everything) for 1000 random deals, in one statement
 INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at)
 SELECT o.opportunity_id, s.stage_id,
-       o.created_at + (sales_kpi.demo_random(99, g * 4 + 1) * interval '500 days')
+       -- (not after now: a stage event dated in the future is refused)
+       least(o.created_at + (sales_kpi.demo_random(99, g * 4 + 1) * interval '500 days'), now())
   FROM generate_series(1, 2000) g
   JOIN sales_kpi.opportunity o
     ON o.opportunity_id = 1 + floor(sales_kpi.demo_random(99, g * 4) * 1000)::bigint * 3
@@ -66,8 +67,9 @@ DELETE FROM sales_kpi.stage_event e
  WHERE e.stage_event_id = d.stage_event_id AND d.k % 3 = 2;
 SELECT is_empty('SELECT * FROM stage_mismatch', 'after deleting events: every deal agrees with its newest event');
 
--- shift events of some deals in time
-UPDATE sales_kpi.stage_event SET entered_at = entered_at + interval '17 days'
+-- shift events of some deals in time (back: a stage event dated in the
+-- future is refused)
+UPDATE sales_kpi.stage_event SET entered_at = entered_at - interval '17 days'
  WHERE opportunity_id % 7 = 0 AND stage_event_id % 2 = 0;
 SELECT is_empty('SELECT * FROM stage_mismatch', 'after moving events in time: every deal agrees with its newest event');
 
