@@ -131,7 +131,8 @@ AS $$
                    format('pipeline %s, account %s or owner %s does not exist', o.pipeline_id, o.account_id, o.owner_id)
               FROM @extschema@.opportunity o
              WHERE NOT EXISTS (SELECT 1 FROM @extschema@.pipeline p WHERE p.pipeline_id OPERATOR(pg_catalog.=) o.pipeline_id)
-                OR NOT EXISTS (SELECT 1 FROM @extschema@.account a WHERE a.account_id OPERATOR(pg_catalog.=) o.account_id)
+                OR (o.account_id IS NOT NULL
+                    AND NOT EXISTS (SELECT 1 FROM @extschema@.account a WHERE a.account_id OPERATOR(pg_catalog.=) o.account_id))
                 OR (o.owner_id IS NOT NULL
                     AND NOT EXISTS (SELECT 1 FROM @extschema@.rep r WHERE r.rep_id OPERATOR(pg_catalog.=) o.owner_id))
             UNION ALL
