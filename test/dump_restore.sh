@@ -37,7 +37,8 @@ progress=$(sed -n 's/^NOTICE:  load_demo: \([a-z_]*\): \([0-9,]*\) rows in [0-9.
 check "load_demo prints a progress line for each of the tables it fills" \
       "$(echo "$progress" | wc -l)" \
       "$(q dr_src "SELECT count(*) FROM pg_class WHERE relnamespace = 'sales_kpi'::regnamespace AND relkind = 'r'
-                    AND relname NOT IN ('price_term', 'row_security', 'rep_visibility')")"
+                    AND relname NOT IN ('price_term', 'row_security', 'rep_visibility',
+                                        'stage_mapping', 'import_run', 'import_error')")"
 check "each progress line gives the rows the table then holds" \
       "$progress" \
       "$(while read -r t _; do echo "$t $(q dr_src "SELECT count(*) FROM sales_kpi.$t")"; done <<<"$progress")"
@@ -54,6 +55,14 @@ q dr_src "UPDATE sales_kpi.pipeline SET gate_mode = 'enforce' WHERE pipeline_id 
 # and row-level security, with a rep's login (rep_visibility is rebuilt from rep)
 q dr_src "UPDATE sales_kpi.rep SET db_role = 'dr_rep_login' WHERE rep_id = 2"
 q dr_src "SELECT sales_kpi.enable_row_security()" >/dev/null
+# the CRM import's mapping and log travel too
+q dr_src "INSERT INTO sales_kpi.stage_mapping (crm_source, pipeline_id, crm_stage, stage_id)
+          SELECT 'sfdc', s.pipeline_id, 'Closed Won', s.stage_id FROM sales_kpi.stage s WHERE s.kind = 'won'"
+q dr_src "WITH r AS (INSERT INTO sales_kpi.import_run (crm_source, layout, finished_at, counts)
+                     VALUES ('sfdc', 'salesforce', now(), '{\"deals\": {\"read\": 1, \"written\": 0, \"refused\": 1}}')
+                     RETURNING import_id)
+          INSERT INTO sales_kpi.import_error (import_id, file, line, reason)
+          SELECT import_id, 'Opportunity.csv', 2, 'no name' FROM r"
 # a user table of stored summaries (a daily rollup, say) travels with the dump
 q dr_src "CREATE TABLE public.stored_summaries AS
           SELECT date_trunc('month', o.created_at) AS month,
