@@ -220,8 +220,9 @@ BEGIN
     END IF;
     SELECT e.stage_event_id, e.opportunity_id, e.entered_at INTO v
       FROM new_events e
-     WHERE e.entered_at > now() + @extschema@.future_tolerance()
-       AND current_setting('check_function_bodies')::boolean
+     WHERE (e.entered_at > now() + @extschema@.future_tolerance() OR NOT isfinite(e.entered_at))
+       -- (skipped while a dump loads; a writer under row security never skips it)
+       AND (current_setting('check_function_bodies')::boolean OR row_security_active('@extschema@.stage_event'))
      ORDER BY e.stage_event_id
      LIMIT 1;
     IF FOUND THEN
@@ -280,8 +281,9 @@ BEGIN
       FROM (SELECT n.stage_event_id, n.opportunity_id, n.entered_at FROM new_events n
             EXCEPT
             SELECT o.stage_event_id, o.opportunity_id, o.entered_at FROM old_events o) e
-     WHERE e.entered_at > now() + @extschema@.future_tolerance()
-       AND current_setting('check_function_bodies')::boolean
+     WHERE (e.entered_at > now() + @extschema@.future_tolerance() OR NOT isfinite(e.entered_at))
+       -- (skipped while a dump loads; a writer under row security never skips it)
+       AND (current_setting('check_function_bodies')::boolean OR row_security_active('@extschema@.stage_event'))
      ORDER BY e.stage_event_id
      LIMIT 1;
     IF FOUND THEN
@@ -3425,8 +3427,18 @@ AS $$
 DECLARE
     bad record;
 BEGIN
-    IF NOT current_setting('check_function_bodies')::boolean THEN
+    -- (a writer under row security never skips it)
+    IF NOT current_setting('check_function_bodies')::boolean
+       AND NOT row_security_active(TG_RELID) THEN
         RETURN NULL;
+    END IF;
+    -- the rates the rows rely on are locked until the end of the
+    -- transaction, as a foreign key locks the row it refers to: a
+    -- concurrent removal of a currency's last rate waits, then sees them
+    IF has_table_privilege('@extschema@.fx_rate', 'UPDATE') THEN
+        PERFORM 1 FROM @extschema@.fx_rate f
+         WHERE f.currency IN (SELECT DISTINCT r.currency FROM new_rows r)
+           FOR KEY SHARE OF f;
     END IF;
     -- an update is checked only for the rows whose currency it changed
     -- (found with EXCEPT, linear whatever plan is cached)
@@ -3591,6 +3603,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF NOT isfinite(entered_at) THEN
+        RAISE EXCEPTION 'stage event % of opportunity % is dated %: a stage is entered at a finite instant',
+                stage_event_id, opportunity_id, entered_at
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'stage_event_future_check',
+                  TABLE = 'stage_event', SCHEMA = '@extschema@', COLUMN = 'entered_at';
+    END IF;
     RAISE EXCEPTION 'stage event % of opportunity % is dated %, more than % in the future',
             stage_event_id, opportunity_id, entered_at, @extschema@.future_tolerance()
         USING ERRCODE = 'check_violation', CONSTRAINT = 'stage_event_future_check',
@@ -4399,20 +4417,22 @@ BEGIN
     IF dimension = ANY (extra) THEN
         RETURN dimension;
     END IF;
-    BEGIN
-        PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-    EXCEPTION WHEN invalid_parameter_value THEN
-        IF cardinality(extra) = 0 THEN
-            RAISE;
-        END IF;
+    -- the names dimension_value() knows (no exception block: a function
+    -- that starts a subtransaction cannot run in a parallel query)
+    IF cardinality(extra) > 0
+       AND NOT dimension = ANY (ARRAY['company', 'pipeline', 'rep', 'team', 'source', 'industry', 'segment',
+                                      'region', 'competitor', 'kind', 'product']) THEN
         RAISE EXCEPTION 'invalid value for argument "dimension": "%"', dimension
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Valid dimensions are: company, pipeline, rep, team, source, industry, segment, region, competitor, kind, product, '
                          || array_to_string(extra, ', ') || '.';
-    END;
+    END IF;
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     RETURN dimension;
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.outcome_dimension(text, text[]) IS
+    'Internal: checks a dimension argument (the common dimensions plus the extra ones a KPI accepts) and returns it; 22023 for an unknown one.';
 
 CREATE OR REPLACE FUNCTION @extschema@.pipeline_value_period_parts(period_start timestamptz, period_end timestamptz,
                                                         dimension text, as_of timestamptz,
@@ -5281,6 +5301,10 @@ BEGIN
         RAISE EXCEPTION 'invalid value for argument "table_name": "%"', table_name USING ERRCODE = 'invalid_parameter_value';
     END IF;
     header := regexp_replace(coalesce(header, ''), E'^\uFEFF|\r$', '', 'g');
+    IF header = '' THEN
+        RAISE EXCEPTION 'file % is empty: its first line must be the header', file
+            USING ERRCODE = 'invalid_text_representation';
+    END IF;
     SELECT array_agg(@extschema@.import_column_name(
                          CASE WHEN m[1] LIKE '"%' THEN replace(substr(m[1], 2, length(m[1]) - 2), '""', '"') ELSE m[1] END)
                      ORDER BY n)
@@ -5349,15 +5373,19 @@ $$;
 COMMENT ON FUNCTION @extschema@.import_timestamp(text, text[]) IS
     'A CSV value read as a timestamp with the first of the to_timestamp formats whose shape it has (in the session time zone); null when none fits or the value is empty.';
 
--- A CSV amount: digits with an optional sign, decimals and thousands
--- separators (commas, blanks); empty is null; anything else is 'bad'.
+-- A CSV amount: digits with an optional sign and decimals, thousands
+-- separated by commas or blanks in groups of three (12,000 but not 12,34);
+-- empty is null; anything else (and anything over 100 characters) NaN.
 CREATE FUNCTION @extschema@.import_number(value text)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN btrim(coalesce(value, '')) = '' THEN NULL
-                WHEN regexp_replace(btrim(value), '[, ]', '', 'g') ~ '^[+-]?(\d+\.?\d*|\.\d+)$'
+                WHEN length(value) > 100 THEN 'NaN'::numeric
+                WHEN btrim(value) ~ '^[+-]?(\d+\.?\d*|\.\d+)$' THEN btrim(value)::numeric
+                -- thousands separators only between groups of three digits
+                WHEN btrim(value) ~ '^[+-]?\d{1,3}([, ]\d{3})+(\.\d*)?$'
                 THEN regexp_replace(btrim(value), '[, ]', '', 'g')::numeric
                 ELSE 'NaN'::numeric END
 $$;
@@ -5550,6 +5578,10 @@ BEGIN
                 WHEN coalesce(d.name, '') = '' THEN 'no name'
                 WHEN d.pipeline_id IS NULL AND d.pipeline_name IS NULL THEN 'no pipeline (and no default pipeline given)'
                 WHEN d.pipeline_id IS NULL THEN format('unknown pipeline "%s"', d.pipeline_name)
+                WHEN ex.pipeline_id <> d.pipeline_id
+                THEN format('pipeline "%s", but the deal loaded before is in "%s": a deal keeps its pipeline (its stage history is in it)',
+                            (SELECT p.name FROM @extschema@.pipeline p WHERE p.pipeline_id = d.pipeline_id),
+                            (SELECT p.name FROM @extschema@.pipeline p WHERE p.pipeline_id = ex.pipeline_id))
                 WHEN d.created_at IS NULL THEN format('created_at "%s" matches none of the date formats', (SELECT y.created_at FROM pg_temp.import_deals_rows y WHERE y._line = d._line))
                 WHEN d.created_at > now() + @extschema@.future_tolerance() THEN format('created_at %s is in the future', d.created_at)
                 WHEN d.expected_close IS NULL AND NOT d.no_expected_close
@@ -5579,8 +5611,8 @@ BEGIN
                         AND lower(st.name) = lower(d.crm_stage)))
              LIMIT 1) s ON true
       LEFT JOIN @extschema@.rep rp ON rp.crm_source = v_src AND rp.external_id = d.owner_xid
-      LEFT JOIN @extschema@.account ac ON ac.crm_source = v_src AND ac.external_id = d.account_xid;
-    CREATE INDEX ON _imp (xid);
+      LEFT JOIN @extschema@.account ac ON ac.crm_source = v_src AND ac.external_id = d.account_xid
+      LEFT JOIN @extschema@.opportunity ex ON ex.crm_source = v_src AND ex.external_id = d.xid;
     ANALYZE _imp;
     INSERT INTO @extschema@.import_error (import_id, file, line, reason)
     SELECT v_id, i._file, i._line, i.reason FROM _imp i WHERE i.reason IS NOT NULL;
@@ -5622,7 +5654,10 @@ BEGIN
           FROM pg_temp.import_stage_changes_rows x
     ), k AS (
         SELECT c.*, o.opportunity_id, o.pipeline_id, o.created_at,
-               coalesce(c.given_xid, c.deal_xid || '|' || c.crm_stage || '|' || coalesce(c.entered_at::text, '')) AS xid
+               -- (the instant in a fixed format: a rerun under another
+               -- DateStyle or TimeZone makes the same key)
+               coalesce(c.given_xid, c.deal_xid || '|' || c.crm_stage || '|'
+                        || coalesce(to_char(c.entered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), '')) AS xid
           FROM c
           LEFT JOIN @extschema@.opportunity o ON o.crm_source = v_src AND o.external_id = c.deal_xid
     )
@@ -5671,13 +5706,36 @@ BEGIN
      WHERE i.reason IS NULL
        AND NOT EXISTS (SELECT 1 FROM _imp_ev e WHERE e.deal_xid = i.xid AND e.reason IS NULL)
        AND NOT EXISTS (SELECT 1 FROM @extschema@.stage_event se WHERE se.opportunity_id = o.opportunity_id);
-    INSERT INTO @extschema@.stage_event (opportunity_id, stage_id, entered_at, amount, crm_source, external_id)
+    -- a change the CRM corrected (same id, another stage, instant or
+    -- amount) updates the event
+    INSERT INTO @extschema@.stage_event AS t (opportunity_id, stage_id, entered_at, amount, crm_source, external_id)
     SELECT e.opportunity_id, e.stage_id, e.entered_at, e.amount, v_src, e.xid
       FROM _imp_ev e
      WHERE e.reason IS NULL
      ORDER BY e.opportunity_id, e.entered_at
-        ON CONFLICT (crm_source, external_id) DO NOTHING;
+        ON CONFLICT (crm_source, external_id) DO UPDATE
+       SET stage_id = excluded.stage_id, entered_at = excluded.entered_at, amount = excluded.amount
+     WHERE (t.opportunity_id, t.stage_id, t.entered_at, t.amount)
+           IS DISTINCT FROM (excluded.opportunity_id, excluded.stage_id, excluded.entered_at, excluded.amount);
     GET DIAGNOSTICS v_written = ROW_COUNT;
+    -- a deal whose current stage in the deals file is not the one its
+    -- history gives moved since: it enters that stage now (a close, at
+    -- its close date when that is later than its stage)
+    INSERT INTO @extschema@.stage_event (opportunity_id, stage_id, entered_at, crm_source, external_id)
+    SELECT m.opportunity_id, m.stage_id, m.at, v_src,
+           m.xid || '|' || m.stage_id || '|' || to_char(m.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+      FROM (SELECT o.opportunity_id, i.stage_id, i.xid,
+                   CASE WHEN i.stage_kind <> 'open' AND i.expected_close IS NOT NULL
+                             AND i.expected_close::timestamptz > o.stage_entered_at
+                             AND i.expected_close::timestamptz <= now()
+                        THEN i.expected_close::timestamptz ELSE greatest(now(), o.stage_entered_at) END AS at
+              FROM _imp i
+              JOIN @extschema@.opportunity o ON o.crm_source = v_src AND o.external_id = i.xid
+             WHERE i.reason IS NULL AND o.stage_id IS DISTINCT FROM i.stage_id) m
+        ON CONFLICT (crm_source, external_id) DO NOTHING;
+    GET DIAGNOSTICS v_bad = ROW_COUNT;
+    v_written := v_written + v_bad;
+    SELECT count(*) INTO v_bad FROM _imp_ev e WHERE e.reason IS NOT NULL;
     v_counts := v_counts || jsonb_build_object('stage_changes', jsonb_build_object('read', v_read, 'written', v_written, 'refused', v_bad));
     v_t := @extschema@.import_progress('stage changes', v_read, v_t);
 

@@ -77,6 +77,7 @@ INSERT INTO sales_kpi.stage_event (stage_event_id, opportunity_id, stage_id, ent
     VALUES (900, 100, 1, now() + interval '23 hours');
 UPDATE sales_kpi.stage_event SET entered_at = '3000-01-01' WHERE stage_event_id = 900;
 SELECT sales_kpi.move_stage(100, 2, '9999-12-31');
+INSERT INTO sales_kpi.stage_event (stage_event_id, opportunity_id, stage_id, entered_at) VALUES (901, 100, 1, '-infinity');
 DELETE FROM sales_kpi.stage_event WHERE stage_event_id = 900;
 -- opportunity_history
 INSERT INTO sales_kpi.opportunity_history (opportunity_id, changed_at, amount) VALUES (100, '2026-01-11', -1);

@@ -14,6 +14,8 @@
 
 #include <ctype.h>
 
+#include "access/xact.h"
+#include "executor/executor.h"
 #include "fmgr.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
@@ -65,29 +67,52 @@ static const char *const setting_names[NUM_SETTINGS] = {
 /* the value refused when the module defined the parameter, if any */
 static char *rejected_value[NUM_SETTINGS];
 
-/* Any assignment that succeeds (SET, RESET, the end of a SET LOCAL) clears it. */
+/*
+ * A module first loaded inside a parallel query (a C function of the
+ * extension called by the leader while workers run) cannot apply the values
+ * set before: PostgreSQL refuses to set parameters then, warns, and keeps
+ * the default.  Such a value is kept here and applied by the first accessor
+ * called outside parallel mode, again if a rollback undid it, until the
+ * parameter is set in the session; an accessor called inside parallel mode
+ * before that raises an error instead of reading the default.
+ */
+static char *pending_value[NUM_SETTINGS];
+static bool applying_pending = false;
+
+/*
+ * Any assignment that succeeds (SET, RESET, the end of a SET LOCAL) clears
+ * a refused value, and so does one made by the user for a pending value.
+ */
+static void
+assigned(SettingId id)
+{
+	rejected_value[id] = NULL;
+	if (!applying_pending)
+		pending_value[id] = NULL;
+}
+
 static void
 assign_base_currency(const char *newval, void *extra)
 {
-	rejected_value[SETTING_BASE_CURRENCY] = NULL;
+	assigned(SETTING_BASE_CURRENCY);
 }
 
 static void
 assign_reporting_timezone(const char *newval, void *extra)
 {
-	rejected_value[SETTING_REPORTING_TIMEZONE] = NULL;
+	assigned(SETTING_REPORTING_TIMEZONE);
 }
 
 static void
 assign_fiscal_year_start_month(int newval, void *extra)
 {
-	rejected_value[SETTING_FISCAL_YEAR_START_MONTH] = NULL;
+	assigned(SETTING_FISCAL_YEAR_START_MONTH);
 }
 
 static void
 assign_stage_gate_mode(int newval, void *extra)
 {
-	rejected_value[SETTING_STAGE_GATE_MODE] = NULL;
+	assigned(SETTING_STAGE_GATE_MODE);
 }
 
 static void check_not_rejected(SettingId id);
@@ -100,9 +125,64 @@ sales_kpi_check_base_currency(void)
 }
 
 /* Raises the error for a parameter whose value was refused, if it was. */
+/* Applies a pending value not in force (outside parallel mode only). */
+static void
+apply_pending(SettingId id)
+{
+	const char *current;
+
+	if (pending_value[id] == NULL)
+		return;
+	current = GetConfigOption(setting_names[id], false, false);
+	if (current != NULL && strcmp(current, pending_value[id]) == 0)
+		return;
+	applying_pending = true;
+	PG_TRY();
+	{
+		(void) set_config_option(setting_names[id], pending_value[id],
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SET,
+								 true, ERROR, false);
+	}
+	PG_FINALLY();
+	{
+		applying_pending = false;
+	}
+	PG_END_TRY();
+}
+
+/* Every statement starts by applying the pending values, if any. */
+static ExecutorStart_hook_type prev_executor_start = NULL;
+
+static void
+apply_pending_at_start(QueryDesc *queryDesc, int eflags)
+{
+	if (!IsInParallelMode())
+		for (int i = 0; i < NUM_SETTINGS; i++)
+			apply_pending((SettingId) i);
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
 static void
 check_not_rejected(SettingId id)
 {
+	if (pending_value[id] != NULL)
+	{
+		const char *current = GetConfigOption(setting_names[id], false, false);
+
+		if (current == NULL || strcmp(current, pending_value[id]) != 0)
+		{
+			if (IsInParallelMode())
+				ereport_without_context((errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+										 errmsg("parameter \"%s\" = \"%s\" is not applied yet",
+												setting_names[id], pending_value[id]),
+										 errdetail("sales_kpi was first loaded in this session inside a parallel query, when parameters cannot be set."),
+										 errhint("It is applied when the next statement starts; to avoid this, load sales_kpi at session start: ALTER DATABASE ... SET session_preload_libraries = 'sales_kpi'.")));
+			apply_pending(id);
+		}
+	}
 	if (rejected_value[id] != NULL)
 		ereport_without_context((errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 								 errmsg("invalid value for parameter \"%s\": \"%s\"",
@@ -160,12 +240,19 @@ sales_kpi_define_settings(void)
 		placeholder_value[i] = value ? MemoryContextStrdup(TopMemoryContext, value) : NULL;
 	}
 
+	/*
+	 * The rates of sales_kpi.fx_rate convert to one base currency, and the
+	 * triggers let a deal in the base currency go without a rate: a writer
+	 * who could change it in their own session could write deals no KPI can
+	 * convert.  So only a superuser sets it (for the database, a role, or
+	 * the server).
+	 */
 	DefineCustomStringVariable("sales_kpi.base_currency",
 							   "Currency that all KPI amounts are reported in.",
 							   "Amounts in other currencies are converted with sales_kpi.fx_rate.",
 							   &sales_kpi_base_currency,
 							   "USD",
-							   PGC_USERSET,
+							   PGC_SUSET,
 							   0,
 							   check_base_currency, assign_base_currency, NULL);
 
@@ -220,9 +307,14 @@ sales_kpi_define_settings(void)
 							  PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SET,
 							  false, DEBUG1, false) == 0)
 			rejected_value[i] = placeholder_value[i];
+		else if (IsInParallelMode() &&
+				 strcmp(GetConfigOption(setting_names[i], false, false), placeholder_value[i]) != 0)
+			pending_value[i] = placeholder_value[i];
 		else
 			pfree(placeholder_value[i]);
 	}
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = apply_pending_at_start;
 }
 
 PG_FUNCTION_INFO_V1(base_currency);

@@ -123,4 +123,20 @@ check "two bulk moves of the same twenty deals in opposite orders both commit" \
       "$(race "$(bulk_move ASC '1 hour')" "$(bulk_move DESC '2 hours')")" "0 0 "
 check "check_consistency finds nothing after the races" "$(q "SELECT count(*) FROM sales_kpi.check_consistency()")" "0"
 
+# a deal written in a currency while its last rate is deleted: the deal's
+# statement locks the rates it relies on, so the delete waits for it and
+# then refuses (as with a foreign key), in either order
+q "INSERT INTO sales_kpi.fx_rate (currency, valid_from, rate) VALUES ('NZD', '2026-01-01', 0.6)"
+check "a deal in a currency and the removal of its last rate, at once: the removal waits and is refused" \
+      "$(race "INSERT INTO sales_kpi.opportunity (pipeline_id, account_id, owner_id, name, amount, currency) VALUES (1, 1, 1, 'kiwi', 5, 'NZD')" \
+              "DELETE FROM sales_kpi.fx_rate WHERE currency = 'NZD'")" \
+      "0 1 ERROR:  cannot remove the last exchange rate of currency NZD: opportunity $(q "SELECT max(opportunity_id) FROM sales_kpi.opportunity") is in it"
+q "INSERT INTO sales_kpi.fx_rate (currency, valid_from, rate) VALUES ('AUD', '2026-01-01', 0.65)"
+check "the removal first: the deal waits for it and is refused" \
+      "$(race "DELETE FROM sales_kpi.fx_rate WHERE currency = 'AUD'" \
+              "INSERT INTO sales_kpi.opportunity (pipeline_id, account_id, owner_id, name, amount, currency) VALUES (1, 1, 1, 'aussie', 5, 'AUD')")" \
+      "0 1 ERROR:  opportunity $(( $(q "SELECT max(opportunity_id) FROM sales_kpi.opportunity") + 1 )) is in currency AUD, which has no exchange rate"
+check "no deal is left in a currency without a rate" \
+      "$(q "SELECT count(*) FROM sales_kpi.data_quality_findings() WHERE rule = 'missing_fx_rate'")" "0"
+
 echo "1..$n"

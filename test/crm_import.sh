@@ -119,14 +119,28 @@ before=$(fingerprint crm_generic)
 import crm_generic generic acme-crm $G "${gfmt[@]}"
 check "generic: a rerun of the same files writes nothing" "$(written crm_generic)" "0"
 check "generic: a rerun leaves every table as it was" "$(fingerprint crm_generic)" "$before"
-# the CRM changed D7's amount: a rerun updates the deal and snapshots it
+# the CRM won D7 on its close date 05-31 at 25000: a rerun updates the
+# deal, snapshots the new amount, and moves it to Won at the close date
 mkdir -p "$work/g2" && cp $G/*.csv "$work/g2/"
-sed -i 's/^D7,\(.*\),20000,/D7,\1,25000,/' "$work/g2/deals.csv"
+sed -i 's/^D7,Globex - Renewal,Direct,Proposal Sent,20000,/D7,Globex - Renewal,Direct,Closed Won,25000,/' "$work/g2/deals.csv"
 import crm_generic generic acme-crm "$work/g2" "${gfmt[@]}"
-check "generic: a changed export updates the deal and snapshots the change" \
+check "generic: a changed export updates the deal, snapshots the change and moves it" \
       "$(q crm_generic "SELECT o.amount || ' ' || count(h.*) || ' ' || (SELECT count(*) FROM sales_kpi.opportunity)
+                            || ' ' || (SELECT s.name FROM sales_kpi.stage s WHERE s.stage_id = o.stage_id) || ' ' || o.closed_at::date
                           FROM sales_kpi.opportunity o JOIN sales_kpi.opportunity_history h USING (opportunity_id)
-                         WHERE o.external_id = 'D7' GROUP BY o.amount")" "25000 2 4"
+                         WHERE o.external_id = 'D7' GROUP BY o.amount, o.stage_id, o.closed_at")" "25000 2 4 Won 2026-05-31"
+before=$(fingerprint crm_generic)
+import crm_generic generic acme-crm "$work/g2" "${gfmt[@]}"
+check "generic: the changed export run again writes nothing" "$(written crm_generic) $(fingerprint crm_generic)" "0 $before"
+# a deal moved to another pipeline is refused, not silently kept
+q crm_generic "INSERT INTO sales_kpi.pipeline (name, qualified_position) VALUES ('Partner', 1)"
+sed -i 's/^D3,No account deal,Direct,/D3,No account deal,Partner,/' "$work/g2/deals.csv"
+import crm_generic generic acme-crm "$work/g2" "${gfmt[@]}"
+check "generic: a deal that changes pipeline is a bad row" "$(errors crm_generic | grep -c 'a deal keeps its pipeline')" "1"
+# the same change twice under another DateStyle and TimeZone makes no copy
+before=$(q crm_generic "SELECT count(*) FROM sales_kpi.stage_event")
+PGDATESTYLE="SQL, DMY" bash scripts/crm_import.sh --layout generic --source acme-crm --dir "$work/g2" "${gfmt[@]}" -d crm_generic -U $owner >/dev/null 2>&1
+check "generic: a rerun under another DateStyle adds no stage event" "$(q crm_generic "SELECT count(*) FROM sales_kpi.stage_event")" "$before"
 # Q1 2026 as of 06-30: D1 won 12000 on 02-20, D2 lost 5000 EUR at 1.10 =
 # 5500.00 on 03-01: closed 2, won 1, won amount 12000 of 17500.00
 check "generic: win_rate on the imported deals equals the hand-worked value" \

@@ -159,6 +159,12 @@ new_deal() { echo "INSERT INTO sales_kpi.opportunity (pipeline_id, account_id, o
                    VALUES (1, 1, $1, 'row security', 1000) RETURNING owner_id"; }
 check "a rep inserts a deal of their own" "$(as regress_rls_rep "$(new_deal $rep)")" "$rep"
 check "a rep cannot insert a deal for another rep" "$(as regress_rls_rep "$(new_deal $peer)")" "error 42501"
+# the checks a loading dump skips (check_function_bodies off) hold for a rep
+check "a rep cannot write a deal in a currency without a rate, even with check_function_bodies off" \
+      "$(as regress_rls_rep "SET check_function_bodies = off; INSERT INTO sales_kpi.opportunity (pipeline_id, account_id, owner_id, name, amount, currency)
+                            VALUES (1, 1, $rep, 'francs', 1, 'CHF')")" "error 23503"
+check "a rep cannot set the base currency" \
+      "$(as regress_rls_rep "SELECT 1 WHERE sales_kpi.base_currency() IS NULL; SET sales_kpi.base_currency = 'CHF'")" "error 42501"
 check "a rep cannot hand their deal to another rep" \
       "$(as regress_rls_rep "UPDATE sales_kpi.opportunity SET owner_id = $peer WHERE opportunity_id = $own_deal")" "error 42501"
 check "a rep moves their own deal (move_stage, with its trigger paths, under row security)" \

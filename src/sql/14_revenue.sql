@@ -137,8 +137,18 @@ AS $$
 DECLARE
     bad record;
 BEGIN
-    IF NOT current_setting('check_function_bodies')::boolean THEN
+    -- (a writer under row security never skips it)
+    IF NOT current_setting('check_function_bodies')::boolean
+       AND NOT row_security_active(TG_RELID) THEN
         RETURN NULL;
+    END IF;
+    -- the rates the rows rely on are locked until the end of the
+    -- transaction, as a foreign key locks the row it refers to: a
+    -- concurrent removal of a currency's last rate waits, then sees them
+    IF has_table_privilege('@extschema@.fx_rate', 'UPDATE') THEN
+        PERFORM 1 FROM @extschema@.fx_rate f
+         WHERE f.currency IN (SELECT DISTINCT r.currency FROM new_rows r)
+           FOR KEY SHARE OF f;
     END IF;
     -- an update is checked only for the rows whose currency it changed
     -- (found with EXCEPT, linear whatever plan is cached)
