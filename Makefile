@@ -28,6 +28,7 @@ OBJS = \
 	src/dimension.o \
 	src/history_read.o \
 	src/history_replace.o \
+	src/restore.o \
 	src/stage_walk.o \
 	src/stage_gate.o \
 	src/stage_stays.o

@@ -119,32 +119,7 @@ echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
 printf '%s\n' "${rows[@]}"
 
 # move_stage from a client, one call per transaction, on the largest
-# database: each call moves a random open deal one open stage on
-say "move_stage: $moves calls on $last_db"
-q $last_db "CREATE TABLE etl.moves AS
-    SELECT row_number() OVER (ORDER BY o.opportunity_id) AS i, o.opportunity_id, nx.stage_id
-      FROM sales_kpi.opportunity o
-      JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'open'
-      CROSS JOIN LATERAL (SELECT n.stage_id FROM sales_kpi.stage n
-                           WHERE n.pipeline_id = s.pipeline_id AND n.kind = 'open' AND n.position > s.position
-                           ORDER BY n.position LIMIT 1) nx;
-    CREATE UNIQUE INDEX ON etl.moves (i); ANALYZE etl.moves"
-open_deals=$(q $last_db "SELECT count(*) FROM etl.moves")
-cat >"$work/move.sql" <<EOF
-\set i random(1, $open_deals)
-SELECT sales_kpi.move_stage(m.opportunity_id, m.stage_id) FROM etl.moves m WHERE m.i = :i;
-EOF
-# gates in enforce mode would refuse some moves: off for the timing
-q $last_db "UPDATE sales_kpi.pipeline SET gate_mode = 'off'"
-(cd "$work" && pgbench -n -f move.sql -t "$moves" -c 1 -l --log-prefix=move "$last_db" >"$work/pgbench.out" 2>&1) \
-    || { cat "$work/pgbench.out"; exit 1; }
-awk '{ print $3 }' "$work"/move.* | sort -n >"$work/lat"
-count=$(wc -l <"$work/lat")
-median=$(awk -v n="$count" 'NR == int((n + 1) / 2) { printf "%.3f", $1 / 1000 }' "$work/lat")
-p95=$(awk -v n="$count" 'NR == int(n * 0.95) { printf "%.3f", $1 / 1000 }' "$work/lat")
-echo
-echo "| database | open deals | calls | median ms | 95th percentile ms |"
-echo "|---|---:|---:|---:|---:|"
-echo "| $last_db | $open_deals | $count | $median | $p95 |"
+# database
+bash "$(dirname "$0")/move_stage.sh" --database "$last_db" --moves "$moves" || status=1
 [ "$keep" = yes ] || dropdb $last_db
 exit $status

@@ -187,6 +187,7 @@ CREATE OR REPLACE FUNCTION @extschema@.lock_deals(opportunity_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     PERFORM 1
@@ -196,6 +197,8 @@ BEGIN
         FOR NO KEY UPDATE OF o;
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.lock_deals(bigint[]) IS
+    'Internal: locks the rows of the given deals in id order (FOR NO KEY UPDATE), as every writer of their history does first.';
 
 COMMENT ON FUNCTION @extschema@.lock_deals(bigint[]) IS
     'Internal: locks the rows of the given deals in id order (FOR NO KEY UPDATE), as every writer of their history does first.';
@@ -204,6 +207,7 @@ CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $$
 DECLARE
@@ -232,11 +236,13 @@ BEGIN
     PERFORM @extschema@.check_stage_event_pipeline(ids);
 
     -- gates: only when some pipeline involved has them on
+    -- (stage_gate_mode() written out: an SQL function with settings is
+    -- planned at every call)
     IF EXISTS (SELECT 1
-                 FROM (SELECT DISTINCT o.pipeline_id
-                         FROM @extschema@.opportunity o
-                        WHERE o.opportunity_id = ANY (deals)) p
-                WHERE @extschema@.stage_gate_mode(p.pipeline_id) <> 'off')
+                 FROM @extschema@.opportunity o
+                 JOIN @extschema@.pipeline p ON p.pipeline_id = o.pipeline_id
+                WHERE o.opportunity_id = ANY (deals)
+                  AND coalesce(p.gate_mode, @extschema@.default_stage_gate_mode()) <> 'off')
     THEN
         FOR v IN SELECT * FROM @extschema@.stage_gate_violations(ids) LOOP
             IF v.gate_mode = 'enforce' THEN
@@ -269,6 +275,7 @@ CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_update()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $$
 DECLARE
@@ -300,6 +307,7 @@ CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_delete()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $$
 DECLARE
@@ -320,6 +328,7 @@ CREATE OR REPLACE FUNCTION @extschema@.move_stage(opportunity_id bigint, stage_i
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     deal @extschema@.opportunity;
@@ -405,6 +414,7 @@ CREATE OR REPLACE FUNCTION @extschema@.opportunity_history_after_change()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $$
 DECLARE
@@ -2802,6 +2812,7 @@ CREATE OR REPLACE FUNCTION @extschema@.opportunity_after_update()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $$
 DECLARE
@@ -3431,6 +3442,16 @@ BEGIN
     IF NOT current_setting('check_function_bodies')::boolean
        AND NOT row_security_active(TG_RELID) THEN
         RETURN NULL;
+    END IF;
+    -- an update that brings no currency its rows did not have already
+    -- (the stage and snapshot fields the triggers keep, most edits) needs
+    -- nothing: a currency in use keeps a rate (fx_rate_after_remove)
+    IF TG_OP = 'UPDATE' THEN
+        IF NOT EXISTS (SELECT r.currency FROM new_rows r
+                       EXCEPT
+                       SELECT r.currency FROM old_rows r) THEN
+            RETURN NULL;
+        END IF;
     END IF;
     -- the rates the rows rely on are locked until the end of the
     -- transaction, as a foreign key locks the row it refers to: a
@@ -5169,6 +5190,7 @@ CREATE OR REPLACE FUNCTION @extschema@.sync_opportunity_stage(opportunity_ids bi
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $$
 BEGIN
@@ -5205,6 +5227,45 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM @extschema@.stage_event e
                             WHERE e.opportunity_id OPERATOR(pg_catalog.=) o.opportunity_id);
     END IF;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.sync_opportunity_stage(bigint[]) IS
+    'Internal: re-derives opportunity.stage_id, closed_at and stage_entered_at from the newest stage_event of each given deal.';
+
+-- A restore loads the tables at the speed of COPY (see restore.c): a COPY
+-- with check_function_bodies off, by a role that may set
+-- session_replication_role, takes the dump's rows as they are and checks
+-- their foreign keys with one query per key when it ends.  On every table
+-- that has foreign keys or row triggers and can be large.  ENABLE ALWAYS,
+-- so that they fire while the setting is replica.
+CREATE FUNCTION @extschema@.restore_statement_begin()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'restore_statement_begin'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.restore_statement_begin() IS
+    'Trigger: a restore''s COPY (check_function_bodies off, a role that may set session_replication_role, no row security in force) runs without row-by-row foreign-key checks and triggers.';
+CREATE FUNCTION @extschema@.restore_statement_end()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'restore_statement_end'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.restore_statement_end() IS
+    'Trigger: at the end of a restore''s COPY, checks the foreign keys of the rows it loaded, one query per key, and puts session_replication_role back.';
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['contact', 'opportunity', 'lead', 'opportunity_contact', 'stage_event',
+                             'opportunity_history', 'milestone_event', 'activity', 'utterance',
+                             'collection']
+    LOOP
+        EXECUTE format('CREATE TRIGGER restore_statement_begin BEFORE INSERT ON @extschema@.%I
+                            FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.restore_statement_begin()', t);
+        EXECUTE format('CREATE TRIGGER restore_statement_end AFTER INSERT ON @extschema@.%I
+                            REFERENCING NEW TABLE AS restored_rows
+                            FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.restore_statement_end()', t);
+        EXECUTE format('ALTER TABLE @extschema@.%I ENABLE ALWAYS TRIGGER restore_statement_begin', t);
+        EXECUTE format('ALTER TABLE @extschema@.%I ENABLE ALWAYS TRIGGER restore_statement_end', t);
+    END LOOP;
 END;
 $$;
 
@@ -5979,3 +6040,95 @@ END;
 $$;
 COMMENT ON FUNCTION @extschema@.import_hubspot(text, text[], text) IS
     'Imports the HubSpot staging tables of the session (hs_deals, and optionally hs_owners, hs_companies, hs_deal_stage_history) through the generic import; returns the import_id.';
+
+CREATE OR REPLACE FUNCTION @extschema@.check_stage_event_pipeline(stage_event_ids bigint[])
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT e.opportunity_id, e.stage_id, o.pipeline_id, s.pipeline_id AS stage_pipeline_id
+      INTO bad
+      FROM unnest(stage_event_ids) AS n(id)
+      JOIN @extschema@.stage_event e ON e.stage_event_id = n.id
+      JOIN @extschema@.opportunity o ON o.opportunity_id = e.opportunity_id
+      JOIN @extschema@.stage s ON s.stage_id = e.stage_id
+     WHERE s.pipeline_id <> o.pipeline_id
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'stage % belongs to pipeline %, but opportunity % is in pipeline %',
+                bad.stage_id, bad.stage_pipeline_id, bad.opportunity_id, bad.pipeline_id
+            USING ERRCODE = 'foreign_key_violation',
+                  CONSTRAINT = 'stage_event_pipeline_check',
+                  TABLE = 'stage_event', SCHEMA = '@extschema@';
+    END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.check_opportunity_stage(opportunity_ids bigint[])
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT o.opportunity_id, o.stage_id, o.closed_at, o.stage_entered_at, o.pipeline_id,
+           s.kind, n.stage_id AS event_stage_id, n.closed_at AS event_closed_at,
+           n.entered_at AS event_entered_at, n.pipeline_id AS event_pipeline_id
+      INTO bad
+      FROM @extschema@.opportunity o
+      LEFT JOIN @extschema@.stage s ON s.stage_id = o.stage_id
+      LEFT JOIN LATERAL (
+            SELECT e.stage_id, es.pipeline_id, e.entered_at,
+                   CASE WHEN es.kind <> 'open' THEN e.entered_at END AS closed_at
+              FROM @extschema@.stage_event e
+              JOIN @extschema@.stage es ON es.stage_id = e.stage_id
+             WHERE e.opportunity_id = o.opportunity_id
+             ORDER BY e.entered_at DESC, e.stage_event_id DESC
+             LIMIT 1) n ON true
+     WHERE o.opportunity_id IN (SELECT unnest(opportunity_ids))
+       AND CASE
+             WHEN n.stage_id IS NOT NULL THEN
+                  o.pipeline_id <> n.pipeline_id
+                  OR o.stage_id IS DISTINCT FROM n.stage_id
+                  OR o.closed_at IS DISTINCT FROM n.closed_at
+                  OR o.stage_entered_at IS DISTINCT FROM n.entered_at
+             WHEN o.stage_id IS NULL THEN o.closed_at IS NOT NULL
+             ELSE (s.kind = 'open') <> (o.closed_at IS NULL)
+           END
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF bad.event_stage_id IS NULL THEN
+        RAISE EXCEPTION 'opportunity %: closed_at must be set exactly when the stage is won or lost', bad.opportunity_id
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = 'opportunity_closed_at_check',
+                  TABLE = 'opportunity', SCHEMA = '@extschema@',
+                  DETAIL = format('stage_id is %s (%s), closed_at is %s.',
+                                  coalesce(bad.stage_id::text, 'null'), coalesce(bad.kind, 'no stage'),
+                                  coalesce(bad.closed_at::text, 'null'));
+    ELSIF bad.pipeline_id <> bad.event_pipeline_id THEN
+        RAISE EXCEPTION 'opportunity % cannot change pipeline: its stage history is in pipeline %',
+                bad.opportunity_id, bad.event_pipeline_id
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = 'opportunity_stage_history_check',
+                  TABLE = 'opportunity', SCHEMA = '@extschema@';
+    ELSE
+        RAISE EXCEPTION 'opportunity %: stage_id, closed_at and stage_entered_at are maintained from stage_event', bad.opportunity_id
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = 'opportunity_stage_history_check',
+                  TABLE = 'opportunity', SCHEMA = '@extschema@',
+                  DETAIL = format('The newest stage event says stage_id %s, closed_at %s, entered at %s; the row says stage_id %s, closed_at %s, stage_entered_at %s.',
+                                  bad.event_stage_id, coalesce(bad.event_closed_at::text, 'null'), bad.event_entered_at,
+                                  coalesce(bad.stage_id::text, 'null'), coalesce(bad.closed_at::text, 'null'),
+                                  coalesce(bad.stage_entered_at::text, 'null')),
+                  HINT = 'Move a deal with sales_kpi.move_stage() or by inserting into sales_kpi.stage_event.';
+    END IF;
+END;
+$$;

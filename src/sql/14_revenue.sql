@@ -142,6 +142,16 @@ BEGIN
        AND NOT row_security_active(TG_RELID) THEN
         RETURN NULL;
     END IF;
+    -- an update that brings no currency its rows did not have already
+    -- (the stage and snapshot fields the triggers keep, most edits) needs
+    -- nothing: a currency in use keeps a rate (fx_rate_after_remove)
+    IF TG_OP = 'UPDATE' THEN
+        IF NOT EXISTS (SELECT r.currency FROM new_rows r
+                       EXCEPT
+                       SELECT r.currency FROM old_rows r) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
     -- the rates the rows rely on are locked until the end of the
     -- transaction, as a foreign key locks the row it refers to: a
     -- concurrent removal of a currency's last rate waits, then sees them

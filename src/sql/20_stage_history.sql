@@ -14,6 +14,10 @@
 -- and probe by them (one index probe per deal, whatever the plan), and
 -- compare old and new rows with EXCEPT (linear at any size) rather than by
 -- a join.  JIT is off for them: compiling would cost more than the work.
+-- Their plans are generic (plan_cache_mode): a query given a deal-id array
+-- was otherwise planned anew at every move, as the plan for a one-element
+-- array looked cheaper than the generic one, and planning cost more than
+-- the rest of the move.  The generic plans probe by id at any size.
 --
 -- Inserting an opportunity never creates stage events: a restored dump
 -- brings its own events, and generated ones would collide with them.  A new
@@ -44,6 +48,7 @@ CREATE FUNCTION @extschema@.lock_deals(opportunity_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     PERFORM 1
@@ -63,6 +68,7 @@ CREATE FUNCTION @extschema@.sync_opportunity_stage(opportunity_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $$
 BEGIN
@@ -109,6 +115,7 @@ CREATE FUNCTION @extschema@.check_stage_event_pipeline(stage_event_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     bad record;
@@ -246,6 +253,7 @@ CREATE FUNCTION @extschema@.stage_event_after_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $$
 DECLARE
@@ -274,11 +282,13 @@ BEGIN
     PERFORM @extschema@.check_stage_event_pipeline(ids);
 
     -- gates: only when some pipeline involved has them on
+    -- (stage_gate_mode() written out: an SQL function with settings is
+    -- planned at every call)
     IF EXISTS (SELECT 1
-                 FROM (SELECT DISTINCT o.pipeline_id
-                         FROM @extschema@.opportunity o
-                        WHERE o.opportunity_id = ANY (deals)) p
-                WHERE @extschema@.stage_gate_mode(p.pipeline_id) <> 'off')
+                 FROM @extschema@.opportunity o
+                 JOIN @extschema@.pipeline p ON p.pipeline_id = o.pipeline_id
+                WHERE o.opportunity_id = ANY (deals)
+                  AND coalesce(p.gate_mode, @extschema@.default_stage_gate_mode()) <> 'off')
     THEN
         FOR v IN SELECT * FROM @extschema@.stage_gate_violations(ids) LOOP
             IF v.gate_mode = 'enforce' THEN
@@ -311,6 +321,7 @@ CREATE FUNCTION @extschema@.stage_event_after_update()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $$
 DECLARE
@@ -342,6 +353,7 @@ CREATE FUNCTION @extschema@.stage_event_after_delete()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $$
 DECLARE
@@ -377,6 +389,7 @@ CREATE FUNCTION @extschema@.move_stage(opportunity_id bigint, stage_id bigint,
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     deal @extschema@.opportunity;

@@ -22,6 +22,7 @@ CREATE FUNCTION @extschema@.check_opportunity_stage(opportunity_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     bad record;
@@ -108,6 +109,7 @@ CREATE FUNCTION @extschema@.opportunity_after_update()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $$
 DECLARE
@@ -221,6 +223,7 @@ CREATE FUNCTION @extschema@.opportunity_history_after_change()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 SET jit = off
 AS $$
 DECLARE

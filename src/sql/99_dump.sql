@@ -17,3 +17,40 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+-- A restore loads the tables at the speed of COPY (see restore.c): a COPY
+-- with check_function_bodies off, by a role that may set
+-- session_replication_role, takes the dump's rows as they are and checks
+-- their foreign keys with one query per key when it ends.  On every table
+-- that has foreign keys or row triggers and can be large.  ENABLE ALWAYS,
+-- so that they fire while the setting is replica.
+CREATE FUNCTION @extschema@.restore_statement_begin()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'restore_statement_begin'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.restore_statement_begin() IS
+    'Trigger: a restore''s COPY (check_function_bodies off, a role that may set session_replication_role, no row security in force) runs without row-by-row foreign-key checks and triggers.';
+CREATE FUNCTION @extschema@.restore_statement_end()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'restore_statement_end'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.restore_statement_end() IS
+    'Trigger: at the end of a restore''s COPY, checks the foreign keys of the rows it loaded, one query per key, and puts session_replication_role back.';
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['contact', 'opportunity', 'lead', 'opportunity_contact', 'stage_event',
+                             'opportunity_history', 'milestone_event', 'activity', 'utterance',
+                             'collection']
+    LOOP
+        EXECUTE format('CREATE TRIGGER restore_statement_begin BEFORE INSERT ON @extschema@.%I
+                            FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.restore_statement_begin()', t);
+        EXECUTE format('CREATE TRIGGER restore_statement_end AFTER INSERT ON @extschema@.%I
+                            REFERENCING NEW TABLE AS restored_rows
+                            FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.restore_statement_end()', t);
+        EXECUTE format('ALTER TABLE @extschema@.%I ENABLE ALWAYS TRIGGER restore_statement_begin', t);
+        EXECUTE format('ALTER TABLE @extschema@.%I ENABLE ALWAYS TRIGGER restore_statement_end', t);
+    END LOOP;
+END;
+$$;
