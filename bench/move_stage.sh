@@ -4,8 +4,8 @@
 # each call moving a random open deal to the next open stage of its
 # pipeline, and prints the median and the 95th percentile (pgbench's
 # per-transaction log, so the figures include the client round trip).
-# Stage gates are turned off in the database measured, so that no move is
-# refused.
+# Stage gates are off while it runs (so that no move is refused), then put
+# back as they were; its own tables live in schema sales_kpi_bench_moves.
 #
 #   bench/move_stage.sh --database NAME [--moves 2000]
 #       on a database of the running cluster (PGHOST/PGPORT/PGUSER);
@@ -52,21 +52,23 @@ else
 fi
 
 say "move_stage: $moves calls on $database"
-q $database "CREATE SCHEMA IF NOT EXISTS bench;
-    DROP TABLE IF EXISTS bench.moves;
-    CREATE TABLE bench.moves AS
+# the moves to make, in a schema of its own; the pipelines' gate modes are
+# put back at the end
+q $database "CREATE SCHEMA sales_kpi_bench_moves;
+    CREATE TABLE sales_kpi_bench_moves.gate_modes AS SELECT pipeline_id, gate_mode FROM sales_kpi.pipeline;
+    CREATE TABLE sales_kpi_bench_moves.moves AS
     SELECT row_number() OVER (ORDER BY o.opportunity_id) AS i, o.opportunity_id, nx.stage_id
       FROM sales_kpi.opportunity o
       JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'open'
       CROSS JOIN LATERAL (SELECT n.stage_id FROM sales_kpi.stage n
                            WHERE n.pipeline_id = s.pipeline_id AND n.kind = 'open' AND n.position > s.position
                            ORDER BY n.position LIMIT 1) nx;
-    CREATE UNIQUE INDEX ON bench.moves (i); ANALYZE bench.moves"
-open_deals=$(q $database "SELECT count(*) FROM bench.moves")
+    CREATE UNIQUE INDEX ON sales_kpi_bench_moves.moves (i); ANALYZE sales_kpi_bench_moves.moves"
+open_deals=$(q $database "SELECT count(*) FROM sales_kpi_bench_moves.moves")
 total_deals=$(q $database "SELECT count(*) FROM sales_kpi.opportunity")
 cat >"$work/move.sql" <<EOS
 \set i random(1, $open_deals)
-SELECT sales_kpi.move_stage(m.opportunity_id, m.stage_id) FROM bench.moves m WHERE m.i = :i;
+SELECT sales_kpi.move_stage(m.opportunity_id, m.stage_id) FROM sales_kpi_bench_moves.moves m WHERE m.i = :i;
 EOS
 q $database "UPDATE sales_kpi.pipeline SET gate_mode = 'off'"
 (cd "$work" && pgbench -n -f move.sql -t "$moves" -c 1 -l --log-prefix=move "$database" >"$work/pgbench.out" 2>&1) \
@@ -75,7 +77,9 @@ awk '{ print $3 }' "$work"/move.* | sort -n >"$work/lat"
 count=$(wc -l <"$work/lat")
 median=$(awk -v n="$count" 'NR == int((n + 1) / 2) { printf "%.3f", $1 / 1000 }' "$work/lat")
 p95=$(awk -v n="$count" 'NR == int(n * 0.95) { printf "%.3f", $1 / 1000 }' "$work/lat")
-q $database "DROP SCHEMA bench CASCADE"
+q $database "UPDATE sales_kpi.pipeline p SET gate_mode = g.gate_mode
+               FROM sales_kpi_bench_moves.gate_modes g WHERE g.pipeline_id = p.pipeline_id;
+             DROP SCHEMA sales_kpi_bench_moves CASCADE"
 echo
 echo "| database | deals | open deals | calls | median ms | 95th percentile ms |"
 echo "|---|---:|---:|---:|---:|---:|"

@@ -81,6 +81,51 @@ REVOKE ALL ON ALL TABLES IN SCHEMA sales_kpi FROM restore_mode_owner;
 REVOKE USAGE ON SCHEMA sales_kpi FROM restore_mode_owner;
 DROP ROLE restore_mode_owner;
 
+-- only a COPY into the table itself is a restore: an INSERT run by a COPY
+-- (here COPY (INSERT ...) TO) goes the ordinary way, and moves the deal
+SET check_function_bodies = off;
+COPY (INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at)
+      VALUES (901, 4, '2026-01-08') RETURNING opportunity_id) TO STDOUT;
+SELECT stage_id, stage_entered_at FROM sales_kpi.opportunity WHERE opportunity_id = 901;
+
+-- a table whose end-of-statement trigger is no longer ENABLE ALWAYS (as
+-- ALTER TABLE ... ENABLE TRIGGER ALL leaves it) is restored the ordinary
+-- way: row-by-row checks, and the setting never changes
+ALTER TABLE sales_kpi.stage_event DISABLE TRIGGER ALL;
+ALTER TABLE sales_kpi.stage_event ENABLE TRIGGER ALL;
+COPY sales_kpi.stage_event (opportunity_id, stage_id, entered_at) FROM stdin;
+99999	1	2026-01-10 00:00:00+00
+\.
+SHOW session_replication_role;
+ALTER TABLE sales_kpi.stage_event ENABLE ALWAYS TRIGGER restore_statement_begin;
+ALTER TABLE sales_kpi.stage_event ENABLE ALWAYS TRIGGER restore_statement_end;
+
+-- a restore that failed in a savepoint leaves nothing behind: a later
+-- statement keeps the setting its transaction chose
+BEGIN;
+SAVEPOINT s;
+COPY sales_kpi.stage_event (opportunity_id, stage_id, entered_at) FROM stdin;
+900	1	2026-01-10 00:00:00+00
+900	1	not a time
+\.
+ROLLBACK TO SAVEPOINT s;
+SET LOCAL session_replication_role = replica;
+INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at) VALUES (900, 1, '2026-01-11');
+SHOW session_replication_role;
+ROLLBACK;
+RESET check_function_bodies;
+
+-- the triggers are for the extension's tables only
+CREATE TABLE public.restore_mode_other (id bigint);
+CREATE TRIGGER restore_statement_begin BEFORE INSERT ON public.restore_mode_other
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi.restore_statement_begin();
+INSERT INTO public.restore_mode_other VALUES (1);
+DROP TABLE public.restore_mode_other;
+SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_execute
+  FROM pg_proc p
+ WHERE p.pronamespace = 'sales_kpi'::regnamespace AND p.proname LIKE 'restore_statement_%'
+ ORDER BY 1;
+
 -- the triggers fire only as triggers
 SELECT sales_kpi.restore_statement_begin();
 SELECT sales_kpi.restore_statement_end();

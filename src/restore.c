@@ -27,6 +27,9 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -47,19 +50,63 @@
 PG_FUNCTION_INFO_V1(restore_statement_begin);
 PG_FUNCTION_INFO_V1(restore_statement_end);
 
-/* the statement that turned the setting to replica: its transaction, table */
+/*
+ * The statement that turned the setting to replica: its transaction,
+ * subtransaction and table (a COPY that failed in a savepoint leaves them
+ * behind, and no later statement matches them).
+ */
 static LocalTransactionId restoring_lxid = InvalidLocalTransactionId;
+static SubTransactionId restoring_subxid = InvalidSubTransactionId;
 static Oid	restoring_relid = InvalidOid;
 
 /*
- * The statement running is a COPY (pg_restore's data, a dump script's): the
- * portal the client's statement runs in says which command it is, also
- * when several statements came in one query string.
+ * The client's statement is a COPY FROM into this very table (pg_restore's
+ * data, a dump script's), not a statement run inside another one (a COPY
+ * into a table whose trigger writes here, COPY (INSERT ...) TO).
  */
 static bool
-statement_is_copy(void)
+statement_is_copy_into(Oid relid)
 {
-	return ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY;
+	PlannedStmt *stmt;
+	CopyStmt   *copy;
+
+	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY ||
+		list_length(ActivePortal->stmts) != 1)
+		return false;
+	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
+	if (stmt->utilityStmt == NULL || !IsA(stmt->utilityStmt, CopyStmt))
+		return false;
+	copy = (CopyStmt *) stmt->utilityStmt;
+	return copy->is_from && copy->relation != NULL && copy->query == NULL &&
+		RangeVarGetRelid(copy->relation, NoLock, true) == relid;
+}
+
+/*
+ * The table's end-of-statement trigger will fire while the setting is
+ * replica: without it the keys would go unchecked and the setting would
+ * stay replica (ALTER TABLE ... ENABLE TRIGGER ALL makes it an ordinary
+ * trigger again).
+ */
+static bool
+end_trigger_fires(Relation rel)
+{
+	TriggerDesc *trigdesc = rel->trigdesc;
+
+	if (trigdesc == NULL)
+		return false;
+	for (int i = 0; i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *trigger = &trigdesc->triggers[i];
+
+		if (strcmp(trigger->tgname, "restore_statement_end") == 0 &&
+			trigger->tgenabled == TRIGGER_FIRES_ALWAYS &&
+			trigger->tgnewtable != NULL &&
+			TRIGGER_FOR_AFTER(trigger->tgtype) &&
+			!TRIGGER_FOR_ROW(trigger->tgtype) &&
+			TRIGGER_FOR_INSERT(trigger->tgtype))
+			return true;
+	}
+	return false;
 }
 
 static bool
@@ -94,6 +141,10 @@ statement_trigger_data(FunctionCallInfo fcinfo, const char *name, bool before)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("%s: must be fired %s INSERT FOR EACH STATEMENT", name,
 						before ? "BEFORE" : "AFTER")));
+	if (RelationGetNamespace(trigdata->tg_relation) != get_func_namespace(fcinfo->flinfo->fn_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: only for the tables of the extension's schema", name)));
 	return trigdata;
 }
 
@@ -109,98 +160,138 @@ restore_statement_begin(PG_FUNCTION_ARGS)
 
 	if (!check_function_bodies &&
 		SessionReplicationRole == SESSION_REPLICATION_ROLE_ORIGIN &&
-		statement_is_copy() &&
+		statement_is_copy_into(relid) &&
+		end_trigger_fires(trigdata->tg_relation) &&
 		check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED &&
 		may_set_replication_role())
 	{
 		set_replication_role("replica");
 		restoring_lxid = MyProc->lxid;
+		restoring_subxid = GetCurrentSubTransactionId();
 		restoring_relid = relid;
 	}
 	return PointerGetDatum(NULL);
 }
 
-/* "c1, c2" or "x.c1::text, x.c2::text" (with_prefix) for a key's columns */
+/* "x.c1, x.c2" (or "x.c1::text, ...") for a key's columns in the loaded rows */
 static void
-append_columns(StringInfo buf, Relation rel, int nkeys, const AttrNumber *keys, bool as_text)
+append_columns(StringInfo buf, Relation rel, int nkeys, const AttrNumber *keys,
+			   const char *prefix, const char *sep, const char *suffix)
 {
 	for (int i = 0; i < nkeys; i++)
-	{
-		const char *name = quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel),
-																   keys[i] - 1)->attname));
+		appendStringInfo(buf, "%s%s%s%s", i > 0 ? sep : "", prefix,
+						 quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel),
+																keys[i] - 1)->attname)),
+						 suffix);
+}
 
-		if (i > 0)
-			appendStringInfoString(buf, ", ");
-		if (as_text)
-			appendStringInfo(buf, "x.%s::pg_catalog.text", name);
-		else
-			appendStringInfoString(buf, name);
-	}
+/* the first row of a one-column bigint result */
+static int64
+single_count(const char *sql)
+{
+	bool		isnull;
+	Datum		value;
+
+	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "restore_statement_end: SPI_execute failed");
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(value);
 }
 
 /*
  * Refuse the statement when one of its rows refers to a row that does not
- * exist, with the error PostgreSQL gives for a foreign key.  MATCH SIMPLE,
- * as the extension's keys are: a row with a null key column refers to
- * nothing.
+ * exist, with the error PostgreSQL gives for a foreign key.  As PostgreSQL's
+ * own check does: MATCH SIMPLE (a row with a null key column refers to
+ * nothing, as the extension's keys are declared), the referenced rows
+ * locked FOR KEY SHARE (a concurrent delete waits, or was waited for and
+ * its rows are not counted), and run as the referenced table's owner with
+ * its row security not in force.
  */
 static void
 check_foreign_key(Relation rel, ForeignKeyCacheInfo *fk, const char *rows)
 {
-	Relation	parent = RelationIdGetRelation(fk->confrelid);
+	Relation	parent = table_open(fk->confrelid, AccessShareLock);
+	char	   *parent_name;
+	StringInfoData not_null;
+	StringInfoData matches;
 	StringInfoData sql;
-	StringInfoData key;
-	StringInfoData value;
+	int64		n_keys;
+	int64		n_found;
+	Oid			save_userid;
+	int			save_sec_context;
 
-	if (!RelationIsValid(parent))
-		elog(ERROR, "could not open relation with OID %u", fk->confrelid);
-
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	append_columns(&sql, rel, fk->nkeys, fk->conkey, true);
-	appendStringInfo(&sql, " FROM %s x WHERE ", rows);
-	for (int i = 0; i < fk->nkeys; i++)
-		appendStringInfo(&sql, "x.%s IS NOT NULL AND ",
-						 quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel),
-																fk->conkey[i] - 1)->attname)));
-	appendStringInfo(&sql, "NOT EXISTS (SELECT 1 FROM ONLY %s.%s p WHERE ",
-					 quote_identifier(get_namespace_name(RelationGetNamespace(parent))),
-					 quote_identifier(RelationGetRelationName(parent)));
+	parent_name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(parent)),
+											 RelationGetRelationName(parent));
+	initStringInfo(&not_null);
+	append_columns(&not_null, rel, fk->nkeys, fk->conkey, "x.", " AND ", " IS NOT NULL");
+	initStringInfo(&matches);
 	for (int i = 0; i < fk->nkeys; i++)
 	{
 		/* the extension's keys are bigint; its equality is qualified */
 		if (get_opcode(fk->conpfeqop[i]) != F_INT8EQ)
 			elog(ERROR, "restore_statement_end: foreign key %u is not on bigint columns",
 				 fk->conoid);
-		appendStringInfo(&sql, "%sp.%s OPERATOR(pg_catalog.=) x.%s",
+		appendStringInfo(&matches, "%sp.%s OPERATOR(pg_catalog.=) x.%s",
 						 i > 0 ? " AND " : "",
 						 quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(parent),
 																fk->confkey[i] - 1)->attname)),
 						 quote_identifier(NameStr(TupleDescAttr(RelationGetDescr(rel),
 																fk->conkey[i] - 1)->attname)));
 	}
-	appendStringInfoString(&sql, ") LIMIT 1");
 
-	if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "restore_statement_end: SPI_execute failed");
-	if (SPI_processed > 0)
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(RelationGetForm(parent)->relowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
+
+	/* the distinct keys the rows refer to, and the rows they find, locked */
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT count(*) FROM (SELECT DISTINCT ");
+	append_columns(&sql, rel, fk->nkeys, fk->conkey, "x.", ", ", "");
+	appendStringInfo(&sql, " FROM %s x WHERE %s) d", rows, not_null.data);
+	n_keys = single_count(sql.data);
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT count(*) FROM (SELECT 1 FROM ONLY %s p WHERE EXISTS "
+					 "(SELECT 1 FROM %s x WHERE %s) FOR KEY SHARE OF p) l",
+					 parent_name, rows, matches.data);
+	n_found = single_count(sql.data);
+
+	if (n_found != n_keys)
 	{
+		StringInfoData key;
+		StringInfoData value;
+
+		/* name one key that found nothing */
+		resetStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT ");
+		append_columns(&sql, rel, fk->nkeys, fk->conkey, "x.", ", ", "::pg_catalog.text");
+		appendStringInfo(&sql, " FROM %s x WHERE %s AND NOT EXISTS "
+						 "(SELECT 1 FROM ONLY %s p WHERE %s) LIMIT 1",
+						 rows, not_null.data, parent_name, matches.data);
+		if (SPI_execute(sql.data, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "restore_statement_end: SPI_execute failed");
 		initStringInfo(&key);
-		append_columns(&key, rel, fk->nkeys, fk->conkey, false);
+		append_columns(&key, rel, fk->nkeys, fk->conkey, "", ", ", "");
 		initStringInfo(&value);
-		for (int i = 0; i < fk->nkeys; i++)
+		for (int i = 0; SPI_processed > 0 && i < fk->nkeys; i++)
 			appendStringInfo(&value, "%s%s", i > 0 ? ", " : "",
 							 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1));
+		SetUserIdAndSecContext(save_userid, save_sec_context);
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 				 errmsg("insert or update on table \"%s\" violates foreign key constraint \"%s\"",
 						RelationGetRelationName(rel), get_constraint_name(fk->conoid)),
+				 SPI_processed > 0 ?
 				 errdetail("Key (%s)=(%s) is not present in table \"%s\".",
-						   key.data, value.data, RelationGetRelationName(parent)),
+						   key.data, value.data, RelationGetRelationName(parent)) :
+				 errdetail("A key is not present in table \"%s\".", RelationGetRelationName(parent)),
 				 errtableconstraint(rel, get_constraint_name(fk->conoid))));
 	}
-	RelationClose(parent);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	table_close(parent, NoLock);
 	pfree(sql.data);
+	pfree(not_null.data);
+	pfree(matches.data);
 }
 
 /*
@@ -215,9 +306,11 @@ restore_statement_end(PG_FUNCTION_ARGS)
 	Relation	rel = trigdata->tg_relation;
 	ListCell   *lc;
 
-	if (restoring_lxid != MyProc->lxid || restoring_relid != RelationGetRelid(rel))
+	if (restoring_lxid != MyProc->lxid || restoring_subxid != GetCurrentSubTransactionId() ||
+		restoring_relid != RelationGetRelid(rel))
 		return PointerGetDatum(NULL);
 	restoring_lxid = InvalidLocalTransactionId;
+	restoring_subxid = InvalidSubTransactionId;
 	restoring_relid = InvalidOid;
 	if (SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA)
 		return PointerGetDatum(NULL);	/* put back already (a subtransaction) */
@@ -231,7 +324,8 @@ restore_statement_end(PG_FUNCTION_ARGS)
 		elog(ERROR, "restore_statement_end: SPI_connect failed");
 	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "restore_statement_end: SPI_register_trigger_data failed");
-	foreach(lc, RelationGetFKeyList(rel))
+	/* (a copy: the relcache's list can go in a cache reset during the queries) */
+	foreach(lc, copyObject(RelationGetFKeyList(rel)))
 		check_foreign_key(rel, (ForeignKeyCacheInfo *) lfirst(lc),
 						  quote_identifier(trigdata->tg_trigger->tgnewtable));
 	SPI_finish();

@@ -139,4 +139,26 @@ check "the removal first: the deal waits for it and is refused" \
 check "no deal is left in a currency without a rate" \
       "$(q "SELECT count(*) FROM sales_kpi.data_quality_findings() WHERE rule = 'missing_fx_rate'")" "0"
 
+# a restore's COPY (check_function_bodies off) checks its keys set-wise at
+# the end, locking the rows they refer to as a foreign key does: a
+# concurrent delete of a deal waits for it, or is waited for and refused
+contact=$(q "SELECT min(contact_id) FROM sales_kpi.contact")
+restore_copy() {
+    echo "SET check_function_bodies = off; COPY sales_kpi.opportunity_contact (opportunity_id, contact_id) FROM PROGRAM 'printf \"$1\\t$contact\\n\"'"
+}
+new_deal() {
+    q "INSERT INTO sales_kpi.opportunity (pipeline_id, account_id, owner_id, name, amount) VALUES (1, 1, 1, 'restored', 5)
+       RETURNING opportunity_id"
+}
+d1=$(new_deal)
+check "a restore's COPY first: a delete of the deal it refers to waits for it, then both commit" \
+      "$(race "$(restore_copy $d1)" "DELETE FROM sales_kpi.opportunity WHERE opportunity_id = $d1")" "0 0 "
+d2=$(new_deal)
+check "the delete first: the restore's COPY waits for it and is refused" \
+      "$(race "DELETE FROM sales_kpi.opportunity WHERE opportunity_id = $d2" "$(restore_copy $d2)")" \
+      "0 1 ERROR:  insert or update on table \"opportunity_contact\" violates foreign key constraint \"opportunity_contact_opportunity_id_fkey\""
+check "no contact row is left without its deal" \
+      "$(q "SELECT count(*) FROM sales_kpi.opportunity_contact c
+             WHERE NOT EXISTS (SELECT 1 FROM sales_kpi.opportunity o WHERE o.opportunity_id = c.opportunity_id)")" "0"
+
 echo "1..$n"

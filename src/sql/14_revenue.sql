@@ -142,13 +142,12 @@ BEGIN
        AND NOT row_security_active(TG_RELID) THEN
         RETURN NULL;
     END IF;
-    -- an update that brings no currency its rows did not have already
-    -- (the stage and snapshot fields the triggers keep, most edits) needs
-    -- nothing: a currency in use keeps a rate (fx_rate_after_remove)
-    IF TG_OP = 'UPDATE' THEN
-        IF NOT EXISTS (SELECT r.currency FROM new_rows r
+    -- an update that changes no row's currency (the stage and snapshot
+    -- fields the triggers keep, most edits) has nothing to check
+    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'opportunity' THEN
+        IF NOT EXISTS (SELECT r.opportunity_id, r.currency FROM new_rows r
                        EXCEPT
-                       SELECT r.currency FROM old_rows r) THEN
+                       SELECT r.opportunity_id, r.currency FROM old_rows r) THEN
             RETURN NULL;
         END IF;
     END IF;

@@ -36,6 +36,9 @@ AS 'MODULE_PATHNAME', 'restore_statement_end'
 LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.restore_statement_end() IS
     'Trigger: at the end of a restore''s COPY, checks the foreign keys of the rows it loaded, one query per key, and puts session_replication_role back.';
+-- (a trigger needs EXECUTE only to be created)
+REVOKE EXECUTE ON FUNCTION @extschema@.restore_statement_begin() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION @extschema@.restore_statement_end() FROM PUBLIC;
 DO $$
 DECLARE
     t text;
