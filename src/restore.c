@@ -15,9 +15,10 @@
  * session_replication_role, on a table without row security in force) runs
  * with session_replication_role = replica: PostgreSQL queues no key check
  * and fires none of the tables' triggers for its rows, as for
- * pg_restore --disable-triggers.  When the statement ends, every foreign
- * key of the table is checked against the rows it loaded with one
- * anti-join, and the setting is put back.  Any other statement, and a
+ * pg_restore --disable-triggers.  When the statement ends, the setting is
+ * put back and every foreign key of the table is checked against the rows
+ * it loaded, set-wise, locking the rows referred to as PostgreSQL's own
+ * check does.  Any other statement, and a
  * restore by a role that may not set the setting, goes the ordinary way.
  *
  * Both triggers are ENABLE ALWAYS, so that they fire while the setting is
@@ -297,7 +298,8 @@ check_foreign_key(Relation rel, ForeignKeyCacheInfo *fk, const char *rows)
 /*
  * AFTER INSERT FOR EACH STATEMENT, REFERENCING NEW TABLE: at the end of a
  * restore's COPY, put the setting back and check the foreign keys of the
- * rows it loaded, one query per key.  Any other statement: nothing.
+ * rows it loaded, a few set-wise queries per key.  Any other statement:
+ * nothing.
  */
 Datum
 restore_statement_end(PG_FUNCTION_ARGS)
