@@ -200,9 +200,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.lock_deals(bigint[]) IS
     'Internal: locks the rows of the given deals in id order (FOR NO KEY UPDATE), as every writer of their history does first.';
 
-COMMENT ON FUNCTION @extschema@.lock_deals(bigint[]) IS
-    'Internal: locks the rows of the given deals in id order (FOR NO KEY UPDATE), as every writer of their history does first.';
-
 CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_insert()
 RETURNS trigger
 LANGUAGE plpgsql
