@@ -31,7 +31,8 @@ OBJS = \
 	src/restore.o \
 	src/stage_walk.o \
 	src/stage_gate.o \
-	src/stage_stays.o
+	src/stage_stays.o \
+	src/stage_sync.o
 
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql

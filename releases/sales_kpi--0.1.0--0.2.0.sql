@@ -200,7 +200,32 @@ $$;
 COMMENT ON FUNCTION @extschema@.lock_deals(bigint[]) IS
     'Internal: locks the rows of the given deals in id order (FOR NO KEY UPDATE), as every writer of their history does first.';
 
-CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_insert()
+CREATE FUNCTION @extschema@.refuse_unseen_deals(opportunity_ids bigint[])
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    unseen bigint;
+BEGIN
+    SELECT d.id INTO unseen
+      FROM unnest(opportunity_ids) AS d(id)
+     WHERE NOT EXISTS (SELECT 1 FROM @extschema@.opportunity o WHERE o.opportunity_id = d.id)
+     ORDER BY d.id
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'could not sync opportunity %: it is no longer visible to the current role', unseen
+            USING ERRCODE = 'serialization_failure',
+                  DETAIL = 'Another transaction changed the deal while this one waited for it.',
+                  HINT = 'Retry the transaction.';
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.refuse_unseen_deals(bigint[]) IS
+    'Internal: after lock_deals, refuses (40001) a statement that wrote rows of a deal row security no longer lets the writer see.';
+
+CREATE FUNCTION @extschema@.stage_event_after_insert_general()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -230,6 +255,9 @@ BEGIN
         PERFORM @extschema@.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
     END IF;
     PERFORM @extschema@.lock_deals(deals);
+    IF row_security_active('@extschema@.opportunity') THEN
+        PERFORM @extschema@.refuse_unseen_deals(deals);
+    END IF;
     PERFORM @extschema@.check_stage_event_pipeline(ids);
 
     -- gates: only when some pipeline involved has them on
@@ -267,6 +295,15 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.stage_event_after_insert_general() IS
+    'Internal: what stage_event_after_insert() does, for every case (future-dated events, stages of another pipeline, stage gates); called by it.';
+
+CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_insert()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'stage_event_after_insert'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.stage_event_after_insert() IS
+    'Trigger: keeps the deals of inserted stage events in step with their newest event (the common case in C; every other case in stage_event_after_insert_general()).';
 
 CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_update()
 RETURNS trigger
@@ -294,6 +331,10 @@ BEGIN
         PERFORM @extschema@.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
     END IF;
     PERFORM @extschema@.lock_deals(deals);
+    IF row_security_active('@extschema@.opportunity') THEN
+        -- (the deals the events now belong to; one they left may be gone)
+        PERFORM @extschema@.refuse_unseen_deals(ARRAY(SELECT DISTINCT opportunity_id FROM new_events));
+    END IF;
     PERFORM @extschema@.check_stage_event_pipeline(ARRAY(SELECT stage_event_id FROM new_events));
     PERFORM @extschema@.sync_opportunity_stage(deals);
     RETURN NULL;
@@ -330,6 +371,7 @@ AS $$
 DECLARE
     deal @extschema@.opportunity;
     stood record;
+    in_history boolean := false;
     new_id bigint;
 BEGIN
     IF move_stage.opportunity_id IS NULL THEN
@@ -366,15 +408,20 @@ BEGIN
     END IF;
 
     -- the deal as its history says it stood at the move: a move dated in
-    -- the past takes the amount, owner and dates of then, not of now
-    SELECT h.amount, h.expected_close, h.forecast_category, h.owner_id
-      INTO stood
-      FROM @extschema@.opportunity_history h
-     WHERE h.opportunity_id = deal.opportunity_id
-       AND h.changed_at <= move_stage.at
-     ORDER BY h.changed_at DESC
-     LIMIT 1;
-    IF NOT FOUND THEN
+    -- the past takes the amount, owner and dates of then, not of now.  The
+    -- deal's row says what its newest snapshot says, so the history is read
+    -- only for a move dated before that snapshot.
+    IF deal.snapshot_at > move_stage.at THEN
+        SELECT h.amount, h.expected_close, h.forecast_category, h.owner_id
+          INTO stood
+          FROM @extschema@.opportunity_history h
+         WHERE h.opportunity_id = deal.opportunity_id
+           AND h.changed_at <= move_stage.at
+         ORDER BY h.changed_at DESC
+         LIMIT 1;
+        in_history := FOUND;
+    END IF;
+    IF NOT in_history THEN
         SELECT deal.amount, deal.expected_close, deal.forecast_category, deal.owner_id INTO stood;
     END IF;
 
@@ -424,6 +471,10 @@ BEGIN
     END IF;
     deals := ARRAY(SELECT DISTINCT opportunity_id FROM changed_snapshots);
     PERFORM @extschema@.lock_deals(deals);
+    -- (a deletion may be its deal's own, by cascade)
+    IF TG_OP <> 'DELETE' AND row_security_active('@extschema@.opportunity') THEN
+        PERFORM @extschema@.refuse_unseen_deals(deals);
+    END IF;
     -- by the deals' ids (one probe each), not by joining the transition
     -- table, so that no plan depends on its size
     UPDATE @extschema@.opportunity o
@@ -2805,7 +2856,7 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION @extschema@.opportunity_after_update()
+CREATE FUNCTION @extschema@.opportunity_after_update_general()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -2904,6 +2955,15 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.opportunity_after_update_general() IS
+    'Internal: the checks and snapshots of an update of deals; called by opportunity_after_update() for an update that changes a field they depend on.';
+
+CREATE OR REPLACE FUNCTION @extschema@.opportunity_after_update()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'opportunity_after_update'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.opportunity_after_update() IS
+    'Trigger: checks an update of deals and takes its snapshots, through opportunity_after_update_general() unless the update changes no field they depend on.';
 
 CREATE OR REPLACE FUNCTION @extschema@.opportunity_history_before_insert()
 RETURNS trigger
@@ -5184,47 +5244,8 @@ DROP FUNCTION @extschema@.dimension_value(text, text, text, text, text, text, te
 
 CREATE OR REPLACE FUNCTION @extschema@.sync_opportunity_stage(opportunity_ids bigint[])
 RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_generic_plan
-SET jit = off
-AS $$
-BEGIN
-    -- PL/pgSQL keeps the plans: an SQL function planned both updates at
-    -- every move, which cost more than running them.
-    -- One probe of the deal and of its newest event per id: the cost of a
-    -- move does not grow with the tables, and a bulk load's is linear (a
-    -- join planned without the array's size read both tables whole)
-    UPDATE @extschema@.opportunity o
-       SET stage_id = n.stage_id, closed_at = n.closed_at, stage_entered_at = n.entered_at
-      FROM pg_catalog.unnest(opportunity_ids) AS d(id)
-     CROSS JOIN LATERAL (
-            SELECT e.stage_id, e.entered_at,
-                   CASE WHEN s.kind OPERATOR(pg_catalog.<>) 'open' THEN e.entered_at END AS closed_at
-              FROM @extschema@.stage_event e
-              JOIN @extschema@.stage s ON s.stage_id OPERATOR(pg_catalog.=) e.stage_id
-             WHERE e.opportunity_id OPERATOR(pg_catalog.=) d.id
-             ORDER BY e.entered_at DESC, e.stage_event_id DESC
-             LIMIT 1) n
-     WHERE o.opportunity_id OPERATOR(pg_catalog.=) d.id
-       AND (o.stage_id IS DISTINCT FROM n.stage_id OR o.closed_at IS DISTINCT FROM n.closed_at
-            OR o.stage_entered_at IS DISTINCT FROM n.entered_at);
-    -- (an update fires the deal's statement triggers even when it changes
-    -- no row: looked for first, as it is rare)
-    IF EXISTS (SELECT 1 FROM @extschema@.opportunity o
-                WHERE o.opportunity_id OPERATOR(pg_catalog.=) ANY (opportunity_ids)
-                  AND o.stage_entered_at IS NOT NULL
-                  AND NOT EXISTS (SELECT 1 FROM @extschema@.stage_event e
-                                   WHERE e.opportunity_id OPERATOR(pg_catalog.=) o.opportunity_id)) THEN
-        UPDATE @extschema@.opportunity o
-           SET stage_entered_at = NULL
-         WHERE o.opportunity_id OPERATOR(pg_catalog.=) ANY (opportunity_ids)
-           AND o.stage_entered_at IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM @extschema@.stage_event e
-                            WHERE e.opportunity_id OPERATOR(pg_catalog.=) o.opportunity_id);
-    END IF;
-END;
-$$;
+AS 'MODULE_PATHNAME', 'sync_opportunity_stage'
+LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.sync_opportunity_stage(bigint[]) IS
     'Internal: re-derives opportunity.stage_id, closed_at and stage_entered_at from the newest stage_event of each given deal.';
 

@@ -18,6 +18,9 @@
 -- was otherwise planned anew at every move, as the plan for a one-element
 -- array looked cheaper than the generic one, and planning cost more than
 -- the rest of the move.  The generic plans probe by id at any size.
+-- The common case of a move (an event inserted in a pipeline without
+-- gates, the sync, the deal's update) is in C (stage_sync.c): in PL/pgSQL
+-- its twenty-odd statements cost more than the writes themselves.
 --
 -- Inserting an opportunity never creates stage events: a restored dump
 -- brings its own events, and generated ones would collide with them.  A new
@@ -61,52 +64,47 @@ $$;
 COMMENT ON FUNCTION @extschema@.lock_deals(bigint[]) IS
     'Internal: locks the rows of the given deals in id order (FOR NO KEY UPDATE), as every writer of their history does first.';
 
--- Set stage_id, closed_at and stage_entered_at of the given deals from their
--- newest event.  Deals with no event left keep their stage, but have no
--- stage_entered_at.
-CREATE FUNCTION @extschema@.sync_opportunity_stage(opportunity_ids bigint[])
+-- After lock_deals, for the deals of rows a statement wrote (they exist: the
+-- rows' foreign keys were checked): a deal the writer does not see is one
+-- that row security hid from it when a concurrent change of the deal (of its
+-- owner) committed while the lock waited.  The deal's fields could not be
+-- brought in step with what was written, so the statement is refused as a
+-- serialization failure; a retry sees the deal as it now is.  Only under row
+-- security can this happen (stage_event_after_insert() checks the same in C).
+CREATE FUNCTION @extschema@.refuse_unseen_deals(opportunity_ids bigint[])
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
-SET jit = off
 AS $$
+DECLARE
+    unseen bigint;
 BEGIN
-    -- PL/pgSQL keeps the plans: an SQL function planned both updates at
-    -- every move, which cost more than running them.
-    -- One probe of the deal and of its newest event per id: the cost of a
-    -- move does not grow with the tables, and a bulk load's is linear (a
-    -- join planned without the array's size read both tables whole)
-    UPDATE @extschema@.opportunity o
-       SET stage_id = n.stage_id, closed_at = n.closed_at, stage_entered_at = n.entered_at
-      FROM pg_catalog.unnest(opportunity_ids) AS d(id)
-     CROSS JOIN LATERAL (
-            SELECT e.stage_id, e.entered_at,
-                   CASE WHEN s.kind OPERATOR(pg_catalog.<>) 'open' THEN e.entered_at END AS closed_at
-              FROM @extschema@.stage_event e
-              JOIN @extschema@.stage s ON s.stage_id OPERATOR(pg_catalog.=) e.stage_id
-             WHERE e.opportunity_id OPERATOR(pg_catalog.=) d.id
-             ORDER BY e.entered_at DESC, e.stage_event_id DESC
-             LIMIT 1) n
-     WHERE o.opportunity_id OPERATOR(pg_catalog.=) d.id
-       AND (o.stage_id IS DISTINCT FROM n.stage_id OR o.closed_at IS DISTINCT FROM n.closed_at
-            OR o.stage_entered_at IS DISTINCT FROM n.entered_at);
-    -- (an update fires the deal's statement triggers even when it changes
-    -- no row: looked for first, as it is rare)
-    IF EXISTS (SELECT 1 FROM @extschema@.opportunity o
-                WHERE o.opportunity_id OPERATOR(pg_catalog.=) ANY (opportunity_ids)
-                  AND o.stage_entered_at IS NOT NULL
-                  AND NOT EXISTS (SELECT 1 FROM @extschema@.stage_event e
-                                   WHERE e.opportunity_id OPERATOR(pg_catalog.=) o.opportunity_id)) THEN
-        UPDATE @extschema@.opportunity o
-           SET stage_entered_at = NULL
-         WHERE o.opportunity_id OPERATOR(pg_catalog.=) ANY (opportunity_ids)
-           AND o.stage_entered_at IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM @extschema@.stage_event e
-                            WHERE e.opportunity_id OPERATOR(pg_catalog.=) o.opportunity_id);
+    SELECT d.id INTO unseen
+      FROM unnest(opportunity_ids) AS d(id)
+     WHERE NOT EXISTS (SELECT 1 FROM @extschema@.opportunity o WHERE o.opportunity_id = d.id)
+     ORDER BY d.id
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'could not sync opportunity %: it is no longer visible to the current role', unseen
+            USING ERRCODE = 'serialization_failure',
+                  DETAIL = 'Another transaction changed the deal while this one waited for it.',
+                  HINT = 'Retry the transaction.';
     END IF;
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.refuse_unseen_deals(bigint[]) IS
+    'Internal: after lock_deals, refuses (40001) a statement that wrote rows of a deal row security no longer lets the writer see.';
+
+-- Set stage_id, closed_at and stage_entered_at of the given deals from their
+-- newest event.  Deals with no event left keep their stage, but have no
+-- stage_entered_at.  In C (stage_sync.c): one probe of the deal and of its
+-- newest event per id, and the deals' update trigger knows the values it
+-- writes need no check.
+CREATE FUNCTION @extschema@.sync_opportunity_stage(opportunity_ids bigint[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'sync_opportunity_stage'
+LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.sync_opportunity_stage(bigint[]) IS
     'Internal: re-derives opportunity.stage_id, closed_at and stage_entered_at from the newest stage_event of each given deal.';
 
@@ -249,7 +247,11 @@ $$;
 COMMENT ON FUNCTION @extschema@.refuse_future_event(bigint, bigint, timestamptz) IS
     'Internal: raises the error for a stage event dated more than future_tolerance() ahead.';
 
-CREATE FUNCTION @extschema@.stage_event_after_insert()
+-- The trigger for every case: future-dated events (refused), a stage of
+-- another pipeline (refused), stage gates.  The common case, a move in a
+-- pipeline without gates, is done by stage_event_after_insert() in C
+-- (stage_sync.c), which hands every other statement to this one.
+CREATE FUNCTION @extschema@.stage_event_after_insert_general()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -279,6 +281,9 @@ BEGIN
         PERFORM @extschema@.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
     END IF;
     PERFORM @extschema@.lock_deals(deals);
+    IF row_security_active('@extschema@.opportunity') THEN
+        PERFORM @extschema@.refuse_unseen_deals(deals);
+    END IF;
     PERFORM @extschema@.check_stage_event_pipeline(ids);
 
     -- gates: only when some pipeline involved has them on
@@ -316,6 +321,17 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.stage_event_after_insert_general() IS
+    'Internal: what stage_event_after_insert() does, for every case (future-dated events, stages of another pipeline, stage gates); called by it.';
+
+-- Lock the inserted events' deals, check their pipelines and sync them: in
+-- C, as a move runs it (see stage_sync.c).
+CREATE FUNCTION @extschema@.stage_event_after_insert()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'stage_event_after_insert'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.stage_event_after_insert() IS
+    'Trigger: keeps the deals of inserted stage events in step with their newest event (the common case in C; every other case in stage_event_after_insert_general()).';
 
 CREATE FUNCTION @extschema@.stage_event_after_update()
 RETURNS trigger
@@ -343,6 +359,10 @@ BEGIN
         PERFORM @extschema@.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
     END IF;
     PERFORM @extschema@.lock_deals(deals);
+    IF row_security_active('@extschema@.opportunity') THEN
+        -- (the deals the events now belong to; one they left may be gone)
+        PERFORM @extschema@.refuse_unseen_deals(ARRAY(SELECT DISTINCT opportunity_id FROM new_events));
+    END IF;
     PERFORM @extschema@.check_stage_event_pipeline(ARRAY(SELECT stage_event_id FROM new_events));
     PERFORM @extschema@.sync_opportunity_stage(deals);
     RETURN NULL;
@@ -394,6 +414,7 @@ AS $$
 DECLARE
     deal @extschema@.opportunity;
     stood record;
+    in_history boolean := false;
     new_id bigint;
 BEGIN
     IF move_stage.opportunity_id IS NULL THEN
@@ -430,15 +451,20 @@ BEGIN
     END IF;
 
     -- the deal as its history says it stood at the move: a move dated in
-    -- the past takes the amount, owner and dates of then, not of now
-    SELECT h.amount, h.expected_close, h.forecast_category, h.owner_id
-      INTO stood
-      FROM @extschema@.opportunity_history h
-     WHERE h.opportunity_id = deal.opportunity_id
-       AND h.changed_at <= move_stage.at
-     ORDER BY h.changed_at DESC
-     LIMIT 1;
-    IF NOT FOUND THEN
+    -- the past takes the amount, owner and dates of then, not of now.  The
+    -- deal's row says what its newest snapshot says, so the history is read
+    -- only for a move dated before that snapshot.
+    IF deal.snapshot_at > move_stage.at THEN
+        SELECT h.amount, h.expected_close, h.forecast_category, h.owner_id
+          INTO stood
+          FROM @extschema@.opportunity_history h
+         WHERE h.opportunity_id = deal.opportunity_id
+           AND h.changed_at <= move_stage.at
+         ORDER BY h.changed_at DESC
+         LIMIT 1;
+        in_history := FOUND;
+    END IF;
+    IF NOT in_history THEN
         SELECT deal.amount, deal.expected_close, deal.forecast_category, deal.owner_id INTO stood;
     END IF;
 

@@ -105,7 +105,12 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION @extschema@.opportunity_after_update()
+-- The checks and snapshots of an update of deals.  An update that changes
+-- none of the fields they depend on, or only the stage fields to what the
+-- stage history says (the sync's own update), needs none of it:
+-- opportunity_after_update() in C (stage_sync.c) compares each row with
+-- its old version and calls this only for the other updates.
+CREATE FUNCTION @extschema@.opportunity_after_update_general()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -204,6 +209,15 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.opportunity_after_update_general() IS
+    'Internal: the checks and snapshots of an update of deals; called by opportunity_after_update() for an update that changes a field they depend on.';
+
+CREATE FUNCTION @extschema@.opportunity_after_update()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'opportunity_after_update'
+LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.opportunity_after_update() IS
+    'Trigger: checks an update of deals and takes its snapshots, through opportunity_after_update_general() unless the update changes no field they depend on.';
 
 -- A snapshot for an instant that already has one replaces it.  In C: it
 -- runs for every history row written, and probes the primary key directly,
@@ -236,6 +250,10 @@ BEGIN
     END IF;
     deals := ARRAY(SELECT DISTINCT opportunity_id FROM changed_snapshots);
     PERFORM @extschema@.lock_deals(deals);
+    -- (a deletion may be its deal's own, by cascade)
+    IF TG_OP <> 'DELETE' AND row_security_active('@extschema@.opportunity') THEN
+        PERFORM @extschema@.refuse_unseen_deals(deals);
+    END IF;
     -- by the deals' ids (one probe each), not by joining the transition
     -- table, so that no plan depends on its size
     UPDATE @extschema@.opportunity o
