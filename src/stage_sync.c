@@ -14,7 +14,9 @@
  *	  UPDATE runs it vouches for the values it writes;
  *	- stage_event_after_insert reads the inserted events from the transition
  *	  table itself, locks their deals, checks that each event's stage is in
- *	  its deal's pipeline and syncs the deals.  Events dated ahead of now, a
+ *	  its deal's pipeline and syncs the deals.  A deal the lock does not
+ *	  return (row security hid it once a concurrent change committed) fails
+ *	  the statement with a serialization failure.  Events dated ahead of now, a
  *	  stage of another pipeline and a pipeline with stage gates on are left
  *	  to stage_event_after_insert_general(), the PL/pgSQL trigger that
  *	  handles every case (and raises the errors);
