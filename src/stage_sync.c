@@ -73,13 +73,13 @@ typedef enum StageQuery
 	Q_PIPELINE,					/* an event whose stage is of another pipeline */
 	Q_NEWEST,					/* the deals whose stage fields must change */
 	Q_UPDATE,					/* and the change */
+	Q_REFUSE_UNSEEN,			/* the error for a deal the lock did not return */
 	N_QUERIES
 } StageQuery;
 
 static const char *const query_text[N_QUERIES] = {
 	[Q_LOCK] =
-	"SELECT coalesce(p.gate_mode, %1$s.default_stage_gate_mode()) OPERATOR(pg_catalog.<>) 'off',"
-	"       o.opportunity_id"
+	"SELECT coalesce(p.gate_mode, %1$s.default_stage_gate_mode()) OPERATOR(pg_catalog.<>) 'off'"
 	" FROM %1$s.opportunity o"
 	" JOIN %1$s.pipeline p ON p.pipeline_id OPERATOR(pg_catalog.=) o.pipeline_id"
 	" WHERE o.opportunity_id OPERATOR(pg_catalog.=) ANY ($1)"
@@ -116,14 +116,17 @@ static const char *const query_text[N_QUERIES] = {
 	"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
 	"                  pg_catalog.unnest($4)) AS u(id, stage_id, closed_at, entered_at)"
 	" WHERE o.opportunity_id OPERATOR(pg_catalog.=) u.id",
+	[Q_REFUSE_UNSEEN] =
+	"SELECT %1$s.refuse_unseen_deals($1)",
 };
 
-static const int query_nargs[N_QUERIES] = {1, 1, 1, 4};
+static const int query_nargs[N_QUERIES] = {1, 1, 1, 4, 1};
 static const Oid query_argtypes[N_QUERIES][4] = {
 	{INT8ARRAYOID},
 	{INT8ARRAYOID},
 	{INT8ARRAYOID},
 	{INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID},
+	{INT8ARRAYOID},
 };
 
 /* the prepared queries, for the schema they were prepared in */
@@ -138,17 +141,19 @@ static SPIPlanPtr prepared[N_QUERIES];
  * deals, so a sync begun since (a user's trigger that wrote events during
  * the UPDATE) means the values may be stale, and the general check runs.
  */
+/* the columns of Q_NEWEST: the deal, then the stage fields it gets */
+#define N_SYNC_COLUMNS 4
+static const Oid sync_column_type[N_SYNC_COLUMNS] = {
+	INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID
+};
+
 typedef struct StageVouch
 {
 	uint64		generation;		/* syncs_begun when the values were read */
 	int			n;
-	int64	   *ids;			/* ascending */
-	Datum	   *stage_id;
-	bool	   *stage_null;
-	Datum	   *closed_at;
-	bool	   *closed_null;
-	Datum	   *entered_at;
-	bool	   *entered_null;
+	/* column c of row i: value[c][i], isnull[c][i]; deals ascending */
+	Datum	   *value[N_SYNC_COLUMNS];
+	bool	   *isnull[N_SYNC_COLUMNS];
 } StageVouch;
 
 static const StageVouch *vouched = NULL;
@@ -218,13 +223,25 @@ end_queries(int nestlevel)
 	SPI_finish();
 }
 
+/* qsort and bsearch order of bigint datums */
 static int
-compare_int64(const void *a, const void *b)
+compare_int8_datums(const void *a, const void *b)
 {
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
+	int64		x = DatumGetInt64(*(const Datum *) a);
+	int64		y = DatumGetInt64(*(const Datum *) b);
 
 	return (x > y) - (x < y);
+}
+
+/* A one-dimensional array of bigint or timestamptz values (nulls allowed). */
+static Datum
+array_of_8_byte(Datum *values, bool *isnull, int n, Oid type)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(values, isnull, 1, dims, lbs, type, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 /*
@@ -253,39 +270,14 @@ sync_deals(Oid nspid, Datum deal_ids)
 
 	tuptable = SPI_tuptable;
 	vouch.n = (int) n;
-	vouch.ids = palloc(n * sizeof(int64));
-	vouch.stage_id = palloc(n * sizeof(Datum));
-	vouch.stage_null = palloc(n * sizeof(bool));
-	vouch.closed_at = palloc(n * sizeof(Datum));
-	vouch.closed_null = palloc(n * sizeof(bool));
-	vouch.entered_at = palloc(n * sizeof(Datum));
-	vouch.entered_null = palloc(n * sizeof(bool));
-	for (uint64 i = 0; i < n; i++)
+	for (int c = 0; c < N_SYNC_COLUMNS; c++)
 	{
-		HeapTuple	tuple = tuptable->vals[i];
-		bool		isnull;
-
-		vouch.ids[i] = DatumGetInt64(SPI_getbinval(tuple, tuptable->tupdesc, 1, &isnull));
-		vouch.stage_id[i] = SPI_getbinval(tuple, tuptable->tupdesc, 2, &vouch.stage_null[i]);
-		vouch.closed_at[i] = SPI_getbinval(tuple, tuptable->tupdesc, 3, &vouch.closed_null[i]);
-		vouch.entered_at[i] = SPI_getbinval(tuple, tuptable->tupdesc, 4, &vouch.entered_null[i]);
-	}
-
-	{
-		int			dims[1] = {vouch.n};
-		int			lbs[1] = {1};
-		Datum	   *id_datums = palloc(n * sizeof(Datum));
-
-		for (int i = 0; i < vouch.n; i++)
-			id_datums[i] = Int64GetDatum(vouch.ids[i]);
-		args[0] = PointerGetDatum(construct_array(id_datums, vouch.n, INT8OID, 8,
-												  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[1] = PointerGetDatum(construct_md_array(vouch.stage_id, vouch.stage_null, 1, dims, lbs,
-													 INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[2] = PointerGetDatum(construct_md_array(vouch.closed_at, vouch.closed_null, 1, dims, lbs,
-													 TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[3] = PointerGetDatum(construct_md_array(vouch.entered_at, vouch.entered_null, 1, dims, lbs,
-													 TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		vouch.value[c] = palloc(n * sizeof(Datum));
+		vouch.isnull[c] = palloc(n * sizeof(bool));
+		for (uint64 i = 0; i < n; i++)
+			vouch.value[c][i] = SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, c + 1,
+											  &vouch.isnull[c][i]);
+		args[c] = array_of_8_byte(vouch.value[c], vouch.isnull[c], vouch.n, sync_column_type[c]);
 	}
 
 	outer = vouched;
@@ -405,40 +397,6 @@ open_transition_table(Tuplestorestate *store, TupleDesc tupdesc)
 }
 
 /*
- * The events' deals exist (their foreign key was checked), so a deal the
- * lock did not return is one the writer no longer sees: row security, after
- * a concurrent change of its owner committed while the lock waited.  The
- * sync could not write it; the statement is refused as a serialization
- * failure, and a retry sees the deal as it now is.
- */
-static void
-refuse_unseen_deals(const int64 *deals, int n_deals)
-{
-	int64		unseen = deals[0];
-	uint64		j = 0;
-
-	/* both in id order: the first deal the lock did not return */
-	for (int i = 0; i < n_deals; i++)
-	{
-		bool		isnull;
-
-		if (j < SPI_processed &&
-			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &isnull)) == deals[i])
-		{
-			j++;
-			continue;
-		}
-		unseen = deals[i];
-		break;
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-			 errmsg("could not sync opportunity " INT64_FORMAT ": it is no longer visible to the current role", unseen),
-			 errdetail("Another transaction changed the deal while this one waited for it."),
-			 errhint("Retry the transaction.")));
-}
-
-/*
  * stage_event_after_insert(): AFTER INSERT ON stage_event FOR EACH
  * STATEMENT, REFERENCING NEW TABLE.
  */
@@ -454,17 +412,21 @@ stage_event_after_insert(PG_FUNCTION_ARGS)
 	Oid			nspid = RelationGetNamespace(rel);
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	TupleTableSlot *slot;
-	int64	   *ids;
-	int64	   *deals;
+	Datum	   *ids;
+	Datum	   *deals;
 	int			n = 0;
 	int			n_deals;
 	int			allocated = 64;
 	bool		ahead = false;
 	int			nestlevel;
 	Datum		args[1];
+	Datum		event_ids;
+	Datum		deal_ids;
+	bool		gated = false;
+	uint64		locked;
 
-	ids = palloc(allocated * sizeof(int64));
-	deals = palloc(allocated * sizeof(int64));
+	ids = palloc(allocated * sizeof(Datum));
+	deals = palloc(allocated * sizeof(Datum));
 	slot = open_transition_table(trigdata->tg_newtable, RelationGetDescr(rel));
 	while (tuplestore_gettupleslot(trigdata->tg_newtable, true, false, slot))
 	{
@@ -473,7 +435,7 @@ stage_event_after_insert(PG_FUNCTION_ARGS)
 					at_null;
 		Datum		id = slot_getattr(slot, id_att, &id_null);
 		Datum		deal = slot_getattr(slot, deal_att, &deal_null);
-		Datum		at = slot_getattr(slot, at_att, &at_null);
+		TimestampTz at = DatumGetTimestampTz(slot_getattr(slot, at_att, &at_null));
 
 		if (id_null || deal_null || at_null)
 		{
@@ -482,19 +444,19 @@ stage_event_after_insert(PG_FUNCTION_ARGS)
 		}
 		if (n == allocated)
 		{
-			if (allocated >= (int) (MaxAllocSize / sizeof(int64) / 2))
+			if (allocated >= (int) (MaxAllocSize / sizeof(Datum) / 2))
 				ereport(ERROR,
 						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						 errmsg("too many stage events in one statement")));
 			allocated *= 2;
-			ids = repalloc(ids, allocated * sizeof(int64));
-			deals = repalloc(deals, allocated * sizeof(int64));
+			ids = repalloc(ids, allocated * sizeof(Datum));
+			deals = repalloc(deals, allocated * sizeof(Datum));
 		}
-		ids[n] = DatumGetInt64(id);
-		deals[n] = DatumGetInt64(deal);
+		ids[n] = id;
+		deals[n] = deal;
 		n++;
 		/* dated after the transaction began, or not finite: checked there */
-		if (DatumGetTimestampTz(at) > now || TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(at)))
+		if (at > now || TIMESTAMP_NOT_FINITE(at))
 			ahead = true;
 	}
 	ExecDropSingleTupleTableSlot(slot);
@@ -504,47 +466,40 @@ stage_event_after_insert(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	/* the deals, in id order, once each */
-	qsort(deals, n, sizeof(int64), compare_int64);
+	qsort(deals, n, sizeof(Datum), compare_int8_datums);
 	n_deals = 0;
 	for (int i = 0; i < n; i++)
-		if (n_deals == 0 || deals[n_deals - 1] != deals[i])
+		if (n_deals == 0 || DatumGetInt64(deals[n_deals - 1]) != DatumGetInt64(deals[i]))
 			deals[n_deals++] = deals[i];
+	event_ids = array_of_8_byte(ids, NULL, n, INT8OID);
+	deal_ids = array_of_8_byte(deals, NULL, n_deals, INT8OID);
 
 	nestlevel = begin_queries();
+	args[0] = deal_ids;
+	locked = run_query(nspid, Q_LOCK, args, NULL);
+
+	/*
+	 * The events' deals exist (their foreign key was checked), so a deal the
+	 * lock did not return is one row security hid once a concurrent change
+	 * of its owner committed: refuse_unseen_deals() raises the error.
+	 */
+	if (locked < (uint64) n_deals)
+		run_query(nspid, Q_REFUSE_UNSEEN, args, NULL);
+	for (uint64 i = 0; i < locked && !gated; i++)
 	{
-		Datum	   *d = palloc(Max(n, n_deals) * sizeof(Datum));
-		Datum		event_ids;
-		Datum		deal_ids;
-		bool		gated = false;
-		uint64		locked;
+		bool		isnull;
 
-		for (int i = 0; i < n; i++)
-			d[i] = Int64GetDatum(ids[i]);
-		event_ids = PointerGetDatum(construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		for (int i = 0; i < n_deals; i++)
-			d[i] = Int64GetDatum(deals[i]);
-		deal_ids = PointerGetDatum(construct_array(d, n_deals, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-
-		args[0] = deal_ids;
-		locked = run_query(nspid, Q_LOCK, args, NULL);
-		if (locked < (uint64) n_deals)
-			refuse_unseen_deals(deals, n_deals);
-		for (uint64 i = 0; i < locked && !gated; i++)
-		{
-			bool		isnull;
-
-			gated = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)) ||
-				isnull;
-		}
-		SPI_freetuptable(SPI_tuptable);
-		args[0] = event_ids;
-		if (gated || run_query(nspid, Q_PIPELINE, args, NULL) > 0)
-		{
-			end_queries(nestlevel);
-			return call_general_trigger(fcinfo, "stage_event_after_insert_general");
-		}
-		sync_deals(nspid, deal_ids);
+		gated = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)) ||
+			isnull;
 	}
+	SPI_freetuptable(SPI_tuptable);
+	args[0] = event_ids;
+	if (gated || run_query(nspid, Q_PIPELINE, args, NULL) > 0)
+	{
+		end_queries(nestlevel);
+		return call_general_trigger(fcinfo, "stage_event_after_insert_general");
+	}
+	sync_deals(nspid, deal_ids);
 	end_queries(nestlevel);
 	return PointerGetDatum(NULL);
 }
@@ -585,40 +540,34 @@ same_value(TupleTableSlot *a, TupleTableSlot *b, int attnum)
 	return datumIsEqual(x, y, att->attbyval, att->attlen);
 }
 
-static bool
-vouched_value(const StageVouch *vouch, int field, int i, Datum value, bool isnull)
-{
-	const Datum *values = field == 0 ? vouch->stage_id : field == 1 ? vouch->closed_at : vouch->entered_at;
-	const bool *nulls = field == 0 ? vouch->stage_null : field == 1 ? vouch->closed_null : vouch->entered_null;
-
-	if (nulls[i] || isnull)
-		return nulls[i] && isnull;
-	/* bigint and timestamptz: equal exactly when their bits are */
-	return DatumGetInt64(values[i]) == DatumGetInt64(value);
-}
-
 /* The new row's stage fields are those the running sync writes. */
 static bool
 stage_fields_vouched(TupleTableSlot *row, const int *attnum)
 {
 	const StageVouch *vouch = vouched;
 	bool		isnull;
-	int64		id;
-	const int64 *found;
+	Datum		id;
+	const Datum *found;
+	int			i;
 
 	if (vouch == NULL || vouch->generation != syncs_begun)
 		return false;
-	id = DatumGetInt64(slot_getattr(row, attnum[KEY_COLUMN], &isnull));
+	id = slot_getattr(row, attnum[KEY_COLUMN], &isnull);
 	if (isnull)
 		return false;
-	found = bsearch(&id, vouch->ids, vouch->n, sizeof(int64), compare_int64);
+	found = bsearch(&id, vouch->value[0], vouch->n, sizeof(Datum), compare_int8_datums);
 	if (found == NULL)
 		return false;
+	i = (int) (found - vouch->value[0]);
 	for (int f = 0; f < N_STAGE_FIELDS; f++)
 	{
 		Datum		value = slot_getattr(row, attnum[f], &isnull);
+		bool		vouched_null = vouch->isnull[f + 1][i];
 
-		if (!vouched_value(vouch, f, (int) (found - vouch->ids), value, isnull))
+		if (vouched_null != isnull)
+			return false;
+		/* bigint and timestamptz: equal exactly when their bits are */
+		if (!isnull && DatumGetInt64(vouch->value[f + 1][i]) != DatumGetInt64(value))
 			return false;
 	}
 	return true;

@@ -70,7 +70,7 @@ COMMENT ON FUNCTION @extschema@.lock_deals(bigint[]) IS
 -- owner) committed while the lock waited.  The deal's fields could not be
 -- brought in step with what was written, so the statement is refused as a
 -- serialization failure; a retry sees the deal as it now is.  Only under row
--- security can this happen (stage_event_after_insert() checks the same in C).
+-- security can this happen (stage_event_after_insert() calls this too).
 CREATE FUNCTION @extschema@.refuse_unseen_deals(opportunity_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql STABLE
