@@ -2656,14 +2656,19 @@ COMMENT ON FUNCTION @extschema@.load_demo(integer, integer, date, boolean) IS
 -- The milestone and historical parts are computed only when asked for
 -- (their CTEs are gated by with_milestone / with_historical); otherwise
 -- their columns are null.
-CREATE OR REPLACE FUNCTION @extschema@.pipeline_value_open_deals(as_of timestamptz, lookback interval, min_sample integer,
+-- pipeline_value_open_deals reads the breakdown in the same pass: it takes
+-- the dimension and returns the breakdown key and value.
+DROP FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint);
+CREATE FUNCTION @extschema@.pipeline_value_open_deals(as_of timestamptz, lookback interval, min_sample integer,
                                                       with_milestone boolean, with_historical boolean,
-                                                      sample_ids bigint DEFAULT 50000)
+                                                      sample_ids bigint DEFAULT 50000,
+                                                      dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint,
                amount numeric, expected_close date, forecast_category text,
                time_in_stage_days double precision, stage_probability numeric,
                milestones_done integer, milestones_required integer, milestone_probability numeric,
-               historical_deals bigint, historical_won bigint, historical_probability numeric)
+               historical_deals bigint, historical_won bigint, historical_probability numeric,
+               dimension_key text, dimension_value text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
@@ -2675,6 +2680,10 @@ DECLARE
     -- the won and the open stages, as constants for the per-deal probes
     won_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'won');
     open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
+    -- the breakdown, read in the same pass (the owner at as_of is credited)
+    dim text := @extschema@.outcome_dimension(dimension);
+    by_account boolean := dim IN ('industry', 'segment', 'region');
+    by_rep boolean := dim IN ('rep', 'team');
 BEGIN
     -- plpgsql with custom plans: the query is planned with the actual
     -- as_of and flags, so the parts not asked for are planned away
@@ -2685,9 +2694,14 @@ BEGIN
         SELECT p.opportunity_id, p.pipeline_id, p.stage_id, p.owner_id, p.amount_base AS amount,
                p.expected_close, p.forecast_category,
                date_part('epoch', as_of - p.entered_stage_at) / 86400 AS in_stage,
-               s.position, s.probability
-          FROM @extschema@.pipeline_as_of(as_of, open_only => true) p
+               s.position, s.probability,
+               @extschema@.dimension_value(dim, pl.name, r.name, r.team, p.source, a.industry, a.segment,
+                                           a.region, p.competitor, p.kind, p.product) AS value
+          FROM @extschema@.pipeline_as_of_rows(as_of, NULL, true) p
           JOIN @extschema@.stage s ON s.stage_id = p.stage_id
+          LEFT JOIN @extschema@.pipeline pl ON dim = 'pipeline' AND pl.pipeline_id = p.pipeline_id
+          LEFT JOIN @extschema@.account a ON by_account AND a.account_id = p.account_id
+          LEFT JOIN @extschema@.rep r ON by_rep AND r.rep_id = p.owner_id
          WHERE p.is_open
     ),
     -- milestone weighting: the next probability of each open stage
@@ -2817,16 +2831,16 @@ BEGIN
            CASE WHEN with_historical THEN coalesce(h.won_ge, 0) END,
            CASE WHEN NOT with_historical THEN NULL
                 WHEN h.n_ge >= min_sample THEN trim_scale(round(h.won_ge::numeric / h.n_ge, 6))
-                ELSE d.probability END
+                ELSE d.probability END,
+           @extschema@.dimension_key(dim, d.pipeline_id, d.owner_id, d.value), d.value
       FROM open_deal d
       LEFT JOIN next_stage ns ON ns.stage_id = d.stage_id
       LEFT JOIN milestone_done md ON md.opportunity_id = d.opportunity_id
       LEFT JOIN historical h ON h.stage_id = d.stage_id AND h.days = floor(d.in_stage)::integer;
 END;
 $$;
-
-COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint) IS
-    'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for).';
+COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint, text) IS
+    'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for) and their breakdown key and value for a dimension (the rep: the owner at as_of).';
 
 -- Linear write paths: no trigger query joins a transition table by a plan
 -- cached for another size (old and new rows are compared with EXCEPT, deals
@@ -3153,39 +3167,44 @@ $$;
 COMMENT ON FUNCTION @extschema@.pipeline_flow_rows(timestamptz, timestamptz, text, text, text, date, boolean) IS
     'Internal: the rows of pipeline_flow_deals, or with p_totals the totals per dimension value and category for pipeline_flow.';
 
-CREATE OR REPLACE FUNCTION @extschema@.pipeline_as_of(at timestamptz DEFAULT now(), team text DEFAULT NULL,
-                                           open_only boolean DEFAULT false)
+-- pipeline_as_of_rows is pipeline_as_of with the deal's attributes the
+-- breakdowns need (account, source, competitor, kind, product), read in
+-- the same pass; pipeline_as_of returns its documented columns.
+CREATE FUNCTION @extschema@.pipeline_as_of_rows(at timestamptz, team text, open_only boolean)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
                stage_position integer, stage_kind text, is_open boolean, entered_stage_at timestamptz,
                amount numeric, currency character(3), amount_base numeric,
-               expected_close date, forecast_category text)
+               expected_close date, forecast_category text,
+               account_id bigint, source text, competitor text, kind text, product text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_day date := (pipeline_as_of.at AT TIME ZONE @extschema@.reporting_timezone())::date;
+    v_day date := (pipeline_as_of_rows.at AT TIME ZONE @extschema@.reporting_timezone())::date;
     v_reps bigint[];
 BEGIN
-    IF pipeline_as_of.at IS NULL THEN
+    IF pipeline_as_of_rows.at IS NULL THEN
         RETURN;
     END IF;
-    PERFORM @extschema@.finite_instant(pipeline_as_of.at, 'at');
-    PERFORM @extschema@.check_team(pipeline_as_of.team);
-    IF pipeline_as_of.team IS NULL THEN
+    PERFORM @extschema@.finite_instant(pipeline_as_of_rows.at, 'at');
+    PERFORM @extschema@.check_team(pipeline_as_of_rows.team);
+    IF pipeline_as_of_rows.team IS NULL THEN
         RETURN QUERY
         WITH changed_since AS MATERIALIZED (
             -- the deals with a snapshot after `at` (their row is newer)
             SELECT o.opportunity_id
               FROM @extschema@.opportunity o
-             WHERE o.snapshot_at > pipeline_as_of.at
+             WHERE o.snapshot_at > pipeline_as_of_rows.at
         ), staged AS (
-            SELECT o.opportunity_id, o.pipeline_id, o.currency,
-                   CASE WHEN o.stage_entered_at <= pipeline_as_of.at THEN o.stage_id
+            SELECT o.opportunity_id, o.pipeline_id, o.currency, o.account_id, o.source, o.competitor,
+                   o.kind AS deal_kind, o.product,
+                   CASE WHEN o.stage_entered_at <= pipeline_as_of_rows.at THEN o.stage_id
                         ELSE e.stage_id END AS stage_id,
-                   CASE WHEN o.stage_entered_at <= pipeline_as_of.at THEN o.stage_entered_at
+                   CASE WHEN o.stage_entered_at <= pipeline_as_of_rows.at THEN o.stage_entered_at
                         ELSE e.entered_at END AS entered_at,
                    CASE WHEN cs.opportunity_id IS NULL THEN o.amount ELSE h.amount END AS amount,
                    CASE WHEN cs.opportunity_id IS NULL THEN o.expected_close ELSE h.expected_close END
@@ -3199,8 +3218,8 @@ BEGIN
               LEFT JOIN LATERAL (
                     SELECT ev.stage_id, ev.entered_at
                       FROM @extschema@.stage_event ev
-                     WHERE o.stage_entered_at > pipeline_as_of.at
-                       AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
+                     WHERE o.stage_entered_at > pipeline_as_of_rows.at
+                       AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of_rows.at
                      ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
                      LIMIT 1) e ON true
               -- changed since: the newest snapshot not after the instant
@@ -3209,63 +3228,97 @@ BEGIN
                     SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
                       FROM @extschema@.opportunity_history hi
                      WHERE cs.opportunity_id IS NOT NULL
-                       AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of.at
+                       AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of_rows.at
                      ORDER BY hi.changed_at DESC
                      LIMIT 1) h ON true
-             WHERE o.created_at <= pipeline_as_of.at
+             WHERE o.created_at <= pipeline_as_of_rows.at
                -- open at the instant: open now, or closed after it
-               AND (NOT pipeline_as_of.open_only OR o.closed_at IS NULL OR o.closed_at > pipeline_as_of.at)
+               AND (NOT pipeline_as_of_rows.open_only OR o.closed_at IS NULL OR o.closed_at > pipeline_as_of_rows.at)
         )
         SELECT st.opportunity_id, st.pipeline_id, st.owner_id, st.stage_id, s.position, s.kind,
                s.kind = 'open', st.entered_at,
                st.amount, st.currency,
                @extschema@.to_base(st.amount, st.currency, v_day),
                st.expected_close,
-               coalesce(st.forecast_category, s.forecast_category)
+               coalesce(st.forecast_category, s.forecast_category),
+               st.account_id, st.source, st.competitor, st.deal_kind, st.product
           FROM staged st
           JOIN @extschema@.stage s ON s.stage_id = st.stage_id
-         WHERE NOT pipeline_as_of.open_only OR s.kind = 'open';
+         WHERE NOT pipeline_as_of_rows.open_only OR s.kind = 'open';
     ELSE
         -- the team's reps as a constant, so that the plan can use the owner index
-        v_reps := ARRAY(SELECT r.rep_id FROM @extschema@.rep r WHERE r.team = pipeline_as_of.team);
+        v_reps := ARRAY(SELECT r.rep_id FROM @extschema@.rep r WHERE r.team = pipeline_as_of_rows.team);
         RETURN QUERY
         WITH candidate AS (
             -- deals some rep of the team owned at or before the instant
             SELECT DISTINCT hi.opportunity_id
               FROM @extschema@.opportunity_history hi
              WHERE hi.owner_id = ANY (v_reps)
-               AND hi.changed_at <= pipeline_as_of.at
+               AND hi.changed_at <= pipeline_as_of_rows.at
         )
         SELECT o.opportunity_id, o.pipeline_id, h.owner_id, e.stage_id, s.position, s.kind,
                s.kind = 'open', e.entered_at,
                h.amount, o.currency,
                @extschema@.to_base(h.amount, o.currency, v_day),
                h.expected_close,
-               coalesce(h.forecast_category, s.forecast_category)
+               coalesce(h.forecast_category, s.forecast_category),
+               o.account_id, o.source, o.competitor, o.kind, o.product
           FROM candidate c
           CROSS JOIN LATERAL (
-                SELECT o.opportunity_id, o.pipeline_id, o.currency
+                SELECT o.opportunity_id, o.pipeline_id, o.currency, o.account_id, o.source, o.competitor,
+                       o.kind, o.product
                   FROM @extschema@.opportunity o
-                 WHERE o.opportunity_id = c.opportunity_id AND o.created_at <= pipeline_as_of.at
+                 WHERE o.opportunity_id = c.opportunity_id AND o.created_at <= pipeline_as_of_rows.at
                 OFFSET 0) o
           CROSS JOIN LATERAL (
                 SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
                   FROM @extschema@.opportunity_history hi
-                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of.at
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of_rows.at
                  ORDER BY hi.changed_at DESC
                  LIMIT 1) h
           CROSS JOIN LATERAL (
                 SELECT ev.stage_id, ev.entered_at
                   FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of_rows.at
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
                  LIMIT 1) e
           JOIN @extschema@.stage s ON s.stage_id = e.stage_id
          WHERE h.owner_id = ANY (v_reps)
-           AND (NOT pipeline_as_of.open_only OR s.kind = 'open');
+           AND (NOT pipeline_as_of_rows.open_only OR s.kind = 'open');
     END IF;
 END;
 $$;
+COMMENT ON FUNCTION @extschema@.pipeline_as_of_rows(timestamptz, text, boolean) IS
+    'Internal: the rows of pipeline_as_of() with the deal''s account, source, competitor, kind and product.';
+
+CREATE OR REPLACE FUNCTION @extschema@.pipeline_as_of(at timestamptz DEFAULT now(), team text DEFAULT NULL,
+                                           open_only boolean DEFAULT false)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
+               stage_position integer, stage_kind text, is_open boolean, entered_stage_at timestamptz,
+               amount numeric, currency character(3), amount_base numeric,
+               expected_close date, forecast_category text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    -- the arguments are checked here first, so that an error names the
+    -- function called; pipeline_as_of_rows makes the rows
+BEGIN
+    IF pipeline_as_of.at IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM @extschema@.finite_instant(pipeline_as_of.at, 'at');
+    PERFORM @extschema@.check_team(pipeline_as_of.team);
+    RETURN QUERY
+    SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.stage_position, p.stage_kind, p.is_open,
+           p.entered_stage_at, p.amount, p.currency, p.amount_base, p.expected_close, p.forecast_category
+      FROM @extschema@.pipeline_as_of_rows(pipeline_as_of.at, pipeline_as_of.team, pipeline_as_of.open_only) p;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.pipeline_as_of(timestamptz, text, boolean) IS
+    'Every deal as it stood at a past instant: stage (newest stage event not after it), amount, expected close, forecast category and owner (newest snapshot not after it), open or closed, amount in the base currency at that day''s rate. Optionally only the deals then owned by reps of one team, or only the deals then open.';
 
 -- load_demo prints its progress, a NOTICE per phase.
 CREATE FUNCTION @extschema@.demo_progress(phase text, row_count bigint, since timestamptz)
@@ -3700,6 +3753,526 @@ COMMENT ON FUNCTION @extschema@.fx_rate_on(character, date) IS
 COMMENT ON FUNCTION @extschema@.data_quality_findings(timestamptz) IS
     'Rows that break the sales process as the data stood at as_of, one row per finding: stage events out of order or after a close, regressions, skipped stages, stage fields that contradict the history, negative amounts and durations, missing owners, accounts, stage events and snapshots, amounts in a currency without a rate on their date, history dated in the future, gaps in open-stage positions.';
 
+-- The KPI engine: history lookups (47_history_lookups.sql), the closed-deal
+-- partials (53_closed_partials.sql) and the funnel partials
+-- (54_funnel_partials.sql); deal_states_at takes the dimension and
+-- returns the breakdown key and value.
+-- Reading a deal's histories as they stood at an instant: the building
+-- blocks every KPI uses to rebuild a deal's stage or snapshot fields at
+-- as_of, for the few deals whose row has changed since.
+--
+-- Both are called per deal, in a LATERAL or scalar subquery, for the deals
+-- whose row changed after the instant: one backward index probe each.  A
+-- caller that needs the row only for some deals passes wanted = false for
+-- the others, which skips the probe.
+
+-- The deal's newest stage event not after `at` (latest entered_at, ties
+-- by the higher stage_event_id); no row when it had none by then.
+CREATE FUNCTION @extschema@.newest_stage_event(opportunity_id bigint, at timestamptz,
+                                               wanted boolean DEFAULT true)
+RETURNS TABLE (stage_event_id bigint, stage_id bigint, entered_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+ROWS 1
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ev.stage_event_id, ev.stage_id, ev.entered_at
+      FROM @extschema@.stage_event ev
+     WHERE newest_stage_event.wanted
+       AND ev.opportunity_id = newest_stage_event.opportunity_id
+       AND ev.entered_at <= newest_stage_event.at
+     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+     LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@.newest_stage_event(bigint, timestamptz, boolean) IS
+    'Internal: a deal''s newest stage event not after an instant (no row if none, or if not wanted).';
+
+-- The deal's newest history snapshot not after `at`; no row when none is
+-- that old.
+CREATE FUNCTION @extschema@.newest_snapshot(opportunity_id bigint, at timestamptz, wanted boolean DEFAULT true)
+RETURNS TABLE (changed_at timestamptz, amount numeric, expected_close date, forecast_category text,
+               owner_id bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+ROWS 1
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT hi.changed_at, hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
+      FROM @extschema@.opportunity_history hi
+     WHERE newest_snapshot.wanted
+       AND hi.opportunity_id = newest_snapshot.opportunity_id
+       AND hi.changed_at <= newest_snapshot.at
+     ORDER BY hi.changed_at DESC
+     LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@.newest_snapshot(bigint, timestamptz, boolean) IS
+    'Internal: a deal''s newest history snapshot not after an instant (no row if none, or if not wanted).';
+
+-- The KPI engine, closed deals.  Every KPI is computed in two steps, as the
+-- summary aggregates are: an internal *partials* function makes one pass
+-- over the rows the KPI family needs and returns a summary per (dimension
+-- key, period); the public KPI function rolls those up (rollup() and sums)
+-- per dimension value and applies the accessors.  The pass happens inside
+-- one custom-planned query that reads the deal's attributes in the same
+-- scan that finds the deal (hash joins to account and rep, no probe per
+-- deal), so no function boundary hides a row count from the planner where
+-- it matters: what crosses it is either one row per deal into an
+-- aggregate, or a few summaries.
+--
+-- The dimension key is the stable identity of a breakdown value: the rep or
+-- pipeline id for those dimensions, the value itself for the others.  Two
+-- reps with the same name are two keys with one value; the public KPIs
+-- group by value, as they always have.
+
+-- Internal: the stable key of a breakdown value (dimension.c).
+CREATE FUNCTION @extschema@.dimension_key(dimension text, pipeline_id bigint, owner_id bigint, value text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'dimension_key'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.dimension_key(text, bigint, bigint, text) IS
+    'Internal: the stable key of a breakdown value: the owner id for rep, the pipeline id for pipeline, the value itself otherwise.';
+
+-- Internal: refuses period bounds that are not a strictly increasing
+-- one-dimensional array of at least two instants, without NULLs, indexed
+-- from 1.  Returns true.
+CREATE FUNCTION @extschema@.check_bounds(bounds timestamptz[])
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF bounds IS NULL OR array_ndims(bounds) IS DISTINCT FROM 1 OR array_lower(bounds, 1) <> 1
+       OR cardinality(bounds) < 2 OR array_position(bounds, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'argument "bounds" must be an array of at least two instants, indexed from 1, without nulls'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR i IN 1 .. cardinality(bounds) - 1 LOOP
+        IF bounds[i + 1] <= bounds[i] THEN
+            RAISE EXCEPTION 'argument "bounds" must be strictly increasing, got "%" after "%"',
+                    bounds[i + 1], bounds[i]
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.check_bounds(timestamptz[]) IS
+    'Internal: checks an array of period bounds (at least two, strictly increasing, no nulls); true or 22023.';
+
+-- Internal: checks the dimension of the closed-deal functions: those of
+-- dimension_value() and deal_size_band.
+CREATE FUNCTION @extschema@.closed_dimension(dimension text)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN dimension = 'deal_size_band' THEN dimension
+                ELSE @extschema@.outcome_dimension(dimension) END
+$$;
+COMMENT ON FUNCTION @extschema@.closed_dimension(text) IS
+    'Internal: checks the dimension of the closed-deal partials (the common ones and deal_size_band) and returns it.';
+
+-- Deals closed in [period_start, period_end) as they stood at as_of, each
+-- with its breakdown value: the deal's newest stage event not after as_of
+-- is won or lost and entered in the period.  A deal reopened after as_of
+-- still counts; one closed, then reopened before as_of does not.  The
+-- owner is the one at the close (the rep credited with the win), the
+-- amount the one known at as_of, converted at the rate of the close date.
+-- Besides the dimensions of dimension_value(), deal_size_band (of the
+-- amount in the base currency).
+--
+-- Only deals with stage events after as_of can differ from their current
+-- row, and only deals with snapshots after the close (or after as_of: the
+-- deal's snapshot_at tells) need their history read: at as_of = now that is
+-- nearly none, so the common case is one range scan of opportunity.closed_at.
+
+--
+-- PL/pgSQL so that each call is planned with its actual dates and
+-- dimension (the joins a dimension does not need are planned away); JIT
+-- compilation would cost more than these queries run.  The range is read
+-- with a bitmap scan: deals close in another order than they were written,
+-- so an index scan visits heap pages at random (2.1 s against 0.3 s for a
+-- year at 1M deals).
+CREATE FUNCTION @extschema@.closed_deal_rows(period_start timestamptz, period_end timestamptz,
+                                             as_of timestamptz, dimension text)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
+               stage_id bigint, created_at timestamptz, closed_at timestamptz,
+               amount numeric, currency character(3), amount_base numeric, account_id bigint,
+               dimension_key text, dimension_value text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
+SET enable_indexscan = off
+AS $$
+DECLARE
+    dim text := @extschema@.closed_dimension(dimension);
+BEGIN
+    RETURN QUERY
+    WITH closed AS (
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
+               o.currency, o.stage_id, o.closed_at, o.source, o.competitor, o.kind, o.product,
+               s.kind AS outcome,
+               -- a snapshot after the close (snapshot_at is the newest's time)
+               coalesce(o.snapshot_at > o.closed_at, false) AS changed
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.stage s ON s.stage_id = o.stage_id
+         WHERE o.closed_at >= closed_deal_rows.period_start
+           AND o.closed_at < closed_deal_rows.period_end
+           AND o.closed_at <= closed_deal_rows.as_of
+           AND s.kind IN ('won', 'lost')
+        UNION ALL
+        -- closed at as_of, but moved since (reopened, or closed again later):
+        -- the newest event not after as_of
+        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
+               o.currency, e.stage_id, e.entered_at, o.source, o.competitor, o.kind, o.product,
+               s.kind, true
+          FROM @extschema@.opportunity o
+          CROSS JOIN LATERAL @extschema@.newest_stage_event(o.opportunity_id, closed_deal_rows.as_of) e
+          JOIN @extschema@.stage s ON s.stage_id = e.stage_id
+         WHERE o.opportunity_id IN (SELECT ev.opportunity_id FROM @extschema@.stage_event ev
+                                     WHERE ev.entered_at > closed_deal_rows.as_of)
+           AND (o.closed_at IS NULL OR o.closed_at > closed_deal_rows.as_of)
+           AND e.entered_at >= closed_deal_rows.period_start
+           AND e.entered_at < closed_deal_rows.period_end
+           AND s.kind IN ('won', 'lost')
+    ), credited AS (
+        -- only a snapshot after the close (which is also any after as_of)
+        -- can make the owner at the close or the amount at as_of differ from
+        -- the deal's row, which always equals its newest snapshot
+        SELECT c.opportunity_id, c.pipeline_id, c.account_id, c.created_at, c.currency, c.stage_id,
+               c.closed_at, c.source, c.competitor, c.kind, c.product, c.outcome,
+               CASE WHEN NOT c.changed THEN c.owner_id
+                    ELSE coalesce((SELECT h.owner_id
+                                     FROM @extschema@.newest_snapshot(c.opportunity_id, c.closed_at) h),
+                                  c.owner_id) END AS owner_id,
+               CASE WHEN NOT c.changed THEN c.amount
+                    ELSE coalesce((SELECT h.amount
+                                     FROM @extschema@.newest_snapshot(c.opportunity_id, closed_deal_rows.as_of) h),
+                                  c.amount) END AS amount
+          FROM closed c
+    ), converted AS (
+        SELECT r.*,
+               @extschema@.to_base(r.amount, r.currency,
+                                   (r.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
+                   AS amount_base
+          FROM credited r
+    ), labelled AS (
+        SELECT c.*,
+               CASE WHEN dim = 'deal_size_band'
+                    THEN @extschema@.deal_size_band(c.amount_base)
+                    ELSE @extschema@.dimension_value(dim, p.name, r.name, r.team, c.source, a.industry,
+                                                     a.segment, a.region, c.competitor, c.kind, c.product)
+               END AS value
+          FROM converted c
+          LEFT JOIN @extschema@.pipeline p ON dim = 'pipeline' AND p.pipeline_id = c.pipeline_id
+          LEFT JOIN @extschema@.account a ON dim IN ('industry', 'segment', 'region') AND a.account_id = c.account_id
+          LEFT JOIN @extschema@.rep r ON dim IN ('rep', 'team') AND r.rep_id = c.owner_id
+    )
+    SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
+           l.amount, l.currency, l.amount_base, l.account_id,
+           @extschema@.dimension_key(dim, l.pipeline_id, l.owner_id, l.value), l.value
+      FROM labelled l;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
+    'Internal: the rows of closed_deals() with each deal''s breakdown key and value for a dimension (those of dimension_value() and deal_size_band), read in the same pass.';
+
+CREATE OR REPLACE FUNCTION @extschema@.closed_deals(period_start timestamptz, period_end timestamptz,
+                                         as_of timestamptz DEFAULT now())
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
+               stage_id bigint, created_at timestamptz, closed_at timestamptz,
+               amount numeric, currency character(3), amount_base numeric, account_id bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+ROWS 100000
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT cd.opportunity_id, cd.pipeline_id, cd.owner_id, cd.outcome, cd.stage_id, cd.created_at,
+           cd.closed_at, cd.amount, cd.currency, cd.amount_base, cd.account_id
+      FROM @extschema@.closed_deal_rows(period_start, period_end, as_of, 'company') cd
+$$;
+COMMENT ON FUNCTION @extschema@.closed_deals(timestamptz, timestamptz, timestamptz) IS
+    'Deals closed (won or lost) in [period_start, period_end) as the history stood at as_of, with the owner at the close, the amount known at as_of and that amount in the base currency at the close-date rate.';
+
+-- The partials of the closed-deal KPIs (win rate, sales cycle, quota
+-- attainment, bookings): the deals closed in each period [bounds[i],
+-- bounds[i+1]) as of as_of, per dimension key: their win/loss summary
+-- (won amount in the base currency at the close-date rate), the summary of
+-- the won deals' cycles (creation to win, negative ones as 0; NULL without
+-- a win, and left out without with_cycles: it takes 8 kB per group) and
+-- the closed amount.  Only periods and keys with a closed deal
+-- have a row.  Any split of a period into consecutive bounds rolls up to
+-- the same summaries as the whole period.
+CREATE FUNCTION @extschema@.closed_partials(bounds timestamptz[], as_of timestamptz,
+                                            dimension text DEFAULT 'company', with_cycles boolean DEFAULT true)
+RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               outcomes @extschema@.winloss, won_cycles @extschema@.duration_summary, closed_amount numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
+-- a duration summary takes 8 kB per group: hashing a year of rep groups
+-- needs more than the default 4 MB
+SET work_mem = '64MB'
+AS $$
+#variable_conflict use_column
+DECLARE
+    lo timestamptz;
+    hi timestamptz;
+BEGIN
+    PERFORM @extschema@.check_bounds(bounds);
+    lo := bounds[1];
+    hi := bounds[cardinality(bounds)];
+    -- the cycles' summary only when asked for (its 8 kB per group would
+    -- otherwise steer the planner away from hashing the groups)
+    IF with_cycles THEN
+        RETURN QUERY
+        SELECT cd.dimension_key, cd.dimension_value,
+               bounds[width_bucket(cd.closed_at, bounds)], bounds[width_bucket(cd.closed_at, bounds) + 1],
+               @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base),
+               CASE WHEN bool_or(cd.outcome = 'won') THEN
+                   @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))
+                       FILTER (WHERE cd.outcome = 'won') END,
+               sum(cd.amount_base)
+          FROM @extschema@.closed_deal_rows(lo, hi, as_of, dimension) cd
+         GROUP BY cd.dimension_key, cd.dimension_value, width_bucket(cd.closed_at, bounds);
+    ELSE
+        RETURN QUERY
+        SELECT cd.dimension_key, cd.dimension_value,
+               bounds[width_bucket(cd.closed_at, bounds)], bounds[width_bucket(cd.closed_at, bounds) + 1],
+               @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base),
+               NULL::@extschema@.duration_summary,
+               sum(cd.amount_base)
+          FROM @extschema@.closed_deal_rows(lo, hi, as_of, dimension) cd
+         GROUP BY cd.dimension_key, cd.dimension_value, width_bucket(cd.closed_at, bounds);
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.closed_partials(timestamptz[], timestamptz, text, boolean) IS
+    'Internal: per period [bounds[i], bounds[i+1]) and dimension key, the deals closed as of as_of: win/loss summary (won amount in the base currency), duration summary of the won deals'' cycles (with_cycles) and the closed amount.';
+
+-- The KPI engine, funnel (see 53_closed_partials.sql for the pattern): the
+-- partials of stage_conversion.  For the deals created in each period, per
+-- dimension key and pipeline, funnel summaries of the open-stage rank each
+-- deal reached as the history stood at as_of: over all of them, over those
+-- still open at as_of and over those won by then.  The conventions are
+-- those of 61_kpi_funnel.sql: a deal reached rank k when the highest open
+-- rank it entered is at least k, or when it ever entered a won stage; with
+-- strict, only the ranks it first entered in order count (ties in time
+-- count as in order).  The rep credited is the owner at as_of.
+--
+-- One pass: the stage events not after as_of of the deals created in the
+-- periods, grouped per deal, joined to the deals' attributes (hash joins
+-- and hash aggregates; work_mem is raised so that a million deals hash in
+-- memory).  The outcome at as_of is the current stage's kind, except for a
+-- deal that moved since (stage_entered_at is after as_of), whose newest
+-- event not after as_of is looked up; the owner likewise comes from the
+-- history only for a deal with a snapshot after as_of.
+CREATE FUNCTION @extschema@.funnel_partials(bounds timestamptz[], as_of timestamptz,
+                                            dimension text DEFAULT 'company', strict boolean DEFAULT false)
+RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               pipeline_id bigint, reached @extschema@.funnel, reached_open @extschema@.funnel,
+               reached_won @extschema@.funnel)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
+SET work_mem = '256MB'
+-- a period with few deals reads their events by index (stage_event's
+-- opportunity index), one with many reads them all in one scan; the probes
+-- hit cached pages, which the default random_page_cost (4) prices as disk
+-- reads and so scans every event even for a quarter
+SET random_page_cost = 1.1
+AS $$
+#variable_conflict use_column
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
+    by_account boolean := dim IN ('industry', 'segment', 'region');
+    by_rep boolean := dim IN ('rep', 'team');
+    in_order boolean := strict IS DISTINCT FROM false;
+    lo timestamptz;
+    hi timestamptz;
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.check_bounds(bounds);
+    lo := bounds[1];
+    -- deals created after as_of did not exist yet
+    hi := least(bounds[cardinality(bounds)], as_of + interval '1 microsecond');
+    RETURN QUERY
+    WITH ranks AS (
+        SELECT * FROM @extschema@.funnel_stage_ranks()
+    ), born AS (
+        SELECT o.opportunity_id, o.created_at, o.pipeline_id, o.account_id, o.source, o.competitor,
+               o.kind AS deal_kind, o.product,
+               CASE WHEN o.stage_entered_at > as_of
+                    THEN (SELECT s.kind
+                            FROM @extschema@.newest_stage_event(o.opportunity_id, as_of) e
+                            JOIN @extschema@.stage s ON s.stage_id = e.stage_id)
+                    ELSE cs.kind END AS outcome,
+               CASE WHEN NOT by_rep THEN NULL
+                    WHEN coalesce(o.snapshot_at > as_of, false)
+                    THEN coalesce((SELECT h.owner_id FROM @extschema@.newest_snapshot(o.opportunity_id, as_of) h),
+                                  o.owner_id)
+                    ELSE o.owner_id END AS owner_id
+          FROM @extschema@.opportunity o
+          LEFT JOIN @extschema@.stage cs ON cs.stage_id = o.stage_id
+         WHERE o.created_at >= lo AND o.created_at < hi
+    ), labelled AS NOT MATERIALIZED (
+        SELECT b.opportunity_id, b.created_at, b.pipeline_id, b.outcome, b.owner_id,
+               @extschema@.dimension_value(dim, p.name, r.name, r.team, b.source, a.industry, a.segment,
+                                           a.region, b.competitor, b.deal_kind, b.product) AS value
+          FROM born b
+          LEFT JOIN @extschema@.pipeline p ON dim = 'pipeline' AND p.pipeline_id = b.pipeline_id
+          LEFT JOIN @extschema@.account a ON by_account AND a.account_id = b.account_id
+          LEFT JOIN @extschema@.rep r ON by_rep AND r.rep_id = b.owner_id
+    ), events AS NOT MATERIALIZED (
+        -- the stage events by as_of of the deals created in the periods
+        SELECT e.opportunity_id, e.entered_at, rk.kind, rk.rank, rk.open_stages
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.stage_event e ON e.opportunity_id = o.opportunity_id
+          JOIN ranks rk ON rk.stage_id = e.stage_id
+         WHERE o.created_at >= lo AND o.created_at < hi AND e.entered_at <= as_of
+    ), progress AS (
+        -- per deal with an event by as_of: the rank it reached
+        SELECT ev.opportunity_id,
+               CASE WHEN bool_or(ev.kind = 'won') THEN min(ev.open_stages) ELSE max(ev.rank) END AS reached_rank
+          FROM events ev
+         GROUP BY ev.opportunity_id
+    ), firsts AS (
+        -- strict only: when each open rank was first entered
+        SELECT ev.opportunity_id, ev.rank, min(ev.entered_at) AS first_at
+          FROM events ev
+         WHERE in_order AND ev.kind = 'open'
+         GROUP BY ev.opportunity_id, ev.rank
+    ), strict_prefix AS MATERIALIZED (
+        -- the prefix 1..k of ranks first entered in order ends before the
+        -- first rank that is missing or was first entered too early (once:
+        -- as the inner side of a nested loop it would run per deal)
+        SELECT f.opportunity_id,
+               nullif(coalesce(min(f.rn) FILTER (WHERE f.broken) - 1, count(*)), 0)::integer AS strict_rank
+          FROM (SELECT firsts.opportunity_id,
+                       row_number() OVER w AS rn,
+                       firsts.rank <> row_number() OVER w
+                           OR firsts.first_at < lag(firsts.first_at) OVER w AS broken
+                  FROM firsts
+                WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
+         GROUP BY f.opportunity_id
+    ), ranked AS (
+        SELECT l.pipeline_id, l.outcome, l.owner_id, l.value,
+               width_bucket(l.created_at, bounds) AS piece,
+               CASE WHEN in_order THEN sp.strict_rank ELSE pr.reached_rank END AS rk
+          FROM labelled l
+          JOIN progress pr ON pr.opportunity_id = l.opportunity_id
+          LEFT JOIN strict_prefix sp ON in_order AND sp.opportunity_id = pr.opportunity_id
+    )
+    SELECT @extschema@.dimension_key(dim, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
+           bounds[rd.piece], bounds[rd.piece + 1], rd.pipeline_id,
+           @extschema@.funnel_agg(rd.rk),
+           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
+           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'won')
+      FROM ranked rd
+     GROUP BY 1, rd.value, rd.piece, rd.pipeline_id;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.funnel_partials(timestamptz[], timestamptz, text, boolean) IS
+    'Internal: per period [bounds[i], bounds[i+1]) of creation, dimension key and pipeline, funnel summaries of the open-stage rank the deals reached as of as_of (all, still open, won); with strict, only ranks first entered in order.';
+
+DROP FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, boolean);
+-- Internal: every deal created in [created_from, created_to) and no later
+-- than at, as it stood at `at`, with its breakdown key and value: its
+-- newest stage event not after `at` gives the outcome (won, lost, or open)
+-- and the close instant.  Deals with no stage event by then are absent.
+-- For the rep and team breakdowns, owner_id is the owner at the close
+-- (closed deals) or at `at` (open deals) from opportunity_history, falling
+-- back to the current owner when no snapshot is that old; as in
+-- closed_deal_rows, only deals with snapshots after that instant are
+-- looked up.  For the other breakdowns, owner_id is NULL.  The attributes
+-- are read in the same pass (joins a dimension does not need are planned
+-- away).
+CREATE FUNCTION @extschema@.deal_states_at(created_from timestamptz, created_to timestamptz,
+                                           at timestamptz, dimension text DEFAULT 'company')
+RETURNS TABLE (opportunity_id bigint, created_at timestamptz, outcome text, closed_at timestamptz,
+               owner_id bigint, dimension_key text, dimension_value text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    p_from timestamptz := created_from;
+    p_to timestamptz := least(created_to, at + interval '1 microsecond');
+    p_at timestamptz := at;
+    dim text := @extschema@.outcome_dimension(dimension);
+    p_owner boolean := dim IN ('rep', 'team');
+    by_account boolean := dim IN ('industry', 'segment', 'region');
+BEGIN
+    -- one query for both: each call is planned with its p_owner, so the
+    -- branch of the UNION ALL it does not take is planned away
+    RETURN QUERY
+    WITH state AS (
+        -- one pass over the deals created in the range: a deal whose newest
+        -- event (stage_entered_at) is after the instant is rebuilt from its
+        -- newest event not after it; late: a snapshot after the instant its
+        -- owner is taken at
+        SELECT o.opportunity_id, o.created_at, o.owner_id, o.pipeline_id, o.account_id, o.source,
+               o.competitor, o.kind AS deal_kind, o.product,
+               o.stage_entered_at > p_at AS moved,
+               coalesce(o.snapshot_at > least(o.closed_at, p_at), false) AS late,
+               CASE WHEN o.stage_entered_at > p_at THEN e.stage_id ELSE o.stage_id END AS stage_id,
+               CASE WHEN o.stage_entered_at > p_at THEN e.entered_at ELSE o.closed_at END AS closed_at
+          FROM @extschema@.opportunity o
+          LEFT JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE o.stage_entered_at > p_at
+                   AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e ON true
+         WHERE o.created_at >= p_from AND o.created_at < p_to
+    ), labelled AS NOT MATERIALIZED (
+        -- deals with no stage by the instant drop out here
+        SELECT st.*, s.kind AS outcome, CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed
+          FROM state st
+          JOIN @extschema@.stage s ON s.stage_id = st.stage_id
+    ), owned AS (
+        SELECT lb.*, NULL::bigint AS owner_then
+          FROM labelled lb
+         WHERE NOT p_owner
+        UNION ALL
+        SELECT lb.*,
+               CASE WHEN NOT (lb.late OR lb.moved) THEN lb.owner_id
+                    ELSE coalesce(w.owner_id, lb.owner_id) END
+          FROM labelled lb
+          LEFT JOIN LATERAL (
+                SELECT hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE (lb.late OR lb.moved)
+                   AND hi.opportunity_id = lb.opportunity_id AND hi.changed_at <= coalesce(lb.closed, p_at)
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) w ON true
+         WHERE p_owner
+    ), valued AS (
+        SELECT ow.opportunity_id, ow.created_at, ow.outcome, ow.closed, ow.owner_then, ow.pipeline_id,
+               @extschema@.dimension_value(dim, p.name, r.name, r.team, ow.source, a.industry, a.segment,
+                                           a.region, ow.competitor, ow.deal_kind, ow.product) AS value
+          FROM owned ow
+          LEFT JOIN @extschema@.pipeline p ON dim = 'pipeline' AND p.pipeline_id = ow.pipeline_id
+          LEFT JOIN @extschema@.account a ON by_account AND a.account_id = ow.account_id
+          LEFT JOIN @extschema@.rep r ON p_owner AND r.rep_id = ow.owner_then
+    )
+    SELECT v.opportunity_id, v.created_at, v.outcome, v.closed, v.owner_then,
+           @extschema@.dimension_key(dim, v.pipeline_id, v.owner_then, v.value), v.value
+      FROM valued v;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, text) IS
+    'Internal: deals created in [created_from, created_to) as they stood at an instant: outcome won, lost or open and close instant from the newest stage event not after it, with the breakdown key and value of a dimension (the rep credited: the owner at the close, or at the instant when open).';
+
 CREATE OR REPLACE FUNCTION @extschema@.cohort_win_rate(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
                                             grain text DEFAULT 'month', dimension text DEFAULT 'company',
                                             as_of timestamptz DEFAULT now(), horizon interval DEFAULT '90 days')
@@ -3723,30 +4296,16 @@ AS $$
                @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim
           FROM s
     ), d AS MATERIALIZED (
-        SELECT width_bucket(st.created_at, b.starts) AS idx, st.opportunity_id, st.created_at, st.outcome, st.closed_at, st.owner_id
-          FROM b, @extschema@.deal_states_at(b.lo, b.hi, cohort_win_rate.as_of,
-                                             cohort_win_rate.dimension IN ('rep', 'team')) st
+        SELECT width_bucket(st.created_at, b.starts) AS idx, st.created_at, st.outcome, st.closed_at,
+               st.dimension_value
+          FROM b, @extschema@.deal_states_at(b.lo, b.hi, cohort_win_rate.as_of, b.dim) st
     ), g AS (
-        SELECT d.idx, 'all' AS value,
+        SELECT d.idx, d.dimension_value AS value,
                @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
                                                  interval '0'),
                                         d.outcome) AS sv,
                count(*) FILTER (WHERE d.outcome = 'open') AS still_open
           FROM d
-         WHERE cohort_win_rate.dimension = 'company'
-         GROUP BY 1
-        UNION ALL
-        SELECT d.idx,
-               @extschema@.dimension_value(cohort_win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
-               @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
-                                                 interval '0'),
-                                        d.outcome),
-               count(*) FILTER (WHERE d.outcome = 'open')
-          FROM d
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
-         WHERE cohort_win_rate.dimension <> 'company'
          GROUP BY 1, 2
     )
     SELECT b.dim, coalesce(g.value, 'all'), s.period_start, s.period_end,
@@ -3762,6 +4321,8 @@ AS $$
      WHERE g.value IS NOT NULL OR cohort_win_rate.dimension = 'company'
      ORDER BY 2, 3
 $$;
+COMMENT ON FUNCTION @extschema@.cohort_win_rate(timestamptz, timestamptz, text, text, timestamptz, interval) IS
+    'Per creation cohort (week, month, quarter or year): deals, those won within the horizon of creation, the naive share and the Aalen-Johansen cumulative incidence of winning by the horizon (lost competing, open deals censored at as_of), as the history stood at as_of.';
 
 CREATE OR REPLACE FUNCTION @extschema@.data_quality_findings(as_of timestamptz DEFAULT now())
 RETURNS TABLE (table_name text, key text, rule text, detail text,
@@ -4035,23 +4596,12 @@ AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end, @extschema@.outcome_dimension(deal_size.dimension) AS dim
           FROM @extschema@.resolve_period(deal_size.period_start, deal_size.period_end, deal_size.as_of) r
-    ), c AS MATERIALIZED (
-        SELECT cd.opportunity_id, cd.owner_id, cd.amount_base, cd.account_id
-          FROM p
-         CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, deal_size.as_of) cd
-         WHERE cd.outcome = 'won'
     ), labelled AS (
-        SELECT 'all' AS value, c.amount_base, c.account_id
-          FROM c
-         WHERE deal_size.dimension = 'company'
-        UNION ALL
-        SELECT @extschema@.dimension_value(deal_size.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
-               c.amount_base, c.account_id
-          FROM c
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
-         WHERE deal_size.dimension <> 'company'
+        -- distinct accounts do not add up across periods: read the rows
+        SELECT cd.dimension_value AS value, cd.amount_base, cd.account_id
+          FROM p
+         CROSS JOIN @extschema@.closed_deal_rows(p.period_start, p.period_end, deal_size.as_of, p.dim) cd
+         WHERE cd.outcome = 'won'
     ), g AS (
         SELECT l.value,
                @extschema@.winloss_agg(true, l.amount_base) AS w,
@@ -4073,6 +4623,8 @@ AS $$
       LEFT JOIN g ON g.value = v.value
      ORDER BY v.value
 $$;
+COMMENT ON FUNCTION @extschema@.deal_size(timestamptz, timestamptz, text, timestamptz) IS
+    'Deals won in a period: count, won amount, mean deal amount and ARPA (won amount per distinct account), in the base currency at the close-date rate.';
 
 CREATE OR REPLACE FUNCTION @extschema@.funnel_rates(period_start timestamptz DEFAULT NULL,
                                          period_end timestamptz DEFAULT NULL,
@@ -4534,34 +5086,13 @@ AS $$
           FROM rp, @extschema@.pipeline_value_open_deals(pipeline_value_period_parts.as_of,
                                                          pipeline_value_period_parts.lookback,
                                                          pipeline_value_period_parts.min_sample,
-                                                         with_milestone, with_historical) od
+                                                         with_milestone, with_historical,
+                                                         dimension => pipeline_value_period_parts.dimension) od
          WHERE pipeline_value_period_parts.as_of < rp.hi
            AND od.expected_close::timestamp AT TIME ZONE @extschema@.reporting_timezone() >= rp.lo
            AND od.expected_close::timestamp AT TIME ZONE @extschema@.reporting_timezone() < rp.hi
-    ), won AS MATERIALIZED (
-        SELECT c.opportunity_id, c.owner_id, c.amount_base
-          FROM rp, @extschema@.closed_deals(rp.lo, rp.hi, pipeline_value_period_parts.as_of) c
-         WHERE c.outcome = 'won'
-    ), d_dim AS (
-        SELECT d.opportunity_id,
-               @extschema@.dimension_value(pipeline_value_period_parts.dimension, dd.pipeline, r.name, r.team,
-                                           dd.source, dd.industry, dd.segment, dd.region, dd.competitor,
-                                           dd.kind, dd.product) AS dv
-          FROM d
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
-         WHERE pipeline_value_period_parts.dimension <> 'company'
-    ), won_dim AS (
-        SELECT w.opportunity_id,
-               @extschema@.dimension_value(pipeline_value_period_parts.dimension, dd.pipeline, r.name, r.team,
-                                           dd.source, dd.industry, dd.segment, dd.region, dd.competitor,
-                                           dd.kind, dd.product) AS dv
-          FROM won w
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = w.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = w.owner_id
-         WHERE pipeline_value_period_parts.dimension <> 'company'
     ), open_agg AS (
-        SELECT coalesce(x.dv, 'all') AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
+        SELECT d.dimension_value AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.stage_probability), 0) AS stage_w,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.milestone_probability), 0) AS milestone_w,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.historical_probability), 0) AS historical_w,
@@ -4570,11 +5101,14 @@ AS $$
                coalesce(sum(d.amount) FILTER (WHERE d.forecast_category = 'best_case'), 0) AS best_case_c,
                coalesce(sum(d.amount) FILTER (WHERE d.forecast_category = 'pipeline'), 0) AS pipeline_c,
                coalesce(sum(d.amount) FILTER (WHERE d.forecast_category = 'omitted'), 0) AS omitted_c
-          FROM d LEFT JOIN d_dim x ON x.opportunity_id = d.opportunity_id
+          FROM d
          GROUP BY 1
     ), won_agg AS (
-        SELECT coalesce(x.dv, 'all') AS dv, sum(w.amount_base) AS bookings
-          FROM won w LEFT JOIN won_dim x ON x.opportunity_id = w.opportunity_id
+        -- the closed-deal partials of the period: bookings credited to the owner at the close
+        SELECT cp.dimension_value AS dv, sum(@extschema@.won_amount(cp.outcomes)) AS bookings
+          FROM rp, @extschema@.closed_partials(ARRAY[rp.lo, rp.hi], pipeline_value_period_parts.as_of,
+                                               pipeline_value_period_parts.dimension, false) cp
+         WHERE @extschema@.won_count(cp.outcomes) > 0
          GROUP BY 1
     ), quota_agg AS (
         SELECT @extschema@.dimension_value(pipeline_value_period_parts.dimension, NULL, r.name, r.team,
@@ -4604,6 +5138,8 @@ AS $$
       LEFT JOIN won_agg w ON w.dv = k.dv
       LEFT JOIN quota_agg q ON q.dv = k.dv
 $$;
+COMMENT ON FUNCTION @extschema@.pipeline_value_period_parts(timestamptz, timestamptz, text, timestamptz, interval, integer, boolean, boolean) IS
+    'Internal: per breakdown value, the open pipeline at as_of expected to close in the period (weighted and by forecast category), the bookings so far and the quota.';
 
 CREATE OR REPLACE FUNCTION @extschema@.rep_timeline_activity(lo timestamptz, hi timestamptz, as_of timestamptz,
                                                   starts timestamptz[], dim text)
@@ -4766,46 +5302,19 @@ AS $$
                CASE WHEN @extschema@.check_kpi_args(lookback => sales_cycle.lookback) THEN sales_cycle.lookback END
                    AS lookback
           FROM @extschema@.resolve_period(sales_cycle.period_start, sales_cycle.period_end, sales_cycle.as_of) r
-    ), wd AS MATERIALIZED (
-        SELECT cd.opportunity_id, cd.owner_id, greatest(cd.closed_at - cd.created_at, interval '0') AS cycle
-          FROM p
-         CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, sales_cycle.as_of) cd
-         WHERE cd.outcome = 'won'
     ), w AS (
-        SELECT 'all' AS value, @extschema@.duration_agg(wd.cycle) AS ds
-          FROM wd
-         WHERE sales_cycle.dimension = 'company'
-         GROUP BY 1
-        UNION ALL
-        SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
-               @extschema@.duration_agg(wd.cycle)
-          FROM wd
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = wd.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = wd.owner_id
-         WHERE sales_cycle.dimension <> 'company'
-         GROUP BY 1
-    ), kd AS MATERIALIZED (
-        SELECT st.opportunity_id, st.owner_id, st.outcome,
-               greatest(coalesce(st.closed_at, p.t_ref) - st.created_at, interval '0') AS age
+        SELECT cp.dimension_value AS value, @extschema@.rollup(cp.won_cycles) AS ds
           FROM p
-         CROSS JOIN @extschema@.deal_states_at(p.t_ref - p.lookback, p.t_ref, p.t_ref,
-                                               sales_cycle.dimension IN ('rep', 'team')) st
-    ), k AS (
-        SELECT 'all' AS value, @extschema@.survival_agg(kd.age, kd.outcome) AS sv,
-               count(*) FILTER (WHERE kd.outcome <> 'open') AS closed
-          FROM kd
-         WHERE sales_cycle.dimension = 'company'
+         CROSS JOIN @extschema@.closed_partials(ARRAY[p.period_start, p.period_end], sales_cycle.as_of, p.dim) cp
+         WHERE cp.won_cycles IS NOT NULL
          GROUP BY 1
-        UNION ALL
-        SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
-               @extschema@.survival_agg(kd.age, kd.outcome),
-               count(*) FILTER (WHERE kd.outcome <> 'open')
-          FROM kd
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = kd.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = kd.owner_id
-         WHERE sales_cycle.dimension <> 'company'
+    ), k AS (
+        SELECT st.dimension_value AS value,
+               @extschema@.survival_agg(greatest(coalesce(st.closed_at, p.t_ref) - st.created_at, interval '0'),
+                                        st.outcome) AS sv,
+               count(*) FILTER (WHERE st.outcome <> 'open') AS closed
+          FROM p
+         CROSS JOIN @extschema@.deal_states_at(p.t_ref - p.lookback, p.t_ref, p.t_ref, p.dim) st
          GROUP BY 1
     )
     SELECT p.dim, v.value, p.period_start, p.period_end,
@@ -4827,6 +5336,8 @@ AS $$
       LEFT JOIN k ON k.value = v.value
      ORDER BY v.value
 $$;
+COMMENT ON FUNCTION @extschema@.sales_cycle(timestamptz, timestamptz, text, timestamptz, interval) IS
+    'Days from creation to the win of the deals won in a period (count, mean, median, p75, p90), and the Kaplan-Meier median days to close (won or lost) of the deals created in the lookback before the period end, open deals censored.';
 
 CREATE OR REPLACE FUNCTION @extschema@.stage_pipeline_value(as_of timestamptz DEFAULT now(), dimension text DEFAULT 'company')
 RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipeline text, stage_id bigint,
@@ -4837,21 +5348,11 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
     SELECT @extschema@.pipeline_value_check_args(stage_pipeline_value.as_of, stage_pipeline_value.dimension);
-    WITH d AS MATERIALIZED (
-        SELECT od.opportunity_id, od.stage_id, od.owner_id, od.amount, od.stage_probability
-          FROM @extschema@.pipeline_value_open_deals(stage_pipeline_value.as_of, '0 days', 1, false, false) od
-    ), dim AS (
-        SELECT d.opportunity_id,
-               @extschema@.dimension_value(stage_pipeline_value.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS dv
-          FROM d
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
-         WHERE stage_pipeline_value.dimension <> 'company'
-    ), per_stage AS (
-        SELECT coalesce(x.dv, 'all') AS dv, d.stage_id, count(*) AS deals, sum(d.amount) AS amount,
-               @extschema@.weighted_pipeline(d.amount, d.stage_probability) AS weighted
-          FROM d LEFT JOIN dim x ON x.opportunity_id = d.opportunity_id
+    WITH per_stage AS (
+        SELECT od.dimension_value AS dv, od.stage_id, count(*) AS deals, sum(od.amount) AS amount,
+               @extschema@.weighted_pipeline(od.amount, od.stage_probability) AS weighted
+          FROM @extschema@.pipeline_value_open_deals(stage_pipeline_value.as_of, '0 days', 1, false, false,
+                                                     dimension => stage_pipeline_value.dimension) od
          GROUP BY 1, 2
     ), value_of_pipeline AS (
         -- each pipeline lists its stages for every breakdown value found among
@@ -4871,6 +5372,8 @@ AS $$
       LEFT JOIN per_stage ps ON ps.stage_id = s.stage_id AND ps.dv = vp.dv
      ORDER BY vp.dv, vp.name, s.position;
 $$;
+COMMENT ON FUNCTION @extschema@.stage_pipeline_value(timestamptz, text) IS
+    'Deals open at as_of per pipeline and open stage (and breakdown value): count, amount and amount x stage probability, in the base currency at the as_of date rate. Stages without deals show zeros.';
 
 CREATE OR REPLACE FUNCTION @extschema@.stage_time_durations_rows(at_time timestamptz, dim text, ids bigint[])
 RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
@@ -5136,8 +5639,8 @@ AS $$
     SELECT @extschema@.pipeline_value_check_args(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension,
                                                  weighted_pipeline_value.weighting, weighted_pipeline_value.lookback,
                                                  weighted_pipeline_value.min_sample);
-    WITH d AS MATERIALIZED (
-        SELECT od.opportunity_id, od.owner_id, od.amount,
+    WITH d AS (
+        SELECT od.dimension_value AS dv, od.amount,
                CASE weighted_pipeline_value.weighting
                     WHEN 'stage' THEN od.stage_probability
                     WHEN 'milestone' THEN od.milestone_probability
@@ -5145,19 +5648,12 @@ AS $$
           FROM @extschema@.pipeline_value_open_deals(weighted_pipeline_value.as_of, weighted_pipeline_value.lookback,
                                                      weighted_pipeline_value.min_sample,
                                                      weighted_pipeline_value.weighting = 'milestone',
-                                                     weighted_pipeline_value.weighting = 'historical') od
-    ), dim AS (
-        SELECT d.opportunity_id,
-               @extschema@.dimension_value(weighted_pipeline_value.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS dv
-          FROM d
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
-         WHERE weighted_pipeline_value.dimension <> 'company'
+                                                     weighted_pipeline_value.weighting = 'historical',
+                                                     dimension => weighted_pipeline_value.dimension) od
     ), agg AS (
-        SELECT coalesce(x.dv, 'all') AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
+        SELECT d.dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.p), 0) AS weighted
-          FROM d LEFT JOIN dim x ON x.opportunity_id = d.opportunity_id
+          FROM d
          GROUP BY 1
     )
     SELECT weighted_pipeline_value.dimension, k.dv, coalesce(a.deals, 0), coalesce(a.amount, 0),
@@ -5166,6 +5662,8 @@ AS $$
       LEFT JOIN agg a ON a.dv = k.dv
      ORDER BY k.dv;
 $$;
+COMMENT ON FUNCTION @extschema@.weighted_pipeline_value(timestamptz, text, text, interval, integer) IS
+    'Deals open at as_of per breakdown value: count, amount and the weighted pipeline sum(amount x p), p from the stage, milestone or historical weighting; base currency at the as_of date rate.';
 
 CREATE OR REPLACE FUNCTION @extschema@.win_rate(period_start timestamptz DEFAULT NULL, period_end timestamptz DEFAULT NULL,
                                      dimension text DEFAULT 'company', as_of timestamptz DEFAULT now())
@@ -5182,41 +5680,34 @@ AS $$
         SELECT r.period_start, r.period_end,
                @extschema@.outcome_dimension(win_rate.dimension, '{contact_role,deal_size_band}') AS dim
           FROM @extschema@.resolve_period(win_rate.period_start, win_rate.period_end, win_rate.as_of) r
-    ), c AS MATERIALIZED (
-        SELECT cd.opportunity_id, cd.owner_id, cd.outcome, cd.amount_base
-          FROM p, @extschema@.closed_deals(p.period_start, p.period_end, win_rate.as_of) cd
-    ), labelled AS (
-        SELECT c.outcome, c.amount_base,
-               @extschema@.dimension_value(win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS value
-          FROM c
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
-         WHERE win_rate.dimension NOT IN ('company', 'contact_role', 'deal_size_band')
-        UNION ALL
-        SELECT c.outcome, c.amount_base, 'all'
-          FROM c
-         WHERE win_rate.dimension = 'company'
-        UNION ALL
-        SELECT c.outcome, c.amount_base, @extschema@.deal_size_band(c.amount_base)
-          FROM c
-         WHERE win_rate.dimension = 'deal_size_band'
-        UNION ALL
+    ), parts AS MATERIALIZED (
+        -- a deal has several contact roles: that breakdown reads the deals
+        -- below, and its partials are the company's, for the company rate
+        SELECT cp.dimension_value AS value, cp.outcomes, cp.closed_amount
+          FROM p, @extschema@.closed_partials(ARRAY[p.period_start, p.period_end], win_rate.as_of,
+                                              CASE WHEN p.dim = 'contact_role' THEN 'company' ELSE p.dim END,
+                                              false) cp
+    ), roles AS (
         -- once per distinct role of the deal's contacts; no contact: '(none)'
         SELECT DISTINCT ON (c.opportunity_id, coalesce(oc.role, '(none)'))
-               c.outcome, c.amount_base, coalesce(oc.role, '(none)')
-          FROM c
+               c.outcome, c.amount_base, coalesce(oc.role, '(none)') AS value
+          FROM p
+         CROSS JOIN @extschema@.closed_deal_rows(p.period_start, p.period_end, win_rate.as_of, 'company') c
           LEFT JOIN @extschema@.opportunity_contact oc ON oc.opportunity_id = c.opportunity_id
          WHERE win_rate.dimension = 'contact_role'
     ), g AS (
-        SELECT l.value,
-               @extschema@.winloss_agg(l.outcome = 'won', l.amount_base) AS w,
-               sum(l.amount_base) AS closed_amount
-          FROM labelled l
-         GROUP BY l.value
+        SELECT parts.value, @extschema@.rollup(parts.outcomes) AS w, sum(parts.closed_amount) AS closed_amount
+          FROM parts
+         WHERE win_rate.dimension <> 'contact_role'
+         GROUP BY parts.value
+        UNION ALL
+        SELECT roles.value, @extschema@.winloss_agg(roles.outcome = 'won', roles.amount_base),
+               sum(roles.amount_base)
+          FROM roles
+         GROUP BY roles.value
     ), overall AS (
-        SELECT @extschema@.win_rate(@extschema@.winloss_agg(c.outcome = 'won')) AS rate
-          FROM c
+        SELECT @extschema@.win_rate(@extschema@.rollup(parts.outcomes)) AS rate
+          FROM parts
     )
     SELECT p.dim, v.value, p.period_start, p.period_end,
            coalesce(@extschema@.won_count(g.w) + @extschema@.lost_count(g.w), 0),
@@ -5238,6 +5729,8 @@ AS $$
       LEFT JOIN g ON g.value = v.value
      ORDER BY array_position(ARRAY['< 10k', '10k - 50k', '50k - 250k', '>= 250k'], v.value), v.value
 $$;
+COMMENT ON FUNCTION @extschema@.win_rate(timestamptz, timestamptz, text, timestamptz) IS
+    'Win rate of the deals closed in a period (as the history stood at as_of), per dimension value: won / (won + lost) with a 95% Wilson interval, amount-weighted win rate, and the difference from the company rate. Besides the common dimensions accepts contact_role and deal_size_band.';
 
 -- every caller now passes the product
 DROP FUNCTION @extschema@.dimension_value(text, text, text, text, text, text, text, text, text, text);
@@ -6151,4 +6644,133 @@ BEGIN
                   HINT = 'Move a deal with sales_kpi.move_stage() or by inserting into sales_kpi.stage_event.';
     END IF;
 END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.closed_by_owner(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
+RETURNS TABLE (owner_id bigint, won bigint, lost bigint, won_amount numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    SELECT o.owner_id, @extschema@.won_count(o.w), @extschema@.lost_count(o.w),
+           CASE WHEN @extschema@.won_count(o.w) > 0 THEN @extschema@.won_amount(o.w) END
+      FROM (SELECT cp.dimension_key::bigint AS owner_id, @extschema@.rollup(cp.outcomes) AS w
+              FROM @extschema@.closed_partials(ARRAY[p_start, p_end], p_as_of, 'rep', false) cp
+             GROUP BY cp.dimension_key) o
+$$;
+COMMENT ON FUNCTION @extschema@.closed_by_owner(timestamptz, timestamptz, timestamptz) IS
+    'Internal: deals closed in a period as of an instant, totalled per owner at the close: won, lost and won amount in the base currency.';
+
+CREATE OR REPLACE FUNCTION @extschema@.funnel_stage_ranks()
+RETURNS TABLE (stage_id bigint, pipeline_id bigint, name text, "position" integer, kind text,
+               rank integer, open_stages integer)
+LANGUAGE sql STABLE PARALLEL SAFE
+ROWS 30
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.stage_id, s.pipeline_id, s.name, s.position, s.kind,
+           CASE WHEN s.kind = 'open'
+                THEN (row_number() OVER (PARTITION BY s.pipeline_id, s.kind = 'open' ORDER BY s.position))::integer
+           END,
+           (count(*) FILTER (WHERE s.kind = 'open') OVER (PARTITION BY s.pipeline_id))::integer
+      FROM @extschema@.stage s
+$$;
+COMMENT ON FUNCTION @extschema@.funnel_stage_ranks() IS
+    'Internal: every stage with its rank among the open stages of its pipeline (1..n, NULL for won and lost) and the number of open stages.';
+
+CREATE OR REPLACE FUNCTION @extschema@.stage_conversion(period_start timestamptz DEFAULT NULL,
+                                             period_end timestamptz DEFAULT NULL,
+                                             dimension text DEFAULT 'company',
+                                             as_of timestamptz DEFAULT now(),
+                                             variant text DEFAULT 'all')
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, "position" integer, step integer,
+               reached bigint, advanced bigint, open_deals bigint, won bigint,
+               conversion_rate double precision, cumulative_rate double precision,
+               win_rate double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
+SET jit = off
+SET work_mem = '64MB'
+AS $fn$
+    SELECT @extschema@.funnel_check_args(stage_conversion.as_of, stage_conversion.dimension, stage_conversion.variant);
+
+    WITH per AS MATERIALIZED (
+        SELECT * FROM @extschema@.resolve_period(stage_conversion.period_start, stage_conversion.period_end,
+                                                 stage_conversion.as_of)
+    ), parts AS MATERIALIZED (
+        SELECT fp.dimension_value AS value, fp.pipeline_id, fp.reached, fp.reached_open, fp.reached_won
+          FROM per,
+               @extschema@.funnel_partials(ARRAY[per.period_start, per.period_end], stage_conversion.as_of,
+                                           stage_conversion.dimension, stage_conversion.variant = 'strict') fp
+    ), agg AS (
+        SELECT parts.value, parts.pipeline_id,
+               @extschema@.rollup(parts.reached) AS f_all,
+               @extschema@.rollup(parts.reached_open) AS f_open,
+               @extschema@.rollup(parts.reached_won) AS f_won
+          FROM parts
+         GROUP BY parts.value, parts.pipeline_id
+        UNION ALL
+        -- by company or pipeline, pipelines without deals still show their stages, with zeros
+        SELECT CASE WHEN stage_conversion.dimension = 'company' THEN 'all' ELSE pl.name END,
+               pl.pipeline_id, NULL, NULL, NULL
+          FROM @extschema@.pipeline pl
+         WHERE stage_conversion.dimension IN ('company', 'pipeline')
+           AND NOT EXISTS (SELECT 1 FROM parts WHERE parts.pipeline_id = pl.pipeline_id)
+    ), counts AS (
+        SELECT agg.value, pl.pipeline_id, pl.name AS pipeline_name, s.stage_id, s.name AS stage_name,
+               s.position AS stage_position, s.rank, s.open_stages,
+               coalesce(@extschema@.reached(agg.f_all, s.rank), 0) AS reached_k,
+               CASE WHEN s.rank < s.open_stages THEN coalesce(@extschema@.reached(agg.f_all, s.rank + 1), 0) END
+                   AS reached_next,
+               coalesce(@extschema@.reached(agg.f_all, 1), 0) AS reached_first,
+               coalesce(@extschema@.reached(agg.f_open, s.rank), 0) AS open_reached_k,
+               coalesce(@extschema@.reached(agg.f_open, s.rank)
+                        - CASE WHEN s.rank < 64 THEN @extschema@.reached(agg.f_open, s.rank + 1) ELSE 0 END, 0)
+                   AS open_top_k,
+               coalesce(@extschema@.reached(agg.f_open, 1), 0) AS open_first,
+               coalesce(@extschema@.reached(agg.f_won, s.rank), 0) AS won_k
+          FROM agg
+          JOIN @extschema@.pipeline pl ON pl.pipeline_id = agg.pipeline_id
+          JOIN @extschema@.funnel_stage_ranks() s ON s.pipeline_id = agg.pipeline_id AND s.rank IS NOT NULL
+    )
+    SELECT stage_conversion.dimension, c.value, per.period_start, per.period_end,
+           c.pipeline_id, c.pipeline_name, c.stage_id, c.stage_name, c.stage_position, c.rank,
+           c.reached_k, c.reached_next, c.open_top_k, c.won_k,
+           -- next step; decided leaves out the deals still open with k as their highest stage
+           c.reached_next::float8
+               / nullif(c.reached_k - CASE WHEN stage_conversion.variant = 'decided' THEN c.open_top_k ELSE 0 END, 0),
+           -- first stage to k; decided leaves out the open deals that have not reached k yet
+           c.reached_k::float8
+               / nullif(c.reached_first - CASE WHEN stage_conversion.variant = 'decided'
+                                               THEN c.open_first - c.open_reached_k ELSE 0 END, 0),
+           -- stage to win; decided counts only the closed deals that reached k
+           c.won_k::float8
+               / nullif(c.reached_k - CASE WHEN stage_conversion.variant = 'decided' THEN c.open_reached_k ELSE 0 END, 0)
+      FROM counts c, per
+     ORDER BY c.value, c.pipeline_name, c.rank;
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.deal_probability(as_of timestamptz DEFAULT now(), lookback interval DEFAULT '365 days',
+                                             min_sample integer DEFAULT 20)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint,
+               amount numeric, expected_close date, forecast_category text,
+               time_in_stage_days double precision, stage_probability numeric,
+               milestones_done integer, milestones_required integer, milestone_probability numeric,
+               historical_deals bigint, historical_won bigint, historical_probability numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    SELECT @extschema@.pipeline_value_check_args(deal_probability.as_of, 'company', 'stage',
+                                                 deal_probability.lookback, deal_probability.min_sample);
+    SELECT od.opportunity_id, od.pipeline_id, od.stage_id, od.owner_id, od.amount, od.expected_close,
+           od.forecast_category, od.time_in_stage_days, od.stage_probability, od.milestones_done,
+           od.milestones_required, od.milestone_probability, od.historical_deals, od.historical_won,
+           od.historical_probability
+      FROM @extschema@.pipeline_value_open_deals(deal_probability.as_of, deal_probability.lookback,
+                                                 deal_probability.min_sample, true, true) od
+     ORDER BY 1;
 $$;

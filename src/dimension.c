@@ -97,3 +97,38 @@ dimension_value(PG_FUNCTION_ARGS)
 		PG_RETURN_TEXT_P(cache->none);
 	PG_RETURN_DATUM(PG_GETARG_DATUM(cache->index));
 }
+
+/*
+ * dimension_key(dimension, pipeline_id, owner_id, value): the stable key of
+ * a breakdown value, as the KPI engine's partials group by it.  Reps and
+ * pipelines are keyed by id, so that two reps with one name stay apart;
+ * every other dimension (including those only some KPIs accept) by the
+ * value itself.  NULL when the part the key comes from is NULL.  A C
+ * function rather than SQL: it runs once per deal of a pass.
+ */
+PG_FUNCTION_INFO_V1(dimension_key);
+Datum
+dimension_key(PG_FUNCTION_ARGS)
+{
+	text	   *name;
+	int			from;
+	Size		len;
+
+	if (PG_ARGISNULL(0))
+		ereport_without_context((errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+								 errmsg("argument \"dimension\" must not be null")));
+	name = PG_GETARG_TEXT_PP(0);
+	len = VARSIZE_ANY_EXHDR(name);
+	if (len == 3 && memcmp(VARDATA_ANY(name), "rep", 3) == 0)
+		from = 2;
+	else if (len == 8 && memcmp(VARDATA_ANY(name), "pipeline", 8) == 0)
+		from = 1;
+	else
+		from = 3;
+
+	if (PG_ARGISNULL(from))
+		PG_RETURN_NULL();
+	if (from == 3)
+		PG_RETURN_DATUM(PG_GETARG_DATUM(3));
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf(INT64_FORMAT, PG_GETARG_INT64(from))));
+}

@@ -56,12 +56,14 @@ COMMENT ON FUNCTION @extschema@.pipeline_value_check_args(timestamptz, text, tex
 -- their columns are null.
 CREATE FUNCTION @extschema@.pipeline_value_open_deals(as_of timestamptz, lookback interval, min_sample integer,
                                                       with_milestone boolean, with_historical boolean,
-                                                      sample_ids bigint DEFAULT 50000)
+                                                      sample_ids bigint DEFAULT 50000,
+                                                      dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint,
                amount numeric, expected_close date, forecast_category text,
                time_in_stage_days double precision, stage_probability numeric,
                milestones_done integer, milestones_required integer, milestone_probability numeric,
-               historical_deals bigint, historical_won bigint, historical_probability numeric)
+               historical_deals bigint, historical_won bigint, historical_probability numeric,
+               dimension_key text, dimension_value text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
@@ -73,6 +75,10 @@ DECLARE
     -- the won and the open stages, as constants for the per-deal probes
     won_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'won');
     open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
+    -- the breakdown, read in the same pass (the owner at as_of is credited)
+    dim text := @extschema@.outcome_dimension(dimension);
+    by_account boolean := dim IN ('industry', 'segment', 'region');
+    by_rep boolean := dim IN ('rep', 'team');
 BEGIN
     -- plpgsql with custom plans: the query is planned with the actual
     -- as_of and flags, so the parts not asked for are planned away
@@ -83,9 +89,14 @@ BEGIN
         SELECT p.opportunity_id, p.pipeline_id, p.stage_id, p.owner_id, p.amount_base AS amount,
                p.expected_close, p.forecast_category,
                date_part('epoch', as_of - p.entered_stage_at) / 86400 AS in_stage,
-               s.position, s.probability
-          FROM @extschema@.pipeline_as_of(as_of, open_only => true) p
+               s.position, s.probability,
+               @extschema@.dimension_value(dim, pl.name, r.name, r.team, p.source, a.industry, a.segment,
+                                           a.region, p.competitor, p.kind, p.product) AS value
+          FROM @extschema@.pipeline_as_of_rows(as_of, NULL, true) p
           JOIN @extschema@.stage s ON s.stage_id = p.stage_id
+          LEFT JOIN @extschema@.pipeline pl ON dim = 'pipeline' AND pl.pipeline_id = p.pipeline_id
+          LEFT JOIN @extschema@.account a ON by_account AND a.account_id = p.account_id
+          LEFT JOIN @extschema@.rep r ON by_rep AND r.rep_id = p.owner_id
          WHERE p.is_open
     ),
     -- milestone weighting: the next probability of each open stage
@@ -215,15 +226,16 @@ BEGIN
            CASE WHEN with_historical THEN coalesce(h.won_ge, 0) END,
            CASE WHEN NOT with_historical THEN NULL
                 WHEN h.n_ge >= min_sample THEN trim_scale(round(h.won_ge::numeric / h.n_ge, 6))
-                ELSE d.probability END
+                ELSE d.probability END,
+           @extschema@.dimension_key(dim, d.pipeline_id, d.owner_id, d.value), d.value
       FROM open_deal d
       LEFT JOIN next_stage ns ON ns.stage_id = d.stage_id
       LEFT JOIN milestone_done md ON md.opportunity_id = d.opportunity_id
       LEFT JOIN historical h ON h.stage_id = d.stage_id AND h.days = floor(d.in_stage)::integer;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint) IS
-    'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for).';
+COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint, text) IS
+    'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for) and their breakdown key and value for a dimension (the rep: the owner at as_of).';
 
 -- Breakdown value of open deals (owner at as_of) and of closed deals (owner
 -- at the close) is computed with the same expression; for 'company' the
@@ -238,21 +250,11 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
     SELECT @extschema@.pipeline_value_check_args(stage_pipeline_value.as_of, stage_pipeline_value.dimension);
-    WITH d AS MATERIALIZED (
-        SELECT od.opportunity_id, od.stage_id, od.owner_id, od.amount, od.stage_probability
-          FROM @extschema@.pipeline_value_open_deals(stage_pipeline_value.as_of, '0 days', 1, false, false) od
-    ), dim AS (
-        SELECT d.opportunity_id,
-               @extschema@.dimension_value(stage_pipeline_value.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS dv
-          FROM d
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
-         WHERE stage_pipeline_value.dimension <> 'company'
-    ), per_stage AS (
-        SELECT coalesce(x.dv, 'all') AS dv, d.stage_id, count(*) AS deals, sum(d.amount) AS amount,
-               @extschema@.weighted_pipeline(d.amount, d.stage_probability) AS weighted
-          FROM d LEFT JOIN dim x ON x.opportunity_id = d.opportunity_id
+    WITH per_stage AS (
+        SELECT od.dimension_value AS dv, od.stage_id, count(*) AS deals, sum(od.amount) AS amount,
+               @extschema@.weighted_pipeline(od.amount, od.stage_probability) AS weighted
+          FROM @extschema@.pipeline_value_open_deals(stage_pipeline_value.as_of, '0 days', 1, false, false,
+                                                     dimension => stage_pipeline_value.dimension) od
          GROUP BY 1, 2
     ), value_of_pipeline AS (
         -- each pipeline lists its stages for every breakdown value found among
@@ -293,9 +295,12 @@ SET jit = off
 AS $$
     SELECT @extschema@.pipeline_value_check_args(deal_probability.as_of, 'company', 'stage',
                                                  deal_probability.lookback, deal_probability.min_sample);
-    SELECT *
+    SELECT od.opportunity_id, od.pipeline_id, od.stage_id, od.owner_id, od.amount, od.expected_close,
+           od.forecast_category, od.time_in_stage_days, od.stage_probability, od.milestones_done,
+           od.milestones_required, od.milestone_probability, od.historical_deals, od.historical_won,
+           od.historical_probability
       FROM @extschema@.pipeline_value_open_deals(deal_probability.as_of, deal_probability.lookback,
-                                                 deal_probability.min_sample, true, true)
+                                                 deal_probability.min_sample, true, true) od
      ORDER BY 1;
 $$;
 COMMENT ON FUNCTION @extschema@.deal_probability(timestamptz, interval, integer) IS
@@ -318,8 +323,8 @@ AS $$
     SELECT @extschema@.pipeline_value_check_args(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension,
                                                  weighted_pipeline_value.weighting, weighted_pipeline_value.lookback,
                                                  weighted_pipeline_value.min_sample);
-    WITH d AS MATERIALIZED (
-        SELECT od.opportunity_id, od.owner_id, od.amount,
+    WITH d AS (
+        SELECT od.dimension_value AS dv, od.amount,
                CASE weighted_pipeline_value.weighting
                     WHEN 'stage' THEN od.stage_probability
                     WHEN 'milestone' THEN od.milestone_probability
@@ -327,19 +332,12 @@ AS $$
           FROM @extschema@.pipeline_value_open_deals(weighted_pipeline_value.as_of, weighted_pipeline_value.lookback,
                                                      weighted_pipeline_value.min_sample,
                                                      weighted_pipeline_value.weighting = 'milestone',
-                                                     weighted_pipeline_value.weighting = 'historical') od
-    ), dim AS (
-        SELECT d.opportunity_id,
-               @extschema@.dimension_value(weighted_pipeline_value.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS dv
-          FROM d
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
-         WHERE weighted_pipeline_value.dimension <> 'company'
+                                                     weighted_pipeline_value.weighting = 'historical',
+                                                     dimension => weighted_pipeline_value.dimension) od
     ), agg AS (
-        SELECT coalesce(x.dv, 'all') AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
+        SELECT d.dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.p), 0) AS weighted
-          FROM d LEFT JOIN dim x ON x.opportunity_id = d.opportunity_id
+          FROM d
          GROUP BY 1
     )
     SELECT weighted_pipeline_value.dimension, k.dv, coalesce(a.deals, 0), coalesce(a.amount, 0),
@@ -389,34 +387,13 @@ AS $$
           FROM rp, @extschema@.pipeline_value_open_deals(pipeline_value_period_parts.as_of,
                                                          pipeline_value_period_parts.lookback,
                                                          pipeline_value_period_parts.min_sample,
-                                                         with_milestone, with_historical) od
+                                                         with_milestone, with_historical,
+                                                         dimension => pipeline_value_period_parts.dimension) od
          WHERE pipeline_value_period_parts.as_of < rp.hi
            AND od.expected_close::timestamp AT TIME ZONE @extschema@.reporting_timezone() >= rp.lo
            AND od.expected_close::timestamp AT TIME ZONE @extschema@.reporting_timezone() < rp.hi
-    ), won AS MATERIALIZED (
-        SELECT c.opportunity_id, c.owner_id, c.amount_base
-          FROM rp, @extschema@.closed_deals(rp.lo, rp.hi, pipeline_value_period_parts.as_of) c
-         WHERE c.outcome = 'won'
-    ), d_dim AS (
-        SELECT d.opportunity_id,
-               @extschema@.dimension_value(pipeline_value_period_parts.dimension, dd.pipeline, r.name, r.team,
-                                           dd.source, dd.industry, dd.segment, dd.region, dd.competitor,
-                                           dd.kind, dd.product) AS dv
-          FROM d
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
-         WHERE pipeline_value_period_parts.dimension <> 'company'
-    ), won_dim AS (
-        SELECT w.opportunity_id,
-               @extschema@.dimension_value(pipeline_value_period_parts.dimension, dd.pipeline, r.name, r.team,
-                                           dd.source, dd.industry, dd.segment, dd.region, dd.competitor,
-                                           dd.kind, dd.product) AS dv
-          FROM won w
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = w.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = w.owner_id
-         WHERE pipeline_value_period_parts.dimension <> 'company'
     ), open_agg AS (
-        SELECT coalesce(x.dv, 'all') AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
+        SELECT d.dimension_value AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.stage_probability), 0) AS stage_w,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.milestone_probability), 0) AS milestone_w,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.historical_probability), 0) AS historical_w,
@@ -425,11 +402,14 @@ AS $$
                coalesce(sum(d.amount) FILTER (WHERE d.forecast_category = 'best_case'), 0) AS best_case_c,
                coalesce(sum(d.amount) FILTER (WHERE d.forecast_category = 'pipeline'), 0) AS pipeline_c,
                coalesce(sum(d.amount) FILTER (WHERE d.forecast_category = 'omitted'), 0) AS omitted_c
-          FROM d LEFT JOIN d_dim x ON x.opportunity_id = d.opportunity_id
+          FROM d
          GROUP BY 1
     ), won_agg AS (
-        SELECT coalesce(x.dv, 'all') AS dv, sum(w.amount_base) AS bookings
-          FROM won w LEFT JOIN won_dim x ON x.opportunity_id = w.opportunity_id
+        -- the closed-deal partials of the period: bookings credited to the owner at the close
+        SELECT cp.dimension_value AS dv, sum(@extschema@.won_amount(cp.outcomes)) AS bookings
+          FROM rp, @extschema@.closed_partials(ARRAY[rp.lo, rp.hi], pipeline_value_period_parts.as_of,
+                                               pipeline_value_period_parts.dimension, false) cp
+         WHERE @extschema@.won_count(cp.outcomes) > 0
          GROUP BY 1
     ), quota_agg AS (
         SELECT @extschema@.dimension_value(pipeline_value_period_parts.dimension, NULL, r.name, r.team,

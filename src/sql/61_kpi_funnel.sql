@@ -14,10 +14,13 @@
 --   deal passed every open stage, even if it was reopened later).
 
 -- Open stages ranked within their pipeline; terminal stages get a NULL rank.
+-- ROWS: a function scan is otherwise estimated at 1,000 rows, which turned
+-- a join with every stage event into a merge join in stage order.
 CREATE FUNCTION @extschema@.funnel_stage_ranks()
 RETURNS TABLE (stage_id bigint, pipeline_id bigint, name text, "position" integer, kind text,
                rank integer, open_stages integer)
 LANGUAGE sql STABLE PARALLEL SAFE
+ROWS 30
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT s.stage_id, s.pipeline_id, s.name, s.position, s.kind,
@@ -190,43 +193,25 @@ AS $fn$
     WITH per AS MATERIALIZED (
         SELECT * FROM @extschema@.resolve_period(stage_conversion.period_start, stage_conversion.period_end,
                                                  stage_conversion.as_of)
-    ), born AS MATERIALIZED (
-        SELECT ARRAY(SELECT o.opportunity_id
-                       FROM per
-                       JOIN @extschema@.opportunity o
-                         ON o.created_at >= per.period_start AND o.created_at < per.period_end
-                      WHERE o.created_at <= stage_conversion.as_of) AS ids
-    ), prog AS (
-        SELECT p.opportunity_id, p.pipeline_id, p.outcome,
-               CASE WHEN stage_conversion.variant = 'strict' THEN p.strict_rank ELSE p.reached_rank END AS rk
-          FROM born,
-               @extschema@.deal_funnel_progress(born.ids, stage_conversion.as_of,
-                                                stage_conversion.variant = 'strict') p
-    ), bd AS (
-        -- the rep credited is the owner at as_of
-        SELECT x.*
-          FROM born,
-               @extschema@.deal_dimension(CASE WHEN stage_conversion.dimension = 'company' THEN '{}' ELSE born.ids END,
-                                          stage_conversion.dimension, stage_conversion.as_of) x
-    ), dv AS (
-        SELECT CASE WHEN stage_conversion.dimension = 'company' THEN 'all' ELSE bd.dimension_value END AS value,
-               prog.pipeline_id, prog.rk, prog.outcome
-          FROM prog
-          LEFT JOIN bd ON bd.opportunity_id = prog.opportunity_id
+    ), parts AS MATERIALIZED (
+        SELECT fp.dimension_value AS value, fp.pipeline_id, fp.reached, fp.reached_open, fp.reached_won
+          FROM per,
+               @extschema@.funnel_partials(ARRAY[per.period_start, per.period_end], stage_conversion.as_of,
+                                           stage_conversion.dimension, stage_conversion.variant = 'strict') fp
     ), agg AS (
-        SELECT dv.value, dv.pipeline_id,
-               @extschema@.funnel_agg(dv.rk) AS f_all,
-               @extschema@.funnel_agg(dv.rk) FILTER (WHERE dv.outcome = 'open') AS f_open,
-               @extschema@.funnel_agg(dv.rk) FILTER (WHERE dv.outcome = 'won') AS f_won
-          FROM dv
-         GROUP BY dv.value, dv.pipeline_id
+        SELECT parts.value, parts.pipeline_id,
+               @extschema@.rollup(parts.reached) AS f_all,
+               @extschema@.rollup(parts.reached_open) AS f_open,
+               @extschema@.rollup(parts.reached_won) AS f_won
+          FROM parts
+         GROUP BY parts.value, parts.pipeline_id
         UNION ALL
         -- by company or pipeline, pipelines without deals still show their stages, with zeros
         SELECT CASE WHEN stage_conversion.dimension = 'company' THEN 'all' ELSE pl.name END,
                pl.pipeline_id, NULL, NULL, NULL
           FROM @extschema@.pipeline pl
          WHERE stage_conversion.dimension IN ('company', 'pipeline')
-           AND NOT EXISTS (SELECT 1 FROM prog WHERE prog.pipeline_id = pl.pipeline_id)
+           AND NOT EXISTS (SELECT 1 FROM parts WHERE parts.pipeline_id = pl.pipeline_id)
     ), counts AS (
         SELECT agg.value, pl.pipeline_id, pl.name AS pipeline_name, s.stage_id, s.name AS stage_name,
                s.position AS stage_position, s.rank, s.open_stages,

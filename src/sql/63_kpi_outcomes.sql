@@ -5,9 +5,11 @@
 --
 -- Shared conventions:
 -- * Closed deals of a period are those of closed_deals(period_start,
---   period_end, as_of) (52_dimensions.sql): the deal's state as the stage
---   history stood at as_of, the rep credited is the owner at the close,
---   amounts are in the base currency at the close-date rate.
+--   period_end, as_of) (53_closed_partials.sql): the deal's state as the
+--   stage history stood at as_of, the rep credited is the owner at the
+--   close, amounts are in the base currency at the close-date rate.  The
+--   KPIs roll up closed_partials() or read closed_deal_rows(), which carry
+--   each deal's breakdown value.
 -- * Every KPI function runs with jit off: its generic cost estimates are
 --   high enough to trigger JIT compilation, which costs more than the query.
 -- * Cohorts (cohort_win_rate, and the Kaplan-Meier part of sales_cycle) come
@@ -17,86 +19,41 @@
 -- * A group with no deals has NULL rates and zero counts and sums; the
 --   company breakdown always returns its row ('all'), even when empty.
 
--- Internal: validates a dimension argument and returns it.  The common
--- dimensions are those of dimension_value(); a KPI may accept extra ones.
-CREATE FUNCTION @extschema@.outcome_dimension(dimension text, extra text[] DEFAULT '{}')
-RETURNS text
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF dimension IS NULL THEN
-        RAISE EXCEPTION 'argument "dimension" must not be null'
-            USING ERRCODE = 'null_value_not_allowed', HINT = 'Use ''company'' for no breakdown.';
-    END IF;
-    IF dimension = ANY (extra) THEN
-        RETURN dimension;
-    END IF;
-    -- the names dimension_value() knows (no exception block: a function
-    -- that starts a subtransaction cannot run in a parallel query)
-    IF cardinality(extra) > 0
-       AND NOT dimension = ANY (ARRAY['company', 'pipeline', 'rep', 'team', 'source', 'industry', 'segment',
-                                      'region', 'competitor', 'kind', 'product']) THEN
-        RAISE EXCEPTION 'invalid value for argument "dimension": "%"', dimension
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Valid dimensions are: company, pipeline, rep, team, source, industry, segment, region, competitor, kind, product, '
-                         || array_to_string(extra, ', ') || '.';
-    END IF;
-    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-    RETURN dimension;
-END;
-$$;
-COMMENT ON FUNCTION @extschema@.outcome_dimension(text, text[]) IS
-    'Internal: checks a dimension argument (the common dimensions plus the extra ones a KPI accepts) and returns it; 22023 for an unknown one.';
-
--- Deal size bands of the win-rate breakdown 'deal_size_band', on the amount
--- in the base currency: [0, 10k), [10k, 50k), [50k, 250k), [250k, inf).
-CREATE FUNCTION @extschema@.deal_size_band(amount numeric)
-RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE WHEN amount IS NULL THEN '(none)'
-                WHEN amount < 10000 THEN '< 10k'
-                WHEN amount < 50000 THEN '10k - 50k'
-                WHEN amount < 250000 THEN '50k - 250k'
-                ELSE '>= 250k' END
-$$;
-COMMENT ON FUNCTION @extschema@.deal_size_band(numeric) IS
-    'The deal size band of an amount in the base currency: < 10k, 10k - 50k, 50k - 250k, >= 250k (lower bounds included); ''(none)'' for NULL.';
-
--- Internal: closed_deals totalled per owner at the close: won and lost
--- counts and the won amount in the base currency (quota_attainment,
--- win_rate_by_rep).
+-- Internal: the closed-deal partials of the rep breakdown rolled up per
+-- owner at the close: won and lost counts and the won amount in the base
+-- currency (quota_attainment, win_rate_by_rep).
 CREATE FUNCTION @extschema@.closed_by_owner(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
 RETURNS TABLE (owner_id bigint, won bigint, lost bigint, won_amount numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    SELECT cd.owner_id,
-           count(*) FILTER (WHERE cd.outcome = 'won'),
-           count(*) FILTER (WHERE cd.outcome = 'lost'),
-           sum(cd.amount_base) FILTER (WHERE cd.outcome = 'won')
-      FROM @extschema@.closed_deals(p_start, p_end, p_as_of) cd
-     GROUP BY cd.owner_id
+    SELECT o.owner_id, @extschema@.won_count(o.w), @extschema@.lost_count(o.w),
+           CASE WHEN @extschema@.won_count(o.w) > 0 THEN @extschema@.won_amount(o.w) END
+      FROM (SELECT cp.dimension_key::bigint AS owner_id, @extschema@.rollup(cp.outcomes) AS w
+              FROM @extschema@.closed_partials(ARRAY[p_start, p_end], p_as_of, 'rep', false) cp
+             GROUP BY cp.dimension_key) o
 $$;
 COMMENT ON FUNCTION @extschema@.closed_by_owner(timestamptz, timestamptz, timestamptz) IS
     'Internal: deals closed in a period as of an instant, totalled per owner at the close: won, lost and won amount in the base currency.';
 
 -- Internal: every deal created in [created_from, created_to) and no later
--- than at, as it stood at `at`: its newest stage event not after `at` gives
--- the outcome (won, lost, or open) and the close instant.  Deals with no
--- stage event by then are absent.  With with_owner, also the owner at the
--- close (closed deals) or at `at` (open deals) from opportunity_history,
--- falling back to the current owner when no snapshot is that old; as in
--- closed_deals, only deals with snapshots after that instant are looked
--- up.  Without with_owner, owner_id is NULL.
+-- than at, as it stood at `at`, with its breakdown key and value: its
+-- newest stage event not after `at` gives the outcome (won, lost, or open)
+-- and the close instant.  Deals with no stage event by then are absent.
+-- For the rep and team breakdowns, owner_id is the owner at the close
+-- (closed deals) or at `at` (open deals) from opportunity_history, falling
+-- back to the current owner when no snapshot is that old; as in
+-- closed_deal_rows, only deals with snapshots after that instant are
+-- looked up.  For the other breakdowns, owner_id is NULL.  The attributes
+-- are read in the same pass (joins a dimension does not need are planned
+-- away).
 CREATE FUNCTION @extschema@.deal_states_at(created_from timestamptz, created_to timestamptz,
-                                           at timestamptz, with_owner boolean DEFAULT false)
+                                           at timestamptz, dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, created_at timestamptz, outcome text, closed_at timestamptz,
-               owner_id bigint)
+               owner_id bigint, dimension_key text, dimension_value text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET jit = off
@@ -106,65 +63,71 @@ DECLARE
     p_from timestamptz := created_from;
     p_to timestamptz := least(created_to, at + interval '1 microsecond');
     p_at timestamptz := at;
-    p_owner boolean := with_owner IS DISTINCT FROM false;
+    dim text := @extschema@.outcome_dimension(dimension);
+    p_owner boolean := dim IN ('rep', 'team');
+    by_account boolean := dim IN ('industry', 'segment', 'region');
 BEGIN
     -- one query for both: each call is planned with its p_owner, so the
     -- branch of the UNION ALL it does not take is planned away
     RETURN QUERY
-    WITH moved AS MATERIALIZED (
-        SELECT DISTINCT ev.opportunity_id
-          FROM @extschema@.stage_event ev
-         WHERE ev.entered_at > p_at
-    ), state AS (
-        SELECT o.opportunity_id, o.created_at, o.stage_id, o.closed_at, o.owner_id, false AS moved
+    WITH state AS (
+        -- one pass over the deals created in the range: a deal whose newest
+        -- event (stage_entered_at) is after the instant is rebuilt from its
+        -- newest event not after it; late: a snapshot after the instant its
+        -- owner is taken at
+        SELECT o.opportunity_id, o.created_at, o.owner_id, o.pipeline_id, o.account_id, o.source,
+               o.competitor, o.kind AS deal_kind, o.product,
+               o.stage_entered_at > p_at AS moved,
+               coalesce(o.snapshot_at > least(o.closed_at, p_at), false) AS late,
+               CASE WHEN o.stage_entered_at > p_at THEN e.stage_id ELSE o.stage_id END AS stage_id,
+               CASE WHEN o.stage_entered_at > p_at THEN e.entered_at ELSE o.closed_at END AS closed_at
           FROM @extschema@.opportunity o
-         WHERE o.created_at >= p_from AND o.created_at < p_to
-           AND o.stage_id IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.opportunity_id = o.opportunity_id)
-        UNION ALL
-        SELECT o.opportunity_id, o.created_at, e.stage_id, e.entered_at, o.owner_id, true
-          FROM moved m
-          JOIN @extschema@.opportunity o ON o.opportunity_id = m.opportunity_id
-          CROSS JOIN LATERAL (
+          LEFT JOIN LATERAL (
                 SELECT ev.stage_id, ev.entered_at
                   FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
+                 WHERE o.stage_entered_at > p_at
+                   AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                 LIMIT 1) e
+                 LIMIT 1) e ON true
          WHERE o.created_at >= p_from AND o.created_at < p_to
     ), labelled AS NOT MATERIALIZED (
-        SELECT st.opportunity_id, st.created_at, s.kind,
-               CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed_at, st.owner_id, st.moved
+        -- deals with no stage by the instant drop out here
+        SELECT st.*, s.kind AS outcome, CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed
           FROM state st
           JOIN @extschema@.stage s ON s.stage_id = st.stage_id
-    ), late AS (
-        -- deals with a snapshot after the instant their owner is taken at
-        SELECT o.opportunity_id
-          FROM @extschema@.opportunity o
-         WHERE o.created_at >= p_from AND o.created_at < p_to
-           AND o.snapshot_at > least(o.closed_at, p_at)
+    ), owned AS (
+        SELECT lb.*, NULL::bigint AS owner_then
+          FROM labelled lb
+         WHERE NOT p_owner
+        UNION ALL
+        SELECT lb.*,
+               CASE WHEN NOT (lb.late OR lb.moved) THEN lb.owner_id
+                    ELSE coalesce(w.owner_id, lb.owner_id) END
+          FROM labelled lb
+          LEFT JOIN LATERAL (
+                SELECT hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE (lb.late OR lb.moved)
+                   AND hi.opportunity_id = lb.opportunity_id AND hi.changed_at <= coalesce(lb.closed, p_at)
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) w ON true
+         WHERE p_owner
+    ), valued AS (
+        SELECT ow.opportunity_id, ow.created_at, ow.outcome, ow.closed, ow.owner_then, ow.pipeline_id,
+               @extschema@.dimension_value(dim, p.name, r.name, r.team, ow.source, a.industry, a.segment,
+                                           a.region, ow.competitor, ow.deal_kind, ow.product) AS value
+          FROM owned ow
+          LEFT JOIN @extschema@.pipeline p ON dim = 'pipeline' AND p.pipeline_id = ow.pipeline_id
+          LEFT JOIN @extschema@.account a ON by_account AND a.account_id = ow.account_id
+          LEFT JOIN @extschema@.rep r ON p_owner AND r.rep_id = ow.owner_then
     )
-    SELECT lb.opportunity_id, lb.created_at, lb.kind, lb.closed_at, NULL::bigint
-      FROM labelled lb
-     WHERE NOT p_owner
-    UNION ALL
-    SELECT lb.opportunity_id, lb.created_at, lb.kind, lb.closed_at,
-           CASE WHEN lt.opportunity_id IS NULL AND NOT lb.moved THEN lb.owner_id
-                ELSE coalesce(w.owner_id, lb.owner_id) END
-      FROM labelled lb
-      LEFT JOIN late lt ON lt.opportunity_id = lb.opportunity_id
-      LEFT JOIN LATERAL (
-            SELECT hi.owner_id
-              FROM @extschema@.opportunity_history hi
-             WHERE (lt.opportunity_id IS NOT NULL OR lb.moved)
-               AND hi.opportunity_id = lb.opportunity_id AND hi.changed_at <= coalesce(lb.closed_at, p_at)
-             ORDER BY hi.changed_at DESC
-             LIMIT 1) w ON true
-     WHERE p_owner;
+    SELECT v.opportunity_id, v.created_at, v.outcome, v.closed, v.owner_then,
+           @extschema@.dimension_key(dim, v.pipeline_id, v.owner_then, v.value), v.value
+      FROM valued v;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, boolean) IS
-    'Internal: deals created in [created_from, created_to) as they stood at an instant: outcome won, lost or open and close instant from the newest stage event not after it; optionally the owner at the close (or at the instant when open).';
+COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, text) IS
+    'Internal: deals created in [created_from, created_to) as they stood at an instant: outcome won, lost or open and close instant from the newest stage event not after it, with the breakdown key and value of a dimension (the rep credited: the owner at the close, or at the instant when open).';
 
 -------------------------------------------------------------------------------
 -- Win rate
@@ -184,41 +147,34 @@ AS $$
         SELECT r.period_start, r.period_end,
                @extschema@.outcome_dimension(win_rate.dimension, '{contact_role,deal_size_band}') AS dim
           FROM @extschema@.resolve_period(win_rate.period_start, win_rate.period_end, win_rate.as_of) r
-    ), c AS MATERIALIZED (
-        SELECT cd.opportunity_id, cd.owner_id, cd.outcome, cd.amount_base
-          FROM p, @extschema@.closed_deals(p.period_start, p.period_end, win_rate.as_of) cd
-    ), labelled AS (
-        SELECT c.outcome, c.amount_base,
-               @extschema@.dimension_value(win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) AS value
-          FROM c
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
-         WHERE win_rate.dimension NOT IN ('company', 'contact_role', 'deal_size_band')
-        UNION ALL
-        SELECT c.outcome, c.amount_base, 'all'
-          FROM c
-         WHERE win_rate.dimension = 'company'
-        UNION ALL
-        SELECT c.outcome, c.amount_base, @extschema@.deal_size_band(c.amount_base)
-          FROM c
-         WHERE win_rate.dimension = 'deal_size_band'
-        UNION ALL
+    ), parts AS MATERIALIZED (
+        -- a deal has several contact roles: that breakdown reads the deals
+        -- below, and its partials are the company's, for the company rate
+        SELECT cp.dimension_value AS value, cp.outcomes, cp.closed_amount
+          FROM p, @extschema@.closed_partials(ARRAY[p.period_start, p.period_end], win_rate.as_of,
+                                              CASE WHEN p.dim = 'contact_role' THEN 'company' ELSE p.dim END,
+                                              false) cp
+    ), roles AS (
         -- once per distinct role of the deal's contacts; no contact: '(none)'
         SELECT DISTINCT ON (c.opportunity_id, coalesce(oc.role, '(none)'))
-               c.outcome, c.amount_base, coalesce(oc.role, '(none)')
-          FROM c
+               c.outcome, c.amount_base, coalesce(oc.role, '(none)') AS value
+          FROM p
+         CROSS JOIN @extschema@.closed_deal_rows(p.period_start, p.period_end, win_rate.as_of, 'company') c
           LEFT JOIN @extschema@.opportunity_contact oc ON oc.opportunity_id = c.opportunity_id
          WHERE win_rate.dimension = 'contact_role'
     ), g AS (
-        SELECT l.value,
-               @extschema@.winloss_agg(l.outcome = 'won', l.amount_base) AS w,
-               sum(l.amount_base) AS closed_amount
-          FROM labelled l
-         GROUP BY l.value
+        SELECT parts.value, @extschema@.rollup(parts.outcomes) AS w, sum(parts.closed_amount) AS closed_amount
+          FROM parts
+         WHERE win_rate.dimension <> 'contact_role'
+         GROUP BY parts.value
+        UNION ALL
+        SELECT roles.value, @extschema@.winloss_agg(roles.outcome = 'won', roles.amount_base),
+               sum(roles.amount_base)
+          FROM roles
+         GROUP BY roles.value
     ), overall AS (
-        SELECT @extschema@.win_rate(@extschema@.winloss_agg(c.outcome = 'won')) AS rate
-          FROM c
+        SELECT @extschema@.win_rate(@extschema@.rollup(parts.outcomes)) AS rate
+          FROM parts
     )
     SELECT p.dim, v.value, p.period_start, p.period_end,
            coalesce(@extschema@.won_count(g.w) + @extschema@.lost_count(g.w), 0),
@@ -273,30 +229,16 @@ AS $$
                @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim
           FROM s
     ), d AS MATERIALIZED (
-        SELECT width_bucket(st.created_at, b.starts) AS idx, st.opportunity_id, st.created_at, st.outcome, st.closed_at, st.owner_id
-          FROM b, @extschema@.deal_states_at(b.lo, b.hi, cohort_win_rate.as_of,
-                                             cohort_win_rate.dimension IN ('rep', 'team')) st
+        SELECT width_bucket(st.created_at, b.starts) AS idx, st.created_at, st.outcome, st.closed_at,
+               st.dimension_value
+          FROM b, @extschema@.deal_states_at(b.lo, b.hi, cohort_win_rate.as_of, b.dim) st
     ), g AS (
-        SELECT d.idx, 'all' AS value,
+        SELECT d.idx, d.dimension_value AS value,
                @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
                                                  interval '0'),
                                         d.outcome) AS sv,
                count(*) FILTER (WHERE d.outcome = 'open') AS still_open
           FROM d
-         WHERE cohort_win_rate.dimension = 'company'
-         GROUP BY 1
-        UNION ALL
-        SELECT d.idx,
-               @extschema@.dimension_value(cohort_win_rate.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
-               @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
-                                                 interval '0'),
-                                        d.outcome),
-               count(*) FILTER (WHERE d.outcome = 'open')
-          FROM d
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
-         WHERE cohort_win_rate.dimension <> 'company'
          GROUP BY 1, 2
     )
     SELECT b.dim, coalesce(g.value, 'all'), s.period_start, s.period_end,
@@ -347,46 +289,19 @@ AS $$
                CASE WHEN @extschema@.check_kpi_args(lookback => sales_cycle.lookback) THEN sales_cycle.lookback END
                    AS lookback
           FROM @extschema@.resolve_period(sales_cycle.period_start, sales_cycle.period_end, sales_cycle.as_of) r
-    ), wd AS MATERIALIZED (
-        SELECT cd.opportunity_id, cd.owner_id, greatest(cd.closed_at - cd.created_at, interval '0') AS cycle
-          FROM p
-         CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, sales_cycle.as_of) cd
-         WHERE cd.outcome = 'won'
     ), w AS (
-        SELECT 'all' AS value, @extschema@.duration_agg(wd.cycle) AS ds
-          FROM wd
-         WHERE sales_cycle.dimension = 'company'
-         GROUP BY 1
-        UNION ALL
-        SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
-               @extschema@.duration_agg(wd.cycle)
-          FROM wd
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = wd.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = wd.owner_id
-         WHERE sales_cycle.dimension <> 'company'
-         GROUP BY 1
-    ), kd AS MATERIALIZED (
-        SELECT st.opportunity_id, st.owner_id, st.outcome,
-               greatest(coalesce(st.closed_at, p.t_ref) - st.created_at, interval '0') AS age
+        SELECT cp.dimension_value AS value, @extschema@.rollup(cp.won_cycles) AS ds
           FROM p
-         CROSS JOIN @extschema@.deal_states_at(p.t_ref - p.lookback, p.t_ref, p.t_ref,
-                                               sales_cycle.dimension IN ('rep', 'team')) st
-    ), k AS (
-        SELECT 'all' AS value, @extschema@.survival_agg(kd.age, kd.outcome) AS sv,
-               count(*) FILTER (WHERE kd.outcome <> 'open') AS closed
-          FROM kd
-         WHERE sales_cycle.dimension = 'company'
+         CROSS JOIN @extschema@.closed_partials(ARRAY[p.period_start, p.period_end], sales_cycle.as_of, p.dim) cp
+         WHERE cp.won_cycles IS NOT NULL
          GROUP BY 1
-        UNION ALL
-        SELECT @extschema@.dimension_value(sales_cycle.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
-               @extschema@.survival_agg(kd.age, kd.outcome),
-               count(*) FILTER (WHERE kd.outcome <> 'open')
-          FROM kd
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = kd.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = kd.owner_id
-         WHERE sales_cycle.dimension <> 'company'
+    ), k AS (
+        SELECT st.dimension_value AS value,
+               @extschema@.survival_agg(greatest(coalesce(st.closed_at, p.t_ref) - st.created_at, interval '0'),
+                                        st.outcome) AS sv,
+               count(*) FILTER (WHERE st.outcome <> 'open') AS closed
+          FROM p
+         CROSS JOIN @extschema@.deal_states_at(p.t_ref - p.lookback, p.t_ref, p.t_ref, p.dim) st
          GROUP BY 1
     )
     SELECT p.dim, v.value, p.period_start, p.period_end,
@@ -429,23 +344,12 @@ AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end, @extschema@.outcome_dimension(deal_size.dimension) AS dim
           FROM @extschema@.resolve_period(deal_size.period_start, deal_size.period_end, deal_size.as_of) r
-    ), c AS MATERIALIZED (
-        SELECT cd.opportunity_id, cd.owner_id, cd.amount_base, cd.account_id
-          FROM p
-         CROSS JOIN @extschema@.closed_deals(p.period_start, p.period_end, deal_size.as_of) cd
-         WHERE cd.outcome = 'won'
     ), labelled AS (
-        SELECT 'all' AS value, c.amount_base, c.account_id
-          FROM c
-         WHERE deal_size.dimension = 'company'
-        UNION ALL
-        SELECT @extschema@.dimension_value(deal_size.dimension, dd.pipeline, r.name, r.team, dd.source,
-                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product),
-               c.amount_base, c.account_id
-          FROM c
-          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = c.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
-         WHERE deal_size.dimension <> 'company'
+        -- distinct accounts do not add up across periods: read the rows
+        SELECT cd.dimension_value AS value, cd.amount_base, cd.account_id
+          FROM p
+         CROSS JOIN @extschema@.closed_deal_rows(p.period_start, p.period_end, deal_size.as_of, p.dim) cd
+         WHERE cd.outcome = 'won'
     ), g AS (
         SELECT l.value,
                @extschema@.winloss_agg(true, l.amount_base) AS w,

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# KPI engine benchmark (not part of the test suite): the first-layer KPIs at
+# three scopes (a quarter, a year, all time) beside the plain SQL a DBA
+# would write for the same question over the same tables, and beside one
+# scan of the deal table.  Each plain query is checked to give the KPI's
+# answer (counts and amounts per breakdown value) before it is timed, so
+# the two answer the same question.  as_of is the end of the demo data, so
+# the plain queries may read the deals' current rows.  Both sides are
+# timed by psql (\timing, output discarded), best of --repeat runs; the
+# plain queries may use parallel workers, as in psql.  Prints Markdown that
+# the README quotes.
+#
+#   bench/kpi_engine.sh [--deals 1000000] [--seed 1] [--repeat 3]
+#       builds and installs, starts a throwaway cluster, loads the demo data
+#   bench/kpi_engine.sh --database NAME [--repeat 3]
+#       measures a database that holds load_demo(N, seed, '2026-11-01'),
+#       on the cluster PGHOST/PGPORT point at
+source "$(dirname "$0")/../scripts/lib.sh"
+
+deals=1000000 seed=1 repeat=3 database=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --deals) deals=$2; shift 2 ;;
+        --seed) seed=$2; shift 2 ;;
+        --repeat) repeat=$2; shift 2 ;;
+        --database) database=$2; shift 2 ;;
+        *) say "unknown option $1"; exit 2 ;;
+    esac
+done
+
+if [ -z "$database" ]; then
+    ensure_packages
+    build_and_install
+    # the data stays in shared buffers between runs, as on a server sized
+    # for it (see bench/kpi.sh)
+    SALES_KPI_SHARED_BUFFERS=${SALES_KPI_SHARED_BUFFERS:-8GB} start_cluster
+    trap stop_cluster EXIT
+    database=bench
+    createdb $database
+    psql -X -q -d $database -c 'CREATE EXTENSION sales_kpi'
+    say "loading $deals demo deals"
+    psql -X -q -d $database -c "SELECT * FROM sales_kpi.load_demo($deals, $seed, '2026-11-01')" >/dev/null
+    psql -X -q -d $database -c 'VACUUM ANALYZE'
+fi
+psql -X -q -d $database -c 'CREATE EXTENSION IF NOT EXISTS pg_prewarm' \
+     -c "SELECT pg_prewarm(c.oid) FROM pg_class c
+          WHERE c.relnamespace = 'sales_kpi'::regnamespace AND c.relkind IN ('r', 'i')
+            AND c.relname !~ '^(activity|utterance|lead)'" >/dev/null
+
+as_of="timestamptz '2026-11-01'"
+
+# best of $repeat client-side timings of a query, in ms (output discarded)
+timed() {
+    local best= t
+    for _ in $(seq "$repeat"); do
+        t=$(psql -X -q -d $database -o /dev/null -c '\timing on' -c "SET TimeZone = 'UTC'" -c "$1" |
+            sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
+        t=${t%.*}
+        if [ -z "$best" ] || [ "$t" -lt "$best" ]; then best=$t; fi
+    done
+    echo "$best"
+}
+
+# rows of the first query missing from the second, and the other way round
+differ() {
+    psql -X -qAt -d $database -c "SET TimeZone = 'UTC'" -c "
+        SELECT count(*) FROM ((($1) EXCEPT ALL ($2)) UNION ALL (($2) EXCEPT ALL ($1))) x"
+}
+
+scan_ms=$(timed "SELECT count(*), sum(amount) FROM sales_kpi.opportunity")
+
+# the plain formulations: $ps, $pe are the scope's bounds
+plain_win_rate() {
+    echo "SELECT coalesce(r.name, '(none)') AS value,
+                 count(*) FILTER (WHERE s.kind = 'won') AS won, count(*) FILTER (WHERE s.kind = 'lost') AS lost,
+                 coalesce(sum(sales_kpi.to_base(o.amount, o.currency, (o.closed_at AT TIME ZONE 'UTC')::date))
+                          FILTER (WHERE s.kind = 'won'), 0) AS won_amount
+            FROM sales_kpi.opportunity o
+            JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind IN ('won', 'lost')
+            LEFT JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
+           WHERE o.closed_at >= $1 AND o.closed_at < $2
+           GROUP BY 1"
+}
+kpi_win_rate() {
+    echo "SELECT dimension_value, won, lost, won_amount FROM sales_kpi.win_rate($1, $2, 'rep', $as_of)"
+}
+
+# won deals' cycle per pipeline (count, mean, exact percentiles) and the
+# Kaplan-Meier median time to close of the deals created in the year
+# before least(period end, as_of), open deals censored then
+plain_sales_cycle() {
+    local tref="least($2, $as_of)"
+    echo "WITH won AS (
+              SELECT p.name AS value, count(*) AS won,
+                     avg(extract(epoch FROM greatest(o.closed_at - o.created_at, interval '0')) / 86400) AS mean_days,
+                     percentile_cont(ARRAY[0.5, 0.75, 0.9]) WITHIN GROUP
+                         (ORDER BY extract(epoch FROM greatest(o.closed_at - o.created_at, interval '0')) / 86400) AS pct
+                FROM sales_kpi.opportunity o
+                JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
+                JOIN sales_kpi.pipeline p ON p.pipeline_id = o.pipeline_id
+               WHERE o.closed_at >= $1 AND o.closed_at < $2
+               GROUP BY 1
+          ), cohort AS (
+              SELECT p.name AS value, o.closed_at IS NOT NULL AND o.closed_at <= $tref AS closed,
+                     greatest(CASE WHEN o.closed_at <= $tref THEN o.closed_at ELSE $tref END - o.created_at,
+                              interval '0') AS age
+                FROM sales_kpi.opportunity o
+                JOIN sales_kpi.pipeline p ON p.pipeline_id = o.pipeline_id
+               WHERE o.created_at >= $tref - interval '365 days' AND o.created_at < $tref
+                 AND o.stage_id IS NOT NULL
+          ), steps AS (
+              SELECT value, age, count(*) FILTER (WHERE closed) AS d,
+                     sum(count(*)) OVER (PARTITION BY value ORDER BY age DESC) AS at_risk
+                FROM cohort GROUP BY value, age
+          ), km AS (
+              SELECT value, age,
+                     exp(sum(CASE WHEN d < at_risk THEN ln(1 - d::float8 / at_risk) ELSE -1e308 END)
+                         OVER (PARTITION BY value ORDER BY age)) AS survival
+                FROM steps
+          )
+          SELECT w.value, w.won, round(w.mean_days::numeric, 6) AS mean_days, w.pct,
+                 (SELECT extract(epoch FROM min(km.age)) / 86400 FROM km
+                   WHERE km.value = w.value AND km.survival <= 0.5) AS km_median_days
+            FROM won w"
+}
+kpi_sales_cycle() {
+    echo "SELECT dimension_value, won, round(mean_days::numeric, 6) AS mean_days
+            FROM sales_kpi.sales_cycle($1, $2, 'pipeline', $as_of) WHERE won > 0"
+}
+plain_sales_cycle_check() {
+    echo "SELECT value, won, mean_days FROM ($(plain_sales_cycle "$1" "$2")) x"
+}
+
+# deals created in the scope: how many reached each open stage of their
+# pipeline (highest open stage entered; a won deal reached them all)
+plain_stage_conversion() {
+    echo "WITH r AS (
+              SELECT s.stage_id, s.pipeline_id, s.kind,
+                     CASE WHEN s.kind = 'open' THEN row_number() OVER (PARTITION BY s.pipeline_id, s.kind = 'open'
+                                                                       ORDER BY s.position) END AS rank,
+                     count(*) FILTER (WHERE s.kind = 'open') OVER (PARTITION BY s.pipeline_id) AS open_stages
+                FROM sales_kpi.stage s
+          ), d AS (
+              SELECT min(r.pipeline_id) AS pipeline_id,
+                     CASE WHEN bool_or(r.kind = 'won') THEN min(r.open_stages) ELSE max(r.rank) END AS k
+                FROM sales_kpi.opportunity o
+                JOIN sales_kpi.stage_event e ON e.opportunity_id = o.opportunity_id
+                JOIN r ON r.stage_id = e.stage_id
+               WHERE o.created_at >= $1 AND o.created_at < $2 AND e.entered_at <= $as_of
+               GROUP BY o.opportunity_id
+          ), per_k AS (
+              SELECT pipeline_id, k, count(*) AS n FROM d GROUP BY 1, 2
+          )
+          SELECT p.name, r.rank::integer, coalesce(sum(per_k.n), 0)::bigint
+            FROM r
+            JOIN sales_kpi.pipeline p ON p.pipeline_id = r.pipeline_id
+            LEFT JOIN per_k ON per_k.pipeline_id = r.pipeline_id AND per_k.k >= r.rank
+           WHERE r.rank IS NOT NULL
+           GROUP BY 1, 2"
+}
+kpi_stage_conversion() {
+    echo "SELECT pipeline, step, reached FROM sales_kpi.stage_conversion($1, $2, 'company', $as_of)"
+}
+
+# open deals at as_of per pipeline: count, amount and stage-weighted amount
+plain_weighted_pipeline() {
+    echo "SELECT p.name, count(*), sum(a.amount_base), sum(a.amount_base * s.probability)
+            FROM sales_kpi.opportunity o
+            JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'open'
+            JOIN sales_kpi.pipeline p ON p.pipeline_id = o.pipeline_id
+           CROSS JOIN LATERAL (SELECT sales_kpi.to_base(o.amount, o.currency, date '2026-11-01') AS amount_base) a
+           WHERE o.created_at <= $as_of
+           GROUP BY 1"
+}
+kpi_weighted_pipeline() {
+    echo "SELECT dimension_value, deals, amount, weighted_amount
+            FROM sales_kpi.weighted_pipeline_value($as_of, 'pipeline')"
+}
+
+echo "$(psql -X -qAt -d $database -c "
+    SELECT format('%s deals, %s stage events; PostgreSQL %s, %s CPUs, shared_buffers %s',
+                  (SELECT count(*) FROM sales_kpi.opportunity), (SELECT count(*) FROM sales_kpi.stage_event),
+                  current_setting('server_version'), '$(nproc)', current_setting('shared_buffers'))")"
+echo
+echo "One scan of the deal table (\`SELECT count(*), sum(amount) FROM sales_kpi.opportunity\`): $scan_ms ms"
+echo
+echo "| question | scope | sales_kpi (ms) | plain SQL (ms) | sales_kpi / plain | sales_kpi / one scan | same answer |"
+echo "|---|---|---:|---:|---:|---:|---|"
+row() {
+    local name=$1 scope=$2 kpi=$3 plain=$4 kpi_check=$5 plain_check=$6 k p d
+    d=$(differ "$kpi_check" "$plain_check")
+    k=$(timed "$kpi")
+    p=$(timed "$plain")
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$scope" "$k" "$p" \
+        "$(echo "scale=1; $k / $p" | bc)" "$(echo "scale=1; $k / $scan_ms" | bc)" \
+        "$([ "$d" = 0 ] && echo yes || echo "no ($d rows differ)")"
+}
+for scope in "quarter|timestamptz '2026-07-01'|timestamptz '2026-10-01'" \
+             "year|timestamptz '2025-11-01'|timestamptz '2026-11-01'" \
+             "all time|timestamptz '2000-01-01'|timestamptz '2026-11-01'"; do
+    IFS='|' read -r label ps pe <<<"$scope"
+    row "win_rate by rep" "$label" "$(kpi_win_rate "$ps" "$pe")" "$(plain_win_rate "$ps" "$pe")" \
+        "$(kpi_win_rate "$ps" "$pe")" "$(plain_win_rate "$ps" "$pe")"
+    row "sales_cycle by pipeline" "$label" \
+        "SELECT * FROM sales_kpi.sales_cycle($ps, $pe, 'pipeline', $as_of)" "$(plain_sales_cycle "$ps" "$pe")" \
+        "$(kpi_sales_cycle "$ps" "$pe")" "$(plain_sales_cycle_check "$ps" "$pe")"
+    row "stage_conversion" "$label" \
+        "SELECT * FROM sales_kpi.stage_conversion($ps, $pe, 'company', $as_of)" "$(plain_stage_conversion "$ps" "$pe")" \
+        "$(kpi_stage_conversion "$ps" "$pe")" "$(plain_stage_conversion "$ps" "$pe")"
+done
+row "weighted_pipeline_value by pipeline" "open at as_of" \
+    "SELECT * FROM sales_kpi.weighted_pipeline_value($as_of, 'pipeline')" "$(plain_weighted_pipeline)" \
+    "$(kpi_weighted_pipeline)" "$(plain_weighted_pipeline)"

@@ -1,0 +1,128 @@
+-- The KPI engine, funnel (see 53_closed_partials.sql for the pattern): the
+-- partials of stage_conversion.  For the deals created in each period, per
+-- dimension key and pipeline, funnel summaries of the open-stage rank each
+-- deal reached as the history stood at as_of: over all of them, over those
+-- still open at as_of and over those won by then.  The conventions are
+-- those of 61_kpi_funnel.sql: a deal reached rank k when the highest open
+-- rank it entered is at least k, or when it ever entered a won stage; with
+-- strict, only the ranks it first entered in order count (ties in time
+-- count as in order).  The rep credited is the owner at as_of.
+--
+-- One pass: the stage events not after as_of of the deals created in the
+-- periods, grouped per deal, joined to the deals' attributes (hash joins
+-- and hash aggregates; work_mem is raised so that a million deals hash in
+-- memory).  The outcome at as_of is the current stage's kind, except for a
+-- deal that moved since (stage_entered_at is after as_of), whose newest
+-- event not after as_of is looked up; the owner likewise comes from the
+-- history only for a deal with a snapshot after as_of.
+CREATE FUNCTION @extschema@.funnel_partials(bounds timestamptz[], as_of timestamptz,
+                                            dimension text DEFAULT 'company', strict boolean DEFAULT false)
+RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               pipeline_id bigint, reached @extschema@.funnel, reached_open @extschema@.funnel,
+               reached_won @extschema@.funnel)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
+SET work_mem = '256MB'
+-- a period with few deals reads their events by index (stage_event's
+-- opportunity index), one with many reads them all in one scan; the probes
+-- hit cached pages, which the default random_page_cost (4) prices as disk
+-- reads and so scans every event even for a quarter
+SET random_page_cost = 1.1
+AS $$
+#variable_conflict use_column
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
+    by_account boolean := dim IN ('industry', 'segment', 'region');
+    by_rep boolean := dim IN ('rep', 'team');
+    in_order boolean := strict IS DISTINCT FROM false;
+    lo timestamptz;
+    hi timestamptz;
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.check_bounds(bounds);
+    lo := bounds[1];
+    -- deals created after as_of did not exist yet
+    hi := least(bounds[cardinality(bounds)], as_of + interval '1 microsecond');
+    RETURN QUERY
+    WITH ranks AS (
+        SELECT * FROM @extschema@.funnel_stage_ranks()
+    ), born AS (
+        SELECT o.opportunity_id, o.created_at, o.pipeline_id, o.account_id, o.source, o.competitor,
+               o.kind AS deal_kind, o.product,
+               CASE WHEN o.stage_entered_at > as_of
+                    THEN (SELECT s.kind
+                            FROM @extschema@.newest_stage_event(o.opportunity_id, as_of) e
+                            JOIN @extschema@.stage s ON s.stage_id = e.stage_id)
+                    ELSE cs.kind END AS outcome,
+               CASE WHEN NOT by_rep THEN NULL
+                    WHEN coalesce(o.snapshot_at > as_of, false)
+                    THEN coalesce((SELECT h.owner_id FROM @extschema@.newest_snapshot(o.opportunity_id, as_of) h),
+                                  o.owner_id)
+                    ELSE o.owner_id END AS owner_id
+          FROM @extschema@.opportunity o
+          LEFT JOIN @extschema@.stage cs ON cs.stage_id = o.stage_id
+         WHERE o.created_at >= lo AND o.created_at < hi
+    ), labelled AS NOT MATERIALIZED (
+        SELECT b.opportunity_id, b.created_at, b.pipeline_id, b.outcome, b.owner_id,
+               @extschema@.dimension_value(dim, p.name, r.name, r.team, b.source, a.industry, a.segment,
+                                           a.region, b.competitor, b.deal_kind, b.product) AS value
+          FROM born b
+          LEFT JOIN @extschema@.pipeline p ON dim = 'pipeline' AND p.pipeline_id = b.pipeline_id
+          LEFT JOIN @extschema@.account a ON by_account AND a.account_id = b.account_id
+          LEFT JOIN @extschema@.rep r ON by_rep AND r.rep_id = b.owner_id
+    ), events AS NOT MATERIALIZED (
+        -- the stage events by as_of of the deals created in the periods
+        SELECT e.opportunity_id, e.entered_at, rk.kind, rk.rank, rk.open_stages
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.stage_event e ON e.opportunity_id = o.opportunity_id
+          JOIN ranks rk ON rk.stage_id = e.stage_id
+         WHERE o.created_at >= lo AND o.created_at < hi AND e.entered_at <= as_of
+    ), progress AS (
+        -- per deal with an event by as_of: the rank it reached
+        SELECT ev.opportunity_id,
+               CASE WHEN bool_or(ev.kind = 'won') THEN min(ev.open_stages) ELSE max(ev.rank) END AS reached_rank
+          FROM events ev
+         GROUP BY ev.opportunity_id
+    ), firsts AS (
+        -- strict only: when each open rank was first entered
+        SELECT ev.opportunity_id, ev.rank, min(ev.entered_at) AS first_at
+          FROM events ev
+         WHERE in_order AND ev.kind = 'open'
+         GROUP BY ev.opportunity_id, ev.rank
+    ), strict_prefix AS MATERIALIZED (
+        -- the prefix 1..k of ranks first entered in order ends before the
+        -- first rank that is missing or was first entered too early (once:
+        -- as the inner side of a nested loop it would run per deal)
+        SELECT f.opportunity_id,
+               nullif(coalesce(min(f.rn) FILTER (WHERE f.broken) - 1, count(*)), 0)::integer AS strict_rank
+          FROM (SELECT firsts.opportunity_id,
+                       row_number() OVER w AS rn,
+                       firsts.rank <> row_number() OVER w
+                           OR firsts.first_at < lag(firsts.first_at) OVER w AS broken
+                  FROM firsts
+                WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
+         GROUP BY f.opportunity_id
+    ), ranked AS (
+        SELECT l.pipeline_id, l.outcome, l.owner_id, l.value,
+               width_bucket(l.created_at, bounds) AS piece,
+               CASE WHEN in_order THEN sp.strict_rank ELSE pr.reached_rank END AS rk
+          FROM labelled l
+          JOIN progress pr ON pr.opportunity_id = l.opportunity_id
+          LEFT JOIN strict_prefix sp ON in_order AND sp.opportunity_id = pr.opportunity_id
+    )
+    SELECT @extschema@.dimension_key(dim, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
+           bounds[rd.piece], bounds[rd.piece + 1], rd.pipeline_id,
+           @extschema@.funnel_agg(rd.rk),
+           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
+           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'won')
+      FROM ranked rd
+     GROUP BY 1, rd.value, rd.piece, rd.pipeline_id;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.funnel_partials(timestamptz[], timestamptz, text, boolean) IS
+    'Internal: per period [bounds[i], bounds[i+1]) of creation, dimension key and pipeline, funnel summaries of the open-stage rank the deals reached as of as_of (all, still open, won); with strict, only ranks first entered in order.';

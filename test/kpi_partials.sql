@@ -1,0 +1,198 @@
+-- The two-step KPI engine: each public KPI equals the rollup of its
+-- partials, whatever the split of its period into consecutive pieces, and
+-- the partials keep each dimension key apart.  Splits are drawn at random
+-- (fixed seed) inside the period, plus splits at every month.  Before
+-- comparing, some closed deals change owner and amount after their close
+-- and one is reopened after as_of, so the history paths are covered too.
+\set ON_ERROR_STOP 1
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+BEGIN;
+SELECT plan(26);
+SET LOCAL TimeZone = 'UTC';
+SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
+
+-- owner and amount changed after the close for every 9th deal closed in
+-- Q2 2026; one of them reopened on 2026-09-15, between the two as_of instants
+UPDATE sales_kpi.opportunity o
+   SET owner_id = (SELECT min(r.rep_id) FROM sales_kpi.rep r WHERE r.rep_id <> o.owner_id AND r.role = 'ae'),
+       amount = o.amount + 500
+ WHERE o.closed_at >= '2026-04-01' AND o.closed_at < '2026-07-01' AND o.opportunity_id % 9 = 0;
+INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at)
+SELECT o.opportunity_id, (SELECT min(st.stage_id) FROM sales_kpi.stage st
+                           WHERE st.pipeline_id = o.pipeline_id AND st.kind = 'open'), '2026-09-15'
+  FROM sales_kpi.opportunity o
+ WHERE o.closed_at >= '2026-04-01' AND o.closed_at < '2026-07-01' AND o.opportunity_id % 9 = 0
+ ORDER BY o.opportunity_id LIMIT 1;
+
+-- random splits: the period's bounds with k random instants between them
+SELECT setseed(0.23);
+CREATE TEMP TABLE split AS
+SELECT n, ARRAY(SELECT b FROM (SELECT timestamptz '2025-10-01' AS b
+                               UNION SELECT timestamptz '2026-10-01'
+                               UNION SELECT timestamptz '2025-10-01' + random() * interval '365 days'
+                                 FROM generate_series(1, n * 3)) x ORDER BY b) AS bounds
+  FROM generate_series(1, 4) n
+UNION ALL
+SELECT 0, ARRAY(SELECT g FROM generate_series(timestamptz '2025-10-01', '2026-10-01', '1 month') g);
+
+CREATE TEMP TABLE case_ AS
+SELECT d, a::timestamptz AS as_of
+  FROM unnest(ARRAY['company', 'pipeline', 'rep', 'team', 'industry', 'source', 'deal_size_band']) d,
+       unnest(ARRAY['2026-10-31', '2026-08-01']) a;
+
+-- win_rate: counts, won amount and closed amount per value
+SELECT is((SELECT count(*) FROM case_ c, split s,
+                  LATERAL (
+                      SELECT w.dimension_value, w.won, w.lost, w.won_amount, w.closed_amount
+                        FROM sales_kpi.win_rate('2025-10-01', '2026-10-01', c.d, c.as_of) w
+                      EXCEPT
+                      SELECT p.dimension_value, sales_kpi.won_count(sales_kpi.rollup(p.outcomes)),
+                             sales_kpi.lost_count(sales_kpi.rollup(p.outcomes)),
+                             sales_kpi.won_amount(sales_kpi.rollup(p.outcomes)),
+                             sum(p.closed_amount)
+                        FROM sales_kpi.closed_partials(s.bounds, c.as_of, c.d) p
+                       GROUP BY p.dimension_value) x),
+          0::bigint, 'win_rate equals the rollup of its partials over every split, breakdown and as_of');
+
+-- the partials of a split hold every deal once: the counts add up
+SELECT is((SELECT count(*) FROM case_ c, split s,
+                  LATERAL (SELECT sum(sales_kpi.won_count(p.outcomes) + sales_kpi.lost_count(p.outcomes)) AS n
+                             FROM sales_kpi.closed_partials(s.bounds, c.as_of, c.d) p) x
+            WHERE x.n IS DISTINCT FROM (SELECT count(*) FROM sales_kpi.closed_deals('2025-10-01', '2026-10-01', c.as_of))),
+          0::bigint, 'the partials of every split count each closed deal once');
+
+-- sales_cycle: the won deals' cycle summary (count, mean, median, p90)
+SELECT is((SELECT count(*) FROM case_ c, split s,
+                  LATERAL (
+                      SELECT sc.dimension_value, sc.won, sc.mean_days, sc.median_days, sc.p90_days
+                        FROM sales_kpi.sales_cycle('2025-10-01', '2026-10-01', c.d, c.as_of) sc
+                       WHERE sc.won > 0 AND c.d <> 'deal_size_band'
+                      EXCEPT
+                      SELECT p.dimension_value, sales_kpi.duration_count(sales_kpi.rollup(p.won_cycles)),
+                             extract(epoch FROM sales_kpi.mean(sales_kpi.rollup(p.won_cycles)))::float8 / 86400,
+                             extract(epoch FROM sales_kpi.median(sales_kpi.rollup(p.won_cycles)))::float8 / 86400,
+                             extract(epoch FROM sales_kpi.percentile(sales_kpi.rollup(p.won_cycles), 0.9))::float8 / 86400
+                        FROM sales_kpi.closed_partials(s.bounds, c.as_of, c.d) p
+                       GROUP BY p.dimension_value) x),
+          0::bigint, 'sales_cycle (won deals) equals the rollup of its partials over every split');
+
+-- quota_attainment: bookings per rep are the rep partials' won amounts
+SELECT is((SELECT count(*) FROM split s,
+                  LATERAL (
+                      SELECT q.dimension_value, q.bookings
+                        FROM sales_kpi.quota_attainment('2025-10-01', '2026-10-01', 'rep', '2026-10-31') q
+                       WHERE q.bookings > 0
+                      EXCEPT
+                      SELECT r.name, sum(sales_kpi.won_amount(p.outcomes))
+                        FROM sales_kpi.closed_partials(s.bounds, '2026-10-31', 'rep') p
+                        JOIN sales_kpi.rep r ON r.rep_id::text = p.dimension_key
+                       GROUP BY r.rep_id, r.name
+                      HAVING sum(sales_kpi.won_count(p.outcomes)) > 0) x),
+          0::bigint, 'quota_attainment bookings equal the won amounts of the rep partials over every split');
+
+-- stage_conversion: per value, pipeline and step, the deals that reached
+-- the step, those still open at it and those won, in every variant
+CREATE TEMP TABLE partials_ AS
+SELECT c.d, c.as_of, v.variant, s.n, p.*
+  FROM case_ c, split s, unnest(ARRAY['all', 'strict']) v(variant),
+       sales_kpi.funnel_partials(s.bounds, c.as_of, c.d, v.variant = 'strict') p
+ WHERE c.d <> 'deal_size_band';
+CREATE TEMP TABLE funnel_from_partials AS
+SELECT p.d, p.as_of, p.variant, p.n, p.dimension_value, pl.name AS pipeline, r.rank AS step,
+       coalesce(sales_kpi.reached(sales_kpi.rollup(p.reached), r.rank), 0) AS reached,
+       coalesce(sales_kpi.reached(sales_kpi.rollup(p.reached_open), r.rank)
+                - CASE WHEN r.rank < 64 THEN sales_kpi.reached(sales_kpi.rollup(p.reached_open), r.rank + 1)
+                       ELSE 0 END, 0) AS open_deals,
+       coalesce(sales_kpi.reached(sales_kpi.rollup(p.reached_won), r.rank), 0) AS won
+  FROM partials_ p
+  JOIN sales_kpi.funnel_stage_ranks() r ON r.pipeline_id = p.pipeline_id AND r.rank IS NOT NULL
+  JOIN sales_kpi.pipeline pl ON pl.pipeline_id = p.pipeline_id
+ GROUP BY p.d, p.as_of, p.variant, p.n, p.dimension_value, pl.name, r.rank;
+CREATE TEMP TABLE funnel_from_kpi AS
+SELECT c.d, c.as_of, v.variant, k.dimension_value, k.pipeline, k.step, k.reached, k.open_deals, k.won
+  FROM case_ c, unnest(ARRAY['all', 'strict']) v(variant),
+       sales_kpi.stage_conversion('2025-10-01', '2026-10-01', c.d, c.as_of, v.variant) k
+ WHERE c.d <> 'deal_size_band';
+SELECT cmp_ok((SELECT count(*) FROM funnel_from_kpi WHERE reached > 0), '>', 100::bigint,
+              'stage_conversion has steps reached to compare');
+SELECT is((SELECT count(*) FROM split s,
+                  LATERAL (SELECT k.d, k.as_of, k.variant, k.dimension_value, k.pipeline, k.step, k.reached,
+                                  k.open_deals, k.won
+                             FROM funnel_from_kpi k WHERE k.reached > 0
+                           EXCEPT
+                           SELECT f.d, f.as_of, f.variant, f.dimension_value, f.pipeline, f.step, f.reached,
+                                  f.open_deals, f.won
+                             FROM funnel_from_partials f WHERE f.n = s.n) x),
+          0::bigint, 'stage_conversion equals the rollup of its partials over every split, breakdown, variant and as_of');
+SELECT is((SELECT count(*) FROM (SELECT f.d, f.as_of, f.variant, f.dimension_value, f.pipeline, f.step, f.reached,
+                                        f.open_deals, f.won
+                                   FROM funnel_from_partials f WHERE f.reached > 0
+                                 EXCEPT
+                                 SELECT k.d, k.as_of, k.variant, k.dimension_value, k.pipeline, k.step, k.reached,
+                                        k.open_deals, k.won
+                                   FROM funnel_from_kpi k) x),
+          0::bigint, 'every step the partials reach is in stage_conversion');
+
+-- each partial lies inside its period, and its period is one of the split's
+SELECT is((SELECT count(*) FROM split s, sales_kpi.closed_partials(s.bounds, '2026-10-31', 'pipeline') p
+            WHERE (p.period_start = ANY (s.bounds) AND p.period_end = ANY (s.bounds)
+                   AND p.period_end > p.period_start) IS NOT TRUE),
+          0::bigint, 'every partial''s period is a piece of the split');
+
+-- a partial holds exactly the deals closed in its own piece
+SELECT is((SELECT count(*) FROM split s, sales_kpi.closed_partials(s.bounds, '2026-10-31', 'company') p
+            WHERE sales_kpi.won_count(p.outcomes) + sales_kpi.lost_count(p.outcomes)
+                  <> (SELECT count(*) FROM sales_kpi.closed_deals(p.period_start, p.period_end, '2026-10-31'))),
+          0::bigint, 'each partial counts the deals closed in its piece');
+
+-- keys: the rep key is the owner at the close, pipeline the pipeline id
+SELECT is((SELECT count(*) FROM sales_kpi.closed_deal_rows('2025-10-01', '2026-10-01', '2026-10-31', 'rep') d
+            WHERE d.dimension_key IS DISTINCT FROM d.owner_id::text),
+          0::bigint, 'the rep key is the id of the owner at the close');
+SELECT is((SELECT count(*) FROM sales_kpi.closed_deal_rows('2025-10-01', '2026-10-01', '2026-10-31', 'pipeline') d
+            JOIN sales_kpi.pipeline pl ON pl.pipeline_id = d.pipeline_id
+            WHERE d.dimension_key IS DISTINCT FROM d.pipeline_id::text OR d.dimension_value <> pl.name),
+          0::bigint, 'the pipeline key is the pipeline id and the value its name');
+
+-- two reps with one name: two keys, one value in the KPI
+UPDATE sales_kpi.rep SET name = 'Same Name'
+ WHERE rep_id IN (SELECT d.owner_id FROM sales_kpi.closed_deals('2025-10-01', '2026-10-01', '2026-10-31') d
+                   WHERE d.owner_id IS NOT NULL GROUP BY d.owner_id ORDER BY d.owner_id LIMIT 2);
+SELECT is((SELECT count(DISTINCT p.dimension_key)
+             FROM sales_kpi.closed_partials('{2025-10-01,2026-10-01}', '2026-10-31', 'rep') p
+            WHERE p.dimension_value = 'Same Name'),
+          2::bigint, 'two reps with the same name keep two keys in the partials');
+SELECT is((SELECT w.closed FROM sales_kpi.win_rate('2025-10-01', '2026-10-01', 'rep', '2026-10-31') w
+            WHERE w.dimension_value = 'Same Name'),
+          (SELECT count(*) FROM sales_kpi.closed_deals('2025-10-01', '2026-10-01', '2026-10-31') d
+             JOIN sales_kpi.rep r ON r.rep_id = d.owner_id WHERE r.name = 'Same Name'),
+          'the KPI groups the two reps under their one name');
+
+-- bounds are checked
+SELECT throws_ok($$SELECT * FROM sales_kpi.closed_partials('{2026-10-01,2026-01-01}', now())$$,
+                 '22023', NULL, 'decreasing bounds are refused');
+SELECT throws_ok($$SELECT * FROM sales_kpi.closed_partials('{2026-10-01,2026-10-01}', now())$$,
+                 '22023', NULL, 'repeated bounds are refused');
+SELECT throws_ok($$SELECT * FROM sales_kpi.closed_partials('{2026-10-01}', now())$$,
+                 '22023', NULL, 'a single bound is refused');
+SELECT throws_ok($$SELECT * FROM sales_kpi.closed_partials('{2026-01-01,NULL,2026-10-01}', now())$$,
+                 '22023', NULL, 'a null bound is refused');
+SELECT throws_ok($$SELECT * FROM sales_kpi.closed_partials(NULL, now())$$,
+                 '22023', NULL, 'null bounds are refused');
+SELECT throws_ok($$SELECT * FROM sales_kpi.closed_partials('[0:1]={2026-01-01,2026-10-01}', now())$$,
+                 '22023', NULL, 'bounds not indexed from 1 are refused');
+SELECT throws_ok($$SELECT * FROM sales_kpi.closed_partials('{2026-01-01,2026-10-01}', now(), 'colour')$$,
+                 '22023', NULL, 'an unknown dimension is refused');
+
+-- dimension_key called directly
+SELECT throws_ok($$SELECT sales_kpi.dimension_key(NULL, 1, 2, 'x')$$, '22004', NULL,
+                 'dimension_key refuses a null dimension');
+SELECT is(sales_kpi.dimension_key('rep', 1, 7, 'Ann'), '7', 'the rep key is the owner id');
+SELECT is(sales_kpi.dimension_key('pipeline', 3, 7, 'New Business'), '3', 'the pipeline key is the pipeline id');
+SELECT is(sales_kpi.dimension_key('team', 3, 7, 'East'), 'East', 'other keys are the value');
+SELECT is(sales_kpi.dimension_key('rep', 3, NULL, '(none)'), NULL, 'a deal without owner has no rep key');
+
+SELECT * FROM finish();
+ROLLBACK;
