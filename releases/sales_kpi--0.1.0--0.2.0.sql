@@ -3806,6 +3806,34 @@ $$;
 COMMENT ON FUNCTION @extschema@.newest_snapshot(bigint, timestamptz, boolean) IS
     'Internal: a deal''s newest history snapshot not after an instant (no row if none, or if not wanted).';
 
+-- The same two as one composite value, for a call in an expression:
+-- (snapshot_at(id, t)).owner_id.  A call is not a subquery, so a query
+-- that makes it per deal can still run in parallel workers; NULL fields
+-- when there is no such row.
+CREATE FUNCTION @extschema@.stage_event_at(opportunity_id bigint, at timestamptz,
+                                           OUT stage_event_id bigint, OUT stage_id bigint,
+                                           OUT entered_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT e.stage_event_id, e.stage_id, e.entered_at
+      FROM @extschema@.newest_stage_event(stage_event_at.opportunity_id, stage_event_at.at) e
+$$;
+COMMENT ON FUNCTION @extschema@.stage_event_at(bigint, timestamptz) IS
+    'Internal: newest_stage_event() as one value (NULL fields if none), for a call in an expression.';
+
+CREATE FUNCTION @extschema@.snapshot_at(opportunity_id bigint, at timestamptz,
+                                        OUT changed_at timestamptz, OUT amount numeric, OUT expected_close date,
+                                        OUT forecast_category text, OUT owner_id bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT h.changed_at, h.amount, h.expected_close, h.forecast_category, h.owner_id
+      FROM @extschema@.newest_snapshot(snapshot_at.opportunity_id, snapshot_at.at) h
+$$;
+COMMENT ON FUNCTION @extschema@.snapshot_at(bigint, timestamptz) IS
+    'Internal: newest_snapshot() as one value (NULL fields if none), for a call in an expression.';
+
 -- The KPI engine, closed deals.  Every KPI is computed in two steps, as the
 -- summary aggregates are: an internal *partials* function makes one pass
 -- over the rows the KPI family needs and returns a summary per (dimension
@@ -3870,27 +3898,104 @@ $$;
 COMMENT ON FUNCTION @extschema@.closed_dimension(text) IS
     'Internal: checks the dimension of the closed-deal partials (the common ones and deal_size_band) and returns it.';
 
--- Deals closed in [period_start, period_end) as they stood at as_of, each
--- with its breakdown value: the deal's newest stage event not after as_of
--- is won or lost and entered in the period.  A deal reopened after as_of
--- still counts; one closed, then reopened before as_of does not.  The
--- owner is the one at the close (the rep credited with the win), the
--- amount the one known at as_of, converted at the rate of the close date.
--- Besides the dimensions of dimension_value(), deal_size_band (of the
--- amount in the base currency).
+-- Deals closed in [$1, $2) as they stood at $3, each with its breakdown
+-- key and value for the dimension $4 (checked by the caller): the deal's
+-- newest stage event not after as_of is won or lost and entered in the
+-- period.  A deal reopened after as_of still counts; one closed, then
+-- reopened before as_of does not.  The owner is the one at the close (the
+-- rep credited with the win), the amount the one known at as_of, converted
+-- at the rate of the close date.  Besides the dimensions of
+-- dimension_value(), deal_size_band (of the amount in the base currency).
 --
 -- Only deals with stage events after as_of can differ from their current
 -- row, and only deals with snapshots after the close (or after as_of: the
 -- deal's snapshot_at tells) need their history read: at as_of = now that is
 -- nearly none, so the common case is one range scan of opportunity.closed_at.
-
+-- The lookups are function calls, not subqueries, so that the query can
+-- run in parallel workers.
 --
--- PL/pgSQL so that each call is planned with its actual dates and
--- dimension (the joins a dimension does not need are planned away); JIT
--- compilation would cost more than these queries run.  The range is read
--- with a bitmap scan: deals close in another order than they were written,
--- so an index scan visits heap pages at random (2.1 s against 0.3 s for a
--- year at 1M deals).
+-- The query is text, run by EXECUTE in closed_deal_rows (the rows) and
+-- closed_partials (summed up in the same query, in parallel workers when
+-- the range is big enough): each run is planned with its actual dates and
+-- dimension (the joins a dimension does not need are planned away).
+CREATE FUNCTION @extschema@.closed_deal_query()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $query$
+    SELECT $sql$
+WITH closed AS (
+    SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
+           o.currency, o.stage_id, o.closed_at, o.source, o.competitor, o.kind, o.product,
+           s.kind AS outcome,
+           -- a snapshot after the close (snapshot_at is the newest's time)
+           coalesce(o.snapshot_at > o.closed_at, false) AS changed
+      FROM @extschema@.opportunity o
+      JOIN @extschema@.stage s ON s.stage_id = o.stage_id
+     WHERE o.closed_at >= $1
+       AND o.closed_at < $2
+       AND o.closed_at <= $3
+       AND s.kind IN ('won', 'lost')
+    UNION ALL
+    -- closed at as_of, but moved since (reopened, or closed again later):
+    -- the newest event not after as_of
+    SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
+           o.currency, (o.e).stage_id, (o.e).entered_at, o.source, o.competitor, o.kind, o.product,
+           s.kind, true
+      FROM (SELECT o.*, @extschema@.stage_event_at(o.opportunity_id, $3) AS e
+              FROM @extschema@.opportunity o) o
+      JOIN @extschema@.stage s ON s.stage_id = (o.e).stage_id
+     WHERE o.opportunity_id IN (SELECT ev.opportunity_id FROM @extschema@.stage_event ev
+                                 WHERE ev.entered_at > $3)
+       AND (o.closed_at IS NULL OR o.closed_at > $3)
+       AND (o.e).entered_at >= $1
+       AND (o.e).entered_at < $2
+       AND s.kind IN ('won', 'lost')
+), credited AS (
+    -- only a snapshot after the close (which is also any after as_of)
+    -- can make the owner at the close or the amount at as_of differ from
+    -- the deal's row, which always equals its newest snapshot
+    SELECT c.opportunity_id, c.pipeline_id, c.account_id, c.created_at, c.currency, c.stage_id,
+           c.closed_at, c.source, c.competitor, c.kind, c.product, c.outcome,
+           CASE WHEN NOT c.changed THEN c.owner_id
+                ELSE coalesce((@extschema@.snapshot_at(c.opportunity_id, c.closed_at)).owner_id, c.owner_id)
+           END AS owner_id,
+           CASE WHEN NOT c.changed THEN c.amount
+                ELSE coalesce((@extschema@.snapshot_at(c.opportunity_id, $3)).amount, c.amount)
+           END AS amount
+      FROM closed c
+), converted AS (
+    SELECT r.*,
+           @extschema@.to_base(r.amount, r.currency,
+                               (r.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
+               AS amount_base
+      FROM credited r
+), labelled AS (
+    SELECT c.*,
+           CASE WHEN $4 = 'deal_size_band'
+                THEN @extschema@.deal_size_band(c.amount_base)
+                ELSE @extschema@.dimension_value($4, p.name, r.name, r.team, c.source, a.industry,
+                                                 a.segment, a.region, c.competitor, c.kind, c.product)
+           END AS value
+      FROM converted c
+      LEFT JOIN @extschema@.pipeline p ON $4 = 'pipeline' AND p.pipeline_id = c.pipeline_id
+      LEFT JOIN @extschema@.account a ON $4 IN ('industry', 'segment', 'region') AND a.account_id = c.account_id
+      LEFT JOIN @extschema@.rep r ON $4 IN ('rep', 'team') AND r.rep_id = c.owner_id
+)
+SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
+       l.amount, l.currency, l.amount_base, l.account_id,
+       @extschema@.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
+       l.value AS dimension_value
+  FROM labelled l
+$sql$
+$query$;
+COMMENT ON FUNCTION @extschema@.closed_deal_query() IS
+    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for the dimension $4, run by closed_deal_rows() and closed_partials().';
+
+-- JIT compilation would cost more than these queries run.  The range is
+-- read with a bitmap scan: deals close in another order than they were
+-- written, so an index scan visits heap pages at random (2.1 s against
+-- 0.3 s for a year at 1M deals).
 CREATE FUNCTION @extschema@.closed_deal_rows(period_start timestamptz, period_end timestamptz,
                                              as_of timestamptz, dimension text)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
@@ -3900,78 +4005,12 @@ RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outco
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 ROWS 100000
 SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_custom_plan
 SET jit = off
 SET enable_indexscan = off
 AS $$
-DECLARE
-    dim text := @extschema@.closed_dimension(dimension);
 BEGIN
-    RETURN QUERY
-    WITH closed AS (
-        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
-               o.currency, o.stage_id, o.closed_at, o.source, o.competitor, o.kind, o.product,
-               s.kind AS outcome,
-               -- a snapshot after the close (snapshot_at is the newest's time)
-               coalesce(o.snapshot_at > o.closed_at, false) AS changed
-          FROM @extschema@.opportunity o
-          JOIN @extschema@.stage s ON s.stage_id = o.stage_id
-         WHERE o.closed_at >= closed_deal_rows.period_start
-           AND o.closed_at < closed_deal_rows.period_end
-           AND o.closed_at <= closed_deal_rows.as_of
-           AND s.kind IN ('won', 'lost')
-        UNION ALL
-        -- closed at as_of, but moved since (reopened, or closed again later):
-        -- the newest event not after as_of
-        SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
-               o.currency, e.stage_id, e.entered_at, o.source, o.competitor, o.kind, o.product,
-               s.kind, true
-          FROM @extschema@.opportunity o
-          CROSS JOIN LATERAL @extschema@.newest_stage_event(o.opportunity_id, closed_deal_rows.as_of) e
-          JOIN @extschema@.stage s ON s.stage_id = e.stage_id
-         WHERE o.opportunity_id IN (SELECT ev.opportunity_id FROM @extschema@.stage_event ev
-                                     WHERE ev.entered_at > closed_deal_rows.as_of)
-           AND (o.closed_at IS NULL OR o.closed_at > closed_deal_rows.as_of)
-           AND e.entered_at >= closed_deal_rows.period_start
-           AND e.entered_at < closed_deal_rows.period_end
-           AND s.kind IN ('won', 'lost')
-    ), credited AS (
-        -- only a snapshot after the close (which is also any after as_of)
-        -- can make the owner at the close or the amount at as_of differ from
-        -- the deal's row, which always equals its newest snapshot
-        SELECT c.opportunity_id, c.pipeline_id, c.account_id, c.created_at, c.currency, c.stage_id,
-               c.closed_at, c.source, c.competitor, c.kind, c.product, c.outcome,
-               CASE WHEN NOT c.changed THEN c.owner_id
-                    ELSE coalesce((SELECT h.owner_id
-                                     FROM @extschema@.newest_snapshot(c.opportunity_id, c.closed_at) h),
-                                  c.owner_id) END AS owner_id,
-               CASE WHEN NOT c.changed THEN c.amount
-                    ELSE coalesce((SELECT h.amount
-                                     FROM @extschema@.newest_snapshot(c.opportunity_id, closed_deal_rows.as_of) h),
-                                  c.amount) END AS amount
-          FROM closed c
-    ), converted AS (
-        SELECT r.*,
-               @extschema@.to_base(r.amount, r.currency,
-                                   (r.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
-                   AS amount_base
-          FROM credited r
-    ), labelled AS (
-        SELECT c.*,
-               CASE WHEN dim = 'deal_size_band'
-                    THEN @extschema@.deal_size_band(c.amount_base)
-                    ELSE @extschema@.dimension_value(dim, p.name, r.name, r.team, c.source, a.industry,
-                                                     a.segment, a.region, c.competitor, c.kind, c.product)
-               END AS value
-          FROM converted c
-          LEFT JOIN @extschema@.pipeline p ON dim = 'pipeline' AND p.pipeline_id = c.pipeline_id
-          LEFT JOIN @extschema@.account a ON dim IN ('industry', 'segment', 'region') AND a.account_id = c.account_id
-          LEFT JOIN @extschema@.rep r ON dim IN ('rep', 'team') AND r.rep_id = c.owner_id
-    )
-    SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
-           l.amount, l.currency, l.amount_base, l.account_id,
-           @extschema@.dimension_key(dim, l.pipeline_id, l.owner_id, l.value), l.value
-      FROM labelled l;
+    RETURN QUERY EXECUTE @extschema@.closed_deal_query()
+        USING period_start, period_end, as_of, @extschema@.closed_dimension(dimension);
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
@@ -4009,43 +4048,33 @@ RETURNS TABLE (dimension_key text, dimension_value text, period_start timestampt
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 ROWS 100
 SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_custom_plan
 SET jit = off
+SET enable_indexscan = off
 -- a duration summary takes 8 kB per group: hashing a year of rep groups
 -- needs more than the default 4 MB
 SET work_mem = '64MB'
 AS $$
-#variable_conflict use_column
 DECLARE
-    lo timestamptz;
-    hi timestamptz;
+    dim text := @extschema@.closed_dimension(dimension);
 BEGIN
     PERFORM @extschema@.check_bounds(bounds);
-    lo := bounds[1];
-    hi := bounds[cardinality(bounds)];
-    -- the cycles' summary only when asked for (its 8 kB per group would
-    -- otherwise steer the planner away from hashing the groups)
-    IF with_cycles THEN
-        RETURN QUERY
+    -- the cycles' summary only when asked for ($6): its 8 kB per group
+    -- would otherwise steer the planner away from hashing the groups
+    RETURN QUERY EXECUTE format($sql$
         SELECT cd.dimension_key, cd.dimension_value,
-               bounds[width_bucket(cd.closed_at, bounds)], bounds[width_bucket(cd.closed_at, bounds) + 1],
+               $5[width_bucket(cd.closed_at, $5)], $5[width_bucket(cd.closed_at, $5) + 1],
                @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base),
-               CASE WHEN bool_or(cd.outcome = 'won') THEN
-                   @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))
-                       FILTER (WHERE cd.outcome = 'won') END,
+               %s,
                sum(cd.amount_base)
-          FROM @extschema@.closed_deal_rows(lo, hi, as_of, dimension) cd
-         GROUP BY cd.dimension_key, cd.dimension_value, width_bucket(cd.closed_at, bounds);
-    ELSE
-        RETURN QUERY
-        SELECT cd.dimension_key, cd.dimension_value,
-               bounds[width_bucket(cd.closed_at, bounds)], bounds[width_bucket(cd.closed_at, bounds) + 1],
-               @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base),
-               NULL::@extschema@.duration_summary,
-               sum(cd.amount_base)
-          FROM @extschema@.closed_deal_rows(lo, hi, as_of, dimension) cd
-         GROUP BY cd.dimension_key, cd.dimension_value, width_bucket(cd.closed_at, bounds);
-    END IF;
+          FROM (%s) cd
+         GROUP BY cd.dimension_key, cd.dimension_value, width_bucket(cd.closed_at, $5)$sql$,
+        CASE WHEN with_cycles
+             THEN $agg$CASE WHEN bool_or(cd.outcome = 'won') THEN
+                      @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))
+                          FILTER (WHERE cd.outcome = 'won') END$agg$
+             ELSE 'NULL::@extschema@.duration_summary' END,
+        @extschema@.closed_deal_query())
+        USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.closed_partials(timestamptz[], timestamptz, text, boolean) IS

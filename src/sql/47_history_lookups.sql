@@ -46,3 +46,31 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.newest_snapshot(bigint, timestamptz, boolean) IS
     'Internal: a deal''s newest history snapshot not after an instant (no row if none, or if not wanted).';
+
+-- The same two as one composite value, for a call in an expression:
+-- (snapshot_at(id, t)).owner_id.  A call is not a subquery, so a query
+-- that makes it per deal can still run in parallel workers; NULL fields
+-- when there is no such row.
+CREATE FUNCTION @extschema@.stage_event_at(opportunity_id bigint, at timestamptz,
+                                           OUT stage_event_id bigint, OUT stage_id bigint,
+                                           OUT entered_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT e.stage_event_id, e.stage_id, e.entered_at
+      FROM @extschema@.newest_stage_event(stage_event_at.opportunity_id, stage_event_at.at) e
+$$;
+COMMENT ON FUNCTION @extschema@.stage_event_at(bigint, timestamptz) IS
+    'Internal: newest_stage_event() as one value (NULL fields if none), for a call in an expression.';
+
+CREATE FUNCTION @extschema@.snapshot_at(opportunity_id bigint, at timestamptz,
+                                        OUT changed_at timestamptz, OUT amount numeric, OUT expected_close date,
+                                        OUT forecast_category text, OUT owner_id bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT h.changed_at, h.amount, h.expected_close, h.forecast_category, h.owner_id
+      FROM @extschema@.newest_snapshot(snapshot_at.opportunity_id, snapshot_at.at) h
+$$;
+COMMENT ON FUNCTION @extschema@.snapshot_at(bigint, timestamptz) IS
+    'Internal: newest_snapshot() as one value (NULL fields if none), for a call in an expression.';
