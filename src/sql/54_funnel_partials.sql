@@ -53,19 +53,18 @@ BEGIN
         SELECT * FROM @extschema@.funnel_stage_ranks()
     ), born AS (
         SELECT o.opportunity_id, o.created_at, o.pipeline_id, o.account_id, o.source, o.competitor,
-               o.kind AS deal_kind, o.product,
-               CASE WHEN o.stage_entered_at > as_of
-                    THEN (SELECT s.kind
-                            FROM @extschema@.newest_stage_event(o.opportunity_id, as_of) e
-                            JOIN @extschema@.stage s ON s.stage_id = e.stage_id)
-                    ELSE cs.kind END AS outcome,
+               o.kind AS deal_kind, o.product, cs.kind AS outcome,
                CASE WHEN NOT by_rep THEN NULL
                     WHEN coalesce(o.snapshot_at > as_of, false)
-                    THEN coalesce((SELECT h.owner_id FROM @extschema@.newest_snapshot(o.opportunity_id, as_of) h),
-                                  o.owner_id)
+                    THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, as_of)).owner_id, o.owner_id)
                     ELSE o.owner_id END AS owner_id
           FROM @extschema@.opportunity o
-          LEFT JOIN @extschema@.stage cs ON cs.stage_id = o.stage_id
+          -- the stage at as_of: the current one, unless the deal moved since
+          -- (calls, not subqueries, so that the pass may run in parallel)
+          LEFT JOIN @extschema@.stage cs
+            ON cs.stage_id = CASE WHEN o.stage_entered_at > as_of
+                                  THEN (@extschema@.stage_event_at(o.opportunity_id, as_of)).stage_id
+                                  ELSE o.stage_id END
          WHERE o.created_at >= lo AND o.created_at < hi
     ), labelled AS NOT MATERIALIZED (
         SELECT b.opportunity_id, b.created_at, b.pipeline_id, b.outcome, b.owner_id,
