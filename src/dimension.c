@@ -111,6 +111,7 @@ Datum
 dimension_key(PG_FUNCTION_ARGS)
 {
 	text	   *name;
+	text	   *key;
 	int			from;
 	Size		len;
 
@@ -130,5 +131,9 @@ dimension_key(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	if (from == 3)
 		PG_RETURN_DATUM(PG_GETARG_DATUM(3));
-	PG_RETURN_TEXT_P(cstring_to_text(psprintf(INT64_FORMAT, PG_GETARG_INT64(from))));
+
+	/* the id's digits written straight into the result: one allocation */
+	key = (text *) palloc(VARHDRSZ + MAXINT8LEN + 1);
+	SET_VARSIZE(key, VARHDRSZ + pg_lltoa(PG_GETARG_INT64(from), VARDATA(key)));
+	PG_RETURN_TEXT_P(key);
 }

@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(26);
+SELECT plan(28);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -193,6 +193,10 @@ SELECT is(sales_kpi.dimension_key('rep', 1, 7, 'Ann'), '7', 'the rep key is the 
 SELECT is(sales_kpi.dimension_key('pipeline', 3, 7, 'New Business'), '3', 'the pipeline key is the pipeline id');
 SELECT is(sales_kpi.dimension_key('team', 3, 7, 'East'), 'East', 'other keys are the value');
 SELECT is(sales_kpi.dimension_key('rep', 3, NULL, '(none)'), NULL, 'a deal without owner has no rep key');
+SELECT is(sales_kpi.dimension_key('rep', 3, -9223372036854775808, 'x'), '-9223372036854775808',
+          'the smallest bigint id is written whole');
+SELECT is(sales_kpi.dimension_key('pipeline', 9223372036854775807, 1, 'x'), '9223372036854775807',
+          'the largest bigint id is written whole');
 
 SELECT * FROM finish();
 ROLLBACK;
