@@ -2680,29 +2680,19 @@ DECLARE
     -- the won and the open stages, as constants for the per-deal probes
     won_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'won');
     open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
-    -- the breakdown, read in the same pass (the owner at as_of is credited)
-    dim text := @extschema@.outcome_dimension(dimension);
-    by_account boolean := dim IN ('industry', 'segment', 'region');
-    by_rep boolean := dim IN ('rep', 'team');
 BEGIN
     -- plpgsql with custom plans: the query is planned with the actual
     -- as_of and flags, so the parts not asked for are planned away
     RETURN QUERY
     WITH open_deal AS MATERIALIZED (
-        -- amount_base: the amount at the rate of the as_of date (in the
-        -- reporting time zone), converted once by pipeline_as_of
-        SELECT p.opportunity_id, p.pipeline_id, p.stage_id, p.owner_id, p.amount_base AS amount,
-               p.expected_close, p.forecast_category,
-               date_part('epoch', as_of - p.entered_stage_at) / 86400 AS in_stage,
-               s.position, s.probability,
-               @extschema@.dimension_value(dim, pl.name, r.name, r.team, p.source, a.industry, a.segment,
-                                           a.region, p.competitor, p.kind, p.product) AS value
-          FROM @extschema@.pipeline_as_of_rows(as_of, NULL, true) p
-          JOIN @extschema@.stage s ON s.stage_id = p.stage_id
-          LEFT JOIN @extschema@.pipeline pl ON dim = 'pipeline' AND pl.pipeline_id = p.pipeline_id
-          LEFT JOIN @extschema@.account a ON by_account AND a.account_id = p.account_id
-          LEFT JOIN @extschema@.rep r ON by_rep AND r.rep_id = p.owner_id
-         WHERE p.is_open
+        -- amount: in the base currency at the rate of the as_of date (in
+        -- the reporting time zone)
+        SELECT od.opportunity_id, od.pipeline_id, od.stage_id, od.owner_id, od.amount,
+               od.expected_close, od.forecast_category,
+               date_part('epoch', as_of - od.entered_stage_at) / 86400 AS in_stage,
+               od.stage_position AS position, od.stage_probability AS probability,
+               od.dimension_key, od.dimension_value AS value
+          FROM @extschema@.open_deal_rows(as_of, dimension) od
     ),
     -- milestone weighting: the next probability of each open stage
     next_stage AS (
@@ -2832,7 +2822,7 @@ BEGIN
            CASE WHEN NOT with_historical THEN NULL
                 WHEN h.n_ge >= min_sample THEN trim_scale(round(h.won_ge::numeric / h.n_ge, 6))
                 ELSE d.probability END,
-           @extschema@.dimension_key(dim, d.pipeline_id, d.owner_id, d.value), d.value
+           d.dimension_key, d.value
       FROM open_deal d
       LEFT JOIN next_stage ns ON ns.stage_id = d.stage_id
       LEFT JOIN milestone_done md ON md.opportunity_id = d.opportunity_id
@@ -3167,158 +3157,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.pipeline_flow_rows(timestamptz, timestamptz, text, text, text, date, boolean) IS
     'Internal: the rows of pipeline_flow_deals, or with p_totals the totals per dimension value and category for pipeline_flow.';
 
--- pipeline_as_of_rows is pipeline_as_of with the deal's attributes the
--- breakdowns need (account, source, competitor, kind, product), read in
--- the same pass; pipeline_as_of returns its documented columns.
-CREATE FUNCTION @extschema@.pipeline_as_of_rows(at timestamptz, team text, open_only boolean)
-RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
-               stage_position integer, stage_kind text, is_open boolean, entered_stage_at timestamptz,
-               amount numeric, currency character(3), amount_base numeric,
-               expected_close date, forecast_category text,
-               account_id bigint, source text, competitor text, kind text, product text)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-ROWS 100000
-SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_custom_plan
-SET jit = off
-AS $$
-#variable_conflict use_column
-DECLARE
-    v_day date := (pipeline_as_of_rows.at AT TIME ZONE @extschema@.reporting_timezone())::date;
-    v_reps bigint[];
-BEGIN
-    IF pipeline_as_of_rows.at IS NULL THEN
-        RETURN;
-    END IF;
-    PERFORM @extschema@.finite_instant(pipeline_as_of_rows.at, 'at');
-    PERFORM @extschema@.check_team(pipeline_as_of_rows.team);
-    IF pipeline_as_of_rows.team IS NULL THEN
-        RETURN QUERY
-        WITH changed_since AS MATERIALIZED (
-            -- the deals with a snapshot after `at` (their row is newer)
-            SELECT o.opportunity_id
-              FROM @extschema@.opportunity o
-             WHERE o.snapshot_at > pipeline_as_of_rows.at
-        ), staged AS (
-            SELECT o.opportunity_id, o.pipeline_id, o.currency, o.account_id, o.source, o.competitor,
-                   o.kind AS deal_kind, o.product,
-                   CASE WHEN o.stage_entered_at <= pipeline_as_of_rows.at THEN o.stage_id
-                        ELSE e.stage_id END AS stage_id,
-                   CASE WHEN o.stage_entered_at <= pipeline_as_of_rows.at THEN o.stage_entered_at
-                        ELSE e.entered_at END AS entered_at,
-                   CASE WHEN cs.opportunity_id IS NULL THEN o.amount ELSE h.amount END AS amount,
-                   CASE WHEN cs.opportunity_id IS NULL THEN o.expected_close ELSE h.expected_close END
-                       AS expected_close,
-                   CASE WHEN cs.opportunity_id IS NULL THEN o.forecast_category ELSE h.forecast_category END
-                       AS forecast_category,
-                   CASE WHEN cs.opportunity_id IS NULL THEN o.owner_id ELSE h.owner_id END AS owner_id
-              FROM @extschema@.opportunity o
-              -- moved since (its newest event, which the row keeps the time
-              -- of, is after the instant): the newest event not after it
-              LEFT JOIN LATERAL (
-                    SELECT ev.stage_id, ev.entered_at
-                      FROM @extschema@.stage_event ev
-                     WHERE o.stage_entered_at > pipeline_as_of_rows.at
-                       AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of_rows.at
-                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                     LIMIT 1) e ON true
-              -- changed since: the newest snapshot not after the instant
-              LEFT JOIN changed_since cs ON cs.opportunity_id = o.opportunity_id
-              LEFT JOIN LATERAL (
-                    SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
-                      FROM @extschema@.opportunity_history hi
-                     WHERE cs.opportunity_id IS NOT NULL
-                       AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of_rows.at
-                     ORDER BY hi.changed_at DESC
-                     LIMIT 1) h ON true
-             WHERE o.created_at <= pipeline_as_of_rows.at
-               -- open at the instant: open now, or closed after it
-               AND (NOT pipeline_as_of_rows.open_only OR o.closed_at IS NULL OR o.closed_at > pipeline_as_of_rows.at)
-        )
-        SELECT st.opportunity_id, st.pipeline_id, st.owner_id, st.stage_id, s.position, s.kind,
-               s.kind = 'open', st.entered_at,
-               st.amount, st.currency,
-               @extschema@.to_base(st.amount, st.currency, v_day),
-               st.expected_close,
-               coalesce(st.forecast_category, s.forecast_category),
-               st.account_id, st.source, st.competitor, st.deal_kind, st.product
-          FROM staged st
-          JOIN @extschema@.stage s ON s.stage_id = st.stage_id
-         WHERE NOT pipeline_as_of_rows.open_only OR s.kind = 'open';
-    ELSE
-        -- the team's reps as a constant, so that the plan can use the owner index
-        v_reps := ARRAY(SELECT r.rep_id FROM @extschema@.rep r WHERE r.team = pipeline_as_of_rows.team);
-        RETURN QUERY
-        WITH candidate AS (
-            -- deals some rep of the team owned at or before the instant
-            SELECT DISTINCT hi.opportunity_id
-              FROM @extschema@.opportunity_history hi
-             WHERE hi.owner_id = ANY (v_reps)
-               AND hi.changed_at <= pipeline_as_of_rows.at
-        )
-        SELECT o.opportunity_id, o.pipeline_id, h.owner_id, e.stage_id, s.position, s.kind,
-               s.kind = 'open', e.entered_at,
-               h.amount, o.currency,
-               @extschema@.to_base(h.amount, o.currency, v_day),
-               h.expected_close,
-               coalesce(h.forecast_category, s.forecast_category),
-               o.account_id, o.source, o.competitor, o.kind, o.product
-          FROM candidate c
-          CROSS JOIN LATERAL (
-                SELECT o.opportunity_id, o.pipeline_id, o.currency, o.account_id, o.source, o.competitor,
-                       o.kind, o.product
-                  FROM @extschema@.opportunity o
-                 WHERE o.opportunity_id = c.opportunity_id AND o.created_at <= pipeline_as_of_rows.at
-                OFFSET 0) o
-          CROSS JOIN LATERAL (
-                SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
-                  FROM @extschema@.opportunity_history hi
-                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of_rows.at
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) h
-          CROSS JOIN LATERAL (
-                SELECT ev.stage_id, ev.entered_at
-                  FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of_rows.at
-                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                 LIMIT 1) e
-          JOIN @extschema@.stage s ON s.stage_id = e.stage_id
-         WHERE h.owner_id = ANY (v_reps)
-           AND (NOT pipeline_as_of_rows.open_only OR s.kind = 'open');
-    END IF;
-END;
-$$;
-COMMENT ON FUNCTION @extschema@.pipeline_as_of_rows(timestamptz, text, boolean) IS
-    'Internal: the rows of pipeline_as_of() with the deal''s account, source, competitor, kind and product.';
 
-CREATE OR REPLACE FUNCTION @extschema@.pipeline_as_of(at timestamptz DEFAULT now(), team text DEFAULT NULL,
-                                           open_only boolean DEFAULT false)
-RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
-               stage_position integer, stage_kind text, is_open boolean, entered_stage_at timestamptz,
-               amount numeric, currency character(3), amount_base numeric,
-               expected_close date, forecast_category text)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-ROWS 100000
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-    -- the arguments are checked here first, so that an error names the
-    -- function called; pipeline_as_of_rows makes the rows
-BEGIN
-    IF pipeline_as_of.at IS NULL THEN
-        RETURN;
-    END IF;
-    PERFORM @extschema@.finite_instant(pipeline_as_of.at, 'at');
-    PERFORM @extschema@.check_team(pipeline_as_of.team);
-    RETURN QUERY
-    SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.stage_position, p.stage_kind, p.is_open,
-           p.entered_stage_at, p.amount, p.currency, p.amount_base, p.expected_close, p.forecast_category
-      FROM @extschema@.pipeline_as_of_rows(pipeline_as_of.at, pipeline_as_of.team, pipeline_as_of.open_only) p;
-END;
-$$;
-COMMENT ON FUNCTION @extschema@.pipeline_as_of(timestamptz, text, boolean) IS
-    'Every deal as it stood at a past instant: stage (newest stage event not after it), amount, expected close, forecast category and owner (newest snapshot not after it), open or closed, amount in the base currency at that day''s rate. Optionally only the deals then owned by reps of one team, or only the deals then open.';
 
 -- load_demo prints its progress, a NOTICE per phase.
 CREATE FUNCTION @extschema@.demo_progress(phase text, row_count bigint, since timestamptz)
@@ -4072,7 +3911,6 @@ RETURNS TABLE (dimension_key text, dimension_value text, period_start timestampt
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 ROWS 100
 SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_custom_plan
 SET jit = off
 SET work_mem = '256MB'
 -- a period with few deals reads their events by index (stage_event's
@@ -4081,66 +3919,71 @@ SET work_mem = '256MB'
 -- reads and so scans every event even for a quarter
 SET random_page_cost = 1.1
 AS $$
-#variable_conflict use_column
 DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
-    by_account boolean := dim IN ('industry', 'segment', 'region');
-    by_rep boolean := dim IN ('rep', 'team');
     in_order boolean := strict IS DISTINCT FROM false;
-    lo timestamptz;
-    hi timestamptz;
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM @extschema@.check_bounds(bounds);
-    lo := bounds[1];
-    -- deals created after as_of did not exist yet
-    hi := least(bounds[cardinality(bounds)], as_of + interval '1 microsecond');
-    RETURN QUERY
-    WITH ranks AS (
-        SELECT * FROM @extschema@.funnel_stage_ranks()
-    ), born AS (
+    -- one query text per mode, run by EXECUTE so that each run is planned
+    -- with its dates and dimension ($1 .. $5 below).  Only the strict mode
+    -- has the materialized prefix CTE, which keeps a query out of parallel
+    -- workers; the other runs in them when the range is big enough.
+    RETURN QUERY EXECUTE format($sql$
+    WITH born AS (
         SELECT o.opportunity_id, o.created_at, o.pipeline_id, o.account_id, o.source, o.competitor,
                o.kind AS deal_kind, o.product, cs.kind AS outcome,
-               CASE WHEN NOT by_rep THEN NULL
-                    WHEN coalesce(o.snapshot_at > as_of, false)
-                    THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, as_of)).owner_id, o.owner_id)
+               CASE WHEN $4 NOT IN ('rep', 'team') THEN NULL
+                    WHEN coalesce(o.snapshot_at > $3, false)
+                    THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
                     ELSE o.owner_id END AS owner_id
           FROM @extschema@.opportunity o
           -- the stage at as_of: the current one, unless the deal moved since
           -- (calls, not subqueries, so that the pass may run in parallel)
           LEFT JOIN @extschema@.stage cs
-            ON cs.stage_id = CASE WHEN o.stage_entered_at > as_of
-                                  THEN (@extschema@.stage_event_at(o.opportunity_id, as_of)).stage_id
+            ON cs.stage_id = CASE WHEN o.stage_entered_at > $3
+                                  THEN (@extschema@.stage_event_at(o.opportunity_id, $3)).stage_id
                                   ELSE o.stage_id END
-         WHERE o.created_at >= lo AND o.created_at < hi
+         WHERE o.created_at >= $1 AND o.created_at < $2
     ), labelled AS NOT MATERIALIZED (
         SELECT b.opportunity_id, b.created_at, b.pipeline_id, b.outcome, b.owner_id,
-               @extschema@.dimension_value(dim, p.name, r.name, r.team, b.source, a.industry, a.segment,
+               @extschema@.dimension_value($4, p.name, r.name, r.team, b.source, a.industry, a.segment,
                                            a.region, b.competitor, b.deal_kind, b.product) AS value
           FROM born b
-          LEFT JOIN @extschema@.pipeline p ON dim = 'pipeline' AND p.pipeline_id = b.pipeline_id
-          LEFT JOIN @extschema@.account a ON by_account AND a.account_id = b.account_id
-          LEFT JOIN @extschema@.rep r ON by_rep AND r.rep_id = b.owner_id
+          LEFT JOIN @extschema@.pipeline p ON $4 = 'pipeline' AND p.pipeline_id = b.pipeline_id
+          LEFT JOIN @extschema@.account a ON $4 IN ('industry', 'segment', 'region') AND a.account_id = b.account_id
+          LEFT JOIN @extschema@.rep r ON $4 IN ('rep', 'team') AND r.rep_id = b.owner_id
     ), events AS NOT MATERIALIZED (
         -- the stage events by as_of of the deals created in the periods
         SELECT e.opportunity_id, e.entered_at, rk.kind, rk.rank, rk.open_stages
           FROM @extschema@.opportunity o
           JOIN @extschema@.stage_event e ON e.opportunity_id = o.opportunity_id
-          JOIN ranks rk ON rk.stage_id = e.stage_id
-         WHERE o.created_at >= lo AND o.created_at < hi AND e.entered_at <= as_of
+          JOIN @extschema@.funnel_stage_ranks() rk ON rk.stage_id = e.stage_id
+         WHERE o.created_at >= $1 AND o.created_at < $2 AND e.entered_at <= $3
     ), progress AS (
         -- per deal with an event by as_of: the rank it reached
         SELECT ev.opportunity_id,
                CASE WHEN bool_or(ev.kind = 'won') THEN min(ev.open_stages) ELSE max(ev.rank) END AS reached_rank
           FROM events ev
          GROUP BY ev.opportunity_id
-    ), firsts AS (
-        -- strict only: when each open rank was first entered
+    )%s
+    SELECT @extschema@.dimension_key($4, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
+           $5[rd.piece], $5[rd.piece + 1], rd.pipeline_id,
+           @extschema@.funnel_agg(rd.rk),
+           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
+           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'won')
+      FROM (SELECT l.pipeline_id, l.outcome, l.owner_id, l.value,
+                   width_bucket(l.created_at, $5) AS piece, %s AS rk
+              FROM labelled l
+              JOIN progress pr ON pr.opportunity_id = l.opportunity_id%s) rd
+     GROUP BY 1, rd.value, rd.piece, rd.pipeline_id$sql$,
+        CASE WHEN in_order THEN $strict$, firsts AS (
+        -- when each open rank was first entered
         SELECT ev.opportunity_id, ev.rank, min(ev.entered_at) AS first_at
           FROM events ev
-         WHERE in_order AND ev.kind = 'open'
+         WHERE ev.kind = 'open'
          GROUP BY ev.opportunity_id, ev.rank
     ), strict_prefix AS MATERIALIZED (
         -- the prefix 1..k of ranks first entered in order ends before the
@@ -4155,25 +3998,228 @@ BEGIN
                   FROM firsts
                 WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
          GROUP BY f.opportunity_id
-    ), ranked AS (
-        SELECT l.pipeline_id, l.outcome, l.owner_id, l.value,
-               width_bucket(l.created_at, bounds) AS piece,
-               CASE WHEN in_order THEN sp.strict_rank ELSE pr.reached_rank END AS rk
-          FROM labelled l
-          JOIN progress pr ON pr.opportunity_id = l.opportunity_id
-          LEFT JOIN strict_prefix sp ON in_order AND sp.opportunity_id = pr.opportunity_id
-    )
-    SELECT @extschema@.dimension_key(dim, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
-           bounds[rd.piece], bounds[rd.piece + 1], rd.pipeline_id,
-           @extschema@.funnel_agg(rd.rk),
-           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
-           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'won')
-      FROM ranked rd
-     GROUP BY 1, rd.value, rd.piece, rd.pipeline_id;
+    )$strict$ ELSE '' END,
+        CASE WHEN in_order THEN 'sp.strict_rank' ELSE 'pr.reached_rank' END,
+        CASE WHEN in_order THEN '
+              LEFT JOIN strict_prefix sp ON sp.opportunity_id = pr.opportunity_id' ELSE '' END)
+        -- deals created after as_of did not exist yet
+        USING bounds[1], least(bounds[cardinality(bounds)], as_of + interval '1 microsecond'), as_of, dim,
+              bounds;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.funnel_partials(timestamptz[], timestamptz, text, boolean) IS
     'Internal: per period [bounds[i], bounds[i+1]) of creation, dimension key and pipeline, funnel summaries of the open-stage rank the deals reached as of as_of (all, still open, won); with strict, only ranks first entered in order.';
+
+-- The query of the deals created in [$1, $2) and no later than $3, as they
+-- stood at $3, with their breakdown key and value for the dimension $4
+-- (checked by the caller).  Deals with no stage by $3 are absent.  Run by
+-- EXECUTE in deal_states_at (the rows) and state_partials (summed up in the
+-- same query): each run is planned with its actual dates and dimension, so
+-- the lookups and joins a dimension does not need are planned away.
+CREATE FUNCTION @extschema@.deal_state_query()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $query$
+    SELECT $sql$
+WITH state AS (
+    SELECT o.opportunity_id, o.created_at, o.owner_id, o.pipeline_id, o.account_id, o.source,
+           o.competitor, o.kind AS deal_kind, o.product,
+           o.stage_entered_at > $3 AS moved,
+           coalesce(o.snapshot_at > least(o.closed_at, $3), false) AS late,
+           CASE WHEN o.stage_entered_at > $3 THEN (o.e).stage_id ELSE o.stage_id END AS stage_id,
+           CASE WHEN o.stage_entered_at > $3 THEN (o.e).entered_at ELSE o.closed_at END AS closed_at
+      -- e is only evaluated where it is used: this subquery is pulled up
+      FROM (SELECT o.*, @extschema@.stage_event_at(o.opportunity_id, $3) AS e
+              FROM @extschema@.opportunity o
+             WHERE o.created_at >= $1
+               AND o.created_at < least($2, $3 + interval '1 microsecond')) o
+), labelled AS (
+    -- deals with no stage by the instant drop out here
+    SELECT st.*, s.kind AS outcome, CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed
+      FROM state st
+      JOIN @extschema@.stage s ON s.stage_id = st.stage_id
+), owned AS (
+    SELECT lb.*,
+           CASE WHEN $4 NOT IN ('rep', 'team') THEN NULL
+                WHEN NOT (lb.late OR lb.moved) THEN lb.owner_id
+                ELSE coalesce((@extschema@.snapshot_at(lb.opportunity_id, coalesce(lb.closed, $3))).owner_id,
+                              lb.owner_id)
+           END AS owner_then
+      FROM labelled lb
+), valued AS (
+    SELECT ow.opportunity_id, ow.created_at, ow.outcome, ow.closed, ow.owner_then, ow.pipeline_id,
+           @extschema@.dimension_value($4, p.name, r.name, r.team, ow.source, a.industry, a.segment,
+                                       a.region, ow.competitor, ow.deal_kind, ow.product) AS value
+      FROM owned ow
+      LEFT JOIN @extschema@.pipeline p ON $4 = 'pipeline' AND p.pipeline_id = ow.pipeline_id
+      LEFT JOIN @extschema@.account a ON $4 IN ('industry', 'segment', 'region') AND a.account_id = ow.account_id
+      LEFT JOIN @extschema@.rep r ON $4 IN ('rep', 'team') AND r.rep_id = ow.owner_then
+)
+SELECT v.opportunity_id, v.created_at, v.outcome, v.closed AS closed_at, v.owner_then AS owner_id,
+       @extschema@.dimension_key($4, v.pipeline_id, v.owner_then, v.value) AS dimension_key,
+       v.value AS dimension_value
+  FROM valued v
+$sql$
+$query$;
+COMMENT ON FUNCTION @extschema@.deal_state_query() IS
+    'Internal: the query of the deals created in [$1, $2) and by $3 as they stood at $3, with their breakdown for the dimension $4, run by deal_states_at() and state_partials().';
+
+-- The partials of the cohort KPIs: per creation period [bounds[i],
+-- bounds[i+1]) and dimension key, the deals created then (and by `at`) as
+-- they stood at `at`: the survival summary of their age at the close, open
+-- deals censored at `at` (negative ages as 0), and how many are still
+-- open.  Only periods and keys with a deal have a row; any split of a
+-- period into consecutive bounds rolls up to the same summaries.
+CREATE FUNCTION @extschema@.state_partials(bounds timestamptz[], at timestamptz,
+                                           dimension text DEFAULT 'company')
+RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               ages @extschema@.survival, still_open bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '64MB'
+-- scoped to the call: set off below for the breakdowns with many keys
+SET enable_hashagg = on
+AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
+BEGIN
+    IF at IS NULL THEN
+        RAISE EXCEPTION 'argument "at" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.check_bounds(bounds);
+    -- a survival summary takes 6 kB per group: a year of monthly rep or team
+    -- groups (tens of thousands) hashes to disk, at twice the time of
+    -- sorting the deals by group; the few groups of the other breakdowns
+    -- hash in memory
+    IF dim IN ('rep', 'team') THEN
+        PERFORM pg_catalog.set_config('enable_hashagg', 'off', true);
+    END IF;
+    RETURN QUERY EXECUTE format($sql$
+        SELECT ds.dimension_key, ds.dimension_value,
+               $5[width_bucket(ds.created_at, $5)], $5[width_bucket(ds.created_at, $5) + 1],
+               @extschema@.survival_agg(greatest(coalesce(ds.closed_at, $3) - ds.created_at, interval '0'),
+                                        ds.outcome),
+               count(*) FILTER (WHERE ds.outcome = 'open')
+          FROM (%s) ds
+         GROUP BY ds.dimension_key, ds.dimension_value, width_bucket(ds.created_at, $5)$sql$,
+        @extschema@.deal_state_query())
+        USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.state_partials(timestamptz[], timestamptz, text) IS
+    'Internal: per creation period [bounds[i], bounds[i+1]) and dimension key, the deals created then as they stood at an instant: survival summary of their age at the close (open deals censored at the instant) and how many are still open.';
+
+-- The query of the deals open at $1 (created by then, not closed then,
+-- with an open stage at $1), with their stage, amount in the base currency
+-- at the rate of $1's date in the reporting time zone, expected close,
+-- forecast category (the stage's when the deal has none), owner and their
+-- breakdown key and value for the dimension $2 (checked by the caller;
+-- the rep is the owner at $1).  Run by EXECUTE in open_deal_rows and
+-- open_partials, planned with the actual instant and dimension.
+CREATE FUNCTION @extschema@.open_deal_query()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $query$
+    SELECT $sql$
+WITH staged AS (
+    SELECT o.opportunity_id, o.pipeline_id, o.currency, o.account_id, o.source, o.competitor,
+           o.kind AS deal_kind, o.product,
+           CASE WHEN o.stage_entered_at <= $1 THEN o.stage_id ELSE mv.stage_id END AS stage_id,
+           CASE WHEN o.stage_entered_at <= $1 THEN o.stage_entered_at ELSE mv.entered_at END AS entered_at,
+           CASE WHEN o.snapshot_at > $1 THEN ch.amount ELSE o.amount END AS amount,
+           CASE WHEN o.snapshot_at > $1 THEN ch.expected_close ELSE o.expected_close END AS expected_close,
+           CASE WHEN o.snapshot_at > $1 THEN ch.forecast_category ELSE o.forecast_category END
+               AS forecast_category,
+           CASE WHEN o.snapshot_at > $1 THEN ch.owner_id ELSE o.owner_id END AS owner_id
+      FROM @extschema@.opportunity o
+      -- moved since: the newest stage event not after the instant
+      LEFT JOIN LATERAL (
+            SELECT ev.stage_id, ev.entered_at
+              FROM @extschema@.stage_event ev
+             WHERE o.stage_entered_at > $1
+               AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= $1
+             ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+             LIMIT 1) mv ON true
+      -- changed since: the newest snapshot not after the instant
+      LEFT JOIN LATERAL (
+            SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
+              FROM @extschema@.opportunity_history hi
+             WHERE o.snapshot_at > $1
+               AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= $1
+             ORDER BY hi.changed_at DESC
+             LIMIT 1) ch ON true
+     WHERE o.created_at <= $1
+       -- open at the instant: open now, or closed after it
+       AND (o.closed_at IS NULL OR o.closed_at > $1)
+)
+SELECT st.opportunity_id, st.pipeline_id, st.stage_id, st.owner_id,
+       @extschema@.to_base(st.amount, st.currency, ($1 AT TIME ZONE @extschema@.reporting_timezone())::date)
+           AS amount,
+       st.expected_close, coalesce(st.forecast_category, s.forecast_category) AS forecast_category,
+       st.entered_at, s.position AS stage_position, s.probability AS stage_probability,
+       @extschema@.dimension_key($2, st.pipeline_id, st.owner_id, v.value) AS dimension_key,
+       v.value AS dimension_value
+  FROM staged st
+  JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
+  LEFT JOIN @extschema@.pipeline p ON $2 = 'pipeline' AND p.pipeline_id = st.pipeline_id
+  LEFT JOIN @extschema@.account a ON $2 IN ('industry', 'segment', 'region') AND a.account_id = st.account_id
+  LEFT JOIN @extschema@.rep r ON $2 IN ('rep', 'team') AND r.rep_id = st.owner_id
+ CROSS JOIN LATERAL (SELECT @extschema@.dimension_value($2, p.name, r.name, r.team, st.source, a.industry,
+                                                        a.segment, a.region, st.competitor, st.deal_kind,
+                                                        st.product) AS value) v
+$sql$
+$query$;
+COMMENT ON FUNCTION @extschema@.open_deal_query() IS
+    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for the dimension $2, run by open_deal_rows() and open_partials().';
+
+CREATE FUNCTION @extschema@.open_deal_rows(as_of timestamptz, dimension text DEFAULT 'company')
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint, amount numeric,
+               expected_close date, forecast_category text, entered_stage_at timestamptz,
+               stage_position integer, stage_probability numeric, dimension_key text, dimension_value text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+BEGIN
+    PERFORM @extschema@.finite_instant(as_of, 'as_of');
+    RETURN QUERY EXECUTE @extschema@.open_deal_query()
+        USING as_of, @extschema@.outcome_dimension(dimension);
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.open_deal_rows(timestamptz, text) IS
+    'Internal: the deals open at as_of (those of pipeline_as_of(as_of, open_only => true)) with their stage''s position and probability, amount in the base currency at the as_of date rate and breakdown key and value for a dimension (the rep: the owner at as_of).';
+
+-- The partials of the stage-weighted pipeline KPIs (weighted_pipeline_value
+-- with the stage weighting, stage_pipeline_value): per dimension key and
+-- open stage, the deals open at as_of, their amount and the weighted sum
+-- of amount x the stage's probability, in the base currency at the as_of
+-- date rate.
+CREATE FUNCTION @extschema@.open_partials(as_of timestamptz, dimension text DEFAULT 'company')
+RETURNS TABLE (dimension_key text, dimension_value text, stage_id bigint, deals bigint, amount numeric,
+               weighted_amount numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 1000
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+BEGIN
+    PERFORM @extschema@.finite_instant(as_of, 'as_of');
+    RETURN QUERY EXECUTE format($sql$
+        SELECT od.dimension_key, od.dimension_value, od.stage_id, count(*), sum(od.amount),
+               @extschema@.weighted_pipeline(od.amount, od.stage_probability)
+          FROM (%s) od
+         GROUP BY od.dimension_key, od.dimension_value, od.stage_id$sql$,
+        @extschema@.open_deal_query())
+        USING as_of, @extschema@.outcome_dimension(dimension);
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.open_partials(timestamptz, text) IS
+    'Internal: per dimension key and open stage, the deals open at as_of: count, amount and amount x the stage probability, in the base currency at the as_of date rate.';
 
 DROP FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, boolean);
 -- Internal: every deal created in [created_from, created_to) and no later
@@ -4194,75 +4240,11 @@ RETURNS TABLE (opportunity_id bigint, created_at timestamptz, outcome text, clos
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 ROWS 100000
 SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_custom_plan
 SET jit = off
 AS $$
-#variable_conflict use_column
-DECLARE
-    p_from timestamptz := created_from;
-    p_to timestamptz := least(created_to, at + interval '1 microsecond');
-    p_at timestamptz := at;
-    dim text := @extschema@.outcome_dimension(dimension);
-    p_owner boolean := dim IN ('rep', 'team');
-    by_account boolean := dim IN ('industry', 'segment', 'region');
 BEGIN
-    -- one query for both: each call is planned with its p_owner, so the
-    -- branch of the UNION ALL it does not take is planned away
-    RETURN QUERY
-    WITH state AS (
-        -- one pass over the deals created in the range: a deal whose newest
-        -- event (stage_entered_at) is after the instant is rebuilt from its
-        -- newest event not after it; late: a snapshot after the instant its
-        -- owner is taken at
-        SELECT o.opportunity_id, o.created_at, o.owner_id, o.pipeline_id, o.account_id, o.source,
-               o.competitor, o.kind AS deal_kind, o.product,
-               o.stage_entered_at > p_at AS moved,
-               coalesce(o.snapshot_at > least(o.closed_at, p_at), false) AS late,
-               CASE WHEN o.stage_entered_at > p_at THEN e.stage_id ELSE o.stage_id END AS stage_id,
-               CASE WHEN o.stage_entered_at > p_at THEN e.entered_at ELSE o.closed_at END AS closed_at
-          FROM @extschema@.opportunity o
-          LEFT JOIN LATERAL (
-                SELECT ev.stage_id, ev.entered_at
-                  FROM @extschema@.stage_event ev
-                 WHERE o.stage_entered_at > p_at
-                   AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
-                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                 LIMIT 1) e ON true
-         WHERE o.created_at >= p_from AND o.created_at < p_to
-    ), labelled AS NOT MATERIALIZED (
-        -- deals with no stage by the instant drop out here
-        SELECT st.*, s.kind AS outcome, CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed
-          FROM state st
-          JOIN @extschema@.stage s ON s.stage_id = st.stage_id
-    ), owned AS (
-        SELECT lb.*, NULL::bigint AS owner_then
-          FROM labelled lb
-         WHERE NOT p_owner
-        UNION ALL
-        SELECT lb.*,
-               CASE WHEN NOT (lb.late OR lb.moved) THEN lb.owner_id
-                    ELSE coalesce(w.owner_id, lb.owner_id) END
-          FROM labelled lb
-          LEFT JOIN LATERAL (
-                SELECT hi.owner_id
-                  FROM @extschema@.opportunity_history hi
-                 WHERE (lb.late OR lb.moved)
-                   AND hi.opportunity_id = lb.opportunity_id AND hi.changed_at <= coalesce(lb.closed, p_at)
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) w ON true
-         WHERE p_owner
-    ), valued AS (
-        SELECT ow.opportunity_id, ow.created_at, ow.outcome, ow.closed, ow.owner_then, ow.pipeline_id,
-               @extschema@.dimension_value(dim, p.name, r.name, r.team, ow.source, a.industry, a.segment,
-                                           a.region, ow.competitor, ow.deal_kind, ow.product) AS value
-          FROM owned ow
-          LEFT JOIN @extschema@.pipeline p ON dim = 'pipeline' AND p.pipeline_id = ow.pipeline_id
-          LEFT JOIN @extschema@.account a ON by_account AND a.account_id = ow.account_id
-          LEFT JOIN @extschema@.rep r ON p_owner AND r.rep_id = ow.owner_then
-    )
-    SELECT v.opportunity_id, v.created_at, v.outcome, v.closed, v.owner_then,
-           @extschema@.dimension_key(dim, v.pipeline_id, v.owner_then, v.value), v.value
-      FROM valued v;
+    RETURN QUERY EXECUTE @extschema@.deal_state_query()
+        USING created_from, created_to, at, @extschema@.outcome_dimension(dimension);
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, text) IS
@@ -4286,28 +4268,23 @@ AS $$
          -- checked before the series is made
          WHERE @extschema@.check_kpi_args(grain => cohort_win_rate.grain, horizon => cohort_win_rate.horizon)
     ), b AS (
-        SELECT min(s.period_start) AS lo, max(s.period_end) AS hi,
-               array_agg(s.period_start ORDER BY s.period_start) AS starts,
+        -- the series' periods are consecutive: their starts and the last end
+        SELECT array_agg(s.period_start ORDER BY s.period_start) || max(s.period_end) AS bounds,
                @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim
           FROM s
-    ), d AS MATERIALIZED (
-        SELECT width_bucket(st.created_at, b.starts) AS idx, st.created_at, st.outcome, st.closed_at,
-               st.dimension_value
-          FROM b, @extschema@.deal_states_at(b.lo, b.hi, cohort_win_rate.as_of, b.dim) st
     ), g AS (
-        SELECT d.idx, d.dimension_value AS value,
-               @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
-                                                 interval '0'),
-                                        d.outcome) AS sv,
-               count(*) FILTER (WHERE d.outcome = 'open') AS still_open
-          FROM d
+        SELECT s.idx, sp.dimension_value AS value, @extschema@.rollup(sp.ages) AS sv,
+               sum(sp.still_open) AS still_open
+          FROM b
+         CROSS JOIN @extschema@.state_partials(b.bounds, cohort_win_rate.as_of, b.dim) sp
+          JOIN s ON s.period_start = sp.period_start
          GROUP BY 1, 2
     )
     SELECT b.dim, coalesce(g.value, 'all'), s.period_start, s.period_end,
            coalesce(@extschema@.survival_count(g.sv), 0),
            coalesce(round(@extschema@.naive_win_rate(g.sv, cohort_win_rate.horizon)
                           * @extschema@.survival_count(g.sv))::bigint, 0),
-           coalesce(g.still_open, 0),
+           coalesce(g.still_open, 0)::bigint,
            @extschema@.naive_win_rate(g.sv, cohort_win_rate.horizon),
            @extschema@.cumulative_win_rate(g.sv, cohort_win_rate.horizon)
       FROM b
@@ -5304,12 +5281,10 @@ AS $$
          WHERE cp.won_cycles IS NOT NULL
          GROUP BY 1
     ), k AS (
-        SELECT st.dimension_value AS value,
-               @extschema@.survival_agg(greatest(coalesce(st.closed_at, p.t_ref) - st.created_at, interval '0'),
-                                        st.outcome) AS sv,
-               count(*) FILTER (WHERE st.outcome <> 'open') AS closed
+        SELECT sp.dimension_value AS value, @extschema@.rollup(sp.ages) AS sv,
+               @extschema@.survival_count(@extschema@.rollup(sp.ages)) - sum(sp.still_open) AS closed
           FROM p
-         CROSS JOIN @extschema@.deal_states_at(p.t_ref - p.lookback, p.t_ref, p.t_ref, p.dim) st
+         CROSS JOIN @extschema@.state_partials(ARRAY[p.t_ref - p.lookback, p.t_ref], p.t_ref, p.dim) sp
          GROUP BY 1
     )
     SELECT p.dim, v.value, p.period_start, p.period_end,
@@ -5319,7 +5294,7 @@ AS $$
            extract(epoch FROM @extschema@.percentile(w.ds, 0.75))::double precision / 86400,
            extract(epoch FROM @extschema@.percentile(w.ds, 0.9))::double precision / 86400,
            coalesce(@extschema@.survival_count(k.sv), 0),
-           coalesce(k.closed, 0),
+           coalesce(k.closed, 0)::bigint,
            extract(epoch FROM @extschema@.median_time_to_close(k.sv))::double precision / 86400
       FROM p
      CROSS JOIN (SELECT w.value FROM w
@@ -5344,10 +5319,9 @@ SET jit = off
 AS $$
     SELECT @extschema@.pipeline_value_check_args(stage_pipeline_value.as_of, stage_pipeline_value.dimension);
     WITH per_stage AS (
-        SELECT od.dimension_value AS dv, od.stage_id, count(*) AS deals, sum(od.amount) AS amount,
-               @extschema@.weighted_pipeline(od.amount, od.stage_probability) AS weighted
-          FROM @extschema@.pipeline_value_open_deals(stage_pipeline_value.as_of, '0 days', 1, false, false,
-                                                     dimension => stage_pipeline_value.dimension) od
+        SELECT op.dimension_value AS dv, op.stage_id, sum(op.deals)::bigint AS deals, sum(op.amount) AS amount,
+               sum(op.weighted_amount) AS weighted
+          FROM @extschema@.open_partials(stage_pipeline_value.as_of, stage_pipeline_value.dimension) op
          GROUP BY 1, 2
     ), value_of_pipeline AS (
         -- each pipeline lists its stages for every breakdown value found among
@@ -5634,21 +5608,26 @@ AS $$
     SELECT @extschema@.pipeline_value_check_args(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension,
                                                  weighted_pipeline_value.weighting, weighted_pipeline_value.lookback,
                                                  weighted_pipeline_value.min_sample);
-    WITH d AS (
-        SELECT od.dimension_value AS dv, od.amount,
-               CASE weighted_pipeline_value.weighting
-                    WHEN 'stage' THEN od.stage_probability
-                    WHEN 'milestone' THEN od.milestone_probability
-                    ELSE od.historical_probability END AS p
+    WITH agg AS (
+        -- the stage weighting rolls up the open-pipeline partials; the
+        -- others weigh each deal
+        SELECT op.dimension_value AS dv, sum(op.deals)::bigint AS deals, coalesce(sum(op.amount), 0) AS amount,
+               coalesce(sum(op.weighted_amount), 0) AS weighted
+          FROM @extschema@.open_partials(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension) op
+         WHERE weighted_pipeline_value.weighting = 'stage'
+         GROUP BY 1
+        UNION ALL
+        SELECT od.dimension_value, count(*), coalesce(sum(od.amount), 0),
+               coalesce(@extschema@.weighted_pipeline(od.amount,
+                                                      CASE weighted_pipeline_value.weighting
+                                                           WHEN 'milestone' THEN od.milestone_probability
+                                                           ELSE od.historical_probability END), 0)
           FROM @extschema@.pipeline_value_open_deals(weighted_pipeline_value.as_of, weighted_pipeline_value.lookback,
                                                      weighted_pipeline_value.min_sample,
                                                      weighted_pipeline_value.weighting = 'milestone',
                                                      weighted_pipeline_value.weighting = 'historical',
                                                      dimension => weighted_pipeline_value.dimension) od
-    ), agg AS (
-        SELECT d.dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
-               coalesce(@extschema@.weighted_pipeline(d.amount, d.p), 0) AS weighted
-          FROM d
+         WHERE weighted_pipeline_value.weighting <> 'stage'
          GROUP BY 1
     )
     SELECT weighted_pipeline_value.dimension, k.dv, coalesce(a.deals, 0), coalesce(a.amount, 0),
@@ -6768,4 +6747,118 @@ AS $$
       FROM @extschema@.pipeline_value_open_deals(deal_probability.as_of, deal_probability.lookback,
                                                  deal_probability.min_sample, true, true) od
      ORDER BY 1;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.pipeline_as_of(at timestamptz DEFAULT now(), team text DEFAULT NULL,
+                                           open_only boolean DEFAULT false)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
+               stage_position integer, stage_kind text, is_open boolean, entered_stage_at timestamptz,
+               amount numeric, currency character(3), amount_base numeric,
+               expected_close date, forecast_category text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_day date := (pipeline_as_of.at AT TIME ZONE @extschema@.reporting_timezone())::date;
+    v_reps bigint[];
+BEGIN
+    IF pipeline_as_of.at IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM @extschema@.finite_instant(pipeline_as_of.at, 'at');
+    PERFORM @extschema@.check_team(pipeline_as_of.team);
+    IF pipeline_as_of.team IS NULL THEN
+        RETURN QUERY
+        WITH changed_since AS MATERIALIZED (
+            -- the deals with a snapshot after `at` (their row is newer)
+            SELECT o.opportunity_id
+              FROM @extschema@.opportunity o
+             WHERE o.snapshot_at > pipeline_as_of.at
+        ), staged AS (
+            SELECT o.opportunity_id, o.pipeline_id, o.currency,
+                   CASE WHEN o.stage_entered_at <= pipeline_as_of.at THEN o.stage_id
+                        ELSE e.stage_id END AS stage_id,
+                   CASE WHEN o.stage_entered_at <= pipeline_as_of.at THEN o.stage_entered_at
+                        ELSE e.entered_at END AS entered_at,
+                   CASE WHEN cs.opportunity_id IS NULL THEN o.amount ELSE h.amount END AS amount,
+                   CASE WHEN cs.opportunity_id IS NULL THEN o.expected_close ELSE h.expected_close END
+                       AS expected_close,
+                   CASE WHEN cs.opportunity_id IS NULL THEN o.forecast_category ELSE h.forecast_category END
+                       AS forecast_category,
+                   CASE WHEN cs.opportunity_id IS NULL THEN o.owner_id ELSE h.owner_id END AS owner_id
+              FROM @extschema@.opportunity o
+              -- moved since (its newest event, which the row keeps the time
+              -- of, is after the instant): the newest event not after it
+              LEFT JOIN LATERAL (
+                    SELECT ev.stage_id, ev.entered_at
+                      FROM @extschema@.stage_event ev
+                     WHERE o.stage_entered_at > pipeline_as_of.at
+                       AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
+                     ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                     LIMIT 1) e ON true
+              -- changed since: the newest snapshot not after the instant
+              LEFT JOIN changed_since cs ON cs.opportunity_id = o.opportunity_id
+              LEFT JOIN LATERAL (
+                    SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
+                      FROM @extschema@.opportunity_history hi
+                     WHERE cs.opportunity_id IS NOT NULL
+                       AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of.at
+                     ORDER BY hi.changed_at DESC
+                     LIMIT 1) h ON true
+             WHERE o.created_at <= pipeline_as_of.at
+               -- open at the instant: open now, or closed after it
+               AND (NOT pipeline_as_of.open_only OR o.closed_at IS NULL OR o.closed_at > pipeline_as_of.at)
+        )
+        SELECT st.opportunity_id, st.pipeline_id, st.owner_id, st.stage_id, s.position, s.kind,
+               s.kind = 'open', st.entered_at,
+               st.amount, st.currency,
+               @extschema@.to_base(st.amount, st.currency, v_day),
+               st.expected_close,
+               coalesce(st.forecast_category, s.forecast_category)
+          FROM staged st
+          JOIN @extschema@.stage s ON s.stage_id = st.stage_id
+         WHERE NOT pipeline_as_of.open_only OR s.kind = 'open';
+    ELSE
+        -- the team's reps as a constant, so that the plan can use the owner index
+        v_reps := ARRAY(SELECT r.rep_id FROM @extschema@.rep r WHERE r.team = pipeline_as_of.team);
+        RETURN QUERY
+        WITH candidate AS (
+            -- deals some rep of the team owned at or before the instant
+            SELECT DISTINCT hi.opportunity_id
+              FROM @extschema@.opportunity_history hi
+             WHERE hi.owner_id = ANY (v_reps)
+               AND hi.changed_at <= pipeline_as_of.at
+        )
+        SELECT o.opportunity_id, o.pipeline_id, h.owner_id, e.stage_id, s.position, s.kind,
+               s.kind = 'open', e.entered_at,
+               h.amount, o.currency,
+               @extschema@.to_base(h.amount, o.currency, v_day),
+               h.expected_close,
+               coalesce(h.forecast_category, s.forecast_category)
+          FROM candidate c
+          CROSS JOIN LATERAL (
+                SELECT o.opportunity_id, o.pipeline_id, o.currency
+                  FROM @extschema@.opportunity o
+                 WHERE o.opportunity_id = c.opportunity_id AND o.created_at <= pipeline_as_of.at
+                OFFSET 0) o
+          CROSS JOIN LATERAL (
+                SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of.at
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) h
+          CROSS JOIN LATERAL (
+                SELECT ev.stage_id, ev.entered_at
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          JOIN @extschema@.stage s ON s.stage_id = e.stage_id
+         WHERE h.owner_id = ANY (v_reps)
+           AND (NOT pipeline_as_of.open_only OR s.kind = 'open');
+    END IF;
+END;
 $$;

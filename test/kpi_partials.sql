@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(28);
+SELECT plan(37);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -169,6 +169,121 @@ SELECT is((SELECT w.closed FROM sales_kpi.win_rate('2025-10-01', '2026-10-01', '
           (SELECT count(*) FROM sales_kpi.closed_deals('2025-10-01', '2026-10-01', '2026-10-31') d
              JOIN sales_kpi.rep r ON r.rep_id = d.owner_id WHERE r.name = 'Same Name'),
           'the KPI groups the two reps under their one name');
+
+-- the cohort partials: the Kaplan-Meier part of sales_cycle (period end
+-- 2026-10-01, as_of after it: the deals created in the 365 days before,
+-- as they stood on 2026-10-01) equals the rollup of state_partials
+SELECT is((SELECT count(*) FROM case_ c, split s,
+                  LATERAL (
+                      SELECT sc.dimension_value, sc.km_deals, sc.km_closed, sc.km_median_days
+                        FROM sales_kpi.sales_cycle('2025-10-01', '2026-10-01', c.d, c.as_of) sc
+                       WHERE sc.km_deals > 0
+                      EXCEPT
+                      SELECT p.dimension_value, sales_kpi.survival_count(sales_kpi.rollup(p.ages)),
+                             sales_kpi.survival_count(sales_kpi.rollup(p.ages)) - sum(p.still_open)::bigint,
+                             extract(epoch FROM sales_kpi.median_time_to_close(sales_kpi.rollup(p.ages)))::float8
+                                 / 86400
+                        FROM sales_kpi.state_partials(s.bounds, '2026-10-01', c.d) p
+                       GROUP BY p.dimension_value) x
+            WHERE c.as_of = '2026-10-31' AND c.d <> 'deal_size_band'),
+          0::bigint, 'sales_cycle (Kaplan-Meier) equals the rollup of its partials over every split');
+
+-- the cohort partials of a split hold every deal once, with its outcome
+SELECT is((SELECT count(*) FROM case_ c, split s,
+                  LATERAL (SELECT sum(sales_kpi.survival_count(p.ages)) AS n, sum(p.still_open) AS open
+                             FROM sales_kpi.state_partials(s.bounds, c.as_of, c.d) p) x,
+                  LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE st.outcome = 'open') AS open
+                             FROM sales_kpi.deal_states_at('2025-10-01', '2026-10-01', c.as_of, c.d) st) y
+            WHERE c.d <> 'deal_size_band' AND (x.n, x.open) IS DISTINCT FROM (y.n, y.open)),
+          0::bigint, 'the cohort partials of every split count each deal and each open deal once');
+
+-- cohort_win_rate: monthly cohorts equal their partials taken alone
+SELECT is((SELECT count(*) FROM case_ c,
+                  LATERAL (
+                      SELECT cw.dimension_value, cw.period_start, cw.deals, cw.still_open,
+                             cw.cumulative_win_rate
+                        FROM sales_kpi.cohort_win_rate('2025-10-01', '2026-10-01', 'month', c.d, c.as_of) cw
+                       WHERE cw.deals > 0
+                      EXCEPT
+                      SELECT p.dimension_value, p.period_start, sales_kpi.survival_count(sales_kpi.rollup(p.ages)),
+                             sum(p.still_open)::bigint,
+                             sales_kpi.cumulative_win_rate(sales_kpi.rollup(p.ages), '90 days')
+                        FROM generate_series(timestamptz '2025-10-01', '2026-09-01', '1 month') m(start),
+                             sales_kpi.state_partials(ARRAY[m.start, m.start + interval '1 month'], c.as_of, c.d) p
+                       GROUP BY p.dimension_value, p.period_start) x
+            WHERE c.d <> 'deal_size_band'),
+          0::bigint, 'cohort_win_rate per month equals each month''s partials rolled up');
+
+-- the deal-state pass agrees with pipeline_as_of on each deal's outcome,
+-- close and (while open) owner at the instant
+SELECT is((SELECT count(*) FROM (SELECT DISTINCT c.as_of FROM case_ c) c,
+                  LATERAL (
+                      (SELECT st.opportunity_id, st.outcome, st.closed_at,
+                              CASE WHEN st.outcome = 'open' THEN st.owner_id END
+                         FROM sales_kpi.deal_states_at('2025-10-01', '2026-10-01', c.as_of, 'rep') st
+                       EXCEPT ALL
+                       SELECT p.opportunity_id, p.stage_kind, CASE WHEN NOT p.is_open THEN p.entered_stage_at END,
+                              CASE WHEN p.is_open THEN p.owner_id END
+                         FROM sales_kpi.pipeline_as_of(c.as_of) p
+                         JOIN sales_kpi.opportunity o ON o.opportunity_id = p.opportunity_id
+                        WHERE o.created_at >= '2025-10-01' AND o.created_at < '2026-10-01')
+                      UNION ALL
+                      (SELECT p.opportunity_id, p.stage_kind, CASE WHEN NOT p.is_open THEN p.entered_stage_at END,
+                              CASE WHEN p.is_open THEN p.owner_id END
+                         FROM sales_kpi.pipeline_as_of(c.as_of) p
+                         JOIN sales_kpi.opportunity o ON o.opportunity_id = p.opportunity_id
+                        WHERE o.created_at >= '2025-10-01' AND o.created_at < '2026-10-01'
+                       EXCEPT ALL
+                       SELECT st.opportunity_id, st.outcome, st.closed_at,
+                              CASE WHEN st.outcome = 'open' THEN st.owner_id END
+                         FROM sales_kpi.deal_states_at('2025-10-01', '2026-10-01', c.as_of, 'rep') st)) x),
+          0::bigint, 'deal_states_at agrees with pipeline_as_of on outcome, close and owner of the open deals');
+
+-- the open-pipeline pass gives the deals pipeline_as_of gives, as they
+-- stood (stage, owner, amount at the as_of rate, close, category)
+SELECT is((SELECT count(*) FROM case_ c,
+                  LATERAL (
+                      (SELECT o.opportunity_id, o.stage_id, o.owner_id, o.amount, o.expected_close,
+                              o.forecast_category, o.entered_stage_at
+                         FROM sales_kpi.open_deal_rows(c.as_of, c.d) o
+                       EXCEPT ALL
+                       SELECT p.opportunity_id, p.stage_id, p.owner_id, p.amount_base, p.expected_close,
+                              p.forecast_category, p.entered_stage_at
+                         FROM sales_kpi.pipeline_as_of(c.as_of, open_only => true) p)
+                      UNION ALL
+                      (SELECT p.opportunity_id, p.stage_id, p.owner_id, p.amount_base, p.expected_close,
+                              p.forecast_category, p.entered_stage_at
+                         FROM sales_kpi.pipeline_as_of(c.as_of, open_only => true) p
+                       EXCEPT ALL
+                       SELECT o.opportunity_id, o.stage_id, o.owner_id, o.amount, o.expected_close,
+                              o.forecast_category, o.entered_stage_at
+                         FROM sales_kpi.open_deal_rows(c.as_of, c.d) o)) x
+            WHERE c.d <> 'deal_size_band'),
+          0::bigint, 'open_deal_rows holds the deals pipeline_as_of holds open, as they stood');
+
+-- the stage-weighted pipeline: the rollup of open_partials per value equals
+-- the deals of pipeline_as_of weighted by their stage's probability
+SELECT is((SELECT count(*) FROM case_ c,
+                  LATERAL (
+                      SELECT p.dimension_value, sum(p.deals)::bigint, sum(p.amount), sum(p.weighted_amount)
+                        FROM sales_kpi.open_partials(c.as_of, c.d) p
+                       GROUP BY p.dimension_value
+                      EXCEPT
+                      SELECT o.dimension_value, count(*), sum(pa.amount_base), sum(pa.amount_base * s.probability)
+                        FROM sales_kpi.open_deal_rows(c.as_of, c.d) o
+                        JOIN sales_kpi.pipeline_as_of(c.as_of, open_only => true) pa
+                          ON pa.opportunity_id = o.opportunity_id
+                        JOIN sales_kpi.stage s ON s.stage_id = pa.stage_id
+                       GROUP BY o.dimension_value) x
+            WHERE c.d <> 'deal_size_band'),
+          0::bigint, 'open_partials per value equals the open deals weighted by their stage probability');
+
+SELECT throws_ok($$SELECT * FROM sales_kpi.state_partials('{2026-01-01,2026-10-01}', NULL)$$,
+                 '22004', NULL, 'state_partials refuses a null instant');
+SELECT throws_ok($$SELECT * FROM sales_kpi.state_partials('{2026-10-01,2026-01-01}', now())$$,
+                 '22023', NULL, 'state_partials refuses decreasing bounds');
+SELECT throws_ok($$SELECT * FROM sales_kpi.open_partials('infinity')$$,
+                 '22023', NULL, 'open_partials refuses an infinite instant');
 
 -- bounds are checked
 SELECT throws_ok($$SELECT * FROM sales_kpi.closed_partials('{2026-10-01,2026-01-01}', now())$$,

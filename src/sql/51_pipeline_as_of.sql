@@ -23,44 +23,39 @@
 -- newer than what they said then): a range of this index.
 CREATE INDEX opportunity_snapshot_idx ON @extschema@.opportunity (snapshot_at);
 
--- pipeline_as_of_rows is pipeline_as_of with the deal's attributes the
--- breakdowns need (account, source, competitor, kind, product), read in
--- the same pass; pipeline_as_of returns its documented columns.
-CREATE FUNCTION @extschema@.pipeline_as_of_rows(at timestamptz, team text, open_only boolean)
+CREATE FUNCTION @extschema@.pipeline_as_of(at timestamptz DEFAULT now(), team text DEFAULT NULL,
+                                           open_only boolean DEFAULT false)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
                stage_position integer, stage_kind text, is_open boolean, entered_stage_at timestamptz,
                amount numeric, currency character(3), amount_base numeric,
-               expected_close date, forecast_category text,
-               account_id bigint, source text, competitor text, kind text, product text)
+               expected_close date, forecast_category text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
-ROWS 100000
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_day date := (pipeline_as_of_rows.at AT TIME ZONE @extschema@.reporting_timezone())::date;
+    v_day date := (pipeline_as_of.at AT TIME ZONE @extschema@.reporting_timezone())::date;
     v_reps bigint[];
 BEGIN
-    IF pipeline_as_of_rows.at IS NULL THEN
+    IF pipeline_as_of.at IS NULL THEN
         RETURN;
     END IF;
-    PERFORM @extschema@.finite_instant(pipeline_as_of_rows.at, 'at');
-    PERFORM @extschema@.check_team(pipeline_as_of_rows.team);
-    IF pipeline_as_of_rows.team IS NULL THEN
+    PERFORM @extschema@.finite_instant(pipeline_as_of.at, 'at');
+    PERFORM @extschema@.check_team(pipeline_as_of.team);
+    IF pipeline_as_of.team IS NULL THEN
         RETURN QUERY
         WITH changed_since AS MATERIALIZED (
             -- the deals with a snapshot after `at` (their row is newer)
             SELECT o.opportunity_id
               FROM @extschema@.opportunity o
-             WHERE o.snapshot_at > pipeline_as_of_rows.at
+             WHERE o.snapshot_at > pipeline_as_of.at
         ), staged AS (
-            SELECT o.opportunity_id, o.pipeline_id, o.currency, o.account_id, o.source, o.competitor,
-                   o.kind AS deal_kind, o.product,
-                   CASE WHEN o.stage_entered_at <= pipeline_as_of_rows.at THEN o.stage_id
+            SELECT o.opportunity_id, o.pipeline_id, o.currency,
+                   CASE WHEN o.stage_entered_at <= pipeline_as_of.at THEN o.stage_id
                         ELSE e.stage_id END AS stage_id,
-                   CASE WHEN o.stage_entered_at <= pipeline_as_of_rows.at THEN o.stage_entered_at
+                   CASE WHEN o.stage_entered_at <= pipeline_as_of.at THEN o.stage_entered_at
                         ELSE e.entered_at END AS entered_at,
                    CASE WHEN cs.opportunity_id IS NULL THEN o.amount ELSE h.amount END AS amount,
                    CASE WHEN cs.opportunity_id IS NULL THEN o.expected_close ELSE h.expected_close END
@@ -74,8 +69,8 @@ BEGIN
               LEFT JOIN LATERAL (
                     SELECT ev.stage_id, ev.entered_at
                       FROM @extschema@.stage_event ev
-                     WHERE o.stage_entered_at > pipeline_as_of_rows.at
-                       AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of_rows.at
+                     WHERE o.stage_entered_at > pipeline_as_of.at
+                       AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
                      ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
                      LIMIT 1) e ON true
               -- changed since: the newest snapshot not after the instant
@@ -84,93 +79,61 @@ BEGIN
                     SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
                       FROM @extschema@.opportunity_history hi
                      WHERE cs.opportunity_id IS NOT NULL
-                       AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of_rows.at
+                       AND hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of.at
                      ORDER BY hi.changed_at DESC
                      LIMIT 1) h ON true
-             WHERE o.created_at <= pipeline_as_of_rows.at
+             WHERE o.created_at <= pipeline_as_of.at
                -- open at the instant: open now, or closed after it
-               AND (NOT pipeline_as_of_rows.open_only OR o.closed_at IS NULL OR o.closed_at > pipeline_as_of_rows.at)
+               AND (NOT pipeline_as_of.open_only OR o.closed_at IS NULL OR o.closed_at > pipeline_as_of.at)
         )
         SELECT st.opportunity_id, st.pipeline_id, st.owner_id, st.stage_id, s.position, s.kind,
                s.kind = 'open', st.entered_at,
                st.amount, st.currency,
                @extschema@.to_base(st.amount, st.currency, v_day),
                st.expected_close,
-               coalesce(st.forecast_category, s.forecast_category),
-               st.account_id, st.source, st.competitor, st.deal_kind, st.product
+               coalesce(st.forecast_category, s.forecast_category)
           FROM staged st
           JOIN @extschema@.stage s ON s.stage_id = st.stage_id
-         WHERE NOT pipeline_as_of_rows.open_only OR s.kind = 'open';
+         WHERE NOT pipeline_as_of.open_only OR s.kind = 'open';
     ELSE
         -- the team's reps as a constant, so that the plan can use the owner index
-        v_reps := ARRAY(SELECT r.rep_id FROM @extschema@.rep r WHERE r.team = pipeline_as_of_rows.team);
+        v_reps := ARRAY(SELECT r.rep_id FROM @extschema@.rep r WHERE r.team = pipeline_as_of.team);
         RETURN QUERY
         WITH candidate AS (
             -- deals some rep of the team owned at or before the instant
             SELECT DISTINCT hi.opportunity_id
               FROM @extschema@.opportunity_history hi
              WHERE hi.owner_id = ANY (v_reps)
-               AND hi.changed_at <= pipeline_as_of_rows.at
+               AND hi.changed_at <= pipeline_as_of.at
         )
         SELECT o.opportunity_id, o.pipeline_id, h.owner_id, e.stage_id, s.position, s.kind,
                s.kind = 'open', e.entered_at,
                h.amount, o.currency,
                @extschema@.to_base(h.amount, o.currency, v_day),
                h.expected_close,
-               coalesce(h.forecast_category, s.forecast_category),
-               o.account_id, o.source, o.competitor, o.kind, o.product
+               coalesce(h.forecast_category, s.forecast_category)
           FROM candidate c
           CROSS JOIN LATERAL (
-                SELECT o.opportunity_id, o.pipeline_id, o.currency, o.account_id, o.source, o.competitor,
-                       o.kind, o.product
+                SELECT o.opportunity_id, o.pipeline_id, o.currency
                   FROM @extschema@.opportunity o
-                 WHERE o.opportunity_id = c.opportunity_id AND o.created_at <= pipeline_as_of_rows.at
+                 WHERE o.opportunity_id = c.opportunity_id AND o.created_at <= pipeline_as_of.at
                 OFFSET 0) o
           CROSS JOIN LATERAL (
                 SELECT hi.amount, hi.expected_close, hi.forecast_category, hi.owner_id
                   FROM @extschema@.opportunity_history hi
-                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of_rows.at
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= pipeline_as_of.at
                  ORDER BY hi.changed_at DESC
                  LIMIT 1) h
           CROSS JOIN LATERAL (
                 SELECT ev.stage_id, ev.entered_at
                   FROM @extschema@.stage_event ev
-                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of_rows.at
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= pipeline_as_of.at
                  ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
                  LIMIT 1) e
           JOIN @extschema@.stage s ON s.stage_id = e.stage_id
          WHERE h.owner_id = ANY (v_reps)
-           AND (NOT pipeline_as_of_rows.open_only OR s.kind = 'open');
+           AND (NOT pipeline_as_of.open_only OR s.kind = 'open');
     END IF;
-END;
-$$;
-COMMENT ON FUNCTION @extschema@.pipeline_as_of_rows(timestamptz, text, boolean) IS
-    'Internal: the rows of pipeline_as_of() with the deal''s account, source, competitor, kind and product.';
-
-CREATE FUNCTION @extschema@.pipeline_as_of(at timestamptz DEFAULT now(), team text DEFAULT NULL,
-                                           open_only boolean DEFAULT false)
-RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
-               stage_position integer, stage_kind text, is_open boolean, entered_stage_at timestamptz,
-               amount numeric, currency character(3), amount_base numeric,
-               expected_close date, forecast_category text)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-ROWS 100000
-SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-    -- the arguments are checked here first, so that an error names the
-    -- function called; pipeline_as_of_rows makes the rows
-BEGIN
-    IF pipeline_as_of.at IS NULL THEN
-        RETURN;
-    END IF;
-    PERFORM @extschema@.finite_instant(pipeline_as_of.at, 'at');
-    PERFORM @extschema@.check_team(pipeline_as_of.team);
-    RETURN QUERY
-    SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.stage_position, p.stage_kind, p.is_open,
-           p.entered_stage_at, p.amount, p.currency, p.amount_base, p.expected_close, p.forecast_category
-      FROM @extschema@.pipeline_as_of_rows(pipeline_as_of.at, pipeline_as_of.team, pipeline_as_of.open_only) p;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.pipeline_as_of(timestamptz, text, boolean) IS

@@ -23,7 +23,6 @@ RETURNS TABLE (dimension_key text, dimension_value text, period_start timestampt
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 ROWS 100
 SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_custom_plan
 SET jit = off
 SET work_mem = '256MB'
 -- a period with few deals reads their events by index (stage_event's
@@ -32,66 +31,71 @@ SET work_mem = '256MB'
 -- reads and so scans every event even for a quarter
 SET random_page_cost = 1.1
 AS $$
-#variable_conflict use_column
 DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
-    by_account boolean := dim IN ('industry', 'segment', 'region');
-    by_rep boolean := dim IN ('rep', 'team');
     in_order boolean := strict IS DISTINCT FROM false;
-    lo timestamptz;
-    hi timestamptz;
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM @extschema@.check_bounds(bounds);
-    lo := bounds[1];
-    -- deals created after as_of did not exist yet
-    hi := least(bounds[cardinality(bounds)], as_of + interval '1 microsecond');
-    RETURN QUERY
-    WITH ranks AS (
-        SELECT * FROM @extschema@.funnel_stage_ranks()
-    ), born AS (
+    -- one query text per mode, run by EXECUTE so that each run is planned
+    -- with its dates and dimension ($1 .. $5 below).  Only the strict mode
+    -- has the materialized prefix CTE, which keeps a query out of parallel
+    -- workers; the other runs in them when the range is big enough.
+    RETURN QUERY EXECUTE format($sql$
+    WITH born AS (
         SELECT o.opportunity_id, o.created_at, o.pipeline_id, o.account_id, o.source, o.competitor,
                o.kind AS deal_kind, o.product, cs.kind AS outcome,
-               CASE WHEN NOT by_rep THEN NULL
-                    WHEN coalesce(o.snapshot_at > as_of, false)
-                    THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, as_of)).owner_id, o.owner_id)
+               CASE WHEN $4 NOT IN ('rep', 'team') THEN NULL
+                    WHEN coalesce(o.snapshot_at > $3, false)
+                    THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
                     ELSE o.owner_id END AS owner_id
           FROM @extschema@.opportunity o
           -- the stage at as_of: the current one, unless the deal moved since
           -- (calls, not subqueries, so that the pass may run in parallel)
           LEFT JOIN @extschema@.stage cs
-            ON cs.stage_id = CASE WHEN o.stage_entered_at > as_of
-                                  THEN (@extschema@.stage_event_at(o.opportunity_id, as_of)).stage_id
+            ON cs.stage_id = CASE WHEN o.stage_entered_at > $3
+                                  THEN (@extschema@.stage_event_at(o.opportunity_id, $3)).stage_id
                                   ELSE o.stage_id END
-         WHERE o.created_at >= lo AND o.created_at < hi
+         WHERE o.created_at >= $1 AND o.created_at < $2
     ), labelled AS NOT MATERIALIZED (
         SELECT b.opportunity_id, b.created_at, b.pipeline_id, b.outcome, b.owner_id,
-               @extschema@.dimension_value(dim, p.name, r.name, r.team, b.source, a.industry, a.segment,
+               @extschema@.dimension_value($4, p.name, r.name, r.team, b.source, a.industry, a.segment,
                                            a.region, b.competitor, b.deal_kind, b.product) AS value
           FROM born b
-          LEFT JOIN @extschema@.pipeline p ON dim = 'pipeline' AND p.pipeline_id = b.pipeline_id
-          LEFT JOIN @extschema@.account a ON by_account AND a.account_id = b.account_id
-          LEFT JOIN @extschema@.rep r ON by_rep AND r.rep_id = b.owner_id
+          LEFT JOIN @extschema@.pipeline p ON $4 = 'pipeline' AND p.pipeline_id = b.pipeline_id
+          LEFT JOIN @extschema@.account a ON $4 IN ('industry', 'segment', 'region') AND a.account_id = b.account_id
+          LEFT JOIN @extschema@.rep r ON $4 IN ('rep', 'team') AND r.rep_id = b.owner_id
     ), events AS NOT MATERIALIZED (
         -- the stage events by as_of of the deals created in the periods
         SELECT e.opportunity_id, e.entered_at, rk.kind, rk.rank, rk.open_stages
           FROM @extschema@.opportunity o
           JOIN @extschema@.stage_event e ON e.opportunity_id = o.opportunity_id
-          JOIN ranks rk ON rk.stage_id = e.stage_id
-         WHERE o.created_at >= lo AND o.created_at < hi AND e.entered_at <= as_of
+          JOIN @extschema@.funnel_stage_ranks() rk ON rk.stage_id = e.stage_id
+         WHERE o.created_at >= $1 AND o.created_at < $2 AND e.entered_at <= $3
     ), progress AS (
         -- per deal with an event by as_of: the rank it reached
         SELECT ev.opportunity_id,
                CASE WHEN bool_or(ev.kind = 'won') THEN min(ev.open_stages) ELSE max(ev.rank) END AS reached_rank
           FROM events ev
          GROUP BY ev.opportunity_id
-    ), firsts AS (
-        -- strict only: when each open rank was first entered
+    )%s
+    SELECT @extschema@.dimension_key($4, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
+           $5[rd.piece], $5[rd.piece + 1], rd.pipeline_id,
+           @extschema@.funnel_agg(rd.rk),
+           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
+           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'won')
+      FROM (SELECT l.pipeline_id, l.outcome, l.owner_id, l.value,
+                   width_bucket(l.created_at, $5) AS piece, %s AS rk
+              FROM labelled l
+              JOIN progress pr ON pr.opportunity_id = l.opportunity_id%s) rd
+     GROUP BY 1, rd.value, rd.piece, rd.pipeline_id$sql$,
+        CASE WHEN in_order THEN $strict$, firsts AS (
+        -- when each open rank was first entered
         SELECT ev.opportunity_id, ev.rank, min(ev.entered_at) AS first_at
           FROM events ev
-         WHERE in_order AND ev.kind = 'open'
+         WHERE ev.kind = 'open'
          GROUP BY ev.opportunity_id, ev.rank
     ), strict_prefix AS MATERIALIZED (
         -- the prefix 1..k of ranks first entered in order ends before the
@@ -106,21 +110,13 @@ BEGIN
                   FROM firsts
                 WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
          GROUP BY f.opportunity_id
-    ), ranked AS (
-        SELECT l.pipeline_id, l.outcome, l.owner_id, l.value,
-               width_bucket(l.created_at, bounds) AS piece,
-               CASE WHEN in_order THEN sp.strict_rank ELSE pr.reached_rank END AS rk
-          FROM labelled l
-          JOIN progress pr ON pr.opportunity_id = l.opportunity_id
-          LEFT JOIN strict_prefix sp ON in_order AND sp.opportunity_id = pr.opportunity_id
-    )
-    SELECT @extschema@.dimension_key(dim, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
-           bounds[rd.piece], bounds[rd.piece + 1], rd.pipeline_id,
-           @extschema@.funnel_agg(rd.rk),
-           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
-           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'won')
-      FROM ranked rd
-     GROUP BY 1, rd.value, rd.piece, rd.pipeline_id;
+    )$strict$ ELSE '' END,
+        CASE WHEN in_order THEN 'sp.strict_rank' ELSE 'pr.reached_rank' END,
+        CASE WHEN in_order THEN '
+              LEFT JOIN strict_prefix sp ON sp.opportunity_id = pr.opportunity_id' ELSE '' END)
+        -- deals created after as_of did not exist yet
+        USING bounds[1], least(bounds[cardinality(bounds)], as_of + interval '1 microsecond'), as_of, dim,
+              bounds;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.funnel_partials(timestamptz[], timestamptz, text, boolean) IS

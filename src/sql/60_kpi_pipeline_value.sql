@@ -75,29 +75,19 @@ DECLARE
     -- the won and the open stages, as constants for the per-deal probes
     won_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'won');
     open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
-    -- the breakdown, read in the same pass (the owner at as_of is credited)
-    dim text := @extschema@.outcome_dimension(dimension);
-    by_account boolean := dim IN ('industry', 'segment', 'region');
-    by_rep boolean := dim IN ('rep', 'team');
 BEGIN
     -- plpgsql with custom plans: the query is planned with the actual
     -- as_of and flags, so the parts not asked for are planned away
     RETURN QUERY
     WITH open_deal AS MATERIALIZED (
-        -- amount_base: the amount at the rate of the as_of date (in the
-        -- reporting time zone), converted once by pipeline_as_of
-        SELECT p.opportunity_id, p.pipeline_id, p.stage_id, p.owner_id, p.amount_base AS amount,
-               p.expected_close, p.forecast_category,
-               date_part('epoch', as_of - p.entered_stage_at) / 86400 AS in_stage,
-               s.position, s.probability,
-               @extschema@.dimension_value(dim, pl.name, r.name, r.team, p.source, a.industry, a.segment,
-                                           a.region, p.competitor, p.kind, p.product) AS value
-          FROM @extschema@.pipeline_as_of_rows(as_of, NULL, true) p
-          JOIN @extschema@.stage s ON s.stage_id = p.stage_id
-          LEFT JOIN @extschema@.pipeline pl ON dim = 'pipeline' AND pl.pipeline_id = p.pipeline_id
-          LEFT JOIN @extschema@.account a ON by_account AND a.account_id = p.account_id
-          LEFT JOIN @extschema@.rep r ON by_rep AND r.rep_id = p.owner_id
-         WHERE p.is_open
+        -- amount: in the base currency at the rate of the as_of date (in
+        -- the reporting time zone)
+        SELECT od.opportunity_id, od.pipeline_id, od.stage_id, od.owner_id, od.amount,
+               od.expected_close, od.forecast_category,
+               date_part('epoch', as_of - od.entered_stage_at) / 86400 AS in_stage,
+               od.stage_position AS position, od.stage_probability AS probability,
+               od.dimension_key, od.dimension_value AS value
+          FROM @extschema@.open_deal_rows(as_of, dimension) od
     ),
     -- milestone weighting: the next probability of each open stage
     next_stage AS (
@@ -227,7 +217,7 @@ BEGIN
            CASE WHEN NOT with_historical THEN NULL
                 WHEN h.n_ge >= min_sample THEN trim_scale(round(h.won_ge::numeric / h.n_ge, 6))
                 ELSE d.probability END,
-           @extschema@.dimension_key(dim, d.pipeline_id, d.owner_id, d.value), d.value
+           d.dimension_key, d.value
       FROM open_deal d
       LEFT JOIN next_stage ns ON ns.stage_id = d.stage_id
       LEFT JOIN milestone_done md ON md.opportunity_id = d.opportunity_id
@@ -251,10 +241,9 @@ SET jit = off
 AS $$
     SELECT @extschema@.pipeline_value_check_args(stage_pipeline_value.as_of, stage_pipeline_value.dimension);
     WITH per_stage AS (
-        SELECT od.dimension_value AS dv, od.stage_id, count(*) AS deals, sum(od.amount) AS amount,
-               @extschema@.weighted_pipeline(od.amount, od.stage_probability) AS weighted
-          FROM @extschema@.pipeline_value_open_deals(stage_pipeline_value.as_of, '0 days', 1, false, false,
-                                                     dimension => stage_pipeline_value.dimension) od
+        SELECT op.dimension_value AS dv, op.stage_id, sum(op.deals)::bigint AS deals, sum(op.amount) AS amount,
+               sum(op.weighted_amount) AS weighted
+          FROM @extschema@.open_partials(stage_pipeline_value.as_of, stage_pipeline_value.dimension) op
          GROUP BY 1, 2
     ), value_of_pipeline AS (
         -- each pipeline lists its stages for every breakdown value found among
@@ -323,21 +312,26 @@ AS $$
     SELECT @extschema@.pipeline_value_check_args(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension,
                                                  weighted_pipeline_value.weighting, weighted_pipeline_value.lookback,
                                                  weighted_pipeline_value.min_sample);
-    WITH d AS (
-        SELECT od.dimension_value AS dv, od.amount,
-               CASE weighted_pipeline_value.weighting
-                    WHEN 'stage' THEN od.stage_probability
-                    WHEN 'milestone' THEN od.milestone_probability
-                    ELSE od.historical_probability END AS p
+    WITH agg AS (
+        -- the stage weighting rolls up the open-pipeline partials; the
+        -- others weigh each deal
+        SELECT op.dimension_value AS dv, sum(op.deals)::bigint AS deals, coalesce(sum(op.amount), 0) AS amount,
+               coalesce(sum(op.weighted_amount), 0) AS weighted
+          FROM @extschema@.open_partials(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension) op
+         WHERE weighted_pipeline_value.weighting = 'stage'
+         GROUP BY 1
+        UNION ALL
+        SELECT od.dimension_value, count(*), coalesce(sum(od.amount), 0),
+               coalesce(@extschema@.weighted_pipeline(od.amount,
+                                                      CASE weighted_pipeline_value.weighting
+                                                           WHEN 'milestone' THEN od.milestone_probability
+                                                           ELSE od.historical_probability END), 0)
           FROM @extschema@.pipeline_value_open_deals(weighted_pipeline_value.as_of, weighted_pipeline_value.lookback,
                                                      weighted_pipeline_value.min_sample,
                                                      weighted_pipeline_value.weighting = 'milestone',
                                                      weighted_pipeline_value.weighting = 'historical',
                                                      dimension => weighted_pipeline_value.dimension) od
-    ), agg AS (
-        SELECT d.dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
-               coalesce(@extschema@.weighted_pipeline(d.amount, d.p), 0) AS weighted
-          FROM d
+         WHERE weighted_pipeline_value.weighting <> 'stage'
          GROUP BY 1
     )
     SELECT weighted_pipeline_value.dimension, k.dv, coalesce(a.deals, 0), coalesce(a.amount, 0),

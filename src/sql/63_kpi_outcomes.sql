@@ -12,10 +12,11 @@
 --   each deal's breakdown value.
 -- * Every KPI function runs with jit off: its generic cost estimates are
 --   high enough to trigger JIT compilation, which costs more than the query.
--- * Cohorts (cohort_win_rate, and the Kaplan-Meier part of sales_cycle) come
---   from deal_states_at(): each deal's state at an instant rebuilt from its
---   newest stage event not after it; the rep is the owner at the close for
---   a closed deal and the owner at the instant for an open one.
+-- * Cohorts (cohort_win_rate, and the Kaplan-Meier part of sales_cycle) roll
+--   up state_partials() (55_state_partials.sql): each deal's state at an
+--   instant rebuilt from its newest stage event not after it; the rep is
+--   the owner at the close for a closed deal and the owner at the instant
+--   for an open one.
 -- * A group with no deals has NULL rates and zero counts and sums; the
 --   company breakdown always returns its row ('all'), even when empty.
 
@@ -36,98 +37,6 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.closed_by_owner(timestamptz, timestamptz, timestamptz) IS
     'Internal: deals closed in a period as of an instant, totalled per owner at the close: won, lost and won amount in the base currency.';
-
--- Internal: every deal created in [created_from, created_to) and no later
--- than at, as it stood at `at`, with its breakdown key and value: its
--- newest stage event not after `at` gives the outcome (won, lost, or open)
--- and the close instant.  Deals with no stage event by then are absent.
--- For the rep and team breakdowns, owner_id is the owner at the close
--- (closed deals) or at `at` (open deals) from opportunity_history, falling
--- back to the current owner when no snapshot is that old; as in
--- closed_deal_rows, only deals with snapshots after that instant are
--- looked up.  For the other breakdowns, owner_id is NULL.  The attributes
--- are read in the same pass (joins a dimension does not need are planned
--- away).
-CREATE FUNCTION @extschema@.deal_states_at(created_from timestamptz, created_to timestamptz,
-                                           at timestamptz, dimension text DEFAULT 'company')
-RETURNS TABLE (opportunity_id bigint, created_at timestamptz, outcome text, closed_at timestamptz,
-               owner_id bigint, dimension_key text, dimension_value text)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-ROWS 100000
-SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_custom_plan
-SET jit = off
-AS $$
-#variable_conflict use_column
-DECLARE
-    p_from timestamptz := created_from;
-    p_to timestamptz := least(created_to, at + interval '1 microsecond');
-    p_at timestamptz := at;
-    dim text := @extschema@.outcome_dimension(dimension);
-    p_owner boolean := dim IN ('rep', 'team');
-    by_account boolean := dim IN ('industry', 'segment', 'region');
-BEGIN
-    -- one query for both: each call is planned with its p_owner, so the
-    -- branch of the UNION ALL it does not take is planned away
-    RETURN QUERY
-    WITH state AS (
-        -- one pass over the deals created in the range: a deal whose newest
-        -- event (stage_entered_at) is after the instant is rebuilt from its
-        -- newest event not after it; late: a snapshot after the instant its
-        -- owner is taken at
-        SELECT o.opportunity_id, o.created_at, o.owner_id, o.pipeline_id, o.account_id, o.source,
-               o.competitor, o.kind AS deal_kind, o.product,
-               o.stage_entered_at > p_at AS moved,
-               coalesce(o.snapshot_at > least(o.closed_at, p_at), false) AS late,
-               CASE WHEN o.stage_entered_at > p_at THEN e.stage_id ELSE o.stage_id END AS stage_id,
-               CASE WHEN o.stage_entered_at > p_at THEN e.entered_at ELSE o.closed_at END AS closed_at
-          FROM @extschema@.opportunity o
-          LEFT JOIN LATERAL (
-                SELECT ev.stage_id, ev.entered_at
-                  FROM @extschema@.stage_event ev
-                 WHERE o.stage_entered_at > p_at
-                   AND ev.opportunity_id = o.opportunity_id AND ev.entered_at <= p_at
-                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
-                 LIMIT 1) e ON true
-         WHERE o.created_at >= p_from AND o.created_at < p_to
-    ), labelled AS NOT MATERIALIZED (
-        -- deals with no stage by the instant drop out here
-        SELECT st.*, s.kind AS outcome, CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed
-          FROM state st
-          JOIN @extschema@.stage s ON s.stage_id = st.stage_id
-    ), owned AS (
-        SELECT lb.*, NULL::bigint AS owner_then
-          FROM labelled lb
-         WHERE NOT p_owner
-        UNION ALL
-        SELECT lb.*,
-               CASE WHEN NOT (lb.late OR lb.moved) THEN lb.owner_id
-                    ELSE coalesce(w.owner_id, lb.owner_id) END
-          FROM labelled lb
-          LEFT JOIN LATERAL (
-                SELECT hi.owner_id
-                  FROM @extschema@.opportunity_history hi
-                 WHERE (lb.late OR lb.moved)
-                   AND hi.opportunity_id = lb.opportunity_id AND hi.changed_at <= coalesce(lb.closed, p_at)
-                 ORDER BY hi.changed_at DESC
-                 LIMIT 1) w ON true
-         WHERE p_owner
-    ), valued AS (
-        SELECT ow.opportunity_id, ow.created_at, ow.outcome, ow.closed, ow.owner_then, ow.pipeline_id,
-               @extschema@.dimension_value(dim, p.name, r.name, r.team, ow.source, a.industry, a.segment,
-                                           a.region, ow.competitor, ow.deal_kind, ow.product) AS value
-          FROM owned ow
-          LEFT JOIN @extschema@.pipeline p ON dim = 'pipeline' AND p.pipeline_id = ow.pipeline_id
-          LEFT JOIN @extschema@.account a ON by_account AND a.account_id = ow.account_id
-          LEFT JOIN @extschema@.rep r ON p_owner AND r.rep_id = ow.owner_then
-    )
-    SELECT v.opportunity_id, v.created_at, v.outcome, v.closed, v.owner_then,
-           @extschema@.dimension_key(dim, v.pipeline_id, v.owner_then, v.value), v.value
-      FROM valued v;
-END;
-$$;
-COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, text) IS
-    'Internal: deals created in [created_from, created_to) as they stood at an instant: outcome won, lost or open and close instant from the newest stage event not after it, with the breakdown key and value of a dimension (the rep credited: the owner at the close, or at the instant when open).';
 
 -------------------------------------------------------------------------------
 -- Win rate
@@ -224,28 +133,23 @@ AS $$
          -- checked before the series is made
          WHERE @extschema@.check_kpi_args(grain => cohort_win_rate.grain, horizon => cohort_win_rate.horizon)
     ), b AS (
-        SELECT min(s.period_start) AS lo, max(s.period_end) AS hi,
-               array_agg(s.period_start ORDER BY s.period_start) AS starts,
+        -- the series' periods are consecutive: their starts and the last end
+        SELECT array_agg(s.period_start ORDER BY s.period_start) || max(s.period_end) AS bounds,
                @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim
           FROM s
-    ), d AS MATERIALIZED (
-        SELECT width_bucket(st.created_at, b.starts) AS idx, st.created_at, st.outcome, st.closed_at,
-               st.dimension_value
-          FROM b, @extschema@.deal_states_at(b.lo, b.hi, cohort_win_rate.as_of, b.dim) st
     ), g AS (
-        SELECT d.idx, d.dimension_value AS value,
-               @extschema@.survival_agg(greatest(coalesce(d.closed_at, cohort_win_rate.as_of) - d.created_at,
-                                                 interval '0'),
-                                        d.outcome) AS sv,
-               count(*) FILTER (WHERE d.outcome = 'open') AS still_open
-          FROM d
+        SELECT s.idx, sp.dimension_value AS value, @extschema@.rollup(sp.ages) AS sv,
+               sum(sp.still_open) AS still_open
+          FROM b
+         CROSS JOIN @extschema@.state_partials(b.bounds, cohort_win_rate.as_of, b.dim) sp
+          JOIN s ON s.period_start = sp.period_start
          GROUP BY 1, 2
     )
     SELECT b.dim, coalesce(g.value, 'all'), s.period_start, s.period_end,
            coalesce(@extschema@.survival_count(g.sv), 0),
            coalesce(round(@extschema@.naive_win_rate(g.sv, cohort_win_rate.horizon)
                           * @extschema@.survival_count(g.sv))::bigint, 0),
-           coalesce(g.still_open, 0),
+           coalesce(g.still_open, 0)::bigint,
            @extschema@.naive_win_rate(g.sv, cohort_win_rate.horizon),
            @extschema@.cumulative_win_rate(g.sv, cohort_win_rate.horizon)
       FROM b
@@ -296,12 +200,10 @@ AS $$
          WHERE cp.won_cycles IS NOT NULL
          GROUP BY 1
     ), k AS (
-        SELECT st.dimension_value AS value,
-               @extschema@.survival_agg(greatest(coalesce(st.closed_at, p.t_ref) - st.created_at, interval '0'),
-                                        st.outcome) AS sv,
-               count(*) FILTER (WHERE st.outcome <> 'open') AS closed
+        SELECT sp.dimension_value AS value, @extschema@.rollup(sp.ages) AS sv,
+               @extschema@.survival_count(@extschema@.rollup(sp.ages)) - sum(sp.still_open) AS closed
           FROM p
-         CROSS JOIN @extschema@.deal_states_at(p.t_ref - p.lookback, p.t_ref, p.t_ref, p.dim) st
+         CROSS JOIN @extschema@.state_partials(ARRAY[p.t_ref - p.lookback, p.t_ref], p.t_ref, p.dim) sp
          GROUP BY 1
     )
     SELECT p.dim, v.value, p.period_start, p.period_end,
@@ -311,7 +213,7 @@ AS $$
            extract(epoch FROM @extschema@.percentile(w.ds, 0.75))::double precision / 86400,
            extract(epoch FROM @extschema@.percentile(w.ds, 0.9))::double precision / 86400,
            coalesce(@extschema@.survival_count(k.sv), 0),
-           coalesce(k.closed, 0),
+           coalesce(k.closed, 0)::bigint,
            extract(epoch FROM @extschema@.median_time_to_close(k.sv))::double precision / 86400
       FROM p
      CROSS JOIN (SELECT w.value FROM w

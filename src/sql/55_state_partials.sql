@@ -1,0 +1,138 @@
+-- The KPI engine, deal states (see 53_closed_partials.sql for the pattern):
+-- every deal created in a range as it stood at an instant, and the
+-- partials of the cohort KPIs built on it (cohort_win_rate, the
+-- Kaplan-Meier part of sales_cycle): per (dimension key, creation period),
+-- the survival summary of the deals' ages at their close, open deals
+-- censored at the instant.
+--
+-- The deal's state at the instant is its current row unless it moved since
+-- (stage_entered_at is after the instant), in which case its newest stage
+-- event not after the instant gives the outcome and the close.  The rep
+-- credited is the owner at the close (closed deals) or at the instant (open
+-- deals), read from opportunity_history only for a deal with a snapshot
+-- after that (or that moved), falling back to the current owner when no
+-- snapshot is that old.  The lookups are calls, not subqueries, so that
+-- the pass can run in parallel workers; nearly every deal needs none.
+
+-- The query of the deals created in [$1, $2) and no later than $3, as they
+-- stood at $3, with their breakdown key and value for the dimension $4
+-- (checked by the caller).  Deals with no stage by $3 are absent.  Run by
+-- EXECUTE in deal_states_at (the rows) and state_partials (summed up in the
+-- same query): each run is planned with its actual dates and dimension, so
+-- the lookups and joins a dimension does not need are planned away.
+CREATE FUNCTION @extschema@.deal_state_query()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $query$
+    SELECT $sql$
+WITH state AS (
+    SELECT o.opportunity_id, o.created_at, o.owner_id, o.pipeline_id, o.account_id, o.source,
+           o.competitor, o.kind AS deal_kind, o.product,
+           o.stage_entered_at > $3 AS moved,
+           coalesce(o.snapshot_at > least(o.closed_at, $3), false) AS late,
+           CASE WHEN o.stage_entered_at > $3 THEN (o.e).stage_id ELSE o.stage_id END AS stage_id,
+           CASE WHEN o.stage_entered_at > $3 THEN (o.e).entered_at ELSE o.closed_at END AS closed_at
+      -- e is only evaluated where it is used: this subquery is pulled up
+      FROM (SELECT o.*, @extschema@.stage_event_at(o.opportunity_id, $3) AS e
+              FROM @extschema@.opportunity o
+             WHERE o.created_at >= $1
+               AND o.created_at < least($2, $3 + interval '1 microsecond')) o
+), labelled AS (
+    -- deals with no stage by the instant drop out here
+    SELECT st.*, s.kind AS outcome, CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed
+      FROM state st
+      JOIN @extschema@.stage s ON s.stage_id = st.stage_id
+), owned AS (
+    SELECT lb.*,
+           CASE WHEN $4 NOT IN ('rep', 'team') THEN NULL
+                WHEN NOT (lb.late OR lb.moved) THEN lb.owner_id
+                ELSE coalesce((@extschema@.snapshot_at(lb.opportunity_id, coalesce(lb.closed, $3))).owner_id,
+                              lb.owner_id)
+           END AS owner_then
+      FROM labelled lb
+), valued AS (
+    SELECT ow.opportunity_id, ow.created_at, ow.outcome, ow.closed, ow.owner_then, ow.pipeline_id,
+           @extschema@.dimension_value($4, p.name, r.name, r.team, ow.source, a.industry, a.segment,
+                                       a.region, ow.competitor, ow.deal_kind, ow.product) AS value
+      FROM owned ow
+      LEFT JOIN @extschema@.pipeline p ON $4 = 'pipeline' AND p.pipeline_id = ow.pipeline_id
+      LEFT JOIN @extschema@.account a ON $4 IN ('industry', 'segment', 'region') AND a.account_id = ow.account_id
+      LEFT JOIN @extschema@.rep r ON $4 IN ('rep', 'team') AND r.rep_id = ow.owner_then
+)
+SELECT v.opportunity_id, v.created_at, v.outcome, v.closed AS closed_at, v.owner_then AS owner_id,
+       @extschema@.dimension_key($4, v.pipeline_id, v.owner_then, v.value) AS dimension_key,
+       v.value AS dimension_value
+  FROM valued v
+$sql$
+$query$;
+COMMENT ON FUNCTION @extschema@.deal_state_query() IS
+    'Internal: the query of the deals created in [$1, $2) and by $3 as they stood at $3, with their breakdown for the dimension $4, run by deal_states_at() and state_partials().';
+
+-- Internal: every deal created in [created_from, created_to) and no later
+-- than at, as it stood at `at`, with its breakdown key and value: outcome
+-- won, lost or open, the close instant (NULL when open) and, for the rep
+-- and team breakdowns, the rep credited (owner_id; NULL for the others).
+CREATE FUNCTION @extschema@.deal_states_at(created_from timestamptz, created_to timestamptz,
+                                           at timestamptz, dimension text DEFAULT 'company')
+RETURNS TABLE (opportunity_id bigint, created_at timestamptz, outcome text, closed_at timestamptz,
+               owner_id bigint, dimension_key text, dimension_value text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE @extschema@.deal_state_query()
+        USING created_from, created_to, at, @extschema@.outcome_dimension(dimension);
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, text) IS
+    'Internal: deals created in [created_from, created_to) as they stood at an instant: outcome won, lost or open and close instant from the newest stage event not after it, with the breakdown key and value of a dimension (the rep credited: the owner at the close, or at the instant when open).';
+
+-- The partials of the cohort KPIs: per creation period [bounds[i],
+-- bounds[i+1]) and dimension key, the deals created then (and by `at`) as
+-- they stood at `at`: the survival summary of their age at the close, open
+-- deals censored at `at` (negative ages as 0), and how many are still
+-- open.  Only periods and keys with a deal have a row; any split of a
+-- period into consecutive bounds rolls up to the same summaries.
+CREATE FUNCTION @extschema@.state_partials(bounds timestamptz[], at timestamptz,
+                                           dimension text DEFAULT 'company')
+RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               ages @extschema@.survival, still_open bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '64MB'
+-- scoped to the call: set off below for the breakdowns with many keys
+SET enable_hashagg = on
+AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
+BEGIN
+    IF at IS NULL THEN
+        RAISE EXCEPTION 'argument "at" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.check_bounds(bounds);
+    -- a survival summary takes 6 kB per group: a year of monthly rep or team
+    -- groups (tens of thousands) hashes to disk, at twice the time of
+    -- sorting the deals by group; the few groups of the other breakdowns
+    -- hash in memory
+    IF dim IN ('rep', 'team') THEN
+        PERFORM pg_catalog.set_config('enable_hashagg', 'off', true);
+    END IF;
+    RETURN QUERY EXECUTE format($sql$
+        SELECT ds.dimension_key, ds.dimension_value,
+               $5[width_bucket(ds.created_at, $5)], $5[width_bucket(ds.created_at, $5) + 1],
+               @extschema@.survival_agg(greatest(coalesce(ds.closed_at, $3) - ds.created_at, interval '0'),
+                                        ds.outcome),
+               count(*) FILTER (WHERE ds.outcome = 'open')
+          FROM (%s) ds
+         GROUP BY ds.dimension_key, ds.dimension_value, width_bucket(ds.created_at, $5)$sql$,
+        @extschema@.deal_state_query())
+        USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.state_partials(timestamptz[], timestamptz, text) IS
+    'Internal: per creation period [bounds[i], bounds[i+1]) and dimension key, the deals created then as they stood at an instant: survival summary of their age at the close (open deals censored at the instant) and how many are still open.';
