@@ -30,6 +30,7 @@ OBJS = \
 	src/history_replace.o \
 	src/restore.o \
 	src/stage_walk.o \
+	src/funnel_walk.o \
 	src/stage_gate.o \
 	src/stage_stays.o \
 	src/stage_sync.o

@@ -5,7 +5,8 @@
 # scan of the deal table.  Each plain query is checked to give the KPI's
 # answer (counts and amounts per breakdown value) before it is timed, so
 # the two answer the same question.  as_of is the end of the demo data, so
-# the plain queries may read the deals' current rows.  Both sides are
+# the plain queries may read the deals' current rows (except the one of
+# pipeline_as_of, a past instant, which reads the histories).  Both sides are
 # timed by psql (\timing, output discarded), best of --repeat runs; the
 # plain queries may use parallel workers, as in psql.  Prints Markdown that
 # the README quotes.
@@ -177,6 +178,66 @@ kpi_weighted_pipeline() {
             FROM sales_kpi.weighted_pipeline_value($as_of, 'pipeline')"
 }
 
+# monthly creation cohorts of a year per rep: deals and those still open
+# (the KPI adds the won share and the Aalen-Johansen estimate)
+plain_cohorts() {
+    echo "SELECT coalesce(r.name, '(none)') AS value, date_trunc('month', o.created_at) AS period_start,
+                 count(*) AS deals, count(*) FILTER (WHERE s.kind = 'open') AS still_open
+            FROM sales_kpi.opportunity o
+            JOIN sales_kpi.stage s ON s.stage_id = o.stage_id
+            LEFT JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
+           WHERE o.created_at >= '2025-11-01' AND o.created_at < '2026-11-01'
+           GROUP BY 1, 2"
+}
+kpi_cohorts() {
+    echo "SELECT dimension_value, period_start, deals, still_open
+            FROM sales_kpi.cohort_win_rate('2025-11-01', '2026-11-01', 'month', 'rep', $as_of)"
+}
+
+# every deal as it stood at a past instant: deals and amount per stage kind
+# (newest stage event and newest snapshot not after it)
+pipeline_at="timestamptz '2026-08-15'"
+plain_pipeline_as_of() {
+    echo "WITH st AS (
+              SELECT DISTINCT ON (e.opportunity_id) e.opportunity_id, e.stage_id
+                FROM sales_kpi.stage_event e WHERE e.entered_at <= $pipeline_at
+               ORDER BY e.opportunity_id, e.entered_at DESC, e.stage_event_id DESC
+          ), sn AS (
+              SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.amount
+                FROM sales_kpi.opportunity_history h WHERE h.changed_at <= $pipeline_at
+               ORDER BY h.opportunity_id, h.changed_at DESC
+          )
+          SELECT s.kind, count(*), sum(sales_kpi.to_base(sn.amount, o.currency, date '2026-08-15'))
+            FROM sales_kpi.opportunity o
+            JOIN st ON st.opportunity_id = o.opportunity_id
+            JOIN sales_kpi.stage s ON s.stage_id = st.stage_id
+            LEFT JOIN sn ON sn.opportunity_id = o.opportunity_id
+           WHERE o.created_at <= $pipeline_at
+           GROUP BY 1"
+}
+kpi_pipeline_as_of() {
+    echo "SELECT stage_kind, count(*), sum(amount_base) FROM sales_kpi.pipeline_as_of($pipeline_at) GROUP BY 1"
+}
+
+# a quarter's bookings per rep beside the rep's quota for the quarter
+plain_quota() {
+    echo "SELECT r.name, sum(sales_kpi.to_base(o.amount, o.currency, (o.closed_at AT TIME ZONE 'UTC')::date)) AS bookings,
+                 (SELECT sum(q.amount) FROM sales_kpi.quota q
+                   WHERE q.rep_id = r.rep_id AND q.period_start < '2026-10-01' AND q.period_end > '2026-07-01') AS quota
+            FROM sales_kpi.opportunity o
+            JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
+            JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
+           WHERE o.closed_at >= '2026-07-01' AND o.closed_at < '2026-10-01'
+           GROUP BY r.rep_id, r.name"
+}
+kpi_quota() {
+    echo "SELECT dimension_value, bookings FROM sales_kpi.quota_attainment('2026-07-01', '2026-10-01', 'rep', $as_of)
+           WHERE bookings > 0"
+}
+plain_quota_check() {
+    echo "SELECT name, bookings FROM ($(plain_quota)) x"
+}
+
 echo "$(psql -X -qAt -d $database -c "
     SELECT format('%s deals, %s stage events; PostgreSQL %s, %s CPUs, shared_buffers %s',
                   (SELECT count(*) FROM sales_kpi.opportunity), (SELECT count(*) FROM sales_kpi.stage_event),
@@ -211,3 +272,12 @@ done
 row "weighted_pipeline_value by pipeline" "open at as_of" \
     "SELECT * FROM sales_kpi.weighted_pipeline_value($as_of, 'pipeline')" "$(plain_weighted_pipeline)" \
     "$(kpi_weighted_pipeline)" "$(plain_weighted_pipeline)"
+row "cohort_win_rate by rep, monthly" "year" \
+    "SELECT * FROM sales_kpi.cohort_win_rate('2025-11-01', '2026-11-01', 'month', 'rep', $as_of)" "$(plain_cohorts)" \
+    "$(kpi_cohorts)" "$(plain_cohorts)"
+row "pipeline_as_of, every deal" "2026-08-15" \
+    "SELECT * FROM sales_kpi.pipeline_as_of($pipeline_at)" "$(plain_pipeline_as_of)" \
+    "$(kpi_pipeline_as_of)" "$(plain_pipeline_as_of)"
+row "quota_attainment by rep" "quarter" \
+    "SELECT * FROM sales_kpi.quota_attainment('2026-07-01', '2026-10-01', 'rep', $as_of)" "$(plain_quota)" \
+    "$(kpi_quota)" "$(plain_quota_check)"

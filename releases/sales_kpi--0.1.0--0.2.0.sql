@@ -3704,6 +3704,87 @@ $$;
 COMMENT ON FUNCTION @extschema@.closed_dimension(text) IS
     'Internal: checks the dimension of the closed-deal partials (the common ones and deal_size_band) and returns it.';
 
+-- Internal: the breakdown of the KPI engine's passes as SQL, for a query
+-- text: the joins a dimension needs (only those: pipeline, account or rep)
+-- and the value expression, over a deal row named deal (with the columns
+-- pipeline_id, account_id, source, competitor, kind and product) and the
+-- owner expression owner (the rep credited).  The value is that of
+-- dimension_value(); written out per dimension, it names the one column
+-- it reads, so the planner estimates the groups from that column's
+-- statistics (a call over every attribute multiplies them all).  The
+-- dimension must be one of dimension_value()'s (checked here, so the
+-- fragments only ever hold known names); the caller supplies the aliases.
+CREATE FUNCTION @extschema@.dimension_sql(dimension text, deal text, owner text,
+                                          OUT joins text, OUT value text)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- the name check and its error are dimension_value()'s
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    joins := CASE
+        WHEN dimension = 'pipeline' THEN
+            format('LEFT JOIN @extschema@.pipeline p ON p.pipeline_id = %s.pipeline_id', deal)
+        WHEN dimension IN ('rep', 'team') THEN
+            format('LEFT JOIN @extschema@.rep r ON r.rep_id = %s', owner)
+        WHEN dimension IN ('industry', 'segment', 'region') THEN
+            format('LEFT JOIN @extschema@.account a ON a.account_id = %s.account_id', deal)
+        ELSE '' END;
+    value := CASE
+        WHEN dimension = 'company' THEN $v$'all'::text$v$
+        WHEN dimension = 'pipeline' THEN 'p.name'
+        WHEN dimension = 'rep' THEN 'r.name'
+        WHEN dimension = 'team' THEN 'r.team'
+        WHEN dimension IN ('industry', 'segment', 'region') THEN 'a.' || dimension
+        ELSE deal || '.' || dimension END;
+    IF dimension <> 'company' THEN
+        value := format($v$coalesce(%s, '(none)')$v$, value);
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.dimension_sql(text, text, text) IS
+    'Internal: the joins and the value expression of a breakdown for a query text of the KPI engine, over a deal row and an owner expression (the value of dimension_value()).';
+
+-- The KPI engine, funnel (see 53_closed_partials.sql for the pattern): the
+-- partials of stage_conversion.  For the deals created in each period, per
+-- dimension key and pipeline, funnel summaries of the open-stage rank each
+-- deal reached as the history stood at as_of: over all of them, over those
+-- still open at as_of and over those won by then.  The conventions are
+-- those of 61_kpi_funnel.sql: a deal reached rank k when the highest open
+-- rank it entered is at least k, or when it ever entered a won stage; with
+-- strict, only the ranks it first entered in order count (ties in time
+-- count as in order).  The rep credited is the owner at as_of.
+--
+-- One pass: the stage events not after as_of of the deals created in the
+-- periods, grouped per deal, joined to the deals' attributes (hash joins
+-- and hash aggregates; work_mem is raised so that a million deals hash in
+-- memory).  The outcome at as_of is the current stage's kind, except for a
+-- deal that moved since (stage_entered_at is after as_of), whose newest
+-- event not after as_of is looked up; the owner likewise comes from the
+-- history only for a deal with a snapshot after as_of.
+-- a deal's stage events in order, with the stage: the funnel pass and the
+-- as-of look-ups read the index alone (rebuilt once, a few seconds per
+-- million events)
+DROP INDEX @extschema@.stage_event_opportunity_idx;
+CREATE INDEX stage_event_opportunity_idx
+    ON @extschema@.stage_event (opportunity_id, entered_at, stage_event_id) INCLUDE (stage_id);
+
+-- How far each deal got through its funnel as of as_of, from one ordered
+-- pass over the stage history (C, see funnel_walk.c): per deal with an
+-- event by as_of, the reached rank and the strict rank of
+-- deal_funnel_progress().  Only the deals with opportunity_id between
+-- first_id and last_id (null: unbounded) are read, so that a caller can
+-- read halves of the deals in calls that parallel workers run at once.
+CREATE FUNCTION @extschema@.funnel_reach(as_of timestamptz, first_id bigint DEFAULT NULL,
+                                         last_id bigint DEFAULT NULL)
+RETURNS TABLE (opportunity_id bigint, reached_rank integer, strict_rank integer)
+AS 'MODULE_PATHNAME', 'funnel_reach'
+-- the cost of reading the whole history, so that the planner runs the two
+-- halves in parallel workers
+LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 500000;
+COMMENT ON FUNCTION @extschema@.funnel_reach(timestamptz, bigint, bigint) IS
+    'Internal: per deal with a stage event by as_of (opportunity_id between first_id and last_id), the open-stage rank it reached and the strict rank, from one ordered pass over the stage history.';
+
 -- Deals closed in [$1, $2) as they stood at $3, each with its breakdown
 -- key and value for the dimension $4 (checked by the caller): the deal's
 -- newest stage event not after as_of is won or lost and entered in the
@@ -3724,12 +3805,12 @@ COMMENT ON FUNCTION @extschema@.closed_dimension(text) IS
 -- closed_partials (summed up in the same query, in parallel workers when
 -- the range is big enough): each run is planned with its actual dates and
 -- dimension (the joins a dimension does not need are planned away).
-CREATE FUNCTION @extschema@.closed_deal_query()
+CREATE FUNCTION @extschema@.closed_deal_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $query$
-    SELECT $sql$
+    SELECT format($sql$
 WITH closed AS (
     SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
            o.currency, o.stage_id, o.closed_at, o.source, o.competitor, o.kind, o.product,
@@ -3777,26 +3858,24 @@ WITH closed AS (
                AS amount_base
       FROM credited r
 ), labelled AS (
-    SELECT c.*,
-           CASE WHEN $4 = 'deal_size_band'
-                THEN @extschema@.deal_size_band(c.amount_base)
-                ELSE @extschema@.dimension_value($4, p.name, r.name, r.team, c.source, a.industry,
-                                                 a.segment, a.region, c.competitor, c.kind, c.product)
-           END AS value
+    SELECT c.*, %s AS value
       FROM converted c
-      LEFT JOIN @extschema@.pipeline p ON $4 = 'pipeline' AND p.pipeline_id = c.pipeline_id
-      LEFT JOIN @extschema@.account a ON $4 IN ('industry', 'segment', 'region') AND a.account_id = c.account_id
-      LEFT JOIN @extschema@.rep r ON $4 IN ('rep', 'team') AND r.rep_id = c.owner_id
+      %s
 )
 SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
        l.amount, l.currency, l.amount_base, l.account_id,
        @extschema@.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
        l.value AS dimension_value
   FROM labelled l
-$sql$
+$sql$,
+        -- deal_size_band: of the amount in the base currency
+        CASE WHEN dimension = 'deal_size_band' THEN '@extschema@.deal_size_band(c.amount_base)' ELSE d.value END,
+        CASE WHEN dimension = 'deal_size_band' THEN '' ELSE d.joins END)
+      FROM @extschema@.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
+                                     'c', 'c.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.closed_deal_query() IS
-    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for the dimension $4, run by closed_deal_rows() and closed_partials().';
+COMMENT ON FUNCTION @extschema@.closed_deal_query(text) IS
+    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials().';
 
 -- JIT compilation would cost more than these queries run.  The range is
 -- read with a bitmap scan: deals close in another order than they were
@@ -3814,9 +3893,11 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET enable_indexscan = off
 AS $$
+DECLARE
+    dim text := @extschema@.closed_dimension(dimension);
 BEGIN
-    RETURN QUERY EXECUTE @extschema@.closed_deal_query()
-        USING period_start, period_end, as_of, @extschema@.closed_dimension(dimension);
+    RETURN QUERY EXECUTE @extschema@.closed_deal_query(dim)
+        USING period_start, period_end, as_of, dim;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
@@ -3879,7 +3960,7 @@ BEGIN
                       @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))
                           FILTER (WHERE cd.outcome = 'won') END$agg$
              ELSE 'NULL::@extschema@.duration_summary' END,
-        @extschema@.closed_deal_query())
+        @extschema@.closed_deal_query(dim))
         USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds;
 END;
 $$;
@@ -3904,7 +3985,8 @@ COMMENT ON FUNCTION @extschema@.closed_partials(timestamptz[], timestamptz, text
 -- event not after as_of is looked up; the owner likewise comes from the
 -- history only for a deal with a snapshot after as_of.
 CREATE FUNCTION @extschema@.funnel_partials(bounds timestamptz[], as_of timestamptz,
-                                            dimension text DEFAULT 'company', strict boolean DEFAULT false)
+                                            dimension text DEFAULT 'company', strict boolean DEFAULT false,
+                                            method text DEFAULT NULL)
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
                pipeline_id bigint, reached @extschema@.funnel, reached_open @extschema@.funnel,
                reached_won @extschema@.funnel)
@@ -3918,23 +4000,61 @@ SET work_mem = '256MB'
 -- hit cached pages, which the default random_page_cost (4) prices as disk
 -- reads and so scans every event even for a quarter
 SET random_page_cost = 1.1
+-- the planner cannot estimate the number of breakdown values and takes
+-- every deal for a group of its own, so it prices gathering one row per
+-- deal from the workers above the gain of the walk's halves in parallel
+SET parallel_tuple_cost = 0.01
 AS $$
 DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
     in_order boolean := strict IS DISTINCT FROM false;
+    lo timestamptz;
+    -- deals created after as_of did not exist yet
+    hi timestamptz;
+    born_deals bigint;
+    all_deals double precision;
+    mid bigint;
+    walk boolean;
+    label record;
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM @extschema@.check_bounds(bounds);
-    -- one query text per mode, run by EXECUTE so that each run is planned
-    -- with its dates and dimension ($1 .. $5 below).  Only the strict mode
-    -- has the materialized prefix CTE, which keeps a query out of parallel
-    -- workers; the other runs in them when the range is big enough.
+    label := @extschema@.dimension_sql(dim, 'b', 'b.owner_id');
+    lo := bounds[1];
+    hi := least(bounds[cardinality(bounds)], as_of + interval '1 microsecond');
+    -- How each deal's reached rank is found (method, null: by size).  When
+    -- the periods hold more than a quarter of the deals, one ordered pass
+    -- over the whole stage history (funnel_reach, two halves of the deals in
+    -- parallel) costs less than grouping their events in a query (walk);
+    -- otherwise their events are read through the deal index of
+    -- stage_event and grouped (group).
+    SELECT count(*) INTO born_deals
+      FROM @extschema@.opportunity o
+     WHERE o.created_at >= lo AND o.created_at < hi;
+    SELECT c.reltuples INTO all_deals FROM pg_catalog.pg_class c
+     WHERE c.oid OPERATOR(pg_catalog.=) '@extschema@.opportunity'::pg_catalog.regclass;
+    IF method IS NOT NULL AND method NOT IN ('walk', 'group') THEN
+        RAISE EXCEPTION 'argument "method" must be walk, group or null, got "%"', method
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- reltuples is -1 before the table's first ANALYZE: then group
+    walk := coalesce(method = 'walk', born_deals > 0 AND all_deals > 0 AND born_deals > 0.25 * all_deals);
+    IF walk THEN
+        mid := @extschema@.deal_id_midpoint();
+        IF mid IS NULL THEN
+            RETURN;             -- no deals
+        END IF;
+    END IF;
+    -- one query text per way and mode, run by EXECUTE so that each run is
+    -- planned with its dates and dimension ($1 .. $6 below).  Only the
+    -- strict mode of the grouping way has the materialized prefix CTE,
+    -- which keeps a query out of parallel workers.
     RETURN QUERY EXECUTE format($sql$
     WITH born AS (
         SELECT o.opportunity_id, o.created_at, o.pipeline_id, o.account_id, o.source, o.competitor,
-               o.kind AS deal_kind, o.product, cs.kind AS outcome,
+               o.kind, o.product, cs.kind AS outcome,
                CASE WHEN $4 NOT IN ('rep', 'team') THEN NULL
                     WHEN coalesce(o.snapshot_at > $3, false)
                     THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
@@ -3948,14 +4068,30 @@ BEGIN
                                   ELSE o.stage_id END
          WHERE o.created_at >= $1 AND o.created_at < $2
     ), labelled AS NOT MATERIALIZED (
-        SELECT b.opportunity_id, b.created_at, b.pipeline_id, b.outcome, b.owner_id,
-               @extschema@.dimension_value($4, p.name, r.name, r.team, b.source, a.industry, a.segment,
-                                           a.region, b.competitor, b.deal_kind, b.product) AS value
+        SELECT b.opportunity_id, b.created_at, b.pipeline_id, b.outcome, b.owner_id, %s AS value
           FROM born b
-          LEFT JOIN @extschema@.pipeline p ON $4 = 'pipeline' AND p.pipeline_id = b.pipeline_id
-          LEFT JOIN @extschema@.account a ON $4 IN ('industry', 'segment', 'region') AND a.account_id = b.account_id
-          LEFT JOIN @extschema@.rep r ON $4 IN ('rep', 'team') AND r.rep_id = b.owner_id
-    ), events AS NOT MATERIALIZED (
+          %s
+    ), %s%s
+    SELECT @extschema@.dimension_key($4, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
+           $5[rd.piece], $5[rd.piece + 1], rd.pipeline_id,
+           @extschema@.funnel_agg(rd.rk),
+           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
+           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'won')
+      FROM (SELECT l.pipeline_id, l.outcome, l.owner_id, l.value,
+                   width_bucket(l.created_at, $5) AS piece, %s AS rk
+              FROM labelled l
+              JOIN progress pr ON pr.opportunity_id = l.opportunity_id%s) rd
+     GROUP BY rd.pipeline_id, rd.owner_id, rd.value, rd.piece$sql$,
+        label.value, label.joins,
+        CASE WHEN walk THEN $walk$progress AS (
+        -- per deal with an event by as_of, in two halves of the deals
+        SELECT w.opportunity_id, w.reached_rank, w.strict_rank
+          FROM @extschema@.funnel_reach($3, NULL, $6) w
+        UNION ALL
+        SELECT w.opportunity_id, w.reached_rank, w.strict_rank
+          FROM @extschema@.funnel_reach($3, $6 + 1, NULL) w
+    )$walk$
+        ELSE $join$events AS NOT MATERIALIZED (
         -- the stage events by as_of of the deals created in the periods
         SELECT e.opportunity_id, e.entered_at, rk.kind, rk.rank, rk.open_stages
           FROM @extschema@.opportunity o
@@ -3968,18 +4104,8 @@ BEGIN
                CASE WHEN bool_or(ev.kind = 'won') THEN min(ev.open_stages) ELSE max(ev.rank) END AS reached_rank
           FROM events ev
          GROUP BY ev.opportunity_id
-    )%s
-    SELECT @extschema@.dimension_key($4, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
-           $5[rd.piece], $5[rd.piece + 1], rd.pipeline_id,
-           @extschema@.funnel_agg(rd.rk),
-           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
-           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'won')
-      FROM (SELECT l.pipeline_id, l.outcome, l.owner_id, l.value,
-                   width_bucket(l.created_at, $5) AS piece, %s AS rk
-              FROM labelled l
-              JOIN progress pr ON pr.opportunity_id = l.opportunity_id%s) rd
-     GROUP BY 1, rd.value, rd.piece, rd.pipeline_id$sql$,
-        CASE WHEN in_order THEN $strict$, firsts AS (
+    )$join$ END,
+        CASE WHEN in_order AND NOT walk THEN $strict$, firsts AS (
         -- when each open rank was first entered
         SELECT ev.opportunity_id, ev.rank, min(ev.entered_at) AS first_at
           FROM events ev
@@ -3999,16 +4125,14 @@ BEGIN
                 WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
          GROUP BY f.opportunity_id
     )$strict$ ELSE '' END,
-        CASE WHEN in_order THEN 'sp.strict_rank' ELSE 'pr.reached_rank' END,
-        CASE WHEN in_order THEN '
+        CASE WHEN NOT in_order THEN 'pr.reached_rank' WHEN walk THEN 'pr.strict_rank' ELSE 'sp.strict_rank' END,
+        CASE WHEN in_order AND NOT walk THEN '
               LEFT JOIN strict_prefix sp ON sp.opportunity_id = pr.opportunity_id' ELSE '' END)
-        -- deals created after as_of did not exist yet
-        USING bounds[1], least(bounds[cardinality(bounds)], as_of + interval '1 microsecond'), as_of, dim,
-              bounds;
+        USING lo, hi, as_of, dim, bounds, mid;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.funnel_partials(timestamptz[], timestamptz, text, boolean) IS
-    'Internal: per period [bounds[i], bounds[i+1]) of creation, dimension key and pipeline, funnel summaries of the open-stage rank the deals reached as of as_of (all, still open, won); with strict, only ranks first entered in order.';
+COMMENT ON FUNCTION @extschema@.funnel_partials(timestamptz[], timestamptz, text, boolean, text) IS
+    'Internal: per period [bounds[i], bounds[i+1]) of creation, dimension key and pipeline, funnel summaries of the open-stage rank the deals reached as of as_of (all, still open, won); with strict, only ranks first entered in order; method walk or group (null: by the share of deals in the periods).';
 
 -- The query of the deals created in [$1, $2) and no later than $3, as they
 -- stood at $3, with their breakdown key and value for the dimension $4
@@ -4016,15 +4140,15 @@ COMMENT ON FUNCTION @extschema@.funnel_partials(timestamptz[], timestamptz, text
 -- EXECUTE in deal_states_at (the rows) and state_partials (summed up in the
 -- same query): each run is planned with its actual dates and dimension, so
 -- the lookups and joins a dimension does not need are planned away.
-CREATE FUNCTION @extschema@.deal_state_query()
+CREATE FUNCTION @extschema@.deal_state_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $query$
-    SELECT $sql$
+    SELECT format($sql$
 WITH state AS (
     SELECT o.opportunity_id, o.created_at, o.owner_id, o.pipeline_id, o.account_id, o.source,
-           o.competitor, o.kind AS deal_kind, o.product,
+           o.competitor, o.kind, o.product,
            o.stage_entered_at > $3 AS moved,
            coalesce(o.snapshot_at > least(o.closed_at, $3), false) AS late,
            CASE WHEN o.stage_entered_at > $3 THEN (o.e).stage_id ELSE o.stage_id END AS stage_id,
@@ -4049,21 +4173,19 @@ WITH state AS (
       FROM labelled lb
 ), valued AS (
     SELECT ow.opportunity_id, ow.created_at, ow.outcome, ow.closed, ow.owner_then, ow.pipeline_id,
-           @extschema@.dimension_value($4, p.name, r.name, r.team, ow.source, a.industry, a.segment,
-                                       a.region, ow.competitor, ow.deal_kind, ow.product) AS value
+           %s AS value
       FROM owned ow
-      LEFT JOIN @extschema@.pipeline p ON $4 = 'pipeline' AND p.pipeline_id = ow.pipeline_id
-      LEFT JOIN @extschema@.account a ON $4 IN ('industry', 'segment', 'region') AND a.account_id = ow.account_id
-      LEFT JOIN @extschema@.rep r ON $4 IN ('rep', 'team') AND r.rep_id = ow.owner_then
+      %s
 )
 SELECT v.opportunity_id, v.created_at, v.outcome, v.closed AS closed_at, v.owner_then AS owner_id,
        @extschema@.dimension_key($4, v.pipeline_id, v.owner_then, v.value) AS dimension_key,
        v.value AS dimension_value
   FROM valued v
-$sql$
+$sql$, d.value, d.joins)
+      FROM @extschema@.dimension_sql(dimension, 'ow', 'ow.owner_then') d
 $query$;
-COMMENT ON FUNCTION @extschema@.deal_state_query() IS
-    'Internal: the query of the deals created in [$1, $2) and by $3 as they stood at $3, with their breakdown for the dimension $4, run by deal_states_at() and state_partials().';
+COMMENT ON FUNCTION @extschema@.deal_state_query(text) IS
+    'Internal: the query of the deals created in [$1, $2) and by $3 as they stood at $3, with their breakdown for a dimension (also passed as $4), run by deal_states_at() and state_partials().';
 
 -- The partials of the cohort KPIs: per creation period [bounds[i],
 -- bounds[i+1]) and dimension key, the deals created then (and by `at`) as
@@ -4105,7 +4227,7 @@ BEGIN
                count(*) FILTER (WHERE ds.outcome = 'open')
           FROM (%s) ds
          GROUP BY ds.dimension_key, ds.dimension_value, width_bucket(ds.created_at, $5)$sql$,
-        @extschema@.deal_state_query())
+        @extschema@.deal_state_query(dim))
         USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
 END;
 $$;
@@ -4119,15 +4241,15 @@ COMMENT ON FUNCTION @extschema@.state_partials(timestamptz[], timestamptz, text)
 -- breakdown key and value for the dimension $2 (checked by the caller;
 -- the rep is the owner at $1).  Run by EXECUTE in open_deal_rows and
 -- open_partials, planned with the actual instant and dimension.
-CREATE FUNCTION @extschema@.open_deal_query()
+CREATE FUNCTION @extschema@.open_deal_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $query$
-    SELECT $sql$
+    SELECT format($sql$
 WITH staged AS (
     SELECT o.opportunity_id, o.pipeline_id, o.currency, o.account_id, o.source, o.competitor,
-           o.kind AS deal_kind, o.product,
+           o.kind, o.product,
            CASE WHEN o.stage_entered_at <= $1 THEN o.stage_id ELSE mv.stage_id END AS stage_id,
            CASE WHEN o.stage_entered_at <= $1 THEN o.stage_entered_at ELSE mv.entered_at END AS entered_at,
            CASE WHEN o.snapshot_at > $1 THEN ch.amount ELSE o.amount END AS amount,
@@ -4165,16 +4287,13 @@ SELECT st.opportunity_id, st.pipeline_id, st.stage_id, st.owner_id,
        v.value AS dimension_value
   FROM staged st
   JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
-  LEFT JOIN @extschema@.pipeline p ON $2 = 'pipeline' AND p.pipeline_id = st.pipeline_id
-  LEFT JOIN @extschema@.account a ON $2 IN ('industry', 'segment', 'region') AND a.account_id = st.account_id
-  LEFT JOIN @extschema@.rep r ON $2 IN ('rep', 'team') AND r.rep_id = st.owner_id
- CROSS JOIN LATERAL (SELECT @extschema@.dimension_value($2, p.name, r.name, r.team, st.source, a.industry,
-                                                        a.segment, a.region, st.competitor, st.deal_kind,
-                                                        st.product) AS value) v
-$sql$
+  %s
+ CROSS JOIN LATERAL (SELECT %s AS value) v
+$sql$, d.joins, d.value)
+      FROM @extschema@.dimension_sql(dimension, 'st', 'st.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.open_deal_query() IS
-    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for the dimension $2, run by open_deal_rows() and open_partials().';
+COMMENT ON FUNCTION @extschema@.open_deal_query(text) IS
+    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for a dimension (also passed as $2), run by open_deal_rows() and open_partials().';
 
 CREATE FUNCTION @extschema@.open_deal_rows(as_of timestamptz, dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint, amount numeric,
@@ -4185,10 +4304,12 @@ ROWS 100000
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
     PERFORM @extschema@.finite_instant(as_of, 'as_of');
-    RETURN QUERY EXECUTE @extschema@.open_deal_query()
-        USING as_of, @extschema@.outcome_dimension(dimension);
+    RETURN QUERY EXECUTE @extschema@.open_deal_query(dim)
+        USING as_of, dim;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.open_deal_rows(timestamptz, text) IS
@@ -4207,6 +4328,8 @@ ROWS 1000
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
     PERFORM @extschema@.finite_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE format($sql$
@@ -4214,8 +4337,8 @@ BEGIN
                @extschema@.weighted_pipeline(od.amount, od.stage_probability)
           FROM (%s) od
          GROUP BY od.dimension_key, od.dimension_value, od.stage_id$sql$,
-        @extschema@.open_deal_query())
-        USING as_of, @extschema@.outcome_dimension(dimension);
+        @extschema@.open_deal_query(dim))
+        USING as_of, dim;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.open_partials(timestamptz, text) IS
@@ -4242,9 +4365,11 @@ ROWS 100000
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
-    RETURN QUERY EXECUTE @extschema@.deal_state_query()
-        USING created_from, created_to, at, @extschema@.outcome_dimension(dimension);
+    RETURN QUERY EXECUTE @extschema@.deal_state_query(dim)
+        USING created_from, created_to, at, dim;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, text) IS

@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(37);
+SELECT plan(43);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -25,6 +25,22 @@ SELECT o.opportunity_id, (SELECT min(st.stage_id) FROM sales_kpi.stage st
   FROM sales_kpi.opportunity o
  WHERE o.closed_at >= '2026-04-01' AND o.closed_at < '2026-07-01' AND o.opportunity_id % 9 = 0
  ORDER BY o.opportunity_id LIMIT 1;
+
+-- a deal that entered ranks 1 and 2 of its funnel in the same instant
+-- (a tie counts as in order in the strict funnel)
+UPDATE sales_kpi.stage_event e
+   SET entered_at = f.entered_at
+  FROM (SELECT e1.opportunity_id, e1.entered_at, e2.stage_event_id
+          FROM sales_kpi.stage_event e1
+          JOIN sales_kpi.funnel_stage_ranks() r1 ON r1.stage_id = e1.stage_id AND r1.rank = 1
+          JOIN sales_kpi.stage_event e2 ON e2.opportunity_id = e1.opportunity_id
+          JOIN sales_kpi.funnel_stage_ranks() r2 ON r2.stage_id = e2.stage_id AND r2.rank = 2
+         WHERE e2.entered_at > e1.entered_at AND e1.entered_at < '2026-06-01'
+           AND NOT EXISTS (SELECT FROM sales_kpi.stage_event x
+                            WHERE x.opportunity_id = e1.opportunity_id AND x.entered_at > e1.entered_at
+                              AND x.entered_at < e2.entered_at)
+         ORDER BY e1.opportunity_id LIMIT 1) f
+ WHERE e.stage_event_id = f.stage_event_id;
 
 -- random splits: the period's bounds with k random instants between them
 SELECT setseed(0.23);
@@ -169,6 +185,66 @@ SELECT is((SELECT w.closed FROM sales_kpi.win_rate('2025-10-01', '2026-10-01', '
           (SELECT count(*) FROM sales_kpi.closed_deals('2025-10-01', '2026-10-01', '2026-10-31') d
              JOIN sales_kpi.rep r ON r.rep_id = d.owner_id WHERE r.name = 'Same Name'),
           'the KPI groups the two reps under their one name');
+
+-- the funnel's two ways to each deal's reached rank give the same
+-- partials: one ordered pass over the history (walk) and grouping the
+-- events of the deals in the periods (group)
+SELECT is((SELECT count(*) FROM case_ c, unnest(ARRAY[false, true]) strict_, split s,
+                  LATERAL (
+                      (SELECT f.dimension_key, f.dimension_value, f.period_start, f.pipeline_id, f.reached::text,
+                              f.reached_open::text, f.reached_won::text
+                         FROM sales_kpi.funnel_partials(s.bounds, c.as_of, c.d, strict_, 'walk') f
+                       EXCEPT ALL
+                       SELECT f.dimension_key, f.dimension_value, f.period_start, f.pipeline_id, f.reached::text,
+                              f.reached_open::text, f.reached_won::text
+                         FROM sales_kpi.funnel_partials(s.bounds, c.as_of, c.d, strict_, 'group') f)
+                      UNION ALL
+                      (SELECT f.dimension_key, f.dimension_value, f.period_start, f.pipeline_id, f.reached::text,
+                              f.reached_open::text, f.reached_won::text
+                         FROM sales_kpi.funnel_partials(s.bounds, c.as_of, c.d, strict_, 'group') f
+                       EXCEPT ALL
+                       SELECT f.dimension_key, f.dimension_value, f.period_start, f.pipeline_id, f.reached::text,
+                              f.reached_open::text, f.reached_won::text
+                         FROM sales_kpi.funnel_partials(s.bounds, c.as_of, c.d, strict_, 'walk') f)) x
+            WHERE c.d <> 'deal_size_band' AND s.n IN (0, 2)),
+          0::bigint, 'funnel_partials by walk equals funnel_partials by group, all and strict');
+
+-- the walk agrees deal by deal with deal_funnel_progress
+SELECT is((SELECT count(*) FROM (SELECT DISTINCT c.as_of FROM case_ c) c,
+                  LATERAL (
+                      (SELECT w.opportunity_id, w.reached_rank, w.strict_rank
+                         FROM sales_kpi.funnel_reach(c.as_of) w
+                       EXCEPT ALL
+                       SELECT f.opportunity_id, f.reached_rank, f.strict_rank
+                         FROM sales_kpi.deal_funnel_progress(
+                                  (SELECT array_agg(o.opportunity_id) FROM sales_kpi.opportunity o), c.as_of, true) f)
+                      UNION ALL
+                      (SELECT f.opportunity_id, f.reached_rank, f.strict_rank
+                         FROM sales_kpi.deal_funnel_progress(
+                                  (SELECT array_agg(o.opportunity_id) FROM sales_kpi.opportunity o), c.as_of, true) f
+                       EXCEPT ALL
+                       SELECT w.opportunity_id, w.reached_rank, w.strict_rank
+                         FROM sales_kpi.funnel_reach(c.as_of) w)) x),
+          0::bigint, 'funnel_reach gives each deal the reached and strict ranks of deal_funnel_progress');
+
+-- halves of the deal ids add up to the whole
+SELECT is((SELECT count(*) FROM sales_kpi.funnel_reach('2026-10-31', NULL, 2000))
+          + (SELECT count(*) FROM sales_kpi.funnel_reach('2026-10-31', 2001, NULL)),
+          (SELECT count(*) FROM sales_kpi.funnel_reach('2026-10-31')),
+          'funnel_reach over two ranges of deal ids reads each deal once');
+
+SELECT ok((SELECT bool_and(w.strict_rank >= 2)
+             FROM sales_kpi.funnel_reach('2026-10-31') w
+             JOIN sales_kpi.stage_event e1 ON e1.opportunity_id = w.opportunity_id
+             JOIN sales_kpi.funnel_stage_ranks() r1 ON r1.stage_id = e1.stage_id AND r1.rank = 1
+             JOIN sales_kpi.stage_event e2 ON e2.opportunity_id = w.opportunity_id
+                                          AND e2.entered_at = e1.entered_at AND e2.stage_event_id <> e1.stage_event_id
+             JOIN sales_kpi.funnel_stage_ranks() r2 ON r2.stage_id = e2.stage_id AND r2.rank = 2),
+          'a deal that entered ranks 1 and 2 in the same instant is strict through rank 2');
+SELECT throws_ok($$SELECT * FROM sales_kpi.funnel_reach(NULL)$$, '22004', NULL,
+                 'funnel_reach refuses a null as_of');
+SELECT throws_ok($$SELECT * FROM sales_kpi.funnel_partials('{2026-01-01,2026-10-01}', now(), 'company', false, 'fast')$$,
+                 '22023', NULL, 'funnel_partials refuses an unknown method');
 
 -- the cohort partials: the Kaplan-Meier part of sales_cycle (period end
 -- 2026-10-01, as_of after it: the deals created in the 365 days before,

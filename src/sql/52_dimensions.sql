@@ -14,6 +14,47 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.dimension_value(text, text, text, text, text, text, text, text, text, text, text) IS
     'The attribute named by dimension (company, pipeline, rep, team, source, industry, segment, region, competitor, kind, product): ''all'' for company, ''(none)'' for a missing attribute; an unknown dimension is an error.';
 
+-- Internal: the breakdown of the KPI engine's passes as SQL, for a query
+-- text: the joins a dimension needs (only those: pipeline, account or rep)
+-- and the value expression, over a deal row named deal (with the columns
+-- pipeline_id, account_id, source, competitor, kind and product) and the
+-- owner expression owner (the rep credited).  The value is that of
+-- dimension_value(); written out per dimension, it names the one column
+-- it reads, so the planner estimates the groups from that column's
+-- statistics (a call over every attribute multiplies them all).  The
+-- dimension must be one of dimension_value()'s (checked here, so the
+-- fragments only ever hold known names); the caller supplies the aliases.
+CREATE FUNCTION @extschema@.dimension_sql(dimension text, deal text, owner text,
+                                          OUT joins text, OUT value text)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- the name check and its error are dimension_value()'s
+    PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+    joins := CASE
+        WHEN dimension = 'pipeline' THEN
+            format('LEFT JOIN @extschema@.pipeline p ON p.pipeline_id = %s.pipeline_id', deal)
+        WHEN dimension IN ('rep', 'team') THEN
+            format('LEFT JOIN @extschema@.rep r ON r.rep_id = %s', owner)
+        WHEN dimension IN ('industry', 'segment', 'region') THEN
+            format('LEFT JOIN @extschema@.account a ON a.account_id = %s.account_id', deal)
+        ELSE '' END;
+    value := CASE
+        WHEN dimension = 'company' THEN $v$'all'::text$v$
+        WHEN dimension = 'pipeline' THEN 'p.name'
+        WHEN dimension = 'rep' THEN 'r.name'
+        WHEN dimension = 'team' THEN 'r.team'
+        WHEN dimension IN ('industry', 'segment', 'region') THEN 'a.' || dimension
+        ELSE deal || '.' || dimension END;
+    IF dimension <> 'company' THEN
+        value := format($v$coalesce(%s, '(none)')$v$, value);
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.dimension_sql(text, text, text) IS
+    'Internal: the joins and the value expression of a breakdown for a query text of the KPI engine, over a deal row and an owner expression (the value of dimension_value()).';
+
 CREATE VIEW @extschema@.deal_dimensions WITH (security_invoker = true) AS
 SELECT o.opportunity_id,
        p.name AS pipeline,

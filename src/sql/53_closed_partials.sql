@@ -111,7 +111,8 @@ COMMENT ON FUNCTION @extschema@.closed_dimension(text) IS
     'Internal: checks the dimension of the closed-deal partials (the common ones and deal_size_band) and returns it.';
 
 -- Deals closed in [$1, $2) as they stood at $3, each with its breakdown
--- key and value for the dimension $4 (checked by the caller): the deal's
+-- key and value for the dimension (checked by the caller, and passed as $4
+-- too): the deal's
 -- newest stage event not after as_of is won or lost and entered in the
 -- period.  A deal reopened after as_of still counts; one closed, then
 -- reopened before as_of does not.  The owner is the one at the close (the
@@ -128,14 +129,14 @@ COMMENT ON FUNCTION @extschema@.closed_dimension(text) IS
 --
 -- The query is text, run by EXECUTE in closed_deal_rows (the rows) and
 -- closed_partials (summed up in the same query, in parallel workers when
--- the range is big enough): each run is planned with its actual dates and
--- dimension (the joins a dimension does not need are planned away).
-CREATE FUNCTION @extschema@.closed_deal_query()
+-- the range is big enough): each run is planned with its actual dates, and
+-- the text holds only the joins its dimension needs (dimension_sql).
+CREATE FUNCTION @extschema@.closed_deal_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $query$
-    SELECT $sql$
+    SELECT format($sql$
 WITH closed AS (
     SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
            o.currency, o.stage_id, o.closed_at, o.source, o.competitor, o.kind, o.product,
@@ -183,26 +184,24 @@ WITH closed AS (
                AS amount_base
       FROM credited r
 ), labelled AS (
-    SELECT c.*,
-           CASE WHEN $4 = 'deal_size_band'
-                THEN @extschema@.deal_size_band(c.amount_base)
-                ELSE @extschema@.dimension_value($4, p.name, r.name, r.team, c.source, a.industry,
-                                                 a.segment, a.region, c.competitor, c.kind, c.product)
-           END AS value
+    SELECT c.*, %s AS value
       FROM converted c
-      LEFT JOIN @extschema@.pipeline p ON $4 = 'pipeline' AND p.pipeline_id = c.pipeline_id
-      LEFT JOIN @extschema@.account a ON $4 IN ('industry', 'segment', 'region') AND a.account_id = c.account_id
-      LEFT JOIN @extschema@.rep r ON $4 IN ('rep', 'team') AND r.rep_id = c.owner_id
+      %s
 )
 SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
        l.amount, l.currency, l.amount_base, l.account_id,
        @extschema@.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
        l.value AS dimension_value
   FROM labelled l
-$sql$
+$sql$,
+        -- deal_size_band: of the amount in the base currency
+        CASE WHEN dimension = 'deal_size_band' THEN '@extschema@.deal_size_band(c.amount_base)' ELSE d.value END,
+        CASE WHEN dimension = 'deal_size_band' THEN '' ELSE d.joins END)
+      FROM @extschema@.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
+                                     'c', 'c.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.closed_deal_query() IS
-    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for the dimension $4, run by closed_deal_rows() and closed_partials().';
+COMMENT ON FUNCTION @extschema@.closed_deal_query(text) IS
+    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials().';
 
 -- JIT compilation would cost more than these queries run.  The range is
 -- read with a bitmap scan: deals close in another order than they were
@@ -220,9 +219,11 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET enable_indexscan = off
 AS $$
+DECLARE
+    dim text := @extschema@.closed_dimension(dimension);
 BEGIN
-    RETURN QUERY EXECUTE @extschema@.closed_deal_query()
-        USING period_start, period_end, as_of, @extschema@.closed_dimension(dimension);
+    RETURN QUERY EXECUTE @extschema@.closed_deal_query(dim)
+        USING period_start, period_end, as_of, dim;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
@@ -285,7 +286,7 @@ BEGIN
                       @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))
                           FILTER (WHERE cd.outcome = 'won') END$agg$
              ELSE 'NULL::@extschema@.duration_summary' END,
-        @extschema@.closed_deal_query())
+        @extschema@.closed_deal_query(dim))
         USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds;
 END;
 $$;

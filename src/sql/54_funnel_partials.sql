@@ -15,8 +15,25 @@
 -- deal that moved since (stage_entered_at is after as_of), whose newest
 -- event not after as_of is looked up; the owner likewise comes from the
 -- history only for a deal with a snapshot after as_of.
+-- How far each deal got through its funnel as of as_of, from one ordered
+-- pass over the stage history (C, see funnel_walk.c): per deal with an
+-- event by as_of, the reached rank and the strict rank of
+-- deal_funnel_progress().  Only the deals with opportunity_id between
+-- first_id and last_id (null: unbounded) are read, so that a caller can
+-- read halves of the deals in calls that parallel workers run at once.
+CREATE FUNCTION @extschema@.funnel_reach(as_of timestamptz, first_id bigint DEFAULT NULL,
+                                         last_id bigint DEFAULT NULL)
+RETURNS TABLE (opportunity_id bigint, reached_rank integer, strict_rank integer)
+AS 'MODULE_PATHNAME', 'funnel_reach'
+-- the cost of reading the whole history, so that the planner runs the two
+-- halves in parallel workers
+LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 500000;
+COMMENT ON FUNCTION @extschema@.funnel_reach(timestamptz, bigint, bigint) IS
+    'Internal: per deal with a stage event by as_of (opportunity_id between first_id and last_id), the open-stage rank it reached and the strict rank, from one ordered pass over the stage history.';
+
 CREATE FUNCTION @extschema@.funnel_partials(bounds timestamptz[], as_of timestamptz,
-                                            dimension text DEFAULT 'company', strict boolean DEFAULT false)
+                                            dimension text DEFAULT 'company', strict boolean DEFAULT false,
+                                            method text DEFAULT NULL)
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
                pipeline_id bigint, reached @extschema@.funnel, reached_open @extschema@.funnel,
                reached_won @extschema@.funnel)
@@ -30,23 +47,61 @@ SET work_mem = '256MB'
 -- hit cached pages, which the default random_page_cost (4) prices as disk
 -- reads and so scans every event even for a quarter
 SET random_page_cost = 1.1
+-- the planner cannot estimate the number of breakdown values and takes
+-- every deal for a group of its own, so it prices gathering one row per
+-- deal from the workers above the gain of the walk's halves in parallel
+SET parallel_tuple_cost = 0.01
 AS $$
 DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
     in_order boolean := strict IS DISTINCT FROM false;
+    lo timestamptz;
+    -- deals created after as_of did not exist yet
+    hi timestamptz;
+    born_deals bigint;
+    all_deals double precision;
+    mid bigint;
+    walk boolean;
+    label record;
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM @extschema@.check_bounds(bounds);
-    -- one query text per mode, run by EXECUTE so that each run is planned
-    -- with its dates and dimension ($1 .. $5 below).  Only the strict mode
-    -- has the materialized prefix CTE, which keeps a query out of parallel
-    -- workers; the other runs in them when the range is big enough.
+    label := @extschema@.dimension_sql(dim, 'b', 'b.owner_id');
+    lo := bounds[1];
+    hi := least(bounds[cardinality(bounds)], as_of + interval '1 microsecond');
+    -- How each deal's reached rank is found (method, null: by size).  When
+    -- the periods hold more than a quarter of the deals, one ordered pass
+    -- over the whole stage history (funnel_reach, two halves of the deals in
+    -- parallel) costs less than grouping their events in a query (walk);
+    -- otherwise their events are read through the deal index of
+    -- stage_event and grouped (group).
+    SELECT count(*) INTO born_deals
+      FROM @extschema@.opportunity o
+     WHERE o.created_at >= lo AND o.created_at < hi;
+    SELECT c.reltuples INTO all_deals FROM pg_catalog.pg_class c
+     WHERE c.oid OPERATOR(pg_catalog.=) '@extschema@.opportunity'::pg_catalog.regclass;
+    IF method IS NOT NULL AND method NOT IN ('walk', 'group') THEN
+        RAISE EXCEPTION 'argument "method" must be walk, group or null, got "%"', method
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- reltuples is -1 before the table's first ANALYZE: then group
+    walk := coalesce(method = 'walk', born_deals > 0 AND all_deals > 0 AND born_deals > 0.25 * all_deals);
+    IF walk THEN
+        mid := @extschema@.deal_id_midpoint();
+        IF mid IS NULL THEN
+            RETURN;             -- no deals
+        END IF;
+    END IF;
+    -- one query text per way and mode, run by EXECUTE so that each run is
+    -- planned with its dates and dimension ($1 .. $6 below).  Only the
+    -- strict mode of the grouping way has the materialized prefix CTE,
+    -- which keeps a query out of parallel workers.
     RETURN QUERY EXECUTE format($sql$
     WITH born AS (
         SELECT o.opportunity_id, o.created_at, o.pipeline_id, o.account_id, o.source, o.competitor,
-               o.kind AS deal_kind, o.product, cs.kind AS outcome,
+               o.kind, o.product, cs.kind AS outcome,
                CASE WHEN $4 NOT IN ('rep', 'team') THEN NULL
                     WHEN coalesce(o.snapshot_at > $3, false)
                     THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
@@ -60,14 +115,29 @@ BEGIN
                                   ELSE o.stage_id END
          WHERE o.created_at >= $1 AND o.created_at < $2
     ), labelled AS NOT MATERIALIZED (
-        SELECT b.opportunity_id, b.created_at, b.pipeline_id, b.outcome, b.owner_id,
-               @extschema@.dimension_value($4, p.name, r.name, r.team, b.source, a.industry, a.segment,
-                                           a.region, b.competitor, b.deal_kind, b.product) AS value
+        SELECT b.opportunity_id, b.created_at, b.pipeline_id, b.outcome, b.owner_id, %s AS value
           FROM born b
-          LEFT JOIN @extschema@.pipeline p ON $4 = 'pipeline' AND p.pipeline_id = b.pipeline_id
-          LEFT JOIN @extschema@.account a ON $4 IN ('industry', 'segment', 'region') AND a.account_id = b.account_id
-          LEFT JOIN @extschema@.rep r ON $4 IN ('rep', 'team') AND r.rep_id = b.owner_id
-    ), events AS NOT MATERIALIZED (
+          %s
+    ), %s%s
+    SELECT @extschema@.dimension_key($4, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
+           $5[rd.piece], $5[rd.piece + 1], rd.pipeline_id,
+           @extschema@.funnel_agg(rd.rk),
+           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
+           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'won')
+      FROM (SELECT l.pipeline_id, l.outcome, l.owner_id, l.value, %s AS piece, %s AS rk
+              FROM labelled l
+              JOIN progress pr ON pr.opportunity_id = l.opportunity_id%s) rd
+     GROUP BY rd.pipeline_id, rd.owner_id, rd.value, rd.piece$sql$,
+        label.value, label.joins,
+        CASE WHEN walk THEN $walk$progress AS (
+        -- per deal with an event by as_of, in two halves of the deals
+        SELECT w.opportunity_id, w.reached_rank, w.strict_rank
+          FROM @extschema@.funnel_reach($3, NULL, $6) w
+        UNION ALL
+        SELECT w.opportunity_id, w.reached_rank, w.strict_rank
+          FROM @extschema@.funnel_reach($3, $6 + 1, NULL) w
+    )$walk$
+        ELSE $join$events AS NOT MATERIALIZED (
         -- the stage events by as_of of the deals created in the periods
         SELECT e.opportunity_id, e.entered_at, rk.kind, rk.rank, rk.open_stages
           FROM @extschema@.opportunity o
@@ -80,18 +150,8 @@ BEGIN
                CASE WHEN bool_or(ev.kind = 'won') THEN min(ev.open_stages) ELSE max(ev.rank) END AS reached_rank
           FROM events ev
          GROUP BY ev.opportunity_id
-    )%s
-    SELECT @extschema@.dimension_key($4, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
-           $5[rd.piece], $5[rd.piece + 1], rd.pipeline_id,
-           @extschema@.funnel_agg(rd.rk),
-           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
-           @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'won')
-      FROM (SELECT l.pipeline_id, l.outcome, l.owner_id, l.value,
-                   width_bucket(l.created_at, $5) AS piece, %s AS rk
-              FROM labelled l
-              JOIN progress pr ON pr.opportunity_id = l.opportunity_id%s) rd
-     GROUP BY 1, rd.value, rd.piece, rd.pipeline_id$sql$,
-        CASE WHEN in_order THEN $strict$, firsts AS (
+    )$join$ END,
+        CASE WHEN in_order AND NOT walk THEN $strict$, firsts AS (
         -- when each open rank was first entered
         SELECT ev.opportunity_id, ev.rank, min(ev.entered_at) AS first_at
           FROM events ev
@@ -111,13 +171,15 @@ BEGIN
                 WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
          GROUP BY f.opportunity_id
     )$strict$ ELSE '' END,
-        CASE WHEN in_order THEN 'sp.strict_rank' ELSE 'pr.reached_rank' END,
-        CASE WHEN in_order THEN '
+        -- one period: a constant, so that the planner, which takes every
+        -- instant of creation for a group of its own, expects few groups
+        -- and sums them up in the workers
+        CASE WHEN cardinality(bounds) = 2 THEN '1' ELSE 'width_bucket(l.created_at, $5)' END,
+        CASE WHEN NOT in_order THEN 'pr.reached_rank' WHEN walk THEN 'pr.strict_rank' ELSE 'sp.strict_rank' END,
+        CASE WHEN in_order AND NOT walk THEN '
               LEFT JOIN strict_prefix sp ON sp.opportunity_id = pr.opportunity_id' ELSE '' END)
-        -- deals created after as_of did not exist yet
-        USING bounds[1], least(bounds[cardinality(bounds)], as_of + interval '1 microsecond'), as_of, dim,
-              bounds;
+        USING lo, hi, as_of, dim, bounds, mid;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.funnel_partials(timestamptz[], timestamptz, text, boolean) IS
-    'Internal: per period [bounds[i], bounds[i+1]) of creation, dimension key and pipeline, funnel summaries of the open-stage rank the deals reached as of as_of (all, still open, won); with strict, only ranks first entered in order.';
+COMMENT ON FUNCTION @extschema@.funnel_partials(timestamptz[], timestamptz, text, boolean, text) IS
+    'Internal: per period [bounds[i], bounds[i+1]) of creation, dimension key and pipeline, funnel summaries of the open-stage rank the deals reached as of as_of (all, still open, won); with strict, only ranks first entered in order; method walk or group (null: by the share of deals in the periods).';

@@ -18,17 +18,18 @@
 -- stood at $3, with their breakdown key and value for the dimension $4
 -- (checked by the caller).  Deals with no stage by $3 are absent.  Run by
 -- EXECUTE in deal_states_at (the rows) and state_partials (summed up in the
--- same query): each run is planned with its actual dates and dimension, so
--- the lookups and joins a dimension does not need are planned away.
-CREATE FUNCTION @extschema@.deal_state_query()
+-- same query): each run is planned with its actual dates, so the lookups a
+-- dimension does not need are planned away, and the text holds only the
+-- joins its dimension needs (dimension_sql).
+CREATE FUNCTION @extschema@.deal_state_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $query$
-    SELECT $sql$
+    SELECT format($sql$
 WITH state AS (
     SELECT o.opportunity_id, o.created_at, o.owner_id, o.pipeline_id, o.account_id, o.source,
-           o.competitor, o.kind AS deal_kind, o.product,
+           o.competitor, o.kind, o.product,
            o.stage_entered_at > $3 AS moved,
            coalesce(o.snapshot_at > least(o.closed_at, $3), false) AS late,
            CASE WHEN o.stage_entered_at > $3 THEN (o.e).stage_id ELSE o.stage_id END AS stage_id,
@@ -53,21 +54,19 @@ WITH state AS (
       FROM labelled lb
 ), valued AS (
     SELECT ow.opportunity_id, ow.created_at, ow.outcome, ow.closed, ow.owner_then, ow.pipeline_id,
-           @extschema@.dimension_value($4, p.name, r.name, r.team, ow.source, a.industry, a.segment,
-                                       a.region, ow.competitor, ow.deal_kind, ow.product) AS value
+           %s AS value
       FROM owned ow
-      LEFT JOIN @extschema@.pipeline p ON $4 = 'pipeline' AND p.pipeline_id = ow.pipeline_id
-      LEFT JOIN @extschema@.account a ON $4 IN ('industry', 'segment', 'region') AND a.account_id = ow.account_id
-      LEFT JOIN @extschema@.rep r ON $4 IN ('rep', 'team') AND r.rep_id = ow.owner_then
+      %s
 )
 SELECT v.opportunity_id, v.created_at, v.outcome, v.closed AS closed_at, v.owner_then AS owner_id,
        @extschema@.dimension_key($4, v.pipeline_id, v.owner_then, v.value) AS dimension_key,
        v.value AS dimension_value
   FROM valued v
-$sql$
+$sql$, d.value, d.joins)
+      FROM @extschema@.dimension_sql(dimension, 'ow', 'ow.owner_then') d
 $query$;
-COMMENT ON FUNCTION @extschema@.deal_state_query() IS
-    'Internal: the query of the deals created in [$1, $2) and by $3 as they stood at $3, with their breakdown for the dimension $4, run by deal_states_at() and state_partials().';
+COMMENT ON FUNCTION @extschema@.deal_state_query(text) IS
+    'Internal: the query of the deals created in [$1, $2) and by $3 as they stood at $3, with their breakdown for a dimension (also passed as $4), run by deal_states_at() and state_partials().';
 
 -- Internal: every deal created in [created_from, created_to) and no later
 -- than at, as it stood at `at`, with its breakdown key and value: outcome
@@ -82,9 +81,11 @@ ROWS 100000
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
-    RETURN QUERY EXECUTE @extschema@.deal_state_query()
-        USING created_from, created_to, at, @extschema@.outcome_dimension(dimension);
+    RETURN QUERY EXECUTE @extschema@.deal_state_query(dim)
+        USING created_from, created_to, at, dim;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, text) IS
@@ -130,7 +131,7 @@ BEGIN
                count(*) FILTER (WHERE ds.outcome = 'open')
           FROM (%s) ds
          GROUP BY ds.dimension_key, ds.dimension_value, width_bucket(ds.created_at, $5)$sql$,
-        @extschema@.deal_state_query())
+        @extschema@.deal_state_query(dim))
         USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
 END;
 $$;

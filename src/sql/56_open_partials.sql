@@ -17,17 +17,18 @@
 -- at the rate of $1's date in the reporting time zone, expected close,
 -- forecast category (the stage's when the deal has none), owner and their
 -- breakdown key and value for the dimension $2 (checked by the caller;
--- the rep is the owner at $1).  Run by EXECUTE in open_deal_rows and
--- open_partials, planned with the actual instant and dimension.
-CREATE FUNCTION @extschema@.open_deal_query()
+-- the rep is the owner at $1; also passed as $2).  Run by EXECUTE in
+-- open_deal_rows and open_partials, planned with the actual instant; the
+-- text holds only the joins its dimension needs (dimension_sql).
+CREATE FUNCTION @extschema@.open_deal_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $query$
-    SELECT $sql$
+    SELECT format($sql$
 WITH staged AS (
     SELECT o.opportunity_id, o.pipeline_id, o.currency, o.account_id, o.source, o.competitor,
-           o.kind AS deal_kind, o.product,
+           o.kind, o.product,
            CASE WHEN o.stage_entered_at <= $1 THEN o.stage_id ELSE mv.stage_id END AS stage_id,
            CASE WHEN o.stage_entered_at <= $1 THEN o.stage_entered_at ELSE mv.entered_at END AS entered_at,
            CASE WHEN o.snapshot_at > $1 THEN ch.amount ELSE o.amount END AS amount,
@@ -65,16 +66,13 @@ SELECT st.opportunity_id, st.pipeline_id, st.stage_id, st.owner_id,
        v.value AS dimension_value
   FROM staged st
   JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
-  LEFT JOIN @extschema@.pipeline p ON $2 = 'pipeline' AND p.pipeline_id = st.pipeline_id
-  LEFT JOIN @extschema@.account a ON $2 IN ('industry', 'segment', 'region') AND a.account_id = st.account_id
-  LEFT JOIN @extschema@.rep r ON $2 IN ('rep', 'team') AND r.rep_id = st.owner_id
- CROSS JOIN LATERAL (SELECT @extschema@.dimension_value($2, p.name, r.name, r.team, st.source, a.industry,
-                                                        a.segment, a.region, st.competitor, st.deal_kind,
-                                                        st.product) AS value) v
-$sql$
+  %s
+ CROSS JOIN LATERAL (SELECT %s AS value) v
+$sql$, d.joins, d.value)
+      FROM @extschema@.dimension_sql(dimension, 'st', 'st.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.open_deal_query() IS
-    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for the dimension $2, run by open_deal_rows() and open_partials().';
+COMMENT ON FUNCTION @extschema@.open_deal_query(text) IS
+    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for a dimension (also passed as $2), run by open_deal_rows() and open_partials().';
 
 CREATE FUNCTION @extschema@.open_deal_rows(as_of timestamptz, dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint, amount numeric,
@@ -85,10 +83,12 @@ ROWS 100000
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
     PERFORM @extschema@.finite_instant(as_of, 'as_of');
-    RETURN QUERY EXECUTE @extschema@.open_deal_query()
-        USING as_of, @extschema@.outcome_dimension(dimension);
+    RETURN QUERY EXECUTE @extschema@.open_deal_query(dim)
+        USING as_of, dim;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.open_deal_rows(timestamptz, text) IS
@@ -107,6 +107,8 @@ ROWS 1000
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
     PERFORM @extschema@.finite_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE format($sql$
@@ -114,8 +116,8 @@ BEGIN
                @extschema@.weighted_pipeline(od.amount, od.stage_probability)
           FROM (%s) od
          GROUP BY od.dimension_key, od.dimension_value, od.stage_id$sql$,
-        @extschema@.open_deal_query())
-        USING as_of, @extschema@.outcome_dimension(dimension);
+        @extschema@.open_deal_query(dim))
+        USING as_of, dim;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.open_partials(timestamptz, text) IS

@@ -1,0 +1,244 @@
+/*-------------------------------------------------------------------------
+ *
+ * funnel_walk.c
+ *	  funnel_reach(as_of, first_id, last_id): how far each deal got through
+ *	  its funnel as the stage history stood at as_of, from one ordered pass
+ *	  over the history.
+ *
+ * The funnel KPIs need, per deal, the open-stage rank it reached: the
+ * number of open stages of its pipeline when it ever entered a won stage,
+ * else the highest rank it entered (funnel_stage_ranks() ranks the open
+ * stages of a pipeline 1..n by position); and, for the strict funnel, the
+ * largest k such that it first entered ranks 1..k in that order (ties in
+ * time count as in order), NULL for 0.  Grouping every event by deal in a
+ * query hashes the whole history (a million groups at a million deals);
+ * here the events come in the order of the index stage_event
+ * (opportunity_id, entered_at, stage_event_id) and one deal is kept at a
+ * time, in a few integers and one first-entry time per rank.
+ *
+ * One row per deal with an event entered by as_of, among the deals with
+ * opportunity_id between first_id and last_id (null: unbounded), so that a
+ * query can read halves of the deals in parallel workers.  The ranks are
+ * read once per call from funnel_stage_ranks().  The results are those of
+ * deal_funnel_progress(), which the tests compare them with.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "history_read.h"
+
+PG_FUNCTION_INFO_V1(funnel_reach);
+
+#define REACH_OUT_COLS 3
+
+/* a stage as the funnel sees it */
+typedef struct ReachStage
+{
+	int64		stage_id;
+	int32		rank;			/* 1..n for an open stage, 0 otherwise */
+	int32		open_stages;	/* open stages of its pipeline */
+	bool		won;
+} ReachStage;
+
+typedef struct ReachState
+{
+	DestReceiver pub;			/* must be first */
+	Tuplestorestate *store;
+	TupleDesc	desc;
+	ReachStage *stages;			/* sorted by stage_id */
+	int			nstages;
+	int32		max_rank;		/* the highest rank of any stage */
+	/* the deal being read */
+	int64		opp;
+	bool		have_deal;
+	bool		ever_won;
+	int32		min_open_stages;
+	int32		top_rank;		/* 0: no open stage entered */
+	TimestampTz *first_at;		/* first entry per rank, 1..max_rank */
+	bool	   *entered;		/* per rank */
+} ReachState;
+
+static int
+stage_cmp(const void *a, const void *b)
+{
+	int64		x = ((const ReachStage *) a)->stage_id;
+	int64		y = ((const ReachStage *) b)->stage_id;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* the ranks of every stage, from funnel_stage_ranks() */
+static void
+read_stages(ReachState *st, const char *schema)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc;
+	uint64		i;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute(psprintf("SELECT r.stage_id, coalesce(r.rank, 0), r.open_stages,"
+							  "       r.kind OPERATOR(pg_catalog.=) 'won'"
+							  "  FROM %s.funnel_stage_ranks() r", schema),
+					 true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "funnel_reach: reading the stage ranks failed: %s", SPI_result_code_string(rc));
+	st->nstages = (int) SPI_processed;
+	st->stages = MemoryContextAlloc(cxt, sizeof(ReachStage) * Max(st->nstages, 1));
+	st->max_rank = 0;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		ReachStage *s = &st->stages[i];
+		bool		isnull;
+
+		s->stage_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		s->rank = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		s->open_stages = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		s->won = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		st->max_rank = Max(st->max_rank, s->rank);
+	}
+	SPI_finish();
+	qsort(st->stages, st->nstages, sizeof(ReachStage), stage_cmp);
+	st->first_at = MemoryContextAlloc(cxt, sizeof(TimestampTz) * (st->max_rank + 1));
+	st->entered = MemoryContextAllocZero(cxt, sizeof(bool) * (st->max_rank + 1));
+}
+
+/* write the deal read so far, then forget it */
+static void
+reach_flush(ReachState *st)
+{
+	Datum		values[REACH_OUT_COLS];
+	bool		nulls[REACH_OUT_COLS];
+	int32		k;
+	int32		strict = 0;
+	bool		broken = false;
+
+	if (!st->have_deal)
+		return;
+	values[0] = Int64GetDatum(st->opp);
+	nulls[0] = false;
+	if (st->ever_won)
+	{
+		values[1] = Int32GetDatum(st->min_open_stages);
+		nulls[1] = false;
+	}
+	else
+	{
+		values[1] = Int32GetDatum(st->top_rank);
+		nulls[1] = (st->top_rank == 0);
+	}
+
+	/*
+	 * The entered ranks in order: the strict prefix ends before the first
+	 * one that leaves a gap or was first entered before the one below it.
+	 */
+	for (k = 1; k <= st->max_rank; k++)
+	{
+		if (!st->entered[k])
+		{
+			/* a gap: the ranks above it break the prefix, if any */
+			broken = true;
+			continue;
+		}
+		if (!broken && (k == 1 || st->first_at[k] >= st->first_at[k - 1]))
+			strict = k;
+		else
+			broken = true;
+		st->entered[k] = false;
+	}
+	values[2] = Int32GetDatum(strict);
+	nulls[2] = (strict == 0);
+	tuplestore_putvalues(st->store, st->desc, values, nulls);
+	st->have_deal = false;
+}
+
+/* one event, in index order: (opportunity_id, stage_id, entered_at) */
+static bool
+reach_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	ReachState *st = (ReachState *) self;
+	int64		opp;
+	ReachStage	key;
+	ReachStage *s;
+	TimestampTz at;
+
+	slot_getallattrs(slot);
+	opp = DatumGetInt64(slot->tts_values[0]);
+	if (st->have_deal && opp != st->opp)
+		reach_flush(st);
+	if (!st->have_deal)
+	{
+		st->opp = opp;
+		st->have_deal = true;
+		st->ever_won = false;
+		st->min_open_stages = PG_INT32_MAX;
+		st->top_rank = 0;
+	}
+	key.stage_id = DatumGetInt64(slot->tts_values[1]);
+	s = bsearch(&key, st->stages, st->nstages, sizeof(ReachStage), stage_cmp);
+	if (s == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("stage event of deal %lld names stage %lld, which does not exist",
+						(long long) opp, (long long) key.stage_id)));
+	at = DatumGetTimestampTz(slot->tts_values[2]);
+	st->ever_won |= s->won;
+	st->min_open_stages = Min(st->min_open_stages, s->open_stages);
+	if (s->rank > 0)
+	{
+		st->top_rank = Max(st->top_rank, s->rank);
+		/* events come in time order: the first one of a rank is its first entry */
+		if (!st->entered[s->rank])
+		{
+			st->entered[s->rank] = true;
+			st->first_at[s->rank] = at;
+		}
+	}
+	return true;
+}
+
+Datum
+funnel_reach(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReachState *st;
+	DealRange	range;
+	const char *schema;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"as_of\" must not be null")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	st = palloc0(sizeof(ReachState));
+	receiver_init(&st->pub, reach_receive);
+	st->store = rsinfo->setResult;
+	st->desc = rsinfo->setDesc;
+	if (st->desc->natts != REACH_OUT_COLS)
+		elog(ERROR, "funnel_reach: unexpected result type");
+
+	schema = extension_schema(fcinfo);
+	read_stages(st, schema);
+	deal_range_init(&range, fcinfo, 1);
+	history_query("funnel_reach",
+				  psprintf("SELECT e.opportunity_id, e.stage_id, e.entered_at"
+						   "  FROM %s.stage_event e"
+						   " WHERE e.entered_at OPERATOR(pg_catalog.<=) $1"
+						   DEAL_RANGE_COND("e")
+						   " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
+						   schema),
+				  3, deal_range_types, range.values, (DestReceiver *) st, false);
+	reach_flush(st);
+
+	return (Datum) 0;
+}
