@@ -4077,8 +4077,7 @@ BEGIN
            @extschema@.funnel_agg(rd.rk),
            @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
            @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'won')
-      FROM (SELECT l.pipeline_id, l.outcome, l.owner_id, l.value,
-                   width_bucket(l.created_at, $5) AS piece, %s AS rk
+      FROM (SELECT l.pipeline_id, l.outcome, l.owner_id, l.value, %s AS piece, %s AS rk
               FROM labelled l
               JOIN progress pr ON pr.opportunity_id = l.opportunity_id%s) rd
      GROUP BY rd.pipeline_id, rd.owner_id, rd.value, rd.piece$sql$,
@@ -4125,6 +4124,10 @@ BEGIN
                 WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
          GROUP BY f.opportunity_id
     )$strict$ ELSE '' END,
+        -- one period: a constant, so that the planner, which takes every
+        -- instant of creation for a group of its own, expects few groups
+        -- and sums them up in the workers
+        CASE WHEN cardinality(bounds) = 2 THEN '1' ELSE 'width_bucket(l.created_at, $5)' END,
         CASE WHEN NOT in_order THEN 'pr.reached_rank' WHEN walk THEN 'pr.strict_rank' ELSE 'sp.strict_rank' END,
         CASE WHEN in_order AND NOT walk THEN '
               LEFT JOIN strict_prefix sp ON sp.opportunity_id = pr.opportunity_id' ELSE '' END)
