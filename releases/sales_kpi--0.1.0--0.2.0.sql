@@ -3745,6 +3745,38 @@ $$;
 COMMENT ON FUNCTION @extschema@.dimension_sql(text, text, text) IS
     'Internal: the joins and the value expression of a breakdown for a query text of the KPI engine, over a deal row and an owner expression (the value of dimension_value()).';
 
+-- Internal: what a partials query groups by, as SQL over a row named
+-- alias (with pipeline_id and owner_id).  key_column: the column that
+-- keys a breakdown value besides the value itself (the owner for rep, the
+-- pipeline for pipeline, none otherwise), passed as both ids to
+-- dimension_key() once per group; period_column: the period a row falls
+-- in, width_bucket(instant, $5) over the bounds $5, or the constant 1 for
+-- one period.  Grouping by these, rather than by dimension_key() and
+-- width_bucket() of every row, lets the planner estimate the groups from
+-- column statistics (an expression over an instant counts one group per
+-- instant) and sum them up in the workers.
+CREATE FUNCTION @extschema@.key_column(dimension text, alias text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE dimension WHEN 'rep' THEN alias || '.owner_id'
+                          WHEN 'pipeline' THEN alias || '.pipeline_id'
+                          ELSE 'NULL::bigint' END
+$$;
+COMMENT ON FUNCTION @extschema@.key_column(text, text) IS
+    'Internal: the id column that keys a breakdown value in a partials query (owner for rep, pipeline for pipeline, none otherwise), as SQL.';
+
+CREATE FUNCTION @extschema@.period_column(bounds timestamptz[], instant text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN cardinality(bounds) = 2 THEN '1' ELSE format('width_bucket(%s, $5)', instant) END
+$$;
+COMMENT ON FUNCTION @extschema@.period_column(timestamptz[], text) IS
+    'Internal: the period of a row in a partials query over the bounds $5, as SQL: width_bucket of the instant, or 1 for one period.';
+
 -- The KPI engine, funnel (see 53_closed_partials.sql for the pattern): the
 -- partials of stage_conversion.  For the deals created in each period, per
 -- dimension key and pipeline, funnel summaries of the open-stage rank each
@@ -3948,13 +3980,15 @@ BEGIN
     -- the cycles' summary only when asked for ($6): its 8 kB per group
     -- would otherwise steer the planner away from hashing the groups
     RETURN QUERY EXECUTE format($sql$
-        SELECT cd.dimension_key, cd.dimension_value,
-               $5[width_bucket(cd.closed_at, $5)], $5[width_bucket(cd.closed_at, $5) + 1],
+        SELECT @extschema@.dimension_key($4, %1$s, %1$s, cd.dimension_value), cd.dimension_value,
+               $5[%2$s], $5[%2$s + 1],
                @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base),
-               %s,
+               %3$s,
                sum(cd.amount_base)
-          FROM (%s) cd
-         GROUP BY cd.dimension_key, cd.dimension_value, width_bucket(cd.closed_at, $5)$sql$,
+          FROM (%4$s) cd
+         GROUP BY %1$s, cd.dimension_value, %2$s$sql$,
+        @extschema@.key_column(dim, 'cd'),
+        @extschema@.period_column(bounds, 'cd.closed_at'),
         CASE WHEN with_cycles
              THEN $agg$CASE WHEN bool_or(cd.outcome = 'won') THEN
                       @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))
@@ -4124,10 +4158,7 @@ BEGIN
                 WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
          GROUP BY f.opportunity_id
     )$strict$ ELSE '' END,
-        -- one period: a constant, so that the planner, which takes every
-        -- instant of creation for a group of its own, expects few groups
-        -- and sums them up in the workers
-        CASE WHEN cardinality(bounds) = 2 THEN '1' ELSE 'width_bucket(l.created_at, $5)' END,
+        @extschema@.period_column(bounds, 'l.created_at'),
         CASE WHEN NOT in_order THEN 'pr.reached_rank' WHEN walk THEN 'pr.strict_rank' ELSE 'sp.strict_rank' END,
         CASE WHEN in_order AND NOT walk THEN '
               LEFT JOIN strict_prefix sp ON sp.opportunity_id = pr.opportunity_id' ELSE '' END)
@@ -4182,7 +4213,7 @@ WITH state AS (
 )
 SELECT v.opportunity_id, v.created_at, v.outcome, v.closed AS closed_at, v.owner_then AS owner_id,
        @extschema@.dimension_key($4, v.pipeline_id, v.owner_then, v.value) AS dimension_key,
-       v.value AS dimension_value
+       v.value AS dimension_value, v.pipeline_id
   FROM valued v
 $sql$, d.value, d.joins)
       FROM @extschema@.dimension_sql(dimension, 'ow', 'ow.owner_then') d
@@ -4223,13 +4254,15 @@ BEGIN
         PERFORM pg_catalog.set_config('enable_hashagg', 'off', true);
     END IF;
     RETURN QUERY EXECUTE format($sql$
-        SELECT ds.dimension_key, ds.dimension_value,
-               $5[width_bucket(ds.created_at, $5)], $5[width_bucket(ds.created_at, $5) + 1],
+        SELECT @extschema@.dimension_key($4, %1$s, %1$s, ds.dimension_value), ds.dimension_value,
+               $5[%2$s], $5[%2$s + 1],
                @extschema@.survival_agg(greatest(coalesce(ds.closed_at, $3) - ds.created_at, interval '0'),
                                         ds.outcome),
                count(*) FILTER (WHERE ds.outcome = 'open')
-          FROM (%s) ds
-         GROUP BY ds.dimension_key, ds.dimension_value, width_bucket(ds.created_at, $5)$sql$,
+          FROM (%3$s) ds
+         GROUP BY %1$s, ds.dimension_value, %2$s$sql$,
+        @extschema@.key_column(dim, 'ds'),
+        @extschema@.period_column(bounds, 'ds.created_at'),
         @extschema@.deal_state_query(dim))
         USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
 END;
@@ -4371,7 +4404,10 @@ AS $$
 DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
-    RETURN QUERY EXECUTE @extschema@.deal_state_query(dim)
+    RETURN QUERY EXECUTE format($sql$
+        SELECT ds.opportunity_id, ds.created_at, ds.outcome, ds.closed_at, ds.owner_id, ds.dimension_key,
+               ds.dimension_value
+          FROM (%s) ds$sql$, @extschema@.deal_state_query(dim))
         USING created_from, created_to, at, dim;
 END;
 $$;

@@ -376,7 +376,8 @@ SELECT has_index('sales_kpi'::name, t::name, i::name,
     ('lead', 'lead_rep_idx', '{rep_id,created_at}'),
     ('lead', 'lead_opportunity_idx', '{opportunity_id}'),
     ('opportunity_contact', 'opportunity_contact_contact_idx', '{contact_id}'),
-    ('stage_event', 'stage_event_opportunity_idx', '{opportunity_id,entered_at,stage_event_id}'),
+    -- with stage_id included: the funnel walk and the as-of look-ups read the index alone
+    ('stage_event', 'stage_event_opportunity_idx', '{opportunity_id,entered_at,stage_event_id,stage_id}'),
     ('stage_event', 'stage_event_stage_idx', '{stage_id,entered_at}'),
     ('stage_event', 'stage_event_entered_idx', '{entered_at}'),
     -- a deal's snapshots in order: served by the primary key index

@@ -55,6 +55,38 @@ $$;
 COMMENT ON FUNCTION @extschema@.dimension_sql(text, text, text) IS
     'Internal: the joins and the value expression of a breakdown for a query text of the KPI engine, over a deal row and an owner expression (the value of dimension_value()).';
 
+-- Internal: what a partials query groups by, as SQL over a row named
+-- alias (with pipeline_id and owner_id).  key_column: the column that
+-- keys a breakdown value besides the value itself (the owner for rep, the
+-- pipeline for pipeline, none otherwise), passed as both ids to
+-- dimension_key() once per group; period_column: the period a row falls
+-- in, width_bucket(instant, $5) over the bounds $5, or the constant 1 for
+-- one period.  Grouping by these, rather than by dimension_key() and
+-- width_bucket() of every row, lets the planner estimate the groups from
+-- column statistics (an expression over an instant counts one group per
+-- instant) and sum them up in the workers.
+CREATE FUNCTION @extschema@.key_column(dimension text, alias text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE dimension WHEN 'rep' THEN alias || '.owner_id'
+                          WHEN 'pipeline' THEN alias || '.pipeline_id'
+                          ELSE 'NULL::bigint' END
+$$;
+COMMENT ON FUNCTION @extschema@.key_column(text, text) IS
+    'Internal: the id column that keys a breakdown value in a partials query (owner for rep, pipeline for pipeline, none otherwise), as SQL.';
+
+CREATE FUNCTION @extschema@.period_column(bounds timestamptz[], instant text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN cardinality(bounds) = 2 THEN '1' ELSE format('width_bucket(%s, $5)', instant) END
+$$;
+COMMENT ON FUNCTION @extschema@.period_column(timestamptz[], text) IS
+    'Internal: the period of a row in a partials query over the bounds $5, as SQL: width_bucket of the instant, or 1 for one period.';
+
 CREATE VIEW @extschema@.deal_dimensions WITH (security_invoker = true) AS
 SELECT o.opportunity_id,
        p.name AS pipeline,

@@ -274,13 +274,15 @@ BEGIN
     -- the cycles' summary only when asked for ($6): its 8 kB per group
     -- would otherwise steer the planner away from hashing the groups
     RETURN QUERY EXECUTE format($sql$
-        SELECT cd.dimension_key, cd.dimension_value,
-               $5[width_bucket(cd.closed_at, $5)], $5[width_bucket(cd.closed_at, $5) + 1],
+        SELECT @extschema@.dimension_key($4, %1$s, %1$s, cd.dimension_value), cd.dimension_value,
+               $5[%2$s], $5[%2$s + 1],
                @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base),
-               %s,
+               %3$s,
                sum(cd.amount_base)
-          FROM (%s) cd
-         GROUP BY cd.dimension_key, cd.dimension_value, width_bucket(cd.closed_at, $5)$sql$,
+          FROM (%4$s) cd
+         GROUP BY %1$s, cd.dimension_value, %2$s$sql$,
+        @extschema@.key_column(dim, 'cd'),
+        @extschema@.period_column(bounds, 'cd.closed_at'),
         CASE WHEN with_cycles
              THEN $agg$CASE WHEN bool_or(cd.outcome = 'won') THEN
                       @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))

@@ -171,10 +171,7 @@ BEGIN
                 WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
          GROUP BY f.opportunity_id
     )$strict$ ELSE '' END,
-        -- one period: a constant, so that the planner, which takes every
-        -- instant of creation for a group of its own, expects few groups
-        -- and sums them up in the workers
-        CASE WHEN cardinality(bounds) = 2 THEN '1' ELSE 'width_bucket(l.created_at, $5)' END,
+        @extschema@.period_column(bounds, 'l.created_at'),
         CASE WHEN NOT in_order THEN 'pr.reached_rank' WHEN walk THEN 'pr.strict_rank' ELSE 'sp.strict_rank' END,
         CASE WHEN in_order AND NOT walk THEN '
               LEFT JOIN strict_prefix sp ON sp.opportunity_id = pr.opportunity_id' ELSE '' END)

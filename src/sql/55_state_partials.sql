@@ -15,7 +15,8 @@
 -- the pass can run in parallel workers; nearly every deal needs none.
 
 -- The query of the deals created in [$1, $2) and no later than $3, as they
--- stood at $3, with their breakdown key and value for the dimension $4
+-- stood at $3, with their pipeline and breakdown key and value for the
+-- dimension $4
 -- (checked by the caller).  Deals with no stage by $3 are absent.  Run by
 -- EXECUTE in deal_states_at (the rows) and state_partials (summed up in the
 -- same query): each run is planned with its actual dates, so the lookups a
@@ -60,7 +61,7 @@ WITH state AS (
 )
 SELECT v.opportunity_id, v.created_at, v.outcome, v.closed AS closed_at, v.owner_then AS owner_id,
        @extschema@.dimension_key($4, v.pipeline_id, v.owner_then, v.value) AS dimension_key,
-       v.value AS dimension_value
+       v.value AS dimension_value, v.pipeline_id
   FROM valued v
 $sql$, d.value, d.joins)
       FROM @extschema@.dimension_sql(dimension, 'ow', 'ow.owner_then') d
@@ -84,7 +85,10 @@ AS $$
 DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
-    RETURN QUERY EXECUTE @extschema@.deal_state_query(dim)
+    RETURN QUERY EXECUTE format($sql$
+        SELECT ds.opportunity_id, ds.created_at, ds.outcome, ds.closed_at, ds.owner_id, ds.dimension_key,
+               ds.dimension_value
+          FROM (%s) ds$sql$, @extschema@.deal_state_query(dim))
         USING created_from, created_to, at, dim;
 END;
 $$;
@@ -124,13 +128,15 @@ BEGIN
         PERFORM pg_catalog.set_config('enable_hashagg', 'off', true);
     END IF;
     RETURN QUERY EXECUTE format($sql$
-        SELECT ds.dimension_key, ds.dimension_value,
-               $5[width_bucket(ds.created_at, $5)], $5[width_bucket(ds.created_at, $5) + 1],
+        SELECT @extschema@.dimension_key($4, %1$s, %1$s, ds.dimension_value), ds.dimension_value,
+               $5[%2$s], $5[%2$s + 1],
                @extschema@.survival_agg(greatest(coalesce(ds.closed_at, $3) - ds.created_at, interval '0'),
                                         ds.outcome),
                count(*) FILTER (WHERE ds.outcome = 'open')
-          FROM (%s) ds
-         GROUP BY ds.dimension_key, ds.dimension_value, width_bucket(ds.created_at, $5)$sql$,
+          FROM (%3$s) ds
+         GROUP BY %1$s, ds.dimension_value, %2$s$sql$,
+        @extschema@.key_column(dim, 'ds'),
+        @extschema@.period_column(bounds, 'ds.created_at'),
         @extschema@.deal_state_query(dim))
         USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
 END;
