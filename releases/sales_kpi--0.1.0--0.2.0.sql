@@ -3610,7 +3610,8 @@ COMMENT ON FUNCTION @extschema@.data_quality_findings(timestamptz) IS
 CREATE FUNCTION @extschema@.stage_event_at(opportunity_id bigint, at timestamptz,
                                            OUT stage_event_id bigint, OUT stage_id bigint,
                                            OUT entered_at timestamptz)
-LANGUAGE sql STABLE PARALLEL SAFE
+-- strict: a NULL argument costs no lookup
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT ev.stage_event_id, ev.stage_id, ev.entered_at
@@ -3857,17 +3858,29 @@ WITH closed AS (
        AND s.kind IN ('won', 'lost')
     UNION ALL
     -- closed at as_of, but moved since (reopened, or closed again later):
-    -- the newest event not after as_of
+    -- the newest event not after as_of.  Only a deal with a close in the
+    -- period can have closed there as of as_of: at a past as_of most deals
+    -- have moved since, so the candidates come from the period's closing
+    -- events, and the lookup is made for those alone: its argument names
+    -- both sides of the join, so that the planner cannot push the filters
+    -- on its result down to every closing event.
     SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
            o.currency, (o.e).stage_id, (o.e).entered_at, o.source, o.competitor, o.kind, o.product,
            s.kind, true
-      FROM (SELECT o.*, @extschema@.stage_event_at(o.opportunity_id, $3) AS e
-              FROM @extschema@.opportunity o) o
+      FROM (SELECT o.*,
+                   @extschema@.stage_event_at(CASE WHEN o.stage_entered_at > $3 THEN c.opportunity_id END, $3)
+                       AS e
+              FROM (SELECT DISTINCT t.opportunity_id
+                      FROM @extschema@.stage_event t
+                      JOIN @extschema@.stage ts ON ts.stage_id = t.stage_id
+                     WHERE ts.kind IN ('won', 'lost')
+                       AND t.entered_at >= $1 AND t.entered_at < $2 AND t.entered_at <= $3) c
+              JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
+             WHERE o.opportunity_id IN (SELECT ev.opportunity_id FROM @extschema@.stage_event ev
+                                         WHERE ev.entered_at > $3)
+               AND (o.closed_at IS NULL OR o.closed_at > $3)) o
       JOIN @extschema@.stage s ON s.stage_id = (o.e).stage_id
-     WHERE o.opportunity_id IN (SELECT ev.opportunity_id FROM @extschema@.stage_event ev
-                                 WHERE ev.entered_at > $3)
-       AND (o.closed_at IS NULL OR o.closed_at > $3)
-       AND (o.e).entered_at >= $1
+     WHERE (o.e).entered_at >= $1
        AND (o.e).entered_at < $2
        AND s.kind IN ('won', 'lost')
 ), credited AS (
@@ -4187,7 +4200,9 @@ WITH state AS (
            coalesce(o.snapshot_at > least(o.closed_at, $3), false) AS late,
            CASE WHEN o.stage_entered_at > $3 THEN (o.e).stage_id ELSE o.stage_id END AS stage_id,
            CASE WHEN o.stage_entered_at > $3 THEN (o.e).entered_at ELSE o.closed_at END AS closed_at
-      -- e is only evaluated where it is used: this subquery is pulled up
+      -- e is only evaluated where it is used, per field read: this subquery
+      -- is pulled up (kept apart, it would keep the pass out of parallel
+      -- workers)
       FROM (SELECT o.*, @extschema@.stage_event_at(o.opportunity_id, $3) AS e
               FROM @extschema@.opportunity o
              WHERE o.created_at >= $1

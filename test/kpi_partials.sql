@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(43);
+SELECT plan(44);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -289,6 +289,25 @@ SELECT is((SELECT count(*) FROM case_ c,
                        GROUP BY p.dimension_value, p.period_start) x
             WHERE c.d <> 'deal_size_band'),
           0::bigint, 'cohort_win_rate per month equals each month''s partials rolled up');
+
+-- the closed-deal pass holds the deals pipeline_as_of shows closed in the
+-- period as of the instant (including those reopened or closed again since)
+SELECT is((SELECT count(*) FROM (SELECT DISTINCT c.as_of FROM case_ c) c,
+                  LATERAL (
+                      (SELECT cd.opportunity_id, cd.outcome, cd.closed_at
+                         FROM sales_kpi.closed_deal_rows('2025-10-01', '2026-10-01', c.as_of, 'company') cd
+                       EXCEPT ALL
+                       SELECT p.opportunity_id, p.stage_kind, p.entered_stage_at
+                         FROM sales_kpi.pipeline_as_of(c.as_of) p
+                        WHERE NOT p.is_open AND p.entered_stage_at >= '2025-10-01' AND p.entered_stage_at < '2026-10-01')
+                      UNION ALL
+                      (SELECT p.opportunity_id, p.stage_kind, p.entered_stage_at
+                         FROM sales_kpi.pipeline_as_of(c.as_of) p
+                        WHERE NOT p.is_open AND p.entered_stage_at >= '2025-10-01' AND p.entered_stage_at < '2026-10-01'
+                       EXCEPT ALL
+                       SELECT cd.opportunity_id, cd.outcome, cd.closed_at
+                         FROM sales_kpi.closed_deal_rows('2025-10-01', '2026-10-01', c.as_of, 'company') cd)) x),
+          0::bigint, 'closed_deal_rows holds the deals pipeline_as_of shows closed in the period, as they stood');
 
 -- the deal-state pass agrees with pipeline_as_of on each deal's outcome,
 -- close and (while open) owner at the instant

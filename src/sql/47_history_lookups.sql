@@ -12,7 +12,8 @@
 CREATE FUNCTION @extschema@.stage_event_at(opportunity_id bigint, at timestamptz,
                                            OUT stage_event_id bigint, OUT stage_id bigint,
                                            OUT entered_at timestamptz)
-LANGUAGE sql STABLE PARALLEL SAFE
+-- strict: a NULL argument costs no lookup
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT ev.stage_event_id, ev.stage_id, ev.entered_at

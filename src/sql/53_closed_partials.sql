@@ -151,17 +151,29 @@ WITH closed AS (
        AND s.kind IN ('won', 'lost')
     UNION ALL
     -- closed at as_of, but moved since (reopened, or closed again later):
-    -- the newest event not after as_of
+    -- the newest event not after as_of.  Only a deal with a close in the
+    -- period can have closed there as of as_of: at a past as_of most deals
+    -- have moved since, so the candidates come from the period's closing
+    -- events, and the lookup is made for those alone: its argument names
+    -- both sides of the join, so that the planner cannot push the filters
+    -- on its result down to every closing event.
     SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
            o.currency, (o.e).stage_id, (o.e).entered_at, o.source, o.competitor, o.kind, o.product,
            s.kind, true
-      FROM (SELECT o.*, @extschema@.stage_event_at(o.opportunity_id, $3) AS e
-              FROM @extschema@.opportunity o) o
+      FROM (SELECT o.*,
+                   @extschema@.stage_event_at(CASE WHEN o.stage_entered_at > $3 THEN c.opportunity_id END, $3)
+                       AS e
+              FROM (SELECT DISTINCT t.opportunity_id
+                      FROM @extschema@.stage_event t
+                      JOIN @extschema@.stage ts ON ts.stage_id = t.stage_id
+                     WHERE ts.kind IN ('won', 'lost')
+                       AND t.entered_at >= $1 AND t.entered_at < $2 AND t.entered_at <= $3) c
+              JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
+             WHERE o.opportunity_id IN (SELECT ev.opportunity_id FROM @extschema@.stage_event ev
+                                         WHERE ev.entered_at > $3)
+               AND (o.closed_at IS NULL OR o.closed_at > $3)) o
       JOIN @extschema@.stage s ON s.stage_id = (o.e).stage_id
-     WHERE o.opportunity_id IN (SELECT ev.opportunity_id FROM @extschema@.stage_event ev
-                                 WHERE ev.entered_at > $3)
-       AND (o.closed_at IS NULL OR o.closed_at > $3)
-       AND (o.e).entered_at >= $1
+     WHERE (o.e).entered_at >= $1
        AND (o.e).entered_at < $2
        AND s.kind IN ('won', 'lost')
 ), credited AS (

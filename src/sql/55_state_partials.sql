@@ -35,7 +35,9 @@ WITH state AS (
            coalesce(o.snapshot_at > least(o.closed_at, $3), false) AS late,
            CASE WHEN o.stage_entered_at > $3 THEN (o.e).stage_id ELSE o.stage_id END AS stage_id,
            CASE WHEN o.stage_entered_at > $3 THEN (o.e).entered_at ELSE o.closed_at END AS closed_at
-      -- e is only evaluated where it is used: this subquery is pulled up
+      -- e is only evaluated where it is used, per field read: this subquery
+      -- is pulled up (kept apart, it would keep the pass out of parallel
+      -- workers)
       FROM (SELECT o.*, @extschema@.stage_event_at(o.opportunity_id, $3) AS e
               FROM @extschema@.opportunity o
              WHERE o.created_at >= $1
