@@ -7041,3 +7041,74 @@ BEGIN
     END IF;
 END;
 $$;
+
+CREATE OR REPLACE FUNCTION @extschema@.loss_stage(period_start timestamptz DEFAULT NULL,
+                                       period_end timestamptz DEFAULT NULL,
+                                       dimension text DEFAULT 'company',
+                                       as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, "position" integer, breakdown text,
+               lost_reason text, competitor text,
+               deals bigint, amount numeric, share_rate double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
+SET jit = off
+SET work_mem = '64MB'
+AS $fn$
+    SELECT @extschema@.funnel_check_args(loss_stage.as_of, loss_stage.dimension);
+
+    WITH per AS MATERIALIZED (
+        SELECT r.period_start AS ps, r.period_end AS pe
+          FROM @extschema@.resolve_period(loss_stage.period_start, loss_stage.period_end, loss_stage.as_of) r
+    ), lost AS MATERIALIZED (
+        -- with the breakdown value, read in the same pass (the rep
+        -- credited is the owner at the close)
+        SELECT c.opportunity_id, c.pipeline_id, c.closed_at, c.amount_base, c.dimension_value
+          FROM per, @extschema@.closed_deal_rows(per.ps, per.pe, loss_stage.as_of, loss_stage.dimension) c
+         -- not won, rather than lost: the planner takes an equality on the
+         -- function's rows for a few and would probe per deal
+         WHERE c.outcome <> 'won'
+    ), open_stage AS (
+        SELECT ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open') AS ids
+    ), rows AS (
+        SELECT l.dimension_value AS value, l.pipeline_id, le.stage_id,
+               coalesce(o.lost_reason, '(none)') AS reason, coalesce(o.competitor, '(none)') AS rival,
+               l.amount_base
+          FROM open_stage, lost l
+          JOIN @extschema@.opportunity o ON o.opportunity_id = l.opportunity_id
+          LEFT JOIN LATERAL (
+                -- the newest open stage entered before the loss: the deal's
+                -- index read backward (it holds the stage) up to the first
+                -- open one, one short probe per deal
+                SELECT e.stage_id
+                  FROM @extschema@.stage_event e
+                 WHERE e.opportunity_id = l.opportunity_id AND e.entered_at <= l.closed_at
+                   AND e.stage_id = ANY (open_stage.ids)
+                 ORDER BY e.entered_at DESC, e.stage_event_id DESC
+                 LIMIT 1) le ON true
+    ), g AS (
+        -- per pipeline and stage (names joined to the groups below)
+        SELECT x.value, x.pipeline_id, x.stage_id,
+               CASE WHEN GROUPING(x.reason) = 0 THEN 'lost_reason'
+                    WHEN GROUPING(x.rival) = 0 THEN 'competitor' ELSE 'stage' END AS breakdown,
+               CASE WHEN GROUPING(x.reason) = 0 THEN x.reason END AS reason,
+               CASE WHEN GROUPING(x.rival) = 0 THEN x.rival END AS rival,
+               count(*) AS n, sum(x.amount_base) AS amt
+          FROM rows x
+         GROUP BY GROUPING SETS ((x.value, x.pipeline_id, x.stage_id),
+                                 (x.value, x.pipeline_id, x.stage_id, x.reason),
+                                 (x.value, x.pipeline_id, x.stage_id, x.rival))
+    )
+    SELECT loss_stage.dimension, g.value, per.ps, per.pe, g.pipeline_id, pl.name, g.stage_id,
+           ls.name, ls.position,
+           g.breakdown, g.reason, g.rival, g.n, g.amt,
+           g.n::float8 / sum(g.n) FILTER (WHERE g.breakdown = 'stage')
+                              OVER (PARTITION BY g.value, g.pipeline_id)
+      FROM g
+     CROSS JOIN per
+      JOIN @extschema@.pipeline pl ON pl.pipeline_id = g.pipeline_id
+      LEFT JOIN @extschema@.stage ls ON ls.stage_id = g.stage_id
+     ORDER BY g.value, pl.name, ls.position NULLS FIRST, g.breakdown DESC, g.reason, g.rival;
+$fn$;

@@ -515,56 +515,54 @@ AS $fn$
         SELECT r.period_start AS ps, r.period_end AS pe
           FROM @extschema@.resolve_period(loss_stage.period_start, loss_stage.period_end, loss_stage.as_of) r
     ), lost AS MATERIALIZED (
-        SELECT c.opportunity_id, c.owner_id, c.closed_at, c.amount_base
-          FROM per, @extschema@.closed_deals(per.ps, per.pe, loss_stage.as_of) c
-         WHERE c.outcome = 'lost'
-    ), bd AS (
-        -- the rep credited is the owner at the close
-        SELECT * FROM @extschema@.deal_dimension(
-                   CASE WHEN loss_stage.dimension = 'company' THEN '{}'
-                        ELSE ARRAY(SELECT l.opportunity_id FROM lost l ORDER BY l.opportunity_id) END,
-                   loss_stage.dimension, NULL,
-                   CASE WHEN loss_stage.dimension = 'company' THEN '{}'
-                        ELSE ARRAY(SELECT l.owner_id FROM lost l ORDER BY l.opportunity_id) END)
+        -- with the breakdown value, read in the same pass (the rep
+        -- credited is the owner at the close)
+        SELECT c.opportunity_id, c.pipeline_id, c.closed_at, c.amount_base, c.dimension_value
+          FROM per, @extschema@.closed_deal_rows(per.ps, per.pe, loss_stage.as_of, loss_stage.dimension) c
+         -- not won, rather than lost: the planner takes an equality on the
+         -- function's rows for a few and would probe per deal
+         WHERE c.outcome <> 'won'
+    ), open_stage AS (
+        SELECT ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open') AS ids
     ), rows AS (
-        SELECT coalesce(bd.dimension_value, 'all') AS value,
-               o.pipeline_id, pl.name AS pipeline_name, ls.stage_id, ls.name AS stage_name,
-               ls.position AS stage_position,
+        SELECT l.dimension_value AS value, l.pipeline_id, le.stage_id,
                coalesce(o.lost_reason, '(none)') AS reason, coalesce(o.competitor, '(none)') AS rival,
                l.amount_base
-          FROM lost l
+          FROM open_stage, lost l
           JOIN @extschema@.opportunity o ON o.opportunity_id = l.opportunity_id
-          JOIN @extschema@.pipeline pl ON pl.pipeline_id = o.pipeline_id
-          LEFT JOIN bd ON bd.opportunity_id = l.opportunity_id
           LEFT JOIN LATERAL (
-                -- the newest open stage entered before the loss
-                SELECT s.stage_id, s.name, s.position
+                -- the newest open stage entered before the loss: the deal's
+                -- index read backward (it holds the stage) up to the first
+                -- open one, one short probe per deal
+                SELECT e.stage_id
                   FROM @extschema@.stage_event e
-                  JOIN @extschema@.stage s ON s.stage_id = e.stage_id
-                 WHERE e.opportunity_id = l.opportunity_id AND e.entered_at <= l.closed_at AND s.kind = 'open'
+                 WHERE e.opportunity_id = l.opportunity_id AND e.entered_at <= l.closed_at
+                   AND e.stage_id = ANY (open_stage.ids)
                  ORDER BY e.entered_at DESC, e.stage_event_id DESC
-                 LIMIT 1) ls ON true
+                 LIMIT 1) le ON true
     ), g AS (
-        SELECT x.value, x.pipeline_id, x.pipeline_name, x.stage_id, x.stage_name, x.stage_position,
+        -- per pipeline and stage (names joined to the groups below)
+        SELECT x.value, x.pipeline_id, x.stage_id,
                CASE WHEN GROUPING(x.reason) = 0 THEN 'lost_reason'
                     WHEN GROUPING(x.rival) = 0 THEN 'competitor' ELSE 'stage' END AS breakdown,
                CASE WHEN GROUPING(x.reason) = 0 THEN x.reason END AS reason,
                CASE WHEN GROUPING(x.rival) = 0 THEN x.rival END AS rival,
                count(*) AS n, sum(x.amount_base) AS amt
           FROM rows x
-         GROUP BY GROUPING SETS ((x.value, x.pipeline_id, x.pipeline_name, x.stage_id, x.stage_name, x.stage_position),
-                                 (x.value, x.pipeline_id, x.pipeline_name, x.stage_id, x.stage_name, x.stage_position,
-                                  x.reason),
-                                 (x.value, x.pipeline_id, x.pipeline_name, x.stage_id, x.stage_name, x.stage_position,
-                                  x.rival))
+         GROUP BY GROUPING SETS ((x.value, x.pipeline_id, x.stage_id),
+                                 (x.value, x.pipeline_id, x.stage_id, x.reason),
+                                 (x.value, x.pipeline_id, x.stage_id, x.rival))
     )
-    SELECT loss_stage.dimension, g.value, per.ps, per.pe, g.pipeline_id, g.pipeline_name, g.stage_id,
-           g.stage_name, g.stage_position,
+    SELECT loss_stage.dimension, g.value, per.ps, per.pe, g.pipeline_id, pl.name, g.stage_id,
+           ls.name, ls.position,
            g.breakdown, g.reason, g.rival, g.n, g.amt,
            g.n::float8 / sum(g.n) FILTER (WHERE g.breakdown = 'stage')
                               OVER (PARTITION BY g.value, g.pipeline_id)
-      FROM g, per
-     ORDER BY g.value, g.pipeline_name, g.stage_position NULLS FIRST, g.breakdown DESC, g.reason, g.rival;
+      FROM g
+     CROSS JOIN per
+      JOIN @extschema@.pipeline pl ON pl.pipeline_id = g.pipeline_id
+      LEFT JOIN @extschema@.stage ls ON ls.stage_id = g.stage_id
+     ORDER BY g.value, pl.name, ls.position NULLS FIRST, g.breakdown DESC, g.reason, g.rival;
 $fn$;
 COMMENT ON FUNCTION @extschema@.loss_stage(timestamptz, timestamptz, text, timestamptz) IS
     'Deals lost in the period, by the last open stage they were in before the loss: counts, amounts (close-date rate) and share of the pipeline''s losses, with breakdown rows by lost_reason and by competitor.';
