@@ -3802,6 +3802,10 @@ DROP INDEX @extschema@.stage_event_opportunity_idx;
 CREATE INDEX stage_event_opportunity_idx
     ON @extschema@.stage_event (opportunity_id, entered_at, stage_event_id) INCLUDE (stage_id);
 
+-- the funnel of a list of deals grouped in SQL: replaced by the funnel
+-- pass (funnel_partials, funnel_reach)
+DROP FUNCTION @extschema@.deal_funnel_progress(bigint[], timestamptz, boolean);
+
 -- How far each deal got through its funnel as of as_of, from one ordered
 -- pass over the stage history (C, see funnel_walk.c): per deal with an
 -- event by as_of, the reached rank and the strict rank of
@@ -3989,6 +3993,10 @@ AS $$
 DECLARE
     dim text := @extschema@.closed_dimension(dimension);
 BEGIN
+    IF as_of IS NULL OR with_cycles IS NULL THEN
+        RAISE EXCEPTION 'arguments "as_of" and "with_cycles" must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     PERFORM @extschema@.check_bounds(bounds);
     -- the cycles' summary only when asked for ($6): its 8 kB per group
     -- would otherwise steer the planner away from hashing the groups
@@ -4056,21 +4064,32 @@ DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
     in_order boolean := strict IS DISTINCT FROM false;
     lo timestamptz;
-    -- deals created after as_of did not exist yet
     hi timestamptz;
     born_deals bigint;
     all_deals double precision;
     mid bigint;
     walk boolean;
     label record;
+    too_long record;
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM @extschema@.check_bounds(bounds);
+    -- a funnel summary counts ranks 1..64: name the pipeline that has more
+    SELECT p.name, r.open_stages INTO too_long
+      FROM @extschema@.funnel_stage_ranks() r
+      JOIN @extschema@.pipeline p ON p.pipeline_id = r.pipeline_id
+     WHERE r.open_stages > 64
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'pipeline "%" has % open stages; the funnel KPIs count at most 64', too_long.name,
+                        too_long.open_stages
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
     label := @extschema@.dimension_sql(dim, 'b', 'b.owner_id');
     lo := bounds[1];
-    hi := least(bounds[cardinality(bounds)], as_of + interval '1 microsecond');
+    hi := bounds[cardinality(bounds)];
     -- How each deal's reached rank is found (method, null: by size).  When
     -- the periods hold more than a quarter of the deals, one ordered pass
     -- over the whole stage history (funnel_reach, two halves of the deals in
@@ -4079,7 +4098,7 @@ BEGIN
     -- stage_event and grouped (group).
     SELECT count(*) INTO born_deals
       FROM @extschema@.opportunity o
-     WHERE o.created_at >= lo AND o.created_at < hi;
+     WHERE o.created_at >= lo AND o.created_at < hi AND o.created_at <= as_of;
     SELECT c.reltuples INTO all_deals FROM pg_catalog.pg_class c
      WHERE c.oid OPERATOR(pg_catalog.=) '@extschema@.opportunity'::pg_catalog.regclass;
     IF method IS NOT NULL AND method NOT IN ('walk', 'group') THEN
@@ -4113,7 +4132,8 @@ BEGIN
             ON cs.stage_id = CASE WHEN o.stage_entered_at > $3
                                   THEN (@extschema@.stage_event_at(o.opportunity_id, $3)).stage_id
                                   ELSE o.stage_id END
-         WHERE o.created_at >= $1 AND o.created_at < $2
+         -- deals created after as_of did not exist yet
+         WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3
     ), labelled AS NOT MATERIALIZED (
         SELECT b.opportunity_id, b.created_at, b.pipeline_id, b.outcome, b.owner_id, %s AS value
           FROM born b
@@ -4143,7 +4163,7 @@ BEGIN
           FROM @extschema@.opportunity o
           JOIN @extschema@.stage_event e ON e.opportunity_id = o.opportunity_id
           JOIN @extschema@.funnel_stage_ranks() rk ON rk.stage_id = e.stage_id
-         WHERE o.created_at >= $1 AND o.created_at < $2 AND e.entered_at <= $3
+         WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3 AND e.entered_at <= $3
     ), progress AS (
         -- per deal with an event by as_of: the rank it reached
         SELECT ev.opportunity_id,
@@ -4172,7 +4192,9 @@ BEGIN
          GROUP BY f.opportunity_id
     )$strict$ ELSE '' END,
         @extschema@.period_column(bounds, 'l.created_at'),
-        CASE WHEN NOT in_order THEN 'pr.reached_rank' WHEN walk THEN 'pr.strict_rank' ELSE 'sp.strict_rank' END,
+        -- a won deal of a pipeline without open stages reached no rank
+        CASE WHEN NOT in_order THEN 'nullif(pr.reached_rank, 0)' WHEN walk THEN 'pr.strict_rank'
+             ELSE 'sp.strict_rank' END,
         CASE WHEN in_order AND NOT walk THEN '
               LEFT JOIN strict_prefix sp ON sp.opportunity_id = pr.opportunity_id' ELSE '' END)
         USING lo, hi, as_of, dim, bounds, mid;
@@ -4205,8 +4227,7 @@ WITH state AS (
       -- workers)
       FROM (SELECT o.*, @extschema@.stage_event_at(o.opportunity_id, $3) AS e
               FROM @extschema@.opportunity o
-             WHERE o.created_at >= $1
-               AND o.created_at < least($2, $3 + interval '1 microsecond')) o
+             WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3) o
 ), labelled AS (
     -- deals with no stage by the instant drop out here
     SELECT st.*, s.kind AS outcome, CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed
@@ -4260,6 +4281,7 @@ BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'argument "at" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM @extschema@.finite_instant(at, 'at');
     PERFORM @extschema@.check_bounds(bounds);
     -- a survival summary takes 6 kB per group: a year of monthly rep or team
     -- groups (tens of thousands) hashes to disk, at twice the time of
@@ -4358,6 +4380,9 @@ AS $$
 DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     PERFORM @extschema@.finite_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE @extschema@.open_deal_query(dim)
         USING as_of, dim;
@@ -4382,6 +4407,9 @@ AS $$
 DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     PERFORM @extschema@.finite_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE format($sql$
         SELECT od.dimension_key, od.dimension_value, od.stage_id, count(*), sum(od.amount),
@@ -4419,6 +4447,11 @@ AS $$
 DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
+    IF created_from IS NULL OR created_to IS NULL OR at IS NULL THEN
+        RAISE EXCEPTION 'arguments "created_from", "created_to" and "at" must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.finite_instant(at, 'at');
     RETURN QUERY EXECUTE format($sql$
         SELECT ds.opportunity_id, ds.created_at, ds.outcome, ds.closed_at, ds.owner_id, ds.dimension_key,
                ds.dimension_value

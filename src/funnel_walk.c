@@ -19,8 +19,8 @@
  * One row per deal with an event entered by as_of, among the deals with
  * opportunity_id between first_id and last_id (null: unbounded), so that a
  * query can read halves of the deals in parallel workers.  The ranks are
- * read once per call from funnel_stage_ranks().  The results are those of
- * deal_funnel_progress(), which the tests compare them with.
+ * read once per call from funnel_stage_ranks().  The tests compare the
+ * results with the same ranks grouped from each deal's events in SQL.
  *
  *-------------------------------------------------------------------------
  */
@@ -138,10 +138,12 @@ reach_flush(ReachState *st)
 	}
 
 	/*
-	 * The entered ranks in order: the strict prefix ends before the first
-	 * one that leaves a gap or was first entered before the one below it.
+	 * The entered ranks in order (none above top_rank, so a deal costs the
+	 * ranks it reached, not every rank of the funnels): the strict prefix
+	 * ends before the first one that leaves a gap or was first entered
+	 * before the one below it.
 	 */
-	for (k = 1; k <= st->max_rank; k++)
+	for (k = 1; k <= st->top_rank; k++)
 	{
 		if (!st->entered[k])
 		{

@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(44);
+SELECT plan(51);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -41,6 +41,64 @@ UPDATE sales_kpi.stage_event e
                               AND x.entered_at < e2.entered_at)
          ORDER BY e1.opportunity_id LIMIT 1) f
  WHERE e.stage_event_id = f.stage_event_id;
+
+-- The reference the funnel walk is compared with: each listed deal's
+-- progress grouped from its events in SQL (the funnel pass before the walk).
+CREATE FUNCTION pg_temp.deal_funnel_progress(opportunity_ids bigint[], as_of timestamptz,
+                                                 strict boolean DEFAULT false)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, outcome text, ever_won boolean,
+               top_rank integer, top_position integer, reached_rank integer, open_stages integer,
+               strict_rank integer)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    WITH st AS (
+        SELECT * FROM sales_kpi.funnel_stage_ranks()
+    ), ev AS NOT MATERIALIZED (
+        SELECT e.opportunity_id, e.entered_at, e.stage_event_id, st.pipeline_id, st.kind, st.rank,
+               st.position, st.open_stages
+          FROM unnest(opportunity_ids) AS i(id)
+          JOIN sales_kpi.stage_event e ON e.opportunity_id = i.id
+          JOIN st ON st.stage_id = e.stage_id
+         WHERE e.entered_at <= as_of
+    ), deal AS (
+        SELECT ev.opportunity_id, min(ev.pipeline_id) AS pipeline_id, min(ev.open_stages) AS open_stages,
+               max(ev.rank) AS top_rank,
+               max(ev.position) FILTER (WHERE ev.kind = 'open') AS top_position,
+               coalesce(bool_or(ev.kind = 'won'), false) AS ever_won,
+               -- the newest event without sorting: arrays compare element by
+               -- element, so the greatest (time, id, kind code) is the newest
+               -- (epoch seconds as float8 keep every microsecond distinct)
+               (max(ARRAY[date_part('epoch', ev.entered_at), ev.stage_event_id::float8,
+                          CASE ev.kind WHEN 'open' THEN 0 WHEN 'won' THEN 1 ELSE 2 END]))[3] AS last_code
+          FROM ev
+         GROUP BY ev.opportunity_id
+    ), firsts AS (
+        SELECT ev.opportunity_id, ev.rank, min(ev.entered_at) AS first_at
+          FROM ev
+         WHERE strict AND ev.kind = 'open'
+         GROUP BY ev.opportunity_id, ev.rank
+    ), strict_prefix AS (
+        -- the prefix 1..k of ranks first entered in order ends before the
+        -- first rank that is missing or was first entered too early
+        SELECT f.opportunity_id,
+               coalesce(min(f.rn) FILTER (WHERE f.broken) - 1, count(*))::integer AS strict_rank
+          FROM (SELECT firsts.opportunity_id,
+                       row_number() OVER w AS rn,
+                       firsts.rank <> row_number() OVER w
+                           OR firsts.first_at < lag(firsts.first_at) OVER w AS broken
+                  FROM firsts
+                WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
+         GROUP BY f.opportunity_id
+    )
+    SELECT d.opportunity_id, d.pipeline_id,
+           CASE d.last_code WHEN 0 THEN 'open' WHEN 1 THEN 'won' ELSE 'lost' END,
+           d.ever_won, d.top_rank, d.top_position,
+           CASE WHEN d.ever_won THEN d.open_stages ELSE d.top_rank END,
+           d.open_stages,
+           nullif(sp.strict_rank, 0)
+      FROM deal d
+      LEFT JOIN strict_prefix sp ON sp.opportunity_id = d.opportunity_id
+$$;
 
 -- random splits: the period's bounds with k random instants between them
 SELECT setseed(0.23);
@@ -216,11 +274,11 @@ SELECT is((SELECT count(*) FROM (SELECT DISTINCT c.as_of FROM case_ c) c,
                          FROM sales_kpi.funnel_reach(c.as_of) w
                        EXCEPT ALL
                        SELECT f.opportunity_id, f.reached_rank, f.strict_rank
-                         FROM sales_kpi.deal_funnel_progress(
+                         FROM pg_temp.deal_funnel_progress(
                                   (SELECT array_agg(o.opportunity_id) FROM sales_kpi.opportunity o), c.as_of, true) f)
                       UNION ALL
                       (SELECT f.opportunity_id, f.reached_rank, f.strict_rank
-                         FROM sales_kpi.deal_funnel_progress(
+                         FROM pg_temp.deal_funnel_progress(
                                   (SELECT array_agg(o.opportunity_id) FROM sales_kpi.opportunity o), c.as_of, true) f
                        EXCEPT ALL
                        SELECT w.opportunity_id, w.reached_rank, w.strict_rank
@@ -395,6 +453,52 @@ SELECT throws_ok($$SELECT * FROM sales_kpi.closed_partials('[0:1]={2026-01-01,20
                  '22023', NULL, 'bounds not indexed from 1 are refused');
 SELECT throws_ok($$SELECT * FROM sales_kpi.closed_partials('{2026-01-01,2026-10-01}', now(), 'colour')$$,
                  '22023', NULL, 'an unknown dimension is refused');
+
+-- arguments the partials refuse
+SELECT throws_ok($$SELECT * FROM sales_kpi.deal_states_at('2025-01-01', '2026-01-01', NULL)$$, '22004', NULL,
+                 'deal_states_at refuses a null instant');
+SELECT throws_ok($$SELECT * FROM sales_kpi.closed_partials('{2026-01-01,2026-10-01}', NULL)$$, '22004', NULL,
+                 'closed_partials refuses a null as_of');
+SELECT throws_ok($$SELECT * FROM sales_kpi.open_partials(NULL)$$, '22004', NULL,
+                 'open_partials refuses a null as_of');
+SELECT throws_ok($$SELECT * FROM sales_kpi.state_partials('{2025-01-01,2026-01-01}', 'infinity')$$, '22023', NULL,
+                 'state_partials refuses an infinite instant');
+SELECT lives_ok($$SELECT * FROM sales_kpi.funnel_partials('{2025-01-01,2026-01-01}', '294276-12-31 23:59:59.999999+00')$$,
+                'funnel_partials takes the last instant there is as as_of');
+
+-- a won deal of a pipeline without open stages reached no rank: the
+-- funnel of the other pipelines is unchanged, by either method
+CREATE TEMP TABLE funnel_before AS
+SELECT f.dimension_key, f.period_start, f.pipeline_id, f.reached::text AS reached
+  FROM sales_kpi.funnel_partials('{2000-01-01,2026-10-31}', '2026-10-31', 'company', false, 'walk') f;
+INSERT INTO sales_kpi.pipeline (pipeline_id, name, qualified_position) VALUES (9901, 'No open stages', 1);
+INSERT INTO sales_kpi.stage (stage_id, pipeline_id, name, position, kind, probability, forecast_category)
+VALUES (99011, 9901, 'Won', 1, 'won', 1, 'closed'), (99012, 9901, 'Lost', 2, 'lost', 0, 'omitted');
+INSERT INTO sales_kpi.opportunity (opportunity_id, pipeline_id, name, created_at)
+VALUES (990001, 9901, 'signed at once', '2026-01-01');
+INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at) VALUES (990001, 99011, '2026-01-02');
+SELECT is((SELECT count(*) FROM unnest(ARRAY['walk', 'group']) m,
+                  LATERAL ((SELECT f.dimension_key, f.period_start, f.pipeline_id, f.reached::text
+                              FROM sales_kpi.funnel_partials('{2000-01-01,2026-10-31}', '2026-10-31', 'company',
+                                                             false, m) f
+                             WHERE f.pipeline_id <> 9901
+                            EXCEPT ALL SELECT * FROM funnel_before)
+                           UNION ALL
+                           (SELECT * FROM funnel_before
+                            EXCEPT ALL
+                            SELECT f.dimension_key, f.period_start, f.pipeline_id, f.reached::text
+                              FROM sales_kpi.funnel_partials('{2000-01-01,2026-10-31}', '2026-10-31', 'company',
+                                                             false, m) f
+                             WHERE f.pipeline_id <> 9901)) x),
+          0::bigint, 'a won deal of a pipeline without open stages leaves the other funnels as they were');
+
+-- more open stages than a funnel summary counts: an error naming the pipeline
+INSERT INTO sales_kpi.pipeline (pipeline_id, name, qualified_position) VALUES (9902, 'Very long', 1);
+INSERT INTO sales_kpi.stage (stage_id, pipeline_id, name, position, kind, probability, forecast_category)
+SELECT 99020 + g, 9902, 'Step ' || g, g, 'open', 0.5, 'pipeline' FROM generate_series(1, 65) g;
+SELECT throws_ok($$SELECT * FROM sales_kpi.funnel_partials('{2025-01-01,2026-01-01}', '2026-10-31')$$,
+                 '54000', 'pipeline "Very long" has 65 open stages; the funnel KPIs count at most 64',
+                 'a pipeline with 65 open stages is refused by name');
 
 -- dimension_key called directly
 SELECT throws_ok($$SELECT sales_kpi.dimension_key(NULL, 1, 2, 'x')$$, '22004', NULL,

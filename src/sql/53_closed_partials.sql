@@ -282,6 +282,10 @@ AS $$
 DECLARE
     dim text := @extschema@.closed_dimension(dimension);
 BEGIN
+    IF as_of IS NULL OR with_cycles IS NULL THEN
+        RAISE EXCEPTION 'arguments "as_of" and "with_cycles" must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     PERFORM @extschema@.check_bounds(bounds);
     -- the cycles' summary only when asked for ($6): its 8 kB per group
     -- would otherwise steer the planner away from hashing the groups

@@ -17,10 +17,11 @@
 -- history only for a deal with a snapshot after as_of.
 -- How far each deal got through its funnel as of as_of, from one ordered
 -- pass over the stage history (C, see funnel_walk.c): per deal with an
--- event by as_of, the reached rank and the strict rank of
--- deal_funnel_progress().  Only the deals with opportunity_id between
--- first_id and last_id (null: unbounded) are read, so that a caller can
--- read halves of the deals in calls that parallel workers run at once.
+-- event by as_of, the reached rank and the strict rank that grouping its
+-- events in SQL gives (the other way of funnel_partials).  Only the deals
+-- with opportunity_id between first_id and last_id (null: unbounded) are
+-- read, so that a caller can read halves of the deals in calls that
+-- parallel workers run at once.
 CREATE FUNCTION @extschema@.funnel_reach(as_of timestamptz, first_id bigint DEFAULT NULL,
                                          last_id bigint DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, reached_rank integer, strict_rank integer)
@@ -56,21 +57,32 @@ DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
     in_order boolean := strict IS DISTINCT FROM false;
     lo timestamptz;
-    -- deals created after as_of did not exist yet
     hi timestamptz;
     born_deals bigint;
     all_deals double precision;
     mid bigint;
     walk boolean;
     label record;
+    too_long record;
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM @extschema@.check_bounds(bounds);
+    -- a funnel summary counts ranks 1..64: name the pipeline that has more
+    SELECT p.name, r.open_stages INTO too_long
+      FROM @extschema@.funnel_stage_ranks() r
+      JOIN @extschema@.pipeline p ON p.pipeline_id = r.pipeline_id
+     WHERE r.open_stages > 64
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'pipeline "%" has % open stages; the funnel KPIs count at most 64', too_long.name,
+                        too_long.open_stages
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
     label := @extschema@.dimension_sql(dim, 'b', 'b.owner_id');
     lo := bounds[1];
-    hi := least(bounds[cardinality(bounds)], as_of + interval '1 microsecond');
+    hi := bounds[cardinality(bounds)];
     -- How each deal's reached rank is found (method, null: by size).  When
     -- the periods hold more than a quarter of the deals, one ordered pass
     -- over the whole stage history (funnel_reach, two halves of the deals in
@@ -79,7 +91,7 @@ BEGIN
     -- stage_event and grouped (group).
     SELECT count(*) INTO born_deals
       FROM @extschema@.opportunity o
-     WHERE o.created_at >= lo AND o.created_at < hi;
+     WHERE o.created_at >= lo AND o.created_at < hi AND o.created_at <= as_of;
     SELECT c.reltuples INTO all_deals FROM pg_catalog.pg_class c
      WHERE c.oid OPERATOR(pg_catalog.=) '@extschema@.opportunity'::pg_catalog.regclass;
     IF method IS NOT NULL AND method NOT IN ('walk', 'group') THEN
@@ -113,7 +125,8 @@ BEGIN
             ON cs.stage_id = CASE WHEN o.stage_entered_at > $3
                                   THEN (@extschema@.stage_event_at(o.opportunity_id, $3)).stage_id
                                   ELSE o.stage_id END
-         WHERE o.created_at >= $1 AND o.created_at < $2
+         -- deals created after as_of did not exist yet
+         WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3
     ), labelled AS NOT MATERIALIZED (
         SELECT b.opportunity_id, b.created_at, b.pipeline_id, b.outcome, b.owner_id, %s AS value
           FROM born b
@@ -143,7 +156,7 @@ BEGIN
           FROM @extschema@.opportunity o
           JOIN @extschema@.stage_event e ON e.opportunity_id = o.opportunity_id
           JOIN @extschema@.funnel_stage_ranks() rk ON rk.stage_id = e.stage_id
-         WHERE o.created_at >= $1 AND o.created_at < $2 AND e.entered_at <= $3
+         WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3 AND e.entered_at <= $3
     ), progress AS (
         -- per deal with an event by as_of: the rank it reached
         SELECT ev.opportunity_id,
@@ -172,7 +185,9 @@ BEGIN
          GROUP BY f.opportunity_id
     )$strict$ ELSE '' END,
         @extschema@.period_column(bounds, 'l.created_at'),
-        CASE WHEN NOT in_order THEN 'pr.reached_rank' WHEN walk THEN 'pr.strict_rank' ELSE 'sp.strict_rank' END,
+        -- a won deal of a pipeline without open stages reached no rank
+        CASE WHEN NOT in_order THEN 'nullif(pr.reached_rank, 0)' WHEN walk THEN 'pr.strict_rank'
+             ELSE 'sp.strict_rank' END,
         CASE WHEN in_order AND NOT walk THEN '
               LEFT JOIN strict_prefix sp ON sp.opportunity_id = pr.opportunity_id' ELSE '' END)
         USING lo, hi, as_of, dim, bounds, mid;

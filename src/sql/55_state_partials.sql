@@ -40,8 +40,7 @@ WITH state AS (
       -- workers)
       FROM (SELECT o.*, @extschema@.stage_event_at(o.opportunity_id, $3) AS e
               FROM @extschema@.opportunity o
-             WHERE o.created_at >= $1
-               AND o.created_at < least($2, $3 + interval '1 microsecond')) o
+             WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3) o
 ), labelled AS (
     -- deals with no stage by the instant drop out here
     SELECT st.*, s.kind AS outcome, CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed
@@ -87,6 +86,11 @@ AS $$
 DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
+    IF created_from IS NULL OR created_to IS NULL OR at IS NULL THEN
+        RAISE EXCEPTION 'arguments "created_from", "created_to" and "at" must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.finite_instant(at, 'at');
     RETURN QUERY EXECUTE format($sql$
         SELECT ds.opportunity_id, ds.created_at, ds.outcome, ds.closed_at, ds.owner_id, ds.dimension_key,
                ds.dimension_value
@@ -121,6 +125,7 @@ BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'argument "at" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM @extschema@.finite_instant(at, 'at');
     PERFORM @extschema@.check_bounds(bounds);
     -- a survival summary takes 6 kB per group: a year of monthly rep or team
     -- groups (tens of thousands) hashes to disk, at twice the time of

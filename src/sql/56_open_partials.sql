@@ -86,6 +86,9 @@ AS $$
 DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     PERFORM @extschema@.finite_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE @extschema@.open_deal_query(dim)
         USING as_of, dim;
@@ -110,6 +113,9 @@ AS $$
 DECLARE
     dim text := @extschema@.outcome_dimension(dimension);
 BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     PERFORM @extschema@.finite_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE format($sql$
         SELECT od.dimension_key, od.dimension_value, od.stage_id, count(*), sum(od.amount),
