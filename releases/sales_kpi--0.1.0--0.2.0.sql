@@ -4352,8 +4352,7 @@ WITH staged AS (
        AND (o.closed_at IS NULL OR o.closed_at > $1)
 )
 SELECT st.opportunity_id, st.pipeline_id, st.stage_id, st.owner_id,
-       @extschema@.to_base(st.amount, st.currency, ($1 AT TIME ZONE @extschema@.reporting_timezone())::date)
-           AS amount,
+       @extschema@.to_base(st.amount, st.currency, $3) AS amount,
        st.expected_close, coalesce(st.forecast_category, s.forecast_category) AS forecast_category,
        st.entered_at, s.position AS stage_position, s.probability AS stage_probability,
        @extschema@.dimension_key($2, st.pipeline_id, st.owner_id, v.value) AS dimension_key,
@@ -4385,7 +4384,7 @@ BEGIN
     END IF;
     PERFORM @extschema@.finite_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE @extschema@.open_deal_query(dim)
-        USING as_of, dim;
+        USING as_of, dim, (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.open_deal_rows(timestamptz, text) IS
@@ -4417,7 +4416,7 @@ BEGIN
           FROM (%s) od
          GROUP BY od.dimension_key, od.dimension_value, od.stage_id$sql$,
         @extschema@.open_deal_query(dim))
-        USING as_of, dim;
+        USING as_of, dim, (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
 END;
 $$;
 COMMENT ON FUNCTION @extschema@.open_partials(timestamptz, text) IS
