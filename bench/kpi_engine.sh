@@ -182,19 +182,39 @@ kpi_weighted_pipeline() {
             FROM sales_kpi.weighted_pipeline_value($as_of, 'pipeline')"
 }
 
-# monthly creation cohorts of a year per rep: deals and those still open
-# (the KPI adds the won share and the Aalen-Johansen estimate)
+# monthly creation cohorts of a year per rep: deals, those won within 90
+# days of creation, those still open, and the Aalen-Johansen cumulative
+# incidence of winning by day 90 (lost competing, open deals censored at
+# as_of; ages in whole days, closes before censoring on a tie)
 plain_cohorts() {
-    echo "SELECT coalesce(r.name, '(none)') AS value, date_trunc('month', o.created_at) AS period_start,
-                 count(*) AS deals, count(*) FILTER (WHERE s.kind = 'open') AS still_open
-            FROM sales_kpi.opportunity o
-            JOIN sales_kpi.stage s ON s.stage_id = o.stage_id
-            LEFT JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
-           WHERE o.created_at >= '2025-11-01' AND o.created_at < '2026-11-01'
-           GROUP BY 1, 2"
+    echo "WITH d AS (
+              SELECT coalesce(r.name, '(none)') AS value, date_trunc('month', o.created_at) AS period_start,
+                     s.kind, floor(extract(epoch FROM coalesce(o.closed_at, $as_of) - o.created_at) / 86400) AS age
+                FROM sales_kpi.opportunity o
+                JOIN sales_kpi.stage s ON s.stage_id = o.stage_id
+                LEFT JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
+               WHERE o.created_at >= '2025-11-01' AND o.created_at < '2026-11-01'
+          ), by_day AS (
+              SELECT value, period_start, age, count(*) AS n,
+                     count(*) FILTER (WHERE kind = 'won') AS w, count(*) FILTER (WHERE kind = 'lost') AS l,
+                     count(*) FILTER (WHERE kind = 'open') AS open
+                FROM d GROUP BY 1, 2, 3
+          ), risk AS (
+              SELECT *, sum(n) OVER (PARTITION BY value, period_start ORDER BY age DESC) AS at_risk
+                FROM by_day
+          ), km AS (
+              SELECT *, coalesce(exp(sum(ln(greatest(1 - (w + l)::float8 / at_risk, 1e-300)))
+                                     OVER (PARTITION BY value, period_start ORDER BY age
+                                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)), 1) AS s_before
+                FROM risk
+          )
+          SELECT value, period_start, sum(n) AS deals, coalesce(sum(w) FILTER (WHERE age <= 90), 0) AS won,
+                 sum(open) AS still_open,
+                 round(coalesce(sum(s_before * w / at_risk) FILTER (WHERE age <= 90), 0)::numeric, 9) AS cif
+            FROM km GROUP BY 1, 2"
 }
 kpi_cohorts() {
-    echo "SELECT dimension_value, period_start, deals, still_open
+    echo "SELECT dimension_value, period_start, deals, won, still_open, round(cumulative_win_rate::numeric, 9)
             FROM sales_kpi.cohort_win_rate('2025-11-01', '2026-11-01', 'month', 'rep', $as_of)"
 }
 

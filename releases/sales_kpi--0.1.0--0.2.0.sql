@@ -4293,8 +4293,9 @@ BEGIN
     RETURN QUERY EXECUTE format($sql$
         SELECT @extschema@.dimension_key($4, %1$s, %1$s, ds.dimension_value), ds.dimension_value,
                $5[%2$s], $5[%2$s + 1],
-               @extschema@.survival_agg(greatest(coalesce(ds.closed_at, $3) - ds.created_at, interval '0'),
-                                        ds.outcome),
+               @extschema@.compact(@extschema@.survival_agg(greatest(coalesce(ds.closed_at, $3) - ds.created_at,
+                                                                      interval '0'),
+                                                             ds.outcome)),
                count(*) FILTER (WHERE ds.outcome = 'open')
           FROM (%3$s) ds
          GROUP BY %1$s, ds.dimension_value, %2$s$sql$,
@@ -7144,3 +7145,8 @@ AS $fn$
       LEFT JOIN @extschema@.stage ls ON ls.stage_id = g.stage_id
      ORDER BY g.value, pl.name, ls.position NULLS FIRST, g.breakdown DESC, g.reason, g.rival;
 $fn$;
+
+CREATE FUNCTION @extschema@.compact(@extschema@.survival) RETURNS @extschema@.survival
+    AS 'MODULE_PATHNAME', 'survival_compact' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.compact(@extschema@.survival) IS
+    'The same summary holding only its non-empty age bins (16 bytes each, where the full form takes 6 kB in memory), for summaries passed on between query steps in numbers. Every function reads both forms with the same results; the text and binary forms do not change.';

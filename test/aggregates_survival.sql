@@ -7,7 +7,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(12);
+SELECT plan(18);
 
 CREATE TABLE surv_input AS
 SELECT s.seed, g AS id,
@@ -118,6 +118,53 @@ COPY bin_in FROM :'copy_file' (FORMAT binary);
 SELECT is((SELECT count(*) FROM bin_in b JOIN computed c USING (seed, cohort) WHERE b.s::text <> c.s::text)
           + (SELECT count(*) FROM computed) - (SELECT count(*) FROM bin_in), 0::bigint,
           'survival summaries survive COPY BINARY unchanged');
+
+-- the compact form: only non-empty bins, the same summary for every reader
+CREATE TEMP TABLE forms AS
+SELECT seed, cohort, s AS full_form, sales_kpi.compact(s) AS compact_form FROM computed
+UNION ALL
+-- ages in the weekly, monthly and overflow bins too
+SELECT 0, g % 3, sales_kpi.survival_agg(make_interval(days => g * 37 % 5000), (ARRAY['won', 'lost', 'open'])[1 + g % 3]),
+       sales_kpi.compact(sales_kpi.survival_agg(make_interval(days => g * 37 % 5000), (ARRAY['won', 'lost', 'open'])[1 + g % 3]))
+  FROM generate_series(1, 3000) g GROUP BY g % 3
+UNION ALL
+SELECT -1, 0, s, sales_kpi.compact(s) FROM (SELECT sales_kpi.survival_agg(interval '1 day', 'won') AS s WHERE false) e;
+SELECT is((SELECT count(*) FROM forms
+            WHERE compact_form::text IS DISTINCT FROM full_form::text
+               OR sales_kpi.survival_send(compact_form) IS DISTINCT FROM sales_kpi.survival_send(full_form)
+               -- in memory the full form takes 6264 bytes, a compact one 16 per non-empty bin
+               OR pg_column_size(sales_kpi.compact(full_form))
+                  <> 16 + 16 * json_array_length((full_form::text)::json -> 'days')
+               OR sales_kpi.compact(compact_form)::text IS DISTINCT FROM compact_form::text),
+          0::bigint, 'compact: same text and binary forms, 16 bytes per bin, compact of compact unchanged');
+SELECT is((SELECT count(*) FROM forms, (VALUES (interval '0'), ('30 days'), ('364 days'), ('800 days'), ('4000 days')) h(h)
+            WHERE (sales_kpi.survival_count(compact_form), sales_kpi.cumulative_win_rate(compact_form, h),
+                   sales_kpi.naive_win_rate(compact_form, h), sales_kpi.median_time_to_close(compact_form))
+                  IS DISTINCT FROM
+                  (sales_kpi.survival_count(full_form), sales_kpi.cumulative_win_rate(full_form, h),
+                   sales_kpi.naive_win_rate(full_form, h), sales_kpi.median_time_to_close(full_form))),
+          0::bigint, 'compact: every accessor gives the same result at every horizon');
+SELECT is((SELECT count(*) FROM (
+             SELECT sales_kpi.rollup(f.full_form ORDER BY f.seed, f.cohort) AS a,
+                    sales_kpi.rollup(f.compact_form ORDER BY f.seed, f.cohort) AS b,
+                    sales_kpi.rollup(CASE WHEN f.cohort % 2 = 0 THEN f.compact_form ELSE f.full_form END
+                                     ORDER BY f.seed, f.cohort) AS c
+               FROM forms f GROUP BY f.seed) r
+            WHERE r.b::text <> r.a::text OR r.c::text <> r.a::text), 0::bigint,
+          'rollup of compact summaries, or of both forms mixed, equals rollup of the full ones');
+SELECT is((SELECT count(*) FROM forms a JOIN forms b ON b.seed = a.seed AND b.cohort <> a.cohort
+            WHERE sales_kpi.survival_combine(a.compact_form, b.compact_form)::text
+                  <> sales_kpi.survival_combine(a.full_form, b.full_form)::text
+               OR sales_kpi.survival_combine(a.full_form, b.compact_form)::text
+                  <> sales_kpi.survival_combine(a.full_form, b.full_form)::text), 0::bigint,
+          'combine called directly on compact values equals combine of the full ones');
+SELECT is((SELECT count(*) FROM forms
+            WHERE sales_kpi.survival_agg_trans(compact_form, '400 days', 'won')::text
+                  <> sales_kpi.survival_agg_trans(full_form, '400 days', 'won')::text), 0::bigint,
+          'a transition called on a compact value adds to it like on the full one');
+SELECT throws_ok($$SELECT sales_kpi.survival_agg_inv(sales_kpi.compact(sales_kpi.survival_agg(interval '1 day', 'won')),
+                                                     '2 days', 'won')$$,
+                 '22023', NULL, 'removing a deal a compact value does not hold is an error');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -137,8 +137,9 @@ BEGIN
     RETURN QUERY EXECUTE format($sql$
         SELECT @extschema@.dimension_key($4, %1$s, %1$s, ds.dimension_value), ds.dimension_value,
                $5[%2$s], $5[%2$s + 1],
-               @extschema@.survival_agg(greatest(coalesce(ds.closed_at, $3) - ds.created_at, interval '0'),
-                                        ds.outcome),
+               @extschema@.compact(@extschema@.survival_agg(greatest(coalesce(ds.closed_at, $3) - ds.created_at,
+                                                                      interval '0'),
+                                                             ds.outcome)),
                count(*) FILTER (WHERE ds.outcome = 'open')
           FROM (%3$s) ds
          GROUP BY %1$s, ds.dimension_value, %2$s$sql$,
