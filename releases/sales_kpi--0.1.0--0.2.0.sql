@@ -4810,6 +4810,64 @@ $$;
 COMMENT ON FUNCTION @extschema@.deal_size(timestamptz, timestamptz, text, timestamptz) IS
     'Deals won in a period: count, won amount, mean deal amount and ARPA (won amount per distinct account), in the base currency at the close-date rate.';
 
+-- The KPI engine, created deals (see 53_closed_partials.sql for the
+-- pattern): the deals created in a period, by an instant, with the rep
+-- credited at that instant and their breakdown, for the KPIs that count
+-- new opportunities (funnel_rates).
+--
+-- The owner at the instant is the deal's own unless its newest snapshot is
+-- after the instant (changed since); only those deals read their history,
+-- one index probe each inside the plan.  The attributes come by hash
+-- joins in the same pass, only those the dimension needs (dimension_sql).
+
+CREATE FUNCTION @extschema@.created_deal_query(dimension text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $query$
+    SELECT format($sql$
+SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
+       @extschema@.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
+       v.value AS dimension_value
+  FROM (SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.source, o.competitor, o.kind, o.product,
+               o.created_at,
+               CASE WHEN o.snapshot_at > $3
+                    THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
+                    ELSE o.owner_id END AS owner_id
+          FROM @extschema@.opportunity o
+         WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3) cr
+  %s
+ CROSS JOIN LATERAL (SELECT %s AS value) v
+$sql$, d.joins, d.value)
+      FROM @extschema@.dimension_sql(dimension, 'cr', 'cr.owner_id') d
+$query$;
+COMMENT ON FUNCTION @extschema@.created_deal_query(text) IS
+    'Internal: the query of the deals created in [$1, $2) and by $3, with the owner at $3 and their breakdown for a dimension (also passed as $4), run by created_deal_rows().';
+
+CREATE FUNCTION @extschema@.created_deal_rows(period_start timestamptz, period_end timestamptz,
+                                              as_of timestamptz, dimension text DEFAULT 'company')
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, created_at timestamptz,
+               dimension_key text, dimension_value text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
+BEGIN
+    IF period_start IS NULL OR period_end IS NULL OR as_of IS NULL THEN
+        RAISE EXCEPTION 'arguments "period_start", "period_end" and "as_of" must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.finite_instant(as_of, 'as_of');
+    RETURN QUERY EXECUTE @extschema@.created_deal_query(dim)
+        USING period_start, period_end, as_of, dim;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.created_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
+    'Internal: the deals created in [period_start, period_end) and by as_of, with the owner at as_of (the rep credited) and the breakdown key and value of a dimension.';
+
 CREATE OR REPLACE FUNCTION @extschema@.funnel_rates(period_start timestamptz DEFAULT NULL,
                                          period_end timestamptz DEFAULT NULL,
                                          dimension text DEFAULT 'company',
@@ -4827,7 +4885,7 @@ SET search_path = pg_catalog, pg_temp
 -- their sorts and hashes of a period's deals or events fit in 64 MB
 SET jit = off
 SET work_mem = '64MB'
--- one index probe per deal: a cache of probe results would never hit
+-- one index probe per candidate deal: a cache of probe results would never hit
 SET enable_memoize = off
 AS $fn$
     SELECT @extschema@.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
@@ -4847,13 +4905,13 @@ AS $fn$
           JOIN @extschema@.lead l ON l.created_at >= per.ps AND l.created_at < per.pe
          WHERE per.lead_dims AND l.created_at <= funnel_rates.as_of
     ), new_opps AS MATERIALIZED (
-        SELECT o.opportunity_id
-          FROM per
-          JOIN @extschema@.opportunity o ON o.created_at >= per.ps AND o.created_at < per.pe
-         WHERE o.created_at <= funnel_rates.as_of
+        -- created deals: the rep credited is the owner at as_of
+        SELECT n.opportunity_id, n.dimension_value
+          FROM per, @extschema@.created_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) n
     ), closed AS MATERIALIZED (
-        SELECT c.opportunity_id, c.owner_id, c.outcome
-          FROM per, @extschema@.closed_deals(per.ps, per.pe, funnel_rates.as_of) c
+        -- closed deals: the owner at the close
+        SELECT c.opportunity_id, c.outcome, c.dimension_value
+          FROM per, @extschema@.closed_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) c
     ), qstages AS MATERIALIZED (
         -- the stages whose entry makes a deal a Qop: open ones from the pipeline's
         -- qualified_position on, and won (a won deal passed every open stage)
@@ -4861,31 +4919,27 @@ AS $fn$
                        FROM @extschema@.stage s
                        JOIN @extschema@.pipeline pl ON pl.pipeline_id = s.pipeline_id
                       WHERE s.kind = 'won' OR (s.kind = 'open' AND s.position >= pl.qualified_position)) AS ids
+    ), candidates AS MATERIALIZED (
+        SELECT lr.opportunity_id FROM lead_rows lr WHERE lr.opportunity_id IS NOT NULL
+        UNION SELECT n.opportunity_id FROM new_opps n
+        UNION SELECT c.opportunity_id FROM closed c
+        EXCEPT SELECT c.opportunity_id FROM closed c WHERE c.outcome = 'won'
     ), prog AS MATERIALIZED (
-        -- qualified: entered one of them by as_of (one index probe per deal, stopping at the first)
-        SELECT d.id AS opportunity_id, q.hit IS NOT NULL AS qualified
+        -- qualified: entered one of them by as_of.  A deal won by as_of did;
+        -- for the others one probe of the deal's index entries (which carry
+        -- the stage), stopping at the first: a join would read every event
+        -- of those stages
+        SELECT c.opportunity_id, true AS qualified FROM closed c WHERE c.outcome = 'won'
+        UNION ALL
+        SELECT cd.opportunity_id, true
           FROM qstages qs
-         CROSS JOIN unnest(ARRAY(SELECT lr.opportunity_id FROM lead_rows lr WHERE lr.opportunity_id IS NOT NULL
-                                 UNION SELECT n.opportunity_id FROM new_opps n
-                                 UNION SELECT c.opportunity_id FROM closed c)) AS d(id)
-          LEFT JOIN LATERAL (
-                SELECT 1 AS hit
+         CROSS JOIN candidates cd
+         CROSS JOIN LATERAL (
+                SELECT 1
                   FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = d.id AND e.entered_at <= funnel_rates.as_of AND e.stage_id = ANY(qs.ids)
-                 LIMIT 1) q ON true
-    ), new_bd AS (
-        -- created deals: the rep credited is the owner at as_of
-        SELECT * FROM @extschema@.deal_dimension(
-                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
-                        ELSE ARRAY(SELECT n.opportunity_id FROM new_opps n) END, funnel_rates.dimension, funnel_rates.as_of)
-    ), closed_bd AS (
-        -- closed deals: the owner at the close
-        SELECT * FROM @extschema@.deal_dimension(
-                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
-                        ELSE ARRAY(SELECT c.opportunity_id FROM closed c ORDER BY c.opportunity_id) END,
-                   funnel_rates.dimension, NULL,
-                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
-                        ELSE ARRAY(SELECT c.owner_id FROM closed c ORDER BY c.opportunity_id) END)
+                 WHERE e.opportunity_id = cd.opportunity_id AND e.entered_at <= funnel_rates.as_of
+                   AND e.stage_id = ANY(qs.ids)
+                 LIMIT 1) q
     ), facts AS (
         SELECT CASE WHEN funnel_rates.dimension = 'company' THEN 'all'
                     ELSE @extschema@.dimension_value(funnel_rates.dimension, NULL, r.name, r.team, lr.source,
@@ -4901,16 +4955,14 @@ AS $fn$
                    AND funnel_rates.dimension IN ('industry', 'segment', 'region')) a ON true
           LEFT JOIN prog pr ON pr.opportunity_id = lr.opportunity_id
         UNION ALL
-        SELECT coalesce(bd.dimension_value, 'all'), 0, 0, 0, 1, coalesce(pr.qualified, false)::int, NULL, 0
+        SELECT n.dimension_value, 0, 0, 0, 1, coalesce(pr.qualified, false)::int, NULL, 0
           FROM new_opps n
-          LEFT JOIN new_bd bd ON bd.opportunity_id = n.opportunity_id
           LEFT JOIN prog pr ON pr.opportunity_id = n.opportunity_id
         UNION ALL
-        SELECT coalesce(bd.dimension_value, 'all'), 0, 0, 0, 0, 0,
+        SELECT c.dimension_value, 0, 0, 0, 0, 0,
                CASE WHEN coalesce(pr.qualified, false) THEN c.outcome = 'won' END,
                (c.outcome = 'won')::int
           FROM closed c
-          LEFT JOIN closed_bd bd ON bd.opportunity_id = c.opportunity_id
           LEFT JOIN prog pr ON pr.opportunity_id = c.opportunity_id
     ), agg AS (
         SELECT f.value,
@@ -4938,6 +4990,8 @@ AS $fn$
       FROM agg g, per
      ORDER BY g.value;
 $fn$;
+COMMENT ON FUNCTION @extschema@.funnel_rates(timestamptz, timestamptz, text, timestamptz) IS
+    'Lead to opportunity, opportunity to qualified opportunity (Qop) and lead to Qop rates of the leads and deals created in the period, the win rate of the Qops closed in it with a Wilson interval, and Qops closed per deal won.';
 
 CREATE OR REPLACE FUNCTION @extschema@.fx_rate_on(currency character, on_date date)
 RETURNS numeric
@@ -7149,4 +7203,4 @@ $fn$;
 CREATE FUNCTION @extschema@.compact(@extschema@.survival) RETURNS @extschema@.survival
     AS 'MODULE_PATHNAME', 'survival_compact' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.compact(@extschema@.survival) IS
-    'The same summary holding only its non-empty age bins (16 bytes each, where the full form takes 6 kB in memory), for summaries passed on between query steps in numbers. Every function reads both forms with the same results; the text and binary forms do not change.';
+    'The same summary holding only its non-empty age bins (16 bytes each, where the full form takes 6 kB in memory; the full form itself past 390 bins), for summaries passed on between query steps in numbers. Every function reads both forms with the same results; the text and binary forms do not change.';

@@ -43,7 +43,8 @@ typedef struct Survival
  * stored rollups: a few hundred bytes instead of 6 kB); every function reads
  * both forms, and transition and combine functions update the full one.  The
  * magic number sits where the full form has SURVIVAL_MAGIC, which tells the
- * forms apart.
+ * forms apart.  Past 390 non-empty bins the list is not smaller, and
+ * compact() keeps the full form.
  */
 #define SURVIVAL_COMPACT_MAGIC	0x53525643	/* "SRVC" */
 
@@ -141,6 +142,25 @@ survival_expand(const SurvivalCompact *c)
 	return s;
 }
 
+/*
+ * A full value, after the checks of summary_arg() and its magic number; with
+ * 'all', every count too (the accessors and outputs, which read every bin
+ * anyway; not the state of a transition, once per row).
+ */
+static Survival *
+survival_full_form(SummaryHeader *h, bool all)
+{
+	Survival   *s = (Survival *) summary_arg(PointerGetDatum(h), sizeof(Survival), TYPNAME);
+
+	if (s->sum.magic != SURVIVAL_MAGIC || s->sum.nbins != SURVIVAL_NBINS ||
+		(all && !survival_validate(&s->sum, sizeof(SurvivalSummary))))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("%s value is corrupt", TYPNAME),
+				 errdetail("Its counts do not add up to its totals.")));
+	return s;
+}
+
 /* a survival argument in its full form (a compact one is expanded) */
 static Survival *
 survival_arg(FunctionCallInfo fcinfo, int n)
@@ -150,7 +170,7 @@ survival_arg(FunctionCallInfo fcinfo, int n)
 
 	if (c != NULL)
 		return survival_expand(c);
-	return (Survival *) summary_arg(PointerGetDatum(h), sizeof(Survival), TYPNAME);
+	return survival_full_form(h, true);
 }
 
 /*
@@ -163,9 +183,12 @@ survival_state(FunctionCallInfo fcinfo)
 {
 	const SurvivalCompact *c;
 
-	c = survival_compact_form((SummaryHeader *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0)));
+	SummaryHeader *h = (SummaryHeader *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+
+	c = survival_compact_form(h);
 	if (c != NULL)
 		return survival_expand(c);
+	survival_full_form(h, false);
 	return (Survival *) summary_state(fcinfo, sizeof(Survival), TYPNAME);
 }
 
@@ -386,17 +409,17 @@ survival_combine(PG_FUNCTION_ARGS)
 	if (c != NULL)
 		ok = survival_merge_compact(&s->sum, c);
 	else
-		ok = survival_merge(&s->sum,
-							&((Survival *) summary_arg(PointerGetDatum(h), sizeof(Survival), TYPNAME))->sum);
+		ok = survival_merge(&s->sum, &survival_full_form(h, true)->sum);
 	if (!ok)
 		survival_count_overflow();
 	PG_RETURN_POINTER(s);
 }
 
 /*
- * compact(survival): the same summary with only its non-empty bins.  Every
- * function reads both forms and gives the same results; the text and binary
- * forms do not change.
+ * compact(survival): the same summary with only its non-empty bins (or the
+ * full form itself when that is not larger).  Every function reads both
+ * forms and gives the same results; the text and binary forms do not
+ * change.
  */
 PG_FUNCTION_INFO_V1(survival_compact);
 Datum
@@ -409,7 +432,7 @@ survival_compact(PG_FUNCTION_ARGS)
 
 	if (survival_compact_form(h) != NULL)
 		PG_RETURN_POINTER(h);
-	s = (const Survival *) summary_arg(PointerGetDatum(h), sizeof(Survival), TYPNAME);
+	s = survival_full_form(h, true);
 	for (int b = 0; b < SURVIVAL_NBINS; b++)
 	{
 		const uint32 *count = s->sum.bins[b].count;
@@ -417,6 +440,9 @@ survival_compact(PG_FUNCTION_ARGS)
 		if ((count[SURVIVAL_WON] | count[SURVIVAL_LOST] | count[SURVIVAL_OPEN]) != 0)
 			nbins++;
 	}
+	/* past 390 bins the list is not smaller: the full form stays */
+	if (offsetof(SurvivalCompact, bins) + nbins * sizeof(SurvivalCompactBin) >= sizeof(Survival))
+		PG_RETURN_POINTER(h);
 	c = palloc0(offsetof(SurvivalCompact, bins) + nbins * sizeof(SurvivalCompactBin));
 	SET_VARSIZE(c, offsetof(SurvivalCompact, bins) + nbins * sizeof(SurvivalCompactBin));
 	c->version = SUMMARY_VERSION;

@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(51);
+SELECT plan(53);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -366,6 +366,41 @@ SELECT is((SELECT count(*) FROM (SELECT DISTINCT c.as_of FROM case_ c) c,
                        SELECT cd.opportunity_id, cd.outcome, cd.closed_at
                          FROM sales_kpi.closed_deal_rows('2025-10-01', '2026-10-01', c.as_of, 'company') cd)) x),
           0::bigint, 'closed_deal_rows holds the deals pipeline_as_of shows closed in the period, as they stood');
+
+-- the created-deal pass: the deals created in the period by the instant,
+-- with the owner at the instant (the newest snapshot not after it) and the
+-- breakdown of that owner and the deal's attributes
+CREATE FUNCTION pg_temp.created_reference(ps timestamptz, pe timestamptz, as_of timestamptz, dim text)
+RETURNS TABLE (opportunity_id bigint, owner_id bigint, dimension_value text)
+LANGUAGE sql AS $$
+    SELECT o.opportunity_id, w.owner_id,
+           sales_kpi.dimension_value(dim, p.name, r.name, r.team, o.source, a.industry, a.segment, a.region,
+                                     o.competitor, o.kind, o.product)
+      FROM sales_kpi.opportunity o
+      JOIN sales_kpi.pipeline p ON p.pipeline_id = o.pipeline_id
+      LEFT JOIN sales_kpi.account a ON a.account_id = o.account_id
+     CROSS JOIN LATERAL (
+           SELECT coalesce((SELECT hi.owner_id FROM sales_kpi.opportunity_history hi
+                             WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= as_of
+                             ORDER BY hi.changed_at DESC LIMIT 1), o.owner_id) AS owner_id) w
+      LEFT JOIN sales_kpi.rep r ON r.rep_id = w.owner_id
+     WHERE o.created_at >= ps AND o.created_at < pe AND o.created_at <= as_of
+$$;
+SELECT is((SELECT count(*) FROM case_ c,
+                  LATERAL (
+                      (SELECT cr.opportunity_id, cr.owner_id, cr.dimension_value
+                         FROM sales_kpi.created_deal_rows('2025-10-01', '2026-10-01', c.as_of, c.d) cr
+                       EXCEPT ALL
+                       SELECT * FROM pg_temp.created_reference('2025-10-01', '2026-10-01', c.as_of, c.d))
+                      UNION ALL
+                      (SELECT * FROM pg_temp.created_reference('2025-10-01', '2026-10-01', c.as_of, c.d)
+                       EXCEPT ALL
+                       SELECT cr.opportunity_id, cr.owner_id, cr.dimension_value
+                         FROM sales_kpi.created_deal_rows('2025-10-01', '2026-10-01', c.as_of, c.d) cr)) x
+            WHERE c.d <> 'deal_size_band'),
+          0::bigint, 'created_deal_rows: the deals created in the period with the owner at as_of and its breakdown');
+SELECT throws_ok($$SELECT * FROM sales_kpi.created_deal_rows('2025-01-01', '2026-01-01', NULL)$$, '22004', NULL,
+                 'created_deal_rows refuses a null instant');
 
 -- the deal-state pass agrees with pipeline_as_of on each deal's outcome,
 -- close and (while open) owner at the instant

@@ -62,7 +62,7 @@ COMMENT ON AGGREGATE @extschema@.rollup(@extschema@.survival) IS
 CREATE FUNCTION @extschema@.compact(@extschema@.survival) RETURNS @extschema@.survival
     AS 'MODULE_PATHNAME', 'survival_compact' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.compact(@extschema@.survival) IS
-    'The same summary holding only its non-empty age bins (16 bytes each, where the full form takes 6 kB in memory), for summaries passed on between query steps in numbers. Every function reads both forms with the same results; the text and binary forms do not change.';
+    'The same summary holding only its non-empty age bins (16 bytes each, where the full form takes 6 kB in memory; the full form itself past 390 bins), for summaries passed on between query steps in numbers. Every function reads both forms with the same results; the text and binary forms do not change.';
 
 CREATE FUNCTION @extschema@.survival_count(@extschema@.survival) RETURNS bigint
     AS 'MODULE_PATHNAME', 'survival_count' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

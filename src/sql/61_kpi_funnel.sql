@@ -206,7 +206,7 @@ SET search_path = pg_catalog, pg_temp
 -- their sorts and hashes of a period's deals or events fit in 64 MB
 SET jit = off
 SET work_mem = '64MB'
--- one index probe per deal: a cache of probe results would never hit
+-- one index probe per candidate deal: a cache of probe results would never hit
 SET enable_memoize = off
 AS $fn$
     SELECT @extschema@.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
@@ -226,13 +226,13 @@ AS $fn$
           JOIN @extschema@.lead l ON l.created_at >= per.ps AND l.created_at < per.pe
          WHERE per.lead_dims AND l.created_at <= funnel_rates.as_of
     ), new_opps AS MATERIALIZED (
-        SELECT o.opportunity_id
-          FROM per
-          JOIN @extschema@.opportunity o ON o.created_at >= per.ps AND o.created_at < per.pe
-         WHERE o.created_at <= funnel_rates.as_of
+        -- created deals: the rep credited is the owner at as_of
+        SELECT n.opportunity_id, n.dimension_value
+          FROM per, @extschema@.created_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) n
     ), closed AS MATERIALIZED (
-        SELECT c.opportunity_id, c.owner_id, c.outcome
-          FROM per, @extschema@.closed_deals(per.ps, per.pe, funnel_rates.as_of) c
+        -- closed deals: the owner at the close
+        SELECT c.opportunity_id, c.outcome, c.dimension_value
+          FROM per, @extschema@.closed_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) c
     ), qstages AS MATERIALIZED (
         -- the stages whose entry makes a deal a Qop: open ones from the pipeline's
         -- qualified_position on, and won (a won deal passed every open stage)
@@ -240,31 +240,27 @@ AS $fn$
                        FROM @extschema@.stage s
                        JOIN @extschema@.pipeline pl ON pl.pipeline_id = s.pipeline_id
                       WHERE s.kind = 'won' OR (s.kind = 'open' AND s.position >= pl.qualified_position)) AS ids
+    ), candidates AS MATERIALIZED (
+        SELECT lr.opportunity_id FROM lead_rows lr WHERE lr.opportunity_id IS NOT NULL
+        UNION SELECT n.opportunity_id FROM new_opps n
+        UNION SELECT c.opportunity_id FROM closed c
+        EXCEPT SELECT c.opportunity_id FROM closed c WHERE c.outcome = 'won'
     ), prog AS MATERIALIZED (
-        -- qualified: entered one of them by as_of (one index probe per deal, stopping at the first)
-        SELECT d.id AS opportunity_id, q.hit IS NOT NULL AS qualified
+        -- qualified: entered one of them by as_of.  A deal won by as_of did;
+        -- for the others one probe of the deal's index entries (which carry
+        -- the stage), stopping at the first: a join would read every event
+        -- of those stages
+        SELECT c.opportunity_id, true AS qualified FROM closed c WHERE c.outcome = 'won'
+        UNION ALL
+        SELECT cd.opportunity_id, true
           FROM qstages qs
-         CROSS JOIN unnest(ARRAY(SELECT lr.opportunity_id FROM lead_rows lr WHERE lr.opportunity_id IS NOT NULL
-                                 UNION SELECT n.opportunity_id FROM new_opps n
-                                 UNION SELECT c.opportunity_id FROM closed c)) AS d(id)
-          LEFT JOIN LATERAL (
-                SELECT 1 AS hit
+         CROSS JOIN candidates cd
+         CROSS JOIN LATERAL (
+                SELECT 1
                   FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = d.id AND e.entered_at <= funnel_rates.as_of AND e.stage_id = ANY(qs.ids)
-                 LIMIT 1) q ON true
-    ), new_bd AS (
-        -- created deals: the rep credited is the owner at as_of
-        SELECT * FROM @extschema@.deal_dimension(
-                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
-                        ELSE ARRAY(SELECT n.opportunity_id FROM new_opps n) END, funnel_rates.dimension, funnel_rates.as_of)
-    ), closed_bd AS (
-        -- closed deals: the owner at the close
-        SELECT * FROM @extschema@.deal_dimension(
-                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
-                        ELSE ARRAY(SELECT c.opportunity_id FROM closed c ORDER BY c.opportunity_id) END,
-                   funnel_rates.dimension, NULL,
-                   CASE WHEN funnel_rates.dimension = 'company' THEN '{}'
-                        ELSE ARRAY(SELECT c.owner_id FROM closed c ORDER BY c.opportunity_id) END)
+                 WHERE e.opportunity_id = cd.opportunity_id AND e.entered_at <= funnel_rates.as_of
+                   AND e.stage_id = ANY(qs.ids)
+                 LIMIT 1) q
     ), facts AS (
         SELECT CASE WHEN funnel_rates.dimension = 'company' THEN 'all'
                     ELSE @extschema@.dimension_value(funnel_rates.dimension, NULL, r.name, r.team, lr.source,
@@ -280,16 +276,14 @@ AS $fn$
                    AND funnel_rates.dimension IN ('industry', 'segment', 'region')) a ON true
           LEFT JOIN prog pr ON pr.opportunity_id = lr.opportunity_id
         UNION ALL
-        SELECT coalesce(bd.dimension_value, 'all'), 0, 0, 0, 1, coalesce(pr.qualified, false)::int, NULL, 0
+        SELECT n.dimension_value, 0, 0, 0, 1, coalesce(pr.qualified, false)::int, NULL, 0
           FROM new_opps n
-          LEFT JOIN new_bd bd ON bd.opportunity_id = n.opportunity_id
           LEFT JOIN prog pr ON pr.opportunity_id = n.opportunity_id
         UNION ALL
-        SELECT coalesce(bd.dimension_value, 'all'), 0, 0, 0, 0, 0,
+        SELECT c.dimension_value, 0, 0, 0, 0, 0,
                CASE WHEN coalesce(pr.qualified, false) THEN c.outcome = 'won' END,
                (c.outcome = 'won')::int
           FROM closed c
-          LEFT JOIN closed_bd bd ON bd.opportunity_id = c.opportunity_id
           LEFT JOIN prog pr ON pr.opportunity_id = c.opportunity_id
     ), agg AS (
         SELECT f.value,
