@@ -4811,16 +4811,23 @@ COMMENT ON FUNCTION @extschema@.deal_size(timestamptz, timestamptz, text, timest
     'Deals won in a period: count, won amount, mean deal amount and ARPA (won amount per distinct account), in the base currency at the close-date rate.';
 
 -- The KPI engine, created deals (see 53_closed_partials.sql for the
--- pattern): the deals created in a period, by an instant, with the rep
--- credited at that instant and their breakdown, for the KPIs that count
--- new opportunities (funnel_rates).
+-- pattern): the deals created in a period, by an instant.
 --
--- The owner at the instant is the deal's own unless its newest snapshot is
--- after the instant (changed since); only those deals read their history,
--- one index probe each inside the plan.  The attributes come by hash
--- joins in the same pass, only those the dimension needs (dimension_sql).
+-- * created_deal_rows: with the rep credited at that instant and the
+--   breakdown, for the KPIs that count new opportunities (funnel_rates);
+--   deal_breakdowns: the same for listed deals (conversion_alerts).
+--   The owner at the instant is the deal's own unless its newest snapshot
+--   is after the instant (changed since); only those deals read their
+--   history, one index probe each inside the plan.
+-- * creation_partials: per period of creation and breakdown key, the new
+--   deals as created (count and amount of their first snapshot, the rep
+--   credited being the owner then) and how many of them reached the second
+--   open stage by the instant (pipeline_creation).
+--
+-- The attributes come by hash joins in the same pass, only those the
+-- dimension needs (dimension_sql).
 
-CREATE FUNCTION @extschema@.created_deal_query(dimension text)
+CREATE FUNCTION @extschema@.created_deal_query(dimension text, by_ids boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -4835,14 +4842,16 @@ SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
                     THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
                     ELSE o.owner_id END AS owner_id
           FROM @extschema@.opportunity o
-         WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3) cr
+         WHERE %s) cr
   %s
  CROSS JOIN LATERAL (SELECT %s AS value) v
-$sql$, d.joins, d.value)
+$sql$, CASE WHEN by_ids THEN 'o.opportunity_id = ANY ($5)'
+            ELSE 'o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3' END,
+       d.joins, d.value)
       FROM @extschema@.dimension_sql(dimension, 'cr', 'cr.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.created_deal_query(text) IS
-    'Internal: the query of the deals created in [$1, $2) and by $3, with the owner at $3 and their breakdown for a dimension (also passed as $4), run by created_deal_rows().';
+COMMENT ON FUNCTION @extschema@.created_deal_query(text, boolean) IS
+    'Internal: the query of the deals created in [$1, $2) and by $3 (by_ids: the deals listed in $5, whenever created), with the owner at $3 and their breakdown for a dimension (also passed as $4), run by created_deal_rows() and deal_breakdowns().';
 
 CREATE FUNCTION @extschema@.created_deal_rows(period_start timestamptz, period_end timestamptz,
                                               as_of timestamptz, dimension text DEFAULT 'company')
@@ -4867,6 +4876,31 @@ END;
 $$;
 COMMENT ON FUNCTION @extschema@.created_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
     'Internal: the deals created in [period_start, period_end) and by as_of, with the owner at as_of (the rep credited) and the breakdown key and value of a dimension.';
+
+-- The same for a set of deals found by other means (the entries of a
+-- stage in a window): one index probe per listed deal, in id order.
+CREATE FUNCTION @extschema@.deal_breakdowns(opportunity_ids bigint[], as_of timestamptz,
+                                            dimension text DEFAULT 'company')
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, created_at timestamptz,
+               dimension_key text, dimension_value text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.finite_instant(as_of, 'as_of');
+    RETURN QUERY EXECUTE @extschema@.created_deal_query(dim, true)
+        USING NULL::timestamptz, NULL::timestamptz, as_of, dim, opportunity_ids;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.deal_breakdowns(bigint[], timestamptz, text) IS
+    'Internal: the listed deals with the owner at as_of (the rep credited) and the breakdown key and value of a dimension.';
 
 CREATE OR REPLACE FUNCTION @extschema@.funnel_rates(period_start timestamptz DEFAULT NULL,
                                          period_end timestamptz DEFAULT NULL,
@@ -7204,3 +7238,240 @@ CREATE FUNCTION @extschema@.compact(@extschema@.survival) RETURNS @extschema@.su
     AS 'MODULE_PATHNAME', 'survival_compact' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.compact(@extschema@.survival) IS
     'The same summary holding only its non-empty age bins (16 bytes each, where the full form takes 6 kB in memory; the full form itself past 390 bins), for summaries passed on between query steps in numbers. Every function reads both forms with the same results; the text and binary forms do not change.';
+
+-- Deals created in [$1, $2) and by $3 as they were created (first snapshot
+-- by $3: amount, and owner for the breakdown, else the deal's own), with
+-- "reached the second open stage by $3": entered one of the stages $6
+-- (rank 2 and up of a pipeline with two open stages or more, and won), for
+-- deals of the pipelines $7 (NULL for the others).  Each is one index probe
+-- per deal, stopping at the first entry.  $4 is the dimension, $5 the
+-- period bounds, $8 the reporting time zone (the creation date's rate).
+CREATE FUNCTION @extschema@.creation_deal_query(dimension text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $query$
+    SELECT format($sql$
+SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
+       @extschema@.to_base(cr.amount, cr.currency, (cr.created_at AT TIME ZONE $8)::date) AS amount_base,
+       cr.reached_second,
+       @extschema@.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
+       v.value AS dimension_value
+  FROM (SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.source, o.competitor, o.kind, o.product,
+               o.created_at, o.currency,
+               coalesce(h.amount, o.amount) AS amount, coalesce(h.owner_id, o.owner_id) AS owner_id,
+               CASE WHEN o.pipeline_id = ANY($7) THEN r2.hit IS NOT NULL END AS reached_second
+          FROM @extschema@.opportunity o
+          LEFT JOIN LATERAL (
+                SELECT 1 AS hit
+                  FROM @extschema@.stage_event e
+                 WHERE e.opportunity_id = o.opportunity_id AND e.entered_at <= $3 AND e.stage_id = ANY($6)
+                 LIMIT 1) r2 ON o.pipeline_id = ANY($7)
+          LEFT JOIN LATERAL (
+                -- the deal as created: its first snapshot (the one the history trigger takes at created_at)
+                SELECT hi.amount, hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= $3
+                 ORDER BY hi.changed_at
+                 LIMIT 1) h ON true
+         WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3) cr
+  %s
+ CROSS JOIN LATERAL (SELECT %s AS value) v
+$sql$, d.joins, d.value)
+      FROM @extschema@.dimension_sql(dimension, 'cr', 'cr.owner_id') d
+$query$;
+COMMENT ON FUNCTION @extschema@.creation_deal_query(text) IS
+    'Internal: the query of the deals created in [$1, $2) and by $3 as created (first snapshot: amount in the base currency at the creation-date rate, owner credited), whether each reached the second open stage by $3, and their breakdown for a dimension ($4), run by creation_partials().';
+
+CREATE FUNCTION @extschema@.creation_partials(bounds timestamptz[], as_of timestamptz,
+                                              dimension text DEFAULT 'company')
+RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               opps bigint, amount numeric, reached_second @extschema@.winloss)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 1000
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+-- one index probe per deal and history: a cache of probe results would never hit
+SET enable_memoize = off
+AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
+    second_stages bigint[];
+    two_stage_pipelines bigint[];
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.finite_instant(as_of, 'as_of');
+    PERFORM @extschema@.check_bounds(bounds);
+    -- only pipelines with two open stages or more have a stage 1 -> 2 step
+    SELECT ARRAY(SELECT st.stage_id FROM @extschema@.funnel_stage_ranks() st
+                  WHERE st.open_stages >= 2 AND (st.rank >= 2 OR st.kind = 'won')),
+           ARRAY(SELECT DISTINCT st.pipeline_id FROM @extschema@.funnel_stage_ranks() st WHERE st.open_stages >= 2)
+      INTO second_stages, two_stage_pipelines;
+    RETURN QUERY EXECUTE format($sql$
+        SELECT cd.dimension_key, cd.dimension_value, $5[%2$s], $5[%2$s + 1], count(*), sum(cd.amount_base),
+               @extschema@.winloss_agg(cd.reached_second)
+          FROM (%3$s) cd
+         GROUP BY %1$s, cd.dimension_key, cd.dimension_value, %2$s$sql$,
+        @extschema@.key_column(dim, 'cd'),
+        @extschema@.period_column(bounds, 'cd.created_at'),
+        @extschema@.creation_deal_query(dim))
+        USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, second_stages, two_stage_pipelines,
+              @extschema@.reporting_timezone();
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.creation_partials(timestamptz[], timestamptz, text) IS
+    'Internal: per creation period [bounds[i], bounds[i+1]) and dimension key, the deals created then (by as_of) as created: count, amount in the base currency at the creation-date rate (rep credited: the owner at creation), and a winloss summary of "reached the second open stage by as_of" over the deals of pipelines with two open stages or more.';
+
+CREATE OR REPLACE FUNCTION @extschema@.pipeline_creation(from_at timestamptz DEFAULT NULL,
+                                              to_at timestamptz DEFAULT NULL,
+                                              grain text DEFAULT 'week',
+                                              dimension text DEFAULT 'company',
+                                              as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               opps bigint, amount numeric, two_stage_opps bigint, reached_second bigint,
+               stage_one_to_two_rate double precision,
+               stage_one_to_two_lower double precision, stage_one_to_two_upper double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+    SELECT @extschema@.funnel_check_args(pipeline_creation.as_of, pipeline_creation.dimension,
+                                         grain => pipeline_creation.grain);
+
+    WITH per AS MATERIALIZED (
+        SELECT r.period_start AS p_start, r.period_end AS p_end
+          FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) r
+    ), b AS (
+        -- the series' periods are consecutive: their starts and the last end
+        SELECT array_agg(per.p_start ORDER BY per.p_start) || max(per.p_end) AS bounds FROM per
+    ), agg AS (
+        SELECT cp.dimension_value AS value, cp.period_start AS p_start, sum(cp.opps) AS n,
+               sum(cp.amount) AS amt, @extschema@.rollup(cp.reached_second) AS w
+          FROM b, @extschema@.creation_partials(b.bounds, pipeline_creation.as_of, pipeline_creation.dimension) cp
+         GROUP BY 1, 2
+    ), vals AS (
+        SELECT DISTINCT agg.value FROM agg
+        UNION
+        SELECT 'all' WHERE pipeline_creation.dimension = 'company'
+    )
+    SELECT pipeline_creation.dimension, v.value, per.p_start, per.p_end,
+           coalesce(a.n, 0)::bigint, coalesce(a.amt, 0),
+           coalesce(@extschema@.won_count(a.w) + @extschema@.lost_count(a.w), 0),
+           coalesce(@extschema@.won_count(a.w), 0),
+           @extschema@.win_rate(a.w), @extschema@.wilson_lower(a.w), @extschema@.wilson_upper(a.w)
+      FROM vals v
+     CROSS JOIN per
+      LEFT JOIN agg a ON a.value = v.value AND a.p_start = per.p_start
+     ORDER BY v.value, per.p_start;
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.conversion_alerts(as_of timestamptz DEFAULT now(),
+                                              dimension text DEFAULT 'company',
+                                              weeks integer DEFAULT 12,
+                                              horizon interval DEFAULT '30 days')
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, "position" integer, next_stage text,
+               entered bigint, converted bigint, conversion_rate double precision,
+               baseline_entered bigint, baseline_rate double precision,
+               control_lower double precision, control_upper double precision, alert text)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+-- JIT compiling these plans takes longer (about 0.9 s) than running them, and
+-- their sorts and hashes of a period's deals or events fit in 64 MB
+SET jit = off
+SET work_mem = '64MB'
+-- weeks of stage events: a bitmap scan of the time range beats an index scan
+SET enable_indexscan = off
+AS $fn$
+    SELECT @extschema@.funnel_check_args(conversion_alerts.as_of, conversion_alerts.dimension,
+                                         weeks => conversion_alerts.weeks, horizon => conversion_alerts.horizon);
+
+    WITH tz AS MATERIALIZED (
+        SELECT @extschema@.reporting_timezone() AS tz,
+               -- local end of the latest week whose horizon has passed by as_of
+               date_trunc('week', (conversion_alerts.as_of - conversion_alerts.horizon)
+                                  AT TIME ZONE @extschema@.reporting_timezone()) AS latest_end_local
+    ), b AS MATERIALIZED (
+        SELECT tz.tz,
+               (tz.latest_end_local - interval '7 days') AT TIME ZONE tz.tz AS latest_start,
+               tz.latest_end_local AT TIME ZONE tz.tz AS latest_end,
+               (tz.latest_end_local - (conversion_alerts.weeks + 1) * interval '7 days') AT TIME ZONE tz.tz
+                   AS trail_start,
+               (tz.latest_end_local AT TIME ZONE tz.tz) + conversion_alerts.horizon AS window_end
+          FROM tz
+    ), st AS (
+        SELECT * FROM @extschema@.funnel_stage_ranks()
+    ), codes AS MATERIALIZED (
+        -- each stage's rank and its order for "later": won above every open stage, lost below all
+        SELECT array_agg(st.stage_id ORDER BY st.stage_id) AS ids,
+               array_agg(st.rank ORDER BY st.stage_id) AS ranks,
+               array_agg(CASE st.kind WHEN 'open' THEN st.rank WHEN 'won' THEN st.open_stages + 1 ELSE 0 END
+                         ORDER BY st.stage_id) AS codes
+          FROM st
+    ), ev AS (
+        SELECT e.opportunity_id, e.entered_at, e.stage_id,
+               c.ranks[array_position(c.ids, e.stage_id)] AS rank,
+               c.codes[array_position(c.ids, e.stage_id)] AS code
+          FROM b
+         CROSS JOIN codes c
+          JOIN @extschema@.stage_event e ON e.entered_at >= b.trail_start AND e.entered_at < b.window_end
+        OFFSET 0   -- look the codes up here, so that the sort below carries no arrays
+    ), entries AS MATERIALIZED (
+        -- every entry into an open stage in the trailing or latest weeks, and
+        -- whether the deal entered a later open stage or won within horizon
+        SELECT a.opportunity_id, a.stage_id, a.entered_at >= b.latest_start AS is_latest,
+               a.best_within > a.rank AS conv
+          FROM (SELECT ev.*,
+                       max(ev.code) OVER (PARTITION BY ev.opportunity_id ORDER BY ev.entered_at
+                                          RANGE BETWEEN CURRENT ROW AND conversion_alerts.horizon FOLLOWING)
+                           AS best_within
+                  FROM ev) a, b
+         WHERE a.rank IS NOT NULL AND a.entered_at < b.latest_end
+    ), bd AS (
+        -- the rep credited is the owner at as_of
+        SELECT bd.opportunity_id, bd.dimension_value
+          FROM @extschema@.deal_breakdowns(
+                   CASE WHEN conversion_alerts.dimension = 'company' THEN '{}'
+                        ELSE ARRAY(SELECT DISTINCT en.opportunity_id FROM entries en) END,
+                   conversion_alerts.as_of, conversion_alerts.dimension) bd
+    ), dv AS (
+        SELECT 'all' AS value, en.stage_id, en.is_latest, en.conv
+          FROM entries en
+         WHERE conversion_alerts.dimension = 'company'
+        UNION ALL
+        SELECT bd.dimension_value, en.stage_id, en.is_latest, en.conv
+          FROM entries en
+          JOIN bd ON bd.opportunity_id = en.opportunity_id
+         WHERE conversion_alerts.dimension <> 'company'
+    ), agg AS (
+        SELECT dv.value, s.pipeline_id, s.rank,
+               count(*) FILTER (WHERE dv.is_latest) AS n,
+               count(*) FILTER (WHERE dv.is_latest AND dv.conv) AS x,
+               count(*) FILTER (WHERE NOT dv.is_latest) AS bn,
+               count(*) FILTER (WHERE NOT dv.is_latest AND dv.conv) AS bx
+          FROM dv
+          JOIN st s ON s.stage_id = dv.stage_id
+         GROUP BY 1, 2, 3
+    ), lim AS (
+        SELECT agg.*, agg.x::float8 / nullif(agg.n, 0) AS p,
+               agg.bx::float8 / nullif(agg.bn, 0) AS pbar
+          FROM agg
+    ), bands AS (
+        SELECT lim.*,
+               greatest(0, lim.pbar - 3 * sqrt(lim.pbar * (1 - lim.pbar) / nullif(lim.n, 0))) AS lcl,
+               least(1, lim.pbar + 3 * sqrt(lim.pbar * (1 - lim.pbar) / nullif(lim.n, 0))) AS ucl
+          FROM lim
+    )
+    SELECT conversion_alerts.dimension, x.value, b.latest_start, b.latest_end,
+           pl.pipeline_id, pl.name, s.stage_id, s.name, s.position, coalesce(nx.name, 'won'),
+           x.n, x.x, x.p, x.bn, x.pbar, x.lcl, x.ucl,
+           CASE WHEN x.p > x.ucl THEN 'above' WHEN x.p < x.lcl THEN 'below' END
+      FROM bands x
+     CROSS JOIN b
+      JOIN @extschema@.pipeline pl ON pl.pipeline_id = x.pipeline_id
+      JOIN st s ON s.pipeline_id = x.pipeline_id AND s.rank = x.rank
+      LEFT JOIN st nx ON nx.pipeline_id = x.pipeline_id AND nx.rank = x.rank + 1
+     ORDER BY x.value, pl.name, x.rank;
+$fn$;

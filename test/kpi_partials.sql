@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(53);
+SELECT plan(56);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -399,8 +399,47 @@ SELECT is((SELECT count(*) FROM case_ c,
                          FROM sales_kpi.created_deal_rows('2025-10-01', '2026-10-01', c.as_of, c.d) cr)) x
             WHERE c.d <> 'deal_size_band'),
           0::bigint, 'created_deal_rows: the deals created in the period with the owner at as_of and its breakdown');
+SELECT is((SELECT count(*) FROM case_ c,
+                  LATERAL (SELECT ARRAY(SELECT r.opportunity_id
+                                          FROM pg_temp.created_reference('2025-10-01', '2026-10-01', c.as_of, c.d) r
+                                         WHERE r.opportunity_id % 3 = 0) AS ids) l,
+                  LATERAL (
+                      (SELECT b.opportunity_id, b.owner_id, b.dimension_value
+                         FROM sales_kpi.deal_breakdowns(l.ids, c.as_of, c.d) b
+                       EXCEPT ALL
+                       SELECT * FROM pg_temp.created_reference('2025-10-01', '2026-10-01', c.as_of, c.d) r
+                        WHERE r.opportunity_id % 3 = 0)
+                      UNION ALL
+                      (SELECT * FROM pg_temp.created_reference('2025-10-01', '2026-10-01', c.as_of, c.d) r
+                        WHERE r.opportunity_id % 3 = 0
+                       EXCEPT ALL
+                       SELECT b.opportunity_id, b.owner_id, b.dimension_value
+                         FROM sales_kpi.deal_breakdowns(l.ids, c.as_of, c.d) b)) x
+            WHERE c.d <> 'deal_size_band'),
+          0::bigint, 'deal_breakdowns: the listed deals with the owner at as_of and its breakdown');
 SELECT throws_ok($$SELECT * FROM sales_kpi.created_deal_rows('2025-01-01', '2026-01-01', NULL)$$, '22004', NULL,
                  'created_deal_rows refuses a null instant');
+
+-- pipeline_creation: the year's months summed up equal the creation
+-- partials over every split rolled up, both ways
+CREATE TEMP TABLE creation_case AS
+SELECT c.d, c.as_of, s.n,
+       ARRAY(SELECT ROW(pc.dimension_value, sum(pc.opps), sum(pc.amount), sum(pc.two_stage_opps),
+                        sum(pc.reached_second))::text
+               FROM sales_kpi.pipeline_creation('2025-10-01', '2026-10-01', 'month', c.d, c.as_of) pc
+              GROUP BY pc.dimension_value HAVING sum(pc.opps) > 0 ORDER BY 1) AS kpi,
+       ARRAY(SELECT ROW(p.dimension_value, sum(p.opps), sum(p.amount),
+                        sales_kpi.won_count(sales_kpi.rollup(p.reached_second))
+                        + sales_kpi.lost_count(sales_kpi.rollup(p.reached_second)),
+                        sales_kpi.won_count(sales_kpi.rollup(p.reached_second)))::text
+               FROM sales_kpi.creation_partials(s.bounds, c.as_of, c.d) p
+              GROUP BY p.dimension_value ORDER BY 1) AS partials
+  FROM case_ c, split s
+ WHERE c.d <> 'deal_size_band';
+SELECT is((SELECT count(*) FROM creation_case WHERE kpi IS DISTINCT FROM partials OR cardinality(kpi) = 0), 0::bigint,
+          'pipeline_creation equals the rollup of its partials over every split, breakdown and as_of');
+SELECT throws_ok($$SELECT * FROM sales_kpi.creation_partials('{2025-01-01,2026-01-01}', NULL)$$, '22004', NULL,
+                 'creation_partials refuses a null instant');
 
 -- the deal-state pass agrees with pipeline_as_of on each deal's outcome,
 -- close and (while open) owner at the instant

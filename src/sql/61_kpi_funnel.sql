@@ -333,12 +333,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                stage_one_to_two_lower double precision, stage_one_to_two_upper double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
--- JIT compiling these plans takes longer (about 0.9 s) than running them, and
--- their sorts and hashes of a period's deals or events fit in 64 MB
 SET jit = off
-SET work_mem = '64MB'
--- one index probe per deal: a cache of probe results would never hit
-SET enable_memoize = off
 AS $fn$
     SELECT @extschema@.funnel_check_args(pipeline_creation.as_of, pipeline_creation.dimension,
                                          grain => pipeline_creation.grain);
@@ -346,54 +341,13 @@ AS $fn$
     WITH per AS MATERIALIZED (
         SELECT r.period_start AS p_start, r.period_end AS p_end
           FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) r
-    ), st AS (
-        SELECT * FROM @extschema@.funnel_stage_ranks()
-    ), second AS MATERIALIZED (
-        -- the stages that mean "reached the second open stage": rank 2 and up, and won;
-        -- only pipelines with two open stages or more have a stage 1 -> 2 step
-        SELECT ARRAY(SELECT st.stage_id FROM st WHERE st.open_stages >= 2 AND (st.rank >= 2 OR st.kind = 'won'))
-                   AS stage_ids,
-               ARRAY(SELECT DISTINCT st.pipeline_id FROM st WHERE st.open_stages >= 2) AS pipeline_ids
-    ), deals AS MATERIALIZED (
-        SELECT b.opportunity_id, b.p_start, b.currency, b.created_at,
-               coalesce(h.amount, b.amount) AS created_amount, h.owner_id AS created_owner,
-               CASE WHEN b.pipeline_id = ANY(sc.pipeline_ids) THEN r2.hit IS NOT NULL END AS reached2
-          FROM second sc
-         CROSS JOIN per
-         CROSS JOIN LATERAL (
-                -- one index range scan per period
-                SELECT o.opportunity_id, o.pipeline_id, o.currency, o.created_at, o.amount, per.p_start
-                  FROM @extschema@.opportunity o
-                 WHERE o.created_at >= per.p_start AND o.created_at < per.p_end AND o.created_at <= as_of
-                OFFSET 0) b
-          LEFT JOIN LATERAL (
-                SELECT 1 AS hit
-                  FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = b.opportunity_id AND e.entered_at <= as_of
-                   AND e.stage_id = ANY(sc.stage_ids)
-                 LIMIT 1) r2 ON b.pipeline_id = ANY(sc.pipeline_ids)
-          LEFT JOIN LATERAL (
-                -- the deal as created: its first snapshot (the one the history trigger takes at created_at)
-                SELECT hi.amount, hi.owner_id
-                  FROM @extschema@.opportunity_history hi
-                 WHERE hi.opportunity_id = b.opportunity_id AND hi.changed_at <= as_of
-                 ORDER BY hi.changed_at
-                 LIMIT 1) h ON true
-    ), bd AS (
-        -- the rep credited is the owner at creation
-        SELECT * FROM @extschema@.deal_dimension(
-                   CASE WHEN pipeline_creation.dimension = 'company' THEN '{}'
-                        ELSE ARRAY(SELECT d.opportunity_id FROM deals d ORDER BY d.opportunity_id) END,
-                   pipeline_creation.dimension, NULL,
-                   CASE WHEN pipeline_creation.dimension = 'company' THEN '{}'
-                        ELSE ARRAY(SELECT d.created_owner FROM deals d ORDER BY d.opportunity_id) END)
+    ), b AS (
+        -- the series' periods are consecutive: their starts and the last end
+        SELECT array_agg(per.p_start ORDER BY per.p_start) || max(per.p_end) AS bounds FROM per
     ), agg AS (
-        SELECT coalesce(bd.dimension_value, 'all') AS value, d.p_start, count(*) AS n,
-               sum(@extschema@.to_base(d.created_amount, d.currency,
-                                       (d.created_at AT TIME ZONE @extschema@.reporting_timezone())::date)) AS amt,
-               @extschema@.winloss_agg(d.reached2) AS w
-          FROM deals d
-          LEFT JOIN bd ON bd.opportunity_id = d.opportunity_id
+        SELECT cp.dimension_value AS value, cp.period_start AS p_start, sum(cp.opps) AS n,
+               sum(cp.amount) AS amt, @extschema@.rollup(cp.reached_second) AS w
+          FROM b, @extschema@.creation_partials(b.bounds, pipeline_creation.as_of, pipeline_creation.dimension) cp
          GROUP BY 1, 2
     ), vals AS (
         SELECT DISTINCT agg.value FROM agg
@@ -401,7 +355,7 @@ AS $fn$
         SELECT 'all' WHERE pipeline_creation.dimension = 'company'
     )
     SELECT pipeline_creation.dimension, v.value, per.p_start, per.p_end,
-           coalesce(a.n, 0), coalesce(a.amt, 0),
+           coalesce(a.n, 0)::bigint, coalesce(a.amt, 0),
            coalesce(@extschema@.won_count(a.w) + @extschema@.lost_count(a.w), 0),
            coalesce(@extschema@.won_count(a.w), 0),
            @extschema@.win_rate(a.w), @extschema@.wilson_lower(a.w), @extschema@.wilson_upper(a.w)
@@ -572,10 +526,11 @@ AS $fn$
          WHERE a.rank IS NOT NULL AND a.entered_at < b.latest_end
     ), bd AS (
         -- the rep credited is the owner at as_of
-        SELECT * FROM @extschema@.deal_dimension(
+        SELECT bd.opportunity_id, bd.dimension_value
+          FROM @extschema@.deal_breakdowns(
                    CASE WHEN conversion_alerts.dimension = 'company' THEN '{}'
                         ELSE ARRAY(SELECT DISTINCT en.opportunity_id FROM entries en) END,
-                   conversion_alerts.dimension, conversion_alerts.as_of)
+                   conversion_alerts.as_of, conversion_alerts.dimension) bd
     ), dv AS (
         SELECT 'all' AS value, en.stage_id, en.is_latest, en.conv
           FROM entries en

@@ -1,0 +1,176 @@
+-- The KPI engine, created deals (see 53_closed_partials.sql for the
+-- pattern): the deals created in a period, by an instant.
+--
+-- * created_deal_rows: with the rep credited at that instant and the
+--   breakdown, for the KPIs that count new opportunities (funnel_rates);
+--   deal_breakdowns: the same for listed deals (conversion_alerts).
+--   The owner at the instant is the deal's own unless its newest snapshot
+--   is after the instant (changed since); only those deals read their
+--   history, one index probe each inside the plan.
+-- * creation_partials: per period of creation and breakdown key, the new
+--   deals as created (count and amount of their first snapshot, the rep
+--   credited being the owner then) and how many of them reached the second
+--   open stage by the instant (pipeline_creation).
+--
+-- The attributes come by hash joins in the same pass, only those the
+-- dimension needs (dimension_sql).
+
+CREATE FUNCTION @extschema@.created_deal_query(dimension text, by_ids boolean DEFAULT false)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $query$
+    SELECT format($sql$
+SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
+       @extschema@.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
+       v.value AS dimension_value
+  FROM (SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.source, o.competitor, o.kind, o.product,
+               o.created_at,
+               CASE WHEN o.snapshot_at > $3
+                    THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
+                    ELSE o.owner_id END AS owner_id
+          FROM @extschema@.opportunity o
+         WHERE %s) cr
+  %s
+ CROSS JOIN LATERAL (SELECT %s AS value) v
+$sql$, CASE WHEN by_ids THEN 'o.opportunity_id = ANY ($5)'
+            ELSE 'o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3' END,
+       d.joins, d.value)
+      FROM @extschema@.dimension_sql(dimension, 'cr', 'cr.owner_id') d
+$query$;
+COMMENT ON FUNCTION @extschema@.created_deal_query(text, boolean) IS
+    'Internal: the query of the deals created in [$1, $2) and by $3 (by_ids: the deals listed in $5, whenever created), with the owner at $3 and their breakdown for a dimension (also passed as $4), run by created_deal_rows() and deal_breakdowns().';
+
+CREATE FUNCTION @extschema@.created_deal_rows(period_start timestamptz, period_end timestamptz,
+                                              as_of timestamptz, dimension text DEFAULT 'company')
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, created_at timestamptz,
+               dimension_key text, dimension_value text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
+BEGIN
+    IF period_start IS NULL OR period_end IS NULL OR as_of IS NULL THEN
+        RAISE EXCEPTION 'arguments "period_start", "period_end" and "as_of" must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.finite_instant(as_of, 'as_of');
+    RETURN QUERY EXECUTE @extschema@.created_deal_query(dim)
+        USING period_start, period_end, as_of, dim;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.created_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
+    'Internal: the deals created in [period_start, period_end) and by as_of, with the owner at as_of (the rep credited) and the breakdown key and value of a dimension.';
+
+-- The same for a set of deals found by other means (the entries of a
+-- stage in a window): one index probe per listed deal, in id order.
+CREATE FUNCTION @extschema@.deal_breakdowns(opportunity_ids bigint[], as_of timestamptz,
+                                            dimension text DEFAULT 'company')
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, created_at timestamptz,
+               dimension_key text, dimension_value text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.finite_instant(as_of, 'as_of');
+    RETURN QUERY EXECUTE @extschema@.created_deal_query(dim, true)
+        USING NULL::timestamptz, NULL::timestamptz, as_of, dim, opportunity_ids;
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.deal_breakdowns(bigint[], timestamptz, text) IS
+    'Internal: the listed deals with the owner at as_of (the rep credited) and the breakdown key and value of a dimension.';
+
+-- Deals created in [$1, $2) and by $3 as they were created (first snapshot
+-- by $3: amount, and owner for the breakdown, else the deal's own), with
+-- "reached the second open stage by $3": entered one of the stages $6
+-- (rank 2 and up of a pipeline with two open stages or more, and won), for
+-- deals of the pipelines $7 (NULL for the others).  Each is one index probe
+-- per deal, stopping at the first entry.  $4 is the dimension, $5 the
+-- period bounds, $8 the reporting time zone (the creation date's rate).
+CREATE FUNCTION @extschema@.creation_deal_query(dimension text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $query$
+    SELECT format($sql$
+SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
+       @extschema@.to_base(cr.amount, cr.currency, (cr.created_at AT TIME ZONE $8)::date) AS amount_base,
+       cr.reached_second,
+       @extschema@.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
+       v.value AS dimension_value
+  FROM (SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.source, o.competitor, o.kind, o.product,
+               o.created_at, o.currency,
+               coalesce(h.amount, o.amount) AS amount, coalesce(h.owner_id, o.owner_id) AS owner_id,
+               CASE WHEN o.pipeline_id = ANY($7) THEN r2.hit IS NOT NULL END AS reached_second
+          FROM @extschema@.opportunity o
+          LEFT JOIN LATERAL (
+                SELECT 1 AS hit
+                  FROM @extschema@.stage_event e
+                 WHERE e.opportunity_id = o.opportunity_id AND e.entered_at <= $3 AND e.stage_id = ANY($6)
+                 LIMIT 1) r2 ON o.pipeline_id = ANY($7)
+          LEFT JOIN LATERAL (
+                -- the deal as created: its first snapshot (the one the history trigger takes at created_at)
+                SELECT hi.amount, hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= $3
+                 ORDER BY hi.changed_at
+                 LIMIT 1) h ON true
+         WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3) cr
+  %s
+ CROSS JOIN LATERAL (SELECT %s AS value) v
+$sql$, d.joins, d.value)
+      FROM @extschema@.dimension_sql(dimension, 'cr', 'cr.owner_id') d
+$query$;
+COMMENT ON FUNCTION @extschema@.creation_deal_query(text) IS
+    'Internal: the query of the deals created in [$1, $2) and by $3 as created (first snapshot: amount in the base currency at the creation-date rate, owner credited), whether each reached the second open stage by $3, and their breakdown for a dimension ($4), run by creation_partials().';
+
+CREATE FUNCTION @extschema@.creation_partials(bounds timestamptz[], as_of timestamptz,
+                                              dimension text DEFAULT 'company')
+RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               opps bigint, amount numeric, reached_second @extschema@.winloss)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 1000
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+-- one index probe per deal and history: a cache of probe results would never hit
+SET enable_memoize = off
+AS $$
+DECLARE
+    dim text := @extschema@.outcome_dimension(dimension);
+    second_stages bigint[];
+    two_stage_pipelines bigint[];
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@.finite_instant(as_of, 'as_of');
+    PERFORM @extschema@.check_bounds(bounds);
+    -- only pipelines with two open stages or more have a stage 1 -> 2 step
+    SELECT ARRAY(SELECT st.stage_id FROM @extschema@.funnel_stage_ranks() st
+                  WHERE st.open_stages >= 2 AND (st.rank >= 2 OR st.kind = 'won')),
+           ARRAY(SELECT DISTINCT st.pipeline_id FROM @extschema@.funnel_stage_ranks() st WHERE st.open_stages >= 2)
+      INTO second_stages, two_stage_pipelines;
+    RETURN QUERY EXECUTE format($sql$
+        SELECT cd.dimension_key, cd.dimension_value, $5[%2$s], $5[%2$s + 1], count(*), sum(cd.amount_base),
+               @extschema@.winloss_agg(cd.reached_second)
+          FROM (%3$s) cd
+         GROUP BY %1$s, cd.dimension_key, cd.dimension_value, %2$s$sql$,
+        @extschema@.key_column(dim, 'cd'),
+        @extschema@.period_column(bounds, 'cd.created_at'),
+        @extschema@.creation_deal_query(dim))
+        USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, second_stages, two_stage_pipelines,
+              @extschema@.reporting_timezone();
+END;
+$$;
+COMMENT ON FUNCTION @extschema@.creation_partials(timestamptz[], timestamptz, text) IS
+    'Internal: per creation period [bounds[i], bounds[i+1]) and dimension key, the deals created then (by as_of) as created: count, amount in the base currency at the creation-date rate (rep credited: the owner at creation), and a winloss summary of "reached the second open stage by as_of" over the deals of pipelines with two open stages or more.';
