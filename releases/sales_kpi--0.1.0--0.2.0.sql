@@ -5,11 +5,65 @@
 
 \echo Use "ALTER EXTENSION sales_kpi UPDATE TO '0.2.0'" to load this file. \quit
 
+-- The engine's helpers and the trigger functions move to a schema of their
+-- own (see 00_header.sql); triggers follow their functions by OID.
+CREATE SCHEMA sales_kpi_internal;
+COMMENT ON SCHEMA sales_kpi_internal IS
+    'sales_kpi''s internal helpers and trigger functions: not an API, they change between releases.';
+GRANT USAGE ON SCHEMA sales_kpi_internal TO PUBLIC;
+ALTER FUNCTION @extschema@.check_health_rep_args(dimension text, as_of timestamp with time zone, grain text, from_at timestamp with time zone, to_at timestamp with time zone) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.check_kpi_args(as_of timestamp with time zone, dimension text, grain text, lookback interval, horizon interval) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.check_opportunity_stage(opportunity_ids bigint[]) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.check_stage_event_pipeline(stage_event_ids bigint[]) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.closed_by_owner(p_start timestamp with time zone, p_end timestamp with time zone, p_as_of timestamp with time zone) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.deal_id_midpoint() SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.forecast_accuracy_bookings(lo timestamp with time zone, hi timestamp with time zone, as_of timestamp with time zone) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.forecast_accuracy_rows(p_from timestamp with time zone, p_to timestamp with time zone, p_grain text, p_dimension text, p_as_of timestamp with time zone, p_cutoff interval) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.funnel_check_args(as_of timestamp with time zone, dimension text, variant text, grain text, weeks integer, horizon interval) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.funnel_stage_ranks() SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.gate_move_violations(as_of timestamp with time zone, from_at timestamp with time zone, to_at timestamp with time zone, gate_from bigint[], gate_to bigint[], gate_milestone bigint[], gate_label text[], first_id bigint, last_id bigint) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.gate_violation_rows(from_at timestamp with time zone, to_at timestamp with time zone, dim text, as_of timestamp with time zone) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.grain_length(grain text) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.local_period_start(local timestamp without time zone, grain text) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.opportunity_after_insert() SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.opportunity_after_update() SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.opportunity_history_after_change() SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.opportunity_history_before_insert() SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.outcome_dimension(dimension text, extra text[]) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.pipeline_flow_args(from_at timestamp with time zone, to_at timestamp with time zone, mode text, dimension text, close_before date, OUT from_at_r timestamp with time zone, OUT to_at_r timestamp with time zone, OUT close_before_r date) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.pipeline_flow_rows(p_from_at timestamp with time zone, p_to_at timestamp with time zone, p_mode text, p_dimension text, p_team text, p_close_before date, p_totals boolean) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.pipeline_flow_states(from_at timestamp with time zone, to_at timestamp with time zone, team text) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.pipeline_value_check_args(as_of timestamp with time zone, dimension text, weighting text, lookback interval, min_sample integer) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.pipeline_value_period_parts(period_start timestamp with time zone, period_end timestamp with time zone, dimension text, as_of timestamp with time zone, lookback interval, min_sample integer, with_milestone boolean, with_historical boolean) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.rep_dimension(dimension text, reason text) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.rep_timeline_activity(lo timestamp with time zone, hi timestamp with time zone, as_of timestamp with time zone, starts timestamp with time zone[], dim text) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.rep_timeline_closed(lo timestamp with time zone, hi timestamp with time zone, as_of timestamp with time zone, starts timestamp with time zone[], dim text) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.rep_timeline_rows(from_at timestamp with time zone, to_at timestamp with time zone, grain text, dim text, as_of timestamp with time zone) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.resolve_period(requested_start timestamp with time zone, requested_end timestamp with time zone, as_of timestamp with time zone, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.resolve_series(from_at timestamp with time zone, to_at timestamp with time zone, grain text, as_of timestamp with time zone, OUT period_start timestamp with time zone, OUT period_end timestamp with time zone) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_event_after_delete() SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_event_after_insert() SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_event_after_update() SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_event_walk(as_of timestamp with time zone, from_at timestamp with time zone, to_at timestamp with time zone, pair_from bigint[], pair_to bigint[], suspects boolean, first_id bigint, last_id bigint) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_gate_violations(new_event_ids bigint[]) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_history_check(as_of timestamp with time zone, pair_from bigint[], pair_to bigint[], terminal_stages bigint[], first_id bigint, last_id bigint) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_ordinal() SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_stay_totals(as_of timestamp with time zone, opportunity_ids bigint[], stages bigint[]) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_stays(as_of timestamp with time zone, opportunity_ids bigint[], stages bigint[]) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_time_deals(as_of timestamp with time zone, opportunity_ids bigint[]) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_time_durations_rows(at_time timestamp with time zone, dim text, ids bigint[]) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_time_norms_rows(at_time timestamp with time zone, dim text, lb interval) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_time_open_deals(at_time timestamp with time zone) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_time_stalled_rows(at_time timestamp with time zone, dim text, lb interval) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.stage_time_won_deals(lo timestamp with time zone, hi timestamp with time zone) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.sync_opportunity_stage(opportunity_ids bigint[]) SET SCHEMA sales_kpi_internal;
+ALTER FUNCTION @extschema@.trailing_months(as_of timestamp with time zone, n integer) SET SCHEMA sales_kpi_internal;
+
 -- Instants a KPI reads at or from must be finite, and a series of periods
 -- is bounded (a series from -infinity never ended).
 -- An instant a KPI reads at or from must be finite: infinity has no period,
 -- no age and no pipeline, and a series from -infinity never ends.
-CREATE OR REPLACE FUNCTION @extschema@.finite_instant(value timestamptz, argument text)
+CREATE OR REPLACE FUNCTION sales_kpi_internal.finite_instant(value timestamptz, argument text)
 RETURNS timestamptz
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -23,7 +77,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION @extschema@.finite_instant(timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.finite_instant(timestamptz, text) IS
     'Internal: the value when it is finite (or null), else a 22023 naming the argument.';
 
 -- At most this many periods in a series: 192 years of weeks, 833 of months.
@@ -48,14 +102,14 @@ DECLARE
     last_instant timestamp;
     step interval;
 BEGIN
-    PERFORM @extschema@.finite_instant(from_at, 'from_at'), @extschema@.finite_instant(to_at, 'to_at');
+    PERFORM sales_kpi_internal.finite_instant(from_at, 'from_at'), sales_kpi_internal.finite_instant(to_at, 'to_at');
     IF to_at <= from_at THEN
         RETURN;
     END IF;
     -- raises the error for an unknown grain
-    first_start := @extschema@.local_period_start(from_at AT TIME ZONE tz, grain);
+    first_start := sales_kpi_internal.local_period_start(from_at AT TIME ZONE tz, grain);
     last_instant := to_at AT TIME ZONE tz - interval '1 microsecond';
-    step := @extschema@.grain_length(grain);
+    step := sales_kpi_internal.grain_length(grain);
     -- counted in seconds, a month as 30 days: a bound, not the exact count
     IF (extract(epoch FROM last_instant) - extract(epoch FROM first_start)) / extract(epoch FROM step)
        >= @extschema@.max_periods() THEN
@@ -75,7 +129,7 @@ COMMENT ON FUNCTION @extschema@.periods(timestamptz, timestamptz, text) IS
 
 -- The period a KPI function reports on: the arguments when given, else the
 -- fiscal quarter holding as_of.  Refuses an empty or reversed period.
-CREATE OR REPLACE FUNCTION @extschema@.resolve_period(requested_start timestamptz, requested_end timestamptz,
+CREATE OR REPLACE FUNCTION sales_kpi_internal.resolve_period(requested_start timestamptz, requested_end timestamptz,
                                            as_of timestamptz,
                                            OUT period_start timestamptz, OUT period_end timestamptz)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -86,9 +140,9 @@ BEGIN
         RAISE EXCEPTION 'argument "as_of" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of'),
-            @extschema@.finite_instant(requested_start, 'period_start'),
-            @extschema@.finite_instant(requested_end, 'period_end');
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of'),
+            sales_kpi_internal.finite_instant(requested_start, 'period_start'),
+            sales_kpi_internal.finite_instant(requested_end, 'period_end');
     period_start := coalesce(requested_start, @extschema@.period_start(as_of, 'quarter'));
     period_end := coalesce(requested_end, @extschema@.period_end(period_start, 'quarter'));
     IF period_end <= period_start THEN
@@ -98,13 +152,13 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION @extschema@.resolve_period(timestamptz, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.resolve_period(timestamptz, timestamptz, timestamptz) IS
     'Internal: the [period_start, period_end) a KPI reports on; the fiscal quarter holding as_of where they are null.';
 
 -- The series of periods a KPI over time reports on: from_at defaults to the
 -- start of the period of the grain a year before as_of, to_at to the end of
 -- the period holding as_of.
-CREATE OR REPLACE FUNCTION @extschema@.resolve_series(from_at timestamptz, to_at timestamptz, grain text,
+CREATE OR REPLACE FUNCTION sales_kpi_internal.resolve_series(from_at timestamptz, to_at timestamptz, grain text,
                                            as_of timestamptz,
                                            OUT period_start timestamptz, OUT period_end timestamptz)
 RETURNS SETOF record
@@ -116,9 +170,9 @@ BEGIN
         RAISE EXCEPTION 'arguments "as_of" and "grain" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of'),
-            @extschema@.finite_instant(from_at, 'from_at'),
-            @extschema@.finite_instant(to_at, 'to_at');
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of'),
+            sales_kpi_internal.finite_instant(from_at, 'from_at'),
+            sales_kpi_internal.finite_instant(to_at, 'to_at');
     from_at := coalesce(from_at, @extschema@.period_start(as_of - interval '1 year', grain));
     to_at := coalesce(to_at, @extschema@.period_end(as_of, grain));
     IF to_at <= from_at THEN
@@ -129,14 +183,14 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION @extschema@.resolve_series(timestamptz, timestamptz, text, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.resolve_series(timestamptz, timestamptz, text, timestamptz) IS
     'Internal: the periods of the grain a KPI over time reports on; from a year before as_of to the period holding it where from_at and to_at are null.';
 
 -- Argument checks shared by the KPI functions.  Every argument defaults to
 -- a value that passes, so a caller names only the ones it takes; a NULL
 -- passed is refused.  Returns true, so that a caller in SQL can keep the
 -- check in an expression whose value it reads.
-CREATE OR REPLACE FUNCTION @extschema@.check_kpi_args(as_of timestamptz DEFAULT 'epoch',
+CREATE OR REPLACE FUNCTION sales_kpi_internal.check_kpi_args(as_of timestamptz DEFAULT 'epoch',
                                            dimension text DEFAULT 'company',
                                            grain text DEFAULT 'month',
                                            lookback interval DEFAULT '0',
@@ -152,11 +206,11 @@ BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
     -- raises the shared errors for a null or unknown dimension
     PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     -- the grains are those local_period_start knows; it raises the error
-    PERFORM @extschema@.local_period_start(timestamp '2000-01-01', coalesce(grain, 'null'));
+    PERFORM sales_kpi_internal.local_period_start(timestamp '2000-01-01', coalesce(grain, 'null'));
     FOR i IN 1 .. cardinality(intervals) LOOP
         IF intervals[i] IS NULL OR intervals[i] < interval '0' THEN
             RAISE EXCEPTION 'argument "%" must be a non-negative interval, got "%"',
@@ -167,10 +221,10 @@ BEGIN
     RETURN true;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.check_kpi_args(timestamptz, text, text, interval, interval) IS
+COMMENT ON FUNCTION sales_kpi_internal.check_kpi_args(timestamptz, text, text, interval, interval) IS
     'Internal: argument checks shared by the KPI functions (as_of not null and finite, a known dimension, the grain, non-negative lookback and horizon); true or a 22023 (22004 for a null as_of) naming the argument.';
 
-COMMENT ON FUNCTION @extschema@.check_kpi_args(timestamptz, text, text, interval, interval) IS
+COMMENT ON FUNCTION sales_kpi_internal.check_kpi_args(timestamptz, text, text, interval, interval) IS
     'Internal: argument checks shared by the KPI functions (as_of not null and finite, a known dimension, the grain, non-negative lookback and horizon); true or a 22023 (22004 for a null as_of) naming the argument.';
 
 
@@ -183,7 +237,7 @@ COMMENT ON FUNCTION @extschema@.check_kpi_args(timestamptz, text, text, interval
 -- with the history it had read before the wait and wrote a stage the
 -- history no longer said.  Every writer locks in the same order, so
 -- statements that touch many deals do not deadlock each other.
-CREATE OR REPLACE FUNCTION @extschema@.lock_deals(opportunity_ids bigint[])
+CREATE OR REPLACE FUNCTION sales_kpi_internal.lock_deals(opportunity_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -197,10 +251,10 @@ BEGIN
         FOR NO KEY UPDATE OF o;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.lock_deals(bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.lock_deals(bigint[]) IS
     'Internal: locks the rows of the given deals in id order (FOR NO KEY UPDATE), as every writer of their history does first.';
 
-CREATE FUNCTION @extschema@.refuse_unseen_deals(opportunity_ids bigint[])
+CREATE FUNCTION sales_kpi_internal.refuse_unseen_deals(opportunity_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -222,10 +276,10 @@ BEGIN
     END IF;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.refuse_unseen_deals(bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.refuse_unseen_deals(bigint[]) IS
     'Internal: after lock_deals, refuses (40001) a statement that wrote rows of a deal row security no longer lets the writer see.';
 
-CREATE FUNCTION @extschema@.stage_event_after_insert_general()
+CREATE FUNCTION sales_kpi_internal.stage_event_after_insert_general()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -252,13 +306,13 @@ BEGIN
      ORDER BY e.stage_event_id
      LIMIT 1;
     IF FOUND THEN
-        PERFORM @extschema@.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
+        PERFORM sales_kpi_internal.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
     END IF;
-    PERFORM @extschema@.lock_deals(deals);
+    PERFORM sales_kpi_internal.lock_deals(deals);
     IF row_security_active('@extschema@.opportunity') THEN
-        PERFORM @extschema@.refuse_unseen_deals(deals);
+        PERFORM sales_kpi_internal.refuse_unseen_deals(deals);
     END IF;
-    PERFORM @extschema@.check_stage_event_pipeline(ids);
+    PERFORM sales_kpi_internal.check_stage_event_pipeline(ids);
 
     -- gates: only when some pipeline involved has them on
     -- (stage_gate_mode() written out: an SQL function with settings is
@@ -269,7 +323,7 @@ BEGIN
                 WHERE o.opportunity_id = ANY (deals)
                   AND coalesce(p.gate_mode, @extschema@.default_stage_gate_mode()) <> 'off')
     THEN
-        FOR v IN SELECT * FROM @extschema@.stage_gate_violations(ids) LOOP
+        FOR v IN SELECT * FROM sales_kpi_internal.stage_gate_violations(ids) LOOP
             IF v.gate_mode = 'enforce' THEN
                 RAISE EXCEPTION 'stage gate: opportunity % cannot move from "%" to "%" with required milestones incomplete',
                         v.opportunity_id, v.from_stage, v.to_stage
@@ -291,21 +345,21 @@ BEGIN
         END IF;
     END IF;
 
-    PERFORM @extschema@.sync_opportunity_stage(deals);
+    PERFORM sales_kpi_internal.sync_opportunity_stage(deals);
     RETURN NULL;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.stage_event_after_insert_general() IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_event_after_insert_general() IS
     'Internal: what stage_event_after_insert() does, for every case (future-dated events, stages of another pipeline, stage gates); called by it.';
 
-CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_insert()
+CREATE OR REPLACE FUNCTION sales_kpi_internal.stage_event_after_insert()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'stage_event_after_insert'
 LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.stage_event_after_insert() IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_event_after_insert() IS
     'Trigger: keeps the deals of inserted stage events in step with their newest event (the common case in C; every other case in stage_event_after_insert_general()).';
 
-CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_update()
+CREATE OR REPLACE FUNCTION sales_kpi_internal.stage_event_after_update()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -328,20 +382,20 @@ BEGIN
      ORDER BY e.stage_event_id
      LIMIT 1;
     IF FOUND THEN
-        PERFORM @extschema@.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
+        PERFORM sales_kpi_internal.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
     END IF;
-    PERFORM @extschema@.lock_deals(deals);
+    PERFORM sales_kpi_internal.lock_deals(deals);
     IF row_security_active('@extschema@.opportunity') THEN
         -- (the deals the events now belong to; one they left may be gone)
-        PERFORM @extschema@.refuse_unseen_deals(ARRAY(SELECT DISTINCT opportunity_id FROM new_events));
+        PERFORM sales_kpi_internal.refuse_unseen_deals(ARRAY(SELECT DISTINCT opportunity_id FROM new_events));
     END IF;
-    PERFORM @extschema@.check_stage_event_pipeline(ARRAY(SELECT stage_event_id FROM new_events));
-    PERFORM @extschema@.sync_opportunity_stage(deals);
+    PERFORM sales_kpi_internal.check_stage_event_pipeline(ARRAY(SELECT stage_event_id FROM new_events));
+    PERFORM sales_kpi_internal.sync_opportunity_stage(deals);
     RETURN NULL;
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION @extschema@.stage_event_after_delete()
+CREATE OR REPLACE FUNCTION sales_kpi_internal.stage_event_after_delete()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -351,8 +405,8 @@ AS $$
 DECLARE
     deals bigint[] := ARRAY(SELECT DISTINCT opportunity_id FROM old_events);
 BEGIN
-    PERFORM @extschema@.lock_deals(deals);
-    PERFORM @extschema@.sync_opportunity_stage(deals);
+    PERFORM sales_kpi_internal.lock_deals(deals);
+    PERFORM sales_kpi_internal.sync_opportunity_stage(deals);
     RETURN NULL;
 END;
 $$;
@@ -454,7 +508,7 @@ COMMENT ON FUNCTION @extschema@.move_stage(bigint, bigint, timestamptz, numeric)
 -- loader's inserts, a replaced snapshot, a correction or a deletion) moves
 -- the deal to its newest snapshot here.  KPIs rely on this: a deal with no
 -- snapshot after an instant is its own row at that instant.
-CREATE OR REPLACE FUNCTION @extschema@.opportunity_history_after_change()
+CREATE OR REPLACE FUNCTION sales_kpi_internal.opportunity_history_after_change()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -470,10 +524,10 @@ BEGIN
         RETURN NULL;
     END IF;
     deals := ARRAY(SELECT DISTINCT opportunity_id FROM changed_snapshots);
-    PERFORM @extschema@.lock_deals(deals);
+    PERFORM sales_kpi_internal.lock_deals(deals);
     -- (a deletion may be its deal's own, by cascade)
     IF TG_OP <> 'DELETE' AND row_security_active('@extschema@.opportunity') THEN
-        PERFORM @extschema@.refuse_unseen_deals(deals);
+        PERFORM sales_kpi_internal.refuse_unseen_deals(deals);
     END IF;
     -- by the deals' ids (one probe each), not by joining the transition
     -- table, so that no plan depends on its size
@@ -742,7 +796,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.refresh_rep_visibility() IS
     'Rebuilds rep_visibility from rep.db_role and rep.manager_id (run after loading rep with triggers off).';
 
-CREATE FUNCTION @extschema@.rep_after_change()
+CREATE FUNCTION sales_kpi_internal.rep_after_change()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -762,17 +816,17 @@ END;
 $$;
 CREATE TRIGGER rep_after_insert
     AFTER INSERT ON @extschema@.rep
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.rep_after_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.rep_after_change();
 CREATE TRIGGER rep_after_update
     AFTER UPDATE ON @extschema@.rep
     REFERENCING OLD TABLE AS old_reps NEW TABLE AS new_reps
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.rep_after_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.rep_after_change();
 CREATE TRIGGER rep_after_delete
     AFTER DELETE ON @extschema@.rep
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.rep_after_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.rep_after_change();
 CREATE TRIGGER rep_after_truncate
     AFTER TRUNCATE ON @extschema@.rep
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.rep_after_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.rep_after_change();
 
 -- The policies, table by table: the USING and WITH CHECK expressions of the
 -- policies every login is subject to (TO PUBLIC; the analyst role gets one
@@ -863,7 +917,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.row_security', '');
 ALTER TABLE @extschema@.row_security ENABLE ROW LEVEL SECURITY;
 
 -- Creates the policies the row asks for, or drops them when there is none.
-CREATE FUNCTION @extschema@.apply_row_security()
+CREATE FUNCTION sales_kpi_internal.apply_row_security()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -921,7 +975,7 @@ END;
 $$;
 CREATE TRIGGER row_security_apply
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.row_security
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.apply_row_security();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.apply_row_security();
 
 -- Turns row-level security on: the policies above for every login, and one
 -- that passes every row for members of the analyst role, when given.  Run
@@ -1334,7 +1388,7 @@ BEGIN
     INSERT INTO @extschema@.fx_rate (currency, valid_from, rate)
     SELECT code, month, rate FROM demo_fx WHERE code <> v_base ORDER BY code, month;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('fx_rate', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('fx_rate', v_n, v_t);
 
     -- The sales process: four pipelines, stages with a typical stay in days,
     -- and one to three milestones per open stage.
@@ -1431,16 +1485,16 @@ BEGIN
     INSERT INTO @extschema@.pipeline (pipeline_id, name, qualified_position)
     SELECT pipeline_id, name, 2 FROM demo_pipe ORDER BY pipeline_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('pipeline', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('pipeline', v_n, v_t);
     INSERT INTO @extschema@.stage (stage_id, pipeline_id, name, position, kind, probability, forecast_category)
     SELECT stage_id, pipeline_id, name, position, kind, probability, forecast_category
       FROM demo_stage ORDER BY stage_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('stage', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('stage', v_n, v_t);
     INSERT INTO @extschema@.milestone (milestone_id, stage_id, name, position, required)
     SELECT milestone_id, stage_id, name, position, required FROM demo_ms ORDER BY milestone_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('milestone', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('milestone', v_n, v_t);
 
     -- Regions: where accounts are and teams sell, the local working hours
     -- (UTC offset), the zones reps work in, and which region's team covers
@@ -1520,7 +1574,7 @@ BEGIN
     INSERT INTO @extschema@.rep (rep_id, name, team, manager_id, role, hired_on, timezone)
     SELECT rep_id, name, team, manager_id, role, hired_on, timezone FROM demo_rep ORDER BY rep_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('rep', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('rep', v_n, v_t);
 
     -- Who may own a deal of a region on a date: the AEs (SDRs) of the
     -- covering region in order of hiring, so that those hired by the date
@@ -2031,7 +2085,7 @@ BEGIN
       JOIN demo_cover cv ON cv.rid = l.rid AND cv.role = 'sdr'
       LEFT JOIN demo_acc_contact ac USING (account_id);
 
-    v_t := @extschema@.demo_progress('deals generated, with their history, accounts and people', (SELECT count(*) FROM demo_opp), v_t);
+    v_t := sales_kpi_internal.demo_progress('deals generated, with their history, accounts and people', (SELECT count(*) FROM demo_opp), v_t);
 
     -- Now the tables, parents first.
     INSERT INTO @extschema@.account (account_id, name, industry, segment, region, created_at)
@@ -2048,12 +2102,12 @@ BEGIN
       LEFT JOIN (SELECT account_id, min(created_at) AS first_lead FROM demo_lead GROUP BY account_id) l USING (account_id)
      ORDER BY a.account_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('account', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('account', v_n, v_t);
 
     INSERT INTO @extschema@.contact (contact_id, account_id, name, title, role)
     SELECT contact_id, account_id, name, title, role FROM demo_contact ORDER BY contact_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('contact', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('contact', v_n, v_t);
 
     INSERT INTO @extschema@.opportunity
            (opportunity_id, pipeline_id, account_id, owner_id, name, kind, amount, currency, source,
@@ -2070,7 +2124,7 @@ BEGIN
               FROM demo_path p ORDER BY p.id, p.ord DESC) f USING (id)
      ORDER BY o.id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('opportunity', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('opportunity', v_n, v_t);
 
     -- All stage events in one statement; each carries the deal's amount
     -- and owner at that moment.  Ids follow time; rows go in deal by deal
@@ -2086,7 +2140,7 @@ BEGIN
                           LIMIT 1) h
      ORDER BY p.id, p.ord;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('stage_event', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('stage_event', v_n, v_t);
 
     INSERT INTO @extschema@.opportunity_history
            (opportunity_id, changed_at, amount, expected_close, forecast_category, owner_id)
@@ -2094,7 +2148,7 @@ BEGIN
       FROM demo_hist h
      ORDER BY h.id, h.changed_at;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('opportunity_history', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('opportunity_history', v_n, v_t);
 
     SELECT format('opportunity %s: %s', o.opportunity_id,
                   CASE WHEN e.stage_id IS DISTINCT FROM o.stage_id THEN 'stage differs from its newest event'
@@ -2123,7 +2177,7 @@ BEGIN
       FROM demo_lead
      ORDER BY lead_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('lead', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('lead', v_n, v_t);
 
     -- One to four people of the account per deal; won deals more often
     -- involve the first contact, usually the decision maker.
@@ -2138,7 +2192,7 @@ BEGIN
       JOIN demo_contact c ON c.contact_id = x.first_contact + (p.s + g.t) % x.n_contact
      ORDER BY 1, 2;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('opportunity_contact', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('opportunity_contact', v_n, v_t);
 
     -- Milestones: reached during the stay in their stage, most required
     -- ones before moving forward, fewer before a regression or a loss,
@@ -2201,7 +2255,7 @@ BEGIN
     INSERT INTO @extschema@.milestone_event (opportunity_id, milestone_id, completed_at)
     SELECT id, milestone_id, completed_at AT TIME ZONE 'UTC' FROM demo_me ORDER BY id, milestone_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('milestone_event', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('milestone_event', v_n, v_t);
 
     -- Activities: everyday touches over each deal's life (more for busy
     -- reps, won deals and long cycles), the step that reached some of the
@@ -2310,7 +2364,7 @@ BEGIN
       FROM done d
      ORDER BY d.opp_id, d.occurred_at, d.activity_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('activity', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('activity', v_n, v_t);
 
     -- Transcripts of about one connected call in ten: alternating turns
     -- with some monologues, small pauses and a few overlaps, stretched to
@@ -2402,7 +2456,7 @@ BEGIN
       FROM scaled s
      ORDER BY s.activity_id, s.t;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('utterance', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('utterance', v_n, v_t);
 
     -- Won deals in the base currency at the close month's rate, credited
     -- to the owner at the win.
@@ -2446,7 +2500,7 @@ BEGIN
              WHERE r.role = 'ae') x
      ORDER BY x.rep_id, x.qs;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('quota', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('quota', v_n, v_t);
 
     -- Forecast submissions: a week before the quarter and every two weeks
     -- in it, commit and best case.  The rep's view of the quarter's outcome
@@ -2490,7 +2544,7 @@ BEGIN
                                               + s.quota::float8 * 0.05 * (1 - s.progress))) c(category, amt)
      ORDER BY 1, 2, 4, 5;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('forecast_submission', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('forecast_submission', v_n, v_t);
 
     -- Recurring revenue of the accounts that bought: a twelfth of each new
     -- or expansion deal from the month after the win, drifting with small
@@ -2547,7 +2601,7 @@ BEGIN
        AND NOT (r.gone_means_missing AND r.month >= r.churned AND r.month < coalesce(r.back, 'infinity'))
      ORDER BY 1, 2;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('recurring_revenue', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('recurring_revenue', v_n, v_t);
 
     -- Invoices of won deals: one, two, three or four installments in the
     -- deal's currency; most paid around the due date, some late, some in
@@ -2588,7 +2642,7 @@ BEGIN
       FROM paid p
      ORDER BY p.due_on, p.id, p.k;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('collection', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('collection', v_n, v_t);
 
     IF v_bulk THEN
         PERFORM set_config('session_replication_role', v_srr, true);
@@ -2616,7 +2670,7 @@ BEGIN
 
     -- a bulk load skipped the trigger that keeps who sees whom
     PERFORM @extschema@.refresh_rep_visibility();
-    v_t := @extschema@.demo_progress('foreign keys checked, rep_visibility rebuilt', NULL, v_t);
+    v_t := sales_kpi_internal.demo_progress('foreign keys checked, rep_visibility rebuilt', NULL, v_t);
 
     -- Later inserts by hand must not collide with the generated ids.
     FOR v_tab, v_col IN
@@ -2659,7 +2713,7 @@ COMMENT ON FUNCTION @extschema@.load_demo(integer, integer, date, boolean) IS
 -- pipeline_value_open_deals reads the breakdown in the same pass: it takes
 -- the dimension and returns the breakdown key and value.
 DROP FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint);
-CREATE FUNCTION @extschema@.pipeline_value_open_deals(as_of timestamptz, lookback interval, min_sample integer,
+CREATE FUNCTION sales_kpi_internal.pipeline_value_open_deals(as_of timestamptz, lookback interval, min_sample integer,
                                                       with_milestone boolean, with_historical boolean,
                                                       sample_ids bigint DEFAULT 50000,
                                                       dimension text DEFAULT 'company')
@@ -2692,7 +2746,7 @@ BEGIN
                date_part('epoch', as_of - od.entered_stage_at) / 86400 AS in_stage,
                od.stage_position AS position, od.stage_probability AS probability,
                od.dimension_key, od.dimension_value AS value
-          FROM @extschema@.open_deal_rows(as_of, dimension) od
+          FROM sales_kpi_internal.open_deal_rows(as_of, dimension) od
     ),
     -- milestone weighting: the next probability of each open stage
     next_stage AS (
@@ -2829,7 +2883,7 @@ BEGIN
       LEFT JOIN historical h ON h.stage_id = d.stage_id AND h.days = floor(d.in_stage)::integer;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint, text) IS
     'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for) and their breakdown key and value for a dimension (the rep: the owner at as_of).';
 
 -- Linear write paths: no trigger query joins a transition table by a plan
@@ -2840,14 +2894,14 @@ COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval,
 COMMENT ON COLUMN @extschema@.opportunity.snapshot_at IS
     'When the newest opportunity_history snapshot was taken, null without one (maintained): the row says what that snapshot says, so the deal stood as its row at any instant since. A deal inserted with it set gets no creation snapshot: it brings its own history (a restore).';
 
-CREATE OR REPLACE FUNCTION @extschema@.opportunity_after_insert()
+CREATE OR REPLACE FUNCTION sales_kpi_internal.opportunity_after_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 BEGIN
-    PERFORM @extschema@.check_opportunity_stage(
+    PERFORM sales_kpi_internal.check_opportunity_stage(
         ARRAY(SELECT opportunity_id FROM new_deals
                WHERE stage_id IS NOT NULL OR closed_at IS NOT NULL));
     INSERT INTO @extschema@.opportunity_history
@@ -2860,7 +2914,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION @extschema@.opportunity_after_update_general()
+CREATE FUNCTION sales_kpi_internal.opportunity_after_update_general()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -2899,7 +2953,7 @@ BEGIN
                   DETAIL = format('The newest snapshot was taken at %s; the row says %s.',
                                   coalesce(bad.changed_at::text, 'null'), coalesce(bad.snapshot_at::text, 'null'));
     END IF;
-    PERFORM @extschema@.check_opportunity_stage(
+    PERFORM sales_kpi_internal.check_opportunity_stage(
         ARRAY(SELECT c.opportunity_id
                 FROM (SELECT n.opportunity_id, n.stage_id, n.closed_at, n.stage_entered_at, n.pipeline_id
                         FROM new_deals n
@@ -2959,23 +3013,23 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.opportunity_after_update_general() IS
+COMMENT ON FUNCTION sales_kpi_internal.opportunity_after_update_general() IS
     'Internal: the checks and snapshots of an update of deals; called by opportunity_after_update() for an update that changes a field they depend on.';
 
-CREATE OR REPLACE FUNCTION @extschema@.opportunity_after_update()
+CREATE OR REPLACE FUNCTION sales_kpi_internal.opportunity_after_update()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'opportunity_after_update'
 LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.opportunity_after_update() IS
+COMMENT ON FUNCTION sales_kpi_internal.opportunity_after_update() IS
     'Trigger: checks an update of deals and takes its snapshots, through opportunity_after_update_general() unless the update changes no field they depend on.';
 
-CREATE OR REPLACE FUNCTION @extschema@.opportunity_history_before_insert()
+CREATE OR REPLACE FUNCTION sales_kpi_internal.opportunity_history_before_insert()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'opportunity_history_before_insert'
 LANGUAGE C;
 
 -- Clear errors for absurd arguments: infinite flow instants, unknown teams.
-CREATE FUNCTION @extschema@.check_team(team text)
+CREATE FUNCTION sales_kpi_internal.check_team(team text)
 RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -2990,10 +3044,10 @@ BEGIN
     RETURN team;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.check_team(text) IS
+COMMENT ON FUNCTION sales_kpi_internal.check_team(text) IS
     'Internal: the team when it is null or some rep''s team, else a 22023 naming the argument.';
 
-CREATE OR REPLACE FUNCTION @extschema@.pipeline_flow_args(from_at timestamptz, to_at timestamptz, mode text,
+CREATE OR REPLACE FUNCTION sales_kpi_internal.pipeline_flow_args(from_at timestamptz, to_at timestamptz, mode text,
                                                dimension text, close_before date,
                                                OUT from_at_r timestamptz, OUT to_at_r timestamptz,
                                                OUT close_before_r date)
@@ -3002,8 +3056,8 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 BEGIN
-    to_at_r := @extschema@.finite_instant(coalesce(to_at, now()), 'to_at');
-    from_at_r := @extschema@.finite_instant(coalesce(from_at, @extschema@.period_start(to_at_r, 'quarter')),
+    to_at_r := sales_kpi_internal.finite_instant(coalesce(to_at, now()), 'to_at');
+    from_at_r := sales_kpi_internal.finite_instant(coalesce(from_at, @extschema@.period_start(to_at_r, 'quarter')),
                                             'from_at');
     IF from_at_r > to_at_r THEN
         RAISE EXCEPTION 'argument "to_at" (%) must not be earlier than "from_at" (%)', to_at_r, from_at_r
@@ -3020,10 +3074,10 @@ BEGIN
                                 AT TIME ZONE @extschema@.reporting_timezone())::date);
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_flow_args(timestamptz, timestamptz, text, text, date) IS
+COMMENT ON FUNCTION sales_kpi_internal.pipeline_flow_args(timestamptz, timestamptz, text, text, date) IS
     'Internal: validates the arguments of the pipeline flow functions and fills in their defaults.';
 
-CREATE OR REPLACE FUNCTION @extschema@.pipeline_flow_rows(p_from_at timestamptz, p_to_at timestamptz, p_mode text,
+CREATE OR REPLACE FUNCTION sales_kpi_internal.pipeline_flow_rows(p_from_at timestamptz, p_to_at timestamptz, p_mode text,
                                                p_dimension text, p_team text, p_close_before date,
                                                p_totals boolean)
 RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
@@ -3043,8 +3097,8 @@ DECLARE
     v_day date;
     v_primary boolean;
 BEGIN
-    a := @extschema@.pipeline_flow_args(p_from_at, p_to_at, p_mode, p_dimension, p_close_before);
-    PERFORM @extschema@.check_team(p_team);
+    a := sales_kpi_internal.pipeline_flow_args(p_from_at, p_to_at, p_mode, p_dimension, p_close_before);
+    PERFORM sales_kpi_internal.check_team(p_team);
     v_primary := p_mode = 'primary';
     v_day := (a.to_at_r AT TIME ZONE @extschema@.reporting_timezone())::date;
     RETURN QUERY
@@ -3062,7 +3116,7 @@ BEGIN
                  AND (s.expected_close_e IS NULL OR s.expected_close_e < a.close_before_r) AS win_e,
                p_team IS NULL OR rs.team IS NOT DISTINCT FROM p_team AS team_s,
                p_team IS NULL OR re.team IS NOT DISTINCT FROM p_team AS team_e
-          FROM @extschema@.pipeline_flow_states(a.from_at_r, a.to_at_r, p_team) s
+          FROM sales_kpi_internal.pipeline_flow_states(a.from_at_r, a.to_at_r, p_team) s
           -- the deal's attributes only for a breakdown by one of them
           LEFT JOIN @extschema@.deal_dimensions dd
                  ON p_dimension NOT IN ('company', 'rep', 'team') AND dd.opportunity_id = s.opportunity_id
@@ -3154,13 +3208,13 @@ BEGIN
      GROUP BY f.dv, f.category;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_flow_rows(timestamptz, timestamptz, text, text, text, date, boolean) IS
+COMMENT ON FUNCTION sales_kpi_internal.pipeline_flow_rows(timestamptz, timestamptz, text, text, text, date, boolean) IS
     'Internal: the rows of pipeline_flow_deals, or with p_totals the totals per dimension value and category for pipeline_flow.';
 
 
 
 -- load_demo prints its progress, a NOTICE per phase.
-CREATE FUNCTION @extschema@.demo_progress(phase text, row_count bigint, since timestamptz)
+CREATE FUNCTION sales_kpi_internal.demo_progress(phase text, row_count bigint, since timestamptz)
 RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -3174,7 +3228,7 @@ BEGIN
     RETURN now_;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.demo_progress(text, bigint, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.demo_progress(text, bigint, timestamptz) IS
     'Internal: prints one progress line of load_demo (phase, rows, seconds since the previous phase) and returns the time.';
 
 -- Imported rows keep their CRM identity; deals may lack an account and
@@ -3234,7 +3288,7 @@ COMMENT ON COLUMN @extschema@.opportunity.account_id IS
     'The customer; null is allowed (real CRM exports have deals without one) and reported by data_quality_findings as missing_account.';
 COMMENT ON COLUMN @extschema@.opportunity.product IS 'What was sold, as the CRM names it; the product breakdown of every KPI (''(none)'' when null).';
 
-CREATE OR REPLACE FUNCTION @extschema@.forecast_accuracy_rows(p_from timestamptz, p_to timestamptz, p_grain text,
+CREATE OR REPLACE FUNCTION sales_kpi_internal.forecast_accuracy_rows(p_from timestamptz, p_to timestamptz, p_grain text,
                                                    p_dimension text, p_as_of timestamptz, p_cutoff interval)
 RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
                period_complete boolean, commit_amount numeric, commit_submitted_at timestamptz,
@@ -3253,14 +3307,14 @@ DECLARE
     lo timestamptz;
     hi timestamptz;
 BEGIN
-    PERFORM @extschema@.check_kpi_args(p_as_of, grain => p_grain);
-    PERFORM @extschema@.rep_dimension(p_dimension, 'Forecasts are submitted by reps, so accuracy breaks down by rep or team only.');
+    PERFORM sales_kpi_internal.check_kpi_args(p_as_of, grain => p_grain);
+    PERFORM sales_kpi_internal.rep_dimension(p_dimension, 'Forecasts are submitted by reps, so accuracy breaks down by rep or team only.');
     IF p_cutoff IS NULL THEN
         RAISE EXCEPTION 'argument "cutoff" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
 
     SELECT min(s.period_start), max(s.period_end) INTO lo, hi
-      FROM @extschema@.resolve_series(p_from, p_to, p_grain, p_as_of) s;
+      FROM sales_kpi_internal.resolve_series(p_from, p_to, p_grain, p_as_of) s;
 
     RETURN QUERY
     WITH series AS MATERIALIZED (
@@ -3268,10 +3322,10 @@ BEGIN
                (s.period_start AT TIME ZONE tz)::date AS start_date,
                (s.period_end AT TIME ZONE tz)::date AS end_date,
                s.period_end <= p_as_of AS complete
-          FROM @extschema@.resolve_series(p_from, p_to, p_grain, p_as_of) s
+          FROM sales_kpi_internal.resolve_series(p_from, p_to, p_grain, p_as_of) s
     ), won AS MATERIALIZED (
         SELECT b.owner_id, b.closed_at, b.amount_base
-          FROM @extschema@.forecast_accuracy_bookings(lo, hi, p_as_of) b
+          FROM sales_kpi_internal.forecast_accuracy_bookings(lo, hi, p_as_of) b
     ), actual AS (
         -- a deal without owner counts for rep_id -1 (dimension value '(none)')
         SELECT s.period_start, coalesce(w.owner_id, -1) AS rep_id, sum(w.amount_base) AS bookings
@@ -3337,7 +3391,7 @@ BEGIN
      ORDER BY sm.dv, sm.period_start;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.forecast_accuracy_rows(timestamptz, timestamptz, text, text, timestamptz, interval) IS
+COMMENT ON FUNCTION sales_kpi_internal.forecast_accuracy_rows(timestamptz, timestamptz, text, text, timestamptz, interval) IS
     'Internal: the rows of forecast_accuracy().';
 
 -- Deals name their product: a breakdown of every KPI.  dimension_value
@@ -3378,7 +3432,7 @@ COMMENT ON TABLE @extschema@.fx_rate IS
 -- pg_restore and a plain dump set it), as PostgreSQL skips its own checks
 -- of references between objects while a dump loads; data_quality_findings
 -- reports a row left without a rate (missing_fx_rate).
-CREATE FUNCTION @extschema@.currency_rate_check()
+CREATE FUNCTION sales_kpi_internal.currency_rate_check()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -3457,13 +3511,13 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.currency_rate_check() IS
+COMMENT ON FUNCTION sales_kpi_internal.currency_rate_check() IS
     'Trigger: refuses a deal or invoice in a currency other than the base currency with no row in fx_rate (skipped while a dump loads: check_function_bodies off).';
 
 -- Removing the last rate of a currency that a deal or invoice is in is
 -- refused, as deleting a referenced row is.  To replace a currency's rates,
 -- upsert them, or delete and insert in one statement (a data-modifying WITH).
-CREATE FUNCTION @extschema@.fx_rate_after_remove()
+CREATE FUNCTION sales_kpi_internal.fx_rate_after_remove()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -3517,37 +3571,37 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.fx_rate_after_remove() IS
+COMMENT ON FUNCTION sales_kpi_internal.fx_rate_after_remove() IS
     'Trigger: refuses a delete, update or truncate of fx_rate that leaves a currency a deal or invoice is in without a rate.';
 
 
 CREATE TRIGGER opportunity_currency_insert
     AFTER INSERT ON @extschema@.opportunity
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.currency_rate_check();
 CREATE TRIGGER opportunity_currency_update
     AFTER UPDATE ON @extschema@.opportunity
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.currency_rate_check();
 CREATE TRIGGER collection_currency_insert
     AFTER INSERT ON @extschema@.collection
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.currency_rate_check();
 CREATE TRIGGER collection_currency_update
     AFTER UPDATE ON @extschema@.collection
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.currency_rate_check();
 CREATE TRIGGER fx_rate_after_delete
     AFTER DELETE ON @extschema@.fx_rate
     REFERENCING OLD TABLE AS old_rates
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fx_rate_after_remove();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.fx_rate_after_remove();
 CREATE TRIGGER fx_rate_after_update
     AFTER UPDATE ON @extschema@.fx_rate
     REFERENCING OLD TABLE AS old_rates
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fx_rate_after_remove();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.fx_rate_after_remove();
 CREATE TRIGGER fx_rate_after_truncate
     AFTER TRUNCATE ON @extschema@.fx_rate
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fx_rate_after_remove();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.fx_rate_after_remove();
 
 -- A stage event dated in the future is a typo or a bad import, not a
 -- plan: one would make the deal's current stage one it has not reached.
@@ -3565,7 +3619,7 @@ COMMENT ON FUNCTION @extschema@.future_tolerance() IS
 -- The error for a stage event dated beyond future_tolerance().  The
 -- triggers skip the check while a dump loads (check_function_bodies off):
 -- a restore takes what the database held.
-CREATE FUNCTION @extschema@.refuse_future_event(stage_event_id bigint, opportunity_id bigint,
+CREATE FUNCTION sales_kpi_internal.refuse_future_event(stage_event_id bigint, opportunity_id bigint,
                                                 entered_at timestamptz)
 RETURNS void
 LANGUAGE plpgsql
@@ -3585,7 +3639,7 @@ BEGIN
               HINT = 'A stage is entered when it happens; plan future steps with opportunity.expected_close.';
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.refuse_future_event(bigint, bigint, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.refuse_future_event(bigint, bigint, timestamptz) IS
     'Internal: raises the error for a stage event dated more than future_tolerance() ahead.';
 COMMENT ON FUNCTION @extschema@.fx_rate_on(character, date) IS
     'Rate converting currency to the base currency on a date (1 for the base currency): the newest not after the date, else the currency''s first; an error when the currency has none.';
@@ -3607,7 +3661,7 @@ COMMENT ON FUNCTION @extschema@.data_quality_findings(timestamptz) IS
 
 -- The deal's newest stage event not after `at` (latest entered_at, ties
 -- by the higher stage_event_id).
-CREATE FUNCTION @extschema@.stage_event_at(opportunity_id bigint, at timestamptz,
+CREATE FUNCTION sales_kpi_internal.stage_event_at(opportunity_id bigint, at timestamptz,
                                            OUT stage_event_id bigint, OUT stage_id bigint,
                                            OUT entered_at timestamptz)
 -- strict: a NULL argument costs no lookup
@@ -3621,11 +3675,11 @@ AS $$
      ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
      LIMIT 1
 $$;
-COMMENT ON FUNCTION @extschema@.stage_event_at(bigint, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_event_at(bigint, timestamptz) IS
     'Internal: a deal''s newest stage event not after an instant, as one value (NULL fields if none).';
 
 -- The deal's newest history snapshot not after `at`.
-CREATE FUNCTION @extschema@.snapshot_at(opportunity_id bigint, at timestamptz,
+CREATE FUNCTION sales_kpi_internal.snapshot_at(opportunity_id bigint, at timestamptz,
                                         OUT changed_at timestamptz, OUT amount numeric, OUT expected_close date,
                                         OUT forecast_category text, OUT owner_id bigint)
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -3638,7 +3692,7 @@ AS $$
      ORDER BY hi.changed_at DESC
      LIMIT 1
 $$;
-COMMENT ON FUNCTION @extschema@.snapshot_at(bigint, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.snapshot_at(bigint, timestamptz) IS
     'Internal: a deal''s newest history snapshot not after an instant, as one value (NULL fields if none).';
 
 -- The KPI engine, closed deals.  Every KPI is computed in two steps, as the
@@ -3658,17 +3712,17 @@ COMMENT ON FUNCTION @extschema@.snapshot_at(bigint, timestamptz) IS
 -- group by value, as they always have.
 
 -- Internal: the stable key of a breakdown value (dimension.c).
-CREATE FUNCTION @extschema@.dimension_key(dimension text, pipeline_id bigint, owner_id bigint, value text)
+CREATE FUNCTION sales_kpi_internal.dimension_key(dimension text, pipeline_id bigint, owner_id bigint, value text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'dimension_key'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.dimension_key(text, bigint, bigint, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.dimension_key(text, bigint, bigint, text) IS
     'Internal: the stable key of a breakdown value: the owner id for rep, the pipeline id for pipeline, the value itself otherwise.';
 
 -- Internal: refuses period bounds that are not a strictly increasing
 -- one-dimensional array of at least two instants, without NULLs, indexed
 -- from 1.  Returns true.
-CREATE FUNCTION @extschema@.check_bounds(bounds timestamptz[])
+CREATE FUNCTION sales_kpi_internal.check_bounds(bounds timestamptz[])
 RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -3689,20 +3743,20 @@ BEGIN
     RETURN true;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.check_bounds(timestamptz[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.check_bounds(timestamptz[]) IS
     'Internal: checks an array of period bounds (at least two, strictly increasing, no nulls); true or 22023.';
 
 -- Internal: checks the dimension of the closed-deal functions: those of
 -- dimension_value() and deal_size_band.
-CREATE FUNCTION @extschema@.closed_dimension(dimension text)
+CREATE FUNCTION sales_kpi_internal.closed_dimension(dimension text)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN dimension = 'deal_size_band' THEN dimension
-                ELSE @extschema@.outcome_dimension(dimension) END
+                ELSE sales_kpi_internal.outcome_dimension(dimension) END
 $$;
-COMMENT ON FUNCTION @extschema@.closed_dimension(text) IS
+COMMENT ON FUNCTION sales_kpi_internal.closed_dimension(text) IS
     'Internal: checks the dimension of the closed-deal partials (the common ones and deal_size_band) and returns it.';
 
 -- Internal: the breakdown of the KPI engine's passes as SQL, for a query
@@ -3715,7 +3769,7 @@ COMMENT ON FUNCTION @extschema@.closed_dimension(text) IS
 -- statistics (a call over every attribute multiplies them all).  The
 -- dimension must be one of dimension_value()'s (checked here, so the
 -- fragments only ever hold known names); the caller supplies the aliases.
-CREATE FUNCTION @extschema@.dimension_sql(dimension text, deal text, owner text,
+CREATE FUNCTION sales_kpi_internal.dimension_sql(dimension text, deal text, owner text,
                                           OUT joins text, OUT value text)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -3743,7 +3797,7 @@ BEGIN
     END IF;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.dimension_sql(text, text, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.dimension_sql(text, text, text) IS
     'Internal: the joins and the value expression of a breakdown for a query text of the KPI engine, over a deal row and an owner expression (the value of dimension_value()).';
 
 -- Internal: what a partials query groups by, as SQL over a row named
@@ -3756,7 +3810,7 @@ COMMENT ON FUNCTION @extschema@.dimension_sql(text, text, text) IS
 -- width_bucket() of every row, lets the planner estimate the groups from
 -- column statistics (an expression over an instant counts one group per
 -- instant) and sum them up in the workers.
-CREATE FUNCTION @extschema@.key_column(dimension text, alias text)
+CREATE FUNCTION sales_kpi_internal.key_column(dimension text, alias text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -3765,17 +3819,17 @@ AS $$
                           WHEN 'pipeline' THEN alias || '.pipeline_id'
                           ELSE 'NULL::bigint' END
 $$;
-COMMENT ON FUNCTION @extschema@.key_column(text, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.key_column(text, text) IS
     'Internal: the id column that keys a breakdown value in a partials query (owner for rep, pipeline for pipeline, none otherwise), as SQL.';
 
-CREATE FUNCTION @extschema@.period_column(bounds timestamptz[], instant text)
+CREATE FUNCTION sales_kpi_internal.period_column(bounds timestamptz[], instant text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN cardinality(bounds) = 2 THEN '1' ELSE format('width_bucket(%s, $5)', instant) END
 $$;
-COMMENT ON FUNCTION @extschema@.period_column(timestamptz[], text) IS
+COMMENT ON FUNCTION sales_kpi_internal.period_column(timestamptz[], text) IS
     'Internal: the period of a row in a partials query over the bounds $5, as SQL: width_bucket of the instant, or 1 for one period.';
 
 -- The KPI engine, funnel (see 53_closed_partials.sql for the pattern): the
@@ -3812,14 +3866,14 @@ DROP FUNCTION @extschema@.deal_funnel_progress(bigint[], timestamptz, boolean);
 -- deal_funnel_progress().  Only the deals with opportunity_id between
 -- first_id and last_id (null: unbounded) are read, so that a caller can
 -- read halves of the deals in calls that parallel workers run at once.
-CREATE FUNCTION @extschema@.funnel_reach(as_of timestamptz, first_id bigint DEFAULT NULL,
+CREATE FUNCTION sales_kpi_internal.funnel_reach(as_of timestamptz, first_id bigint DEFAULT NULL,
                                          last_id bigint DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, reached_rank integer, strict_rank integer)
 AS 'MODULE_PATHNAME', 'funnel_reach'
 -- the cost of reading the whole history, so that the planner runs the two
 -- halves in parallel workers
 LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 500000;
-COMMENT ON FUNCTION @extschema@.funnel_reach(timestamptz, bigint, bigint) IS
+COMMENT ON FUNCTION sales_kpi_internal.funnel_reach(timestamptz, bigint, bigint) IS
     'Internal: per deal with a stage event by as_of (opportunity_id between first_id and last_id), the open-stage rank it reached and the strict rank, from one ordered pass over the stage history.';
 
 -- Deals closed in [$1, $2) as they stood at $3, each with its breakdown
@@ -3842,7 +3896,7 @@ COMMENT ON FUNCTION @extschema@.funnel_reach(timestamptz, bigint, bigint) IS
 -- closed_partials (summed up in the same query, in parallel workers when
 -- the range is big enough): each run is planned with its actual dates and
 -- dimension (the joins a dimension does not need are planned away).
-CREATE FUNCTION @extschema@.closed_deal_query(dimension text)
+CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -3872,7 +3926,7 @@ WITH closed AS (
            o.currency, (o.e).stage_id, (o.e).entered_at, o.source, o.competitor, o.kind, o.product,
            s.kind, true
       FROM (SELECT o.*,
-                   @extschema@.stage_event_at(CASE WHEN o.stage_entered_at > $3 THEN c.opportunity_id END, $3)
+                   sales_kpi_internal.stage_event_at(CASE WHEN o.stage_entered_at > $3 THEN c.opportunity_id END, $3)
                        AS e
               FROM (SELECT DISTINCT t.opportunity_id
                       FROM @extschema@.stage_event t
@@ -3894,10 +3948,10 @@ WITH closed AS (
     SELECT c.opportunity_id, c.pipeline_id, c.account_id, c.created_at, c.currency, c.stage_id,
            c.closed_at, c.source, c.competitor, c.kind, c.product, c.outcome,
            CASE WHEN NOT c.changed THEN c.owner_id
-                ELSE coalesce((@extschema@.snapshot_at(c.opportunity_id, c.closed_at)).owner_id, c.owner_id)
+                ELSE coalesce((sales_kpi_internal.snapshot_at(c.opportunity_id, c.closed_at)).owner_id, c.owner_id)
            END AS owner_id,
            CASE WHEN NOT c.changed THEN c.amount
-                ELSE coalesce((@extschema@.snapshot_at(c.opportunity_id, $3)).amount, c.amount)
+                ELSE coalesce((sales_kpi_internal.snapshot_at(c.opportunity_id, $3)).amount, c.amount)
            END AS amount
       FROM closed c
 ), converted AS (
@@ -3913,24 +3967,24 @@ WITH closed AS (
 )
 SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
        l.amount, l.currency, l.amount_base, l.account_id,
-       @extschema@.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
+       sales_kpi_internal.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
        l.value AS dimension_value
   FROM labelled l
 $sql$,
         -- deal_size_band: of the amount in the base currency
         CASE WHEN dimension = 'deal_size_band' THEN '@extschema@.deal_size_band(c.amount_base)' ELSE d.value END,
         CASE WHEN dimension = 'deal_size_band' THEN '' ELSE d.joins END)
-      FROM @extschema@.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
+      FROM sales_kpi_internal.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
                                      'c', 'c.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.closed_deal_query(text) IS
+COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text) IS
     'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials().';
 
 -- JIT compilation would cost more than these queries run.  The range is
 -- read with a bitmap scan: deals close in another order than they were
 -- written, so an index scan visits heap pages at random (2.1 s against
 -- 0.3 s for a year at 1M deals).
-CREATE FUNCTION @extschema@.closed_deal_rows(period_start timestamptz, period_end timestamptz,
+CREATE FUNCTION sales_kpi_internal.closed_deal_rows(period_start timestamptz, period_end timestamptz,
                                              as_of timestamptz, dimension text)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
                stage_id bigint, created_at timestamptz, closed_at timestamptz,
@@ -3943,13 +3997,13 @@ SET jit = off
 SET enable_indexscan = off
 AS $$
 DECLARE
-    dim text := @extschema@.closed_dimension(dimension);
+    dim text := sales_kpi_internal.closed_dimension(dimension);
 BEGIN
-    RETURN QUERY EXECUTE @extschema@.closed_deal_query(dim)
+    RETURN QUERY EXECUTE sales_kpi_internal.closed_deal_query(dim)
         USING period_start, period_end, as_of, dim;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
     'Internal: the rows of closed_deals() with each deal''s breakdown key and value for a dimension (those of dimension_value() and deal_size_band), read in the same pass.';
 
 CREATE OR REPLACE FUNCTION @extschema@.closed_deals(period_start timestamptz, period_end timestamptz,
@@ -3963,7 +4017,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT cd.opportunity_id, cd.pipeline_id, cd.owner_id, cd.outcome, cd.stage_id, cd.created_at,
            cd.closed_at, cd.amount, cd.currency, cd.amount_base, cd.account_id
-      FROM @extschema@.closed_deal_rows(period_start, period_end, as_of, 'company') cd
+      FROM sales_kpi_internal.closed_deal_rows(period_start, period_end, as_of, 'company') cd
 $$;
 COMMENT ON FUNCTION @extschema@.closed_deals(timestamptz, timestamptz, timestamptz) IS
     'Deals closed (won or lost) in [period_start, period_end) as the history stood at as_of, with the owner at the close, the amount known at as_of and that amount in the base currency at the close-date rate.';
@@ -3977,7 +4031,7 @@ COMMENT ON FUNCTION @extschema@.closed_deals(timestamptz, timestamptz, timestamp
 -- the closed amount.  Only periods and keys with a closed deal
 -- have a row.  Any split of a period into consecutive bounds rolls up to
 -- the same summaries as the whole period.
-CREATE FUNCTION @extschema@.closed_partials(bounds timestamptz[], as_of timestamptz,
+CREATE FUNCTION sales_kpi_internal.closed_partials(bounds timestamptz[], as_of timestamptz,
                                             dimension text DEFAULT 'company', with_cycles boolean DEFAULT true)
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
                outcomes @extschema@.winloss, won_cycles @extschema@.duration_summary, closed_amount numeric)
@@ -3991,35 +4045,35 @@ SET enable_indexscan = off
 SET work_mem = '64MB'
 AS $$
 DECLARE
-    dim text := @extschema@.closed_dimension(dimension);
+    dim text := sales_kpi_internal.closed_dimension(dimension);
 BEGIN
     IF as_of IS NULL OR with_cycles IS NULL THEN
         RAISE EXCEPTION 'arguments "as_of" and "with_cycles" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.check_bounds(bounds);
+    PERFORM sales_kpi_internal.check_bounds(bounds);
     -- the cycles' summary only when asked for ($6): its 8 kB per group
     -- would otherwise steer the planner away from hashing the groups
     RETURN QUERY EXECUTE format($sql$
-        SELECT @extschema@.dimension_key($4, %1$s, %1$s, cd.dimension_value), cd.dimension_value,
+        SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, cd.dimension_value), cd.dimension_value,
                $5[%2$s], $5[%2$s + 1],
                @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base),
                %3$s,
                sum(cd.amount_base)
           FROM (%4$s) cd
          GROUP BY %1$s, cd.dimension_value, %2$s$sql$,
-        @extschema@.key_column(dim, 'cd'),
-        @extschema@.period_column(bounds, 'cd.closed_at'),
+        sales_kpi_internal.key_column(dim, 'cd'),
+        sales_kpi_internal.period_column(bounds, 'cd.closed_at'),
         CASE WHEN with_cycles
              THEN $agg$CASE WHEN bool_or(cd.outcome = 'won') THEN
                       @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))
                           FILTER (WHERE cd.outcome = 'won') END$agg$
              ELSE 'NULL::@extschema@.duration_summary' END,
-        @extschema@.closed_deal_query(dim))
+        sales_kpi_internal.closed_deal_query(dim))
         USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.closed_partials(timestamptz[], timestamptz, text, boolean) IS
+COMMENT ON FUNCTION sales_kpi_internal.closed_partials(timestamptz[], timestamptz, text, boolean) IS
     'Internal: per period [bounds[i], bounds[i+1]) and dimension key, the deals closed as of as_of: win/loss summary (won amount in the base currency), duration summary of the won deals'' cycles (with_cycles) and the closed amount.';
 
 -- The KPI engine, funnel (see 53_closed_partials.sql for the pattern): the
@@ -4039,7 +4093,7 @@ COMMENT ON FUNCTION @extschema@.closed_partials(timestamptz[], timestamptz, text
 -- deal that moved since (stage_entered_at is after as_of), whose newest
 -- event not after as_of is looked up; the owner likewise comes from the
 -- history only for a deal with a snapshot after as_of.
-CREATE FUNCTION @extschema@.funnel_partials(bounds timestamptz[], as_of timestamptz,
+CREATE FUNCTION sales_kpi_internal.funnel_partials(bounds timestamptz[], as_of timestamptz,
                                             dimension text DEFAULT 'company', strict boolean DEFAULT false,
                                             method text DEFAULT NULL)
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
@@ -4061,7 +4115,7 @@ SET random_page_cost = 1.1
 SET parallel_tuple_cost = 0.01
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
     in_order boolean := strict IS DISTINCT FROM false;
     lo timestamptz;
     hi timestamptz;
@@ -4075,10 +4129,10 @@ BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.check_bounds(bounds);
+    PERFORM sales_kpi_internal.check_bounds(bounds);
     -- a funnel summary counts ranks 1..64: name the pipeline that has more
     SELECT p.name, r.open_stages INTO too_long
-      FROM @extschema@.funnel_stage_ranks() r
+      FROM sales_kpi_internal.funnel_stage_ranks() r
       JOIN @extschema@.pipeline p ON p.pipeline_id = r.pipeline_id
      WHERE r.open_stages > 64
      LIMIT 1;
@@ -4087,7 +4141,7 @@ BEGIN
                         too_long.open_stages
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
-    label := @extschema@.dimension_sql(dim, 'b', 'b.owner_id');
+    label := sales_kpi_internal.dimension_sql(dim, 'b', 'b.owner_id');
     lo := bounds[1];
     hi := bounds[cardinality(bounds)];
     -- How each deal's reached rank is found (method, null: by size).  When
@@ -4108,7 +4162,7 @@ BEGIN
     -- reltuples is -1 before the table's first ANALYZE: then group
     walk := coalesce(method = 'walk', born_deals > 0 AND all_deals > 0 AND born_deals > 0.25 * all_deals);
     IF walk THEN
-        mid := @extschema@.deal_id_midpoint();
+        mid := sales_kpi_internal.deal_id_midpoint();
         IF mid IS NULL THEN
             RETURN;             -- no deals
         END IF;
@@ -4123,14 +4177,14 @@ BEGIN
                o.kind, o.product, cs.kind AS outcome,
                CASE WHEN $4 NOT IN ('rep', 'team') THEN NULL
                     WHEN coalesce(o.snapshot_at > $3, false)
-                    THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
+                    THEN coalesce((sales_kpi_internal.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
                     ELSE o.owner_id END AS owner_id
           FROM @extschema@.opportunity o
           -- the stage at as_of: the current one, unless the deal moved since
           -- (calls, not subqueries, so that the pass may run in parallel)
           LEFT JOIN @extschema@.stage cs
             ON cs.stage_id = CASE WHEN o.stage_entered_at > $3
-                                  THEN (@extschema@.stage_event_at(o.opportunity_id, $3)).stage_id
+                                  THEN (sales_kpi_internal.stage_event_at(o.opportunity_id, $3)).stage_id
                                   ELSE o.stage_id END
          -- deals created after as_of did not exist yet
          WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3
@@ -4139,7 +4193,7 @@ BEGIN
           FROM born b
           %s
     ), %s%s
-    SELECT @extschema@.dimension_key($4, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
+    SELECT sales_kpi_internal.dimension_key($4, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
            $5[rd.piece], $5[rd.piece + 1], rd.pipeline_id,
            @extschema@.funnel_agg(rd.rk),
            @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
@@ -4152,17 +4206,17 @@ BEGIN
         CASE WHEN walk THEN $walk$progress AS (
         -- per deal with an event by as_of, in two halves of the deals
         SELECT w.opportunity_id, w.reached_rank, w.strict_rank
-          FROM @extschema@.funnel_reach($3, NULL, $6) w
+          FROM sales_kpi_internal.funnel_reach($3, NULL, $6) w
         UNION ALL
         SELECT w.opportunity_id, w.reached_rank, w.strict_rank
-          FROM @extschema@.funnel_reach($3, $6 + 1, NULL) w
+          FROM sales_kpi_internal.funnel_reach($3, $6 + 1, NULL) w
     )$walk$
         ELSE $join$events AS NOT MATERIALIZED (
         -- the stage events by as_of of the deals created in the periods
         SELECT e.opportunity_id, e.entered_at, rk.kind, rk.rank, rk.open_stages
           FROM @extschema@.opportunity o
           JOIN @extschema@.stage_event e ON e.opportunity_id = o.opportunity_id
-          JOIN @extschema@.funnel_stage_ranks() rk ON rk.stage_id = e.stage_id
+          JOIN sales_kpi_internal.funnel_stage_ranks() rk ON rk.stage_id = e.stage_id
          WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3 AND e.entered_at <= $3
     ), progress AS (
         -- per deal with an event by as_of: the rank it reached
@@ -4191,7 +4245,7 @@ BEGIN
                 WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
          GROUP BY f.opportunity_id
     )$strict$ ELSE '' END,
-        @extschema@.period_column(bounds, 'l.created_at'),
+        sales_kpi_internal.period_column(bounds, 'l.created_at'),
         -- a won deal of a pipeline without open stages reached no rank
         CASE WHEN NOT in_order THEN 'nullif(pr.reached_rank, 0)' WHEN walk THEN 'pr.strict_rank'
              ELSE 'sp.strict_rank' END,
@@ -4200,7 +4254,7 @@ BEGIN
         USING lo, hi, as_of, dim, bounds, mid;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.funnel_partials(timestamptz[], timestamptz, text, boolean, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.funnel_partials(timestamptz[], timestamptz, text, boolean, text) IS
     'Internal: per period [bounds[i], bounds[i+1]) of creation, dimension key and pipeline, funnel summaries of the open-stage rank the deals reached as of as_of (all, still open, won); with strict, only ranks first entered in order; method walk or group (null: by the share of deals in the periods).';
 
 -- The query of the deals created in [$1, $2) and no later than $3, as they
@@ -4209,7 +4263,7 @@ COMMENT ON FUNCTION @extschema@.funnel_partials(timestamptz[], timestamptz, text
 -- EXECUTE in deal_states_at (the rows) and state_partials (summed up in the
 -- same query): each run is planned with its actual dates and dimension, so
 -- the lookups and joins a dimension does not need are planned away.
-CREATE FUNCTION @extschema@.deal_state_query(dimension text)
+CREATE FUNCTION sales_kpi_internal.deal_state_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -4225,7 +4279,7 @@ WITH state AS (
       -- e is only evaluated where it is used, per field read: this subquery
       -- is pulled up (kept apart, it would keep the pass out of parallel
       -- workers)
-      FROM (SELECT o.*, @extschema@.stage_event_at(o.opportunity_id, $3) AS e
+      FROM (SELECT o.*, sales_kpi_internal.stage_event_at(o.opportunity_id, $3) AS e
               FROM @extschema@.opportunity o
              WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3) o
 ), labelled AS (
@@ -4237,7 +4291,7 @@ WITH state AS (
     SELECT lb.*,
            CASE WHEN $4 NOT IN ('rep', 'team') THEN NULL
                 WHEN NOT (lb.late OR lb.moved) THEN lb.owner_id
-                ELSE coalesce((@extschema@.snapshot_at(lb.opportunity_id, coalesce(lb.closed, $3))).owner_id,
+                ELSE coalesce((sales_kpi_internal.snapshot_at(lb.opportunity_id, coalesce(lb.closed, $3))).owner_id,
                               lb.owner_id)
            END AS owner_then
       FROM labelled lb
@@ -4248,13 +4302,13 @@ WITH state AS (
       %s
 )
 SELECT v.opportunity_id, v.created_at, v.outcome, v.closed AS closed_at, v.owner_then AS owner_id,
-       @extschema@.dimension_key($4, v.pipeline_id, v.owner_then, v.value) AS dimension_key,
+       sales_kpi_internal.dimension_key($4, v.pipeline_id, v.owner_then, v.value) AS dimension_key,
        v.value AS dimension_value, v.pipeline_id
   FROM valued v
 $sql$, d.value, d.joins)
-      FROM @extschema@.dimension_sql(dimension, 'ow', 'ow.owner_then') d
+      FROM sales_kpi_internal.dimension_sql(dimension, 'ow', 'ow.owner_then') d
 $query$;
-COMMENT ON FUNCTION @extschema@.deal_state_query(text) IS
+COMMENT ON FUNCTION sales_kpi_internal.deal_state_query(text) IS
     'Internal: the query of the deals created in [$1, $2) and by $3 as they stood at $3, with their breakdown for a dimension (also passed as $4), run by deal_states_at() and state_partials().';
 
 -- The partials of the cohort KPIs: per creation period [bounds[i],
@@ -4263,7 +4317,7 @@ COMMENT ON FUNCTION @extschema@.deal_state_query(text) IS
 -- deals censored at `at` (negative ages as 0), and how many are still
 -- open.  Only periods and keys with a deal have a row; any split of a
 -- period into consecutive bounds rolls up to the same summaries.
-CREATE FUNCTION @extschema@.state_partials(bounds timestamptz[], at timestamptz,
+CREATE FUNCTION sales_kpi_internal.state_partials(bounds timestamptz[], at timestamptz,
                                            dimension text DEFAULT 'company')
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
                ages @extschema@.survival, still_open bigint)
@@ -4276,13 +4330,13 @@ SET work_mem = '64MB'
 SET enable_hashagg = on
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'argument "at" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(at, 'at');
-    PERFORM @extschema@.check_bounds(bounds);
+    PERFORM sales_kpi_internal.finite_instant(at, 'at');
+    PERFORM sales_kpi_internal.check_bounds(bounds);
     -- a survival summary takes 6 kB per group: a year of monthly rep or team
     -- groups (tens of thousands) hashes to disk, at twice the time of
     -- sorting the deals by group; the few groups of the other breakdowns
@@ -4291,7 +4345,7 @@ BEGIN
         PERFORM pg_catalog.set_config('enable_hashagg', 'off', true);
     END IF;
     RETURN QUERY EXECUTE format($sql$
-        SELECT @extschema@.dimension_key($4, %1$s, %1$s, ds.dimension_value), ds.dimension_value,
+        SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, ds.dimension_value), ds.dimension_value,
                $5[%2$s], $5[%2$s + 1],
                @extschema@.compact(@extschema@.survival_agg(greatest(coalesce(ds.closed_at, $3) - ds.created_at,
                                                                       interval '0'),
@@ -4299,13 +4353,13 @@ BEGIN
                count(*) FILTER (WHERE ds.outcome = 'open')
           FROM (%3$s) ds
          GROUP BY %1$s, ds.dimension_value, %2$s$sql$,
-        @extschema@.key_column(dim, 'ds'),
-        @extschema@.period_column(bounds, 'ds.created_at'),
-        @extschema@.deal_state_query(dim))
+        sales_kpi_internal.key_column(dim, 'ds'),
+        sales_kpi_internal.period_column(bounds, 'ds.created_at'),
+        sales_kpi_internal.deal_state_query(dim))
         USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.state_partials(timestamptz[], timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.state_partials(timestamptz[], timestamptz, text) IS
     'Internal: per creation period [bounds[i], bounds[i+1]) and dimension key, the deals created then as they stood at an instant: survival summary of their age at the close (open deals censored at the instant) and how many are still open.';
 
 -- The query of the deals open at $1 (created by then, not closed then,
@@ -4315,7 +4369,7 @@ COMMENT ON FUNCTION @extschema@.state_partials(timestamptz[], timestamptz, text)
 -- breakdown key and value for the dimension $2 (checked by the caller;
 -- the rep is the owner at $1).  Run by EXECUTE in open_deal_rows and
 -- open_partials, planned with the actual instant and dimension.
-CREATE FUNCTION @extschema@.open_deal_query(dimension text)
+CREATE FUNCTION sales_kpi_internal.open_deal_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -4356,19 +4410,19 @@ SELECT st.opportunity_id, st.pipeline_id, st.stage_id, st.owner_id,
        @extschema@.to_base(st.amount, st.currency, $3) AS amount,
        st.expected_close, coalesce(st.forecast_category, s.forecast_category) AS forecast_category,
        st.entered_at, s.position AS stage_position, s.probability AS stage_probability,
-       @extschema@.dimension_key($2, st.pipeline_id, st.owner_id, v.value) AS dimension_key,
+       sales_kpi_internal.dimension_key($2, st.pipeline_id, st.owner_id, v.value) AS dimension_key,
        v.value AS dimension_value
   FROM staged st
   JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
   %s
  CROSS JOIN LATERAL (SELECT %s AS value) v
 $sql$, d.joins, d.value)
-      FROM @extschema@.dimension_sql(dimension, 'st', 'st.owner_id') d
+      FROM sales_kpi_internal.dimension_sql(dimension, 'st', 'st.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.open_deal_query(text) IS
+COMMENT ON FUNCTION sales_kpi_internal.open_deal_query(text) IS
     'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for a dimension (also passed as $2), run by open_deal_rows() and open_partials().';
 
-CREATE FUNCTION @extschema@.open_deal_rows(as_of timestamptz, dimension text DEFAULT 'company')
+CREATE FUNCTION sales_kpi_internal.open_deal_rows(as_of timestamptz, dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint, amount numeric,
                expected_close date, forecast_category text, entered_stage_at timestamptz,
                stage_position integer, stage_probability numeric, dimension_key text, dimension_value text)
@@ -4378,17 +4432,17 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of');
-    RETURN QUERY EXECUTE @extschema@.open_deal_query(dim)
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    RETURN QUERY EXECUTE sales_kpi_internal.open_deal_query(dim)
         USING as_of, dim, (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.open_deal_rows(timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.open_deal_rows(timestamptz, text) IS
     'Internal: the deals open at as_of (those of pipeline_as_of(as_of, open_only => true)) with their stage''s position and probability, amount in the base currency at the as_of date rate and breakdown key and value for a dimension (the rep: the owner at as_of).';
 
 -- The partials of the stage-weighted pipeline KPIs (weighted_pipeline_value
@@ -4396,7 +4450,7 @@ COMMENT ON FUNCTION @extschema@.open_deal_rows(timestamptz, text) IS
 -- open stage, the deals open at as_of, their amount and the weighted sum
 -- of amount x the stage's probability, in the base currency at the as_of
 -- date rate.
-CREATE FUNCTION @extschema@.open_partials(as_of timestamptz, dimension text DEFAULT 'company')
+CREATE FUNCTION sales_kpi_internal.open_partials(as_of timestamptz, dimension text DEFAULT 'company')
 RETURNS TABLE (dimension_key text, dimension_value text, stage_id bigint, deals bigint, amount numeric,
                weighted_amount numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -4405,22 +4459,22 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE format($sql$
         SELECT od.dimension_key, od.dimension_value, od.stage_id, count(*), sum(od.amount),
                @extschema@.weighted_pipeline(od.amount, od.stage_probability)
           FROM (%s) od
          GROUP BY od.dimension_key, od.dimension_value, od.stage_id$sql$,
-        @extschema@.open_deal_query(dim))
+        sales_kpi_internal.open_deal_query(dim))
         USING as_of, dim, (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.open_partials(timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.open_partials(timestamptz, text) IS
     'Internal: per dimension key and open stage, the deals open at as_of: count, amount and amount x the stage probability, in the base currency at the as_of date rate.';
 
 DROP FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, boolean);
@@ -4435,7 +4489,7 @@ DROP FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, 
 -- looked up.  For the other breakdowns, owner_id is NULL.  The attributes
 -- are read in the same pass (joins a dimension does not need are planned
 -- away).
-CREATE FUNCTION @extschema@.deal_states_at(created_from timestamptz, created_to timestamptz,
+CREATE FUNCTION sales_kpi_internal.deal_states_at(created_from timestamptz, created_to timestamptz,
                                            at timestamptz, dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, created_at timestamptz, outcome text, closed_at timestamptz,
                owner_id bigint, dimension_key text, dimension_value text)
@@ -4445,21 +4499,21 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
     IF created_from IS NULL OR created_to IS NULL OR at IS NULL THEN
         RAISE EXCEPTION 'arguments "created_from", "created_to" and "at" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(at, 'at');
+    PERFORM sales_kpi_internal.finite_instant(at, 'at');
     RETURN QUERY EXECUTE format($sql$
         SELECT ds.opportunity_id, ds.created_at, ds.outcome, ds.closed_at, ds.owner_id, ds.dimension_key,
                ds.dimension_value
-          FROM (%s) ds$sql$, @extschema@.deal_state_query(dim))
+          FROM (%s) ds$sql$, sales_kpi_internal.deal_state_query(dim))
         USING created_from, created_to, at, dim;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.deal_states_at(timestamptz, timestamptz, timestamptz, text) IS
     'Internal: deals created in [created_from, created_to) as they stood at an instant: outcome won, lost or open and close instant from the newest stage event not after it, with the breakdown key and value of a dimension (the rep credited: the owner at the close, or at the instant when open).';
 
 CREATE OR REPLACE FUNCTION @extschema@.cohort_win_rate(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
@@ -4475,20 +4529,20 @@ AS $$
     WITH s AS MATERIALIZED (
         SELECT r.period_start, r.period_end,
                row_number() OVER (ORDER BY r.period_start) AS idx
-          FROM @extschema@.resolve_series(cohort_win_rate.from_at, cohort_win_rate.to_at,
+          FROM sales_kpi_internal.resolve_series(cohort_win_rate.from_at, cohort_win_rate.to_at,
                                           cohort_win_rate.grain, cohort_win_rate.as_of) r
          -- checked before the series is made
-         WHERE @extschema@.check_kpi_args(grain => cohort_win_rate.grain, horizon => cohort_win_rate.horizon)
+         WHERE sales_kpi_internal.check_kpi_args(grain => cohort_win_rate.grain, horizon => cohort_win_rate.horizon)
     ), b AS (
         -- the series' periods are consecutive: their starts and the last end
         SELECT array_agg(s.period_start ORDER BY s.period_start) || max(s.period_end) AS bounds,
-               @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim
+               sales_kpi_internal.outcome_dimension(cohort_win_rate.dimension) AS dim
           FROM s
     ), g AS (
         SELECT s.idx, sp.dimension_value AS value, @extschema@.rollup(sp.ages) AS sv,
                sum(sp.still_open) AS still_open
           FROM b
-         CROSS JOIN @extschema@.state_partials(b.bounds, cohort_win_rate.as_of, b.dim) sp
+         CROSS JOIN sales_kpi_internal.state_partials(b.bounds, cohort_win_rate.as_of, b.dim) sp
           JOIN s ON s.period_start = sp.period_start
          GROUP BY 1, 2
     )
@@ -4527,14 +4581,14 @@ DECLARE
     -- the won and lost stages
     terminal bigint[];
     -- the deals are read in two halves, ids up to mid and after it
-    mid bigint := coalesce(@extschema@.deal_id_midpoint(), 0);
+    mid bigint := coalesce(sales_kpi_internal.deal_id_midpoint(), 0);
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     SELECT coalesce(array_agg(p.stage_id), '{}'), coalesce(array_agg(s.stage_id), '{}')
       INTO pair_from, pair_to
-      FROM @extschema@.stage_ordinal() p, @extschema@.stage_ordinal() s
+      FROM sales_kpi_internal.stage_ordinal() p, sales_kpi_internal.stage_ordinal() s
      WHERE (p.kind = 'open' AND s.kind = 'open' AND s.ordinal <> p.ordinal + 1)
         OR (p.kind IN ('won', 'lost') AND s.kind <> 'open');
     SELECT coalesce(array_agg(s.stage_id), '{}') INTO terminal
@@ -4542,16 +4596,16 @@ BEGIN
     RETURN QUERY
     -- (not materialized: a CTE scan would keep the query from parallel workers)
     WITH st AS NOT MATERIALIZED (
-        SELECT * FROM @extschema@.stage_ordinal()
+        SELECT * FROM sales_kpi_internal.stage_ordinal()
     ), hist AS MATERIALIZED (
         -- one pass over the deals, their histories and their first
         -- snapshots (stage_history_check), in two halves of the deals that
         -- parallel workers read at once: the events that may break a rule
         -- (the moves between the pairs of stages listed and the other
         -- suspects) and the deals whose row may
-        SELECT * FROM @extschema@.stage_history_check(as_of, pair_from, pair_to, terminal, NULL, mid)
+        SELECT * FROM sales_kpi_internal.stage_history_check(as_of, pair_from, pair_to, terminal, NULL, mid)
         UNION ALL
-        SELECT * FROM @extschema@.stage_history_check(as_of, pair_from, pair_to, terminal, mid + 1, NULL)
+        SELECT * FROM sales_kpi_internal.stage_history_check(as_of, pair_from, pair_to, terminal, mid + 1, NULL)
     ), ev AS (
         -- the suspect events (the rules are checked below: an event that
         -- breaks none gives no row)
@@ -4778,13 +4832,13 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
     WITH p AS (
-        SELECT r.period_start, r.period_end, @extschema@.outcome_dimension(deal_size.dimension) AS dim
-          FROM @extschema@.resolve_period(deal_size.period_start, deal_size.period_end, deal_size.as_of) r
+        SELECT r.period_start, r.period_end, sales_kpi_internal.outcome_dimension(deal_size.dimension) AS dim
+          FROM sales_kpi_internal.resolve_period(deal_size.period_start, deal_size.period_end, deal_size.as_of) r
     ), labelled AS (
         -- distinct accounts do not add up across periods: read the rows
         SELECT cd.dimension_value AS value, cd.amount_base, cd.account_id
           FROM p
-         CROSS JOIN @extschema@.closed_deal_rows(p.period_start, p.period_end, deal_size.as_of, p.dim) cd
+         CROSS JOIN sales_kpi_internal.closed_deal_rows(p.period_start, p.period_end, deal_size.as_of, p.dim) cd
          WHERE cd.outcome = 'won'
     ), g AS (
         SELECT l.value,
@@ -4827,19 +4881,19 @@ COMMENT ON FUNCTION @extschema@.deal_size(timestamptz, timestamptz, text, timest
 -- The attributes come by hash joins in the same pass, only those the
 -- dimension needs (dimension_sql).
 
-CREATE FUNCTION @extschema@.created_deal_query(dimension text, by_ids boolean DEFAULT false)
+CREATE FUNCTION sales_kpi_internal.created_deal_query(dimension text, by_ids boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $query$
     SELECT format($sql$
 SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
-       @extschema@.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
+       sales_kpi_internal.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
        v.value AS dimension_value
   FROM (SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.source, o.competitor, o.kind, o.product,
                o.created_at,
                CASE WHEN o.snapshot_at > $3
-                    THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
+                    THEN coalesce((sales_kpi_internal.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
                     ELSE o.owner_id END AS owner_id
           FROM @extschema@.opportunity o
          WHERE %s) cr
@@ -4848,12 +4902,12 @@ SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
 $sql$, CASE WHEN by_ids THEN 'o.opportunity_id = ANY ($5)'
             ELSE 'o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3' END,
        d.joins, d.value)
-      FROM @extschema@.dimension_sql(dimension, 'cr', 'cr.owner_id') d
+      FROM sales_kpi_internal.dimension_sql(dimension, 'cr', 'cr.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.created_deal_query(text, boolean) IS
+COMMENT ON FUNCTION sales_kpi_internal.created_deal_query(text, boolean) IS
     'Internal: the query of the deals created in [$1, $2) and by $3 (by_ids: the deals listed in $5, whenever created), with the owner at $3 and their breakdown for a dimension (also passed as $4), run by created_deal_rows() and deal_breakdowns().';
 
-CREATE FUNCTION @extschema@.created_deal_rows(period_start timestamptz, period_end timestamptz,
+CREATE FUNCTION sales_kpi_internal.created_deal_rows(period_start timestamptz, period_end timestamptz,
                                               as_of timestamptz, dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, created_at timestamptz,
                dimension_key text, dimension_value text)
@@ -4863,23 +4917,23 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
     IF period_start IS NULL OR period_end IS NULL OR as_of IS NULL THEN
         RAISE EXCEPTION 'arguments "period_start", "period_end" and "as_of" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of');
-    RETURN QUERY EXECUTE @extschema@.created_deal_query(dim)
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    RETURN QUERY EXECUTE sales_kpi_internal.created_deal_query(dim)
         USING period_start, period_end, as_of, dim;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.created_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.created_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
     'Internal: the deals created in [period_start, period_end) and by as_of, with the owner at as_of (the rep credited) and the breakdown key and value of a dimension.';
 
 -- The same for a set of deals found by other means (the entries of a
 -- stage in a window): one index probe per listed deal, in id order.
-CREATE FUNCTION @extschema@.deal_breakdowns(opportunity_ids bigint[], as_of timestamptz,
+CREATE FUNCTION sales_kpi_internal.deal_breakdowns(opportunity_ids bigint[], as_of timestamptz,
                                             dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, created_at timestamptz,
                dimension_key text, dimension_value text)
@@ -4889,17 +4943,17 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of');
-    RETURN QUERY EXECUTE @extschema@.created_deal_query(dim, true)
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    RETURN QUERY EXECUTE sales_kpi_internal.created_deal_query(dim, true)
         USING NULL::timestamptz, NULL::timestamptz, as_of, dim, opportunity_ids;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.deal_breakdowns(bigint[], timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.deal_breakdowns(bigint[], timestamptz, text) IS
     'Internal: the listed deals with the owner at as_of (the rep credited) and the breakdown key and value of a dimension.';
 
 CREATE OR REPLACE FUNCTION @extschema@.funnel_rates(period_start timestamptz DEFAULT NULL,
@@ -4922,14 +4976,14 @@ SET work_mem = '64MB'
 -- one index probe per candidate deal: a cache of probe results would never hit
 SET enable_memoize = off
 AS $fn$
-    SELECT @extschema@.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
+    SELECT sales_kpi_internal.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
 
     WITH per AS MATERIALIZED (
         SELECT r.period_start AS ps, r.period_end AS pe,
                -- leads have a source, an SDR and an account, but no pipeline, competitor or deal kind
                funnel_rates.dimension IN ('company', 'rep', 'team', 'source', 'industry', 'segment', 'region')
                    AS lead_dims
-          FROM @extschema@.resolve_period(funnel_rates.period_start, funnel_rates.period_end, funnel_rates.as_of) r
+          FROM sales_kpi_internal.resolve_period(funnel_rates.period_start, funnel_rates.period_end, funnel_rates.as_of) r
     ), lead_rows AS MATERIALIZED (
         -- leads created in the period, classified by their own attributes
         SELECT l.lead_id, l.rep_id, l.source, l.account_id,
@@ -4941,11 +4995,11 @@ AS $fn$
     ), new_opps AS MATERIALIZED (
         -- created deals: the rep credited is the owner at as_of
         SELECT n.opportunity_id, n.dimension_value
-          FROM per, @extschema@.created_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) n
+          FROM per, sales_kpi_internal.created_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) n
     ), closed AS MATERIALIZED (
         -- closed deals: the owner at the close
         SELECT c.opportunity_id, c.outcome, c.dimension_value
-          FROM per, @extschema@.closed_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) c
+          FROM per, sales_kpi_internal.closed_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) c
     ), qstages AS MATERIALIZED (
         -- the stages whose entry makes a deal a Qop: open ones from the pipeline's
         -- qualified_position on, and won (a won deal passed every open stage)
@@ -5056,7 +5110,7 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION @extschema@.gate_violation_rows(from_at timestamptz, to_at timestamptz, dim text,
+CREATE OR REPLACE FUNCTION sales_kpi_internal.gate_violation_rows(from_at timestamptz, to_at timestamptz, dim text,
                                                 as_of timestamptz)
 RETURNS TABLE (dimension_value text, period_start timestamptz, period_end timestamptz,
                opportunity_id bigint, stage_event_id bigint, pipeline_id bigint, gate_mode text,
@@ -5074,15 +5128,15 @@ DECLARE
     hi timestamptz;
     by_deal boolean := dim NOT IN ('company', 'rep', 'team');
     -- the deals are read in two halves, ids up to mid and after it
-    mid bigint := coalesce(@extschema@.deal_id_midpoint(), 0);
+    mid bigint := coalesce(sales_kpi_internal.deal_id_midpoint(), 0);
     gate_from bigint[];
     gate_to bigint[];
     gate_milestone bigint[];
     gate_label text[];
 BEGIN
-    PERFORM @extschema@.check_health_rep_args(dim, as_of, NULL, from_at, to_at);
+    PERFORM sales_kpi_internal.check_health_rep_args(dim, as_of, NULL, from_at, to_at);
     SELECT min(s.period_start), max(s.period_end) INTO lo, hi
-      FROM @extschema@.resolve_series(from_at, to_at, 'month', as_of) s;
+      FROM sales_kpi_internal.resolve_series(from_at, to_at, 'month', as_of) s;
     -- for every forward move between two stages of a pipeline (a later
     -- open stage, or won): the required milestones of the stages passed
     SELECT coalesce(array_agg(f.stage_id ORDER BY ps.position, ms.position), '{}'),
@@ -5105,10 +5159,10 @@ BEGIN
         -- of a stage it passed incomplete
         SELECT v.stage_event_id, v.opportunity_id, v.from_stage_id, v.stage_id, v.entered_at, v.rep_id,
                v.missing_milestones, v.missing_count, v.completed_late_count
-          FROM (SELECT * FROM @extschema@.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone,
+          FROM (SELECT * FROM sales_kpi_internal.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone,
                                                               gate_label, NULL, mid)
                 UNION ALL
-                SELECT * FROM @extschema@.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone,
+                SELECT * FROM sales_kpi_internal.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone,
                                                               gate_label, mid + 1, NULL)) v
     )
     SELECT CASE WHEN by_deal
@@ -5155,7 +5209,7 @@ AS $$
     WITH p AS MATERIALIZED (
         SELECT r.period_start AS ps, r.period_end AS pe,
                r.period_end - (r.period_end - r.period_start) / 10 AS cut
-          FROM @extschema@.resolve_period(period_start, period_end, as_of) r
+          FROM sales_kpi_internal.resolve_period(period_start, period_end, as_of) r
     ), won AS (
         SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
                     THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
@@ -5174,7 +5228,7 @@ AS $$
            sum(w.amount_base), coalesce(sum(w.amount_base) FILTER (WHERE w.late), 0),
            (coalesce(sum(w.amount_base) FILTER (WHERE w.late), 0) / nullif(sum(w.amount_base), 0))::double precision
       FROM won w CROSS JOIN p
-     WHERE @extschema@.check_health_rep_args(dimension, as_of)
+     WHERE sales_kpi_internal.check_health_rep_args(dimension, as_of)
      GROUP BY w.dv, p.ps, p.pe, p.cut
 $$;
 
@@ -5196,7 +5250,7 @@ AS $$
                (r.period_start AT TIME ZONE @extschema@.reporting_timezone()) AS lo_local,
                (r.period_end AT TIME ZONE @extschema@.reporting_timezone()) AS hi_local,
                (SELECT max(rr.month) FROM @extschema@.recurring_revenue rr) AS last_month
-          FROM @extschema@.resolve_period(period_start, period_end, as_of) r
+          FROM sales_kpi_internal.resolve_period(period_start, period_end, as_of) r
     ), months AS (
         -- first days of the months of the period that have begun by as_of
         SELECT m::date AS month
@@ -5302,10 +5356,10 @@ AS $$
       LEFT JOIN booked b ON b.dv = k.dv
       LEFT JOIN mrr m ON m.dv = k.dv
       LEFT JOIN target t ON t.dv = k.dv
-     WHERE @extschema@.check_health_rep_args(dimension, as_of)
+     WHERE sales_kpi_internal.check_health_rep_args(dimension, as_of)
 $$;
 
-CREATE OR REPLACE FUNCTION @extschema@.outcome_dimension(dimension text, extra text[] DEFAULT '{}')
+CREATE OR REPLACE FUNCTION sales_kpi_internal.outcome_dimension(dimension text, extra text[] DEFAULT '{}')
 RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -5332,10 +5386,10 @@ BEGIN
     RETURN dimension;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.outcome_dimension(text, text[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.outcome_dimension(text, text[]) IS
     'Internal: checks a dimension argument (the common dimensions plus the extra ones a KPI accepts) and returns it; 22023 for an unknown one.';
 
-CREATE OR REPLACE FUNCTION @extschema@.pipeline_value_period_parts(period_start timestamptz, period_end timestamptz,
+CREATE OR REPLACE FUNCTION sales_kpi_internal.pipeline_value_period_parts(period_start timestamptz, period_end timestamptz,
                                                         dimension text, as_of timestamptz,
                                                         lookback interval, min_sample integer,
                                                         with_milestone boolean, with_historical boolean)
@@ -5350,12 +5404,12 @@ SET jit = off
 AS $$
     WITH rp AS MATERIALIZED (
         SELECT r.period_start AS lo, r.period_end AS hi
-          FROM @extschema@.resolve_period(pipeline_value_period_parts.period_start,
+          FROM sales_kpi_internal.resolve_period(pipeline_value_period_parts.period_start,
                                           pipeline_value_period_parts.period_end,
                                           pipeline_value_period_parts.as_of) r
     ), d AS MATERIALIZED (
         SELECT od.*
-          FROM rp, @extschema@.pipeline_value_open_deals(pipeline_value_period_parts.as_of,
+          FROM rp, sales_kpi_internal.pipeline_value_open_deals(pipeline_value_period_parts.as_of,
                                                          pipeline_value_period_parts.lookback,
                                                          pipeline_value_period_parts.min_sample,
                                                          with_milestone, with_historical,
@@ -5378,7 +5432,7 @@ AS $$
     ), won_agg AS (
         -- the closed-deal partials of the period: bookings credited to the owner at the close
         SELECT cp.dimension_value AS dv, sum(@extschema@.won_amount(cp.outcomes)) AS bookings
-          FROM rp, @extschema@.closed_partials(ARRAY[rp.lo, rp.hi], pipeline_value_period_parts.as_of,
+          FROM rp, sales_kpi_internal.closed_partials(ARRAY[rp.lo, rp.hi], pipeline_value_period_parts.as_of,
                                                pipeline_value_period_parts.dimension, false) cp
          WHERE @extschema@.won_count(cp.outcomes) > 0
          GROUP BY 1
@@ -5410,10 +5464,10 @@ AS $$
       LEFT JOIN won_agg w ON w.dv = k.dv
       LEFT JOIN quota_agg q ON q.dv = k.dv
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_value_period_parts(timestamptz, timestamptz, text, timestamptz, interval, integer, boolean, boolean) IS
+COMMENT ON FUNCTION sales_kpi_internal.pipeline_value_period_parts(timestamptz, timestamptz, text, timestamptz, interval, integer, boolean, boolean) IS
     'Internal: per breakdown value, the open pipeline at as_of expected to close in the period (weighted and by forecast category), the bookings so far and the quota.';
 
-CREATE OR REPLACE FUNCTION @extschema@.rep_timeline_activity(lo timestamptz, hi timestamptz, as_of timestamptz,
+CREATE OR REPLACE FUNCTION sales_kpi_internal.rep_timeline_activity(lo timestamptz, hi timestamptz, as_of timestamptz,
                                                   starts timestamptz[], dim text)
 RETURNS TABLE (b integer, dv text, peer text, n numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -5477,7 +5531,7 @@ BEGIN
 END;
 $fn$;
 
-CREATE OR REPLACE FUNCTION @extschema@.rep_timeline_closed(lo timestamptz, hi timestamptz, as_of timestamptz,
+CREATE OR REPLACE FUNCTION sales_kpi_internal.rep_timeline_closed(lo timestamptz, hi timestamptz, as_of timestamptz,
                                                 starts timestamptz[], dim text)
 RETURNS TABLE (b integer, dv text, peer text, wl @extschema@.winloss, cycle_days numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -5526,7 +5580,7 @@ SET jit = off
 AS $$
     WITH m AS MATERIALIZED (
         SELECT t.period_start AS ps, t.period_end AS pe
-          FROM @extschema@.trailing_months(as_of) t
+          FROM sales_kpi_internal.trailing_months(as_of) t
     ), closed AS (
         -- deal attributes are looked up only for the breakdowns that need them
         -- the month of a close: binary search in the month starts
@@ -5553,7 +5607,7 @@ AS $$
            sum(g.bookings), avg(g.bookings), stddev_pop(g.bookings),
            (stddev_pop(g.bookings) / nullif(avg(g.bookings), 0))::double precision
       FROM grid g
-     WHERE @extschema@.check_health_rep_args(dimension, as_of)
+     WHERE sales_kpi_internal.check_health_rep_args(dimension, as_of)
      GROUP BY g.dv
 $$;
 
@@ -5570,21 +5624,21 @@ SET jit = off
 AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end, least(r.period_end, sales_cycle.as_of) AS t_ref,
-               @extschema@.outcome_dimension(sales_cycle.dimension) AS dim,
-               CASE WHEN @extschema@.check_kpi_args(lookback => sales_cycle.lookback) THEN sales_cycle.lookback END
+               sales_kpi_internal.outcome_dimension(sales_cycle.dimension) AS dim,
+               CASE WHEN sales_kpi_internal.check_kpi_args(lookback => sales_cycle.lookback) THEN sales_cycle.lookback END
                    AS lookback
-          FROM @extschema@.resolve_period(sales_cycle.period_start, sales_cycle.period_end, sales_cycle.as_of) r
+          FROM sales_kpi_internal.resolve_period(sales_cycle.period_start, sales_cycle.period_end, sales_cycle.as_of) r
     ), w AS (
         SELECT cp.dimension_value AS value, @extschema@.rollup(cp.won_cycles) AS ds
           FROM p
-         CROSS JOIN @extschema@.closed_partials(ARRAY[p.period_start, p.period_end], sales_cycle.as_of, p.dim) cp
+         CROSS JOIN sales_kpi_internal.closed_partials(ARRAY[p.period_start, p.period_end], sales_cycle.as_of, p.dim) cp
          WHERE cp.won_cycles IS NOT NULL
          GROUP BY 1
     ), k AS (
         SELECT sp.dimension_value AS value, @extschema@.rollup(sp.ages) AS sv,
                @extschema@.survival_count(@extschema@.rollup(sp.ages)) - sum(sp.still_open) AS closed
           FROM p
-         CROSS JOIN @extschema@.state_partials(ARRAY[p.t_ref - p.lookback, p.t_ref], p.t_ref, p.dim) sp
+         CROSS JOIN sales_kpi_internal.state_partials(ARRAY[p.t_ref - p.lookback, p.t_ref], p.t_ref, p.dim) sp
          GROUP BY 1
     )
     SELECT p.dim, v.value, p.period_start, p.period_end,
@@ -5617,11 +5671,11 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    SELECT @extschema@.pipeline_value_check_args(stage_pipeline_value.as_of, stage_pipeline_value.dimension);
+    SELECT sales_kpi_internal.pipeline_value_check_args(stage_pipeline_value.as_of, stage_pipeline_value.dimension);
     WITH per_stage AS (
         SELECT op.dimension_value AS dv, op.stage_id, sum(op.deals)::bigint AS deals, sum(op.amount) AS amount,
                sum(op.weighted_amount) AS weighted
-          FROM @extschema@.open_partials(stage_pipeline_value.as_of, stage_pipeline_value.dimension) op
+          FROM sales_kpi_internal.open_partials(stage_pipeline_value.as_of, stage_pipeline_value.dimension) op
          GROUP BY 1, 2
     ), value_of_pipeline AS (
         -- each pipeline lists its stages for every breakdown value found among
@@ -5644,7 +5698,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.stage_pipeline_value(timestamptz, text) IS
     'Deals open at as_of per pipeline and open stage (and breakdown value): count, amount and amount x stage probability, in the base currency at the as_of date rate. Stages without deals show zeros.';
 
-CREATE OR REPLACE FUNCTION @extschema@.stage_time_durations_rows(at_time timestamptz, dim text, ids bigint[])
+CREATE OR REPLACE FUNCTION sales_kpi_internal.stage_time_durations_rows(at_time timestamptz, dim text, ids bigint[])
 RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
                pipeline_id bigint, pipeline text, stage_id bigint, stage text, stage_position integer,
                is_open boolean, is_current boolean, stays bigint,
@@ -5663,7 +5717,7 @@ DECLARE
     open_names text[];
     open_positions integer[];
 BEGIN
-    PERFORM @extschema@.check_kpi_args(at_time, dim);
+    PERFORM sales_kpi_internal.check_kpi_args(at_time, dim);
     SELECT array_agg(s.stage_id ORDER BY s.stage_id), array_agg(s.name ORDER BY s.stage_id),
            array_agg(s.position ORDER BY s.stage_id)
       INTO open_stages, open_names, open_positions
@@ -5671,12 +5725,12 @@ BEGIN
      WHERE s.kind = 'open';
     RETURN QUERY
     WITH deal AS MATERIALIZED (
-        SELECT * FROM @extschema@.stage_time_deals(at_time, ids)
+        SELECT * FROM sales_kpi_internal.stage_time_deals(at_time, ids)
     ), stay AS (
         -- every stay of these deals in an open stage, totalled per deal and
         -- stage as it is read in one index scan (stage_stay_totals)
         SELECT x.*, array_position(open_stages, x.stage_id) AS k
-          FROM @extschema@.stage_stay_totals(at_time, ARRAY(SELECT dl.opportunity_id FROM deal dl), open_stages) x
+          FROM sales_kpi_internal.stage_stay_totals(at_time, ARRAY(SELECT dl.opportunity_id FROM deal dl), open_stages) x
     )
     SELECT dim,
            CASE WHEN dim = 'company' THEN 'all'
@@ -5699,7 +5753,7 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION @extschema@.stage_time_norms_rows(at_time timestamptz, dim text, lb interval)
+CREATE OR REPLACE FUNCTION sales_kpi_internal.stage_time_norms_rows(at_time timestamptz, dim text, lb interval)
 RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipeline text,
                stage_id bigint, stage text, stage_position integer,
                stays bigint, mean_days double precision,
@@ -5722,7 +5776,7 @@ DECLARE
     half integer;
     open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
 BEGIN
-    PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
+    PERFORM sales_kpi_internal.check_kpi_args(at_time, dim, lookback => lb);
     -- The deals won in the lookback as the history stood at as_of, in deal
     -- order: those now won that closed in it, less those with events after
     -- as_of, plus those of them that were won then.
@@ -5732,7 +5786,7 @@ BEGIN
     ), won AS (
         -- deals whose newest event not after as_of is won and entered in [as_of - lookback, as_of]
         SELECT o.opportunity_id, o.pipeline_id, o.closed_at
-          FROM @extschema@.stage_time_won_deals(at_time - lb, at_time) o
+          FROM sales_kpi_internal.stage_time_won_deals(at_time - lb, at_time) o
          WHERE o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
         UNION ALL
         SELECT o.opportunity_id, o.pipeline_id, e.entered_at
@@ -5773,9 +5827,9 @@ BEGIN
         SELECT wd.pipeline_id, wd.dv, x.stage_id, @extschema@.duration_agg(x.left_at - x.entered_at) AS d
           -- each won deal's completed stays in open stages, from one index
           -- scan over their events (stage_stays)
-          FROM (SELECT * FROM @extschema@.stage_stays(at_time, w_id[:half], open_stages)
+          FROM (SELECT * FROM sales_kpi_internal.stage_stays(at_time, w_id[:half], open_stages)
                 UNION ALL
-                SELECT * FROM @extschema@.stage_stays(at_time, w_id[half + 1:], open_stages)) x
+                SELECT * FROM sales_kpi_internal.stage_stays(at_time, w_id[half + 1:], open_stages)) x
           JOIN (SELECT w.opportunity_id, w.pipeline_id,
                        CASE WHEN dim = 'company' THEN 'all'
                             ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
@@ -5802,9 +5856,9 @@ BEGIN
         -- for the company, the stays alone: a stage event always names a
         -- stage of the deal's pipeline
         SELECT s.pipeline_id, 'all', x.stage_id, @extschema@.duration_agg(x.left_at - x.entered_at)
-          FROM (SELECT * FROM @extschema@.stage_stays(at_time, w_id[:half], open_stages)
+          FROM (SELECT * FROM sales_kpi_internal.stage_stays(at_time, w_id[:half], open_stages)
                 UNION ALL
-                SELECT * FROM @extschema@.stage_stays(at_time, w_id[half + 1:], open_stages)) x
+                SELECT * FROM sales_kpi_internal.stage_stays(at_time, w_id[half + 1:], open_stages)) x
           JOIN @extschema@.stage s ON s.stage_id = x.stage_id
          WHERE dim = 'company' AND x.left_at IS NOT NULL
          GROUP BY s.pipeline_id, x.stage_id) g
@@ -5827,7 +5881,7 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION @extschema@.stage_time_stalled_rows(at_time timestamptz, dim text, lb interval)
+CREATE OR REPLACE FUNCTION sales_kpi_internal.stage_time_stalled_rows(at_time timestamptz, dim text, lb interval)
 RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
                pipeline_id bigint, pipeline text, stage_id bigint, stage text, owner_id bigint,
                amount_base numeric, reasons text[],
@@ -5843,7 +5897,7 @@ AS $$
 DECLARE
     as_of_date date;
 BEGIN
-    PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
+    PERFORM sales_kpi_internal.check_kpi_args(at_time, dim, lookback => lb);
     as_of_date := (at_time AT TIME ZONE @extschema@.reporting_timezone())::date;
     RETURN QUERY
     WITH part AS MATERIALIZED (
@@ -5853,11 +5907,11 @@ BEGIN
         SELECT n.stage_id, n.p75_days, NULL::bigint AS opportunity_id, NULL::bigint AS pipeline_id,
                NULL::bigint AS owner_id, NULL::date AS expected_close, NULL::numeric AS amount_base,
                NULL::timestamptz AS entered_at, NULL::text[] AS names
-          FROM @extschema@.stage_time_norms_rows(at_time, 'company', lb) n
+          FROM sales_kpi_internal.stage_time_norms_rows(at_time, 'company', lb) n
         UNION ALL
         SELECT d.stage_id, NULL, d.opportunity_id, d.pipeline_id, d.owner_id, d.expected_close, d.amount_base,
                d.entered_at, d.missing_milestones
-          FROM @extschema@.stage_time_open_deals(at_time) d
+          FROM sales_kpi_internal.stage_time_open_deals(at_time) d
     ), deal AS (
         -- the current stay of each open deal
         SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.expected_close, p.amount_base,
@@ -5905,7 +5959,7 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    SELECT @extschema@.pipeline_value_check_args(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension,
+    SELECT sales_kpi_internal.pipeline_value_check_args(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension,
                                                  weighted_pipeline_value.weighting, weighted_pipeline_value.lookback,
                                                  weighted_pipeline_value.min_sample);
     WITH agg AS (
@@ -5913,7 +5967,7 @@ AS $$
         -- others weigh each deal
         SELECT op.dimension_value AS dv, sum(op.deals)::bigint AS deals, coalesce(sum(op.amount), 0) AS amount,
                coalesce(sum(op.weighted_amount), 0) AS weighted
-          FROM @extschema@.open_partials(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension) op
+          FROM sales_kpi_internal.open_partials(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension) op
          WHERE weighted_pipeline_value.weighting = 'stage'
          GROUP BY 1
         UNION ALL
@@ -5922,7 +5976,7 @@ AS $$
                                                       CASE weighted_pipeline_value.weighting
                                                            WHEN 'milestone' THEN od.milestone_probability
                                                            ELSE od.historical_probability END), 0)
-          FROM @extschema@.pipeline_value_open_deals(weighted_pipeline_value.as_of, weighted_pipeline_value.lookback,
+          FROM sales_kpi_internal.pipeline_value_open_deals(weighted_pipeline_value.as_of, weighted_pipeline_value.lookback,
                                                      weighted_pipeline_value.min_sample,
                                                      weighted_pipeline_value.weighting = 'milestone',
                                                      weighted_pipeline_value.weighting = 'historical',
@@ -5952,13 +6006,13 @@ SET jit = off
 AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end,
-               @extschema@.outcome_dimension(win_rate.dimension, '{contact_role,deal_size_band}') AS dim
-          FROM @extschema@.resolve_period(win_rate.period_start, win_rate.period_end, win_rate.as_of) r
+               sales_kpi_internal.outcome_dimension(win_rate.dimension, '{contact_role,deal_size_band}') AS dim
+          FROM sales_kpi_internal.resolve_period(win_rate.period_start, win_rate.period_end, win_rate.as_of) r
     ), parts AS MATERIALIZED (
         -- a deal has several contact roles: that breakdown reads the deals
         -- below, and its partials are the company's, for the company rate
         SELECT cp.dimension_value AS value, cp.outcomes, cp.closed_amount
-          FROM p, @extschema@.closed_partials(ARRAY[p.period_start, p.period_end], win_rate.as_of,
+          FROM p, sales_kpi_internal.closed_partials(ARRAY[p.period_start, p.period_end], win_rate.as_of,
                                               CASE WHEN p.dim = 'contact_role' THEN 'company' ELSE p.dim END,
                                               false) cp
     ), roles AS (
@@ -5966,7 +6020,7 @@ AS $$
         SELECT DISTINCT ON (c.opportunity_id, coalesce(oc.role, '(none)'))
                c.outcome, c.amount_base, coalesce(oc.role, '(none)') AS value
           FROM p
-         CROSS JOIN @extschema@.closed_deal_rows(p.period_start, p.period_end, win_rate.as_of, 'company') c
+         CROSS JOIN sales_kpi_internal.closed_deal_rows(p.period_start, p.period_end, win_rate.as_of, 'company') c
           LEFT JOIN @extschema@.opportunity_contact oc ON oc.opportunity_id = c.opportunity_id
          WHERE win_rate.dimension = 'contact_role'
     ), g AS (
@@ -6009,11 +6063,11 @@ COMMENT ON FUNCTION @extschema@.win_rate(timestamptz, timestamptz, text, timesta
 -- every caller now passes the product
 DROP FUNCTION @extschema@.dimension_value(text, text, text, text, text, text, text, text, text, text);
 
-CREATE OR REPLACE FUNCTION @extschema@.sync_opportunity_stage(opportunity_ids bigint[])
+CREATE OR REPLACE FUNCTION sales_kpi_internal.sync_opportunity_stage(opportunity_ids bigint[])
 RETURNS void
 AS 'MODULE_PATHNAME', 'sync_opportunity_stage'
 LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.sync_opportunity_stage(bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.sync_opportunity_stage(bigint[]) IS
     'Internal: re-derives opportunity.stage_id, closed_at and stage_entered_at from the newest stage_event of each given deal.';
 
 -- A restore loads the tables at the speed of COPY (see restore.c): a COPY
@@ -6022,21 +6076,21 @@ COMMENT ON FUNCTION @extschema@.sync_opportunity_stage(bigint[]) IS
 -- their foreign keys with one query per key when it ends.  On every table
 -- that has foreign keys or row triggers and can be large.  ENABLE ALWAYS,
 -- so that they fire while the setting is replica.
-CREATE FUNCTION @extschema@.restore_statement_begin()
+CREATE FUNCTION sales_kpi_internal.restore_statement_begin()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'restore_statement_begin'
 LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.restore_statement_begin() IS
+COMMENT ON FUNCTION sales_kpi_internal.restore_statement_begin() IS
     'Trigger: a restore''s COPY (check_function_bodies off, a role that may set session_replication_role, no row security in force) runs without row-by-row foreign-key checks and triggers.';
-CREATE FUNCTION @extschema@.restore_statement_end()
+CREATE FUNCTION sales_kpi_internal.restore_statement_end()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'restore_statement_end'
 LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.restore_statement_end() IS
+COMMENT ON FUNCTION sales_kpi_internal.restore_statement_end() IS
     'Trigger: at the end of a restore''s COPY, checks the foreign keys of the rows it loaded, one query per key, and puts session_replication_role back.';
 -- (a trigger needs EXECUTE only to be created)
-REVOKE EXECUTE ON FUNCTION @extschema@.restore_statement_begin() FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION @extschema@.restore_statement_end() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION sales_kpi_internal.restore_statement_begin() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION sales_kpi_internal.restore_statement_end() FROM PUBLIC;
 DO $$
 DECLARE
     t text;
@@ -6046,10 +6100,10 @@ BEGIN
                              'collection']
     LOOP
         EXECUTE format('CREATE TRIGGER restore_statement_begin BEFORE INSERT ON @extschema@.%I
-                            FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.restore_statement_begin()', t);
+                            FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.restore_statement_begin()', t);
         EXECUTE format('CREATE TRIGGER restore_statement_end AFTER INSERT ON @extschema@.%I
                             REFERENCING NEW TABLE AS restored_rows
-                            FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.restore_statement_end()', t);
+                            FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.restore_statement_end()', t);
         EXECUTE format('ALTER TABLE @extschema@.%I ENABLE ALWAYS TRIGGER restore_statement_begin', t);
         EXECUTE format('ALTER TABLE @extschema@.%I ENABLE ALWAYS TRIGGER restore_statement_end', t);
     END LOOP;
@@ -6241,7 +6295,7 @@ COMMENT ON FUNCTION @extschema@.import_number(text) IS
     'A CSV number: sign, digits, a decimal point, thousands separators (commas or blanks) allowed; null for empty, NaN for anything else.';
 
 -- Prints one progress line of an import and returns the time.
-CREATE FUNCTION @extschema@.import_progress(phase text, row_count bigint, since timestamptz)
+CREATE FUNCTION sales_kpi_internal.import_progress(phase text, row_count bigint, since timestamptz)
 RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -6254,13 +6308,13 @@ BEGIN
     RETURN now_;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.import_progress(text, bigint, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.import_progress(text, bigint, timestamptz) IS
     'Internal: prints one progress line of an import (phase, rows, seconds) and returns the time.';
 
 -- Makes sure the staging table pg_temp.<name> exists with at least the
 -- given columns (a file that is absent or lacks optional columns reads as
 -- empty ones), so the import's queries can name them all.
-CREATE FUNCTION @extschema@.import_columns(table_name text, columns text[])
+CREATE FUNCTION sales_kpi_internal.import_columns(table_name text, columns text[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -6286,7 +6340,7 @@ BEGIN
                    table_name || '_rows', table_name);
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.import_columns(text, text[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.import_columns(text, text[]) IS
     'Internal: makes sure a staging table exists with at least the given columns.';
 
 -- The generic layout, validated, mapped and written.  Returns the import's
@@ -6328,12 +6382,12 @@ BEGIN
         RAISE EXCEPTION 'no staging table pg_temp.import_deals in this session'
             USING ERRCODE = 'undefined_table', HINT = 'Load the deals file with scripts/crm_import.sh, or create and \copy it as the README shows.';
     END IF;
-    PERFORM @extschema@.import_columns('import_reps', ARRAY['external_id', 'name', 'team', 'manager', 'role']);
-    PERFORM @extschema@.import_columns('import_accounts', ARRAY['external_id', 'name', 'industry', 'segment', 'region']);
-    PERFORM @extschema@.import_columns('import_deals', ARRAY['external_id', 'name', 'pipeline', 'stage', 'amount', 'currency',
+    PERFORM sales_kpi_internal.import_columns('import_reps', ARRAY['external_id', 'name', 'team', 'manager', 'role']);
+    PERFORM sales_kpi_internal.import_columns('import_accounts', ARRAY['external_id', 'name', 'industry', 'segment', 'region']);
+    PERFORM sales_kpi_internal.import_columns('import_deals', ARRAY['external_id', 'name', 'pipeline', 'stage', 'amount', 'currency',
         'created_at', 'expected_close', 'owner', 'account', 'product', 'kind', 'source', 'lost_reason']);
-    PERFORM @extschema@.import_columns('import_stage_changes', ARRAY['deal', 'stage', 'entered_at', 'amount', 'external_id']);
-    PERFORM @extschema@.import_columns('import_activities', ARRAY['external_id', 'rep', 'deal', 'kind', 'occurred_at',
+    PERFORM sales_kpi_internal.import_columns('import_stage_changes', ARRAY['deal', 'stage', 'entered_at', 'amount', 'external_id']);
+    PERFORM sales_kpi_internal.import_columns('import_activities', ARRAY['external_id', 'rep', 'deal', 'kind', 'occurred_at',
         'duration_s', 'connected']);
     INSERT INTO @extschema@.import_run (crm_source, layout) VALUES (v_src, layout) RETURNING import_id INTO v_id;
 
@@ -6372,7 +6426,7 @@ BEGIN
      WHERE i.reason IS NULL AND t.crm_source = v_src AND t.external_id = i.xid
        AND m.rep_id <> t.rep_id AND t.manager_id IS DISTINCT FROM m.rep_id;
     v_counts := v_counts || jsonb_build_object('reps', jsonb_build_object('read', v_read, 'written', v_written, 'refused', v_bad));
-    v_t := @extschema@.import_progress('reps', v_read, v_t);
+    v_t := sales_kpi_internal.import_progress('reps', v_read, v_t);
 
     ---------------------------------------------------------------- accounts
     DROP TABLE pg_temp._imp;
@@ -6398,7 +6452,7 @@ BEGIN
            IS DISTINCT FROM (excluded.name, excluded.industry, excluded.segment, excluded.region);
     GET DIAGNOSTICS v_written = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('accounts', jsonb_build_object('read', v_read, 'written', v_written, 'refused', v_bad));
-    v_t := @extschema@.import_progress('accounts', v_read, v_t);
+    v_t := sales_kpi_internal.import_progress('accounts', v_read, v_t);
 
     ---------------------------------------------------------------- deals
     DROP TABLE pg_temp._imp;
@@ -6487,7 +6541,7 @@ BEGIN
             excluded.source, excluded.created_at, excluded.expected_close, excluded.lost_reason, excluded.product);
     GET DIAGNOSTICS v_written = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('deals', jsonb_build_object('read', v_read, 'written', v_written, 'refused', v_bad));
-    v_t := @extschema@.import_progress('deals', v_read, v_t);
+    v_t := sales_kpi_internal.import_progress('deals', v_read, v_t);
 
     ---------------------------------------------------------------- stage changes
     IF to_regclass('pg_temp._imp_ev') IS NOT NULL THEN
@@ -6585,7 +6639,7 @@ BEGIN
     v_written := v_written + v_bad;
     SELECT count(*) INTO v_bad FROM _imp_ev e WHERE e.reason IS NOT NULL;
     v_counts := v_counts || jsonb_build_object('stage_changes', jsonb_build_object('read', v_read, 'written', v_written, 'refused', v_bad));
-    v_t := @extschema@.import_progress('stage changes', v_read, v_t);
+    v_t := sales_kpi_internal.import_progress('stage changes', v_read, v_t);
 
     ---------------------------------------------------------------- activities
     DROP TABLE pg_temp._imp;
@@ -6636,7 +6690,7 @@ BEGIN
                              excluded.occurred_at, excluded.duration_s, excluded.connected);
     GET DIAGNOSTICS v_written = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('activities', jsonb_build_object('read', v_read, 'written', v_written, 'refused', v_bad));
-    v_t := @extschema@.import_progress('activities', v_read, v_t);
+    v_t := sales_kpi_internal.import_progress('activities', v_read, v_t);
 
     DROP TABLE pg_temp._imp;
     DROP TABLE pg_temp._imp_ev;
@@ -6650,7 +6704,7 @@ COMMENT ON FUNCTION @extschema@.import_generic(text, text[], text, text) IS
 -- A staging table of a layout turned into one of the generic layout:
 -- pg_temp.<target> is made from a query over pg_temp.<source> whose rows
 -- keep their file and line.  An absent source file gives an empty table.
-CREATE FUNCTION @extschema@.import_convert(source text, target text, query text)
+CREATE FUNCTION sales_kpi_internal.import_convert(source text, target text, query text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -6667,7 +6721,7 @@ BEGIN
                     LATERAL (%s) q', target, source, query);
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.import_convert(text, text, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.import_convert(text, text, text) IS
     'Internal: makes a generic staging table from a layout''s staging table with a query over r._file, r._record and r.j (the row as jsonb).';
 
 -- Salesforce exports (Data Loader or Data Export, API field names as the
@@ -6691,14 +6745,14 @@ BEGIN
         RAISE EXCEPTION 'no staging table pg_temp.sf_opportunity in this session'
             USING ERRCODE = 'undefined_table', HINT = 'Load Opportunity.csv with scripts/crm_import.sh --layout salesforce.';
     END IF;
-    PERFORM @extschema@.import_convert('sf_user', 'import_reps', $q$
+    PERFORM sales_kpi_internal.import_convert('sf_user', 'import_reps', $q$
         SELECT r._file, r._record, r.j->>'id' AS external_id,
                coalesce(nullif(r.j->>'name', ''), btrim(concat_ws(' ', r.j->>'firstname', r.j->>'lastname'))) AS name,
                coalesce(r.j->>'department', r.j->>'division') AS team, r.j->>'managerid' AS manager, NULL::text AS role $q$);
-    PERFORM @extschema@.import_convert('sf_account', 'import_accounts', $q$
+    PERFORM sales_kpi_internal.import_convert('sf_account', 'import_accounts', $q$
         SELECT r._file, r._record, r.j->>'id' AS external_id, r.j->>'name' AS name, r.j->>'industry' AS industry,
                r.j->>'type' AS segment, coalesce(r.j->>'billingcountry', r.j->>'shippingcountry') AS region $q$);
-    PERFORM @extschema@.import_convert('sf_opportunity', 'import_deals', $q$
+    PERFORM sales_kpi_internal.import_convert('sf_opportunity', 'import_deals', $q$
         SELECT r._file, r._record, r.j->>'id' AS external_id, r.j->>'name' AS name,
                coalesce(r.j->>'recordtypename', r.j->>'pipeline') AS pipeline, r.j->>'stagename' AS stage,
                r.j->>'amount' AS amount, r.j->>'currencyisocode' AS currency, r.j->>'createddate' AS created_at,
@@ -6709,7 +6763,7 @@ BEGIN
                     THEN 'expansion' ELSE 'new' END AS kind,
                r.j->>'leadsource' AS source, r.j->>'loss_reason_c' AS lost_reason $q$);
     -- a stage event where StageName changes, in the order of CreatedDate
-    PERFORM @extschema@.import_convert('sf_opportunity_history', 'import_stage_changes', $q$
+    PERFORM sales_kpi_internal.import_convert('sf_opportunity_history', 'import_stage_changes', $q$
         SELECT r._file, r._record, r.j->>'opportunityid' AS deal, r.j->>'stagename' AS stage,
                r.j->>'createddate' AS entered_at, r.j->>'amount' AS amount, r.j->>'id' AS external_id,
                r.j->>'closedate' AS close_date, r.j->>'forecastcategory' AS forecast_category $q$);
@@ -6724,7 +6778,7 @@ BEGIN
                  WHERE x.at IS NOT NULL) p
          WHERE h._record = p._record AND p.prev_stage IS NOT DISTINCT FROM h.stage;
     END IF;
-    PERFORM @extschema@.import_convert('sf_task', 'import_activities', $q$
+    PERFORM sales_kpi_internal.import_convert('sf_task', 'import_activities', $q$
         SELECT r._file, r._record, r.j->>'id' AS external_id, r.j->>'ownerid' AS rep,
                CASE WHEN EXISTS (SELECT 1 FROM pg_temp.sf_opportunity o WHERE o.id = r.j->>'whatid') THEN r.j->>'whatid' END AS deal,
                CASE WHEN lower(coalesce(r.j->>'tasksubtype', r.j->>'type', '')) IN ('call', 'email', 'meeting', 'demo')
@@ -6733,7 +6787,7 @@ BEGIN
                r.j->>'calldurationinseconds' AS duration_s, NULL::text AS connected $q$);
     IF to_regclass('pg_temp.sf_event') IS NOT NULL THEN
         IF to_regclass('pg_temp.import_activities') IS NULL THEN
-            PERFORM @extschema@.import_columns('import_activities', ARRAY['external_id', 'rep', 'deal', 'kind', 'occurred_at',
+            PERFORM sales_kpi_internal.import_columns('import_activities', ARRAY['external_id', 'rep', 'deal', 'kind', 'occurred_at',
                                                                          'duration_s', 'connected']);
         END IF;
         -- events keep their own file and line
@@ -6793,14 +6847,14 @@ BEGIN
         RAISE EXCEPTION 'no staging table pg_temp.hs_deals in this session'
             USING ERRCODE = 'undefined_table', HINT = 'Load deals.csv with scripts/crm_import.sh --layout hubspot.';
     END IF;
-    PERFORM @extschema@.import_convert('hs_owners', 'import_reps', $q$
+    PERFORM sales_kpi_internal.import_convert('hs_owners', 'import_reps', $q$
         SELECT r._file, r._record, coalesce(r.j->>'id', r.j->>'owner_id') AS external_id,
                coalesce(nullif(r.j->>'name', ''), btrim(concat_ws(' ', r.j->>'firstname', r.j->>'lastname'))) AS name,
                r.j->>'team' AS team, NULL::text AS manager, NULL::text AS role $q$);
-    PERFORM @extschema@.import_convert('hs_companies', 'import_accounts', $q$
+    PERFORM sales_kpi_internal.import_convert('hs_companies', 'import_accounts', $q$
         SELECT r._file, r._record, coalesce(r.j->>'hs_object_id', r.j->>'record_id') AS external_id, r.j->>'name' AS name,
                r.j->>'industry' AS industry, r.j->>'type' AS segment, r.j->>'country' AS region $q$);
-    PERFORM @extschema@.import_convert('hs_deals', 'import_deals', $q$
+    PERFORM sales_kpi_internal.import_convert('hs_deals', 'import_deals', $q$
         SELECT r._file, r._record, coalesce(r.j->>'hs_object_id', r.j->>'record_id') AS external_id,
                r.j->>'dealname' AS name, r.j->>'pipeline' AS pipeline, r.j->>'dealstage' AS stage,
                r.j->>'amount' AS amount, r.j->>'deal_currency_code' AS currency, r.j->>'createdate' AS created_at,
@@ -6810,12 +6864,12 @@ BEGIN
                     WHEN r.j->>'dealtype' ILIKE 'existing%' THEN 'expansion' ELSE 'new' END AS kind,
                r.j->>'hs_analytics_source' AS source, r.j->>'closed_lost_reason' AS lost_reason $q$);
     IF to_regclass('pg_temp.hs_deal_stage_history') IS NOT NULL THEN
-        PERFORM @extschema@.import_convert('hs_deal_stage_history', 'import_stage_changes', $q$
+        PERFORM sales_kpi_internal.import_convert('hs_deal_stage_history', 'import_stage_changes', $q$
             SELECT r._file, r._record, coalesce(r.j->>'deal_id', r.j->>'deal') AS deal, r.j->>'stage' AS stage,
                    r.j->>'entered_at' AS entered_at, NULL::text AS amount, NULL::text AS external_id $q$);
     ELSE
         -- one stage change per filled hs_date_entered_<stage> column
-        PERFORM @extschema@.import_convert('hs_deals', 'import_stage_changes', $q$
+        PERFORM sales_kpi_internal.import_convert('hs_deals', 'import_stage_changes', $q$
             SELECT r._file, r._record, coalesce(r.j->>'hs_object_id', r.j->>'record_id') AS deal,
                    substr(e.key, length('hs_date_entered_') + 1) AS stage, e.value AS entered_at,
                    NULL::text AS amount, NULL::text AS external_id
@@ -6828,7 +6882,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.import_hubspot(text, text[], text) IS
     'Imports the HubSpot staging tables of the session (hs_deals, and optionally hs_owners, hs_companies, hs_deal_stage_history) through the generic import; returns the import_id.';
 
-CREATE OR REPLACE FUNCTION @extschema@.check_stage_event_pipeline(stage_event_ids bigint[])
+CREATE OR REPLACE FUNCTION sales_kpi_internal.check_stage_event_pipeline(stage_event_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -6855,7 +6909,7 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION @extschema@.check_opportunity_stage(opportunity_ids bigint[])
+CREATE OR REPLACE FUNCTION sales_kpi_internal.check_opportunity_stage(opportunity_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -6920,7 +6974,7 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION @extschema@.closed_by_owner(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
+CREATE OR REPLACE FUNCTION sales_kpi_internal.closed_by_owner(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
 RETURNS TABLE (owner_id bigint, won bigint, lost bigint, won_amount numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -6929,13 +6983,13 @@ AS $$
     SELECT o.owner_id, @extschema@.won_count(o.w), @extschema@.lost_count(o.w),
            CASE WHEN @extschema@.won_count(o.w) > 0 THEN @extschema@.won_amount(o.w) END
       FROM (SELECT cp.dimension_key::bigint AS owner_id, @extschema@.rollup(cp.outcomes) AS w
-              FROM @extschema@.closed_partials(ARRAY[p_start, p_end], p_as_of, 'rep', false) cp
+              FROM sales_kpi_internal.closed_partials(ARRAY[p_start, p_end], p_as_of, 'rep', false) cp
              GROUP BY cp.dimension_key) o
 $$;
-COMMENT ON FUNCTION @extschema@.closed_by_owner(timestamptz, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.closed_by_owner(timestamptz, timestamptz, timestamptz) IS
     'Internal: deals closed in a period as of an instant, totalled per owner at the close: won, lost and won amount in the base currency.';
 
-CREATE OR REPLACE FUNCTION @extschema@.funnel_stage_ranks()
+CREATE OR REPLACE FUNCTION sales_kpi_internal.funnel_stage_ranks()
 RETURNS TABLE (stage_id bigint, pipeline_id bigint, name text, "position" integer, kind text,
                rank integer, open_stages integer)
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -6949,7 +7003,7 @@ AS $$
            (count(*) FILTER (WHERE s.kind = 'open') OVER (PARTITION BY s.pipeline_id))::integer
       FROM @extschema@.stage s
 $$;
-COMMENT ON FUNCTION @extschema@.funnel_stage_ranks() IS
+COMMENT ON FUNCTION sales_kpi_internal.funnel_stage_ranks() IS
     'Internal: every stage with its rank among the open stages of its pipeline (1..n, NULL for won and lost) and the number of open stages.';
 
 CREATE OR REPLACE FUNCTION @extschema@.stage_conversion(period_start timestamptz DEFAULT NULL,
@@ -6969,15 +7023,15 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '64MB'
 AS $fn$
-    SELECT @extschema@.funnel_check_args(stage_conversion.as_of, stage_conversion.dimension, stage_conversion.variant);
+    SELECT sales_kpi_internal.funnel_check_args(stage_conversion.as_of, stage_conversion.dimension, stage_conversion.variant);
 
     WITH per AS MATERIALIZED (
-        SELECT * FROM @extschema@.resolve_period(stage_conversion.period_start, stage_conversion.period_end,
+        SELECT * FROM sales_kpi_internal.resolve_period(stage_conversion.period_start, stage_conversion.period_end,
                                                  stage_conversion.as_of)
     ), parts AS MATERIALIZED (
         SELECT fp.dimension_value AS value, fp.pipeline_id, fp.reached, fp.reached_open, fp.reached_won
           FROM per,
-               @extschema@.funnel_partials(ARRAY[per.period_start, per.period_end], stage_conversion.as_of,
+               sales_kpi_internal.funnel_partials(ARRAY[per.period_start, per.period_end], stage_conversion.as_of,
                                            stage_conversion.dimension, stage_conversion.variant = 'strict') fp
     ), agg AS (
         SELECT parts.value, parts.pipeline_id,
@@ -7008,7 +7062,7 @@ AS $fn$
                coalesce(@extschema@.reached(agg.f_won, s.rank), 0) AS won_k
           FROM agg
           JOIN @extschema@.pipeline pl ON pl.pipeline_id = agg.pipeline_id
-          JOIN @extschema@.funnel_stage_ranks() s ON s.pipeline_id = agg.pipeline_id AND s.rank IS NOT NULL
+          JOIN sales_kpi_internal.funnel_stage_ranks() s ON s.pipeline_id = agg.pipeline_id AND s.rank IS NOT NULL
     )
     SELECT stage_conversion.dimension, c.value, per.period_start, per.period_end,
            c.pipeline_id, c.pipeline_name, c.stage_id, c.stage_name, c.stage_position, c.rank,
@@ -7038,13 +7092,13 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    SELECT @extschema@.pipeline_value_check_args(deal_probability.as_of, 'company', 'stage',
+    SELECT sales_kpi_internal.pipeline_value_check_args(deal_probability.as_of, 'company', 'stage',
                                                  deal_probability.lookback, deal_probability.min_sample);
     SELECT od.opportunity_id, od.pipeline_id, od.stage_id, od.owner_id, od.amount, od.expected_close,
            od.forecast_category, od.time_in_stage_days, od.stage_probability, od.milestones_done,
            od.milestones_required, od.milestone_probability, od.historical_deals, od.historical_won,
            od.historical_probability
-      FROM @extschema@.pipeline_value_open_deals(deal_probability.as_of, deal_probability.lookback,
+      FROM sales_kpi_internal.pipeline_value_open_deals(deal_probability.as_of, deal_probability.lookback,
                                                  deal_probability.min_sample, true, true) od
      ORDER BY 1;
 $$;
@@ -7068,8 +7122,8 @@ BEGIN
     IF pipeline_as_of.at IS NULL THEN
         RETURN;
     END IF;
-    PERFORM @extschema@.finite_instant(pipeline_as_of.at, 'at');
-    PERFORM @extschema@.check_team(pipeline_as_of.team);
+    PERFORM sales_kpi_internal.finite_instant(pipeline_as_of.at, 'at');
+    PERFORM sales_kpi_internal.check_team(pipeline_as_of.team);
     IF pipeline_as_of.team IS NULL THEN
         RETURN QUERY
         WITH changed_since AS MATERIALIZED (
@@ -7178,16 +7232,16 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '64MB'
 AS $fn$
-    SELECT @extschema@.funnel_check_args(loss_stage.as_of, loss_stage.dimension);
+    SELECT sales_kpi_internal.funnel_check_args(loss_stage.as_of, loss_stage.dimension);
 
     WITH per AS MATERIALIZED (
         SELECT r.period_start AS ps, r.period_end AS pe
-          FROM @extschema@.resolve_period(loss_stage.period_start, loss_stage.period_end, loss_stage.as_of) r
+          FROM sales_kpi_internal.resolve_period(loss_stage.period_start, loss_stage.period_end, loss_stage.as_of) r
     ), lost AS MATERIALIZED (
         -- with the breakdown value, read in the same pass (the rep
         -- credited is the owner at the close)
         SELECT c.opportunity_id, c.pipeline_id, c.closed_at, c.amount_base, c.dimension_value
-          FROM per, @extschema@.closed_deal_rows(per.ps, per.pe, loss_stage.as_of, loss_stage.dimension) c
+          FROM per, sales_kpi_internal.closed_deal_rows(per.ps, per.pe, loss_stage.as_of, loss_stage.dimension) c
          -- not won, rather than lost: the planner takes an equality on the
          -- function's rows for a few and would probe per deal
          WHERE c.outcome <> 'won'
@@ -7246,7 +7300,7 @@ COMMENT ON FUNCTION @extschema@.compact(@extschema@.survival) IS
 -- deals of the pipelines $7 (NULL for the others).  Each is one index probe
 -- per deal, stopping at the first entry.  $4 is the dimension, $5 the
 -- period bounds, $8 the reporting time zone (the creation date's rate).
-CREATE FUNCTION @extschema@.creation_deal_query(dimension text)
+CREATE FUNCTION sales_kpi_internal.creation_deal_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -7255,7 +7309,7 @@ AS $query$
 SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
        @extschema@.to_base(cr.amount, cr.currency, (cr.created_at AT TIME ZONE $8)::date) AS amount_base,
        cr.reached_second,
-       @extschema@.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
+       sales_kpi_internal.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
        v.value AS dimension_value
   FROM (SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.source, o.competitor, o.kind, o.product,
                o.created_at, o.currency,
@@ -7278,12 +7332,12 @@ SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
   %s
  CROSS JOIN LATERAL (SELECT %s AS value) v
 $sql$, d.joins, d.value)
-      FROM @extschema@.dimension_sql(dimension, 'cr', 'cr.owner_id') d
+      FROM sales_kpi_internal.dimension_sql(dimension, 'cr', 'cr.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.creation_deal_query(text) IS
+COMMENT ON FUNCTION sales_kpi_internal.creation_deal_query(text) IS
     'Internal: the query of the deals created in [$1, $2) and by $3 as created (first snapshot: amount in the base currency at the creation-date rate, owner credited), whether each reached the second open stage by $3, and their breakdown for a dimension ($4), run by creation_partials().';
 
-CREATE FUNCTION @extschema@.creation_partials(bounds timestamptz[], as_of timestamptz,
+CREATE FUNCTION sales_kpi_internal.creation_partials(bounds timestamptz[], as_of timestamptz,
                                               dimension text DEFAULT 'company')
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
                opps bigint, amount numeric, reached_second @extschema@.winloss)
@@ -7295,33 +7349,33 @@ SET jit = off
 SET enable_memoize = off
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
     second_stages bigint[];
     two_stage_pipelines bigint[];
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of');
-    PERFORM @extschema@.check_bounds(bounds);
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.check_bounds(bounds);
     -- only pipelines with two open stages or more have a stage 1 -> 2 step
-    SELECT ARRAY(SELECT st.stage_id FROM @extschema@.funnel_stage_ranks() st
+    SELECT ARRAY(SELECT st.stage_id FROM sales_kpi_internal.funnel_stage_ranks() st
                   WHERE st.open_stages >= 2 AND (st.rank >= 2 OR st.kind = 'won')),
-           ARRAY(SELECT DISTINCT st.pipeline_id FROM @extschema@.funnel_stage_ranks() st WHERE st.open_stages >= 2)
+           ARRAY(SELECT DISTINCT st.pipeline_id FROM sales_kpi_internal.funnel_stage_ranks() st WHERE st.open_stages >= 2)
       INTO second_stages, two_stage_pipelines;
     RETURN QUERY EXECUTE format($sql$
         SELECT cd.dimension_key, cd.dimension_value, $5[%2$s], $5[%2$s + 1], count(*), sum(cd.amount_base),
                @extschema@.winloss_agg(cd.reached_second)
           FROM (%3$s) cd
          GROUP BY %1$s, cd.dimension_key, cd.dimension_value, %2$s$sql$,
-        @extschema@.key_column(dim, 'cd'),
-        @extschema@.period_column(bounds, 'cd.created_at'),
-        @extschema@.creation_deal_query(dim))
+        sales_kpi_internal.key_column(dim, 'cd'),
+        sales_kpi_internal.period_column(bounds, 'cd.created_at'),
+        sales_kpi_internal.creation_deal_query(dim))
         USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, second_stages, two_stage_pipelines,
               @extschema@.reporting_timezone();
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.creation_partials(timestamptz[], timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.creation_partials(timestamptz[], timestamptz, text) IS
     'Internal: per creation period [bounds[i], bounds[i+1]) and dimension key, the deals created then (by as_of) as created: count, amount in the base currency at the creation-date rate (rep credited: the owner at creation), and a winloss summary of "reached the second open stage by as_of" over the deals of pipelines with two open stages or more.';
 
 CREATE OR REPLACE FUNCTION @extschema@.pipeline_creation(from_at timestamptz DEFAULT NULL,
@@ -7337,19 +7391,19 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $fn$
-    SELECT @extschema@.funnel_check_args(pipeline_creation.as_of, pipeline_creation.dimension,
+    SELECT sales_kpi_internal.funnel_check_args(pipeline_creation.as_of, pipeline_creation.dimension,
                                          grain => pipeline_creation.grain);
 
     WITH per AS MATERIALIZED (
         SELECT r.period_start AS p_start, r.period_end AS p_end
-          FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) r
+          FROM sales_kpi_internal.resolve_series(from_at, to_at, grain, as_of) r
     ), b AS (
         -- the series' periods are consecutive: their starts and the last end
         SELECT array_agg(per.p_start ORDER BY per.p_start) || max(per.p_end) AS bounds FROM per
     ), agg AS (
         SELECT cp.dimension_value AS value, cp.period_start AS p_start, sum(cp.opps) AS n,
                sum(cp.amount) AS amt, @extschema@.rollup(cp.reached_second) AS w
-          FROM b, @extschema@.creation_partials(b.bounds, pipeline_creation.as_of, pipeline_creation.dimension) cp
+          FROM b, sales_kpi_internal.creation_partials(b.bounds, pipeline_creation.as_of, pipeline_creation.dimension) cp
          GROUP BY 1, 2
     ), vals AS (
         SELECT DISTINCT agg.value FROM agg
@@ -7385,7 +7439,7 @@ SET work_mem = '64MB'
 -- weeks of stage events: a bitmap scan of the time range beats an index scan
 SET enable_indexscan = off
 AS $fn$
-    SELECT @extschema@.funnel_check_args(conversion_alerts.as_of, conversion_alerts.dimension,
+    SELECT sales_kpi_internal.funnel_check_args(conversion_alerts.as_of, conversion_alerts.dimension,
                                          weeks => conversion_alerts.weeks, horizon => conversion_alerts.horizon);
 
     WITH tz AS MATERIALIZED (
@@ -7402,7 +7456,7 @@ AS $fn$
                (tz.latest_end_local AT TIME ZONE tz.tz) + conversion_alerts.horizon AS window_end
           FROM tz
     ), st AS (
-        SELECT * FROM @extschema@.funnel_stage_ranks()
+        SELECT * FROM sales_kpi_internal.funnel_stage_ranks()
     ), codes AS MATERIALIZED (
         -- each stage's rank and its order for "later": won above every open stage, lost below all
         SELECT array_agg(st.stage_id ORDER BY st.stage_id) AS ids,
@@ -7432,7 +7486,7 @@ AS $fn$
     ), bd AS (
         -- the rep credited is the owner at as_of
         SELECT bd.opportunity_id, bd.dimension_value
-          FROM @extschema@.deal_breakdowns(
+          FROM sales_kpi_internal.deal_breakdowns(
                    CASE WHEN conversion_alerts.dimension = 'company' THEN '{}'
                         ELSE ARRAY(SELECT DISTINCT en.opportunity_id FROM entries en) END,
                    conversion_alerts.as_of, conversion_alerts.dimension) bd
@@ -7475,3 +7529,449 @@ AS $fn$
       LEFT JOIN st nx ON nx.pipeline_id = x.pipeline_id AND nx.rank = x.rank + 1
      ORDER BY x.value, pl.name, x.rank;
 $fn$;
+
+-- the per-deal breakdown look-up of 0.1.0: the KPIs read the breakdown in
+-- their own pass now (created_deal_rows, deal_breakdowns, closed_deal_rows)
+DROP FUNCTION @extschema@.deal_dimension(bigint[], text, timestamptz, bigint[]);
+
+CREATE OR REPLACE FUNCTION sales_kpi_internal.check_health_rep_args(dimension text, as_of timestamptz, grain text DEFAULT NULL,
+                                                  from_at timestamptz DEFAULT NULL,
+                                                  to_at timestamptz DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- as_of, dimension and grain as every KPI checks them
+    PERFORM sales_kpi_internal.check_kpi_args(as_of, dimension, coalesce(grain, 'month'));
+    IF to_at <= from_at THEN
+        RAISE EXCEPTION 'argument "to_at" (%) must be later than "from_at" (%)', to_at, from_at
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN true;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.forecast(period_start timestamptz DEFAULT NULL,
+                                     period_end timestamptz DEFAULT NULL,
+                                     dimension text DEFAULT 'company',
+                                     as_of timestamptz DEFAULT now(),
+                                     lookback interval DEFAULT '365 days',
+                                     min_sample integer DEFAULT 20)
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               bookings numeric, open_deals bigint, open_amount numeric,
+               stage_forecast numeric, milestone_forecast numeric, historical_forecast numeric,
+               forecast_lower numeric, forecast_upper numeric,
+               closed numeric, commit numeric, best_case numeric, pipeline numeric, omitted numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    SELECT sales_kpi_internal.pipeline_value_check_args(forecast.as_of, forecast.dimension, 'stage',
+                                                 forecast.lookback, forecast.min_sample);
+    SELECT forecast.dimension, x.dimension_value, x.period_start, x.period_end,
+           x.bookings, x.open_deals, x.open_amount,
+           x.bookings + x.stage_weighted, x.bookings + x.milestone_weighted, x.bookings + x.historical_weighted,
+           x.bookings + least(x.stage_weighted, x.historical_weighted),
+           x.bookings + greatest(x.stage_weighted, x.historical_weighted),
+           c.closed, c.closed + x.commit_amount, c.closed + x.commit_amount + x.best_case_amount,
+           c.closed + x.commit_amount + x.best_case_amount + x.pipeline_amount,
+           x.omitted_amount
+      FROM sales_kpi_internal.pipeline_value_period_parts(forecast.period_start, forecast.period_end,
+                                                   forecast.dimension, forecast.as_of,
+                                                   forecast.lookback, forecast.min_sample, true, true) x
+      CROSS JOIN LATERAL (SELECT x.bookings + x.closed_amount AS closed) c
+     ORDER BY x.dimension_value;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.forecast_accuracy(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
+                                              grain text DEFAULT 'quarter', dimension text DEFAULT 'rep',
+                                              as_of timestamptz DEFAULT now(), cutoff interval DEFAULT '0')
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               period_complete boolean, commit_amount numeric, commit_submitted_at timestamptz,
+               bookings numeric, accuracy double precision, bias double precision,
+               mean_accuracy double precision, mean_bias double precision, periods_measured bigint,
+               calibrated_commit numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM sales_kpi_internal.forecast_accuracy_rows(from_at, to_at, grain, dimension, as_of, cutoff)
+$$;
+
+CREATE OR REPLACE FUNCTION sales_kpi_internal.funnel_check_args(as_of timestamptz, dimension text, variant text DEFAULT 'all',
+                                              grain text DEFAULT 'week', weeks integer DEFAULT 1,
+                                              horizon interval DEFAULT '1 day')
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM sales_kpi_internal.check_kpi_args(as_of, dimension, grain);
+    IF variant IS NULL OR variant NOT IN ('all', 'decided', 'strict') THEN
+        RAISE EXCEPTION 'argument "variant" must be all, decided or strict, got "%"', variant
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF weeks IS NULL OR weeks < 1 THEN
+        RAISE EXCEPTION 'argument "weeks" must be at least 1, got "%"', weeks
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF horizon IS NULL OR horizon <= interval '0' THEN
+        RAISE EXCEPTION 'argument "horizon" must be a positive interval, got "%"', horizon
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.gate_violations(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
+                                            dimension text DEFAULT 'company', as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               opportunity_id bigint, stage_event_id bigint, pipeline_id bigint, gate_mode text,
+               from_stage text, to_stage text, moved_at timestamptz, rep_id bigint,
+               missing_milestones text, missing_count bigint, completed_late_count bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT dimension, t.* FROM sales_kpi_internal.gate_violation_rows(from_at, to_at, dimension, as_of) t
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.period_end(at timestamptz, grain text DEFAULT 'quarter')
+RETURNS timestamptz
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (sales_kpi_internal.local_period_start(at AT TIME ZONE @extschema@.reporting_timezone(), grain)
+            + sales_kpi_internal.grain_length(grain))
+           AT TIME ZONE @extschema@.reporting_timezone()
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.period_start(at timestamptz, grain text DEFAULT 'quarter')
+RETURNS timestamptz
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT sales_kpi_internal.local_period_start(at AT TIME ZONE @extschema@.reporting_timezone(), grain)
+           AT TIME ZONE @extschema@.reporting_timezone()
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.pipeline_coverage(period_start timestamptz DEFAULT NULL,
+                                              period_end timestamptz DEFAULT NULL,
+                                              dimension text DEFAULT 'company',
+                                              as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               pipeline_deals bigint, pipeline_amount numeric, quota numeric, bookings numeric,
+               remaining_quota numeric, coverage double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    SELECT sales_kpi_internal.pipeline_value_check_args(pipeline_coverage.as_of, pipeline_coverage.dimension);
+    SELECT pipeline_coverage.dimension, x.dimension_value, x.period_start, x.period_end,
+           x.open_deals, x.open_amount, x.quota, x.bookings, x.quota - x.bookings,
+           CASE WHEN x.quota - x.bookings > 0
+                THEN (x.open_amount / (x.quota - x.bookings))::double precision END
+      FROM sales_kpi_internal.pipeline_value_period_parts(pipeline_coverage.period_start, pipeline_coverage.period_end,
+                                                   pipeline_coverage.dimension, pipeline_coverage.as_of,
+                                                   '0 days', 1, false, false) x
+     ORDER BY x.dimension_value;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.pipeline_flow(from_at timestamptz DEFAULT NULL,
+                                          to_at timestamptz DEFAULT NULL,
+                                          mode text DEFAULT 'primary',
+                                          dimension text DEFAULT 'company',
+                                          team text DEFAULT NULL,
+                                          close_before date DEFAULT NULL)
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               step integer, category text, deals bigint, deal_change bigint, amount numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    WITH t AS MATERIALIZED (
+        SELECT r.dimension_value, r.category, r.deals, r.deal_change, r.amount
+          FROM sales_kpi_internal.pipeline_flow_rows(from_at, to_at, mode, dimension, team, close_before, true) r
+    ), a AS (
+        SELECT * FROM sales_kpi_internal.pipeline_flow_args(from_at, to_at, mode, dimension, close_before)
+    ), dv AS (
+        SELECT DISTINCT t.dimension_value FROM t
+        UNION
+        SELECT 'all' WHERE pipeline_flow.dimension = 'company'
+    ), cat(step, category) AS (
+        VALUES (1, 'start'), (2, 'created'), (3, 'reopened'), (4, 'pulled_in'), (5, 'moved_in'),
+               (6, 'amount_up'), (7, 'amount_down'), (8, 'advanced'), (9, 'regressed'), (10, 'unchanged'),
+               (11, 'pushed'), (12, 'won'), (13, 'lost'), (14, 'moved_out'), (15, 'end')
+    )
+    SELECT pipeline_flow.dimension, dv.dimension_value, a.from_at_r, a.to_at_r, cat.step, cat.category,
+           coalesce(t.deals, 0),
+           CASE WHEN cat.category NOT IN ('start', 'end') THEN coalesce(t.deal_change, 0) END,
+           coalesce(t.amount, 0)
+      FROM a CROSS JOIN dv CROSS JOIN cat
+      LEFT JOIN t ON t.dimension_value = dv.dimension_value AND t.category = cat.category
+     ORDER BY dv.dimension_value, cat.step
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.pipeline_flow_deals(from_at timestamptz DEFAULT NULL,
+                                                to_at timestamptz DEFAULT NULL,
+                                                mode text DEFAULT 'primary',
+                                                dimension text DEFAULT 'company',
+                                                team text DEFAULT NULL,
+                                                close_before date DEFAULT NULL)
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               opportunity_id bigint, category text, deal_change integer, amount numeric,
+               stage_kind_start text, stage_position_start integer, amount_start numeric,
+               expected_close_start date, owner_id_start bigint,
+               stage_kind_end text, stage_position_end integer, amount_end numeric,
+               expected_close_end date, owner_id_end bigint)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    SELECT r.dimension, r.dimension_value, r.period_start, r.period_end, r.opportunity_id, r.category,
+           r.deal_change::integer, r.amount, r.stage_kind_start, r.stage_position_start, r.amount_start,
+           r.expected_close_start, r.owner_id_start, r.stage_kind_end, r.stage_position_end, r.amount_end,
+           r.expected_close_end, r.owner_id_end
+      FROM sales_kpi_internal.pipeline_flow_rows(from_at, to_at, mode, dimension, team, close_before, false) r
+$$;
+
+CREATE OR REPLACE FUNCTION sales_kpi_internal.pipeline_value_check_args(as_of timestamptz, dimension text,
+                                                      weighting text DEFAULT 'stage',
+                                                      lookback interval DEFAULT '0 days',
+                                                      min_sample integer DEFAULT 1)
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+BEGIN
+    -- as_of, dimension and lookback as every KPI checks them
+    PERFORM sales_kpi_internal.check_kpi_args(as_of, dimension, lookback => lookback);
+    IF weighting IS NULL OR weighting NOT IN ('stage', 'milestone', 'historical') THEN
+        RAISE EXCEPTION 'argument "weighting" must be stage, milestone or historical, got "%"', weighting
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF min_sample IS NULL OR min_sample < 1 THEN
+        RAISE EXCEPTION 'argument "min_sample" must be at least 1, got "%"', min_sample
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.quota_attainment(period_start timestamptz DEFAULT NULL, period_end timestamptz DEFAULT NULL,
+                                             dimension text DEFAULT 'rep', as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               reps bigint, reps_with_quota bigint, bookings numeric, quota numeric,
+               attainment double precision, reps_at_quota bigint, at_quota_rate double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    WITH p AS (
+        SELECT r.period_start, r.period_end,
+               sales_kpi_internal.rep_dimension(quota_attainment.dimension,
+                                          'Quotas are set per rep, so attainment breaks down by rep or team only.') AS dim
+          FROM sales_kpi_internal.resolve_period(quota_attainment.period_start, quota_attainment.period_end,
+                                          quota_attainment.as_of) r
+    ), b AS (
+        SELECT cd.owner_id AS rep_id, cd.won_amount AS bookings
+          FROM p
+         CROSS JOIN sales_kpi_internal.closed_by_owner(p.period_start, p.period_end, quota_attainment.as_of) cd
+         WHERE cd.won > 0 AND cd.owner_id IS NOT NULL
+    ), q AS (
+        SELECT qp.rep_id, qp.quota
+          FROM p CROSS JOIN @extschema@.quota_in_period(p.period_start, p.period_end) qp
+    ), per_rep AS (
+        SELECT r.rep_id,
+               CASE quota_attainment.dimension WHEN 'rep' THEN r.name
+                                               WHEN 'team' THEN coalesce(r.team, '(none)')
+                                               ELSE 'all' END AS value,
+               coalesce(b.bookings, 0) AS bookings,
+               q.quota,
+               q.quota > 0 AS has_quota
+          FROM b
+          FULL JOIN q ON q.rep_id = b.rep_id
+          JOIN @extschema@.rep r ON r.rep_id = coalesce(b.rep_id, q.rep_id)
+    ), g AS (
+        SELECT pr.value,
+               count(*) AS reps,
+               count(*) FILTER (WHERE pr.has_quota) AS reps_with_quota,
+               sum(pr.bookings) AS bookings,
+               sum(pr.quota) AS quota,
+               sum(pr.bookings) FILTER (WHERE pr.has_quota) AS quota_bookings,
+               sum(pr.quota) FILTER (WHERE pr.has_quota) AS positive_quota,
+               count(*) FILTER (WHERE pr.has_quota AND pr.bookings >= pr.quota) AS reps_at_quota
+          FROM per_rep pr
+         GROUP BY pr.value, CASE WHEN quota_attainment.dimension = 'rep' THEN pr.rep_id END
+    ), g1 AS (
+        SELECT g.value, g.reps, g.reps_with_quota, g.bookings, g.quota, g.quota_bookings,
+               g.positive_quota, g.reps_at_quota
+          FROM g
+        UNION ALL
+        -- the company row also when no rep has a quota or a booking
+        SELECT 'all', 0::bigint, 0::bigint, 0::numeric, NULL::numeric, NULL::numeric, NULL::numeric, 0::bigint
+         WHERE quota_attainment.dimension = 'company' AND NOT EXISTS (SELECT FROM g)
+    )
+    SELECT p.dim, g1.value, p.period_start, p.period_end,
+           g1.reps, g1.reps_with_quota, g1.bookings, g1.quota,
+           (g1.quota_bookings / g1.positive_quota)::double precision,
+           g1.reps_at_quota,
+           g1.reps_at_quota::double precision / nullif(g1.reps_with_quota, 0)
+      FROM p CROSS JOIN g1
+     ORDER BY 2
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.quota_pace(period_start timestamptz DEFAULT NULL,
+                                       period_end timestamptz DEFAULT NULL,
+                                       dimension text DEFAULT 'company',
+                                       as_of timestamptz DEFAULT now(),
+                                       weighting text DEFAULT 'stage',
+                                       lookback interval DEFAULT '365 days',
+                                       min_sample integer DEFAULT 20)
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               bookings numeric, quota numeric, elapsed_share double precision, pace double precision,
+               weighted_pipeline numeric, projected numeric, gap numeric)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+    SELECT sales_kpi_internal.pipeline_value_check_args(quota_pace.as_of, quota_pace.dimension, quota_pace.weighting,
+                                                 quota_pace.lookback, quota_pace.min_sample);
+    SELECT quota_pace.dimension, x.dimension_value, x.period_start, x.period_end,
+           x.bookings, x.quota, e.share,
+           CASE WHEN x.quota * e.share::numeric > 0
+                THEN x.bookings::double precision / (x.quota::double precision * e.share) END,
+           w.weighted, x.bookings + w.weighted, x.quota - (x.bookings + w.weighted)
+      FROM sales_kpi_internal.pipeline_value_period_parts(quota_pace.period_start, quota_pace.period_end,
+                                                   quota_pace.dimension, quota_pace.as_of,
+                                                   quota_pace.lookback, quota_pace.min_sample,
+                                                   quota_pace.weighting = 'milestone',
+                                                   quota_pace.weighting = 'historical') x
+      CROSS JOIN LATERAL (
+            SELECT least(greatest(extract(epoch FROM quota_pace.as_of - x.period_start)
+                                  / extract(epoch FROM x.period_end - x.period_start), 0), 1)::double precision
+                   AS share) e
+      CROSS JOIN LATERAL (
+            SELECT CASE quota_pace.weighting WHEN 'stage' THEN x.stage_weighted
+                        WHEN 'milestone' THEN x.milestone_weighted ELSE x.historical_weighted END AS weighted) w
+     ORDER BY x.dimension_value;
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.rep_timeline(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
+                                         grain text DEFAULT 'month', dimension text DEFAULT 'rep',
+                                         as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               peer_group text, bookings numeric, won bigint, lost bigint, win_rate double precision,
+               mean_cycle_days double precision, activities bigint, peers bigint,
+               bookings_percentile double precision, win_rate_percentile double precision,
+               cycle_percentile double precision, activity_percentile double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT dimension, t.* FROM sales_kpi_internal.rep_timeline_rows(from_at, to_at, grain, dimension, as_of) t
+$$;
+
+CREATE OR REPLACE FUNCTION sales_kpi_internal.rep_timeline_rows(from_at timestamptz, to_at timestamptz, grain text,
+                                              dim text, as_of timestamptz)
+RETURNS TABLE (dimension_value text, period_start timestamptz, period_end timestamptz,
+               peer_group text, bookings numeric, won bigint, lost bigint, win_rate double precision,
+               mean_cycle_days double precision, activities bigint, peers bigint,
+               bookings_percentile double precision, win_rate_percentile double precision,
+               cycle_percentile double precision, activity_percentile double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+-- the sorts of the window functions stay in memory
+SET work_mem = '64MB'
+-- JIT compiles for longer than these queries run
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    starts timestamptz[];
+    ends timestamptz[];
+    lo timestamptz;
+    hi timestamptz;
+BEGIN
+    PERFORM sales_kpi_internal.check_health_rep_args(dim, as_of, grain, from_at, to_at);
+    SELECT array_agg(s.period_start ORDER BY s.period_start), array_agg(s.period_end ORDER BY s.period_start),
+           min(s.period_start), max(s.period_end)
+      INTO starts, ends, lo, hi
+      FROM sales_kpi_internal.resolve_series(from_at, to_at, grain, as_of) s;
+    IF lo IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH parts AS MATERIALIZED (
+        -- the closed deals and the activities, each read in one pass and
+        -- counted per period, dimension value and peer group: two
+        -- independent branches, which parallel workers run at once
+        SELECT c.b, c.dv, c.peer, c.wl, c.cycle_days, NULL::numeric AS n
+          FROM sales_kpi_internal.rep_timeline_closed(lo, hi, as_of, starts, dim) c
+        UNION ALL
+        SELECT a.b, a.dv, a.peer, NULL, NULL, a.n
+          FROM sales_kpi_internal.rep_timeline_activity(lo, hi, as_of, starts, dim) a
+    ), measures AS (
+        -- one closed row and one activity row at most per key
+        SELECT starts[p.b] AS ps, ends[p.b] AS pe, p.dv, p.peer,
+               coalesce(sum(@extschema@.won_amount(p.wl)), 0) AS bookings,
+               coalesce(sum(@extschema@.won_count(p.wl)), 0)::bigint AS won,
+               coalesce(sum(@extschema@.lost_count(p.wl)), 0)::bigint AS lost,
+               max(@extschema@.win_rate(p.wl)) AS win_rate,
+               max(p.cycle_days)::double precision AS cycle_days,
+               coalesce(sum(p.n), 0)::bigint AS activities
+          FROM parts p
+         GROUP BY p.b, p.dv, p.peer
+    )
+    SELECT m.dv, m.ps, m.pe, m.peer, m.bookings, m.won, m.lost, m.win_rate, m.cycle_days,
+           m.activities,
+           count(*) OVER (PARTITION BY m.ps, m.peer),
+           percent_rank() OVER (PARTITION BY m.ps, m.peer ORDER BY m.bookings),
+           CASE WHEN m.win_rate IS NOT NULL
+                THEN percent_rank() OVER (PARTITION BY m.ps, m.peer, m.win_rate IS NULL ORDER BY m.win_rate) END,
+           CASE WHEN m.cycle_days IS NOT NULL
+                THEN percent_rank() OVER (PARTITION BY m.ps, m.peer, m.cycle_days IS NULL
+                                          ORDER BY m.cycle_days DESC) END,
+           percent_rank() OVER (PARTITION BY m.ps, m.peer ORDER BY m.activities)
+      FROM measures m;
+END;
+$fn$;
+
+CREATE OR REPLACE FUNCTION @extschema@.stage_durations(as_of timestamptz DEFAULT now(),
+                                            dimension text DEFAULT 'company',
+                                            opportunity_ids bigint[] DEFAULT NULL)
+RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, stage_position integer,
+               is_open boolean, is_current boolean, stays bigint,
+               latest_entered_at timestamptz, latest_left_at timestamptz,
+               latest_stay_days double precision, total_days double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM sales_kpi_internal.stage_time_durations_rows(as_of, dimension, opportunity_ids)
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.stage_norms(as_of timestamptz DEFAULT now(),
+                                        dimension text DEFAULT 'company',
+                                        lookback interval DEFAULT '365 days')
+RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipeline text,
+               stage_id bigint, stage text, stage_position integer,
+               stays bigint, mean_days double precision,
+               p50_days double precision, p75_days double precision, p90_days double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM sales_kpi_internal.stage_time_norms_rows(as_of, dimension, lookback)
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.stalled_deals(as_of timestamptz DEFAULT now(),
+                                          dimension text DEFAULT 'company',
+                                          lookback interval DEFAULT '365 days')
+RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
+               pipeline_id bigint, pipeline text, stage_id bigint, stage text, owner_id bigint,
+               amount_base numeric, reasons text[],
+               stage_entered_at timestamptz, stage_days double precision, norm_p75_days double precision,
+               missing_milestones text[], expected_close date, overdue_days double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM sales_kpi_internal.stage_time_stalled_rows(as_of, dimension, lookback)
+$$;

@@ -16,15 +16,15 @@ SELECT d, sales_kpi.dimension_value(d, 'Direct', 'Ben', 'East', 'web', 'Retail',
 
 -- default period: the fiscal quarter of as_of (fiscal year from April here)
 SET sales_kpi.fiscal_year_start_month = 4;
-SELECT * FROM sales_kpi.resolve_period(NULL, NULL, '2026-03-31 23:00+00');
+SELECT * FROM sales_kpi_internal.resolve_period(NULL, NULL, '2026-03-31 23:00+00');
 RESET sales_kpi.fiscal_year_start_month;
-SELECT * FROM sales_kpi.resolve_period('2026-02-01', NULL, '2026-03-31');
-SELECT * FROM sales_kpi.resolve_period('2026-02-01', '2026-02-01', '2026-03-31');
-SELECT * FROM sales_kpi.resolve_period(NULL, NULL, NULL);
+SELECT * FROM sales_kpi_internal.resolve_period('2026-02-01', NULL, '2026-03-31');
+SELECT * FROM sales_kpi_internal.resolve_period('2026-02-01', '2026-02-01', '2026-03-31');
+SELECT * FROM sales_kpi_internal.resolve_period(NULL, NULL, NULL);
 -- default series: from the period a year before as_of to the one holding it
-SELECT * FROM sales_kpi.resolve_series(NULL, NULL, 'quarter', '2026-05-10');
-SELECT count(*) FROM sales_kpi.resolve_series('2026-01-01', '2026-03-01', 'week', '2026-05-10');
-SELECT * FROM sales_kpi.resolve_series(NULL, NULL, 'day', '2026-05-10');
+SELECT * FROM sales_kpi_internal.resolve_series(NULL, NULL, 'quarter', '2026-05-10');
+SELECT count(*) FROM sales_kpi_internal.resolve_series('2026-01-01', '2026-03-01', 'week', '2026-05-10');
+SELECT * FROM sales_kpi_internal.resolve_series(NULL, NULL, 'day', '2026-05-10');
 
 -- quotas: Ben has Q1 90,000 (90 days) and April 10,000; Cy has none
 INSERT INTO sales_kpi.quota (rep_id, period_start, period_end, amount) VALUES

@@ -118,14 +118,14 @@ RESET check_function_bodies;
 -- the triggers are for the extension's tables only
 CREATE TABLE public.restore_mode_other (id bigint);
 CREATE TRIGGER restore_statement_begin BEFORE INSERT ON public.restore_mode_other
-    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi.restore_statement_begin();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.restore_statement_begin();
 INSERT INTO public.restore_mode_other VALUES (1);
 DROP TABLE public.restore_mode_other;
 SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_execute
   FROM pg_proc p
- WHERE p.pronamespace = 'sales_kpi'::regnamespace AND p.proname LIKE 'restore_statement_%'
+ WHERE p.pronamespace = 'sales_kpi_internal'::regnamespace AND p.proname LIKE 'restore_statement_%'
  ORDER BY 1;
 
 -- the triggers fire only as triggers
-SELECT sales_kpi.restore_statement_begin();
-SELECT sales_kpi.restore_statement_end();
+SELECT sales_kpi_internal.restore_statement_begin();
+SELECT sales_kpi_internal.restore_statement_end();

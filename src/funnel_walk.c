@@ -76,7 +76,7 @@ stage_cmp(const void *a, const void *b)
 
 /* the ranks of every stage, from funnel_stage_ranks() */
 static void
-read_stages(ReachState *st, const char *schema)
+read_stages(ReachState *st)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	int			rc;
@@ -86,7 +86,7 @@ read_stages(ReachState *st, const char *schema)
 		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute(psprintf("SELECT r.stage_id, coalesce(r.rank, 0), r.open_stages,"
 							  "       r.kind OPERATOR(pg_catalog.=) 'won'"
-							  "  FROM %s.funnel_stage_ranks() r", schema),
+							  "  FROM " SALES_KPI_INTERNAL_SCHEMA ".funnel_stage_ranks() r"),
 					 true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "funnel_reach: reading the stage ranks failed: %s", SPI_result_code_string(rc));
@@ -214,7 +214,6 @@ funnel_reach(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ReachState *st;
 	DealRange	range;
-	const char *schema;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -229,8 +228,7 @@ funnel_reach(PG_FUNCTION_ARGS)
 	if (st->desc->natts != REACH_OUT_COLS)
 		elog(ERROR, "funnel_reach: unexpected result type");
 
-	schema = extension_schema(fcinfo);
-	read_stages(st, schema);
+	read_stages(st);
 	deal_range_init(&range, fcinfo, 1);
 	history_query("funnel_reach",
 				  psprintf("SELECT e.opportunity_id, e.stage_id, e.entered_at"
@@ -238,7 +236,7 @@ funnel_reach(PG_FUNCTION_ARGS)
 						   " WHERE e.entered_at OPERATOR(pg_catalog.<=) $1"
 						   DEAL_RANGE_COND("e")
 						   " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
-						   schema),
+						   SALES_KPI_SCHEMA),
 				  3, deal_range_types, range.values, (DestReceiver *) st, false);
 	reach_flush(st);
 

@@ -35,13 +35,6 @@ deal_range_init(DealRange *r, FunctionCallInfo fcinfo, int first_arg)
 
 const Oid deal_range_types[3] = {TIMESTAMPTZOID, INT8OID, INT8OID};
 
-/* the schema of the calling function, quoted: the extension's tables are there */
-const char *
-extension_schema(FunctionCallInfo fcinfo)
-{
-	return quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
-}
-
 /*
  * Run a read-only query planned for the given parameter values, its rows
  * going to dest one at a time (nothing is collected in between).  With

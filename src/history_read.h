@@ -15,6 +15,8 @@
 #include "tcop/dest.h"
 #include "utils/portal.h"
 
+#include "schemas.h"
+
 /*
  * The deals a call reads: opportunity_id between the arguments first_id and
  * last_id (inclusive; null is unbounded), so that a query can read ranges
@@ -38,7 +40,6 @@ extern const Oid deal_range_types[3];
 
 
 extern void deal_range_init(DealRange *r, FunctionCallInfo fcinfo, int first_arg);
-extern const char *extension_schema(FunctionCallInfo fcinfo);
 extern void receiver_init(DestReceiver *pub, bool (*receive) (TupleTableSlot *slot, DestReceiver *self));
 extern void history_query(const char *caller, const char *query, int nargs, const Oid *types,
 						  const Datum *values, DestReceiver *dest, bool by_index);

@@ -48,6 +48,8 @@
 #include "utils/relcache.h"
 #include "utils/rls.h"
 
+#include "schemas.h"
+
 PG_FUNCTION_INFO_V1(restore_statement_begin);
 PG_FUNCTION_INFO_V1(restore_statement_end);
 
@@ -142,7 +144,7 @@ statement_trigger_data(FunctionCallInfo fcinfo, const char *name, bool before)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("%s: must be fired %s INSERT FOR EACH STATEMENT", name,
 						before ? "BEFORE" : "AFTER")));
-	if (RelationGetNamespace(trigdata->tg_relation) != get_func_namespace(fcinfo->flinfo->fn_oid))
+	if (RelationGetNamespace(trigdata->tg_relation) != extension_namespace())
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("%s: only for the tables of the extension's schema", name)));

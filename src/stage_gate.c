@@ -312,7 +312,6 @@ gate_move_violations(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	GateState  *st;
-	const char *schema;
 	HistoryCursor	ce;
 	HistoryCursor	cm;
 	DealRange	range;
@@ -348,7 +347,6 @@ gate_move_violations(PG_FUNCTION_ARGS)
 	initStringInfo(&st->labels);
 	deal_range_init(&range, fcinfo, 7);
 
-	schema = extension_schema(fcinfo);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	history_cursor_open(&ce, psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at, e.rep_id"
@@ -356,14 +354,14 @@ gate_move_violations(PG_FUNCTION_ARGS)
 										  " WHERE e.entered_at OPERATOR(pg_catalog.<=) $1"
 										  DEAL_RANGE_COND("e")
 										  " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
-										  schema),
+										  SALES_KPI_SCHEMA),
 								 &range);
 	history_cursor_open(&cm, psprintf("SELECT m.opportunity_id, m.milestone_id, m.completed_at"
 										  "  FROM %s.milestone_event m"
 										  " WHERE m.completed_at OPERATOR(pg_catalog.<=) $1"
 										  DEAL_RANGE_COND("m")
 										  " ORDER BY m.opportunity_id, m.milestone_id",
-										  schema),
+										  SALES_KPI_SCHEMA),
 								 &range);
 	gate_read(st, &ce, &cm);
 	SPI_cursor_close(ce.portal);

@@ -233,7 +233,7 @@ stays_run(FunctionCallInfo fcinfo, bool totals)
 						   " WHERE e.opportunity_id OPERATOR(pg_catalog.=) ANY ($2)"
 						   "   AND e.entered_at OPERATOR(pg_catalog.<=) $1"
 						   " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
-						   extension_schema(fcinfo)),
+						   SALES_KPI_SCHEMA),
 				  2, types, values, (DestReceiver *) st, true);
 	if (st->have_prev)
 	{

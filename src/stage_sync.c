@@ -59,6 +59,8 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "schemas.h"
+
 PG_FUNCTION_INFO_V1(sync_opportunity_stage);
 PG_FUNCTION_INFO_V1(stage_event_after_insert);
 PG_FUNCTION_INFO_V1(opportunity_after_update);
@@ -117,7 +119,7 @@ static const char *const query_text[N_QUERIES] = {
 	"                  pg_catalog.unnest($4)) AS u(id, stage_id, closed_at, entered_at)"
 	" WHERE o.opportunity_id OPERATOR(pg_catalog.=) u.id",
 	[Q_REFUSE_UNSEEN] =
-	"SELECT %1$s.refuse_unseen_deals($1)",
+	"SELECT " SALES_KPI_INTERNAL_SCHEMA ".refuse_unseen_deals($1)",
 };
 
 static const int query_nargs[N_QUERIES] = {1, 1, 1, 4, 1};
@@ -306,7 +308,7 @@ sync_opportunity_stage(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_VOID();
 	nestlevel = begin_queries();
-	sync_deals(get_func_namespace(fcinfo->flinfo->fn_oid), PG_GETARG_DATUM(0));
+	sync_deals(extension_namespace(), PG_GETARG_DATUM(0));
 	end_queries(nestlevel);
 	PG_RETURN_VOID();
 }
@@ -335,7 +337,7 @@ check_trigger_call(FunctionCallInfo fcinfo, const char *function, const char *ta
 						update ? "UPDATE" : "INSERT",
 						update ? "OLD TABLE and NEW TABLE" : "NEW TABLE")));
 	rel = trigdata->tg_relation;
-	if (RelationGetNamespace(rel) != get_func_namespace(fcinfo->flinfo->fn_oid) ||
+	if (RelationGetNamespace(rel) != extension_namespace() ||
 		strcmp(RelationGetRelationName(rel), table) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
@@ -345,15 +347,13 @@ check_trigger_call(FunctionCallInfo fcinfo, const char *function, const char *ta
 }
 
 /*
- * Hands the trigger call to the PL/pgSQL trigger of the extension's schema
- * that handles every case.
+ * Hands the trigger call to the extension's PL/pgSQL trigger that handles
+ * every case.
  */
 static Datum
 call_general_trigger(FunctionCallInfo fcinfo, const char *name)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	Oid			nspid = RelationGetNamespace(trigdata->tg_relation);
-	List	   *funcname = list_make2(makeString(get_namespace_name(nspid)),
+	List	   *funcname = list_make2(makeString(SALES_KPI_INTERNAL_SCHEMA),
 									  makeString(pstrdup(name)));
 	Oid			funcoid = LookupFuncName(funcname, 0, NULL, false);
 	FmgrInfo	flinfo;

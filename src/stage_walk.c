@@ -332,7 +332,7 @@ stage_event_walk(PG_FUNCTION_ARGS)
 						   " WHERE e.entered_at OPERATOR(pg_catalog.<=) $1"
 						   DEAL_RANGE_COND("e")
 						   " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
-						   extension_schema(fcinfo)),
+						   SALES_KPI_SCHEMA),
 				  3, deal_range_types, range.values, (DestReceiver *) st, false);
 	walk_flush(st);
 
@@ -471,7 +471,6 @@ stage_history_check(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz as_of;
-	const char *schema;
 	WalkState  *st;
 	HistoryCursor	co,
 				ce,
@@ -508,7 +507,6 @@ stage_history_check(PG_FUNCTION_ARGS)
 	}
 	deal_range_init(&range, fcinfo, 4);
 
-	schema = extension_schema(fcinfo);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	history_cursor_open(&co, psprintf("SELECT o.opportunity_id, o.owner_id, o.amount, o.created_at, o.closed_at,"
@@ -517,7 +515,7 @@ stage_history_check(PG_FUNCTION_ARGS)
 										  " WHERE o.created_at OPERATOR(pg_catalog.<=) $1"
 										  DEAL_RANGE_COND("o")
 										  " ORDER BY o.opportunity_id",
-										  schema),
+										  SALES_KPI_SCHEMA),
 								 &range);
 	/* every event, those after as_of too: they excuse a row running ahead */
 	history_cursor_open(&ce, psprintf("SELECT e.opportunity_id, e.stage_event_id, e.stage_id, e.entered_at,"
@@ -526,7 +524,7 @@ stage_history_check(PG_FUNCTION_ARGS)
 										  " WHERE $1 IS NOT NULL"
 										  DEAL_RANGE_COND("e")
 										  " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
-										  schema),
+										  SALES_KPI_SCHEMA),
 								 &range);
 	/* the first snapshot of each deal, whenever it was taken */
 	history_cursor_open(&ch, psprintf("SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.changed_at"
@@ -534,7 +532,7 @@ stage_history_check(PG_FUNCTION_ARGS)
 										  " WHERE $1 IS NOT NULL"
 										  DEAL_RANGE_COND("h")
 										  " ORDER BY h.opportunity_id, h.changed_at",
-										  schema),
+										  SALES_KPI_SCHEMA),
 								 &range);
 	for (;;)
 	{

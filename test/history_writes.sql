@@ -141,7 +141,7 @@ SELECT is((SELECT string_agg(changed_at::date || ':' || amount, ',' ORDER BY cha
           '2026-01-01:250,2026-02-01:320', 'a snapshot at an instant that has one replaces it, the later of one statement last');
 SELECT is((SELECT amount FROM sales_kpi.opportunity WHERE opportunity_id = 900003), 320::numeric,
           'and the deal says what the replaced newest snapshot says');
-SELECT throws_ok($$SELECT sales_kpi.opportunity_history_before_insert()$$, '39P01',
+SELECT throws_ok($$SELECT sales_kpi_internal.opportunity_history_before_insert()$$, '39P01',
                  NULL, 'the trigger function cannot be called directly');
 
 -- One-row update, then a bulk one: the plans the triggers cached at one row

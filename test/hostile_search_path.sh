@@ -94,11 +94,11 @@ SELECT * FROM sales_kpi.pipeline_flow_deals('2026-07-01', $as_of)
 SELECT * FROM sales_kpi.closed_deals('2026-01-01', '2026-10-01', $as_of)
 SELECT * FROM sales_kpi.periods('2026-01-01', '2026-10-01', 'week')
 SELECT * FROM sales_kpi.check_consistency()
-SELECT * FROM sales_kpi.stage_stays($as_of, '{1,2,3,4,5}')
-SELECT * FROM sales_kpi.stage_stay_totals($as_of, '{1,2,3,4,5}', '{1,2}')
-SELECT * FROM sales_kpi.stage_event_walk($as_of, NULL, NULL, '{1}', '{2}', true)
-SELECT * FROM sales_kpi.gate_move_violations($as_of, NULL, NULL, '{1}', '{2}', '{1}', '{gate}')
-SELECT * FROM sales_kpi.stage_history_check($as_of, '{1}', '{2}', '{3}', 1, 1000)
+SELECT * FROM sales_kpi_internal.stage_stays($as_of, '{1,2,3,4,5}')
+SELECT * FROM sales_kpi_internal.stage_stay_totals($as_of, '{1,2,3,4,5}', '{1,2}')
+SELECT * FROM sales_kpi_internal.stage_event_walk($as_of, NULL, NULL, '{1}', '{2}', true)
+SELECT * FROM sales_kpi_internal.gate_move_violations($as_of, NULL, NULL, '{1}', '{2}', '{1}', '{gate}')
+SELECT * FROM sales_kpi_internal.stage_history_check($as_of, '{1}', '{2}', '{3}', 1, 1000)
 SELECT sales_kpi.to_base(o.amount, o.currency, o.created_at::pg_catalog.date), sales_kpi.period_start(o.created_at), sales_kpi.period_end(o.created_at, 'month') FROM sales_kpi.opportunity o
 SELECT sales_kpi.win_rate(w), sales_kpi.wilson_lower(w), sales_kpi.wilson_upper(w), sales_kpi.won_amount(w), sales_kpi.avg_won_amount(w), sales_kpi.won_count(w), sales_kpi.lost_count(w), sales_kpi.rollup(w) OVER () FROM (SELECT sales_kpi.winloss_agg(s.kind OPERATOR(pg_catalog.=) 'won', o.amount) AS w FROM sales_kpi.opportunity o JOIN sales_kpi.stage s ON s.stage_id OPERATOR(pg_catalog.=) o.stage_id WHERE s.kind OPERATOR(pg_catalog.<>) 'open' GROUP BY o.pipeline_id) x
 SELECT sales_kpi.weighted_pipeline(o.amount, s.probability) FROM sales_kpi.opportunity o JOIN sales_kpi.stage s ON s.stage_id OPERATOR(pg_catalog.=) o.stage_id

@@ -8,7 +8,7 @@
 -- Run with pg_prove in a database where pgtap and sales_kpi exist.
 
 BEGIN;
-SELECT plan(46);
+SELECT plan(47);
 
 SELECT has_extension('sales_kpi'::name, 'sales_kpi'::name, 'sales_kpi is installed in schema sales_kpi');
 
@@ -29,6 +29,8 @@ SELECT cmp_ok(:builtin_terms_before::bigint, '>', 0::bigint, 'the extension ship
 -------------------------------------------------------------------------------
 SELECT lives_ok('DROP EXTENSION sales_kpi CASCADE', 'DROP EXTENSION sales_kpi CASCADE works');
 SELECT hasnt_extension('sales_kpi'::name, 'sales_kpi is gone from pg_extension');
+SELECT ok(NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'sales_kpi_internal'),
+          'schema sales_kpi_internal is gone');
 SELECT ok(NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'sales_kpi')
           OR (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                            WHERE n.nspname = 'sales_kpi')
@@ -45,7 +47,7 @@ $$, 'no table, view, index or sequence of sales_kpi is left');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text
       FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-     WHERE n.nspname = 'sales_kpi' OR p.oid::regprocedure::text LIKE 'sales\_kpi.%'
+     WHERE n.nspname IN ('sales_kpi', 'sales_kpi_internal') OR p.oid::regprocedure::text LIKE 'sales\_kpi%.%'
 $$, 'no function named sales_kpi.* is left');
 SELECT is_empty($$
     SELECT t.oid::regtype::text
@@ -145,7 +147,7 @@ $$, 'no relation of sales_kpi is left after dropping a populated extension');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text
       FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-     WHERE n.nspname = 'sales_kpi' OR p.oid::regprocedure::text LIKE 'sales\_kpi.%'
+     WHERE n.nspname IN ('sales_kpi', 'sales_kpi_internal') OR p.oid::regprocedure::text LIKE 'sales\_kpi%.%'
 $$, 'no function named sales_kpi.* is left after dropping a populated extension');
 
 SELECT lives_ok('CREATE EXTENSION sales_kpi', 'CREATE EXTENSION sales_kpi works after dropping a populated extension');

@@ -102,7 +102,7 @@ SELECT set_eq($$SELECT c.k, d.opportunity_id, d.pipeline_id, d.account_id, d.sta
                   FROM ref r JOIN sales_kpi.opportunity o USING (opportunity_id)$$,
               'closed_deals() gives each deal''s pipeline, account, terminal stage, creation and currency');
 SELECT set_eq($$SELECT c.k, b.owner_id, b.won, b.lost, b.won_amount
-                  FROM cases c, sales_kpi.closed_by_owner(c.ps, c.pe, c.at) b$$,
+                  FROM cases c, sales_kpi_internal.closed_by_owner(c.ps, c.pe, c.at) b$$,
               $$SELECT k, owner_id, count(*) FILTER (WHERE outcome = 'won') AS won, count(*) FILTER (WHERE outcome = 'lost') AS lost,
                        sum(amount_base) FILTER (WHERE outcome = 'won') AS won_amount
                   FROM ref GROUP BY k, owner_id$$,

@@ -122,7 +122,7 @@ SELECT set_eq(
 SELECT set_eq(
     $$SELECT d.opportunity_id AS c1, d.historical_deals AS c2, d.historical_won AS c3,
              d.historical_probability AS c4
-        FROM sales_kpi.pipeline_value_open_deals('2026-03-01', '365 days', 5, false, true, 1000) d$$,
+        FROM sales_kpi_internal.pipeline_value_open_deals('2026-03-01', '365 days', 5, false, true, 1000) d$$,
     $$SELECT r.opportunity_id AS c1, x.n AS c2, x.w AS c3,
              CASE WHEN x.n >= 5 THEN round(x.w::numeric / x.n, 6) ELSE r.probability END AS c4
         FROM ref_open r

@@ -191,7 +191,7 @@ SELECT i.as_of, e.stage_event_id, e.opportunity_id, e.stage_id, e.entered_at, e.
   JOIN sales_kpi.stage_event e ON e.entered_at <= i.as_of
 WINDOW w AS (PARTITION BY i.as_of, e.opportunity_id ORDER BY e.entered_at, e.stage_event_id);
 SELECT set_eq(
-    $$SELECT i.as_of, w.* FROM instants i, sales_kpi.stage_event_walk(i.as_of, NULL, NULL, '{}', '{}', true) w$$,
+    $$SELECT i.as_of, w.* FROM instants i, sales_kpi_internal.stage_event_walk(i.as_of, NULL, NULL, '{}', '{}', true) w$$,
     $$SELECT * FROM ref_walk
        WHERE min_later_id < stage_event_id OR amount < 0 OR entered_at = prev_entered_at$$,
     'stage_event_walk with suspects: out-of-order events, negative amounts, same instants');
@@ -200,7 +200,7 @@ SELECT ok((SELECT count(*) FILTER (WHERE min_later_id < stage_event_id) > 0
           'the history has out-of-order events and negative amounts');
 SELECT set_eq(
     $$SELECT i.as_of, w.* FROM instants i,
-             sales_kpi.stage_event_walk(i.as_of, '2024-01-01', '2026-01-01',
+             sales_kpi_internal.stage_event_walk(i.as_of, '2024-01-01', '2026-01-01',
                                         (SELECT array_agg(s.stage_id ORDER BY s.stage_id, t.stage_id)
                                            FROM sales_kpi.stage s, sales_kpi.stage t
                                           WHERE s.pipeline_id = t.pipeline_id AND s.position + 1 = t.position),
@@ -232,10 +232,10 @@ SELECT set_eq(
     'gate_violations names the missing milestones in stage and milestone order');
 
 -- the whole-history pass gives the same rows read whole or in two halves
-SELECT bag_eq($$SELECT * FROM sales_kpi.stage_history_check(now(), '{1}', '{3}', '{5,6}')$$,
-              $$SELECT * FROM sales_kpi.stage_history_check(now(), '{1}', '{3}', '{5,6}', NULL, 700)
+SELECT bag_eq($$SELECT * FROM sales_kpi_internal.stage_history_check(now(), '{1}', '{3}', '{5,6}')$$,
+              $$SELECT * FROM sales_kpi_internal.stage_history_check(now(), '{1}', '{3}', '{5,6}', NULL, 700)
                 UNION ALL
-                SELECT * FROM sales_kpi.stage_history_check(now(), '{1}', '{3}', '{5,6}', 701, NULL)$$,
+                SELECT * FROM sales_kpi_internal.stage_history_check(now(), '{1}', '{3}', '{5,6}', 701, NULL)$$,
               'stage_history_check: the two halves of the deals give the rows of one pass');
 
 SELECT * FROM finish();

@@ -162,12 +162,12 @@ SELECT is((SELECT count(*) FROM sales_kpi.stalled_deals s
 -- the building block: every stay of a list of deals, from one index scan
 SELECT set_eq($$SELECT i.at, x.opportunity_id, x.stage_id, x.entered_at, x.left_at
                  FROM instant i,
-                      sales_kpi.stage_stays(i.at, ARRAY(SELECT o.opportunity_id FROM sales_kpi.opportunity o
+                      sales_kpi_internal.stage_stays(i.at, ARRAY(SELECT o.opportunity_id FROM sales_kpi.opportunity o
                                                          WHERE o.opportunity_id % 3 = 0)) x$$,
               $$SELECT at, opportunity_id, stage_id, entered_at, next_at FROM ref_event
                  WHERE opportunity_id % 3 = 0$$,
               'stage_stays: each event of the deals asked for, ended by the next, at three instants');
-SELECT throws_ok($$SELECT * FROM sales_kpi.stage_stays(NULL, '{1}')$$, '22004',
+SELECT throws_ok($$SELECT * FROM sales_kpi_internal.stage_stays(NULL, '{1}')$$, '22004',
                  'argument "as_of" must not be null', 'stage_stays: a null as_of is an error');
 
 SELECT * FROM finish();

@@ -9,7 +9,7 @@
 -- extensions pgtap and sales_kpi exist; everything is rolled back.
 
 BEGIN;
-SELECT plan(434);
+SELECT plan(437);
 
 -------------------------------------------------------------------------------
 -- The extension and its schema
@@ -524,9 +524,9 @@ RESET TimeZone;
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text
       FROM pg_catalog.pg_proc p
-     WHERE p.pronamespace = 'sales_kpi'::regnamespace
+     WHERE p.pronamespace IN ('sales_kpi'::regnamespace, 'sales_kpi_internal'::regnamespace)
        AND p.prosecdef
-$$, 'no function in schema sales_kpi is SECURITY DEFINER');
+$$, 'no function of the extension is SECURITY DEFINER');
 
 SELECT isnt_empty($$
     SELECT 1 FROM pg_catalog.pg_depend d
@@ -552,11 +552,35 @@ $$, 'every non-C function of the extension sets search_path');
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text || ': ' || s.setting
       FROM pg_catalog.pg_proc p, unnest(p.proconfig) AS s(setting)
-     WHERE p.pronamespace = 'sales_kpi'::regnamespace
+     WHERE p.pronamespace IN ('sales_kpi'::regnamespace, 'sales_kpi_internal'::regnamespace)
        AND s.setting LIKE 'search_path=%'
        AND (s.setting ~* '(public|\$user)' OR s.setting !~ '^search_path=pg_catalog\M')
 $$, 'every pinned search_path starts with pg_catalog and names no public or $user schema');
 
+-- The API and the internals: sales_kpi holds what users call (KPI functions
+-- and views, aggregates, summary types with their support functions and
+-- accessors, settings, loaders), sales_kpi_internal the engine's helpers
+-- and the trigger functions, and nothing else; every role may use it.
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text
+      FROM pg_catalog.pg_proc p
+     WHERE p.pronamespace = 'sales_kpi'::regnamespace
+       AND (p.prorettype = 'pg_catalog.trigger'::regtype
+            OR pg_catalog.obj_description(p.oid, 'pg_proc') LIKE 'Internal:%')
+$$, 'no internal helper or trigger function is in schema sales_kpi');
+SELECT is_empty($$
+    SELECT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)
+      FROM pg_catalog.pg_depend d
+     WHERE d.refclassid = 'pg_catalog.pg_namespace'::regclass
+       AND d.refobjid = 'sales_kpi_internal'::regnamespace
+       AND NOT (d.classid = 'pg_catalog.pg_proc'::regclass
+                AND (SELECT p.prorettype = 'pg_catalog.trigger'::regtype
+                            OR pg_catalog.obj_description(p.oid, 'pg_proc') LIKE 'Internal:%'
+                       FROM pg_catalog.pg_proc p WHERE p.oid = d.objid))
+$$, 'schema sales_kpi_internal holds only internal helpers and trigger functions');
+SELECT ok(pg_catalog.has_schema_privilege('public', 'sales_kpi_internal', 'USAGE')
+          AND NOT pg_catalog.has_schema_privilege('public', 'sales_kpi_internal', 'CREATE'),
+          'every role may use schema sales_kpi_internal, none may create in it');
 
 -------------------------------------------------------------------------------
 -- Documentation: every function, view and table of the extension is described

@@ -163,13 +163,13 @@ SELECT throws_ok(format('SELECT sales_kpi.move_stage(990001, %s, now() - interva
 DROP TRIGGER veto_won ON sales_kpi.opportunity;
 
 -- direct calls and misuse
-SELECT lives_ok($$SELECT sales_kpi.sync_opportunity_stage(NULL), sales_kpi.sync_opportunity_stage('{}'),
-                         sales_kpi.sync_opportunity_stage('{NULL,1,NULL}'), sales_kpi.sync_opportunity_stage('{{1,2},{3,4}}')$$,
+SELECT lives_ok($$SELECT sales_kpi_internal.sync_opportunity_stage(NULL), sales_kpi_internal.sync_opportunity_stage('{}'),
+                         sales_kpi_internal.sync_opportunity_stage('{NULL,1,NULL}'), sales_kpi_internal.sync_opportunity_stage('{{1,2},{3,4}}')$$,
                 'sync_opportunity_stage takes a null, empty, null-holding or two-dimensional array');
 SELECT is_empty('SELECT * FROM stage_mismatch', 'and leaves every deal agreeing with its newest event');
 CREATE TABLE pg_temp.lookalike (stage_event_id bigint, opportunity_id bigint, entered_at timestamptz);
 CREATE TRIGGER lookalike AFTER INSERT ON pg_temp.lookalike REFERENCING NEW TABLE AS new_events
-    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi.stage_event_after_insert();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.stage_event_after_insert();
 SELECT throws_ok($$INSERT INTO pg_temp.lookalike VALUES (1, 1, now())$$, '39P01', NULL,
                  'the trigger refuses a table that is not the extension''s stage_event');
 

@@ -51,3 +51,14 @@ BEGIN
     END IF;
 END;
 $$;
+
+-- The engine's helpers and the trigger functions live apart from the API,
+-- so that \df sales_kpi.* lists what users call.  The KPIs call the
+-- helpers as the calling role, so every role may use the schema: it holds
+-- functions only, which read nothing the caller may not read through
+-- sales_kpi.  Made here, it cannot be one prepared by another role (an
+-- existing schema of that name makes CREATE EXTENSION fail).
+CREATE SCHEMA sales_kpi_internal;
+COMMENT ON SCHEMA sales_kpi_internal IS
+    'sales_kpi''s internal helpers and trigger functions: not an API, they change between releases.';
+GRANT USAGE ON SCHEMA sales_kpi_internal TO PUBLIC;

@@ -128,7 +128,7 @@ COMMENT ON FUNCTION @extschema@.to_base(numeric, character, date) IS
 -- pg_restore and a plain dump set it), as PostgreSQL skips its own checks
 -- of references between objects while a dump loads; data_quality_findings
 -- reports a row left without a rate (missing_fx_rate).
-CREATE FUNCTION @extschema@.currency_rate_check()
+CREATE FUNCTION sales_kpi_internal.currency_rate_check()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -207,13 +207,13 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.currency_rate_check() IS
+COMMENT ON FUNCTION sales_kpi_internal.currency_rate_check() IS
     'Trigger: refuses a deal or invoice in a currency other than the base currency with no row in fx_rate (skipped while a dump loads: check_function_bodies off).';
 
 -- Removing the last rate of a currency that a deal or invoice is in is
 -- refused, as deleting a referenced row is.  To replace a currency's rates,
 -- upsert them, or delete and insert in one statement (a data-modifying WITH).
-CREATE FUNCTION @extschema@.fx_rate_after_remove()
+CREATE FUNCTION sales_kpi_internal.fx_rate_after_remove()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -267,34 +267,34 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.fx_rate_after_remove() IS
+COMMENT ON FUNCTION sales_kpi_internal.fx_rate_after_remove() IS
     'Trigger: refuses a delete, update or truncate of fx_rate that leaves a currency a deal or invoice is in without a rate.';
 
 
 CREATE TRIGGER opportunity_currency_insert
     AFTER INSERT ON @extschema@.opportunity
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.currency_rate_check();
 CREATE TRIGGER opportunity_currency_update
     AFTER UPDATE ON @extschema@.opportunity
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.currency_rate_check();
 CREATE TRIGGER collection_currency_insert
     AFTER INSERT ON @extschema@.collection
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.currency_rate_check();
 CREATE TRIGGER collection_currency_update
     AFTER UPDATE ON @extschema@.collection
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.currency_rate_check();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.currency_rate_check();
 CREATE TRIGGER fx_rate_after_delete
     AFTER DELETE ON @extschema@.fx_rate
     REFERENCING OLD TABLE AS old_rates
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fx_rate_after_remove();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.fx_rate_after_remove();
 CREATE TRIGGER fx_rate_after_update
     AFTER UPDATE ON @extschema@.fx_rate
     REFERENCING OLD TABLE AS old_rates
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fx_rate_after_remove();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.fx_rate_after_remove();
 CREATE TRIGGER fx_rate_after_truncate
     AFTER TRUNCATE ON @extschema@.fx_rate
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fx_rate_after_remove();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.fx_rate_after_remove();

@@ -47,7 +47,7 @@ COMMENT ON FUNCTION @extschema@.stage_gate_mode(bigint) IS
 -- with the history it had read before the wait and wrote a stage the
 -- history no longer said.  Every writer locks in the same order, so
 -- statements that touch many deals do not deadlock each other.
-CREATE FUNCTION @extschema@.lock_deals(opportunity_ids bigint[])
+CREATE FUNCTION sales_kpi_internal.lock_deals(opportunity_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -61,7 +61,7 @@ BEGIN
         FOR NO KEY UPDATE OF o;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.lock_deals(bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.lock_deals(bigint[]) IS
     'Internal: locks the rows of the given deals in id order (FOR NO KEY UPDATE), as every writer of their history does first.';
 
 -- After lock_deals, for the deals of rows a statement wrote (they exist: the
@@ -71,7 +71,7 @@ COMMENT ON FUNCTION @extschema@.lock_deals(bigint[]) IS
 -- brought in step with what was written, so the statement is refused as a
 -- serialization failure; a retry sees the deal as it now is.  Only under row
 -- security can this happen (stage_event_after_insert() calls this too).
-CREATE FUNCTION @extschema@.refuse_unseen_deals(opportunity_ids bigint[])
+CREATE FUNCTION sales_kpi_internal.refuse_unseen_deals(opportunity_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -93,7 +93,7 @@ BEGIN
     END IF;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.refuse_unseen_deals(bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.refuse_unseen_deals(bigint[]) IS
     'Internal: after lock_deals, refuses (40001) a statement that wrote rows of a deal row security no longer lets the writer see.';
 
 -- Set stage_id, closed_at and stage_entered_at of the given deals from their
@@ -101,15 +101,15 @@ COMMENT ON FUNCTION @extschema@.refuse_unseen_deals(bigint[]) IS
 -- stage_entered_at.  In C (stage_sync.c): one probe of the deal and of its
 -- newest event per id, and the deals' update trigger knows the values it
 -- writes need no check.
-CREATE FUNCTION @extschema@.sync_opportunity_stage(opportunity_ids bigint[])
+CREATE FUNCTION sales_kpi_internal.sync_opportunity_stage(opportunity_ids bigint[])
 RETURNS void
 AS 'MODULE_PATHNAME', 'sync_opportunity_stage'
 LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.sync_opportunity_stage(bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.sync_opportunity_stage(bigint[]) IS
     'Internal: re-derives opportunity.stage_id, closed_at and stage_entered_at from the newest stage_event of each given deal.';
 
 -- A stage event must name a stage of the deal's own pipeline.
-CREATE FUNCTION @extschema@.check_stage_event_pipeline(stage_event_ids bigint[])
+CREATE FUNCTION sales_kpi_internal.check_stage_event_pipeline(stage_event_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -135,7 +135,7 @@ BEGIN
     END IF;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.check_stage_event_pipeline(bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.check_stage_event_pipeline(bigint[]) IS
     'Internal: raises an error when one of the given stage events names a stage outside its deal''s pipeline.';
 
 -- Stage gates.  A live move (a new event later than every event the deal
@@ -147,7 +147,7 @@ COMMENT ON FUNCTION @extschema@.check_stage_event_pipeline(bigint[]) IS
 -- regressions, losses and reopenings are never gated.  Loading a deal's
 -- first events and back-dated inserts are history, not moves, and are not
 -- gated: this is also what lets a dump of a pipeline in enforce mode restore.
-CREATE FUNCTION @extschema@.stage_gate_violations(new_event_ids bigint[])
+CREATE FUNCTION sales_kpi_internal.stage_gate_violations(new_event_ids bigint[])
 RETURNS TABLE (stage_event_id bigint, opportunity_id bigint, pipeline_id bigint,
                gate_mode text, from_stage text, to_stage text, entered_at timestamptz,
                missing_milestones text)
@@ -205,7 +205,7 @@ AS $$
               fw.from_name, fw.to_name, fw.entered_at
      ORDER BY fw.stage_event_id
 $$;
-COMMENT ON FUNCTION @extschema@.stage_gate_violations(bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_gate_violations(bigint[]) IS
     'Internal: live forward moves among the given stage events that leave required milestones incomplete, in pipelines whose gate mode is not off.';
 
 -- A stage event dated in the future is a typo or a bad import, not a
@@ -224,7 +224,7 @@ COMMENT ON FUNCTION @extschema@.future_tolerance() IS
 -- The error for a stage event dated beyond future_tolerance().  The
 -- triggers skip the check while a dump loads (check_function_bodies off):
 -- a restore takes what the database held.
-CREATE FUNCTION @extschema@.refuse_future_event(stage_event_id bigint, opportunity_id bigint,
+CREATE FUNCTION sales_kpi_internal.refuse_future_event(stage_event_id bigint, opportunity_id bigint,
                                                 entered_at timestamptz)
 RETURNS void
 LANGUAGE plpgsql
@@ -244,14 +244,14 @@ BEGIN
               HINT = 'A stage is entered when it happens; plan future steps with opportunity.expected_close.';
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.refuse_future_event(bigint, bigint, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.refuse_future_event(bigint, bigint, timestamptz) IS
     'Internal: raises the error for a stage event dated more than future_tolerance() ahead.';
 
 -- The trigger for every case: future-dated events (refused), a stage of
 -- another pipeline (refused), stage gates.  The common case, a move in a
 -- pipeline without gates, is done by stage_event_after_insert() in C
 -- (stage_sync.c), which hands every other statement to this one.
-CREATE FUNCTION @extschema@.stage_event_after_insert_general()
+CREATE FUNCTION sales_kpi_internal.stage_event_after_insert_general()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -278,13 +278,13 @@ BEGIN
      ORDER BY e.stage_event_id
      LIMIT 1;
     IF FOUND THEN
-        PERFORM @extschema@.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
+        PERFORM sales_kpi_internal.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
     END IF;
-    PERFORM @extschema@.lock_deals(deals);
+    PERFORM sales_kpi_internal.lock_deals(deals);
     IF row_security_active('@extschema@.opportunity') THEN
-        PERFORM @extschema@.refuse_unseen_deals(deals);
+        PERFORM sales_kpi_internal.refuse_unseen_deals(deals);
     END IF;
-    PERFORM @extschema@.check_stage_event_pipeline(ids);
+    PERFORM sales_kpi_internal.check_stage_event_pipeline(ids);
 
     -- gates: only when some pipeline involved has them on
     -- (stage_gate_mode() written out: an SQL function with settings is
@@ -295,7 +295,7 @@ BEGIN
                 WHERE o.opportunity_id = ANY (deals)
                   AND coalesce(p.gate_mode, @extschema@.default_stage_gate_mode()) <> 'off')
     THEN
-        FOR v IN SELECT * FROM @extschema@.stage_gate_violations(ids) LOOP
+        FOR v IN SELECT * FROM sales_kpi_internal.stage_gate_violations(ids) LOOP
             IF v.gate_mode = 'enforce' THEN
                 RAISE EXCEPTION 'stage gate: opportunity % cannot move from "%" to "%" with required milestones incomplete',
                         v.opportunity_id, v.from_stage, v.to_stage
@@ -317,23 +317,23 @@ BEGIN
         END IF;
     END IF;
 
-    PERFORM @extschema@.sync_opportunity_stage(deals);
+    PERFORM sales_kpi_internal.sync_opportunity_stage(deals);
     RETURN NULL;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.stage_event_after_insert_general() IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_event_after_insert_general() IS
     'Internal: what stage_event_after_insert() does, for every case (future-dated events, stages of another pipeline, stage gates); called by it.';
 
 -- Lock the inserted events' deals, check their pipelines and sync them: in
 -- C, as a move runs it (see stage_sync.c).
-CREATE FUNCTION @extschema@.stage_event_after_insert()
+CREATE FUNCTION sales_kpi_internal.stage_event_after_insert()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'stage_event_after_insert'
 LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.stage_event_after_insert() IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_event_after_insert() IS
     'Trigger: keeps the deals of inserted stage events in step with their newest event (the common case in C; every other case in stage_event_after_insert_general()).';
 
-CREATE FUNCTION @extschema@.stage_event_after_update()
+CREATE FUNCTION sales_kpi_internal.stage_event_after_update()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -356,20 +356,20 @@ BEGIN
      ORDER BY e.stage_event_id
      LIMIT 1;
     IF FOUND THEN
-        PERFORM @extschema@.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
+        PERFORM sales_kpi_internal.refuse_future_event(v.stage_event_id, v.opportunity_id, v.entered_at);
     END IF;
-    PERFORM @extschema@.lock_deals(deals);
+    PERFORM sales_kpi_internal.lock_deals(deals);
     IF row_security_active('@extschema@.opportunity') THEN
         -- (the deals the events now belong to; one they left may be gone)
-        PERFORM @extschema@.refuse_unseen_deals(ARRAY(SELECT DISTINCT opportunity_id FROM new_events));
+        PERFORM sales_kpi_internal.refuse_unseen_deals(ARRAY(SELECT DISTINCT opportunity_id FROM new_events));
     END IF;
-    PERFORM @extschema@.check_stage_event_pipeline(ARRAY(SELECT stage_event_id FROM new_events));
-    PERFORM @extschema@.sync_opportunity_stage(deals);
+    PERFORM sales_kpi_internal.check_stage_event_pipeline(ARRAY(SELECT stage_event_id FROM new_events));
+    PERFORM sales_kpi_internal.sync_opportunity_stage(deals);
     RETURN NULL;
 END;
 $$;
 
-CREATE FUNCTION @extschema@.stage_event_after_delete()
+CREATE FUNCTION sales_kpi_internal.stage_event_after_delete()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -379,8 +379,8 @@ AS $$
 DECLARE
     deals bigint[] := ARRAY(SELECT DISTINCT opportunity_id FROM old_events);
 BEGIN
-    PERFORM @extschema@.lock_deals(deals);
-    PERFORM @extschema@.sync_opportunity_stage(deals);
+    PERFORM sales_kpi_internal.lock_deals(deals);
+    PERFORM sales_kpi_internal.sync_opportunity_stage(deals);
     RETURN NULL;
 END;
 $$;
@@ -388,15 +388,15 @@ $$;
 CREATE TRIGGER stage_event_after_insert
     AFTER INSERT ON @extschema@.stage_event
     REFERENCING NEW TABLE AS new_events
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.stage_event_after_insert();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.stage_event_after_insert();
 CREATE TRIGGER stage_event_after_update
     AFTER UPDATE ON @extschema@.stage_event
     REFERENCING OLD TABLE AS old_events NEW TABLE AS new_events
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.stage_event_after_update();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.stage_event_after_update();
 CREATE TRIGGER stage_event_after_delete
     AFTER DELETE ON @extschema@.stage_event
     REFERENCING OLD TABLE AS old_events
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.stage_event_after_delete();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.stage_event_after_delete();
 
 -- The way a CRM moves a deal: records the stage event (the creation event
 -- for a deal with no history yet) and, when an amount is given, a snapshot

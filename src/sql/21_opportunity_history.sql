@@ -18,7 +18,7 @@
 
 -- Refuse stage fields that contradict the deal's stage history, or, for a
 -- deal that has none yet, the kind of the stage it names.
-CREATE FUNCTION @extschema@.check_opportunity_stage(opportunity_ids bigint[])
+CREATE FUNCTION sales_kpi_internal.check_opportunity_stage(opportunity_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -82,17 +82,17 @@ BEGIN
     END IF;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.check_opportunity_stage(bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.check_opportunity_stage(bigint[]) IS
     'Internal: raises an error when a deal''s stage_id/closed_at/stage_entered_at contradict its newest stage event (or, without events, its stage''s kind).';
 
-CREATE FUNCTION @extschema@.opportunity_after_insert()
+CREATE FUNCTION sales_kpi_internal.opportunity_after_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 BEGIN
-    PERFORM @extschema@.check_opportunity_stage(
+    PERFORM sales_kpi_internal.check_opportunity_stage(
         ARRAY(SELECT opportunity_id FROM new_deals
                WHERE stage_id IS NOT NULL OR closed_at IS NOT NULL));
     INSERT INTO @extschema@.opportunity_history
@@ -110,7 +110,7 @@ $$;
 -- stage history says (the sync's own update), needs none of it:
 -- opportunity_after_update() in C (stage_sync.c) compares each row with
 -- its old version and calls this only for the other updates.
-CREATE FUNCTION @extschema@.opportunity_after_update_general()
+CREATE FUNCTION sales_kpi_internal.opportunity_after_update_general()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -149,7 +149,7 @@ BEGIN
                   DETAIL = format('The newest snapshot was taken at %s; the row says %s.',
                                   coalesce(bad.changed_at::text, 'null'), coalesce(bad.snapshot_at::text, 'null'));
     END IF;
-    PERFORM @extschema@.check_opportunity_stage(
+    PERFORM sales_kpi_internal.check_opportunity_stage(
         ARRAY(SELECT c.opportunity_id
                 FROM (SELECT n.opportunity_id, n.stage_id, n.closed_at, n.stage_entered_at, n.pipeline_id
                         FROM new_deals n
@@ -209,20 +209,20 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.opportunity_after_update_general() IS
+COMMENT ON FUNCTION sales_kpi_internal.opportunity_after_update_general() IS
     'Internal: the checks and snapshots of an update of deals; called by opportunity_after_update() for an update that changes a field they depend on.';
 
-CREATE FUNCTION @extschema@.opportunity_after_update()
+CREATE FUNCTION sales_kpi_internal.opportunity_after_update()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'opportunity_after_update'
 LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.opportunity_after_update() IS
+COMMENT ON FUNCTION sales_kpi_internal.opportunity_after_update() IS
     'Trigger: checks an update of deals and takes its snapshots, through opportunity_after_update_general() unless the update changes no field they depend on.';
 
 -- A snapshot for an instant that already has one replaces it.  In C: it
 -- runs for every history row written, and probes the primary key directly,
 -- at the same cost whatever the table's size (see history_replace.c).
-CREATE FUNCTION @extschema@.opportunity_history_before_insert()
+CREATE FUNCTION sales_kpi_internal.opportunity_history_before_insert()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'opportunity_history_before_insert'
 LANGUAGE C;
@@ -233,7 +233,7 @@ LANGUAGE C;
 -- loader's inserts, a replaced snapshot, a correction or a deletion) moves
 -- the deal to its newest snapshot here.  KPIs rely on this: a deal with no
 -- snapshot after an instant is its own row at that instant.
-CREATE FUNCTION @extschema@.opportunity_history_after_change()
+CREATE FUNCTION sales_kpi_internal.opportunity_history_after_change()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -249,10 +249,10 @@ BEGIN
         RETURN NULL;
     END IF;
     deals := ARRAY(SELECT DISTINCT opportunity_id FROM changed_snapshots);
-    PERFORM @extschema@.lock_deals(deals);
+    PERFORM sales_kpi_internal.lock_deals(deals);
     -- (a deletion may be its deal's own, by cascade)
     IF TG_OP <> 'DELETE' AND row_security_active('@extschema@.opportunity') THEN
-        PERFORM @extschema@.refuse_unseen_deals(deals);
+        PERFORM sales_kpi_internal.refuse_unseen_deals(deals);
     END IF;
     -- by the deals' ids (one probe each), not by joining the transition
     -- table, so that no plan depends on its size
@@ -285,23 +285,23 @@ $$;
 CREATE TRIGGER opportunity_after_insert
     AFTER INSERT ON @extschema@.opportunity
     REFERENCING NEW TABLE AS new_deals
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.opportunity_after_insert();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.opportunity_after_insert();
 CREATE TRIGGER opportunity_after_update
     AFTER UPDATE ON @extschema@.opportunity
     REFERENCING OLD TABLE AS old_deals NEW TABLE AS new_deals
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.opportunity_after_update();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.opportunity_after_update();
 CREATE TRIGGER opportunity_history_before_insert
     BEFORE INSERT ON @extschema@.opportunity_history
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.opportunity_history_before_insert();
+    FOR EACH ROW EXECUTE FUNCTION sales_kpi_internal.opportunity_history_before_insert();
 CREATE TRIGGER opportunity_history_after_insert
     AFTER INSERT ON @extschema@.opportunity_history
     REFERENCING NEW TABLE AS changed_snapshots
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.opportunity_history_after_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.opportunity_history_after_change();
 CREATE TRIGGER opportunity_history_after_update
     AFTER UPDATE ON @extschema@.opportunity_history
     REFERENCING NEW TABLE AS changed_snapshots
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.opportunity_history_after_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.opportunity_history_after_change();
 CREATE TRIGGER opportunity_history_after_delete
     AFTER DELETE ON @extschema@.opportunity_history
     REFERENCING OLD TABLE AS changed_snapshots
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.opportunity_history_after_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.opportunity_history_after_change();

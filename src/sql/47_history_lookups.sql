@@ -9,7 +9,7 @@
 
 -- The deal's newest stage event not after `at` (latest entered_at, ties
 -- by the higher stage_event_id).
-CREATE FUNCTION @extschema@.stage_event_at(opportunity_id bigint, at timestamptz,
+CREATE FUNCTION sales_kpi_internal.stage_event_at(opportunity_id bigint, at timestamptz,
                                            OUT stage_event_id bigint, OUT stage_id bigint,
                                            OUT entered_at timestamptz)
 -- strict: a NULL argument costs no lookup
@@ -23,11 +23,11 @@ AS $$
      ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
      LIMIT 1
 $$;
-COMMENT ON FUNCTION @extschema@.stage_event_at(bigint, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_event_at(bigint, timestamptz) IS
     'Internal: a deal''s newest stage event not after an instant, as one value (NULL fields if none).';
 
 -- The deal's newest history snapshot not after `at`.
-CREATE FUNCTION @extschema@.snapshot_at(opportunity_id bigint, at timestamptz,
+CREATE FUNCTION sales_kpi_internal.snapshot_at(opportunity_id bigint, at timestamptz,
                                         OUT changed_at timestamptz, OUT amount numeric, OUT expected_close date,
                                         OUT forecast_category text, OUT owner_id bigint)
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -40,5 +40,5 @@ AS $$
      ORDER BY hi.changed_at DESC
      LIMIT 1
 $$;
-COMMENT ON FUNCTION @extschema@.snapshot_at(bigint, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.snapshot_at(bigint, timestamptz) IS
     'Internal: a deal''s newest history snapshot not after an instant, as one value (NULL fields if none).';

@@ -6,7 +6,7 @@
 -- whole days across daylight-saving changes.
 
 -- The local start of the period of a local timestamp.
-CREATE FUNCTION @extschema@.local_period_start(local timestamp, grain text)
+CREATE FUNCTION sales_kpi_internal.local_period_start(local timestamp, grain text)
 RETURNS timestamp
 LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -26,10 +26,10 @@ BEGIN
     END CASE;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.local_period_start(timestamp, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.local_period_start(timestamp, text) IS
     'Internal: start of the week, month, fiscal quarter or fiscal year holding a local timestamp.';
 
-CREATE FUNCTION @extschema@.grain_length(grain text)
+CREATE FUNCTION sales_kpi_internal.grain_length(grain text)
 RETURNS interval
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -37,14 +37,14 @@ AS $$
     SELECT CASE grain WHEN 'week' THEN interval '1 week' WHEN 'month' THEN interval '1 month'
                       WHEN 'quarter' THEN interval '3 months' WHEN 'year' THEN interval '1 year' END
 $$;
-COMMENT ON FUNCTION @extschema@.grain_length(text) IS 'Internal: the length of a period of the grain, in local time.';
+COMMENT ON FUNCTION sales_kpi_internal.grain_length(text) IS 'Internal: the length of a period of the grain, in local time.';
 
 CREATE FUNCTION @extschema@.period_start(at timestamptz, grain text DEFAULT 'quarter')
 RETURNS timestamptz
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT @extschema@.local_period_start(at AT TIME ZONE @extschema@.reporting_timezone(), grain)
+    SELECT sales_kpi_internal.local_period_start(at AT TIME ZONE @extschema@.reporting_timezone(), grain)
            AT TIME ZONE @extschema@.reporting_timezone()
 $$;
 COMMENT ON FUNCTION @extschema@.period_start(timestamptz, text) IS
@@ -55,8 +55,8 @@ RETURNS timestamptz
 LANGUAGE sql STABLE STRICT PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT (@extschema@.local_period_start(at AT TIME ZONE @extschema@.reporting_timezone(), grain)
-            + @extschema@.grain_length(grain))
+    SELECT (sales_kpi_internal.local_period_start(at AT TIME ZONE @extschema@.reporting_timezone(), grain)
+            + sales_kpi_internal.grain_length(grain))
            AT TIME ZONE @extschema@.reporting_timezone()
 $$;
 COMMENT ON FUNCTION @extschema@.period_end(timestamptz, text) IS
@@ -64,7 +64,7 @@ COMMENT ON FUNCTION @extschema@.period_end(timestamptz, text) IS
 
 -- An instant a KPI reads at or from must be finite: infinity has no period,
 -- no age and no pipeline, and a series from -infinity never ends.
-CREATE FUNCTION @extschema@.finite_instant(value timestamptz, argument text)
+CREATE FUNCTION sales_kpi_internal.finite_instant(value timestamptz, argument text)
 RETURNS timestamptz
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -77,12 +77,12 @@ BEGIN
     RETURN value;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.finite_instant(timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.finite_instant(timestamptz, text) IS
     'Internal: the value when it is finite (or null), else a 22023 naming the argument.';
 
 -- A team named in an argument must be the team of some rep the caller
 -- sees: a misspelt name is an error, not an empty report.
-CREATE FUNCTION @extschema@.check_team(team text)
+CREATE FUNCTION sales_kpi_internal.check_team(team text)
 RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -97,7 +97,7 @@ BEGIN
     RETURN team;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.check_team(text) IS
+COMMENT ON FUNCTION sales_kpi_internal.check_team(text) IS
     'Internal: the team when it is null or some rep''s team, else a 22023 naming the argument.';
 
 -- At most this many periods in a series: 192 years of weeks, 833 of months.
@@ -121,14 +121,14 @@ DECLARE
     last_instant timestamp;
     step interval;
 BEGIN
-    PERFORM @extschema@.finite_instant(from_at, 'from_at'), @extschema@.finite_instant(to_at, 'to_at');
+    PERFORM sales_kpi_internal.finite_instant(from_at, 'from_at'), sales_kpi_internal.finite_instant(to_at, 'to_at');
     IF to_at <= from_at THEN
         RETURN;
     END IF;
     -- raises the error for an unknown grain
-    first_start := @extschema@.local_period_start(from_at AT TIME ZONE tz, grain);
+    first_start := sales_kpi_internal.local_period_start(from_at AT TIME ZONE tz, grain);
     last_instant := to_at AT TIME ZONE tz - interval '1 microsecond';
-    step := @extschema@.grain_length(grain);
+    step := sales_kpi_internal.grain_length(grain);
     -- counted in seconds, a month as 30 days: a bound, not the exact count
     IF (extract(epoch FROM last_instant) - extract(epoch FROM first_start)) / extract(epoch FROM step)
        >= @extschema@.max_periods() THEN
@@ -147,7 +147,7 @@ COMMENT ON FUNCTION @extschema@.periods(timestamptz, timestamptz, text) IS
 
 -- The period a KPI function reports on: the arguments when given, else the
 -- fiscal quarter holding as_of.  Refuses an empty or reversed period.
-CREATE FUNCTION @extschema@.resolve_period(requested_start timestamptz, requested_end timestamptz,
+CREATE FUNCTION sales_kpi_internal.resolve_period(requested_start timestamptz, requested_end timestamptz,
                                            as_of timestamptz,
                                            OUT period_start timestamptz, OUT period_end timestamptz)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -158,9 +158,9 @@ BEGIN
         RAISE EXCEPTION 'argument "as_of" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of'),
-            @extschema@.finite_instant(requested_start, 'period_start'),
-            @extschema@.finite_instant(requested_end, 'period_end');
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of'),
+            sales_kpi_internal.finite_instant(requested_start, 'period_start'),
+            sales_kpi_internal.finite_instant(requested_end, 'period_end');
     period_start := coalesce(requested_start, @extschema@.period_start(as_of, 'quarter'));
     period_end := coalesce(requested_end, @extschema@.period_end(period_start, 'quarter'));
     IF period_end <= period_start THEN
@@ -169,13 +169,13 @@ BEGIN
     END IF;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.resolve_period(timestamptz, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.resolve_period(timestamptz, timestamptz, timestamptz) IS
     'Internal: the [period_start, period_end) a KPI reports on; the fiscal quarter holding as_of where they are null.';
 
 -- The series of periods a KPI over time reports on: from_at defaults to the
 -- start of the period of the grain a year before as_of, to_at to the end of
 -- the period holding as_of.
-CREATE FUNCTION @extschema@.resolve_series(from_at timestamptz, to_at timestamptz, grain text,
+CREATE FUNCTION sales_kpi_internal.resolve_series(from_at timestamptz, to_at timestamptz, grain text,
                                            as_of timestamptz,
                                            OUT period_start timestamptz, OUT period_end timestamptz)
 RETURNS SETOF record
@@ -187,9 +187,9 @@ BEGIN
         RAISE EXCEPTION 'arguments "as_of" and "grain" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of'),
-            @extschema@.finite_instant(from_at, 'from_at'),
-            @extschema@.finite_instant(to_at, 'to_at');
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of'),
+            sales_kpi_internal.finite_instant(from_at, 'from_at'),
+            sales_kpi_internal.finite_instant(to_at, 'to_at');
     from_at := coalesce(from_at, @extschema@.period_start(as_of - interval '1 year', grain));
     to_at := coalesce(to_at, @extschema@.period_end(as_of, grain));
     IF to_at <= from_at THEN
@@ -199,14 +199,14 @@ BEGIN
     RETURN QUERY SELECT p.period_start, p.period_end FROM @extschema@.periods(from_at, to_at, grain) p;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.resolve_series(timestamptz, timestamptz, text, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.resolve_series(timestamptz, timestamptz, text, timestamptz) IS
     'Internal: the periods of the grain a KPI over time reports on; from a year before as_of to the period holding it where from_at and to_at are null.';
 
 -- Argument checks shared by the KPI functions.  Every argument defaults to
 -- a value that passes, so a caller names only the ones it takes; a NULL
 -- passed is refused.  Returns true, so that a caller in SQL can keep the
 -- check in an expression whose value it reads.
-CREATE FUNCTION @extschema@.check_kpi_args(as_of timestamptz DEFAULT 'epoch',
+CREATE FUNCTION sales_kpi_internal.check_kpi_args(as_of timestamptz DEFAULT 'epoch',
                                            dimension text DEFAULT 'company',
                                            grain text DEFAULT 'month',
                                            lookback interval DEFAULT '0',
@@ -222,11 +222,11 @@ BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
     -- raises the shared errors for a null or unknown dimension
     PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     -- the grains are those local_period_start knows; it raises the error
-    PERFORM @extschema@.local_period_start(timestamp '2000-01-01', coalesce(grain, 'null'));
+    PERFORM sales_kpi_internal.local_period_start(timestamp '2000-01-01', coalesce(grain, 'null'));
     FOR i IN 1 .. cardinality(intervals) LOOP
         IF intervals[i] IS NULL OR intervals[i] < interval '0' THEN
             RAISE EXCEPTION 'argument "%" must be a non-negative interval, got "%"',
@@ -237,5 +237,5 @@ BEGIN
     RETURN true;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.check_kpi_args(timestamptz, text, text, interval, interval) IS
+COMMENT ON FUNCTION sales_kpi_internal.check_kpi_args(timestamptz, text, text, interval, interval) IS
     'Internal: argument checks shared by the KPI functions (as_of not null and finite, a known dimension, the grain, non-negative lookback and horizon); true or a 22023 (22004 for a null as_of) naming the argument.';

@@ -42,8 +42,8 @@ BEGIN
     IF pipeline_as_of.at IS NULL THEN
         RETURN;
     END IF;
-    PERFORM @extschema@.finite_instant(pipeline_as_of.at, 'at');
-    PERFORM @extschema@.check_team(pipeline_as_of.team);
+    PERFORM sales_kpi_internal.finite_instant(pipeline_as_of.at, 'at');
+    PERFORM sales_kpi_internal.check_team(pipeline_as_of.team);
     IF pipeline_as_of.team IS NULL THEN
         RETURN QUERY
         WITH changed_since AS MATERIALIZED (

@@ -24,7 +24,7 @@ COMMENT ON FUNCTION @extschema@.dimension_value(text, text, text, text, text, te
 -- statistics (a call over every attribute multiplies them all).  The
 -- dimension must be one of dimension_value()'s (checked here, so the
 -- fragments only ever hold known names); the caller supplies the aliases.
-CREATE FUNCTION @extschema@.dimension_sql(dimension text, deal text, owner text,
+CREATE FUNCTION sales_kpi_internal.dimension_sql(dimension text, deal text, owner text,
                                           OUT joins text, OUT value text)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -52,7 +52,7 @@ BEGIN
     END IF;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.dimension_sql(text, text, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.dimension_sql(text, text, text) IS
     'Internal: the joins and the value expression of a breakdown for a query text of the KPI engine, over a deal row and an owner expression (the value of dimension_value()).';
 
 -- Internal: what a partials query groups by, as SQL over a row named
@@ -65,7 +65,7 @@ COMMENT ON FUNCTION @extschema@.dimension_sql(text, text, text) IS
 -- width_bucket() of every row, lets the planner estimate the groups from
 -- column statistics (an expression over an instant counts one group per
 -- instant) and sum them up in the workers.
-CREATE FUNCTION @extschema@.key_column(dimension text, alias text)
+CREATE FUNCTION sales_kpi_internal.key_column(dimension text, alias text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -74,17 +74,17 @@ AS $$
                           WHEN 'pipeline' THEN alias || '.pipeline_id'
                           ELSE 'NULL::bigint' END
 $$;
-COMMENT ON FUNCTION @extschema@.key_column(text, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.key_column(text, text) IS
     'Internal: the id column that keys a breakdown value in a partials query (owner for rep, pipeline for pipeline, none otherwise), as SQL.';
 
-CREATE FUNCTION @extschema@.period_column(bounds timestamptz[], instant text)
+CREATE FUNCTION sales_kpi_internal.period_column(bounds timestamptz[], instant text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN cardinality(bounds) = 2 THEN '1' ELSE format('width_bucket(%s, $5)', instant) END
 $$;
-COMMENT ON FUNCTION @extschema@.period_column(timestamptz[], text) IS
+COMMENT ON FUNCTION sales_kpi_internal.period_column(timestamptz[], text) IS
     'Internal: the period of a row in a partials query over the bounds $5, as SQL: width_bucket of the instant, or 1 for one period.';
 
 CREATE VIEW @extschema@.deal_dimensions WITH (security_invoker = true) AS

@@ -15,17 +15,17 @@
 -- group by value, as they always have.
 
 -- Internal: the stable key of a breakdown value (dimension.c).
-CREATE FUNCTION @extschema@.dimension_key(dimension text, pipeline_id bigint, owner_id bigint, value text)
+CREATE FUNCTION sales_kpi_internal.dimension_key(dimension text, pipeline_id bigint, owner_id bigint, value text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'dimension_key'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.dimension_key(text, bigint, bigint, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.dimension_key(text, bigint, bigint, text) IS
     'Internal: the stable key of a breakdown value: the owner id for rep, the pipeline id for pipeline, the value itself otherwise.';
 
 -- Internal: refuses period bounds that are not a strictly increasing
 -- one-dimensional array of at least two instants, without NULLs, indexed
 -- from 1.  Returns true.
-CREATE FUNCTION @extschema@.check_bounds(bounds timestamptz[])
+CREATE FUNCTION sales_kpi_internal.check_bounds(bounds timestamptz[])
 RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -46,12 +46,12 @@ BEGIN
     RETURN true;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.check_bounds(timestamptz[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.check_bounds(timestamptz[]) IS
     'Internal: checks an array of period bounds (at least two, strictly increasing, no nulls); true or 22023.';
 
 -- Internal: validates a dimension argument and returns it.  The common
 -- dimensions are those of dimension_value(); a KPI may accept extra ones.
-CREATE FUNCTION @extschema@.outcome_dimension(dimension text, extra text[] DEFAULT '{}')
+CREATE FUNCTION sales_kpi_internal.outcome_dimension(dimension text, extra text[] DEFAULT '{}')
 RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -78,7 +78,7 @@ BEGIN
     RETURN dimension;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.outcome_dimension(text, text[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.outcome_dimension(text, text[]) IS
     'Internal: checks a dimension argument (the common dimensions plus the extra ones a KPI accepts) and returns it; 22023 for an unknown one.';
 
 -- Deal size bands of the win-rate breakdown 'deal_size_band', on the amount
@@ -99,15 +99,15 @@ COMMENT ON FUNCTION @extschema@.deal_size_band(numeric) IS
 
 -- Internal: checks the dimension of the closed-deal functions: those of
 -- dimension_value() and deal_size_band.
-CREATE FUNCTION @extschema@.closed_dimension(dimension text)
+CREATE FUNCTION sales_kpi_internal.closed_dimension(dimension text)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN dimension = 'deal_size_band' THEN dimension
-                ELSE @extschema@.outcome_dimension(dimension) END
+                ELSE sales_kpi_internal.outcome_dimension(dimension) END
 $$;
-COMMENT ON FUNCTION @extschema@.closed_dimension(text) IS
+COMMENT ON FUNCTION sales_kpi_internal.closed_dimension(text) IS
     'Internal: checks the dimension of the closed-deal partials (the common ones and deal_size_band) and returns it.';
 
 -- Deals closed in [$1, $2) as they stood at $3, each with its breakdown
@@ -131,7 +131,7 @@ COMMENT ON FUNCTION @extschema@.closed_dimension(text) IS
 -- closed_partials (summed up in the same query, in parallel workers when
 -- the range is big enough): each run is planned with its actual dates, and
 -- the text holds only the joins its dimension needs (dimension_sql).
-CREATE FUNCTION @extschema@.closed_deal_query(dimension text)
+CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -161,7 +161,7 @@ WITH closed AS (
            o.currency, (o.e).stage_id, (o.e).entered_at, o.source, o.competitor, o.kind, o.product,
            s.kind, true
       FROM (SELECT o.*,
-                   @extschema@.stage_event_at(CASE WHEN o.stage_entered_at > $3 THEN c.opportunity_id END, $3)
+                   sales_kpi_internal.stage_event_at(CASE WHEN o.stage_entered_at > $3 THEN c.opportunity_id END, $3)
                        AS e
               FROM (SELECT DISTINCT t.opportunity_id
                       FROM @extschema@.stage_event t
@@ -183,10 +183,10 @@ WITH closed AS (
     SELECT c.opportunity_id, c.pipeline_id, c.account_id, c.created_at, c.currency, c.stage_id,
            c.closed_at, c.source, c.competitor, c.kind, c.product, c.outcome,
            CASE WHEN NOT c.changed THEN c.owner_id
-                ELSE coalesce((@extschema@.snapshot_at(c.opportunity_id, c.closed_at)).owner_id, c.owner_id)
+                ELSE coalesce((sales_kpi_internal.snapshot_at(c.opportunity_id, c.closed_at)).owner_id, c.owner_id)
            END AS owner_id,
            CASE WHEN NOT c.changed THEN c.amount
-                ELSE coalesce((@extschema@.snapshot_at(c.opportunity_id, $3)).amount, c.amount)
+                ELSE coalesce((sales_kpi_internal.snapshot_at(c.opportunity_id, $3)).amount, c.amount)
            END AS amount
       FROM closed c
 ), converted AS (
@@ -202,24 +202,24 @@ WITH closed AS (
 )
 SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
        l.amount, l.currency, l.amount_base, l.account_id,
-       @extschema@.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
+       sales_kpi_internal.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
        l.value AS dimension_value
   FROM labelled l
 $sql$,
         -- deal_size_band: of the amount in the base currency
         CASE WHEN dimension = 'deal_size_band' THEN '@extschema@.deal_size_band(c.amount_base)' ELSE d.value END,
         CASE WHEN dimension = 'deal_size_band' THEN '' ELSE d.joins END)
-      FROM @extschema@.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
+      FROM sales_kpi_internal.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
                                      'c', 'c.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.closed_deal_query(text) IS
+COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text) IS
     'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials().';
 
 -- JIT compilation would cost more than these queries run.  The range is
 -- read with a bitmap scan: deals close in another order than they were
 -- written, so an index scan visits heap pages at random (2.1 s against
 -- 0.3 s for a year at 1M deals).
-CREATE FUNCTION @extschema@.closed_deal_rows(period_start timestamptz, period_end timestamptz,
+CREATE FUNCTION sales_kpi_internal.closed_deal_rows(period_start timestamptz, period_end timestamptz,
                                              as_of timestamptz, dimension text)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
                stage_id bigint, created_at timestamptz, closed_at timestamptz,
@@ -232,13 +232,13 @@ SET jit = off
 SET enable_indexscan = off
 AS $$
 DECLARE
-    dim text := @extschema@.closed_dimension(dimension);
+    dim text := sales_kpi_internal.closed_dimension(dimension);
 BEGIN
-    RETURN QUERY EXECUTE @extschema@.closed_deal_query(dim)
+    RETURN QUERY EXECUTE sales_kpi_internal.closed_deal_query(dim)
         USING period_start, period_end, as_of, dim;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
     'Internal: the rows of closed_deals() with each deal''s breakdown key and value for a dimension (those of dimension_value() and deal_size_band), read in the same pass.';
 
 CREATE FUNCTION @extschema@.closed_deals(period_start timestamptz, period_end timestamptz,
@@ -252,7 +252,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT cd.opportunity_id, cd.pipeline_id, cd.owner_id, cd.outcome, cd.stage_id, cd.created_at,
            cd.closed_at, cd.amount, cd.currency, cd.amount_base, cd.account_id
-      FROM @extschema@.closed_deal_rows(period_start, period_end, as_of, 'company') cd
+      FROM sales_kpi_internal.closed_deal_rows(period_start, period_end, as_of, 'company') cd
 $$;
 COMMENT ON FUNCTION @extschema@.closed_deals(timestamptz, timestamptz, timestamptz) IS
     'Deals closed (won or lost) in [period_start, period_end) as the history stood at as_of, with the owner at the close, the amount known at as_of and that amount in the base currency at the close-date rate.';
@@ -266,7 +266,7 @@ COMMENT ON FUNCTION @extschema@.closed_deals(timestamptz, timestamptz, timestamp
 -- the closed amount.  Only periods and keys with a closed deal
 -- have a row.  Any split of a period into consecutive bounds rolls up to
 -- the same summaries as the whole period.
-CREATE FUNCTION @extschema@.closed_partials(bounds timestamptz[], as_of timestamptz,
+CREATE FUNCTION sales_kpi_internal.closed_partials(bounds timestamptz[], as_of timestamptz,
                                             dimension text DEFAULT 'company', with_cycles boolean DEFAULT true)
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
                outcomes @extschema@.winloss, won_cycles @extschema@.duration_summary, closed_amount numeric)
@@ -280,33 +280,33 @@ SET enable_indexscan = off
 SET work_mem = '64MB'
 AS $$
 DECLARE
-    dim text := @extschema@.closed_dimension(dimension);
+    dim text := sales_kpi_internal.closed_dimension(dimension);
 BEGIN
     IF as_of IS NULL OR with_cycles IS NULL THEN
         RAISE EXCEPTION 'arguments "as_of" and "with_cycles" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.check_bounds(bounds);
+    PERFORM sales_kpi_internal.check_bounds(bounds);
     -- the cycles' summary only when asked for ($6): its 8 kB per group
     -- would otherwise steer the planner away from hashing the groups
     RETURN QUERY EXECUTE format($sql$
-        SELECT @extschema@.dimension_key($4, %1$s, %1$s, cd.dimension_value), cd.dimension_value,
+        SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, cd.dimension_value), cd.dimension_value,
                $5[%2$s], $5[%2$s + 1],
                @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base),
                %3$s,
                sum(cd.amount_base)
           FROM (%4$s) cd
          GROUP BY %1$s, cd.dimension_value, %2$s$sql$,
-        @extschema@.key_column(dim, 'cd'),
-        @extschema@.period_column(bounds, 'cd.closed_at'),
+        sales_kpi_internal.key_column(dim, 'cd'),
+        sales_kpi_internal.period_column(bounds, 'cd.closed_at'),
         CASE WHEN with_cycles
              THEN $agg$CASE WHEN bool_or(cd.outcome = 'won') THEN
                       @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))
                           FILTER (WHERE cd.outcome = 'won') END$agg$
              ELSE 'NULL::@extschema@.duration_summary' END,
-        @extschema@.closed_deal_query(dim))
+        sales_kpi_internal.closed_deal_query(dim))
         USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.closed_partials(timestamptz[], timestamptz, text, boolean) IS
+COMMENT ON FUNCTION sales_kpi_internal.closed_partials(timestamptz[], timestamptz, text, boolean) IS
     'Internal: per period [bounds[i], bounds[i+1]) and dimension key, the deals closed as of as_of: win/loss summary (won amount in the base currency), duration summary of the won deals'' cycles (with_cycles) and the closed amount.';

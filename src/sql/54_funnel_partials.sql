@@ -22,17 +22,17 @@
 -- with opportunity_id between first_id and last_id (null: unbounded) are
 -- read, so that a caller can read halves of the deals in calls that
 -- parallel workers run at once.
-CREATE FUNCTION @extschema@.funnel_reach(as_of timestamptz, first_id bigint DEFAULT NULL,
+CREATE FUNCTION sales_kpi_internal.funnel_reach(as_of timestamptz, first_id bigint DEFAULT NULL,
                                          last_id bigint DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, reached_rank integer, strict_rank integer)
 AS 'MODULE_PATHNAME', 'funnel_reach'
 -- the cost of reading the whole history, so that the planner runs the two
 -- halves in parallel workers
 LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 500000;
-COMMENT ON FUNCTION @extschema@.funnel_reach(timestamptz, bigint, bigint) IS
+COMMENT ON FUNCTION sales_kpi_internal.funnel_reach(timestamptz, bigint, bigint) IS
     'Internal: per deal with a stage event by as_of (opportunity_id between first_id and last_id), the open-stage rank it reached and the strict rank, from one ordered pass over the stage history.';
 
-CREATE FUNCTION @extschema@.funnel_partials(bounds timestamptz[], as_of timestamptz,
+CREATE FUNCTION sales_kpi_internal.funnel_partials(bounds timestamptz[], as_of timestamptz,
                                             dimension text DEFAULT 'company', strict boolean DEFAULT false,
                                             method text DEFAULT NULL)
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
@@ -54,7 +54,7 @@ SET random_page_cost = 1.1
 SET parallel_tuple_cost = 0.01
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
     in_order boolean := strict IS DISTINCT FROM false;
     lo timestamptz;
     hi timestamptz;
@@ -68,10 +68,10 @@ BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.check_bounds(bounds);
+    PERFORM sales_kpi_internal.check_bounds(bounds);
     -- a funnel summary counts ranks 1..64: name the pipeline that has more
     SELECT p.name, r.open_stages INTO too_long
-      FROM @extschema@.funnel_stage_ranks() r
+      FROM sales_kpi_internal.funnel_stage_ranks() r
       JOIN @extschema@.pipeline p ON p.pipeline_id = r.pipeline_id
      WHERE r.open_stages > 64
      LIMIT 1;
@@ -80,7 +80,7 @@ BEGIN
                         too_long.open_stages
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
-    label := @extschema@.dimension_sql(dim, 'b', 'b.owner_id');
+    label := sales_kpi_internal.dimension_sql(dim, 'b', 'b.owner_id');
     lo := bounds[1];
     hi := bounds[cardinality(bounds)];
     -- How each deal's reached rank is found (method, null: by size).  When
@@ -101,7 +101,7 @@ BEGIN
     -- reltuples is -1 before the table's first ANALYZE: then group
     walk := coalesce(method = 'walk', born_deals > 0 AND all_deals > 0 AND born_deals > 0.25 * all_deals);
     IF walk THEN
-        mid := @extschema@.deal_id_midpoint();
+        mid := sales_kpi_internal.deal_id_midpoint();
         IF mid IS NULL THEN
             RETURN;             -- no deals
         END IF;
@@ -116,14 +116,14 @@ BEGIN
                o.kind, o.product, cs.kind AS outcome,
                CASE WHEN $4 NOT IN ('rep', 'team') THEN NULL
                     WHEN coalesce(o.snapshot_at > $3, false)
-                    THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
+                    THEN coalesce((sales_kpi_internal.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
                     ELSE o.owner_id END AS owner_id
           FROM @extschema@.opportunity o
           -- the stage at as_of: the current one, unless the deal moved since
           -- (calls, not subqueries, so that the pass may run in parallel)
           LEFT JOIN @extschema@.stage cs
             ON cs.stage_id = CASE WHEN o.stage_entered_at > $3
-                                  THEN (@extschema@.stage_event_at(o.opportunity_id, $3)).stage_id
+                                  THEN (sales_kpi_internal.stage_event_at(o.opportunity_id, $3)).stage_id
                                   ELSE o.stage_id END
          -- deals created after as_of did not exist yet
          WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3
@@ -132,7 +132,7 @@ BEGIN
           FROM born b
           %s
     ), %s%s
-    SELECT @extschema@.dimension_key($4, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
+    SELECT sales_kpi_internal.dimension_key($4, rd.pipeline_id, rd.owner_id, rd.value), rd.value,
            $5[rd.piece], $5[rd.piece + 1], rd.pipeline_id,
            @extschema@.funnel_agg(rd.rk),
            @extschema@.funnel_agg(rd.rk) FILTER (WHERE rd.outcome = 'open'),
@@ -145,17 +145,17 @@ BEGIN
         CASE WHEN walk THEN $walk$progress AS (
         -- per deal with an event by as_of, in two halves of the deals
         SELECT w.opportunity_id, w.reached_rank, w.strict_rank
-          FROM @extschema@.funnel_reach($3, NULL, $6) w
+          FROM sales_kpi_internal.funnel_reach($3, NULL, $6) w
         UNION ALL
         SELECT w.opportunity_id, w.reached_rank, w.strict_rank
-          FROM @extschema@.funnel_reach($3, $6 + 1, NULL) w
+          FROM sales_kpi_internal.funnel_reach($3, $6 + 1, NULL) w
     )$walk$
         ELSE $join$events AS NOT MATERIALIZED (
         -- the stage events by as_of of the deals created in the periods
         SELECT e.opportunity_id, e.entered_at, rk.kind, rk.rank, rk.open_stages
           FROM @extschema@.opportunity o
           JOIN @extschema@.stage_event e ON e.opportunity_id = o.opportunity_id
-          JOIN @extschema@.funnel_stage_ranks() rk ON rk.stage_id = e.stage_id
+          JOIN sales_kpi_internal.funnel_stage_ranks() rk ON rk.stage_id = e.stage_id
          WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3 AND e.entered_at <= $3
     ), progress AS (
         -- per deal with an event by as_of: the rank it reached
@@ -184,7 +184,7 @@ BEGIN
                 WINDOW w AS (PARTITION BY firsts.opportunity_id ORDER BY firsts.rank)) f
          GROUP BY f.opportunity_id
     )$strict$ ELSE '' END,
-        @extschema@.period_column(bounds, 'l.created_at'),
+        sales_kpi_internal.period_column(bounds, 'l.created_at'),
         -- a won deal of a pipeline without open stages reached no rank
         CASE WHEN NOT in_order THEN 'nullif(pr.reached_rank, 0)' WHEN walk THEN 'pr.strict_rank'
              ELSE 'sp.strict_rank' END,
@@ -193,5 +193,5 @@ BEGIN
         USING lo, hi, as_of, dim, bounds, mid;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.funnel_partials(timestamptz[], timestamptz, text, boolean, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.funnel_partials(timestamptz[], timestamptz, text, boolean, text) IS
     'Internal: per period [bounds[i], bounds[i+1]) of creation, dimension key and pipeline, funnel summaries of the open-stage rank the deals reached as of as_of (all, still open, won); with strict, only ranks first entered in order; method walk or group (null: by the share of deals in the periods).';

@@ -22,7 +22,7 @@
 -- same query): each run is planned with its actual dates, so the lookups a
 -- dimension does not need are planned away, and the text holds only the
 -- joins its dimension needs (dimension_sql).
-CREATE FUNCTION @extschema@.deal_state_query(dimension text)
+CREATE FUNCTION sales_kpi_internal.deal_state_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -38,7 +38,7 @@ WITH state AS (
       -- e is only evaluated where it is used, per field read: this subquery
       -- is pulled up (kept apart, it would keep the pass out of parallel
       -- workers)
-      FROM (SELECT o.*, @extschema@.stage_event_at(o.opportunity_id, $3) AS e
+      FROM (SELECT o.*, sales_kpi_internal.stage_event_at(o.opportunity_id, $3) AS e
               FROM @extschema@.opportunity o
              WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3) o
 ), labelled AS (
@@ -50,7 +50,7 @@ WITH state AS (
     SELECT lb.*,
            CASE WHEN $4 NOT IN ('rep', 'team') THEN NULL
                 WHEN NOT (lb.late OR lb.moved) THEN lb.owner_id
-                ELSE coalesce((@extschema@.snapshot_at(lb.opportunity_id, coalesce(lb.closed, $3))).owner_id,
+                ELSE coalesce((sales_kpi_internal.snapshot_at(lb.opportunity_id, coalesce(lb.closed, $3))).owner_id,
                               lb.owner_id)
            END AS owner_then
       FROM labelled lb
@@ -61,20 +61,20 @@ WITH state AS (
       %s
 )
 SELECT v.opportunity_id, v.created_at, v.outcome, v.closed AS closed_at, v.owner_then AS owner_id,
-       @extschema@.dimension_key($4, v.pipeline_id, v.owner_then, v.value) AS dimension_key,
+       sales_kpi_internal.dimension_key($4, v.pipeline_id, v.owner_then, v.value) AS dimension_key,
        v.value AS dimension_value, v.pipeline_id
   FROM valued v
 $sql$, d.value, d.joins)
-      FROM @extschema@.dimension_sql(dimension, 'ow', 'ow.owner_then') d
+      FROM sales_kpi_internal.dimension_sql(dimension, 'ow', 'ow.owner_then') d
 $query$;
-COMMENT ON FUNCTION @extschema@.deal_state_query(text) IS
+COMMENT ON FUNCTION sales_kpi_internal.deal_state_query(text) IS
     'Internal: the query of the deals created in [$1, $2) and by $3 as they stood at $3, with their breakdown for a dimension (also passed as $4), run by deal_states_at() and state_partials().';
 
 -- Internal: every deal created in [created_from, created_to) and no later
 -- than at, as it stood at `at`, with its breakdown key and value: outcome
 -- won, lost or open, the close instant (NULL when open) and, for the rep
 -- and team breakdowns, the rep credited (owner_id; NULL for the others).
-CREATE FUNCTION @extschema@.deal_states_at(created_from timestamptz, created_to timestamptz,
+CREATE FUNCTION sales_kpi_internal.deal_states_at(created_from timestamptz, created_to timestamptz,
                                            at timestamptz, dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, created_at timestamptz, outcome text, closed_at timestamptz,
                owner_id bigint, dimension_key text, dimension_value text)
@@ -84,21 +84,21 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
     IF created_from IS NULL OR created_to IS NULL OR at IS NULL THEN
         RAISE EXCEPTION 'arguments "created_from", "created_to" and "at" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(at, 'at');
+    PERFORM sales_kpi_internal.finite_instant(at, 'at');
     RETURN QUERY EXECUTE format($sql$
         SELECT ds.opportunity_id, ds.created_at, ds.outcome, ds.closed_at, ds.owner_id, ds.dimension_key,
                ds.dimension_value
-          FROM (%s) ds$sql$, @extschema@.deal_state_query(dim))
+          FROM (%s) ds$sql$, sales_kpi_internal.deal_state_query(dim))
         USING created_from, created_to, at, dim;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.deal_states_at(timestamptz, timestamptz, timestamptz, text) IS
     'Internal: deals created in [created_from, created_to) as they stood at an instant: outcome won, lost or open and close instant from the newest stage event not after it, with the breakdown key and value of a dimension (the rep credited: the owner at the close, or at the instant when open).';
 
 -- The partials of the cohort KPIs: per creation period [bounds[i],
@@ -107,7 +107,7 @@ COMMENT ON FUNCTION @extschema@.deal_states_at(timestamptz, timestamptz, timesta
 -- deals censored at `at` (negative ages as 0), and how many are still
 -- open.  Only periods and keys with a deal have a row; any split of a
 -- period into consecutive bounds rolls up to the same summaries.
-CREATE FUNCTION @extschema@.state_partials(bounds timestamptz[], at timestamptz,
+CREATE FUNCTION sales_kpi_internal.state_partials(bounds timestamptz[], at timestamptz,
                                            dimension text DEFAULT 'company')
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
                ages @extschema@.survival, still_open bigint)
@@ -120,13 +120,13 @@ SET work_mem = '64MB'
 SET enable_hashagg = on
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'argument "at" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(at, 'at');
-    PERFORM @extschema@.check_bounds(bounds);
+    PERFORM sales_kpi_internal.finite_instant(at, 'at');
+    PERFORM sales_kpi_internal.check_bounds(bounds);
     -- a survival summary takes 6 kB per group: a year of monthly rep or team
     -- groups (tens of thousands) hashes to disk, at twice the time of
     -- sorting the deals by group; the few groups of the other breakdowns
@@ -135,7 +135,7 @@ BEGIN
         PERFORM pg_catalog.set_config('enable_hashagg', 'off', true);
     END IF;
     RETURN QUERY EXECUTE format($sql$
-        SELECT @extschema@.dimension_key($4, %1$s, %1$s, ds.dimension_value), ds.dimension_value,
+        SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, ds.dimension_value), ds.dimension_value,
                $5[%2$s], $5[%2$s + 1],
                @extschema@.compact(@extschema@.survival_agg(greatest(coalesce(ds.closed_at, $3) - ds.created_at,
                                                                       interval '0'),
@@ -143,11 +143,11 @@ BEGIN
                count(*) FILTER (WHERE ds.outcome = 'open')
           FROM (%3$s) ds
          GROUP BY %1$s, ds.dimension_value, %2$s$sql$,
-        @extschema@.key_column(dim, 'ds'),
-        @extschema@.period_column(bounds, 'ds.created_at'),
-        @extschema@.deal_state_query(dim))
+        sales_kpi_internal.key_column(dim, 'ds'),
+        sales_kpi_internal.period_column(bounds, 'ds.created_at'),
+        sales_kpi_internal.deal_state_query(dim))
         USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.state_partials(timestamptz[], timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.state_partials(timestamptz[], timestamptz, text) IS
     'Internal: per creation period [bounds[i], bounds[i+1]) and dimension key, the deals created then as they stood at an instant: survival summary of their age at the close (open deals censored at the instant) and how many are still open.';

@@ -21,7 +21,7 @@
 -- reporting time zone, worked out once by the caller.  Run by EXECUTE in
 -- open_deal_rows and open_partials, planned with the actual instant; the
 -- text holds only the joins its dimension needs (dimension_sql).
-CREATE FUNCTION @extschema@.open_deal_query(dimension text)
+CREATE FUNCTION sales_kpi_internal.open_deal_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -62,19 +62,19 @@ SELECT st.opportunity_id, st.pipeline_id, st.stage_id, st.owner_id,
        @extschema@.to_base(st.amount, st.currency, $3) AS amount,
        st.expected_close, coalesce(st.forecast_category, s.forecast_category) AS forecast_category,
        st.entered_at, s.position AS stage_position, s.probability AS stage_probability,
-       @extschema@.dimension_key($2, st.pipeline_id, st.owner_id, v.value) AS dimension_key,
+       sales_kpi_internal.dimension_key($2, st.pipeline_id, st.owner_id, v.value) AS dimension_key,
        v.value AS dimension_value
   FROM staged st
   JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
   %s
  CROSS JOIN LATERAL (SELECT %s AS value) v
 $sql$, d.joins, d.value)
-      FROM @extschema@.dimension_sql(dimension, 'st', 'st.owner_id') d
+      FROM sales_kpi_internal.dimension_sql(dimension, 'st', 'st.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.open_deal_query(text) IS
+COMMENT ON FUNCTION sales_kpi_internal.open_deal_query(text) IS
     'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for a dimension (also passed as $2), run by open_deal_rows() and open_partials().';
 
-CREATE FUNCTION @extschema@.open_deal_rows(as_of timestamptz, dimension text DEFAULT 'company')
+CREATE FUNCTION sales_kpi_internal.open_deal_rows(as_of timestamptz, dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint, amount numeric,
                expected_close date, forecast_category text, entered_stage_at timestamptz,
                stage_position integer, stage_probability numeric, dimension_key text, dimension_value text)
@@ -84,17 +84,17 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of');
-    RETURN QUERY EXECUTE @extschema@.open_deal_query(dim)
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    RETURN QUERY EXECUTE sales_kpi_internal.open_deal_query(dim)
         USING as_of, dim, (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.open_deal_rows(timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.open_deal_rows(timestamptz, text) IS
     'Internal: the deals open at as_of (those of pipeline_as_of(as_of, open_only => true)) with their stage''s position and probability, amount in the base currency at the as_of date rate and breakdown key and value for a dimension (the rep: the owner at as_of).';
 
 -- The partials of the stage-weighted pipeline KPIs (weighted_pipeline_value
@@ -102,7 +102,7 @@ COMMENT ON FUNCTION @extschema@.open_deal_rows(timestamptz, text) IS
 -- open stage, the deals open at as_of, their amount and the weighted sum
 -- of amount x the stage's probability, in the base currency at the as_of
 -- date rate.
-CREATE FUNCTION @extschema@.open_partials(as_of timestamptz, dimension text DEFAULT 'company')
+CREATE FUNCTION sales_kpi_internal.open_partials(as_of timestamptz, dimension text DEFAULT 'company')
 RETURNS TABLE (dimension_key text, dimension_value text, stage_id bigint, deals bigint, amount numeric,
                weighted_amount numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -111,20 +111,20 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE format($sql$
         SELECT od.dimension_key, od.dimension_value, od.stage_id, count(*), sum(od.amount),
                @extschema@.weighted_pipeline(od.amount, od.stage_probability)
           FROM (%s) od
          GROUP BY od.dimension_key, od.dimension_value, od.stage_id$sql$,
-        @extschema@.open_deal_query(dim))
+        sales_kpi_internal.open_deal_query(dim))
         USING as_of, dim, (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.open_partials(timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.open_partials(timestamptz, text) IS
     'Internal: per dimension key and open stage, the deals open at as_of: count, amount and amount x the stage probability, in the base currency at the as_of date rate.';

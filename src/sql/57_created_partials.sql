@@ -15,19 +15,19 @@
 -- The attributes come by hash joins in the same pass, only those the
 -- dimension needs (dimension_sql).
 
-CREATE FUNCTION @extschema@.created_deal_query(dimension text, by_ids boolean DEFAULT false)
+CREATE FUNCTION sales_kpi_internal.created_deal_query(dimension text, by_ids boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $query$
     SELECT format($sql$
 SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
-       @extschema@.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
+       sales_kpi_internal.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
        v.value AS dimension_value
   FROM (SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.source, o.competitor, o.kind, o.product,
                o.created_at,
                CASE WHEN o.snapshot_at > $3
-                    THEN coalesce((@extschema@.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
+                    THEN coalesce((sales_kpi_internal.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
                     ELSE o.owner_id END AS owner_id
           FROM @extschema@.opportunity o
          WHERE %s) cr
@@ -36,12 +36,12 @@ SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
 $sql$, CASE WHEN by_ids THEN 'o.opportunity_id = ANY ($5)'
             ELSE 'o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3' END,
        d.joins, d.value)
-      FROM @extschema@.dimension_sql(dimension, 'cr', 'cr.owner_id') d
+      FROM sales_kpi_internal.dimension_sql(dimension, 'cr', 'cr.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.created_deal_query(text, boolean) IS
+COMMENT ON FUNCTION sales_kpi_internal.created_deal_query(text, boolean) IS
     'Internal: the query of the deals created in [$1, $2) and by $3 (by_ids: the deals listed in $5, whenever created), with the owner at $3 and their breakdown for a dimension (also passed as $4), run by created_deal_rows() and deal_breakdowns().';
 
-CREATE FUNCTION @extschema@.created_deal_rows(period_start timestamptz, period_end timestamptz,
+CREATE FUNCTION sales_kpi_internal.created_deal_rows(period_start timestamptz, period_end timestamptz,
                                               as_of timestamptz, dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, created_at timestamptz,
                dimension_key text, dimension_value text)
@@ -51,23 +51,23 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
     IF period_start IS NULL OR period_end IS NULL OR as_of IS NULL THEN
         RAISE EXCEPTION 'arguments "period_start", "period_end" and "as_of" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of');
-    RETURN QUERY EXECUTE @extschema@.created_deal_query(dim)
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    RETURN QUERY EXECUTE sales_kpi_internal.created_deal_query(dim)
         USING period_start, period_end, as_of, dim;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.created_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.created_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
     'Internal: the deals created in [period_start, period_end) and by as_of, with the owner at as_of (the rep credited) and the breakdown key and value of a dimension.';
 
 -- The same for a set of deals found by other means (the entries of a
 -- stage in a window): one index probe per listed deal, in id order.
-CREATE FUNCTION @extschema@.deal_breakdowns(opportunity_ids bigint[], as_of timestamptz,
+CREATE FUNCTION sales_kpi_internal.deal_breakdowns(opportunity_ids bigint[], as_of timestamptz,
                                             dimension text DEFAULT 'company')
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, created_at timestamptz,
                dimension_key text, dimension_value text)
@@ -77,17 +77,17 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of');
-    RETURN QUERY EXECUTE @extschema@.created_deal_query(dim, true)
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    RETURN QUERY EXECUTE sales_kpi_internal.created_deal_query(dim, true)
         USING NULL::timestamptz, NULL::timestamptz, as_of, dim, opportunity_ids;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.deal_breakdowns(bigint[], timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.deal_breakdowns(bigint[], timestamptz, text) IS
     'Internal: the listed deals with the owner at as_of (the rep credited) and the breakdown key and value of a dimension.';
 
 -- Deals created in [$1, $2) and by $3 as they were created (first snapshot
@@ -97,7 +97,7 @@ COMMENT ON FUNCTION @extschema@.deal_breakdowns(bigint[], timestamptz, text) IS
 -- deals of the pipelines $7 (NULL for the others).  Each is one index probe
 -- per deal, stopping at the first entry.  $4 is the dimension, $5 the
 -- period bounds, $8 the reporting time zone (the creation date's rate).
-CREATE FUNCTION @extschema@.creation_deal_query(dimension text)
+CREATE FUNCTION sales_kpi_internal.creation_deal_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -106,7 +106,7 @@ AS $query$
 SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
        @extschema@.to_base(cr.amount, cr.currency, (cr.created_at AT TIME ZONE $8)::date) AS amount_base,
        cr.reached_second,
-       @extschema@.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
+       sales_kpi_internal.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
        v.value AS dimension_value
   FROM (SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.source, o.competitor, o.kind, o.product,
                o.created_at, o.currency,
@@ -129,12 +129,12 @@ SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
   %s
  CROSS JOIN LATERAL (SELECT %s AS value) v
 $sql$, d.joins, d.value)
-      FROM @extschema@.dimension_sql(dimension, 'cr', 'cr.owner_id') d
+      FROM sales_kpi_internal.dimension_sql(dimension, 'cr', 'cr.owner_id') d
 $query$;
-COMMENT ON FUNCTION @extschema@.creation_deal_query(text) IS
+COMMENT ON FUNCTION sales_kpi_internal.creation_deal_query(text) IS
     'Internal: the query of the deals created in [$1, $2) and by $3 as created (first snapshot: amount in the base currency at the creation-date rate, owner credited), whether each reached the second open stage by $3, and their breakdown for a dimension ($4), run by creation_partials().';
 
-CREATE FUNCTION @extschema@.creation_partials(bounds timestamptz[], as_of timestamptz,
+CREATE FUNCTION sales_kpi_internal.creation_partials(bounds timestamptz[], as_of timestamptz,
                                               dimension text DEFAULT 'company')
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
                opps bigint, amount numeric, reached_second @extschema@.winloss)
@@ -146,31 +146,31 @@ SET jit = off
 SET enable_memoize = off
 AS $$
 DECLARE
-    dim text := @extschema@.outcome_dimension(dimension);
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
     second_stages bigint[];
     two_stage_pipelines bigint[];
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    PERFORM @extschema@.finite_instant(as_of, 'as_of');
-    PERFORM @extschema@.check_bounds(bounds);
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.check_bounds(bounds);
     -- only pipelines with two open stages or more have a stage 1 -> 2 step
-    SELECT ARRAY(SELECT st.stage_id FROM @extschema@.funnel_stage_ranks() st
+    SELECT ARRAY(SELECT st.stage_id FROM sales_kpi_internal.funnel_stage_ranks() st
                   WHERE st.open_stages >= 2 AND (st.rank >= 2 OR st.kind = 'won')),
-           ARRAY(SELECT DISTINCT st.pipeline_id FROM @extschema@.funnel_stage_ranks() st WHERE st.open_stages >= 2)
+           ARRAY(SELECT DISTINCT st.pipeline_id FROM sales_kpi_internal.funnel_stage_ranks() st WHERE st.open_stages >= 2)
       INTO second_stages, two_stage_pipelines;
     RETURN QUERY EXECUTE format($sql$
         SELECT cd.dimension_key, cd.dimension_value, $5[%2$s], $5[%2$s + 1], count(*), sum(cd.amount_base),
                @extschema@.winloss_agg(cd.reached_second)
           FROM (%3$s) cd
          GROUP BY %1$s, cd.dimension_key, cd.dimension_value, %2$s$sql$,
-        @extschema@.key_column(dim, 'cd'),
-        @extschema@.period_column(bounds, 'cd.created_at'),
-        @extschema@.creation_deal_query(dim))
+        sales_kpi_internal.key_column(dim, 'cd'),
+        sales_kpi_internal.period_column(bounds, 'cd.created_at'),
+        sales_kpi_internal.creation_deal_query(dim))
         USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, second_stages, two_stage_pipelines,
               @extschema@.reporting_timezone();
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.creation_partials(timestamptz[], timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.creation_partials(timestamptz[], timestamptz, text) IS
     'Internal: per creation period [bounds[i], bounds[i+1]) and dimension key, the deals created then (by as_of) as created: count, amount in the base currency at the creation-date rate (rep credited: the owner at creation), and a winloss summary of "reached the second open stage by as_of" over the deals of pipelines with two open stages or more.';

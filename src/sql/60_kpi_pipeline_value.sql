@@ -25,7 +25,7 @@
 --               ids, the sample is every k-th deal id, k = ceil(max id / 50000).
 
 -- Argument checks shared by the functions below.
-CREATE FUNCTION @extschema@.pipeline_value_check_args(as_of timestamptz, dimension text,
+CREATE FUNCTION sales_kpi_internal.pipeline_value_check_args(as_of timestamptz, dimension text,
                                                       weighting text DEFAULT 'stage',
                                                       lookback interval DEFAULT '0 days',
                                                       min_sample integer DEFAULT 1)
@@ -36,7 +36,7 @@ SET jit = off
 AS $$
 BEGIN
     -- as_of, dimension and lookback as every KPI checks them
-    PERFORM @extschema@.check_kpi_args(as_of, dimension, lookback => lookback);
+    PERFORM sales_kpi_internal.check_kpi_args(as_of, dimension, lookback => lookback);
     IF weighting IS NULL OR weighting NOT IN ('stage', 'milestone', 'historical') THEN
         RAISE EXCEPTION 'argument "weighting" must be stage, milestone or historical, got "%"', weighting
             USING ERRCODE = 'invalid_parameter_value';
@@ -47,14 +47,14 @@ BEGIN
     END IF;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_value_check_args(timestamptz, text, text, interval, integer) IS
+COMMENT ON FUNCTION sales_kpi_internal.pipeline_value_check_args(timestamptz, text, text, interval, integer) IS
     'Internal: validates the arguments of the pipeline value and forecast functions.';
 
 -- The deals open at as_of with their probability under each weighting.
 -- The milestone and historical parts are computed only when asked for
 -- (their CTEs are gated by with_milestone / with_historical); otherwise
 -- their columns are null.
-CREATE FUNCTION @extschema@.pipeline_value_open_deals(as_of timestamptz, lookback interval, min_sample integer,
+CREATE FUNCTION sales_kpi_internal.pipeline_value_open_deals(as_of timestamptz, lookback interval, min_sample integer,
                                                       with_milestone boolean, with_historical boolean,
                                                       sample_ids bigint DEFAULT 50000,
                                                       dimension text DEFAULT 'company')
@@ -87,7 +87,7 @@ BEGIN
                date_part('epoch', as_of - od.entered_stage_at) / 86400 AS in_stage,
                od.stage_position AS position, od.stage_probability AS probability,
                od.dimension_key, od.dimension_value AS value
-          FROM @extschema@.open_deal_rows(as_of, dimension) od
+          FROM sales_kpi_internal.open_deal_rows(as_of, dimension) od
     ),
     -- milestone weighting: the next probability of each open stage
     next_stage AS (
@@ -224,7 +224,7 @@ BEGIN
       LEFT JOIN historical h ON h.stage_id = d.stage_id AND h.days = floor(d.in_stage)::integer;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint, text) IS
     'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for) and their breakdown key and value for a dimension (the rep: the owner at as_of).';
 
 -- Breakdown value of open deals (owner at as_of) and of closed deals (owner
@@ -239,11 +239,11 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    SELECT @extschema@.pipeline_value_check_args(stage_pipeline_value.as_of, stage_pipeline_value.dimension);
+    SELECT sales_kpi_internal.pipeline_value_check_args(stage_pipeline_value.as_of, stage_pipeline_value.dimension);
     WITH per_stage AS (
         SELECT op.dimension_value AS dv, op.stage_id, sum(op.deals)::bigint AS deals, sum(op.amount) AS amount,
                sum(op.weighted_amount) AS weighted
-          FROM @extschema@.open_partials(stage_pipeline_value.as_of, stage_pipeline_value.dimension) op
+          FROM sales_kpi_internal.open_partials(stage_pipeline_value.as_of, stage_pipeline_value.dimension) op
          GROUP BY 1, 2
     ), value_of_pipeline AS (
         -- each pipeline lists its stages for every breakdown value found among
@@ -282,13 +282,13 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    SELECT @extschema@.pipeline_value_check_args(deal_probability.as_of, 'company', 'stage',
+    SELECT sales_kpi_internal.pipeline_value_check_args(deal_probability.as_of, 'company', 'stage',
                                                  deal_probability.lookback, deal_probability.min_sample);
     SELECT od.opportunity_id, od.pipeline_id, od.stage_id, od.owner_id, od.amount, od.expected_close,
            od.forecast_category, od.time_in_stage_days, od.stage_probability, od.milestones_done,
            od.milestones_required, od.milestone_probability, od.historical_deals, od.historical_won,
            od.historical_probability
-      FROM @extschema@.pipeline_value_open_deals(deal_probability.as_of, deal_probability.lookback,
+      FROM sales_kpi_internal.pipeline_value_open_deals(deal_probability.as_of, deal_probability.lookback,
                                                  deal_probability.min_sample, true, true) od
      ORDER BY 1;
 $$;
@@ -309,7 +309,7 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    SELECT @extschema@.pipeline_value_check_args(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension,
+    SELECT sales_kpi_internal.pipeline_value_check_args(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension,
                                                  weighted_pipeline_value.weighting, weighted_pipeline_value.lookback,
                                                  weighted_pipeline_value.min_sample);
     WITH agg AS (
@@ -317,7 +317,7 @@ AS $$
         -- others weigh each deal
         SELECT op.dimension_value AS dv, sum(op.deals)::bigint AS deals, coalesce(sum(op.amount), 0) AS amount,
                coalesce(sum(op.weighted_amount), 0) AS weighted
-          FROM @extschema@.open_partials(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension) op
+          FROM sales_kpi_internal.open_partials(weighted_pipeline_value.as_of, weighted_pipeline_value.dimension) op
          WHERE weighted_pipeline_value.weighting = 'stage'
          GROUP BY 1
         UNION ALL
@@ -326,7 +326,7 @@ AS $$
                                                       CASE weighted_pipeline_value.weighting
                                                            WHEN 'milestone' THEN od.milestone_probability
                                                            ELSE od.historical_probability END), 0)
-          FROM @extschema@.pipeline_value_open_deals(weighted_pipeline_value.as_of, weighted_pipeline_value.lookback,
+          FROM sales_kpi_internal.pipeline_value_open_deals(weighted_pipeline_value.as_of, weighted_pipeline_value.lookback,
                                                      weighted_pipeline_value.min_sample,
                                                      weighted_pipeline_value.weighting = 'milestone',
                                                      weighted_pipeline_value.weighting = 'historical',
@@ -358,7 +358,7 @@ COMMENT ON VIEW @extschema@.weighted_pipeline_value IS
 -- the value, for the company, rep and team breakdowns only).  The rows are
 -- the values that have pipeline, bookings or quota, and always 'all' for
 -- the company.
-CREATE FUNCTION @extschema@.pipeline_value_period_parts(period_start timestamptz, period_end timestamptz,
+CREATE FUNCTION sales_kpi_internal.pipeline_value_period_parts(period_start timestamptz, period_end timestamptz,
                                                         dimension text, as_of timestamptz,
                                                         lookback interval, min_sample integer,
                                                         with_milestone boolean, with_historical boolean)
@@ -373,12 +373,12 @@ SET jit = off
 AS $$
     WITH rp AS MATERIALIZED (
         SELECT r.period_start AS lo, r.period_end AS hi
-          FROM @extschema@.resolve_period(pipeline_value_period_parts.period_start,
+          FROM sales_kpi_internal.resolve_period(pipeline_value_period_parts.period_start,
                                           pipeline_value_period_parts.period_end,
                                           pipeline_value_period_parts.as_of) r
     ), d AS MATERIALIZED (
         SELECT od.*
-          FROM rp, @extschema@.pipeline_value_open_deals(pipeline_value_period_parts.as_of,
+          FROM rp, sales_kpi_internal.pipeline_value_open_deals(pipeline_value_period_parts.as_of,
                                                          pipeline_value_period_parts.lookback,
                                                          pipeline_value_period_parts.min_sample,
                                                          with_milestone, with_historical,
@@ -401,7 +401,7 @@ AS $$
     ), won_agg AS (
         -- the closed-deal partials of the period: bookings credited to the owner at the close
         SELECT cp.dimension_value AS dv, sum(@extschema@.won_amount(cp.outcomes)) AS bookings
-          FROM rp, @extschema@.closed_partials(ARRAY[rp.lo, rp.hi], pipeline_value_period_parts.as_of,
+          FROM rp, sales_kpi_internal.closed_partials(ARRAY[rp.lo, rp.hi], pipeline_value_period_parts.as_of,
                                                pipeline_value_period_parts.dimension, false) cp
          WHERE @extschema@.won_count(cp.outcomes) > 0
          GROUP BY 1
@@ -433,7 +433,7 @@ AS $$
       LEFT JOIN won_agg w ON w.dv = k.dv
       LEFT JOIN quota_agg q ON q.dv = k.dv
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_value_period_parts(timestamptz, timestamptz, text, timestamptz, interval, integer, boolean, boolean) IS
+COMMENT ON FUNCTION sales_kpi_internal.pipeline_value_period_parts(timestamptz, timestamptz, text, timestamptz, interval, integer, boolean, boolean) IS
     'Internal: per breakdown value, the open pipeline at as_of expected to close in the period (weighted and by forecast category), the bookings so far and the quota.';
 
 CREATE FUNCTION @extschema@.pipeline_coverage(period_start timestamptz DEFAULT NULL,
@@ -447,12 +447,12 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    SELECT @extschema@.pipeline_value_check_args(pipeline_coverage.as_of, pipeline_coverage.dimension);
+    SELECT sales_kpi_internal.pipeline_value_check_args(pipeline_coverage.as_of, pipeline_coverage.dimension);
     SELECT pipeline_coverage.dimension, x.dimension_value, x.period_start, x.period_end,
            x.open_deals, x.open_amount, x.quota, x.bookings, x.quota - x.bookings,
            CASE WHEN x.quota - x.bookings > 0
                 THEN (x.open_amount / (x.quota - x.bookings))::double precision END
-      FROM @extschema@.pipeline_value_period_parts(pipeline_coverage.period_start, pipeline_coverage.period_end,
+      FROM sales_kpi_internal.pipeline_value_period_parts(pipeline_coverage.period_start, pipeline_coverage.period_end,
                                                    pipeline_coverage.dimension, pipeline_coverage.as_of,
                                                    '0 days', 1, false, false) x
      ORDER BY x.dimension_value;
@@ -479,14 +479,14 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    SELECT @extschema@.pipeline_value_check_args(quota_pace.as_of, quota_pace.dimension, quota_pace.weighting,
+    SELECT sales_kpi_internal.pipeline_value_check_args(quota_pace.as_of, quota_pace.dimension, quota_pace.weighting,
                                                  quota_pace.lookback, quota_pace.min_sample);
     SELECT quota_pace.dimension, x.dimension_value, x.period_start, x.period_end,
            x.bookings, x.quota, e.share,
            CASE WHEN x.quota * e.share::numeric > 0
                 THEN x.bookings::double precision / (x.quota::double precision * e.share) END,
            w.weighted, x.bookings + w.weighted, x.quota - (x.bookings + w.weighted)
-      FROM @extschema@.pipeline_value_period_parts(quota_pace.period_start, quota_pace.period_end,
+      FROM sales_kpi_internal.pipeline_value_period_parts(quota_pace.period_start, quota_pace.period_end,
                                                    quota_pace.dimension, quota_pace.as_of,
                                                    quota_pace.lookback, quota_pace.min_sample,
                                                    quota_pace.weighting = 'milestone',
@@ -523,7 +523,7 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-    SELECT @extschema@.pipeline_value_check_args(forecast.as_of, forecast.dimension, 'stage',
+    SELECT sales_kpi_internal.pipeline_value_check_args(forecast.as_of, forecast.dimension, 'stage',
                                                  forecast.lookback, forecast.min_sample);
     SELECT forecast.dimension, x.dimension_value, x.period_start, x.period_end,
            x.bookings, x.open_deals, x.open_amount,
@@ -533,7 +533,7 @@ AS $$
            c.closed, c.closed + x.commit_amount, c.closed + x.commit_amount + x.best_case_amount,
            c.closed + x.commit_amount + x.best_case_amount + x.pipeline_amount,
            x.omitted_amount
-      FROM @extschema@.pipeline_value_period_parts(forecast.period_start, forecast.period_end,
+      FROM sales_kpi_internal.pipeline_value_period_parts(forecast.period_start, forecast.period_end,
                                                    forecast.dimension, forecast.as_of,
                                                    forecast.lookback, forecast.min_sample, true, true) x
       CROSS JOIN LATERAL (SELECT x.bookings + x.closed_amount AS closed) c

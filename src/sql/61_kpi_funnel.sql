@@ -16,7 +16,7 @@
 -- Open stages ranked within their pipeline; terminal stages get a NULL rank.
 -- ROWS: a function scan is otherwise estimated at 1,000 rows, which turned
 -- a join with every stage event into a merge join in stage order.
-CREATE FUNCTION @extschema@.funnel_stage_ranks()
+CREATE FUNCTION sales_kpi_internal.funnel_stage_ranks()
 RETURNS TABLE (stage_id bigint, pipeline_id bigint, name text, "position" integer, kind text,
                rank integer, open_stages integer)
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -30,51 +30,14 @@ AS $$
            (count(*) FILTER (WHERE s.kind = 'open') OVER (PARTITION BY s.pipeline_id))::integer
       FROM @extschema@.stage s
 $$;
-COMMENT ON FUNCTION @extschema@.funnel_stage_ranks() IS
+COMMENT ON FUNCTION sales_kpi_internal.funnel_stage_ranks() IS
     'Internal: every stage with its rank among the open stages of its pipeline (1..n, NULL for won and lost) and the number of open stages.';
-
--- The breakdown value of each listed deal: dimension_value() over the
--- deal's attributes (those of deal_dimensions) and the rep credited: owners[i]
--- when given, else the owner at owner_at (newest history snapshot not after
--- it, else the deal's owner).  Accounts and owners are only looked up when
--- the dimension needs them; callers skip the call for 'company'.
-CREATE FUNCTION @extschema@.deal_dimension(opportunity_ids bigint[], dimension text,
-                                           owner_at timestamptz DEFAULT NULL, owners bigint[] DEFAULT NULL)
-RETURNS TABLE (opportunity_id bigint, dimension_value text)
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
--- one look-up per deal, even when called from a function that prefers bitmap scans
-SET enable_indexscan = on
-AS $$
-    SELECT i.id,
-           @extschema@.dimension_value(dimension, p.name, r.name, r.team, o.source, a.industry, a.segment,
-                                       a.region, o.competitor, o.kind, o.product)
-      FROM unnest(opportunity_ids, owners) AS i(id, owner_id)
-      JOIN @extschema@.opportunity o ON o.opportunity_id = i.id
-      JOIN @extschema@.pipeline p ON p.pipeline_id = o.pipeline_id
-      LEFT JOIN LATERAL (
-            SELECT ac.industry, ac.segment, ac.region
-              FROM @extschema@.account ac
-             WHERE ac.account_id = o.account_id AND dimension IN ('industry', 'segment', 'region')) a ON true
-      LEFT JOIN LATERAL (
-            SELECT coalesce(i.owner_id,
-                            (SELECT hi.owner_id
-                               FROM @extschema@.opportunity_history hi
-                              WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= owner_at
-                              ORDER BY hi.changed_at DESC
-                              LIMIT 1),
-                            o.owner_id) AS owner_id
-             WHERE dimension IN ('rep', 'team')) w ON true
-      LEFT JOIN @extschema@.rep r ON r.rep_id = w.owner_id
-$$;
-COMMENT ON FUNCTION @extschema@.deal_dimension(bigint[], text, timestamptz, bigint[]) IS
-    'Internal: the breakdown value of each listed deal, with the rep given per deal or taken as the owner at owner_at.';
 
 -- Argument checks of the funnel KPI functions: check_kpi_args() for as_of,
 -- dimension and grain, then the funnel's own options (each function passes
 -- only the ones it has).  An unknown dimension is refused even when no row
 -- would reach dimension_value().
-CREATE FUNCTION @extschema@.funnel_check_args(as_of timestamptz, dimension text, variant text DEFAULT 'all',
+CREATE FUNCTION sales_kpi_internal.funnel_check_args(as_of timestamptz, dimension text, variant text DEFAULT 'all',
                                               grain text DEFAULT 'week', weeks integer DEFAULT 1,
                                               horizon interval DEFAULT '1 day')
 RETURNS void
@@ -82,7 +45,7 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM @extschema@.check_kpi_args(as_of, dimension, grain);
+    PERFORM sales_kpi_internal.check_kpi_args(as_of, dimension, grain);
     IF variant IS NULL OR variant NOT IN ('all', 'decided', 'strict') THEN
         RAISE EXCEPTION 'argument "variant" must be all, decided or strict, got "%"', variant
             USING ERRCODE = 'invalid_parameter_value';
@@ -97,7 +60,7 @@ BEGIN
     END IF;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.funnel_check_args(timestamptz, text, text, text, integer, interval) IS
+COMMENT ON FUNCTION sales_kpi_internal.funnel_check_args(timestamptz, text, text, text, integer, interval) IS
     'Internal: argument checks of the funnel KPI functions (as_of, dimension, variant, grain, weeks, horizon).';
 
 
@@ -121,15 +84,15 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '64MB'
 AS $fn$
-    SELECT @extschema@.funnel_check_args(stage_conversion.as_of, stage_conversion.dimension, stage_conversion.variant);
+    SELECT sales_kpi_internal.funnel_check_args(stage_conversion.as_of, stage_conversion.dimension, stage_conversion.variant);
 
     WITH per AS MATERIALIZED (
-        SELECT * FROM @extschema@.resolve_period(stage_conversion.period_start, stage_conversion.period_end,
+        SELECT * FROM sales_kpi_internal.resolve_period(stage_conversion.period_start, stage_conversion.period_end,
                                                  stage_conversion.as_of)
     ), parts AS MATERIALIZED (
         SELECT fp.dimension_value AS value, fp.pipeline_id, fp.reached, fp.reached_open, fp.reached_won
           FROM per,
-               @extschema@.funnel_partials(ARRAY[per.period_start, per.period_end], stage_conversion.as_of,
+               sales_kpi_internal.funnel_partials(ARRAY[per.period_start, per.period_end], stage_conversion.as_of,
                                            stage_conversion.dimension, stage_conversion.variant = 'strict') fp
     ), agg AS (
         SELECT parts.value, parts.pipeline_id,
@@ -160,7 +123,7 @@ AS $fn$
                coalesce(@extschema@.reached(agg.f_won, s.rank), 0) AS won_k
           FROM agg
           JOIN @extschema@.pipeline pl ON pl.pipeline_id = agg.pipeline_id
-          JOIN @extschema@.funnel_stage_ranks() s ON s.pipeline_id = agg.pipeline_id AND s.rank IS NOT NULL
+          JOIN sales_kpi_internal.funnel_stage_ranks() s ON s.pipeline_id = agg.pipeline_id AND s.rank IS NOT NULL
     )
     SELECT stage_conversion.dimension, c.value, per.period_start, per.period_end,
            c.pipeline_id, c.pipeline_name, c.stage_id, c.stage_name, c.stage_position, c.rank,
@@ -209,14 +172,14 @@ SET work_mem = '64MB'
 -- one index probe per candidate deal: a cache of probe results would never hit
 SET enable_memoize = off
 AS $fn$
-    SELECT @extschema@.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
+    SELECT sales_kpi_internal.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
 
     WITH per AS MATERIALIZED (
         SELECT r.period_start AS ps, r.period_end AS pe,
                -- leads have a source, an SDR and an account, but no pipeline, competitor or deal kind
                funnel_rates.dimension IN ('company', 'rep', 'team', 'source', 'industry', 'segment', 'region')
                    AS lead_dims
-          FROM @extschema@.resolve_period(funnel_rates.period_start, funnel_rates.period_end, funnel_rates.as_of) r
+          FROM sales_kpi_internal.resolve_period(funnel_rates.period_start, funnel_rates.period_end, funnel_rates.as_of) r
     ), lead_rows AS MATERIALIZED (
         -- leads created in the period, classified by their own attributes
         SELECT l.lead_id, l.rep_id, l.source, l.account_id,
@@ -228,11 +191,11 @@ AS $fn$
     ), new_opps AS MATERIALIZED (
         -- created deals: the rep credited is the owner at as_of
         SELECT n.opportunity_id, n.dimension_value
-          FROM per, @extschema@.created_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) n
+          FROM per, sales_kpi_internal.created_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) n
     ), closed AS MATERIALIZED (
         -- closed deals: the owner at the close
         SELECT c.opportunity_id, c.outcome, c.dimension_value
-          FROM per, @extschema@.closed_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) c
+          FROM per, sales_kpi_internal.closed_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) c
     ), qstages AS MATERIALIZED (
         -- the stages whose entry makes a deal a Qop: open ones from the pipeline's
         -- qualified_position on, and won (a won deal passed every open stage)
@@ -335,19 +298,19 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $fn$
-    SELECT @extschema@.funnel_check_args(pipeline_creation.as_of, pipeline_creation.dimension,
+    SELECT sales_kpi_internal.funnel_check_args(pipeline_creation.as_of, pipeline_creation.dimension,
                                          grain => pipeline_creation.grain);
 
     WITH per AS MATERIALIZED (
         SELECT r.period_start AS p_start, r.period_end AS p_end
-          FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) r
+          FROM sales_kpi_internal.resolve_series(from_at, to_at, grain, as_of) r
     ), b AS (
         -- the series' periods are consecutive: their starts and the last end
         SELECT array_agg(per.p_start ORDER BY per.p_start) || max(per.p_end) AS bounds FROM per
     ), agg AS (
         SELECT cp.dimension_value AS value, cp.period_start AS p_start, sum(cp.opps) AS n,
                sum(cp.amount) AS amt, @extschema@.rollup(cp.reached_second) AS w
-          FROM b, @extschema@.creation_partials(b.bounds, pipeline_creation.as_of, pipeline_creation.dimension) cp
+          FROM b, sales_kpi_internal.creation_partials(b.bounds, pipeline_creation.as_of, pipeline_creation.dimension) cp
          GROUP BY 1, 2
     ), vals AS (
         SELECT DISTINCT agg.value FROM agg
@@ -390,16 +353,16 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '64MB'
 AS $fn$
-    SELECT @extschema@.funnel_check_args(loss_stage.as_of, loss_stage.dimension);
+    SELECT sales_kpi_internal.funnel_check_args(loss_stage.as_of, loss_stage.dimension);
 
     WITH per AS MATERIALIZED (
         SELECT r.period_start AS ps, r.period_end AS pe
-          FROM @extschema@.resolve_period(loss_stage.period_start, loss_stage.period_end, loss_stage.as_of) r
+          FROM sales_kpi_internal.resolve_period(loss_stage.period_start, loss_stage.period_end, loss_stage.as_of) r
     ), lost AS MATERIALIZED (
         -- with the breakdown value, read in the same pass (the rep
         -- credited is the owner at the close)
         SELECT c.opportunity_id, c.pipeline_id, c.closed_at, c.amount_base, c.dimension_value
-          FROM per, @extschema@.closed_deal_rows(per.ps, per.pe, loss_stage.as_of, loss_stage.dimension) c
+          FROM per, sales_kpi_internal.closed_deal_rows(per.ps, per.pe, loss_stage.as_of, loss_stage.dimension) c
          -- not won, rather than lost: the planner takes an equality on the
          -- function's rows for a few and would probe per deal
          WHERE c.outcome <> 'won'
@@ -480,7 +443,7 @@ SET work_mem = '64MB'
 -- weeks of stage events: a bitmap scan of the time range beats an index scan
 SET enable_indexscan = off
 AS $fn$
-    SELECT @extschema@.funnel_check_args(conversion_alerts.as_of, conversion_alerts.dimension,
+    SELECT sales_kpi_internal.funnel_check_args(conversion_alerts.as_of, conversion_alerts.dimension,
                                          weeks => conversion_alerts.weeks, horizon => conversion_alerts.horizon);
 
     WITH tz AS MATERIALIZED (
@@ -497,7 +460,7 @@ AS $fn$
                (tz.latest_end_local AT TIME ZONE tz.tz) + conversion_alerts.horizon AS window_end
           FROM tz
     ), st AS (
-        SELECT * FROM @extschema@.funnel_stage_ranks()
+        SELECT * FROM sales_kpi_internal.funnel_stage_ranks()
     ), codes AS MATERIALIZED (
         -- each stage's rank and its order for "later": won above every open stage, lost below all
         SELECT array_agg(st.stage_id ORDER BY st.stage_id) AS ids,
@@ -527,7 +490,7 @@ AS $fn$
     ), bd AS (
         -- the rep credited is the owner at as_of
         SELECT bd.opportunity_id, bd.dimension_value
-          FROM @extschema@.deal_breakdowns(
+          FROM sales_kpi_internal.deal_breakdowns(
                    CASE WHEN conversion_alerts.dimension = 'company' THEN '{}'
                         ELSE ARRAY(SELECT DISTINCT en.opportunity_id FROM entries en) END,
                    conversion_alerts.as_of, conversion_alerts.dimension) bd

@@ -49,7 +49,7 @@ CREATE INDEX opportunity_history_owner_asof_idx
 -- the deals open now or closed after from_at (opportunity_closed_idx); for a
 -- team, only those some rep of the team owned up to to_at
 -- (opportunity_history_owner_idx).
-CREATE FUNCTION @extschema@.pipeline_flow_states(from_at timestamptz, to_at timestamptz,
+CREATE FUNCTION sales_kpi_internal.pipeline_flow_states(from_at timestamptz, to_at timestamptz,
                                                  team text DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, currency character(3),
                exists_s boolean, stage_kind_s text, stage_position_s integer,
@@ -161,11 +161,11 @@ BEGIN
                                                           ELSE p.stage_s END;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_flow_states(timestamptz, timestamptz, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.pipeline_flow_states(timestamptz, timestamptz, text) IS
     'Internal: for every deal that can be in the pipeline at from_at or to_at (optionally of one team), its stage, amount, expected close and owner at both instants, as pipeline_as_of rebuilds them.';
 
 -- Argument checks and defaults shared by the flow functions.
-CREATE FUNCTION @extschema@.pipeline_flow_args(from_at timestamptz, to_at timestamptz, mode text,
+CREATE FUNCTION sales_kpi_internal.pipeline_flow_args(from_at timestamptz, to_at timestamptz, mode text,
                                                dimension text, close_before date,
                                                OUT from_at_r timestamptz, OUT to_at_r timestamptz,
                                                OUT close_before_r date)
@@ -174,8 +174,8 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 BEGIN
-    to_at_r := @extschema@.finite_instant(coalesce(to_at, now()), 'to_at');
-    from_at_r := @extschema@.finite_instant(coalesce(from_at, @extschema@.period_start(to_at_r, 'quarter')),
+    to_at_r := sales_kpi_internal.finite_instant(coalesce(to_at, now()), 'to_at');
+    from_at_r := sales_kpi_internal.finite_instant(coalesce(from_at, @extschema@.period_start(to_at_r, 'quarter')),
                                             'from_at');
     IF from_at_r > to_at_r THEN
         RAISE EXCEPTION 'argument "to_at" (%) must not be earlier than "from_at" (%)', to_at_r, from_at_r
@@ -192,10 +192,10 @@ BEGIN
                                 AT TIME ZONE @extschema@.reporting_timezone())::date);
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_flow_args(timestamptz, timestamptz, text, text, date) IS
+COMMENT ON FUNCTION sales_kpi_internal.pipeline_flow_args(timestamptz, timestamptz, text, text, date) IS
     'Internal: validates the arguments of the pipeline flow functions and fills in their defaults.';
 
-CREATE FUNCTION @extschema@.pipeline_flow_rows(p_from_at timestamptz, p_to_at timestamptz, p_mode text,
+CREATE FUNCTION sales_kpi_internal.pipeline_flow_rows(p_from_at timestamptz, p_to_at timestamptz, p_mode text,
                                                p_dimension text, p_team text, p_close_before date,
                                                p_totals boolean)
 RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
@@ -215,8 +215,8 @@ DECLARE
     v_day date;
     v_primary boolean;
 BEGIN
-    a := @extschema@.pipeline_flow_args(p_from_at, p_to_at, p_mode, p_dimension, p_close_before);
-    PERFORM @extschema@.check_team(p_team);
+    a := sales_kpi_internal.pipeline_flow_args(p_from_at, p_to_at, p_mode, p_dimension, p_close_before);
+    PERFORM sales_kpi_internal.check_team(p_team);
     v_primary := p_mode = 'primary';
     v_day := (a.to_at_r AT TIME ZONE @extschema@.reporting_timezone())::date;
     RETURN QUERY
@@ -234,7 +234,7 @@ BEGIN
                  AND (s.expected_close_e IS NULL OR s.expected_close_e < a.close_before_r) AS win_e,
                p_team IS NULL OR rs.team IS NOT DISTINCT FROM p_team AS team_s,
                p_team IS NULL OR re.team IS NOT DISTINCT FROM p_team AS team_e
-          FROM @extschema@.pipeline_flow_states(a.from_at_r, a.to_at_r, p_team) s
+          FROM sales_kpi_internal.pipeline_flow_states(a.from_at_r, a.to_at_r, p_team) s
           -- the deal's attributes only for a breakdown by one of them
           LEFT JOIN @extschema@.deal_dimensions dd
                  ON p_dimension NOT IN ('company', 'rep', 'team') AND dd.opportunity_id = s.opportunity_id
@@ -326,7 +326,7 @@ BEGIN
      GROUP BY f.dv, f.category;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.pipeline_flow_rows(timestamptz, timestamptz, text, text, text, date, boolean) IS
+COMMENT ON FUNCTION sales_kpi_internal.pipeline_flow_rows(timestamptz, timestamptz, text, text, text, date, boolean) IS
     'Internal: the rows of pipeline_flow_deals, or with p_totals the totals per dimension value and category for pipeline_flow.';
 
 CREATE FUNCTION @extschema@.pipeline_flow_deals(from_at timestamptz DEFAULT NULL,
@@ -349,7 +349,7 @@ AS $$
            r.deal_change::integer, r.amount, r.stage_kind_start, r.stage_position_start, r.amount_start,
            r.expected_close_start, r.owner_id_start, r.stage_kind_end, r.stage_position_end, r.amount_end,
            r.expected_close_end, r.owner_id_end
-      FROM @extschema@.pipeline_flow_rows(from_at, to_at, mode, dimension, team, close_before, false) r
+      FROM sales_kpi_internal.pipeline_flow_rows(from_at, to_at, mode, dimension, team, close_before, false) r
 $$;
 COMMENT ON FUNCTION @extschema@.pipeline_flow_deals(timestamptz, timestamptz, text, text, text, date) IS
     'Pipeline flow deal by deal: for each deal in the pipeline (open, expected to close before close_before, of the team) at from_at or to_at, its start and end rows and its flow categories with the signed change of the pipeline''s deal count and amount (base currency at to_at''s rate), and its state at both instants.';
@@ -368,9 +368,9 @@ SET jit = off
 AS $$
     WITH t AS MATERIALIZED (
         SELECT r.dimension_value, r.category, r.deals, r.deal_change, r.amount
-          FROM @extschema@.pipeline_flow_rows(from_at, to_at, mode, dimension, team, close_before, true) r
+          FROM sales_kpi_internal.pipeline_flow_rows(from_at, to_at, mode, dimension, team, close_before, true) r
     ), a AS (
-        SELECT * FROM @extschema@.pipeline_flow_args(from_at, to_at, mode, dimension, close_before)
+        SELECT * FROM sales_kpi_internal.pipeline_flow_args(from_at, to_at, mode, dimension, close_before)
     ), dv AS (
         SELECT DISTINCT t.dimension_value FROM t
         UNION

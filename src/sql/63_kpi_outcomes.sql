@@ -23,7 +23,7 @@
 -- Internal: the closed-deal partials of the rep breakdown rolled up per
 -- owner at the close: won and lost counts and the won amount in the base
 -- currency (quota_attainment, win_rate_by_rep).
-CREATE FUNCTION @extschema@.closed_by_owner(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
+CREATE FUNCTION sales_kpi_internal.closed_by_owner(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
 RETURNS TABLE (owner_id bigint, won bigint, lost bigint, won_amount numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -32,10 +32,10 @@ AS $$
     SELECT o.owner_id, @extschema@.won_count(o.w), @extschema@.lost_count(o.w),
            CASE WHEN @extschema@.won_count(o.w) > 0 THEN @extschema@.won_amount(o.w) END
       FROM (SELECT cp.dimension_key::bigint AS owner_id, @extschema@.rollup(cp.outcomes) AS w
-              FROM @extschema@.closed_partials(ARRAY[p_start, p_end], p_as_of, 'rep', false) cp
+              FROM sales_kpi_internal.closed_partials(ARRAY[p_start, p_end], p_as_of, 'rep', false) cp
              GROUP BY cp.dimension_key) o
 $$;
-COMMENT ON FUNCTION @extschema@.closed_by_owner(timestamptz, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.closed_by_owner(timestamptz, timestamptz, timestamptz) IS
     'Internal: deals closed in a period as of an instant, totalled per owner at the close: won, lost and won amount in the base currency.';
 
 -------------------------------------------------------------------------------
@@ -54,13 +54,13 @@ SET jit = off
 AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end,
-               @extschema@.outcome_dimension(win_rate.dimension, '{contact_role,deal_size_band}') AS dim
-          FROM @extschema@.resolve_period(win_rate.period_start, win_rate.period_end, win_rate.as_of) r
+               sales_kpi_internal.outcome_dimension(win_rate.dimension, '{contact_role,deal_size_band}') AS dim
+          FROM sales_kpi_internal.resolve_period(win_rate.period_start, win_rate.period_end, win_rate.as_of) r
     ), parts AS MATERIALIZED (
         -- a deal has several contact roles: that breakdown reads the deals
         -- below, and its partials are the company's, for the company rate
         SELECT cp.dimension_value AS value, cp.outcomes, cp.closed_amount
-          FROM p, @extschema@.closed_partials(ARRAY[p.period_start, p.period_end], win_rate.as_of,
+          FROM p, sales_kpi_internal.closed_partials(ARRAY[p.period_start, p.period_end], win_rate.as_of,
                                               CASE WHEN p.dim = 'contact_role' THEN 'company' ELSE p.dim END,
                                               false) cp
     ), roles AS (
@@ -68,7 +68,7 @@ AS $$
         SELECT DISTINCT ON (c.opportunity_id, coalesce(oc.role, '(none)'))
                c.outcome, c.amount_base, coalesce(oc.role, '(none)') AS value
           FROM p
-         CROSS JOIN @extschema@.closed_deal_rows(p.period_start, p.period_end, win_rate.as_of, 'company') c
+         CROSS JOIN sales_kpi_internal.closed_deal_rows(p.period_start, p.period_end, win_rate.as_of, 'company') c
           LEFT JOIN @extschema@.opportunity_contact oc ON oc.opportunity_id = c.opportunity_id
          WHERE win_rate.dimension = 'contact_role'
     ), g AS (
@@ -128,20 +128,20 @@ AS $$
     WITH s AS MATERIALIZED (
         SELECT r.period_start, r.period_end,
                row_number() OVER (ORDER BY r.period_start) AS idx
-          FROM @extschema@.resolve_series(cohort_win_rate.from_at, cohort_win_rate.to_at,
+          FROM sales_kpi_internal.resolve_series(cohort_win_rate.from_at, cohort_win_rate.to_at,
                                           cohort_win_rate.grain, cohort_win_rate.as_of) r
          -- checked before the series is made
-         WHERE @extschema@.check_kpi_args(grain => cohort_win_rate.grain, horizon => cohort_win_rate.horizon)
+         WHERE sales_kpi_internal.check_kpi_args(grain => cohort_win_rate.grain, horizon => cohort_win_rate.horizon)
     ), b AS (
         -- the series' periods are consecutive: their starts and the last end
         SELECT array_agg(s.period_start ORDER BY s.period_start) || max(s.period_end) AS bounds,
-               @extschema@.outcome_dimension(cohort_win_rate.dimension) AS dim
+               sales_kpi_internal.outcome_dimension(cohort_win_rate.dimension) AS dim
           FROM s
     ), g AS (
         SELECT s.idx, sp.dimension_value AS value, @extschema@.rollup(sp.ages) AS sv,
                sum(sp.still_open) AS still_open
           FROM b
-         CROSS JOIN @extschema@.state_partials(b.bounds, cohort_win_rate.as_of, b.dim) sp
+         CROSS JOIN sales_kpi_internal.state_partials(b.bounds, cohort_win_rate.as_of, b.dim) sp
           JOIN s ON s.period_start = sp.period_start
          GROUP BY 1, 2
     )
@@ -189,21 +189,21 @@ SET jit = off
 AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end, least(r.period_end, sales_cycle.as_of) AS t_ref,
-               @extschema@.outcome_dimension(sales_cycle.dimension) AS dim,
-               CASE WHEN @extschema@.check_kpi_args(lookback => sales_cycle.lookback) THEN sales_cycle.lookback END
+               sales_kpi_internal.outcome_dimension(sales_cycle.dimension) AS dim,
+               CASE WHEN sales_kpi_internal.check_kpi_args(lookback => sales_cycle.lookback) THEN sales_cycle.lookback END
                    AS lookback
-          FROM @extschema@.resolve_period(sales_cycle.period_start, sales_cycle.period_end, sales_cycle.as_of) r
+          FROM sales_kpi_internal.resolve_period(sales_cycle.period_start, sales_cycle.period_end, sales_cycle.as_of) r
     ), w AS (
         SELECT cp.dimension_value AS value, @extschema@.rollup(cp.won_cycles) AS ds
           FROM p
-         CROSS JOIN @extschema@.closed_partials(ARRAY[p.period_start, p.period_end], sales_cycle.as_of, p.dim) cp
+         CROSS JOIN sales_kpi_internal.closed_partials(ARRAY[p.period_start, p.period_end], sales_cycle.as_of, p.dim) cp
          WHERE cp.won_cycles IS NOT NULL
          GROUP BY 1
     ), k AS (
         SELECT sp.dimension_value AS value, @extschema@.rollup(sp.ages) AS sv,
                @extschema@.survival_count(@extschema@.rollup(sp.ages)) - sum(sp.still_open) AS closed
           FROM p
-         CROSS JOIN @extschema@.state_partials(ARRAY[p.t_ref - p.lookback, p.t_ref], p.t_ref, p.dim) sp
+         CROSS JOIN sales_kpi_internal.state_partials(ARRAY[p.t_ref - p.lookback, p.t_ref], p.t_ref, p.dim) sp
          GROUP BY 1
     )
     SELECT p.dim, v.value, p.period_start, p.period_end,
@@ -244,13 +244,13 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
     WITH p AS (
-        SELECT r.period_start, r.period_end, @extschema@.outcome_dimension(deal_size.dimension) AS dim
-          FROM @extschema@.resolve_period(deal_size.period_start, deal_size.period_end, deal_size.as_of) r
+        SELECT r.period_start, r.period_end, sales_kpi_internal.outcome_dimension(deal_size.dimension) AS dim
+          FROM sales_kpi_internal.resolve_period(deal_size.period_start, deal_size.period_end, deal_size.as_of) r
     ), labelled AS (
         -- distinct accounts do not add up across periods: read the rows
         SELECT cd.dimension_value AS value, cd.amount_base, cd.account_id
           FROM p
-         CROSS JOIN @extschema@.closed_deal_rows(p.period_start, p.period_end, deal_size.as_of, p.dim) cd
+         CROSS JOIN sales_kpi_internal.closed_deal_rows(p.period_start, p.period_end, deal_size.as_of, p.dim) cd
          WHERE cd.outcome = 'won'
     ), g AS (
         SELECT l.value,
@@ -291,7 +291,7 @@ COMMENT ON VIEW @extschema@.deal_size IS
 -- and of the team's attainment (its bookings still show in bookings).
 -- Internal: the dimension of a KPI that exists per rep only (quota
 -- attainment, forecast accuracy): rep, team or company.
-CREATE FUNCTION @extschema@.rep_dimension(dimension text, reason text)
+CREATE FUNCTION sales_kpi_internal.rep_dimension(dimension text, reason text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -308,7 +308,7 @@ BEGIN
     RETURN dimension;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.rep_dimension(text, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.rep_dimension(text, text) IS
     'Internal: checks the dimension of a KPI that exists per rep only (quotas, forecast commits): rep, team or company; 22023 otherwise, with the reason as hint.';
 
 CREATE FUNCTION @extschema@.quota_attainment(period_start timestamptz DEFAULT NULL, period_end timestamptz DEFAULT NULL,
@@ -322,14 +322,14 @@ SET jit = off
 AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end,
-               @extschema@.rep_dimension(quota_attainment.dimension,
+               sales_kpi_internal.rep_dimension(quota_attainment.dimension,
                                           'Quotas are set per rep, so attainment breaks down by rep or team only.') AS dim
-          FROM @extschema@.resolve_period(quota_attainment.period_start, quota_attainment.period_end,
+          FROM sales_kpi_internal.resolve_period(quota_attainment.period_start, quota_attainment.period_end,
                                           quota_attainment.as_of) r
     ), b AS (
         SELECT cd.owner_id AS rep_id, cd.won_amount AS bookings
           FROM p
-         CROSS JOIN @extschema@.closed_by_owner(p.period_start, p.period_end, quota_attainment.as_of) cd
+         CROSS JOIN sales_kpi_internal.closed_by_owner(p.period_start, p.period_end, quota_attainment.as_of) cd
          WHERE cd.won > 0 AND cd.owner_id IS NOT NULL
     ), q AS (
         SELECT qp.rep_id, qp.quota
@@ -389,7 +389,7 @@ COMMENT ON VIEW @extschema@.quota_attainment IS
 CREATE VIEW @extschema@.win_rate_by_rep WITH (security_invoker = true) AS
 WITH per_owner AS (
     SELECT cd.owner_id, cd.won, cd.lost, cd.won_amount
-      FROM @extschema@.closed_by_owner('-infinity', 'infinity', pg_catalog.now()) cd
+      FROM sales_kpi_internal.closed_by_owner('-infinity', 'infinity', pg_catalog.now()) cd
 )
 SELECT r.rep_id,
        r.name AS rep,

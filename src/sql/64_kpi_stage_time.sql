@@ -20,31 +20,31 @@
 -- the history stood at as_of, from one index scan in deal and time order
 -- (C, see stage_walk.c): each event starts a stay that the deal's next event
 -- ends; the newest one's runs on (left_at null).
-CREATE FUNCTION @extschema@.stage_stays(as_of timestamptz, opportunity_ids bigint[], stages bigint[] DEFAULT NULL)
+CREATE FUNCTION sales_kpi_internal.stage_stays(as_of timestamptz, opportunity_ids bigint[], stages bigint[] DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, stage_id bigint, entered_at timestamptz, left_at timestamptz)
 AS 'MODULE_PATHNAME', 'stage_stays'
 -- the cost of an index scan over many deals' events, so that the planner runs
 -- two calls over halves of a long list in parallel workers
 LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 10000;
-COMMENT ON FUNCTION @extschema@.stage_stays(timestamptz, bigint[], bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_stays(timestamptz, bigint[], bigint[]) IS
     'Internal: each stay of the given deals in the given stages as the history stood at as_of: the stage, when it was entered and left (null: still in it).';
 
 -- The same stays totalled per deal and stage: how many, the latest (left_at
 -- null: the deal is still in the stage) and the days of all of them, the
 -- current one up to as_of.
-CREATE FUNCTION @extschema@.stage_stay_totals(as_of timestamptz, opportunity_ids bigint[],
+CREATE FUNCTION sales_kpi_internal.stage_stay_totals(as_of timestamptz, opportunity_ids bigint[],
                                               stages bigint[] DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, stage_id bigint, stays bigint, latest_entered_at timestamptz,
                latest_left_at timestamptz, total_days double precision)
 AS 'MODULE_PATHNAME', 'stage_stay_totals'
 LANGUAGE C STABLE PARALLEL SAFE ROWS 10000;
-COMMENT ON FUNCTION @extschema@.stage_stay_totals(timestamptz, bigint[], bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_stay_totals(timestamptz, bigint[], bigint[]) IS
     'Internal: the stays of the given deals in the given stages as the history stood at as_of, per deal and stage: count, the latest stay (left_at null: still in it) and the days of all of them.';
 
 -- Internal: deals as they stood at as_of: the deals asked for, whatever
 -- their state (a probe each), or (opportunity_ids null) every deal open at
 -- as_of, from pipeline_as_of.
-CREATE FUNCTION @extschema@.stage_time_deals(as_of timestamptz, opportunity_ids bigint[])
+CREATE FUNCTION sales_kpi_internal.stage_time_deals(as_of timestamptz, opportunity_ids bigint[])
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
                is_open boolean, expected_close date, amount_base numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -84,7 +84,7 @@ BEGIN
       FROM @extschema@.pipeline_as_of(as_of, open_only => true) p;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.stage_time_deals(timestamptz, bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_time_deals(timestamptz, bigint[]) IS
     'Internal: the given deals (null: every deal open at as_of) as they stood at as_of, with the owner, expected close and amount in the base currency then.';
 
 -- The KPI functions.  Each public function is a thin SQL function over a
@@ -92,7 +92,7 @@ COMMENT ON FUNCTION @extschema@.stage_time_deals(timestamptz, bigint[]) IS
 -- output column "dimension" can share their name, and so that every query
 -- is planned for the actual as_of.
 
-CREATE FUNCTION @extschema@.stage_time_durations_rows(at_time timestamptz, dim text, ids bigint[])
+CREATE FUNCTION sales_kpi_internal.stage_time_durations_rows(at_time timestamptz, dim text, ids bigint[])
 RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
                pipeline_id bigint, pipeline text, stage_id bigint, stage text, stage_position integer,
                is_open boolean, is_current boolean, stays bigint,
@@ -111,7 +111,7 @@ DECLARE
     open_names text[];
     open_positions integer[];
 BEGIN
-    PERFORM @extschema@.check_kpi_args(at_time, dim);
+    PERFORM sales_kpi_internal.check_kpi_args(at_time, dim);
     SELECT array_agg(s.stage_id ORDER BY s.stage_id), array_agg(s.name ORDER BY s.stage_id),
            array_agg(s.position ORDER BY s.stage_id)
       INTO open_stages, open_names, open_positions
@@ -119,12 +119,12 @@ BEGIN
      WHERE s.kind = 'open';
     RETURN QUERY
     WITH deal AS MATERIALIZED (
-        SELECT * FROM @extschema@.stage_time_deals(at_time, ids)
+        SELECT * FROM sales_kpi_internal.stage_time_deals(at_time, ids)
     ), stay AS (
         -- every stay of these deals in an open stage, totalled per deal and
         -- stage as it is read in one index scan (stage_stay_totals)
         SELECT x.*, array_position(open_stages, x.stage_id) AS k
-          FROM @extschema@.stage_stay_totals(at_time, ARRAY(SELECT dl.opportunity_id FROM deal dl), open_stages) x
+          FROM sales_kpi_internal.stage_stay_totals(at_time, ARRAY(SELECT dl.opportunity_id FROM deal dl), open_stages) x
     )
     SELECT dim,
            CASE WHEN dim = 'company' THEN 'all'
@@ -146,7 +146,7 @@ BEGIN
      ORDER BY d.opportunity_id, open_positions[ps.k];
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.stage_time_durations_rows(timestamptz, text, bigint[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_time_durations_rows(timestamptz, text, bigint[]) IS
     'Internal: the rows of stage_durations().';
 
 CREATE FUNCTION @extschema@.stage_durations(as_of timestamptz DEFAULT now(),
@@ -160,7 +160,7 @@ RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT * FROM @extschema@.stage_time_durations_rows(as_of, dimension, opportunity_ids)
+    SELECT * FROM sales_kpi_internal.stage_time_durations_rows(as_of, dimension, opportunity_ids)
 $$;
 COMMENT ON FUNCTION @extschema@.stage_durations(timestamptz, text, bigint[]) IS
     'Per deal and open stage, as the history stood at as_of: number of stays, the latest stay (entered, left, days; the current one runs to as_of) and the cumulative days over all stays. Deals open at as_of, or the deals given in opportunity_ids whatever their state.';
@@ -170,7 +170,7 @@ COMMENT ON FUNCTION @extschema@.stage_durations(timestamptz, text, bigint[]) IS
 -- close dates visits a heap page per deal, so plain index scans are off
 -- here (a function of its own: a SET clause, unlike set_config(), also
 -- holds in a parallel worker).
-CREATE FUNCTION @extschema@.stage_time_won_deals(lo timestamptz, hi timestamptz)
+CREATE FUNCTION sales_kpi_internal.stage_time_won_deals(lo timestamptz, hi timestamptz)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, closed_at timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -181,10 +181,10 @@ AS $$
      WHERE o.stage_id = ANY (ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'won'))
        AND o.closed_at >= lo AND o.closed_at <= hi
 $$;
-COMMENT ON FUNCTION @extschema@.stage_time_won_deals(timestamptz, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_time_won_deals(timestamptz, timestamptz) IS
     'Internal: the deals now won that closed in [lo, hi], with their pipeline and close instant.';
 
-CREATE FUNCTION @extschema@.stage_time_norms_rows(at_time timestamptz, dim text, lb interval)
+CREATE FUNCTION sales_kpi_internal.stage_time_norms_rows(at_time timestamptz, dim text, lb interval)
 RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipeline text,
                stage_id bigint, stage text, stage_position integer,
                stays bigint, mean_days double precision,
@@ -207,7 +207,7 @@ DECLARE
     half integer;
     open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
 BEGIN
-    PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
+    PERFORM sales_kpi_internal.check_kpi_args(at_time, dim, lookback => lb);
     -- The deals won in the lookback as the history stood at as_of, in deal
     -- order: those now won that closed in it, less those with events after
     -- as_of, plus those of them that were won then.
@@ -217,7 +217,7 @@ BEGIN
     ), won AS (
         -- deals whose newest event not after as_of is won and entered in [as_of - lookback, as_of]
         SELECT o.opportunity_id, o.pipeline_id, o.closed_at
-          FROM @extschema@.stage_time_won_deals(at_time - lb, at_time) o
+          FROM sales_kpi_internal.stage_time_won_deals(at_time - lb, at_time) o
          WHERE o.opportunity_id NOT IN (SELECT m.opportunity_id FROM moved m)
         UNION ALL
         SELECT o.opportunity_id, o.pipeline_id, e.entered_at
@@ -258,9 +258,9 @@ BEGIN
         SELECT wd.pipeline_id, wd.dv, x.stage_id, @extschema@.duration_agg(x.left_at - x.entered_at) AS d
           -- each won deal's completed stays in open stages, from one index
           -- scan over their events (stage_stays)
-          FROM (SELECT * FROM @extschema@.stage_stays(at_time, w_id[:half], open_stages)
+          FROM (SELECT * FROM sales_kpi_internal.stage_stays(at_time, w_id[:half], open_stages)
                 UNION ALL
-                SELECT * FROM @extschema@.stage_stays(at_time, w_id[half + 1:], open_stages)) x
+                SELECT * FROM sales_kpi_internal.stage_stays(at_time, w_id[half + 1:], open_stages)) x
           JOIN (SELECT w.opportunity_id, w.pipeline_id,
                        CASE WHEN dim = 'company' THEN 'all'
                             ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
@@ -287,9 +287,9 @@ BEGIN
         -- for the company, the stays alone: a stage event always names a
         -- stage of the deal's pipeline
         SELECT s.pipeline_id, 'all', x.stage_id, @extschema@.duration_agg(x.left_at - x.entered_at)
-          FROM (SELECT * FROM @extschema@.stage_stays(at_time, w_id[:half], open_stages)
+          FROM (SELECT * FROM sales_kpi_internal.stage_stays(at_time, w_id[:half], open_stages)
                 UNION ALL
-                SELECT * FROM @extschema@.stage_stays(at_time, w_id[half + 1:], open_stages)) x
+                SELECT * FROM sales_kpi_internal.stage_stays(at_time, w_id[half + 1:], open_stages)) x
           JOIN @extschema@.stage s ON s.stage_id = x.stage_id
          WHERE dim = 'company' AND x.left_at IS NOT NULL
          GROUP BY s.pipeline_id, x.stage_id) g
@@ -311,7 +311,7 @@ BEGIN
      ORDER BY g.dv, p.name, s.position;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.stage_time_norms_rows(timestamptz, text, interval) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_time_norms_rows(timestamptz, text, interval) IS
     'Internal: the rows of stage_norms().';
 
 CREATE FUNCTION @extschema@.stage_norms(as_of timestamptz DEFAULT now(),
@@ -324,7 +324,7 @@ RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipelin
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT * FROM @extschema@.stage_time_norms_rows(as_of, dimension, lookback)
+    SELECT * FROM sales_kpi_internal.stage_time_norms_rows(as_of, dimension, lookback)
 $$;
 COMMENT ON FUNCTION @extschema@.stage_norms(timestamptz, text, interval) IS
     'Dynamic stage norms: per pipeline and open stage, count, mean and p50/p75/p90 days of the completed stays of deals won within the lookback before as_of (as the history stood at as_of); null norms where no won deal passed the stage.';
@@ -333,7 +333,7 @@ COMMENT ON FUNCTION @extschema@.stage_norms(timestamptz, text, interval) IS
 -- (their newest event not after as_of) and the required milestones of that
 -- stage not completed by as_of, in position order (null: none missing): the
 -- deals and the required milestones of their stages, less the completions.
-CREATE FUNCTION @extschema@.stage_time_open_deals(at_time timestamptz)
+CREATE FUNCTION sales_kpi_internal.stage_time_open_deals(at_time timestamptz)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
                expected_close date, amount_base numeric, entered_at timestamptz, missing_milestones text[])
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -367,10 +367,10 @@ BEGIN
       LEFT JOIN missing mi ON mi.opportunity_id = d.opportunity_id;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.stage_time_open_deals(timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_time_open_deals(timestamptz) IS
     'Internal: the deals open at as_of with the time they entered their stage and the required milestones of that stage not completed by as_of.';
 
-CREATE FUNCTION @extschema@.stage_time_stalled_rows(at_time timestamptz, dim text, lb interval)
+CREATE FUNCTION sales_kpi_internal.stage_time_stalled_rows(at_time timestamptz, dim text, lb interval)
 RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
                pipeline_id bigint, pipeline text, stage_id bigint, stage text, owner_id bigint,
                amount_base numeric, reasons text[],
@@ -386,7 +386,7 @@ AS $$
 DECLARE
     as_of_date date;
 BEGIN
-    PERFORM @extschema@.check_kpi_args(at_time, dim, lookback => lb);
+    PERFORM sales_kpi_internal.check_kpi_args(at_time, dim, lookback => lb);
     as_of_date := (at_time AT TIME ZONE @extschema@.reporting_timezone())::date;
     RETURN QUERY
     WITH part AS MATERIALIZED (
@@ -396,11 +396,11 @@ BEGIN
         SELECT n.stage_id, n.p75_days, NULL::bigint AS opportunity_id, NULL::bigint AS pipeline_id,
                NULL::bigint AS owner_id, NULL::date AS expected_close, NULL::numeric AS amount_base,
                NULL::timestamptz AS entered_at, NULL::text[] AS names
-          FROM @extschema@.stage_time_norms_rows(at_time, 'company', lb) n
+          FROM sales_kpi_internal.stage_time_norms_rows(at_time, 'company', lb) n
         UNION ALL
         SELECT d.stage_id, NULL, d.opportunity_id, d.pipeline_id, d.owner_id, d.expected_close, d.amount_base,
                d.entered_at, d.missing_milestones
-          FROM @extschema@.stage_time_open_deals(at_time) d
+          FROM sales_kpi_internal.stage_time_open_deals(at_time) d
     ), deal AS (
         -- the current stay of each open deal
         SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.expected_close, p.amount_base,
@@ -438,7 +438,7 @@ BEGIN
      ORDER BY f.opportunity_id;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.stage_time_stalled_rows(timestamptz, text, interval) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_time_stalled_rows(timestamptz, text, interval) IS
     'Internal: the rows of stalled_deals().';
 
 CREATE FUNCTION @extschema@.stalled_deals(as_of timestamptz DEFAULT now(),
@@ -452,7 +452,7 @@ RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT * FROM @extschema@.stage_time_stalled_rows(as_of, dimension, lookback)
+    SELECT * FROM sales_kpi_internal.stage_time_stalled_rows(as_of, dimension, lookback)
 $$;
 COMMENT ON FUNCTION @extschema@.stalled_deals(timestamptz, text, interval) IS
     'Open deals at as_of that are stalled or at risk, one row each with the reasons: over_norm (current stay longer than the stage''s company p75 norm), missing_milestones (required milestones of the current stage not completed by as_of), past_expected_close.';

@@ -17,7 +17,7 @@
 
 -- Internal: bookings of won deals closed in [lo, hi) as the history stood
 -- at as_of, with the owner at the close (closed_deals() restricted to wins).
-CREATE FUNCTION @extschema@.forecast_accuracy_bookings(lo timestamptz, hi timestamptz, as_of timestamptz)
+CREATE FUNCTION sales_kpi_internal.forecast_accuracy_bookings(lo timestamptz, hi timestamptz, as_of timestamptz)
 RETURNS TABLE (opportunity_id bigint, owner_id bigint, closed_at timestamptz, amount_base numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -26,10 +26,10 @@ AS $$
       FROM @extschema@.closed_deals(lo, hi, as_of) cd
      WHERE cd.outcome = 'won'
 $$;
-COMMENT ON FUNCTION @extschema@.forecast_accuracy_bookings(timestamptz, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.forecast_accuracy_bookings(timestamptz, timestamptz, timestamptz) IS
     'Internal: won deals closed in [lo, hi) as the history stood at as_of, with the owner at the close and the amount known at as_of in the base currency at the close-date rate (closed_deals() restricted to wins).';
 
-CREATE FUNCTION @extschema@.forecast_accuracy_rows(p_from timestamptz, p_to timestamptz, p_grain text,
+CREATE FUNCTION sales_kpi_internal.forecast_accuracy_rows(p_from timestamptz, p_to timestamptz, p_grain text,
                                                    p_dimension text, p_as_of timestamptz, p_cutoff interval)
 RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
                period_complete boolean, commit_amount numeric, commit_submitted_at timestamptz,
@@ -48,14 +48,14 @@ DECLARE
     lo timestamptz;
     hi timestamptz;
 BEGIN
-    PERFORM @extschema@.check_kpi_args(p_as_of, grain => p_grain);
-    PERFORM @extschema@.rep_dimension(p_dimension, 'Forecasts are submitted by reps, so accuracy breaks down by rep or team only.');
+    PERFORM sales_kpi_internal.check_kpi_args(p_as_of, grain => p_grain);
+    PERFORM sales_kpi_internal.rep_dimension(p_dimension, 'Forecasts are submitted by reps, so accuracy breaks down by rep or team only.');
     IF p_cutoff IS NULL THEN
         RAISE EXCEPTION 'argument "cutoff" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
 
     SELECT min(s.period_start), max(s.period_end) INTO lo, hi
-      FROM @extschema@.resolve_series(p_from, p_to, p_grain, p_as_of) s;
+      FROM sales_kpi_internal.resolve_series(p_from, p_to, p_grain, p_as_of) s;
 
     RETURN QUERY
     WITH series AS MATERIALIZED (
@@ -63,10 +63,10 @@ BEGIN
                (s.period_start AT TIME ZONE tz)::date AS start_date,
                (s.period_end AT TIME ZONE tz)::date AS end_date,
                s.period_end <= p_as_of AS complete
-          FROM @extschema@.resolve_series(p_from, p_to, p_grain, p_as_of) s
+          FROM sales_kpi_internal.resolve_series(p_from, p_to, p_grain, p_as_of) s
     ), won AS MATERIALIZED (
         SELECT b.owner_id, b.closed_at, b.amount_base
-          FROM @extschema@.forecast_accuracy_bookings(lo, hi, p_as_of) b
+          FROM sales_kpi_internal.forecast_accuracy_bookings(lo, hi, p_as_of) b
     ), actual AS (
         -- a deal without owner counts for rep_id -1 (dimension value '(none)')
         SELECT s.period_start, coalesce(w.owner_id, -1) AS rep_id, sum(w.amount_base) AS bookings
@@ -132,7 +132,7 @@ BEGIN
      ORDER BY sm.dv, sm.period_start;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.forecast_accuracy_rows(timestamptz, timestamptz, text, text, timestamptz, interval) IS
+COMMENT ON FUNCTION sales_kpi_internal.forecast_accuracy_rows(timestamptz, timestamptz, text, text, timestamptz, interval) IS
     'Internal: the rows of forecast_accuracy().';
 
 CREATE FUNCTION @extschema@.forecast_accuracy(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
@@ -146,7 +146,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT * FROM @extschema@.forecast_accuracy_rows(from_at, to_at, grain, dimension, as_of, cutoff)
+    SELECT * FROM sales_kpi_internal.forecast_accuracy_rows(from_at, to_at, grain, dimension, as_of, cutoff)
 $$;
 COMMENT ON FUNCTION @extschema@.forecast_accuracy(timestamptz, timestamptz, text, text, timestamptz, interval) IS
     'Forecast accuracy and bias per rep (or team, company) and period: the newest commit submitted by period start + cutoff against the bookings; accuracy = 1 - |commit - actual|/actual and bias = (commit - actual)/actual for periods ended by as_of (null when actual is 0), their means per rep, and the calibrated commit = commit/(1 + mean bias) for the periods still running.';

@@ -4,7 +4,7 @@
 -- Open stages numbered 1..n in position order within their pipeline (the
 -- "ordinal"), so that a pipeline whose positions have gaps (1, 2, 4) does not
 -- make every move across the gap look like a skip.  Terminal stages get none.
-CREATE FUNCTION @extschema@.stage_ordinal()
+CREATE FUNCTION sales_kpi_internal.stage_ordinal()
 RETURNS TABLE (stage_id bigint, pipeline_id bigint, name text, kind text, "position" integer,
                ordinal bigint)
 LANGUAGE sql STABLE PARALLEL SAFE ROWS 50
@@ -16,7 +16,7 @@ AS $$
            END
       FROM @extschema@.stage s
 $$;
-COMMENT ON FUNCTION @extschema@.stage_ordinal() IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_ordinal() IS
     'Internal: every stage with its open-stage ordinal (1..n in position order within the pipeline; null for won and lost).';
 
 -- One ordered pass over the stage history (C, see stage_walk.c): the events
@@ -28,7 +28,7 @@ COMMENT ON FUNCTION @extschema@.stage_ordinal() IS
 -- deal's first event.  Only the deals with opportunity_id between first_id
 -- and last_id (null: unbounded) are read, so that a caller can read halves
 -- of the deals in calls that parallel workers run at once.
-CREATE FUNCTION @extschema@.stage_event_walk(as_of timestamptz, from_at timestamptz, to_at timestamptz,
+CREATE FUNCTION sales_kpi_internal.stage_event_walk(as_of timestamptz, from_at timestamptz, to_at timestamptz,
                                              pair_from bigint[], pair_to bigint[], suspects boolean,
                                              first_id bigint DEFAULT NULL, last_id bigint DEFAULT NULL)
 RETURNS TABLE (stage_event_id bigint, opportunity_id bigint, stage_id bigint, entered_at timestamptz,
@@ -38,7 +38,7 @@ AS 'MODULE_PATHNAME', 'stage_event_walk'
 -- the cost of reading the whole history, so that the planner runs the two
 -- halves in parallel workers
 LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 10000;
-COMMENT ON FUNCTION @extschema@.stage_event_walk(timestamptz, timestamptz, timestamptz, bigint[], bigint[], boolean, bigint, bigint) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_event_walk(timestamptz, timestamptz, timestamptz, bigint[], bigint[], boolean, bigint, bigint) IS
     'Internal: one ordered pass over the stage history returning the events a process-health KPI needs, each with its previous event, the smallest id of the later events, whether it is the newest and the deal''s first event.';
 
 -- The gated moves entered by as_of and in [from_at, to_at) (null: open) that
@@ -49,7 +49,7 @@ COMMENT ON FUNCTION @extschema@.stage_event_walk(timestamptz, timestamptz, times
 -- order given); a needed milestone is missing without a completion at or
 -- before the move (completions after as_of are unknown).  first_id and
 -- last_id bound the deals read, as for stage_event_walk.
-CREATE FUNCTION @extschema@.gate_move_violations(as_of timestamptz, from_at timestamptz, to_at timestamptz,
+CREATE FUNCTION sales_kpi_internal.gate_move_violations(as_of timestamptz, from_at timestamptz, to_at timestamptz,
                                                  gate_from bigint[], gate_to bigint[], gate_milestone bigint[],
                                                  gate_label text[],
                                                  first_id bigint DEFAULT NULL, last_id bigint DEFAULT NULL)
@@ -58,7 +58,7 @@ RETURNS TABLE (stage_event_id bigint, opportunity_id bigint, from_stage_id bigin
                completed_late_count bigint)
 AS 'MODULE_PATHNAME', 'gate_move_violations'
 LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 10000;
-COMMENT ON FUNCTION @extschema@.gate_move_violations(timestamptz, timestamptz, timestamptz, bigint[], bigint[], bigint[], text[], bigint, bigint) IS
+COMMENT ON FUNCTION sales_kpi_internal.gate_move_violations(timestamptz, timestamptz, timestamptz, bigint[], bigint[], bigint[], text[], bigint, bigint) IS
     'Internal: the gated moves of the stage history that left a required milestone incomplete, with the missing milestones, their count and how many were completed later.';
 
 -- What data_quality_findings needs of the stage history, in one pass over
@@ -73,7 +73,7 @@ COMMENT ON FUNCTION @extschema@.gate_move_violations(timestamptz, timestamptz, t
 -- stage_entered_at, owner, creation and close, the newest and first events,
 -- whether the deal has events after as_of, and its first snapshot.
 -- first_id and last_id bound the deals read, as for stage_event_walk.
-CREATE FUNCTION @extschema@.stage_history_check(as_of timestamptz, pair_from bigint[], pair_to bigint[],
+CREATE FUNCTION sales_kpi_internal.stage_history_check(as_of timestamptz, pair_from bigint[], pair_to bigint[],
                                                 terminal_stages bigint[],
                                                 first_id bigint DEFAULT NULL, last_id bigint DEFAULT NULL)
 RETURNS TABLE (stage_event_id bigint, opportunity_id bigint, stage_id bigint, entered_at timestamptz,
@@ -84,20 +84,20 @@ RETURNS TABLE (stage_event_id bigint, opportunity_id bigint, stage_id bigint, en
                first_changed_at timestamptz, stage_entered_at timestamptz)
 AS 'MODULE_PATHNAME', 'stage_history_check'
 LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 10000;
-COMMENT ON FUNCTION @extschema@.stage_history_check(timestamptz, bigint[], bigint[], bigint[], bigint, bigint) IS
+COMMENT ON FUNCTION sales_kpi_internal.stage_history_check(timestamptz, bigint[], bigint[], bigint[], bigint, bigint) IS
     'Internal: one pass over the deals, their stage history and first snapshots: the suspect stage events (as stage_event_walk) and the deals whose own row may break a data-quality rule.';
 
 -- The opportunity_id that splits the deals' id range in two halves: the
 -- passes over the whole history above read each half in a call of its own,
 -- and the two calls, branches of a UNION ALL, run in parallel workers.
-CREATE FUNCTION @extschema@.deal_id_midpoint()
+CREATE FUNCTION sales_kpi_internal.deal_id_midpoint()
 RETURNS bigint
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT min(o.opportunity_id) / 2 + max(o.opportunity_id) / 2 FROM @extschema@.opportunity o
 $$;
-COMMENT ON FUNCTION @extschema@.deal_id_midpoint() IS
+COMMENT ON FUNCTION sales_kpi_internal.deal_id_midpoint() IS
     'Internal: the opportunity_id halfway through the range of deal ids (null with no deal), where the whole-history passes split their work.';
 
 -- Negative snapshot amounts and activity durations break a CHECK constraint,
@@ -113,7 +113,7 @@ CREATE INDEX activity_negative_duration_idx
 -- called in the top-level WHERE of a KPI query, where it is evaluated once,
 -- before any table is read, so that a bad argument is an error even when
 -- there is no data.
-CREATE FUNCTION @extschema@.check_health_rep_args(dimension text, as_of timestamptz, grain text DEFAULT NULL,
+CREATE FUNCTION sales_kpi_internal.check_health_rep_args(dimension text, as_of timestamptz, grain text DEFAULT NULL,
                                                   from_at timestamptz DEFAULT NULL,
                                                   to_at timestamptz DEFAULT NULL)
 RETURNS boolean
@@ -122,7 +122,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     -- as_of, dimension and grain as every KPI checks them
-    PERFORM @extschema@.check_kpi_args(as_of, dimension, coalesce(grain, 'month'));
+    PERFORM sales_kpi_internal.check_kpi_args(as_of, dimension, coalesce(grain, 'month'));
     IF to_at <= from_at THEN
         RAISE EXCEPTION 'argument "to_at" (%) must be later than "from_at" (%)', to_at, from_at
             USING ERRCODE = 'invalid_parameter_value';
@@ -130,7 +130,7 @@ BEGIN
     RETURN true;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.check_health_rep_args(text, timestamptz, text, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.check_health_rep_args(text, timestamptz, text, timestamptz, timestamptz) IS
     'Internal: validates the arguments of the process-health and rep KPI functions (true, or an error naming the argument).';
 
 -- One row per finding.  Scope at as_of: stage events entered, deals created,
@@ -159,14 +159,14 @@ DECLARE
     -- the won and lost stages
     terminal bigint[];
     -- the deals are read in two halves, ids up to mid and after it
-    mid bigint := coalesce(@extschema@.deal_id_midpoint(), 0);
+    mid bigint := coalesce(sales_kpi_internal.deal_id_midpoint(), 0);
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     SELECT coalesce(array_agg(p.stage_id), '{}'), coalesce(array_agg(s.stage_id), '{}')
       INTO pair_from, pair_to
-      FROM @extschema@.stage_ordinal() p, @extschema@.stage_ordinal() s
+      FROM sales_kpi_internal.stage_ordinal() p, sales_kpi_internal.stage_ordinal() s
      WHERE (p.kind = 'open' AND s.kind = 'open' AND s.ordinal <> p.ordinal + 1)
         OR (p.kind IN ('won', 'lost') AND s.kind <> 'open');
     SELECT coalesce(array_agg(s.stage_id), '{}') INTO terminal
@@ -174,16 +174,16 @@ BEGIN
     RETURN QUERY
     -- (not materialized: a CTE scan would keep the query from parallel workers)
     WITH st AS NOT MATERIALIZED (
-        SELECT * FROM @extschema@.stage_ordinal()
+        SELECT * FROM sales_kpi_internal.stage_ordinal()
     ), hist AS MATERIALIZED (
         -- one pass over the deals, their histories and their first
         -- snapshots (stage_history_check), in two halves of the deals that
         -- parallel workers read at once: the events that may break a rule
         -- (the moves between the pairs of stages listed and the other
         -- suspects) and the deals whose row may
-        SELECT * FROM @extschema@.stage_history_check(as_of, pair_from, pair_to, terminal, NULL, mid)
+        SELECT * FROM sales_kpi_internal.stage_history_check(as_of, pair_from, pair_to, terminal, NULL, mid)
         UNION ALL
-        SELECT * FROM @extschema@.stage_history_check(as_of, pair_from, pair_to, terminal, mid + 1, NULL)
+        SELECT * FROM sales_kpi_internal.stage_history_check(as_of, pair_from, pair_to, terminal, mid + 1, NULL)
     ), ev AS (
         -- the suspect events (the rules are checked below: an event that
         -- breaks none gives no row)
@@ -394,7 +394,7 @@ COMMENT ON VIEW @extschema@.data_quality_findings IS
 -- come from one ordered pass over the stage history (stage_event_walk, told
 -- the pairs of stages that make a gated move); deal attributes are read
 -- only for the breakdowns that need them.
-CREATE FUNCTION @extschema@.gate_violation_rows(from_at timestamptz, to_at timestamptz, dim text,
+CREATE FUNCTION sales_kpi_internal.gate_violation_rows(from_at timestamptz, to_at timestamptz, dim text,
                                                 as_of timestamptz)
 RETURNS TABLE (dimension_value text, period_start timestamptz, period_end timestamptz,
                opportunity_id bigint, stage_event_id bigint, pipeline_id bigint, gate_mode text,
@@ -412,15 +412,15 @@ DECLARE
     hi timestamptz;
     by_deal boolean := dim NOT IN ('company', 'rep', 'team');
     -- the deals are read in two halves, ids up to mid and after it
-    mid bigint := coalesce(@extschema@.deal_id_midpoint(), 0);
+    mid bigint := coalesce(sales_kpi_internal.deal_id_midpoint(), 0);
     gate_from bigint[];
     gate_to bigint[];
     gate_milestone bigint[];
     gate_label text[];
 BEGIN
-    PERFORM @extschema@.check_health_rep_args(dim, as_of, NULL, from_at, to_at);
+    PERFORM sales_kpi_internal.check_health_rep_args(dim, as_of, NULL, from_at, to_at);
     SELECT min(s.period_start), max(s.period_end) INTO lo, hi
-      FROM @extschema@.resolve_series(from_at, to_at, 'month', as_of) s;
+      FROM sales_kpi_internal.resolve_series(from_at, to_at, 'month', as_of) s;
     -- for every forward move between two stages of a pipeline (a later
     -- open stage, or won): the required milestones of the stages passed
     SELECT coalesce(array_agg(f.stage_id ORDER BY ps.position, ms.position), '{}'),
@@ -443,10 +443,10 @@ BEGIN
         -- of a stage it passed incomplete
         SELECT v.stage_event_id, v.opportunity_id, v.from_stage_id, v.stage_id, v.entered_at, v.rep_id,
                v.missing_milestones, v.missing_count, v.completed_late_count
-          FROM (SELECT * FROM @extschema@.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone,
+          FROM (SELECT * FROM sales_kpi_internal.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone,
                                                               gate_label, NULL, mid)
                 UNION ALL
-                SELECT * FROM @extschema@.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone,
+                SELECT * FROM sales_kpi_internal.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone,
                                                               gate_label, mid + 1, NULL)) v
     )
     SELECT CASE WHEN by_deal
@@ -477,7 +477,7 @@ BEGIN
                                  WHERE o.opportunity_id = v.opportunity_id));
 END;
 $fn$;
-COMMENT ON FUNCTION @extschema@.gate_violation_rows(timestamptz, timestamptz, text, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.gate_violation_rows(timestamptz, timestamptz, text, timestamptz) IS
     'Internal: the rows of gate_violations without its dimension column.';
 
 CREATE FUNCTION @extschema@.gate_violations(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
@@ -489,7 +489,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT dimension, t.* FROM @extschema@.gate_violation_rows(from_at, to_at, dimension, as_of) t
+    SELECT dimension, t.* FROM sales_kpi_internal.gate_violation_rows(from_at, to_at, dimension, as_of) t
 $$;
 COMMENT ON FUNCTION @extschema@.gate_violations(timestamptz, timestamptz, text, timestamptz) IS
     'Forward moves in [from_at, to_at) (default: the twelve months before the month holding as_of, and that month) that left a stage with required milestones incomplete, from the stage history as it stood at as_of, whatever the gate mode; with the missing milestones and the rep who owned the deal at the move.';

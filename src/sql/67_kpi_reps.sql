@@ -7,7 +7,7 @@
 -- starts), dimension value and peer group: the closed deals of [lo, hi) as
 -- of as_of, credited to the owner at the close, and the activities, to the
 -- rep who took them.  Two functions so that they run in two workers.
-CREATE FUNCTION @extschema@.rep_timeline_closed(lo timestamptz, hi timestamptz, as_of timestamptz,
+CREATE FUNCTION sales_kpi_internal.rep_timeline_closed(lo timestamptz, hi timestamptz, as_of timestamptz,
                                                 starts timestamptz[], dim text)
 RETURNS TABLE (b integer, dv text, peer text, wl @extschema@.winloss, cycle_days numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -44,10 +44,10 @@ BEGIN
          GROUP BY 1, 2, 3;
 END;
 $fn$;
-COMMENT ON FUNCTION @extschema@.rep_timeline_closed(timestamptz, timestamptz, timestamptz, timestamptz[], text) IS
+COMMENT ON FUNCTION sales_kpi_internal.rep_timeline_closed(timestamptz, timestamptz, timestamptz, timestamptz[], text) IS
     'Internal: the closed deals of rep_timeline per period, dimension value and peer group.';
 
-CREATE FUNCTION @extschema@.rep_timeline_activity(lo timestamptz, hi timestamptz, as_of timestamptz,
+CREATE FUNCTION sales_kpi_internal.rep_timeline_activity(lo timestamptz, hi timestamptz, as_of timestamptz,
                                                   starts timestamptz[], dim text)
 RETURNS TABLE (b integer, dv text, peer text, n numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -110,7 +110,7 @@ BEGIN
          GROUP BY 1, 2, 3;
 END;
 $fn$;
-COMMENT ON FUNCTION @extschema@.rep_timeline_activity(timestamptz, timestamptz, timestamptz, timestamptz[], text) IS
+COMMENT ON FUNCTION sales_kpi_internal.rep_timeline_activity(timestamptz, timestamptz, timestamptz, timestamptz[], text) IS
     'Internal: the activities of rep_timeline per period, dimension value and peer group.';
 
 -- Per dimension value and period: bookings, win rate, mean cycle and
@@ -129,7 +129,7 @@ COMMENT ON FUNCTION @extschema@.rep_timeline_activity(timestamptz, timestamptz, 
 -- the deal dimensions) deal, by rep_timeline_closed and
 -- rep_timeline_activity; the period is found by binary search in the array
 -- of period starts (width_bucket) rather than by a join.
-CREATE FUNCTION @extschema@.rep_timeline_rows(from_at timestamptz, to_at timestamptz, grain text,
+CREATE FUNCTION sales_kpi_internal.rep_timeline_rows(from_at timestamptz, to_at timestamptz, grain text,
                                               dim text, as_of timestamptz)
 RETURNS TABLE (dimension_value text, period_start timestamptz, period_end timestamptz,
                peer_group text, bookings numeric, won bigint, lost bigint, win_rate double precision,
@@ -151,11 +151,11 @@ DECLARE
     lo timestamptz;
     hi timestamptz;
 BEGIN
-    PERFORM @extschema@.check_health_rep_args(dim, as_of, grain, from_at, to_at);
+    PERFORM sales_kpi_internal.check_health_rep_args(dim, as_of, grain, from_at, to_at);
     SELECT array_agg(s.period_start ORDER BY s.period_start), array_agg(s.period_end ORDER BY s.period_start),
            min(s.period_start), max(s.period_end)
       INTO starts, ends, lo, hi
-      FROM @extschema@.resolve_series(from_at, to_at, grain, as_of) s;
+      FROM sales_kpi_internal.resolve_series(from_at, to_at, grain, as_of) s;
     IF lo IS NULL THEN
         RETURN;
     END IF;
@@ -165,10 +165,10 @@ BEGIN
         -- counted per period, dimension value and peer group: two
         -- independent branches, which parallel workers run at once
         SELECT c.b, c.dv, c.peer, c.wl, c.cycle_days, NULL::numeric AS n
-          FROM @extschema@.rep_timeline_closed(lo, hi, as_of, starts, dim) c
+          FROM sales_kpi_internal.rep_timeline_closed(lo, hi, as_of, starts, dim) c
         UNION ALL
         SELECT a.b, a.dv, a.peer, NULL, NULL, a.n
-          FROM @extschema@.rep_timeline_activity(lo, hi, as_of, starts, dim) a
+          FROM sales_kpi_internal.rep_timeline_activity(lo, hi, as_of, starts, dim) a
     ), measures AS (
         -- one closed row and one activity row at most per key
         SELECT starts[p.b] AS ps, ends[p.b] AS pe, p.dv, p.peer,
@@ -194,7 +194,7 @@ BEGIN
       FROM measures m;
 END;
 $fn$;
-COMMENT ON FUNCTION @extschema@.rep_timeline_rows(timestamptz, timestamptz, text, text, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.rep_timeline_rows(timestamptz, timestamptz, text, text, timestamptz) IS
     'Internal: the rows of rep_timeline without its dimension column.';
 
 CREATE FUNCTION @extschema@.rep_timeline(from_at timestamptz DEFAULT NULL, to_at timestamptz DEFAULT NULL,
@@ -208,7 +208,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT dimension, t.* FROM @extschema@.rep_timeline_rows(from_at, to_at, grain, dimension, as_of) t
+    SELECT dimension, t.* FROM sales_kpi_internal.rep_timeline_rows(from_at, to_at, grain, dimension, as_of) t
 $$;
 COMMENT ON FUNCTION @extschema@.rep_timeline(timestamptz, timestamptz, text, text, timestamptz) IS
     'Per rep (or other dimension value) and period: bookings, win rate, mean sales cycle of won deals and activity count, each with its percentile rank (percent_rank, 1 = best) among the peers of the same team and period.';
@@ -219,7 +219,7 @@ COMMENT ON VIEW @extschema@.rep_timeline IS
     'Each rep per month over the last year against the peers of the same team (see the function).';
 
 -- The twelve complete months before the month holding as_of.
-CREATE FUNCTION @extschema@.trailing_months(as_of timestamptz, n integer DEFAULT 12)
+CREATE FUNCTION sales_kpi_internal.trailing_months(as_of timestamptz, n integer DEFAULT 12)
 RETURNS TABLE (period_start timestamptz, period_end timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -230,7 +230,7 @@ AS $$
                                    AT TIME ZONE @extschema@.reporting_timezone(),
                                h.hi, 'month') p
 $$;
-COMMENT ON FUNCTION @extschema@.trailing_months(timestamptz, integer) IS
+COMMENT ON FUNCTION sales_kpi_internal.trailing_months(timestamptz, integer) IS
     'Internal: the n complete months (in the reporting time zone) before the month holding as_of.';
 
 -- Coefficient of variation (population standard deviation / mean) of each
@@ -249,7 +249,7 @@ SET jit = off
 AS $$
     WITH m AS MATERIALIZED (
         SELECT t.period_start AS ps, t.period_end AS pe
-          FROM @extschema@.trailing_months(as_of) t
+          FROM sales_kpi_internal.trailing_months(as_of) t
     ), closed AS (
         -- deal attributes are looked up only for the breakdowns that need them
         -- the month of a close: binary search in the month starts
@@ -276,7 +276,7 @@ AS $$
            sum(g.bookings), avg(g.bookings), stddev_pop(g.bookings),
            (stddev_pop(g.bookings) / nullif(avg(g.bookings), 0))::double precision
       FROM grid g
-     WHERE @extschema@.check_health_rep_args(dimension, as_of)
+     WHERE sales_kpi_internal.check_health_rep_args(dimension, as_of)
      GROUP BY g.dv
 $$;
 COMMENT ON FUNCTION @extschema@.rep_volatility(timestamptz, text) IS
@@ -305,7 +305,7 @@ AS $$
     WITH p AS MATERIALIZED (
         SELECT r.period_start AS ps, r.period_end AS pe,
                r.period_end - (r.period_end - r.period_start) / 10 AS cut
-          FROM @extschema@.resolve_period(period_start, period_end, as_of) r
+          FROM sales_kpi_internal.resolve_period(period_start, period_end, as_of) r
     ), won AS (
         SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
                     THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
@@ -324,7 +324,7 @@ AS $$
            sum(w.amount_base), coalesce(sum(w.amount_base) FILTER (WHERE w.late), 0),
            (coalesce(sum(w.amount_base) FILTER (WHERE w.late), 0) / nullif(sum(w.amount_base), 0))::double precision
       FROM won w CROSS JOIN p
-     WHERE @extschema@.check_health_rep_args(dimension, as_of)
+     WHERE sales_kpi_internal.check_health_rep_args(dimension, as_of)
      GROUP BY w.dv, p.ps, p.pe, p.cut
 $$;
 COMMENT ON FUNCTION @extschema@.last_minute_share(timestamptz, timestamptz, text, timestamptz) IS
@@ -367,7 +367,7 @@ AS $$
                (r.period_start AT TIME ZONE @extschema@.reporting_timezone()) AS lo_local,
                (r.period_end AT TIME ZONE @extschema@.reporting_timezone()) AS hi_local,
                (SELECT max(rr.month) FROM @extschema@.recurring_revenue rr) AS last_month
-          FROM @extschema@.resolve_period(period_start, period_end, as_of) r
+          FROM sales_kpi_internal.resolve_period(period_start, period_end, as_of) r
     ), months AS (
         -- first days of the months of the period that have begun by as_of
         SELECT m::date AS month
@@ -473,7 +473,7 @@ AS $$
       LEFT JOIN booked b ON b.dv = k.dv
       LEFT JOIN mrr m ON m.dv = k.dv
       LEFT JOIN target t ON t.dv = k.dv
-     WHERE @extschema@.check_health_rep_args(dimension, as_of)
+     WHERE sales_kpi_internal.check_health_rep_args(dimension, as_of)
 $$;
 COMMENT ON FUNCTION @extschema@.org_attainment(timestamptz, timestamptz, text, timestamptz) IS
     'Organizational attainment: net new revenue of a period (new-business bookings + expansion + reactivation - contraction - churn of recurring revenue) and its ratio to the summed quota of the reps concerned (NULL without quota).';

@@ -65,7 +65,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.refresh_rep_visibility() IS
     'Rebuilds rep_visibility from rep.db_role and rep.manager_id (run after loading rep with triggers off).';
 
-CREATE FUNCTION @extschema@.rep_after_change()
+CREATE FUNCTION sales_kpi_internal.rep_after_change()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -85,17 +85,17 @@ END;
 $$;
 CREATE TRIGGER rep_after_insert
     AFTER INSERT ON @extschema@.rep
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.rep_after_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.rep_after_change();
 CREATE TRIGGER rep_after_update
     AFTER UPDATE ON @extschema@.rep
     REFERENCING OLD TABLE AS old_reps NEW TABLE AS new_reps
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.rep_after_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.rep_after_change();
 CREATE TRIGGER rep_after_delete
     AFTER DELETE ON @extschema@.rep
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.rep_after_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.rep_after_change();
 CREATE TRIGGER rep_after_truncate
     AFTER TRUNCATE ON @extschema@.rep
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.rep_after_change();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.rep_after_change();
 
 -- The policies, table by table: the USING and WITH CHECK expressions of the
 -- policies every login is subject to (TO PUBLIC; the analyst role gets one
@@ -186,7 +186,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.row_security', '');
 ALTER TABLE @extschema@.row_security ENABLE ROW LEVEL SECURITY;
 
 -- Creates the policies the row asks for, or drops them when there is none.
-CREATE FUNCTION @extschema@.apply_row_security()
+CREATE FUNCTION sales_kpi_internal.apply_row_security()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -244,7 +244,7 @@ END;
 $$;
 CREATE TRIGGER row_security_apply
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.row_security
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.apply_row_security();
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.apply_row_security();
 
 -- Turns row-level security on: the policies above for every login, and one
 -- that passes every row for members of the analyst role, when given.  Run

@@ -183,7 +183,7 @@ COMMENT ON FUNCTION @extschema@.import_number(text) IS
     'A CSV number: sign, digits, a decimal point, thousands separators (commas or blanks) allowed; null for empty, NaN for anything else.';
 
 -- Prints one progress line of an import and returns the time.
-CREATE FUNCTION @extschema@.import_progress(phase text, row_count bigint, since timestamptz)
+CREATE FUNCTION sales_kpi_internal.import_progress(phase text, row_count bigint, since timestamptz)
 RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -196,13 +196,13 @@ BEGIN
     RETURN now_;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.import_progress(text, bigint, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.import_progress(text, bigint, timestamptz) IS
     'Internal: prints one progress line of an import (phase, rows, seconds) and returns the time.';
 
 -- Makes sure the staging table pg_temp.<name> exists with at least the
 -- given columns (a file that is absent or lacks optional columns reads as
 -- empty ones), so the import's queries can name them all.
-CREATE FUNCTION @extschema@.import_columns(table_name text, columns text[])
+CREATE FUNCTION sales_kpi_internal.import_columns(table_name text, columns text[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -228,7 +228,7 @@ BEGIN
                    table_name || '_rows', table_name);
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.import_columns(text, text[]) IS
+COMMENT ON FUNCTION sales_kpi_internal.import_columns(text, text[]) IS
     'Internal: makes sure a staging table exists with at least the given columns.';
 
 -- The generic layout, validated, mapped and written.  Returns the import's
@@ -270,12 +270,12 @@ BEGIN
         RAISE EXCEPTION 'no staging table pg_temp.import_deals in this session'
             USING ERRCODE = 'undefined_table', HINT = 'Load the deals file with scripts/crm_import.sh, or create and \copy it as the README shows.';
     END IF;
-    PERFORM @extschema@.import_columns('import_reps', ARRAY['external_id', 'name', 'team', 'manager', 'role']);
-    PERFORM @extschema@.import_columns('import_accounts', ARRAY['external_id', 'name', 'industry', 'segment', 'region']);
-    PERFORM @extschema@.import_columns('import_deals', ARRAY['external_id', 'name', 'pipeline', 'stage', 'amount', 'currency',
+    PERFORM sales_kpi_internal.import_columns('import_reps', ARRAY['external_id', 'name', 'team', 'manager', 'role']);
+    PERFORM sales_kpi_internal.import_columns('import_accounts', ARRAY['external_id', 'name', 'industry', 'segment', 'region']);
+    PERFORM sales_kpi_internal.import_columns('import_deals', ARRAY['external_id', 'name', 'pipeline', 'stage', 'amount', 'currency',
         'created_at', 'expected_close', 'owner', 'account', 'product', 'kind', 'source', 'lost_reason']);
-    PERFORM @extschema@.import_columns('import_stage_changes', ARRAY['deal', 'stage', 'entered_at', 'amount', 'external_id']);
-    PERFORM @extschema@.import_columns('import_activities', ARRAY['external_id', 'rep', 'deal', 'kind', 'occurred_at',
+    PERFORM sales_kpi_internal.import_columns('import_stage_changes', ARRAY['deal', 'stage', 'entered_at', 'amount', 'external_id']);
+    PERFORM sales_kpi_internal.import_columns('import_activities', ARRAY['external_id', 'rep', 'deal', 'kind', 'occurred_at',
         'duration_s', 'connected']);
     INSERT INTO @extschema@.import_run (crm_source, layout) VALUES (v_src, layout) RETURNING import_id INTO v_id;
 
@@ -314,7 +314,7 @@ BEGIN
      WHERE i.reason IS NULL AND t.crm_source = v_src AND t.external_id = i.xid
        AND m.rep_id <> t.rep_id AND t.manager_id IS DISTINCT FROM m.rep_id;
     v_counts := v_counts || jsonb_build_object('reps', jsonb_build_object('read', v_read, 'written', v_written, 'refused', v_bad));
-    v_t := @extschema@.import_progress('reps', v_read, v_t);
+    v_t := sales_kpi_internal.import_progress('reps', v_read, v_t);
 
     ---------------------------------------------------------------- accounts
     DROP TABLE pg_temp._imp;
@@ -340,7 +340,7 @@ BEGIN
            IS DISTINCT FROM (excluded.name, excluded.industry, excluded.segment, excluded.region);
     GET DIAGNOSTICS v_written = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('accounts', jsonb_build_object('read', v_read, 'written', v_written, 'refused', v_bad));
-    v_t := @extschema@.import_progress('accounts', v_read, v_t);
+    v_t := sales_kpi_internal.import_progress('accounts', v_read, v_t);
 
     ---------------------------------------------------------------- deals
     DROP TABLE pg_temp._imp;
@@ -429,7 +429,7 @@ BEGIN
             excluded.source, excluded.created_at, excluded.expected_close, excluded.lost_reason, excluded.product);
     GET DIAGNOSTICS v_written = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('deals', jsonb_build_object('read', v_read, 'written', v_written, 'refused', v_bad));
-    v_t := @extschema@.import_progress('deals', v_read, v_t);
+    v_t := sales_kpi_internal.import_progress('deals', v_read, v_t);
 
     ---------------------------------------------------------------- stage changes
     IF to_regclass('pg_temp._imp_ev') IS NOT NULL THEN
@@ -527,7 +527,7 @@ BEGIN
     v_written := v_written + v_bad;
     SELECT count(*) INTO v_bad FROM _imp_ev e WHERE e.reason IS NOT NULL;
     v_counts := v_counts || jsonb_build_object('stage_changes', jsonb_build_object('read', v_read, 'written', v_written, 'refused', v_bad));
-    v_t := @extschema@.import_progress('stage changes', v_read, v_t);
+    v_t := sales_kpi_internal.import_progress('stage changes', v_read, v_t);
 
     ---------------------------------------------------------------- activities
     DROP TABLE pg_temp._imp;
@@ -578,7 +578,7 @@ BEGIN
                              excluded.occurred_at, excluded.duration_s, excluded.connected);
     GET DIAGNOSTICS v_written = ROW_COUNT;
     v_counts := v_counts || jsonb_build_object('activities', jsonb_build_object('read', v_read, 'written', v_written, 'refused', v_bad));
-    v_t := @extschema@.import_progress('activities', v_read, v_t);
+    v_t := sales_kpi_internal.import_progress('activities', v_read, v_t);
 
     DROP TABLE pg_temp._imp;
     DROP TABLE pg_temp._imp_ev;
@@ -592,7 +592,7 @@ COMMENT ON FUNCTION @extschema@.import_generic(text, text[], text, text) IS
 -- A staging table of a layout turned into one of the generic layout:
 -- pg_temp.<target> is made from a query over pg_temp.<source> whose rows
 -- keep their file and line.  An absent source file gives an empty table.
-CREATE FUNCTION @extschema@.import_convert(source text, target text, query text)
+CREATE FUNCTION sales_kpi_internal.import_convert(source text, target text, query text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -609,7 +609,7 @@ BEGIN
                     LATERAL (%s) q', target, source, query);
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.import_convert(text, text, text) IS
+COMMENT ON FUNCTION sales_kpi_internal.import_convert(text, text, text) IS
     'Internal: makes a generic staging table from a layout''s staging table with a query over r._file, r._record and r.j (the row as jsonb).';
 
 -- Salesforce exports (Data Loader or Data Export, API field names as the
@@ -633,14 +633,14 @@ BEGIN
         RAISE EXCEPTION 'no staging table pg_temp.sf_opportunity in this session'
             USING ERRCODE = 'undefined_table', HINT = 'Load Opportunity.csv with scripts/crm_import.sh --layout salesforce.';
     END IF;
-    PERFORM @extschema@.import_convert('sf_user', 'import_reps', $q$
+    PERFORM sales_kpi_internal.import_convert('sf_user', 'import_reps', $q$
         SELECT r._file, r._record, r.j->>'id' AS external_id,
                coalesce(nullif(r.j->>'name', ''), btrim(concat_ws(' ', r.j->>'firstname', r.j->>'lastname'))) AS name,
                coalesce(r.j->>'department', r.j->>'division') AS team, r.j->>'managerid' AS manager, NULL::text AS role $q$);
-    PERFORM @extschema@.import_convert('sf_account', 'import_accounts', $q$
+    PERFORM sales_kpi_internal.import_convert('sf_account', 'import_accounts', $q$
         SELECT r._file, r._record, r.j->>'id' AS external_id, r.j->>'name' AS name, r.j->>'industry' AS industry,
                r.j->>'type' AS segment, coalesce(r.j->>'billingcountry', r.j->>'shippingcountry') AS region $q$);
-    PERFORM @extschema@.import_convert('sf_opportunity', 'import_deals', $q$
+    PERFORM sales_kpi_internal.import_convert('sf_opportunity', 'import_deals', $q$
         SELECT r._file, r._record, r.j->>'id' AS external_id, r.j->>'name' AS name,
                coalesce(r.j->>'recordtypename', r.j->>'pipeline') AS pipeline, r.j->>'stagename' AS stage,
                r.j->>'amount' AS amount, r.j->>'currencyisocode' AS currency, r.j->>'createddate' AS created_at,
@@ -651,7 +651,7 @@ BEGIN
                     THEN 'expansion' ELSE 'new' END AS kind,
                r.j->>'leadsource' AS source, r.j->>'loss_reason_c' AS lost_reason $q$);
     -- a stage event where StageName changes, in the order of CreatedDate
-    PERFORM @extschema@.import_convert('sf_opportunity_history', 'import_stage_changes', $q$
+    PERFORM sales_kpi_internal.import_convert('sf_opportunity_history', 'import_stage_changes', $q$
         SELECT r._file, r._record, r.j->>'opportunityid' AS deal, r.j->>'stagename' AS stage,
                r.j->>'createddate' AS entered_at, r.j->>'amount' AS amount, r.j->>'id' AS external_id,
                r.j->>'closedate' AS close_date, r.j->>'forecastcategory' AS forecast_category $q$);
@@ -666,7 +666,7 @@ BEGIN
                  WHERE x.at IS NOT NULL) p
          WHERE h._record = p._record AND p.prev_stage IS NOT DISTINCT FROM h.stage;
     END IF;
-    PERFORM @extschema@.import_convert('sf_task', 'import_activities', $q$
+    PERFORM sales_kpi_internal.import_convert('sf_task', 'import_activities', $q$
         SELECT r._file, r._record, r.j->>'id' AS external_id, r.j->>'ownerid' AS rep,
                CASE WHEN EXISTS (SELECT 1 FROM pg_temp.sf_opportunity o WHERE o.id = r.j->>'whatid') THEN r.j->>'whatid' END AS deal,
                CASE WHEN lower(coalesce(r.j->>'tasksubtype', r.j->>'type', '')) IN ('call', 'email', 'meeting', 'demo')
@@ -675,7 +675,7 @@ BEGIN
                r.j->>'calldurationinseconds' AS duration_s, NULL::text AS connected $q$);
     IF to_regclass('pg_temp.sf_event') IS NOT NULL THEN
         IF to_regclass('pg_temp.import_activities') IS NULL THEN
-            PERFORM @extschema@.import_columns('import_activities', ARRAY['external_id', 'rep', 'deal', 'kind', 'occurred_at',
+            PERFORM sales_kpi_internal.import_columns('import_activities', ARRAY['external_id', 'rep', 'deal', 'kind', 'occurred_at',
                                                                          'duration_s', 'connected']);
         END IF;
         -- events keep their own file and line
@@ -735,14 +735,14 @@ BEGIN
         RAISE EXCEPTION 'no staging table pg_temp.hs_deals in this session'
             USING ERRCODE = 'undefined_table', HINT = 'Load deals.csv with scripts/crm_import.sh --layout hubspot.';
     END IF;
-    PERFORM @extschema@.import_convert('hs_owners', 'import_reps', $q$
+    PERFORM sales_kpi_internal.import_convert('hs_owners', 'import_reps', $q$
         SELECT r._file, r._record, coalesce(r.j->>'id', r.j->>'owner_id') AS external_id,
                coalesce(nullif(r.j->>'name', ''), btrim(concat_ws(' ', r.j->>'firstname', r.j->>'lastname'))) AS name,
                r.j->>'team' AS team, NULL::text AS manager, NULL::text AS role $q$);
-    PERFORM @extschema@.import_convert('hs_companies', 'import_accounts', $q$
+    PERFORM sales_kpi_internal.import_convert('hs_companies', 'import_accounts', $q$
         SELECT r._file, r._record, coalesce(r.j->>'hs_object_id', r.j->>'record_id') AS external_id, r.j->>'name' AS name,
                r.j->>'industry' AS industry, r.j->>'type' AS segment, r.j->>'country' AS region $q$);
-    PERFORM @extschema@.import_convert('hs_deals', 'import_deals', $q$
+    PERFORM sales_kpi_internal.import_convert('hs_deals', 'import_deals', $q$
         SELECT r._file, r._record, coalesce(r.j->>'hs_object_id', r.j->>'record_id') AS external_id,
                r.j->>'dealname' AS name, r.j->>'pipeline' AS pipeline, r.j->>'dealstage' AS stage,
                r.j->>'amount' AS amount, r.j->>'deal_currency_code' AS currency, r.j->>'createdate' AS created_at,
@@ -752,12 +752,12 @@ BEGIN
                     WHEN r.j->>'dealtype' ILIKE 'existing%' THEN 'expansion' ELSE 'new' END AS kind,
                r.j->>'hs_analytics_source' AS source, r.j->>'closed_lost_reason' AS lost_reason $q$);
     IF to_regclass('pg_temp.hs_deal_stage_history') IS NOT NULL THEN
-        PERFORM @extschema@.import_convert('hs_deal_stage_history', 'import_stage_changes', $q$
+        PERFORM sales_kpi_internal.import_convert('hs_deal_stage_history', 'import_stage_changes', $q$
             SELECT r._file, r._record, coalesce(r.j->>'deal_id', r.j->>'deal') AS deal, r.j->>'stage' AS stage,
                    r.j->>'entered_at' AS entered_at, NULL::text AS amount, NULL::text AS external_id $q$);
     ELSE
         -- one stage change per filled hs_date_entered_<stage> column
-        PERFORM @extschema@.import_convert('hs_deals', 'import_stage_changes', $q$
+        PERFORM sales_kpi_internal.import_convert('hs_deals', 'import_stage_changes', $q$
             SELECT r._file, r._record, coalesce(r.j->>'hs_object_id', r.j->>'record_id') AS deal,
                    substr(e.key, length('hs_date_entered_') + 1) AS stage, e.value AS entered_at,
                    NULL::text AS amount, NULL::text AS external_id

@@ -26,7 +26,7 @@
 
 -- Progress of load_demo, one NOTICE per phase: what was written, how many
 -- rows, how long it took.  Returns the time, the start of the next phase.
-CREATE FUNCTION @extschema@.demo_progress(phase text, row_count bigint, since timestamptz)
+CREATE FUNCTION sales_kpi_internal.demo_progress(phase text, row_count bigint, since timestamptz)
 RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -40,7 +40,7 @@ BEGIN
     RETURN now_;
 END;
 $$;
-COMMENT ON FUNCTION @extschema@.demo_progress(text, bigint, timestamptz) IS
+COMMENT ON FUNCTION sales_kpi_internal.demo_progress(text, bigint, timestamptz) IS
     'Internal: prints one progress line of load_demo (phase, rows, seconds since the previous phase) and returns the time.';
 
 CREATE FUNCTION @extschema@.load_demo(n_opportunities integer DEFAULT 10000,
@@ -398,7 +398,7 @@ BEGIN
     INSERT INTO @extschema@.fx_rate (currency, valid_from, rate)
     SELECT code, month, rate FROM demo_fx WHERE code <> v_base ORDER BY code, month;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('fx_rate', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('fx_rate', v_n, v_t);
 
     -- The sales process: four pipelines, stages with a typical stay in days,
     -- and one to three milestones per open stage.
@@ -495,16 +495,16 @@ BEGIN
     INSERT INTO @extschema@.pipeline (pipeline_id, name, qualified_position)
     SELECT pipeline_id, name, 2 FROM demo_pipe ORDER BY pipeline_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('pipeline', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('pipeline', v_n, v_t);
     INSERT INTO @extschema@.stage (stage_id, pipeline_id, name, position, kind, probability, forecast_category)
     SELECT stage_id, pipeline_id, name, position, kind, probability, forecast_category
       FROM demo_stage ORDER BY stage_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('stage', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('stage', v_n, v_t);
     INSERT INTO @extschema@.milestone (milestone_id, stage_id, name, position, required)
     SELECT milestone_id, stage_id, name, position, required FROM demo_ms ORDER BY milestone_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('milestone', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('milestone', v_n, v_t);
 
     -- Regions: where accounts are and teams sell, the local working hours
     -- (UTC offset), the zones reps work in, and which region's team covers
@@ -584,7 +584,7 @@ BEGIN
     INSERT INTO @extschema@.rep (rep_id, name, team, manager_id, role, hired_on, timezone)
     SELECT rep_id, name, team, manager_id, role, hired_on, timezone FROM demo_rep ORDER BY rep_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('rep', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('rep', v_n, v_t);
 
     -- Who may own a deal of a region on a date: the AEs (SDRs) of the
     -- covering region in order of hiring, so that those hired by the date
@@ -1095,7 +1095,7 @@ BEGIN
       JOIN demo_cover cv ON cv.rid = l.rid AND cv.role = 'sdr'
       LEFT JOIN demo_acc_contact ac USING (account_id);
 
-    v_t := @extschema@.demo_progress('deals generated, with their history, accounts and people', (SELECT count(*) FROM demo_opp), v_t);
+    v_t := sales_kpi_internal.demo_progress('deals generated, with their history, accounts and people', (SELECT count(*) FROM demo_opp), v_t);
 
     -- Now the tables, parents first.
     INSERT INTO @extschema@.account (account_id, name, industry, segment, region, created_at)
@@ -1112,12 +1112,12 @@ BEGIN
       LEFT JOIN (SELECT account_id, min(created_at) AS first_lead FROM demo_lead GROUP BY account_id) l USING (account_id)
      ORDER BY a.account_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('account', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('account', v_n, v_t);
 
     INSERT INTO @extschema@.contact (contact_id, account_id, name, title, role)
     SELECT contact_id, account_id, name, title, role FROM demo_contact ORDER BY contact_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('contact', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('contact', v_n, v_t);
 
     INSERT INTO @extschema@.opportunity
            (opportunity_id, pipeline_id, account_id, owner_id, name, kind, amount, currency, source,
@@ -1134,7 +1134,7 @@ BEGIN
               FROM demo_path p ORDER BY p.id, p.ord DESC) f USING (id)
      ORDER BY o.id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('opportunity', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('opportunity', v_n, v_t);
 
     -- All stage events in one statement; each carries the deal's amount
     -- and owner at that moment.  Ids follow time; rows go in deal by deal
@@ -1150,7 +1150,7 @@ BEGIN
                           LIMIT 1) h
      ORDER BY p.id, p.ord;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('stage_event', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('stage_event', v_n, v_t);
 
     INSERT INTO @extschema@.opportunity_history
            (opportunity_id, changed_at, amount, expected_close, forecast_category, owner_id)
@@ -1158,7 +1158,7 @@ BEGIN
       FROM demo_hist h
      ORDER BY h.id, h.changed_at;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('opportunity_history', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('opportunity_history', v_n, v_t);
 
     SELECT format('opportunity %s: %s', o.opportunity_id,
                   CASE WHEN e.stage_id IS DISTINCT FROM o.stage_id THEN 'stage differs from its newest event'
@@ -1187,7 +1187,7 @@ BEGIN
       FROM demo_lead
      ORDER BY lead_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('lead', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('lead', v_n, v_t);
 
     -- One to four people of the account per deal; won deals more often
     -- involve the first contact, usually the decision maker.
@@ -1202,7 +1202,7 @@ BEGIN
       JOIN demo_contact c ON c.contact_id = x.first_contact + (p.s + g.t) % x.n_contact
      ORDER BY 1, 2;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('opportunity_contact', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('opportunity_contact', v_n, v_t);
 
     -- Milestones: reached during the stay in their stage, most required
     -- ones before moving forward, fewer before a regression or a loss,
@@ -1265,7 +1265,7 @@ BEGIN
     INSERT INTO @extschema@.milestone_event (opportunity_id, milestone_id, completed_at)
     SELECT id, milestone_id, completed_at AT TIME ZONE 'UTC' FROM demo_me ORDER BY id, milestone_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('milestone_event', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('milestone_event', v_n, v_t);
 
     -- Activities: everyday touches over each deal's life (more for busy
     -- reps, won deals and long cycles), the step that reached some of the
@@ -1374,7 +1374,7 @@ BEGIN
       FROM done d
      ORDER BY d.opp_id, d.occurred_at, d.activity_id;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('activity', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('activity', v_n, v_t);
 
     -- Transcripts of about one connected call in ten: alternating turns
     -- with some monologues, small pauses and a few overlaps, stretched to
@@ -1466,7 +1466,7 @@ BEGIN
       FROM scaled s
      ORDER BY s.activity_id, s.t;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('utterance', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('utterance', v_n, v_t);
 
     -- Won deals in the base currency at the close month's rate, credited
     -- to the owner at the win.
@@ -1510,7 +1510,7 @@ BEGIN
              WHERE r.role = 'ae') x
      ORDER BY x.rep_id, x.qs;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('quota', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('quota', v_n, v_t);
 
     -- Forecast submissions: a week before the quarter and every two weeks
     -- in it, commit and best case.  The rep's view of the quarter's outcome
@@ -1554,7 +1554,7 @@ BEGIN
                                               + s.quota::float8 * 0.05 * (1 - s.progress))) c(category, amt)
      ORDER BY 1, 2, 4, 5;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('forecast_submission', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('forecast_submission', v_n, v_t);
 
     -- Recurring revenue of the accounts that bought: a twelfth of each new
     -- or expansion deal from the month after the win, drifting with small
@@ -1611,7 +1611,7 @@ BEGIN
        AND NOT (r.gone_means_missing AND r.month >= r.churned AND r.month < coalesce(r.back, 'infinity'))
      ORDER BY 1, 2;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('recurring_revenue', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('recurring_revenue', v_n, v_t);
 
     -- Invoices of won deals: one, two, three or four installments in the
     -- deal's currency; most paid around the due date, some late, some in
@@ -1652,7 +1652,7 @@ BEGIN
       FROM paid p
      ORDER BY p.due_on, p.id, p.k;
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_t := @extschema@.demo_progress('collection', v_n, v_t);
+    v_t := sales_kpi_internal.demo_progress('collection', v_n, v_t);
 
     IF v_bulk THEN
         PERFORM set_config('session_replication_role', v_srr, true);
@@ -1680,7 +1680,7 @@ BEGIN
 
     -- a bulk load skipped the trigger that keeps who sees whom
     PERFORM @extschema@.refresh_rep_visibility();
-    v_t := @extschema@.demo_progress('foreign keys checked, rep_visibility rebuilt', NULL, v_t);
+    v_t := sales_kpi_internal.demo_progress('foreign keys checked, rep_visibility rebuilt', NULL, v_t);
 
     -- Later inserts by hand must not collide with the generated ids.
     FOR v_tab, v_col IN

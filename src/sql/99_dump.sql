@@ -24,21 +24,21 @@ $$;
 -- their foreign keys with one query per key when it ends.  On every table
 -- that has foreign keys or row triggers and can be large.  ENABLE ALWAYS,
 -- so that they fire while the setting is replica.
-CREATE FUNCTION @extschema@.restore_statement_begin()
+CREATE FUNCTION sales_kpi_internal.restore_statement_begin()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'restore_statement_begin'
 LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.restore_statement_begin() IS
+COMMENT ON FUNCTION sales_kpi_internal.restore_statement_begin() IS
     'Trigger: a restore''s COPY (check_function_bodies off, a role that may set session_replication_role, no row security in force) runs without row-by-row foreign-key checks and triggers.';
-CREATE FUNCTION @extschema@.restore_statement_end()
+CREATE FUNCTION sales_kpi_internal.restore_statement_end()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'restore_statement_end'
 LANGUAGE C;
-COMMENT ON FUNCTION @extschema@.restore_statement_end() IS
+COMMENT ON FUNCTION sales_kpi_internal.restore_statement_end() IS
     'Trigger: at the end of a restore''s COPY, checks the foreign keys of the rows it loaded, one query per key, and puts session_replication_role back.';
 -- (a trigger needs EXECUTE only to be created)
-REVOKE EXECUTE ON FUNCTION @extschema@.restore_statement_begin() FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION @extschema@.restore_statement_end() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION sales_kpi_internal.restore_statement_begin() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION sales_kpi_internal.restore_statement_end() FROM PUBLIC;
 DO $$
 DECLARE
     t text;
@@ -48,10 +48,10 @@ BEGIN
                              'collection']
     LOOP
         EXECUTE format('CREATE TRIGGER restore_statement_begin BEFORE INSERT ON @extschema@.%I
-                            FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.restore_statement_begin()', t);
+                            FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.restore_statement_begin()', t);
         EXECUTE format('CREATE TRIGGER restore_statement_end AFTER INSERT ON @extschema@.%I
                             REFERENCING NEW TABLE AS restored_rows
-                            FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.restore_statement_end()', t);
+                            FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.restore_statement_end()', t);
         EXECUTE format('ALTER TABLE @extschema@.%I ENABLE ALWAYS TRIGGER restore_statement_begin', t);
         EXECUTE format('ALTER TABLE @extschema@.%I ENABLE ALWAYS TRIGGER restore_statement_end', t);
     END LOOP;
