@@ -218,6 +218,81 @@ kpi_cohorts() {
             FROM sales_kpi.cohort_win_rate('2025-11-01', '2026-11-01', 'month', 'rep', $as_of)"
 }
 
+# leads and deals of the scope through the qualification funnel: leads
+# created, converted, converted into a qualified deal; deals created,
+# qualified; qualified deals closed won and lost; deals won.  Qualified:
+# entered an open stage from the pipeline's qualified_position on, or won.
+plain_funnel_rates() {
+    echo "WITH q AS (
+              SELECT s.stage_id FROM sales_kpi.stage s JOIN sales_kpi.pipeline p ON p.pipeline_id = s.pipeline_id
+               WHERE s.kind = 'won' OR (s.kind = 'open' AND s.position >= p.qualified_position)
+          ), l AS (
+              SELECT l.converted_at <= $as_of AS converted,
+                     l.converted_at <= $as_of
+                     AND EXISTS (SELECT 1 FROM sales_kpi.stage_event e
+                                  WHERE e.opportunity_id = l.opportunity_id AND e.entered_at <= $as_of
+                                    AND e.stage_id IN (SELECT stage_id FROM q)) AS qualified
+                FROM sales_kpi.lead l
+               WHERE l.created_at >= $1 AND l.created_at < $2
+          ), o AS (
+              SELECT o.created_at >= $1 AND o.created_at < $2 AS created,
+                     o.closed_at >= $1 AND o.closed_at < $2 AS closed, s.kind,
+                     EXISTS (SELECT 1 FROM sales_kpi.stage_event e
+                              WHERE e.opportunity_id = o.opportunity_id AND e.entered_at <= $as_of
+                                AND e.stage_id IN (SELECT stage_id FROM q)) AS qualified
+                FROM sales_kpi.opportunity o
+                JOIN sales_kpi.stage s ON s.stage_id = o.stage_id
+               WHERE (o.created_at >= $1 AND o.created_at < $2) OR (o.closed_at >= $1 AND o.closed_at < $2)
+          )
+          SELECT (SELECT count(*) FROM l), (SELECT count(*) FILTER (WHERE converted) FROM l),
+                 (SELECT count(*) FILTER (WHERE qualified) FROM l),
+                 count(*) FILTER (WHERE created), count(*) FILTER (WHERE created AND qualified),
+                 count(*) FILTER (WHERE closed AND qualified AND kind = 'won'),
+                 count(*) FILTER (WHERE closed AND qualified AND kind = 'lost'),
+                 count(*) FILTER (WHERE closed AND kind = 'won')
+            FROM o"
+}
+kpi_funnel_rates() {
+    echo "SELECT leads, converted_leads, qualified_leads, opps, qualified_opps, qops_won, qops_lost, deals_won
+            FROM sales_kpi.funnel_rates($1, $2, 'company', $as_of)"
+}
+
+# deals created per week of the scope, as created (first snapshot's amount
+# at the creation-date rate), and how many of those in pipelines with two
+# open stages or more reached the second (entered rank 2 or up, or won)
+plain_pipeline_creation() {
+    echo "WITH r AS (
+              SELECT s.stage_id, s.pipeline_id, s.kind,
+                     row_number() OVER (PARTITION BY s.pipeline_id, s.kind = 'open' ORDER BY s.position) AS rank,
+                     count(*) FILTER (WHERE s.kind = 'open') OVER (PARTITION BY s.pipeline_id) AS open_stages
+                FROM sales_kpi.stage s
+          ), second AS (
+              SELECT stage_id FROM r WHERE open_stages >= 2 AND ((kind = 'open' AND rank >= 2) OR kind = 'won')
+          )
+          SELECT date_trunc('week', o.created_at) AS week, count(*) AS opps,
+                 sum(sales_kpi.to_base(coalesce(h.amount, o.amount), o.currency, (o.created_at AT TIME ZONE 'UTC')::date))
+                     AS amount,
+                 count(*) FILTER (WHERE o.pipeline_id IN (SELECT pipeline_id FROM r WHERE open_stages >= 2))
+                     AS two_stage_opps,
+                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM sales_kpi.stage_event e
+                                                 WHERE e.opportunity_id = o.opportunity_id AND e.entered_at <= $as_of
+                                                   AND e.stage_id IN (SELECT stage_id FROM second))) AS reached_second
+            FROM sales_kpi.opportunity o
+            LEFT JOIN LATERAL (SELECT hi.amount FROM sales_kpi.opportunity_history hi
+                                WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= $as_of
+                                ORDER BY hi.changed_at LIMIT 1) h ON true
+           WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $as_of
+           GROUP BY 1"
+}
+plain_pipeline_creation_check() {
+    echo "SELECT sum(opps), sum(amount), sum(two_stage_opps), sum(reached_second)
+            FROM ($(plain_pipeline_creation "$1" "$2")) x"
+}
+kpi_pipeline_creation_check() {
+    echo "SELECT sum(opps), sum(amount), sum(two_stage_opps), sum(reached_second)
+            FROM sales_kpi.pipeline_creation($1, $2, 'week', 'company', $as_of)"
+}
+
 # every deal as it stood at a past instant: deals and amount per stage kind
 # (newest stage event and newest snapshot not after it)
 pipeline_at="timestamptz '2026-08-15'"
@@ -293,6 +368,18 @@ for scope in "quarter|timestamptz '2026-07-01'|timestamptz '2026-10-01'" \
         "SELECT * FROM sales_kpi.stage_conversion($ps, $pe, 'company', $as_of)" "$(plain_stage_conversion "$ps" "$pe")" \
         "$(kpi_stage_conversion "$ps" "$pe")" "$(plain_stage_conversion "$ps" "$pe")"
 done
+for scope in "quarter|timestamptz '2026-07-01'|timestamptz '2026-10-01'" \
+             "year|timestamptz '2025-11-01'|timestamptz '2026-11-01'"; do
+    IFS='|' read -r label ps pe <<<"$scope"
+    row "funnel_rates" "$label" \
+        "SELECT * FROM sales_kpi.funnel_rates($ps, $pe, 'company', $as_of)" "$(plain_funnel_rates "$ps" "$pe")" \
+        "$(kpi_funnel_rates "$ps" "$pe")" "$(plain_funnel_rates "$ps" "$pe")"
+done
+row "pipeline_creation by week" "year" \
+    "SELECT * FROM sales_kpi.pipeline_creation('2025-11-03', '2026-11-02', 'week', 'company', $as_of)" \
+    "$(plain_pipeline_creation "timestamptz '2025-11-03'" "timestamptz '2026-11-02'")" \
+    "$(kpi_pipeline_creation_check "timestamptz '2025-11-03'" "timestamptz '2026-11-02'")" \
+    "$(plain_pipeline_creation_check "timestamptz '2025-11-03'" "timestamptz '2026-11-02'")"
 row "weighted_pipeline_value by pipeline" "open at as_of" \
     "SELECT * FROM sales_kpi.weighted_pipeline_value($as_of, 'pipeline')" "$(plain_weighted_pipeline)" \
     "$(kpi_weighted_pipeline)" "$(plain_weighted_pipeline)"
