@@ -10,6 +10,25 @@
 CREATE SCHEMA sales_kpi_internal;
 COMMENT ON SCHEMA sales_kpi_internal IS
     'sales_kpi''s internal helpers and trigger functions: not an API, they change between releases.';
+-- The installing role's default privileges may grant CREATE on every new
+-- schema; a role that could add an overload here would have the KPIs, and
+-- whoever runs them, call it.
+DO $$
+DECLARE
+    grantee text;
+BEGIN
+    FOR grantee IN
+        SELECT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                    ELSE pg_catalog.quote_ident(r.rolname) END
+          FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+          LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+         WHERE n.nspname OPERATOR(pg_catalog.=) 'sales_kpi_internal'
+           AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON SCHEMA sales_kpi_internal FROM %s', grantee);
+    END LOOP;
+END;
+$$;
 GRANT USAGE ON SCHEMA sales_kpi_internal TO PUBLIC;
 ALTER FUNCTION @extschema@.check_health_rep_args(dimension text, as_of timestamp with time zone, grain text, from_at timestamp with time zone, to_at timestamp with time zone) SET SCHEMA sales_kpi_internal;
 ALTER FUNCTION @extschema@.check_kpi_args(as_of timestamp with time zone, dimension text, grain text, lookback interval, horizon interval) SET SCHEMA sales_kpi_internal;
@@ -58,6 +77,26 @@ ALTER FUNCTION @extschema@.stage_time_stalled_rows(at_time timestamp with time z
 ALTER FUNCTION @extschema@.stage_time_won_deals(lo timestamp with time zone, hi timestamp with time zone) SET SCHEMA sales_kpi_internal;
 ALTER FUNCTION @extschema@.sync_opportunity_stage(opportunity_ids bigint[]) SET SCHEMA sales_kpi_internal;
 ALTER FUNCTION @extschema@.trailing_months(as_of timestamp with time zone, n integer) SET SCHEMA sales_kpi_internal;
+
+-- The PL/pgSQL trigger functions act only for the tables they were written
+-- for (the C ones check the same), so that one attached to another table
+-- refuses to run instead of writing the extension's tables.
+CREATE FUNCTION sales_kpi_internal.check_trigger_table(relid oid, trigger_function text, VARIADIC tables text[])
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM unnest(tables) AS t(name)
+                    WHERE pg_catalog.to_regclass('@extschema@.' || pg_catalog.quote_ident(t.name)) = relid) THEN
+        RAISE EXCEPTION '%: fired for table %, which is not the extension''s %',
+                trigger_function, relid::regclass, array_to_string(tables, ' or ')
+            USING ERRCODE = 'trigger_protocol_violated';
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.check_trigger_table(oid, text, text[]) IS
+    'Internal: raises 39P01 unless a trigger function fires for one of the named tables of the extension.';
 
 -- Instants a KPI reads at or from must be finite, and a series of periods
 -- is bounded (a series from -infinity never ended).
@@ -292,6 +331,7 @@ DECLARE
     v record;
     n_warned integer := 0;
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'stage_event_after_insert_general', 'stage_event');
     SELECT array_agg(stage_event_id), array_agg(DISTINCT opportunity_id)
       INTO ids, deals
       FROM new_events;
@@ -371,6 +411,7 @@ DECLARE
                             UNION SELECT opportunity_id FROM old_events);
     v record;
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'stage_event_after_update', 'stage_event');
     -- only the events whose date the update changed
     SELECT e.stage_event_id, e.opportunity_id, e.entered_at INTO v
       FROM (SELECT n.stage_event_id, n.opportunity_id, n.entered_at FROM new_events n
@@ -405,6 +446,7 @@ AS $$
 DECLARE
     deals bigint[] := ARRAY(SELECT DISTINCT opportunity_id FROM old_events);
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'stage_event_after_delete', 'stage_event');
     PERFORM sales_kpi_internal.lock_deals(deals);
     PERFORM sales_kpi_internal.sync_opportunity_stage(deals);
     RETURN NULL;
@@ -518,6 +560,7 @@ AS $$
 DECLARE
     deals bigint[];
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'opportunity_history_after_change', 'opportunity_history');
     -- statement triggers fire for empty statements too: the update below
     -- would fire the deal's update trigger, whose empty insert fires this
     IF NOT EXISTS (SELECT 1 FROM changed_snapshots) THEN
@@ -802,6 +845,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'rep_after_change', 'rep');
     -- only a change of who logs in as whom, or who reports to whom, matters
     -- (the transition tables exist for an update only)
     IF TG_OP = 'UPDATE' THEN
@@ -927,6 +971,7 @@ DECLARE
     p record;
     t text;
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'apply_row_security', 'row_security');
     -- drop what an earlier run made
     FOR p IN
         SELECT pol.polname, c.relname
@@ -2901,6 +2946,7 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'opportunity_after_insert', 'opportunity');
     PERFORM sales_kpi_internal.check_opportunity_stage(
         ARRAY(SELECT opportunity_id FROM new_deals
                WHERE stage_id IS NOT NULL OR closed_at IS NOT NULL));
@@ -2928,6 +2974,7 @@ DECLARE
     moved_from timestamptz[];
     moved_to timestamptz[];
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'opportunity_after_update_general', 'opportunity');
     -- What changed is found with EXCEPT (new rows that no old row equals in
     -- those columns), never by joining the two transition tables: a join
     -- planned at a one-row update and cached would be a nested loop, and
@@ -3441,6 +3488,7 @@ AS $$
 DECLARE
     bad record;
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'currency_rate_check', 'opportunity', 'collection');
     -- (a writer under row security never skips it)
     IF NOT current_setting('check_function_bodies')::boolean
        AND NOT row_security_active(TG_RELID) THEN
@@ -3526,6 +3574,7 @@ AS $$
 DECLARE
     bad record;
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'fx_rate_after_remove', 'fx_rate');
     IF TG_OP = 'TRUNCATE' THEN
         SELECT x.what, x.currency INTO bad
           FROM (SELECT 'opportunity ' || o.opportunity_id AS what, o.currency
@@ -5211,16 +5260,9 @@ AS $$
                r.period_end - (r.period_end - r.period_start) / 10 AS cut
           FROM sales_kpi_internal.resolve_period(period_start, period_end, as_of) r
     ), won AS (
-        SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
-                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
-                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               END AS dv,
-               c.amount_base, c.closed_at >= p.cut AS late
+        SELECT c.dimension_value AS dv, c.amount_base, c.closed_at >= p.cut AS late
           FROM p
-         CROSS JOIN LATERAL @extschema@.closed_deals(p.ps, p.pe, as_of) c
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension) c
          WHERE c.outcome = 'won'
     )
     SELECT dimension, w.dv, p.ps, p.pe, p.cut,
@@ -5231,6 +5273,8 @@ AS $$
      WHERE sales_kpi_internal.check_health_rep_args(dimension, as_of)
      GROUP BY w.dv, p.ps, p.pe, p.cut
 $$;
+COMMENT ON FUNCTION @extschema@.last_minute_share(timestamptz, timestamptz, text, timestamptz) IS
+    'Last-minute closing: the share of a period''s bookings (won amount, base currency) closed in the last 10% of the period, per dimension value; NULL with no bookings.';
 
 CREATE OR REPLACE FUNCTION @extschema@.org_attainment(period_start timestamptz DEFAULT NULL,
                                            period_end timestamptz DEFAULT NULL,
@@ -5319,17 +5363,10 @@ AS $$
           JOIN @extschema@.account a ON a.account_id = cl.account_id
          GROUP BY 1
     ), booked AS (
-        SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
-                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
-                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               END AS dv,
-               sum(c.amount_base) AS bookings
+        SELECT c.dimension_value AS dv, sum(c.amount_base) AS bookings
           FROM p
-         CROSS JOIN LATERAL @extschema@.closed_deals(p.ps, p.pe, as_of) c
+         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension) c
           JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
          WHERE c.outcome = 'won' AND o.kind = 'new'
          GROUP BY 1
     ), target AS (
@@ -5358,6 +5395,8 @@ AS $$
       LEFT JOIN target t ON t.dv = k.dv
      WHERE sales_kpi_internal.check_health_rep_args(dimension, as_of)
 $$;
+COMMENT ON FUNCTION @extschema@.org_attainment(timestamptz, timestamptz, text, timestamptz) IS
+    'Organizational attainment: net new revenue of a period (new-business bookings + expansion + reactivation - contraction - churn of recurring revenue) and its ratio to the summed quota of the reps concerned (NULL without quota).';
 
 CREATE OR REPLACE FUNCTION sales_kpi_internal.outcome_dimension(dimension text, extra text[] DEFAULT '{}')
 RETURNS text
@@ -5546,28 +5585,24 @@ SET jit = off
 AS $fn$
 #variable_conflict use_column
 DECLARE
-    by_deal boolean := dim NOT IN ('company', 'rep', 'team');
     by_rep boolean := dim = 'rep';
 BEGIN
+    -- the breakdown (rep credited: the owner at the close) comes with the rows
     RETURN QUERY
-        SELECT c.b,
-               CASE WHEN by_deal
-                    THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
-                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               END AS dv,
+        SELECT c.b, c.dimension_value AS dv,
                CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
                @extschema@.winloss_agg(c.outcome = 'won', c.amount_base) AS wl,
                avg(extract(epoch FROM c.closed_at - c.created_at) / 86400.0)
                    FILTER (WHERE c.outcome = 'won') AS cycle_days
-          FROM (SELECT width_bucket(cd.closed_at, starts) AS b, cd.opportunity_id, cd.owner_id, cd.outcome,
-                       cd.amount_base, cd.closed_at, cd.created_at
-                  FROM @extschema@.closed_deals(lo, hi, as_of) cd) c
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+          FROM (SELECT width_bucket(cd.closed_at, starts) AS b, cd.owner_id, cd.outcome,
+                       cd.amount_base, cd.closed_at, cd.created_at, cd.dimension_value
+                  FROM sales_kpi_internal.closed_deal_rows(lo, hi, as_of, dim) cd) c
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id AND by_rep
          GROUP BY 1, 2, 3;
 END;
 $fn$;
+COMMENT ON FUNCTION sales_kpi_internal.rep_timeline_closed(timestamptz, timestamptz, timestamptz, timestamptz[], text) IS
+    'Internal: the closed deals of rep_timeline per period, dimension value and peer group.';
 
 CREATE OR REPLACE FUNCTION @extschema@.rep_volatility(as_of timestamptz DEFAULT now(), dimension text DEFAULT 'rep')
 RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
@@ -5582,19 +5617,12 @@ AS $$
         SELECT t.period_start AS ps, t.period_end AS pe
           FROM sales_kpi_internal.trailing_months(as_of) t
     ), closed AS (
-        -- deal attributes are looked up only for the breakdowns that need them
-        -- the month of a close: binary search in the month starts
-        SELECT rng.starts[width_bucket(c.closed_at, rng.starts)] AS ps,
-               CASE WHEN dimension NOT IN ('company', 'rep', 'team')
-                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
-                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               END AS dv,
+        -- the breakdown (rep credited: the owner at the close) comes with the
+        -- rows; the month of a close: binary search in the month starts
+        SELECT rng.starts[width_bucket(c.closed_at, rng.starts)] AS ps, c.dimension_value AS dv,
                coalesce(sum(c.amount_base) FILTER (WHERE c.outcome = 'won'), 0) AS bookings
           FROM (SELECT min(m.ps) AS lo, max(m.pe) AS hi, array_agg(m.ps ORDER BY m.ps) AS starts FROM m) rng
-         CROSS JOIN LATERAL @extschema@.closed_deals(rng.lo, rng.hi, as_of) c
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(rng.lo, rng.hi, as_of, dimension) c
          GROUP BY 1, 2
     ), grid AS (
         SELECT v.dv, m.ps, coalesce(c.bookings, 0) AS bookings
@@ -5610,6 +5638,8 @@ AS $$
      WHERE sales_kpi_internal.check_health_rep_args(dimension, as_of)
      GROUP BY g.dv
 $$;
+COMMENT ON FUNCTION @extschema@.rep_volatility(timestamptz, text) IS
+    'Performance volatility: per rep (or other dimension value), the coefficient of variation (population standard deviation / mean) of monthly bookings over the twelve complete months before the month holding as_of, months without bookings counting as zero.';
 
 CREATE OR REPLACE FUNCTION @extschema@.sales_cycle(period_start timestamptz DEFAULT NULL, period_end timestamptz DEFAULT NULL,
                                         dimension text DEFAULT 'company', as_of timestamptz DEFAULT now(),
@@ -7974,4 +8004,35 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT * FROM sales_kpi_internal.stage_time_stalled_rows(as_of, dimension, lookback)
+$$;
+
+-- trigger functions: EXECUTE for nobody but the owner (see 98_privileges.sql)
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT DISTINCT s.fn::regprocedure
+          FROM (SELECT pg_catalog.unnest(ARRAY[a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn,
+                                               a.aggdeserialfn, a.aggmtransfn, a.aggminvtransfn,
+                                               a.aggmfinalfn])::oid AS fn
+                  FROM pg_catalog.pg_aggregate a
+                  JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) a.aggfnoid
+                 WHERE p.pronamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+                UNION
+                SELECT pg_catalog.unnest(ARRAY[t.typinput, t.typoutput, t.typreceive, t.typsend])::oid
+                  FROM pg_catalog.pg_type t
+                 WHERE t.typnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+                UNION
+                SELECT p.oid
+                  FROM pg_catalog.pg_proc p
+                 WHERE p.pronamespace OPERATOR(pg_catalog.=) 'sales_kpi_internal'::pg_catalog.regnamespace
+                   AND p.prorettype OPERATOR(pg_catalog.=) 'pg_catalog.trigger'::pg_catalog.regtype) s
+          JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) s.fn
+         WHERE p.pronamespace OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@'::pg_catalog.regnamespace,
+                                                               'sales_kpi_internal'::pg_catalog.regnamespace])
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END;
 $$;

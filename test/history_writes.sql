@@ -8,7 +8,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(25);
+SELECT plan(27);
 
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(300, 3, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -156,6 +156,20 @@ SELECT is((SELECT count(*) FROM sales_kpi.opportunity_history h JOIN bulk b USIN
           250::bigint, 'a bulk update after a one-row update leaves one snapshot per deal');
 SELECT is((SELECT count(*) FROM sales_kpi.check_consistency()), 0::bigint,
           'check_consistency finds nothing at the end');
+
+-- the extension's trigger functions act only for its tables: attached to
+-- another table (a superuser can), they refuse to run
+CREATE TABLE pg_temp.not_a_deal (LIKE sales_kpi.opportunity);
+CREATE TRIGGER not_a_deal_insert AFTER INSERT ON pg_temp.not_a_deal REFERENCING NEW TABLE AS new_deals
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.opportunity_after_insert();
+SELECT throws_ok($$INSERT INTO pg_temp.not_a_deal SELECT * FROM sales_kpi.opportunity LIMIT 1$$, '39P01', NULL,
+                 'opportunity_after_insert refuses to run for another table');
+CREATE TABLE pg_temp.not_events (LIKE sales_kpi.stage_event);
+CREATE TRIGGER not_events_delete AFTER DELETE ON pg_temp.not_events REFERENCING OLD TABLE AS old_events
+    FOR EACH STATEMENT EXECUTE FUNCTION sales_kpi_internal.stage_event_after_delete();
+INSERT INTO pg_temp.not_events SELECT * FROM sales_kpi.stage_event LIMIT 1;
+SELECT throws_ok($$DELETE FROM pg_temp.not_events$$, '39P01', NULL,
+                 'stage_event_after_delete refuses to run for another table');
 
 SELECT * FROM finish();
 ROLLBACK;

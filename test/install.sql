@@ -8,7 +8,7 @@
 -- Run with pg_prove in a database where pgtap and sales_kpi exist.
 
 BEGIN;
-SELECT plan(47);
+SELECT plan(48);
 
 SELECT has_extension('sales_kpi'::name, 'sales_kpi'::name, 'sales_kpi is installed in schema sales_kpi');
 
@@ -71,7 +71,13 @@ $$, 'no trigger of sales_kpi is left');
 -------------------------------------------------------------------------------
 -- 2. CREATE EXTENSION again: the same objects, empty tables, shipped rows
 -------------------------------------------------------------------------------
+-- default privileges that would grant CREATE on every new schema to a role
+CREATE ROLE sales_kpi_install_test_role NOLOGIN;
+ALTER DEFAULT PRIVILEGES GRANT CREATE, USAGE ON SCHEMAS TO sales_kpi_install_test_role;
 SELECT lives_ok('CREATE EXTENSION sales_kpi', 'CREATE EXTENSION sales_kpi works again after DROP');
+SELECT ok(NOT pg_catalog.has_schema_privilege('sales_kpi_install_test_role', 'sales_kpi_internal', 'CREATE'),
+          'default privileges do not let another role create in sales_kpi_internal');
+ALTER DEFAULT PRIVILEGES REVOKE CREATE, USAGE ON SCHEMAS FROM sales_kpi_install_test_role;
 SELECT has_extension('sales_kpi'::name, 'sales_kpi'::name, 'sales_kpi is back in schema sales_kpi');
 SELECT is((SELECT count(*) FROM pg_catalog.pg_depend d
             WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass

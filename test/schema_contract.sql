@@ -9,7 +9,7 @@
 -- extensions pgtap and sales_kpi exist; everything is rolled back.
 
 BEGIN;
-SELECT plan(437);
+SELECT plan(438);
 
 -------------------------------------------------------------------------------
 -- The extension and its schema
@@ -579,8 +579,17 @@ SELECT is_empty($$
                        FROM pg_catalog.pg_proc p WHERE p.oid = d.objid))
 $$, 'schema sales_kpi_internal holds only internal helpers and trigger functions');
 SELECT ok(pg_catalog.has_schema_privilege('public', 'sales_kpi_internal', 'USAGE')
-          AND NOT pg_catalog.has_schema_privilege('public', 'sales_kpi_internal', 'CREATE'),
-          'every role may use schema sales_kpi_internal, none may create in it');
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+                           WHERE n.nspname = 'sales_kpi_internal' AND a.privilege_type = 'CREATE'
+                             AND a.grantee <> n.nspowner),
+          'every role may use schema sales_kpi_internal, none but its owner may create in it');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text
+      FROM pg_catalog.pg_proc p
+     WHERE p.pronamespace = 'sales_kpi_internal'::regnamespace
+       AND p.prorettype = 'pg_catalog.trigger'::regtype
+       AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')
+$$, 'no trigger function may be attached by another role (no EXECUTE for PUBLIC)');
 
 -------------------------------------------------------------------------------
 -- Documentation: every function, view and table of the extension is described

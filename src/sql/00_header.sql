@@ -54,11 +54,51 @@ $$;
 
 -- The engine's helpers and the trigger functions live apart from the API,
 -- so that \df sales_kpi.* lists what users call.  The KPIs call the
--- helpers as the calling role, so every role may use the schema: it holds
--- functions only, which read nothing the caller may not read through
--- sales_kpi.  Made here, it cannot be one prepared by another role (an
--- existing schema of that name makes CREATE EXTENSION fail).
+-- helpers as the calling role, so every role may use the schema (and none
+-- but its owner create in it): it holds functions only, which read nothing
+-- the caller may not read through sales_kpi.  Made here, it cannot be one
+-- prepared by another role (an existing schema of that name makes CREATE
+-- EXTENSION fail).
 CREATE SCHEMA sales_kpi_internal;
 COMMENT ON SCHEMA sales_kpi_internal IS
     'sales_kpi''s internal helpers and trigger functions: not an API, they change between releases.';
+-- The installing role's default privileges may grant CREATE on every new
+-- schema; a role that could add an overload here would have the KPIs, and
+-- whoever runs them, call it.
+DO $$
+DECLARE
+    grantee text;
+BEGIN
+    FOR grantee IN
+        SELECT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                    ELSE pg_catalog.quote_ident(r.rolname) END
+          FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+          LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+         WHERE n.nspname OPERATOR(pg_catalog.=) 'sales_kpi_internal'
+           AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON SCHEMA sales_kpi_internal FROM %s', grantee);
+    END LOOP;
+END;
+$$;
 GRANT USAGE ON SCHEMA sales_kpi_internal TO PUBLIC;
+
+-- The PL/pgSQL trigger functions act only for the tables they were written
+-- for (the C ones check the same), so that one attached to another table
+-- refuses to run instead of writing the extension's tables.
+CREATE FUNCTION sales_kpi_internal.check_trigger_table(relid oid, trigger_function text, VARIADIC tables text[])
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM unnest(tables) AS t(name)
+                    WHERE pg_catalog.to_regclass('@extschema@.' || pg_catalog.quote_ident(t.name)) = relid) THEN
+        RAISE EXCEPTION '%: fired for table %, which is not the extension''s %',
+                trigger_function, relid::regclass, array_to_string(tables, ' or ')
+            USING ERRCODE = 'trigger_protocol_violated';
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.check_trigger_table(oid, text, text[]) IS
+    'Internal: raises 39P01 unless a trigger function fires for one of the named tables of the extension.';

@@ -137,6 +137,7 @@ AS $$
 DECLARE
     bad record;
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'currency_rate_check', 'opportunity', 'collection');
     -- (a writer under row security never skips it)
     IF NOT current_setting('check_function_bodies')::boolean
        AND NOT row_security_active(TG_RELID) THEN
@@ -222,6 +223,7 @@ AS $$
 DECLARE
     bad record;
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'fx_rate_after_remove', 'fx_rate');
     IF TG_OP = 'TRUNCATE' THEN
         SELECT x.what, x.currency INTO bad
           FROM (SELECT 'opportunity ' || o.opportunity_id AS what, o.currency

@@ -264,6 +264,7 @@ DECLARE
     v record;
     n_warned integer := 0;
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'stage_event_after_insert_general', 'stage_event');
     SELECT array_agg(stage_event_id), array_agg(DISTINCT opportunity_id)
       INTO ids, deals
       FROM new_events;
@@ -345,6 +346,7 @@ DECLARE
                             UNION SELECT opportunity_id FROM old_events);
     v record;
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'stage_event_after_update', 'stage_event');
     -- only the events whose date the update changed
     SELECT e.stage_event_id, e.opportunity_id, e.entered_at INTO v
       FROM (SELECT n.stage_event_id, n.opportunity_id, n.entered_at FROM new_events n
@@ -379,6 +381,7 @@ AS $$
 DECLARE
     deals bigint[] := ARRAY(SELECT DISTINCT opportunity_id FROM old_events);
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'stage_event_after_delete', 'stage_event');
     PERFORM sales_kpi_internal.lock_deals(deals);
     PERFORM sales_kpi_internal.sync_opportunity_stage(deals);
     RETURN NULL;

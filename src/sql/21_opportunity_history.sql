@@ -92,6 +92,7 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'opportunity_after_insert', 'opportunity');
     PERFORM sales_kpi_internal.check_opportunity_stage(
         ARRAY(SELECT opportunity_id FROM new_deals
                WHERE stage_id IS NOT NULL OR closed_at IS NOT NULL));
@@ -124,6 +125,7 @@ DECLARE
     moved_from timestamptz[];
     moved_to timestamptz[];
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'opportunity_after_update_general', 'opportunity');
     -- What changed is found with EXCEPT (new rows that no old row equals in
     -- those columns), never by joining the two transition tables: a join
     -- planned at a one-row update and cached would be a nested loop, and
@@ -243,6 +245,7 @@ AS $$
 DECLARE
     deals bigint[];
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'opportunity_history_after_change', 'opportunity_history');
     -- statement triggers fire for empty statements too: the update below
     -- would fire the deal's update trigger, whose empty insert fires this
     IF NOT EXISTS (SELECT 1 FROM changed_snapshots) THEN

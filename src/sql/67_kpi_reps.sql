@@ -22,25 +22,19 @@ SET jit = off
 AS $fn$
 #variable_conflict use_column
 DECLARE
-    by_deal boolean := dim NOT IN ('company', 'rep', 'team');
     by_rep boolean := dim = 'rep';
 BEGIN
+    -- the breakdown (rep credited: the owner at the close) comes with the rows
     RETURN QUERY
-        SELECT c.b,
-               CASE WHEN by_deal
-                    THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
-                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               END AS dv,
+        SELECT c.b, c.dimension_value AS dv,
                CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END AS peer,
                @extschema@.winloss_agg(c.outcome = 'won', c.amount_base) AS wl,
                avg(extract(epoch FROM c.closed_at - c.created_at) / 86400.0)
                    FILTER (WHERE c.outcome = 'won') AS cycle_days
-          FROM (SELECT width_bucket(cd.closed_at, starts) AS b, cd.opportunity_id, cd.owner_id, cd.outcome,
-                       cd.amount_base, cd.closed_at, cd.created_at
-                  FROM @extschema@.closed_deals(lo, hi, as_of) cd) c
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+          FROM (SELECT width_bucket(cd.closed_at, starts) AS b, cd.owner_id, cd.outcome,
+                       cd.amount_base, cd.closed_at, cd.created_at, cd.dimension_value
+                  FROM sales_kpi_internal.closed_deal_rows(lo, hi, as_of, dim) cd) c
+          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id AND by_rep
          GROUP BY 1, 2, 3;
 END;
 $fn$;
@@ -251,19 +245,12 @@ AS $$
         SELECT t.period_start AS ps, t.period_end AS pe
           FROM sales_kpi_internal.trailing_months(as_of) t
     ), closed AS (
-        -- deal attributes are looked up only for the breakdowns that need them
-        -- the month of a close: binary search in the month starts
-        SELECT rng.starts[width_bucket(c.closed_at, rng.starts)] AS ps,
-               CASE WHEN dimension NOT IN ('company', 'rep', 'team')
-                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
-                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               END AS dv,
+        -- the breakdown (rep credited: the owner at the close) comes with the
+        -- rows; the month of a close: binary search in the month starts
+        SELECT rng.starts[width_bucket(c.closed_at, rng.starts)] AS ps, c.dimension_value AS dv,
                coalesce(sum(c.amount_base) FILTER (WHERE c.outcome = 'won'), 0) AS bookings
           FROM (SELECT min(m.ps) AS lo, max(m.pe) AS hi, array_agg(m.ps ORDER BY m.ps) AS starts FROM m) rng
-         CROSS JOIN LATERAL @extschema@.closed_deals(rng.lo, rng.hi, as_of) c
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(rng.lo, rng.hi, as_of, dimension) c
          GROUP BY 1, 2
     ), grid AS (
         SELECT v.dv, m.ps, coalesce(c.bookings, 0) AS bookings
@@ -307,16 +294,9 @@ AS $$
                r.period_end - (r.period_end - r.period_start) / 10 AS cut
           FROM sales_kpi_internal.resolve_period(period_start, period_end, as_of) r
     ), won AS (
-        SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
-                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
-                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               END AS dv,
-               c.amount_base, c.closed_at >= p.cut AS late
+        SELECT c.dimension_value AS dv, c.amount_base, c.closed_at >= p.cut AS late
           FROM p
-         CROSS JOIN LATERAL @extschema@.closed_deals(p.ps, p.pe, as_of) c
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
+         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension) c
          WHERE c.outcome = 'won'
     )
     SELECT dimension, w.dv, p.ps, p.pe, p.cut,
@@ -436,17 +416,10 @@ AS $$
           JOIN @extschema@.account a ON a.account_id = cl.account_id
          GROUP BY 1
     ), booked AS (
-        SELECT CASE WHEN dimension NOT IN ('company', 'rep', 'team')
-                    THEN (SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
-                            FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = c.opportunity_id)
-                    ELSE @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-               END AS dv,
-               sum(c.amount_base) AS bookings
+        SELECT c.dimension_value AS dv, sum(c.amount_base) AS bookings
           FROM p
-         CROSS JOIN LATERAL @extschema@.closed_deals(p.ps, p.pe, as_of) c
+         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension) c
           JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
-          LEFT JOIN @extschema@.rep r ON r.rep_id = c.owner_id
          WHERE c.outcome = 'won' AND o.kind = 'new'
          GROUP BY 1
     ), target AS (

@@ -71,6 +71,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'rep_after_change', 'rep');
     -- only a change of who logs in as whom, or who reports to whom, matters
     -- (the transition tables exist for an update only)
     IF TG_OP = 'UPDATE' THEN
@@ -196,6 +197,7 @@ DECLARE
     p record;
     t text;
 BEGIN
+    PERFORM sales_kpi_internal.check_trigger_table(TG_RELID, 'apply_row_security', 'row_security');
     -- drop what an earlier run made
     FOR p IN
         SELECT pol.polname, c.relname
