@@ -5765,11 +5765,18 @@ BEGIN
         -- stage as it is read in one index scan (stage_stay_totals)
         SELECT x.*, array_position(open_stages, x.stage_id) AS k
           FROM sales_kpi_internal.stage_stay_totals(at_time, ARRAY(SELECT dl.opportunity_id FROM deal dl), open_stages) x
+    ), bd AS (
+        -- a deal attribute's breakdown, read in one pass (the rep: the deal's owner below)
+        SELECT b.opportunity_id, b.dimension_value
+          FROM sales_kpi_internal.deal_breakdowns(
+                   CASE WHEN dim IN ('company', 'rep', 'team') THEN '{}'
+                        ELSE ARRAY(SELECT dl.opportunity_id FROM deal dl) END, at_time, dim) b
     )
     SELECT dim,
            CASE WHEN dim = 'company' THEN 'all'
-                ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                 dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) END,
+                WHEN dim IN ('rep', 'team')
+                THEN @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+                ELSE bd.dimension_value END,
            d.opportunity_id, d.pipeline_id, p.name, ps.stage_id, open_names[ps.k], open_positions[ps.k],
            d.is_open, ps.latest_left_at IS NULL,
            ps.stays, ps.latest_entered_at, ps.latest_left_at,
@@ -5778,14 +5785,13 @@ BEGIN
       FROM deal d
       JOIN @extschema@.pipeline p ON p.pipeline_id = d.pipeline_id
       JOIN stay ps ON ps.opportunity_id = d.opportunity_id
-      -- attributes only when a breakdown needs them
-      LEFT JOIN LATERAL (
-            SELECT x.* FROM @extschema@.deal_dimensions x
-             WHERE x.opportunity_id = d.opportunity_id AND dim <> 'company') dd ON true
+      LEFT JOIN bd ON bd.opportunity_id = d.opportunity_id
       LEFT JOIN @extschema@.rep r ON r.rep_id = d.owner_id
      ORDER BY d.opportunity_id, open_positions[ps.k];
 END;
 $$;
+COMMENT ON FUNCTION sales_kpi_internal.stage_time_durations_rows(timestamptz, text, bigint[]) IS
+    'Internal: the rows of stage_durations().';
 
 CREATE OR REPLACE FUNCTION sales_kpi_internal.stage_time_norms_rows(at_time timestamptz, dim text, lb interval)
 RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipeline text,
@@ -5866,14 +5872,15 @@ BEGIN
                 SELECT * FROM sales_kpi_internal.stage_stays(at_time, w_id[half + 1:], open_stages)) x
           JOIN (SELECT w.opportunity_id, w.pipeline_id,
                        CASE WHEN dim = 'company' THEN 'all'
-                            ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                             dd.industry, dd.segment, dd.region,
-                                                             dd.competitor, dd.kind, dd.product) END AS dv
+                            WHEN dim IN ('rep', 'team')
+                            THEN @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL,
+                                                             NULL, NULL, NULL)
+                            ELSE bd.dimension_value END AS dv
                   FROM won w
-                  -- attributes only when a breakdown needs them
-                  LEFT JOIN LATERAL (
-                        SELECT d.* FROM @extschema@.deal_dimensions d
-                         WHERE d.opportunity_id = w.opportunity_id AND dim <> 'company') dd ON true
+                  -- a deal attribute's breakdown, read in one pass
+                  LEFT JOIN sales_kpi_internal.deal_breakdowns(
+                                CASE WHEN dim IN ('company', 'rep', 'team') THEN '{}' ELSE w_id END, at_time, dim) bd
+                         ON bd.opportunity_id = w.opportunity_id
                   -- the rep credited with the win: the owner at the close
                   LEFT JOIN LATERAL (
                         SELECT hi.owner_id
@@ -5914,6 +5921,8 @@ BEGIN
      ORDER BY g.dv, p.name, s.position;
 END;
 $$;
+COMMENT ON FUNCTION sales_kpi_internal.stage_time_norms_rows(timestamptz, text, interval) IS
+    'Internal: the rows of stage_norms().';
 
 CREATE OR REPLACE FUNCTION sales_kpi_internal.stage_time_stalled_rows(at_time timestamptz, dim text, lb interval)
 RETURNS TABLE (dimension text, dimension_value text, opportunity_id bigint,
@@ -5963,26 +5972,33 @@ BEGIN
                    CASE WHEN d.expected_close < as_of_date THEN 'past_expected_close' END], NULL) AS reasons
           FROM deal d
           LEFT JOIN norm n ON n.stage_id = d.stage_id
+    ), stalled AS MATERIALIZED (
+        SELECT f.* FROM flagged f WHERE cardinality(f.reasons) > 0
+    ), bd AS (
+        -- a deal attribute's breakdown, read in one pass (the rep: the deal's owner below)
+        SELECT b.opportunity_id, b.dimension_value
+          FROM sales_kpi_internal.deal_breakdowns(
+                   CASE WHEN dim IN ('company', 'rep', 'team') THEN '{}'
+                        ELSE ARRAY(SELECT st.opportunity_id FROM stalled st) END, at_time, dim) b
     )
     SELECT dim,
            CASE WHEN dim = 'company' THEN 'all'
-                ELSE @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                 dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product) END,
+                WHEN dim IN ('rep', 'team')
+                THEN @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+                ELSE bd.dimension_value END,
            f.opportunity_id, f.pipeline_id, p.name, f.stage_id, s.name, f.owner_id, f.amount_base,
            f.reasons, f.entered_at, f.stay_days, f.p75_days, f.names, f.expected_close,
            CASE WHEN f.expected_close < as_of_date THEN (as_of_date - f.expected_close)::double precision END
-      FROM flagged f
+      FROM stalled f
       JOIN @extschema@.stage s ON s.stage_id = f.stage_id
       JOIN @extschema@.pipeline p ON p.pipeline_id = f.pipeline_id
-      -- attributes only when a breakdown needs them
-      LEFT JOIN LATERAL (
-            SELECT x.* FROM @extschema@.deal_dimensions x
-             WHERE x.opportunity_id = f.opportunity_id AND dim <> 'company') dd ON true
+      LEFT JOIN bd ON bd.opportunity_id = f.opportunity_id
       LEFT JOIN @extschema@.rep r ON r.rep_id = f.owner_id
-     WHERE cardinality(f.reasons) > 0
      ORDER BY f.opportunity_id;
 END;
 $$;
+COMMENT ON FUNCTION sales_kpi_internal.stage_time_stalled_rows(timestamptz, text, interval) IS
+    'Internal: the rows of stalled_deals().';
 
 CREATE OR REPLACE FUNCTION @extschema@.weighted_pipeline_value(as_of timestamptz DEFAULT now(), dimension text DEFAULT 'company',
                                                     weighting text DEFAULT 'stage',
