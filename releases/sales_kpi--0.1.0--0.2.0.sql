@@ -5217,11 +5217,14 @@ BEGIN
                 UNION ALL
                 SELECT * FROM sales_kpi_internal.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone,
                                                               gate_label, mid + 1, NULL)) v
+    ), bd AS (
+        -- a deal attribute's breakdown of the deals that moved, read in one pass
+        SELECT b.opportunity_id, b.dimension_value
+          FROM sales_kpi_internal.deal_breakdowns(
+                   CASE WHEN by_deal THEN ARRAY(SELECT DISTINCT v.opportunity_id FROM violation v)
+                        ELSE '{}' END, as_of, dim) b
     )
-    SELECT CASE WHEN by_deal
-                THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source, dd.industry,
-                                                         dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
-                        FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = v.opportunity_id)
+    SELECT CASE WHEN by_deal THEN bd.dimension_value
                 ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
            END,
            lo, hi,
@@ -5243,9 +5246,12 @@ BEGIN
       LEFT JOIN @extschema@.rep r
         ON r.rep_id = coalesce(w.owner_id, v.rep_id,
                                (SELECT o.owner_id FROM @extschema@.opportunity o
-                                 WHERE o.opportunity_id = v.opportunity_id));
+                                 WHERE o.opportunity_id = v.opportunity_id))
+      LEFT JOIN bd ON bd.opportunity_id = v.opportunity_id;
 END;
 $fn$;
+COMMENT ON FUNCTION sales_kpi_internal.gate_violation_rows(timestamptz, timestamptz, text, timestamptz) IS
+    'Internal: the rows of gate_violations without its dimension column.';
 
 CREATE OR REPLACE FUNCTION @extschema@.last_minute_share(period_start timestamptz DEFAULT NULL,
                                               period_end timestamptz DEFAULT NULL,
@@ -5555,24 +5561,30 @@ BEGIN
           FROM @extschema@.activity a
          WHERE by_deal AND a.occurred_at >= lo AND a.occurred_at < hi AND a.occurred_at <= as_of
          GROUP BY 1, 2, 3
+    ), bd AS (
+        -- a deal attribute's breakdown of the deals with activities, read in one pass
+        SELECT b.opportunity_id, b.dimension_value
+          FROM sales_kpi_internal.deal_breakdowns(
+                   CASE WHEN by_deal
+                        THEN ARRAY(SELECT DISTINCT a.opportunity_id FROM act_rep a WHERE a.opportunity_id IS NOT NULL)
+                        ELSE '{}' END, as_of, dim) b
     )
         SELECT a.b,
                CASE WHEN by_deal
                     -- an activity with no deal has no deal attribute
-                    THEN coalesce((SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                                      dd.industry, dd.segment, dd.region,
-                                                                      dd.competitor, dd.kind, dd.product)
-                                     FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = a.opportunity_id),
-                                  '(none)')
+                    THEN coalesce(bd.dimension_value, '(none)')
                     ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
                END,
                CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END,
                sum(a.n)
           FROM act_rep a
           LEFT JOIN @extschema@.rep r ON r.rep_id = a.rep_id
+          LEFT JOIN bd ON bd.opportunity_id = a.opportunity_id
          GROUP BY 1, 2, 3;
 END;
 $fn$;
+COMMENT ON FUNCTION sales_kpi_internal.rep_timeline_activity(timestamptz, timestamptz, timestamptz, timestamptz[], text) IS
+    'Internal: the activities of rep_timeline per period, dimension value and peer group.';
 
 CREATE OR REPLACE FUNCTION sales_kpi_internal.rep_timeline_closed(lo timestamptz, hi timestamptz, as_of timestamptz,
                                                 starts timestamptz[], dim text)

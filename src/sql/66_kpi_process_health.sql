@@ -448,11 +448,14 @@ BEGIN
                 UNION ALL
                 SELECT * FROM sales_kpi_internal.gate_move_violations(as_of, lo, hi, gate_from, gate_to, gate_milestone,
                                                               gate_label, mid + 1, NULL)) v
+    ), bd AS (
+        -- a deal attribute's breakdown of the deals that moved, read in one pass
+        SELECT b.opportunity_id, b.dimension_value
+          FROM sales_kpi_internal.deal_breakdowns(
+                   CASE WHEN by_deal THEN ARRAY(SELECT DISTINCT v.opportunity_id FROM violation v)
+                        ELSE '{}' END, as_of, dim) b
     )
-    SELECT CASE WHEN by_deal
-                THEN (SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source, dd.industry,
-                                                         dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
-                        FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = v.opportunity_id)
+    SELECT CASE WHEN by_deal THEN bd.dimension_value
                 ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
            END,
            lo, hi,
@@ -474,7 +477,8 @@ BEGIN
       LEFT JOIN @extschema@.rep r
         ON r.rep_id = coalesce(w.owner_id, v.rep_id,
                                (SELECT o.owner_id FROM @extschema@.opportunity o
-                                 WHERE o.opportunity_id = v.opportunity_id));
+                                 WHERE o.opportunity_id = v.opportunity_id))
+      LEFT JOIN bd ON bd.opportunity_id = v.opportunity_id;
 END;
 $fn$;
 COMMENT ON FUNCTION sales_kpi_internal.gate_violation_rows(timestamptz, timestamptz, text, timestamptz) IS

@@ -86,21 +86,25 @@ BEGIN
           FROM @extschema@.activity a
          WHERE by_deal AND a.occurred_at >= lo AND a.occurred_at < hi AND a.occurred_at <= as_of
          GROUP BY 1, 2, 3
+    ), bd AS (
+        -- a deal attribute's breakdown of the deals with activities, read in one pass
+        SELECT b.opportunity_id, b.dimension_value
+          FROM sales_kpi_internal.deal_breakdowns(
+                   CASE WHEN by_deal
+                        THEN ARRAY(SELECT DISTINCT a.opportunity_id FROM act_rep a WHERE a.opportunity_id IS NOT NULL)
+                        ELSE '{}' END, as_of, dim) b
     )
         SELECT a.b,
                CASE WHEN by_deal
                     -- an activity with no deal has no deal attribute
-                    THEN coalesce((SELECT @extschema@.dimension_value(dim, dd.pipeline, r.name, r.team, dd.source,
-                                                                      dd.industry, dd.segment, dd.region,
-                                                                      dd.competitor, dd.kind, dd.product)
-                                     FROM @extschema@.deal_dimensions dd WHERE dd.opportunity_id = a.opportunity_id),
-                                  '(none)')
+                    THEN coalesce(bd.dimension_value, '(none)')
                     ELSE @extschema@.dimension_value(dim, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
                END,
                CASE WHEN by_rep THEN coalesce(r.team, '(none)') ELSE 'all' END,
                sum(a.n)
           FROM act_rep a
           LEFT JOIN @extschema@.rep r ON r.rep_id = a.rep_id
+          LEFT JOIN bd ON bd.opportunity_id = a.opportunity_id
          GROUP BY 1, 2, 3;
 END;
 $fn$;
