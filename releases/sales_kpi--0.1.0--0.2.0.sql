@@ -4006,7 +4006,7 @@ WITH closed AS (
 ), converted AS (
     SELECT r.*,
            @extschema@.to_base(r.amount, r.currency,
-                               (r.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
+                               (r.closed_at AT TIME ZONE $6)::date)
                AS amount_base
       FROM credited r
 ), labelled AS (
@@ -4049,7 +4049,7 @@ DECLARE
     dim text := sales_kpi_internal.closed_dimension(dimension);
 BEGIN
     RETURN QUERY EXECUTE sales_kpi_internal.closed_deal_query(dim)
-        USING period_start, period_end, as_of, dim;
+        USING period_start, period_end, as_of, dim, NULL::timestamptz[], @extschema@.reporting_timezone();
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
@@ -4101,7 +4101,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM sales_kpi_internal.check_bounds(bounds);
-    -- the cycles' summary only when asked for ($6): its 8 kB per group
+    -- the cycles' summary only when asked for (with_cycles): its 8 kB per group
     -- would otherwise steer the planner away from hashing the groups
     RETURN QUERY EXECUTE format($sql$
         SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, cd.dimension_value), cd.dimension_value,
@@ -4119,7 +4119,7 @@ BEGIN
                           FILTER (WHERE cd.outcome = 'won') END$agg$
              ELSE 'NULL::@extschema@.duration_summary' END,
         sales_kpi_internal.closed_deal_query(dim))
-        USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds;
+        USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone();
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_partials(timestamptz[], timestamptz, text, boolean) IS

@@ -73,7 +73,8 @@ BEGIN
     SELECT * INTO p FROM pass WHERE pass.name = per_deal_reads_of.name;
     EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || p.query
         INTO plan
-        USING p.params[1]::timestamptz, p.params[2]::timestamptz, p.params[3]::timestamptz, p.params[4];
+        USING p.params[1]::timestamptz, p.params[2]::timestamptz, p.params[3]::timestamptz, p.params[4],
+              NULL::timestamptz[], 'UTC'::text;
     RETURN (SELECT coalesce(string_agg(n ->> 'Node Type' || ' on ' || (n ->> 'Relation Name')
                                        || ' x' || (n ->> 'Actual Loops'), ', '), '')
               FROM jsonb_path_query(plan, 'strict $.**') AS n
@@ -93,7 +94,8 @@ BEGIN
     SELECT * INTO p FROM pass WHERE pass.name = estimate_of.name;
     EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || p.query
         INTO plan
-        USING p.params[1]::timestamptz, p.params[2]::timestamptz, p.params[3]::timestamptz, p.params[4];
+        USING p.params[1]::timestamptz, p.params[2]::timestamptz, p.params[3]::timestamptz, p.params[4],
+              NULL::timestamptz[], 'UTC'::text;
     estimated := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric;
     actual := (plan -> 0 -> 'Plan' ->> 'Actual Rows')::numeric * (plan -> 0 -> 'Plan' ->> 'Actual Loops')::numeric;
 END;

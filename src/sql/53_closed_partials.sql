@@ -112,7 +112,8 @@ COMMENT ON FUNCTION sales_kpi_internal.closed_dimension(text) IS
 
 -- Deals closed in [$1, $2) as they stood at $3, each with its breakdown
 -- key and value for the dimension (checked by the caller, and passed as $4
--- too): the deal's
+-- too; $5 is the partials' period bounds, $6 the reporting time zone, read
+-- once rather than per deal for the close date's rate): the deal's
 -- newest stage event not after as_of is won or lost and entered in the
 -- period.  A deal reopened after as_of still counts; one closed, then
 -- reopened before as_of does not.  The owner is the one at the close (the
@@ -192,7 +193,7 @@ WITH closed AS (
 ), converted AS (
     SELECT r.*,
            @extschema@.to_base(r.amount, r.currency,
-                               (r.closed_at AT TIME ZONE @extschema@.reporting_timezone())::date)
+                               (r.closed_at AT TIME ZONE $6)::date)
                AS amount_base
       FROM credited r
 ), labelled AS (
@@ -235,7 +236,7 @@ DECLARE
     dim text := sales_kpi_internal.closed_dimension(dimension);
 BEGIN
     RETURN QUERY EXECUTE sales_kpi_internal.closed_deal_query(dim)
-        USING period_start, period_end, as_of, dim;
+        USING period_start, period_end, as_of, dim, NULL::timestamptz[], @extschema@.reporting_timezone();
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
@@ -287,7 +288,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM sales_kpi_internal.check_bounds(bounds);
-    -- the cycles' summary only when asked for ($6): its 8 kB per group
+    -- the cycles' summary only when asked for (with_cycles): its 8 kB per group
     -- would otherwise steer the planner away from hashing the groups
     RETURN QUERY EXECUTE format($sql$
         SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, cd.dimension_value), cd.dimension_value,
@@ -305,7 +306,7 @@ BEGIN
                           FILTER (WHERE cd.outcome = 'won') END$agg$
              ELSE 'NULL::@extschema@.duration_summary' END,
         sales_kpi_internal.closed_deal_query(dim))
-        USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds;
+        USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone();
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_partials(timestamptz[], timestamptz, text, boolean) IS
