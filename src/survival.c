@@ -143,22 +143,28 @@ survival_expand(const SurvivalCompact *c)
 }
 
 /*
- * A full value, after the checks of summary_arg() and its magic number; with
- * 'all', every count too (the accessors and outputs, which read every bin
- * anyway; not the state of a transition, once per row).
+ * A full value (already through summary_arg() or summary_state()), after
+ * checking its magic number and bin count; with 'all', every count too (the
+ * accessors and outputs, which read every bin anyway; not the state of a
+ * transition, once per row).
  */
 static Survival *
-survival_full_form(SummaryHeader *h, bool all)
+survival_full_form(Survival *s, bool all)
 {
-	Survival   *s = (Survival *) summary_arg(PointerGetDatum(h), sizeof(Survival), TYPNAME);
-
-	if (s->sum.magic != SURVIVAL_MAGIC || s->sum.nbins != SURVIVAL_NBINS ||
-		(all && !survival_validate(&s->sum, sizeof(SurvivalSummary))))
+	if (all ? !survival_validate(&s->sum, sizeof(SurvivalSummary))
+		: (s->sum.magic != SURVIVAL_MAGIC || s->sum.nbins != SURVIVAL_NBINS))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("%s value is corrupt", TYPNAME),
-				 errdetail("Its counts do not add up to its totals.")));
+				 errdetail("Its layout or its counts are not those of a survival summary.")));
 	return s;
+}
+
+/* a detoasted value that is not compact, as a full one */
+static inline Survival *
+survival_full_arg(SummaryHeader *h)
+{
+	return survival_full_form((Survival *) summary_arg(PointerGetDatum(h), sizeof(Survival), TYPNAME), true);
 }
 
 /* a survival argument in its full form (a compact one is expanded) */
@@ -170,7 +176,7 @@ survival_arg(FunctionCallInfo fcinfo, int n)
 
 	if (c != NULL)
 		return survival_expand(c);
-	return survival_full_form(h, true);
+	return survival_full_arg(h);
 }
 
 /*
@@ -183,13 +189,10 @@ survival_state(FunctionCallInfo fcinfo)
 {
 	const SurvivalCompact *c;
 
-	SummaryHeader *h = (SummaryHeader *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
-
-	c = survival_compact_form(h);
+	c = survival_compact_form((SummaryHeader *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0)));
 	if (c != NULL)
 		return survival_expand(c);
-	survival_full_form(h, false);
-	return (Survival *) summary_state(fcinfo, sizeof(Survival), TYPNAME);
+	return survival_full_form((Survival *) summary_state(fcinfo, sizeof(Survival), TYPNAME), false);
 }
 
 /* whole days of an interval (floored), months counted as 30 days */
@@ -409,7 +412,7 @@ survival_combine(PG_FUNCTION_ARGS)
 	if (c != NULL)
 		ok = survival_merge_compact(&s->sum, c);
 	else
-		ok = survival_merge(&s->sum, &survival_full_form(h, true)->sum);
+		ok = survival_merge(&s->sum, &survival_full_arg(h)->sum);
 	if (!ok)
 		survival_count_overflow();
 	PG_RETURN_POINTER(s);
@@ -432,7 +435,7 @@ survival_compact(PG_FUNCTION_ARGS)
 
 	if (survival_compact_form(h) != NULL)
 		PG_RETURN_POINTER(h);
-	s = survival_full_form(h, true);
+	s = survival_full_arg(h);
 	for (int b = 0; b < SURVIVAL_NBINS; b++)
 	{
 		const uint32 *count = s->sum.bins[b].count;
