@@ -17,31 +17,33 @@ SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(30000, 7, '2026-10-31', replace => true)$$, 'demo data loads');
 ANALYZE;
 
--- every node of the executed plan of a query text, with its parameters
-CREATE FUNCTION pg_temp.plan_nodes(query text, VARIADIC params text[])
+-- every node of a plan (EXPLAIN (ANALYZE, FORMAT JSON) output)
+CREATE FUNCTION pg_temp.plan_nodes(plan jsonb)
 RETURNS TABLE (node_type text, relation text, loops numeric)
-LANGUAGE plpgsql AS $$
+LANGUAGE sql AS $$
+    SELECT n ->> 'Node Type', n ->> 'Relation Name', (n ->> 'Actual Loops')::numeric
+      FROM jsonb_path_query(plan, 'strict $.**') AS n
+     WHERE jsonb_typeof(n) = 'object' AND n ? 'Node Type'
+$$;
+
+-- the nodes of a plan that read the deal table per row of another node: a
+-- scan of it run more than a few times (a parallel scan runs once per
+-- process)
+CREATE FUNCTION pg_temp.deal_table_reads(plan jsonb) RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce(string_agg(n.node_type || ' on ' || n.relation || ' x' || n.loops, ', '), '')
+      FROM pg_temp.plan_nodes(plan) n
+     WHERE n.relation = 'opportunity' AND n.loops > 8
+$$;
+
+-- the executed plan of a query with text parameters (cast in the query)
+CREATE FUNCTION pg_temp.plan_of(query text, VARIADIC params text[]) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     plan jsonb;
 BEGIN
     EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || query
-        INTO plan
-        USING params[1], params[2], params[3], params[4], params[5], params[6], params[7], params[8];
-    RETURN QUERY
-        SELECT n ->> 'Node Type', n ->> 'Relation Name', (n ->> 'Actual Loops')::numeric
-          FROM jsonb_path_query(plan, 'strict $.**') AS n
-         WHERE jsonb_typeof(n) = 'object' AND n ? 'Node Type';
+        INTO plan USING params[1], params[2], params[3], params[4];
+    RETURN plan;
 END;
-$$;
-
--- the nodes of a plan that read a deal, or a breakdown table, per row of
--- another node: a scan of one of those tables run more than a few times
--- (a parallel scan runs once per process)
-CREATE FUNCTION pg_temp.per_deal_reads(query text, VARIADIC params text[])
-RETURNS text LANGUAGE sql AS $$
-    SELECT coalesce(string_agg(n.node_type || ' on ' || n.relation || ' x' || n.loops, ', '), '')
-      FROM pg_temp.plan_nodes(query, VARIADIC params) n
-     WHERE n.relation = 'opportunity' AND n.loops > 8
 $$;
 
 CREATE TEMP TABLE pass (name text, query text, params text[]);
@@ -64,53 +66,39 @@ SELECT 'created deals, a year by ' || d, format('SELECT * FROM (%s) x', sales_kp
        ARRAY['2025-10-31', '2026-10-31', '2026-10-31', d]
   FROM unnest(ARRAY['team', 'region']) d;
 
--- the texts take typed parameters: timestamptz, timestamptz, timestamptz, text
-CREATE FUNCTION pg_temp.per_deal_reads_of(name text) RETURNS text LANGUAGE plpgsql AS $$
+-- the executed plan of a pass: its texts take timestamptz, timestamptz,
+-- timestamptz, text, the period bounds and the reporting time zone
+CREATE FUNCTION pg_temp.pass_plan(name text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     p record;
     plan jsonb;
 BEGIN
-    SELECT * INTO p FROM pass WHERE pass.name = per_deal_reads_of.name;
+    SELECT * INTO p FROM pass WHERE pass.name = pass_plan.name;
     EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || p.query
         INTO plan
         USING p.params[1]::timestamptz, p.params[2]::timestamptz, p.params[3]::timestamptz, p.params[4],
               NULL::timestamptz[], 'UTC'::text;
-    RETURN (SELECT coalesce(string_agg(n ->> 'Node Type' || ' on ' || (n ->> 'Relation Name')
-                                       || ' x' || (n ->> 'Actual Loops'), ', '), '')
-              FROM jsonb_path_query(plan, 'strict $.**') AS n
-             WHERE jsonb_typeof(n) = 'object' AND n ? 'Relation Name'
-               AND n ->> 'Relation Name' = 'opportunity'
-               AND (n ->> 'Actual Loops')::numeric > 8);
+    RETURN plan;
 END;
 $$;
 
 -- the estimated and the actual rows of a pass's top node
-CREATE FUNCTION pg_temp.estimate_of(name text, OUT estimated numeric, OUT actual numeric)
-LANGUAGE plpgsql AS $$
-DECLARE
-    p record;
-    plan jsonb;
-BEGIN
-    SELECT * INTO p FROM pass WHERE pass.name = estimate_of.name;
-    EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || p.query
-        INTO plan
-        USING p.params[1]::timestamptz, p.params[2]::timestamptz, p.params[3]::timestamptz, p.params[4],
-              NULL::timestamptz[], 'UTC'::text;
-    estimated := (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric;
-    actual := (plan -> 0 -> 'Plan' ->> 'Actual Rows')::numeric * (plan -> 0 -> 'Plan' ->> 'Actual Loops')::numeric;
-END;
+CREATE FUNCTION pg_temp.estimate_of(name text, OUT estimated numeric, OUT actual numeric) LANGUAGE sql AS $$
+    SELECT (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric,
+           (plan -> 0 -> 'Plan' ->> 'Actual Rows')::numeric * (plan -> 0 -> 'Plan' ->> 'Actual Loops')::numeric
+      FROM pg_temp.pass_plan(name) plan
 $$;
 
 SELECT is((SELECT string_agg(p.name || ': ' || r, '; ')
-             FROM pass p, LATERAL pg_temp.per_deal_reads_of(p.name) r
+             FROM pass p, LATERAL pg_temp.deal_table_reads(pg_temp.pass_plan(p.name)) r
             WHERE p.name LIKE 'closed%' AND r <> ''), NULL,
           'the closed-deal pass reads the deal table in one scan');
 SELECT is((SELECT string_agg(p.name || ': ' || r, '; ')
-             FROM pass p, LATERAL pg_temp.per_deal_reads_of(p.name) r
+             FROM pass p, LATERAL pg_temp.deal_table_reads(pg_temp.pass_plan(p.name)) r
             WHERE p.name LIKE 'deal states%' AND r <> ''), NULL,
           'the cohort pass reads the deal table in one scan');
 SELECT is((SELECT string_agg(p.name || ': ' || r, '; ')
-             FROM pass p, LATERAL pg_temp.per_deal_reads_of(p.name) r
+             FROM pass p, LATERAL pg_temp.deal_table_reads(pg_temp.pass_plan(p.name)) r
             WHERE p.name LIKE 'created%' AND r <> ''), NULL,
           'the created-deal pass reads the deal table in one scan');
 SELECT is((SELECT string_agg(format('%s: %s estimated, %s made', p.name, e.estimated, e.actual), '; ')
@@ -119,31 +107,28 @@ SELECT is((SELECT string_agg(format('%s: %s estimated, %s made', p.name, e.estim
           'the planner estimates the rows of every pass within 10x (and each makes over 1,000 rows)');
 
 -- the open pipeline: $1 as_of, $2 dimension, $3 the rate day
-CREATE FUNCTION pg_temp.open_reads(d text) RETURNS text LANGUAGE plpgsql AS $$
+CREATE FUNCTION pg_temp.open_plan(d text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     plan jsonb;
 BEGIN
     EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || sales_kpi_internal.open_deal_query(d)
         INTO plan USING timestamptz '2026-10-31', d, date '2026-10-31';
-    RETURN (SELECT coalesce(string_agg(n ->> 'Node Type' || ' on ' || (n ->> 'Relation Name')
-                                       || ' x' || (n ->> 'Actual Loops'), ', '), '')
-              FROM jsonb_path_query(plan, 'strict $.**') AS n
-             WHERE jsonb_typeof(n) = 'object' AND n ? 'Relation Name'
-               AND n ->> 'Relation Name' = 'opportunity'
-               AND (n ->> 'Actual Loops')::numeric > 8);
+    RETURN plan;
 END;
 $$;
-SELECT is((SELECT string_agg(d || ': ' || pg_temp.open_reads(d), '; ')
-             FROM unnest(ARRAY['rep', 'industry', 'pipeline']) d WHERE pg_temp.open_reads(d) <> ''), NULL,
+SELECT is((SELECT string_agg(d || ': ' || r, '; ')
+             FROM unnest(ARRAY['rep', 'industry', 'pipeline']) d,
+                  LATERAL pg_temp.deal_table_reads(pg_temp.open_plan(d)) r
+            WHERE r <> ''), NULL,
           'the open-pipeline pass reads the deal table in one scan');
 
 -- the reference: a per-deal look-up, as 0.1.0 made them, is what the
 -- checks above catch
-SELECT isnt((SELECT pg_temp.per_deal_reads($q$
+SELECT isnt((SELECT pg_temp.deal_table_reads(pg_temp.plan_of($q$
                  SELECT e.opportunity_id,
                         (SELECT o.owner_id FROM sales_kpi.opportunity o WHERE o.opportunity_id = e.opportunity_id)
                    FROM sales_kpi.stage_event e WHERE e.entered_at >= $1::timestamptz OFFSET 0$q$,
-                 '2026-06-30')), '',
+                 '2026-06-30'))), '',
             'a per-row look-up of the deal shows as a scan of opportunity run once per row');
 INSERT INTO pass
 VALUES ('closed deals through a function call, a quarter',
@@ -154,8 +139,8 @@ SELECT ok((SELECT e.estimated NOT BETWEEN e.actual / 10 AND e.actual * 10
           'a function boundary hides the rows of a pass: the estimate check above would see it');
 
 -- the walk of the funnel over every deal reads the stage history once
-SELECT is((SELECT count(*) FROM pg_temp.plan_nodes(
-                 'SELECT * FROM sales_kpi_internal.funnel_reach($1::timestamptz)', '2026-10-31') n
+SELECT is((SELECT count(*) FROM pg_temp.plan_nodes(pg_temp.plan_of(
+                 'SELECT * FROM sales_kpi_internal.funnel_reach($1::timestamptz)', '2026-10-31')) n
             WHERE n.node_type = 'Function Scan' AND n.loops = 1), 1::bigint,
           'funnel_reach runs once for every deal');
 SELECT cmp_ok((SELECT count(*) FROM sales_kpi_internal.funnel_reach('2026-10-31')), '>', 20000::bigint,
