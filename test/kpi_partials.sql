@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(56);
+SELECT plan(59);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -220,6 +220,31 @@ SELECT is((SELECT count(*) FROM split s, sales_kpi_internal.closed_partials(s.bo
             WHERE sales_kpi.won_count(p.outcomes) + sales_kpi.lost_count(p.outcomes)
                   <> (SELECT count(*) FROM sales_kpi.closed_deals(p.period_start, p.period_end, '2026-10-31'))),
           0::bigint, 'each partial counts the deals closed in its piece');
+
+-- the closed-deal text without the deals moved since as_of (which the
+-- partials run when moved_since() finds none) gives the rows of the whole
+-- text; at the earlier as_of, deals did move since
+CREATE FUNCTION pg_temp.closed_text_rows(dim text, as_of timestamptz, moved boolean)
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE format('SELECT x::text FROM (%s) x', sales_kpi_internal.closed_deal_query(dim, moved))
+        USING timestamptz '2025-10-01', timestamptz '2026-10-01', as_of, dim, NULL::timestamptz[], 'UTC';
+END;
+$$;
+SELECT is(ARRAY[sales_kpi_internal.moved_since('2026-10-31'), sales_kpi_internal.moved_since('2026-08-01'),
+                sales_kpi_internal.moved_since((SELECT max(entered_at) FROM sales_kpi.stage_event)),
+                sales_kpi_internal.moved_since((SELECT max(entered_at) FROM sales_kpi.stage_event) - interval '1 microsecond')],
+          ARRAY[false, true, false, true], 'moved_since tells whether a stage was entered after the instant');
+SELECT is((SELECT count(*) FROM unnest(ARRAY['company', 'rep', 'team', 'industry']) d,
+                  LATERAL ((SELECT * FROM pg_temp.closed_text_rows(d, '2026-10-31', true)
+                            EXCEPT ALL SELECT * FROM pg_temp.closed_text_rows(d, '2026-10-31', false))
+                           UNION ALL
+                           (SELECT * FROM pg_temp.closed_text_rows(d, '2026-10-31', false)
+                            EXCEPT ALL SELECT * FROM pg_temp.closed_text_rows(d, '2026-10-31', true))) x),
+          0::bigint, 'with nothing moved since as_of, the closed-deal text without that part gives the same rows');
+SELECT cmp_ok((SELECT count(*) FROM ((SELECT * FROM pg_temp.closed_text_rows('rep', '2026-08-01', true)
+                                      EXCEPT ALL SELECT * FROM pg_temp.closed_text_rows('rep', '2026-08-01', false))) x),
+              '>', 0::bigint, 'with deals moved since as_of, that part adds rows (the control of the test above)');
 
 -- keys: the rep key is the owner at the close, pipeline the pipeline id
 SELECT is((SELECT count(*) FROM sales_kpi_internal.closed_deal_rows('2025-10-01', '2026-10-01', '2026-10-31', 'rep') d

@@ -52,6 +52,12 @@ SELECT 'closed deals, a year by ' || d, format('SELECT * FROM (%s) x', sales_kpi
        ARRAY['2025-10-31', '2026-10-31', '2026-10-31', d]
   FROM unnest(ARRAY['rep', 'industry', 'pipeline']) d
 UNION ALL
+-- nothing moved after as_of (the caller checked): the text without that part
+SELECT 'closed deals, a year by ' || d || ', nothing moved since',
+       format('SELECT * FROM (%s) x', sales_kpi_internal.closed_deal_query(d, false)),
+       ARRAY['2025-10-31', '2026-10-31', '2026-10-31', d]
+  FROM unnest(ARRAY['company', 'team']) d
+UNION ALL
 -- as_of in the past: the deals that moved since are looked up in the history
 SELECT 'closed deals, a quarter as of a month after it, by ' || d,
        format('SELECT * FROM (%s) x', sales_kpi_internal.closed_deal_query(d)),

@@ -110,6 +110,23 @@ $$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_dimension(text) IS
     'Internal: checks the dimension of the closed-deal partials (the common ones and deal_size_band) and returns it.';
 
+-- Internal: whether any deal entered a stage after an instant, that is
+-- whether a pass at that as_of must read the history of deals that moved
+-- since.  The newest entry, not EXISTS: planned for any as_of, EXISTS
+-- scans the table from its oldest events; max() reads the end of
+-- stage_event's entered_at index (by an index scan, which the passes that
+-- call it turn off for themselves).
+CREATE FUNCTION sales_kpi_internal.moved_since(as_of timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET enable_indexscan = on
+AS $$
+    SELECT coalesce(max(e.entered_at) > as_of, false) FROM @extschema@.stage_event e
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.moved_since(timestamptz) IS
+    'Internal: true when a stage event was entered after as_of (a pass at as_of must then read the history of the deals that moved since).';
+
 -- Deals closed in [$1, $2) as they stood at $3, each with its breakdown
 -- key and value for the dimension (checked by the caller, and passed as $4
 -- too; $5 is the partials' period bounds, $6 the reporting time zone, read
@@ -132,7 +149,10 @@ COMMENT ON FUNCTION sales_kpi_internal.closed_dimension(text) IS
 -- closed_partials (summed up in the same query, in parallel workers when
 -- the range is big enough): each run is planned with its actual dates, and
 -- the text holds only the joins its dimension needs (dimension_sql).
-CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text)
+-- Without moved, the text leaves out the deals that moved after as_of: the
+-- caller has found that none did (moved_since()), which is the common case
+-- of as_of = now, and spares planning and starting that part.
+CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text, moved boolean DEFAULT true)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -150,34 +170,7 @@ WITH closed AS (
        AND o.closed_at < $2
        AND o.closed_at <= $3
        AND s.kind IN ('won', 'lost')
-    UNION ALL
-    -- closed at as_of, but moved since (reopened, or closed again later):
-    -- the newest event not after as_of.  Only a deal with a close in the
-    -- period can have closed there as of as_of: at a past as_of most deals
-    -- have moved since, so the candidates come from the period's closing
-    -- events, and the lookup is made for those alone: its argument names
-    -- both sides of the join, so that the planner cannot push the filters
-    -- on its result down to every closing event.
-    SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
-           o.currency, (o.e).stage_id, (o.e).entered_at, o.source, o.competitor, o.kind, o.product,
-           s.kind, true
-      FROM (SELECT o.*,
-                   sales_kpi_internal.stage_event_at(CASE WHEN o.stage_entered_at > $3 THEN c.opportunity_id END, $3)
-                       AS e
-              FROM (SELECT DISTINCT t.opportunity_id
-                      FROM @extschema@.stage_event t
-                      JOIN @extschema@.stage ts ON ts.stage_id = t.stage_id
-                     WHERE ts.kind IN ('won', 'lost')
-                       AND t.entered_at >= $1 AND t.entered_at < $2 AND t.entered_at <= $3) c
-              JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
-             WHERE o.opportunity_id IN (SELECT ev.opportunity_id FROM @extschema@.stage_event ev
-                                         WHERE ev.entered_at > $3)
-               AND (o.closed_at IS NULL OR o.closed_at > $3)) o
-      JOIN @extschema@.stage s ON s.stage_id = (o.e).stage_id
-     WHERE (o.e).entered_at >= $1
-       AND (o.e).entered_at < $2
-       AND s.kind IN ('won', 'lost')
-), credited AS (
+%s), credited AS (
     -- only a snapshot after the close (which is also any after as_of)
     -- can make the owner at the close or the amount at as_of differ from
     -- the deal's row, which always equals its newest snapshot
@@ -207,14 +200,42 @@ SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.cre
        l.value AS dimension_value
   FROM labelled l
 $sql$,
+        CASE WHEN moved THEN $moved$    UNION ALL
+    -- closed at as_of, but moved since (reopened, or closed again later):
+    -- the newest event not after as_of.  Only a deal with a close in the
+    -- period can have closed there as of as_of: at a past as_of most deals
+    -- have moved since, so the candidates come from the period's closing
+    -- events, and the lookup is made for those alone: its argument names
+    -- both sides of the join, so that the planner cannot push the filters
+    -- on its result down to every closing event.
+    SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
+           o.currency, (o.e).stage_id, (o.e).entered_at, o.source, o.competitor, o.kind, o.product,
+           s.kind, true
+      FROM (SELECT o.*,
+                   sales_kpi_internal.stage_event_at(CASE WHEN o.stage_entered_at > $3 THEN c.opportunity_id END, $3)
+                       AS e
+              FROM (SELECT DISTINCT t.opportunity_id
+                      FROM @extschema@.stage_event t
+                      JOIN @extschema@.stage ts ON ts.stage_id = t.stage_id
+                     WHERE ts.kind IN ('won', 'lost')
+                       AND t.entered_at >= $1 AND t.entered_at < $2 AND t.entered_at <= $3) c
+              JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
+             WHERE o.opportunity_id IN (SELECT ev.opportunity_id FROM @extschema@.stage_event ev
+                                         WHERE ev.entered_at > $3)
+               AND (o.closed_at IS NULL OR o.closed_at > $3)) o
+      JOIN @extschema@.stage s ON s.stage_id = (o.e).stage_id
+     WHERE (o.e).entered_at >= $1
+       AND (o.e).entered_at < $2
+       AND s.kind IN ('won', 'lost')
+$moved$ ELSE '' END,
         -- deal_size_band: of the amount in the base currency
         CASE WHEN dimension = 'deal_size_band' THEN '@extschema@.deal_size_band(c.amount_base)' ELSE d.value END,
         CASE WHEN dimension = 'deal_size_band' THEN '' ELSE d.joins END)
       FROM sales_kpi_internal.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
                                      'c', 'c.owner_id') d
 $query$;
-COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text) IS
-    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials().';
+COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean) IS
+    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); without moved, for when no deal moved after as_of.';
 
 -- JIT compilation would cost more than these queries run.  The range is
 -- read with a bitmap scan: deals close in another order than they were
@@ -235,7 +256,7 @@ AS $$
 DECLARE
     dim text := sales_kpi_internal.closed_dimension(dimension);
 BEGIN
-    RETURN QUERY EXECUTE sales_kpi_internal.closed_deal_query(dim)
+    RETURN QUERY EXECUTE sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of))
         USING period_start, period_end, as_of, dim, NULL::timestamptz[], @extschema@.reporting_timezone();
 END;
 $$;
@@ -282,30 +303,63 @@ SET work_mem = '64MB'
 AS $$
 DECLARE
     dim text := sales_kpi_internal.closed_dimension(dimension);
+    -- the cycles' summary only when asked for (with_cycles): its 8 kB per
+    -- group would otherwise steer the planner away from hashing the groups
+    cycles text := CASE WHEN with_cycles
+                        THEN $agg$CASE WHEN bool_or(cd.outcome = 'won') THEN
+                                 @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))
+                                     FILTER (WHERE cd.outcome = 'won') END$agg$
+                        ELSE 'NULL::@extschema@.duration_summary' END;
+    label record;
 BEGIN
     IF as_of IS NULL OR with_cycles IS NULL THEN
         RAISE EXCEPTION 'arguments "as_of" and "with_cycles" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM sales_kpi_internal.check_bounds(bounds);
-    -- the cycles' summary only when asked for (with_cycles): its 8 kB per group
-    -- would otherwise steer the planner away from hashing the groups
+    IF dim NOT IN ('rep', 'team', 'pipeline') THEN
+        RETURN QUERY EXECUTE format($sql$
+            SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, cd.dimension_value), cd.dimension_value,
+                   $5[%2$s], $5[%2$s + 1],
+                   @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base), %3$s, sum(cd.amount_base)
+              FROM (%4$s) cd
+             GROUP BY %1$s, cd.dimension_value, %2$s$sql$,
+            sales_kpi_internal.key_column(dim, 'cd'),
+            sales_kpi_internal.period_column(bounds, 'cd.closed_at'),
+            cycles,
+            sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of)))
+            USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone();
+        RETURN;
+    END IF;
+    -- rep, team and pipeline label an id (the owner at the close, the
+    -- pipeline): the pass groups the deals by that id, with no join, and
+    -- the labels are joined to its few groups rather than to every deal
+    -- (a team's owners are then rolled up into one row)
+    label := sales_kpi_internal.dimension_sql(dim, 'g', 'g.owner_id');
     RETURN QUERY EXECUTE format($sql$
-        SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, cd.dimension_value), cd.dimension_value,
-               $5[%2$s], $5[%2$s + 1],
-               @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base),
-               %3$s,
-               sum(cd.amount_base)
-          FROM (%4$s) cd
-         GROUP BY %1$s, cd.dimension_value, %2$s$sql$,
-        sales_kpi_internal.key_column(dim, 'cd'),
-        sales_kpi_internal.period_column(bounds, 'cd.closed_at'),
+        SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, l.value), l.value,
+               $5[l.piece], $5[l.piece + 1],
+               @extschema@.rollup(l.outcomes), %2$s, sum(l.closed_amount)
+          FROM (SELECT g.*, %3$s AS value
+                  FROM (SELECT %4$s AS owner_id, %5$s AS pipeline_id, %6$s AS piece,
+                               @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base) AS outcomes,
+                               %7$s AS won_cycles, sum(cd.amount_base) AS closed_amount
+                          FROM (%8$s) cd
+                         GROUP BY 1, 2, 3) g
+                %9$s) l
+         GROUP BY %1$s, l.value, l.piece$sql$,
+        sales_kpi_internal.key_column(dim, 'l'),
+        -- NULL without a win, as in one pass (rollup() of no summary is an empty one)
         CASE WHEN with_cycles
-             THEN $agg$CASE WHEN bool_or(cd.outcome = 'won') THEN
-                      @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))
-                          FILTER (WHERE cd.outcome = 'won') END$agg$
+             THEN 'CASE WHEN bool_or(l.won_cycles IS NOT NULL) THEN @extschema@.rollup(l.won_cycles) END'
              ELSE 'NULL::@extschema@.duration_summary' END,
-        sales_kpi_internal.closed_deal_query(dim))
+        label.value,
+        CASE WHEN dim = 'pipeline' THEN 'NULL::bigint' ELSE 'cd.owner_id' END,
+        CASE WHEN dim = 'pipeline' THEN 'cd.pipeline_id' ELSE 'NULL::bigint' END,
+        sales_kpi_internal.period_column(bounds, 'cd.closed_at'),
+        cycles,
+        sales_kpi_internal.closed_deal_query('company', sales_kpi_internal.moved_since(as_of)),
+        label.joins)
         USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone();
 END;
 $$;
