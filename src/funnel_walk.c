@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * funnel_walk.c
- *	  funnel_reach(as_of, first_id, last_id): how far each deal got through
- *	  its funnel as the stage history stood at as_of, from one ordered pass
- *	  over the history.
+ *	  funnel_deals(as_of, created_from, created_to, first_id, last_id): how
+ *	  far each deal created in a period got through its funnel as the stage
+ *	  history stood at as_of, from one ordered pass over the deals and their
+ *	  history.
  *
  * The funnel KPIs need, per deal, the open-stage rank it reached: the
  * number of open stages of its pipeline when it ever entered a won stage,
@@ -11,16 +12,19 @@
  * stages of a pipeline 1..n by position); and, for the strict funnel, the
  * largest k such that it first entered ranks 1..k in that order (ties in
  * time count as in order), NULL for 0.  Grouping every event by deal in a
- * query hashes the whole history (a million groups at a million deals);
- * here the events come in the order of the index stage_event
- * (opportunity_id, entered_at, stage_event_id) and one deal is kept at a
- * time, in a few integers and one first-entry time per rank.
+ * query hashes the whole history (a million groups at a million deals),
+ * and joining the result back to the deals hashes a million more; here the
+ * deals come in the order of opportunity's covering index and their events
+ * in the order of the index stage_event (opportunity_id, entered_at,
+ * stage_event_id), side by side, and one deal is kept at a time, in a few
+ * integers and one first-entry time per rank.
  *
- * One row per deal with an event entered by as_of, among the deals with
- * opportunity_id between first_id and last_id (null: unbounded), so that a
- * query can read halves of the deals in parallel workers.  The ranks are
- * read once per call from funnel_stage_ranks().  The tests compare the
- * results with the same ranks grouped from each deal's events in SQL.
+ * One row per deal created in the period and by as_of with an event entered
+ * by as_of, among the deals with opportunity_id between first_id and
+ * last_id (null: unbounded), so that a query can read halves of the deals
+ * in parallel workers.  The ranks are read once per call from
+ * funnel_stage_ranks().  The tests compare the results with the same ranks
+ * grouped from each deal's events in SQL.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,15 +32,12 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "funcapi.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "history_read.h"
-
-PG_FUNCTION_INFO_V1(funnel_reach);
-
-#define REACH_OUT_COLS 3
 
 /* a stage as the funnel sees it */
 typedef struct ReachStage
@@ -49,7 +50,6 @@ typedef struct ReachStage
 
 typedef struct ReachState
 {
-	DestReceiver pub;			/* must be first */
 	Tuplestorestate *store;
 	TupleDesc	desc;
 	ReachStage *stages;			/* sorted by stage_id */
@@ -89,7 +89,7 @@ read_stages(ReachState *st)
 							  "  FROM " SALES_KPI_INTERNAL_SCHEMA ".funnel_stage_ranks() r"),
 					 true, 0);
 	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "funnel_reach: reading the stage ranks failed: %s", SPI_result_code_string(rc));
+		elog(ERROR, "funnel_deals: reading the stage ranks failed: %s", SPI_result_code_string(rc));
 	st->nstages = (int) SPI_processed;
 	st->stages = MemoryContextAlloc(cxt, sizeof(ReachStage) * Max(st->nstages, 1));
 	st->max_rank = 0;
@@ -112,29 +112,26 @@ read_stages(ReachState *st)
 	st->entered = MemoryContextAllocZero(cxt, sizeof(bool) * (st->max_rank + 1));
 }
 
-/* write the deal read so far, then forget it */
+/*
+ * The ranks of the deal read so far into values[0..1] (reached, strict),
+ * then forget it.
+ */
 static void
-reach_flush(ReachState *st)
+reach_result(ReachState *st, Datum *values, bool *nulls)
 {
-	Datum		values[REACH_OUT_COLS];
-	bool		nulls[REACH_OUT_COLS];
 	int32		k;
 	int32		strict = 0;
 	bool		broken = false;
 
-	if (!st->have_deal)
-		return;
-	values[0] = Int64GetDatum(st->opp);
-	nulls[0] = false;
 	if (st->ever_won)
 	{
-		values[1] = Int32GetDatum(st->min_open_stages);
-		nulls[1] = false;
+		values[0] = Int32GetDatum(st->min_open_stages);
+		nulls[0] = false;
 	}
 	else
 	{
-		values[1] = Int32GetDatum(st->top_rank);
-		nulls[1] = (st->top_rank == 0);
+		values[0] = Int32GetDatum(st->top_rank);
+		nulls[0] = (st->top_rank == 0);
 	}
 
 	/*
@@ -157,26 +154,18 @@ reach_flush(ReachState *st)
 			broken = true;
 		st->entered[k] = false;
 	}
-	values[2] = Int32GetDatum(strict);
-	nulls[2] = (strict == 0);
-	tuplestore_putvalues(st->store, st->desc, values, nulls);
+	values[1] = Int32GetDatum(strict);
+	nulls[1] = (strict == 0);
 	st->have_deal = false;
 }
 
-/* one event, in index order: (opportunity_id, stage_id, entered_at) */
-static bool
-reach_receive(TupleTableSlot *slot, DestReceiver *self)
+/* one event of the deal opp, in time order */
+static void
+reach_event(ReachState *st, int64 opp, int64 stage_id, TimestampTz at)
 {
-	ReachState *st = (ReachState *) self;
-	int64		opp;
 	ReachStage	key;
 	ReachStage *s;
-	TimestampTz at;
 
-	slot_getallattrs(slot);
-	opp = DatumGetInt64(slot->tts_values[0]);
-	if (st->have_deal && opp != st->opp)
-		reach_flush(st);
 	if (!st->have_deal)
 	{
 		st->opp = opp;
@@ -185,14 +174,13 @@ reach_receive(TupleTableSlot *slot, DestReceiver *self)
 		st->min_open_stages = PG_INT32_MAX;
 		st->top_rank = 0;
 	}
-	key.stage_id = DatumGetInt64(slot->tts_values[1]);
+	key.stage_id = stage_id;
 	s = bsearch(&key, st->stages, st->nstages, sizeof(ReachStage), stage_cmp);
 	if (s == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 				 errmsg("stage event of deal %lld names stage %lld, which does not exist",
-						(long long) opp, (long long) key.stage_id)));
-	at = DatumGetTimestampTz(slot->tts_values[2]);
+						(long long) opp, (long long) stage_id)));
 	st->ever_won |= s->won;
 	st->min_open_stages = Min(st->min_open_stages, s->open_stages);
 	if (s->rank > 0)
@@ -205,40 +193,101 @@ reach_receive(TupleTableSlot *slot, DestReceiver *self)
 			st->first_at[s->rank] = at;
 		}
 	}
-	return true;
 }
 
+/*
+ * The deals created in [created_from, created_to) and by as_of, with an
+ * event by as_of, each with the columns of its row that the funnel partials
+ * read (pipeline, creation, current stage and when it was entered) and its
+ * reached and strict ranks.  The deals (opportunity's covering index) and
+ * their events (stage_event's deal index) are read side by side in deal
+ * order; the events of a deal outside the period are passed over.
+ */
+PG_FUNCTION_INFO_V1(funnel_deals);
+
+#define DEALS_OUT_COLS 7
+
 Datum
-funnel_reach(PG_FUNCTION_ARGS)
+funnel_deals(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ReachState *st;
 	DealRange	range;
+	HistoryCursor co;
+	HistoryCursor ce;
+	CursorRow  *to;
+	CursorRow  *te;
+	TimestampTz created_from;
+	TimestampTz created_to;
 
-	if (PG_ARGISNULL(0))
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument \"as_of\" must not be null")));
+				 errmsg("arguments \"as_of\", \"created_from\" and \"created_to\" must not be null")));
+	created_from = PG_GETARG_TIMESTAMPTZ(1);
+	created_to = PG_GETARG_TIMESTAMPTZ(2);
 
 	InitMaterializedSRF(fcinfo, 0);
 	st = palloc0(sizeof(ReachState));
-	receiver_init(&st->pub, reach_receive);
 	st->store = rsinfo->setResult;
 	st->desc = rsinfo->setDesc;
-	if (st->desc->natts != REACH_OUT_COLS)
-		elog(ERROR, "funnel_reach: unexpected result type");
+	if (st->desc->natts != DEALS_OUT_COLS)
+		elog(ERROR, "funnel_deals: unexpected result type");
 
 	read_stages(st);
-	deal_range_init(&range, fcinfo, 1);
-	history_query("funnel_reach",
-				  psprintf("SELECT e.opportunity_id, e.stage_id, e.entered_at"
-						   "  FROM %s.stage_event e"
-						   " WHERE e.entered_at OPERATOR(pg_catalog.<=) $1"
-						   DEAL_RANGE_COND("e")
-						   " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
-						   SALES_KPI_SCHEMA),
-				  3, deal_range_types, range.values, (DestReceiver *) st, false);
-	reach_flush(st);
+	deal_range_init(&range, fcinfo, 3);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	history_cursor_open(&co, psprintf("SELECT o.opportunity_id, o.pipeline_id, o.created_at, o.stage_id,"
+									  "       o.stage_entered_at"
+									  "  FROM %s.opportunity o"
+									  " WHERE o.created_at OPERATOR(pg_catalog.<=) $1"
+									  DEAL_RANGE_COND("o")
+									  " ORDER BY o.opportunity_id",
+									  SALES_KPI_SCHEMA),
+						&range);
+	history_cursor_open(&ce, psprintf("SELECT e.opportunity_id, e.stage_id, e.entered_at"
+									  "  FROM %s.stage_event e"
+									  " WHERE e.entered_at OPERATOR(pg_catalog.<=) $1"
+									  DEAL_RANGE_COND("e")
+									  " ORDER BY e.opportunity_id, e.entered_at, e.stage_event_id",
+									  SALES_KPI_SCHEMA),
+						&range);
+
+	while ((to = history_cursor_peek(&co)) != NULL)
+	{
+		Datum		values[DEALS_OUT_COLS];
+		bool		nulls[DEALS_OUT_COLS];
+		int64		opp = history_cursor_opp(to);
+		TimestampTz created_at = DatumGetTimestampTz(to->values[2]);
+		bool		wanted = created_at >= created_from && created_at < created_to;
+		int			k;
+
+		CHECK_FOR_INTERRUPTS();
+		/* the deal's columns (all passed by value), before the cursor moves on */
+		for (k = 0; k < 5; k++)
+		{
+			values[k] = to->values[k];
+			nulls[k] = to->nulls[k];
+		}
+		co.i++;
+
+		/* its events; those of deals not read here (created after as_of) are passed over */
+		while ((te = history_cursor_peek(&ce)) != NULL && history_cursor_opp(te) <= opp)
+		{
+			if (wanted && history_cursor_opp(te) == opp)
+				reach_event(st, opp, DatumGetInt64(te->values[1]), DatumGetTimestampTz(te->values[2]));
+			ce.i++;
+		}
+		if (st->have_deal)
+		{
+			reach_result(st, values + 5, nulls + 5);
+			tuplestore_putvalues(st->store, st->desc, values, nulls);
+		}
+	}
+	SPI_cursor_close(co.portal);
+	SPI_cursor_close(ce.portal);
+	SPI_finish();
 
 	return (Datum) 0;
 }

@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(59);
+SELECT plan(61);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -296,7 +296,7 @@ SELECT is((SELECT count(*) FROM case_ c, unnest(ARRAY[false, true]) strict_, spl
 SELECT is((SELECT count(*) FROM (SELECT DISTINCT c.as_of FROM case_ c) c,
                   LATERAL (
                       (SELECT w.opportunity_id, w.reached_rank, w.strict_rank
-                         FROM sales_kpi_internal.funnel_reach(c.as_of) w
+                         FROM sales_kpi_internal.funnel_deals(c.as_of, '-infinity', 'infinity') w
                        EXCEPT ALL
                        SELECT f.opportunity_id, f.reached_rank, f.strict_rank
                          FROM pg_temp.deal_funnel_progress(
@@ -307,25 +307,51 @@ SELECT is((SELECT count(*) FROM (SELECT DISTINCT c.as_of FROM case_ c) c,
                                   (SELECT array_agg(o.opportunity_id) FROM sales_kpi.opportunity o), c.as_of, true) f
                        EXCEPT ALL
                        SELECT w.opportunity_id, w.reached_rank, w.strict_rank
-                         FROM sales_kpi_internal.funnel_reach(c.as_of) w)) x),
-          0::bigint, 'funnel_reach gives each deal the reached and strict ranks of deal_funnel_progress');
+                         FROM sales_kpi_internal.funnel_deals(c.as_of, '-infinity', 'infinity') w)) x),
+          0::bigint, 'funnel_deals gives each deal the reached and strict ranks of deal_funnel_progress');
 
 -- halves of the deal ids add up to the whole
-SELECT is((SELECT count(*) FROM sales_kpi_internal.funnel_reach('2026-10-31', NULL, 2000))
-          + (SELECT count(*) FROM sales_kpi_internal.funnel_reach('2026-10-31', 2001, NULL)),
-          (SELECT count(*) FROM sales_kpi_internal.funnel_reach('2026-10-31')),
-          'funnel_reach over two ranges of deal ids reads each deal once');
+SELECT is((SELECT count(*) FROM sales_kpi_internal.funnel_deals('2026-10-31', '-infinity', 'infinity', NULL, 2000))
+          + (SELECT count(*) FROM sales_kpi_internal.funnel_deals('2026-10-31', '-infinity', 'infinity', 2001, NULL)),
+          (SELECT count(*) FROM sales_kpi_internal.funnel_deals('2026-10-31', '-infinity', 'infinity')),
+          'funnel_deals over two ranges of deal ids reads each deal once');
+
+-- the deals of a creation period, each with its own row's columns: those
+-- created in it (and by as_of) with a stage event by as_of, no other
+SELECT is((SELECT count(*) FROM (VALUES (timestamptz '2026-08-01'), ('2026-10-31')) a(as_of),
+                  LATERAL ((SELECT w.opportunity_id, w.pipeline_id, w.created_at, w.stage_id, w.stage_entered_at
+                              FROM sales_kpi_internal.funnel_deals(a.as_of, '2026-03-01', '2026-09-15', 1500, NULL) w
+                            EXCEPT ALL
+                            SELECT o.opportunity_id, o.pipeline_id, o.created_at, o.stage_id, o.stage_entered_at
+                              FROM sales_kpi.opportunity o
+                             WHERE o.created_at >= '2026-03-01' AND o.created_at < '2026-09-15'
+                               AND o.created_at <= a.as_of AND o.opportunity_id >= 1500
+                               AND EXISTS (SELECT 1 FROM sales_kpi.stage_event e
+                                            WHERE e.opportunity_id = o.opportunity_id AND e.entered_at <= a.as_of))
+                           UNION ALL
+                           (SELECT o.opportunity_id, o.pipeline_id, o.created_at, o.stage_id, o.stage_entered_at
+                              FROM sales_kpi.opportunity o
+                             WHERE o.created_at >= '2026-03-01' AND o.created_at < '2026-09-15'
+                               AND o.created_at <= a.as_of AND o.opportunity_id >= 1500
+                               AND EXISTS (SELECT 1 FROM sales_kpi.stage_event e
+                                            WHERE e.opportunity_id = o.opportunity_id AND e.entered_at <= a.as_of)
+                            EXCEPT ALL
+                            SELECT w.opportunity_id, w.pipeline_id, w.created_at, w.stage_id, w.stage_entered_at
+                              FROM sales_kpi_internal.funnel_deals(a.as_of, '2026-03-01', '2026-09-15', 1500, NULL) w)) x),
+          0::bigint, 'funnel_deals gives the deals of the creation period with an event by as_of, with their rows');
 
 SELECT ok((SELECT bool_and(w.strict_rank >= 2)
-             FROM sales_kpi_internal.funnel_reach('2026-10-31') w
+             FROM sales_kpi_internal.funnel_deals('2026-10-31', '-infinity', 'infinity') w
              JOIN sales_kpi.stage_event e1 ON e1.opportunity_id = w.opportunity_id
              JOIN sales_kpi_internal.funnel_stage_ranks() r1 ON r1.stage_id = e1.stage_id AND r1.rank = 1
              JOIN sales_kpi.stage_event e2 ON e2.opportunity_id = w.opportunity_id
                                           AND e2.entered_at = e1.entered_at AND e2.stage_event_id <> e1.stage_event_id
              JOIN sales_kpi_internal.funnel_stage_ranks() r2 ON r2.stage_id = e2.stage_id AND r2.rank = 2),
           'a deal that entered ranks 1 and 2 in the same instant is strict through rank 2');
-SELECT throws_ok($$SELECT * FROM sales_kpi_internal.funnel_reach(NULL)$$, '22004', NULL,
-                 'funnel_reach refuses a null as_of');
+SELECT throws_ok($$SELECT * FROM sales_kpi_internal.funnel_deals(NULL, '-infinity', 'infinity')$$, '22004', NULL,
+                 'funnel_deals refuses a null as_of');
+SELECT throws_ok($$SELECT * FROM sales_kpi_internal.funnel_deals('2026-10-31', '2026-01-01', NULL)$$, '22004', NULL,
+                 'funnel_deals refuses a null period end');
 SELECT throws_ok($$SELECT * FROM sales_kpi_internal.funnel_partials('{2026-01-01,2026-10-01}', now(), 'company', false, 'fast')$$,
                  '22023', NULL, 'funnel_partials refuses an unknown method');
 

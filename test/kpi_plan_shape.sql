@@ -146,10 +146,11 @@ SELECT ok((SELECT e.estimated NOT BETWEEN e.actual / 10 AND e.actual * 10
 
 -- the walk of the funnel over every deal reads the stage history once
 SELECT is((SELECT count(*) FROM pg_temp.plan_nodes(pg_temp.plan_of(
-                 'SELECT * FROM sales_kpi_internal.funnel_reach($1::timestamptz)', '2026-10-31')) n
+                 'SELECT * FROM sales_kpi_internal.funnel_deals($1::timestamptz, ''-infinity'', ''infinity'')',
+                 '2026-10-31')) n
             WHERE n.node_type = 'Function Scan' AND n.loops = 1), 1::bigint,
-          'funnel_reach runs once for every deal');
-SELECT cmp_ok((SELECT count(*) FROM sales_kpi_internal.funnel_reach('2026-10-31')), '>', 20000::bigint,
+          'funnel_deals runs once for every deal');
+SELECT cmp_ok((SELECT count(*) FROM sales_kpi_internal.funnel_deals('2026-10-31', '-infinity', 'infinity')), '>', 20000::bigint,
               'and gives a row for each deal with a stage event');
 
 SELECT * FROM finish();

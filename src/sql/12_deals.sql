@@ -117,7 +117,7 @@ CREATE TABLE @extschema@.stage_event (
 CREATE UNIQUE INDEX stage_event_external_idx ON @extschema@.stage_event (crm_source, external_id);
 -- a deal's history in order (newest event, previous event, as-of look-ups);
 -- with the stage, so that the passes over every deal's stages in order
--- (funnel_reach) and the as-of look-ups read the index alone
+-- (funnel_deals) and the as-of look-ups read the index alone
 CREATE INDEX stage_event_opportunity_idx
     ON @extschema@.stage_event (opportunity_id, entered_at, stage_event_id) INCLUDE (stage_id);
 -- stage entries over time (conversion and duration by period)
