@@ -3931,6 +3931,48 @@ LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 500000;
 COMMENT ON FUNCTION sales_kpi_internal.funnel_deals(timestamptz, timestamptz, timestamptz, bigint, bigint) IS
     'Internal: per deal created in [created_from, created_to) by as_of with a stage event by as_of (opportunity_id between first_id and last_id): pipeline, creation, current stage and its entry, and the reached and strict ranks, from one ordered pass over the deals and their history.';
 
+-- Internal: a partials query for a breakdown that labels an id (rep and
+-- team label the owner, pipeline the pipeline), as SQL.  The rows of a
+-- pass (the query text rows, with the columns owner_id and pipeline_id,
+-- read as alias r) are summed per id and period (period, over r) by the
+-- select list inner, with no join per row; the names are joined to those
+-- few groups, which are summed again per key, value and period by the
+-- select list outer, over alias l (a team's owners become one row).
+-- Columns: dimension_key, dimension_value, period_start, period_end, then
+-- those of outer.  $4 is the dimension and $5 the bounds, as in every
+-- partials query.
+CREATE FUNCTION sales_kpi_internal.id_partials_sql(dimension text, rows text, period text,
+                                                   inner_aggregates text, outer_aggregates text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    label record;
+BEGIN
+    IF dimension IS NULL OR dimension NOT IN ('rep', 'team', 'pipeline') THEN
+        RAISE EXCEPTION 'argument "dimension" must be rep, team or pipeline, got "%"', dimension
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    label := sales_kpi_internal.dimension_sql(dimension, 'g', 'g.owner_id');
+    RETURN format($sql$
+        SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, l.value), l.value,
+               $5[l.piece], $5[l.piece + 1], %2$s
+          FROM (SELECT g.*, %3$s AS value
+                  FROM (SELECT %4$s AS owner_id, %5$s AS pipeline_id, %6$s AS piece, %7$s
+                          FROM (%8$s) r
+                         GROUP BY 1, 2, 3) g
+                %9$s) l
+         GROUP BY %1$s, l.value, l.piece$sql$,
+        sales_kpi_internal.key_column(dimension, 'l'), outer_aggregates, label.value,
+        CASE WHEN dimension = 'pipeline' THEN 'NULL::bigint' ELSE 'r.owner_id' END,
+        CASE WHEN dimension = 'pipeline' THEN 'r.pipeline_id' ELSE 'NULL::bigint' END,
+        period, inner_aggregates, rows, label.joins);
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.id_partials_sql(text, text, text, text, text) IS
+    'Internal: the SQL of a partials query for rep, team or pipeline: the rows summed per owner or pipeline id and period, the names joined to those groups, summed again per key, value and period.';
+
 -- Internal: whether any deal entered a stage after an instant, that is
 -- whether a pass at that as_of must read the history of deals that moved
 -- since.  The newest entry, not EXISTS: planned for any as_of, EXISTS
@@ -4122,11 +4164,10 @@ DECLARE
     -- the cycles' summary only when asked for (with_cycles): its 8 kB per
     -- group would otherwise steer the planner away from hashing the groups
     cycles text := CASE WHEN with_cycles
-                        THEN $agg$CASE WHEN bool_or(cd.outcome = 'won') THEN
-                                 @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))
-                                     FILTER (WHERE cd.outcome = 'won') END$agg$
+                        THEN $agg$CASE WHEN bool_or(r.outcome = 'won') THEN
+                                 @extschema@.duration_agg(greatest(r.closed_at - r.created_at, interval '0'))
+                                     FILTER (WHERE r.outcome = 'won') END$agg$
                         ELSE 'NULL::@extschema@.duration_summary' END;
-    label record;
 BEGIN
     IF as_of IS NULL OR with_cycles IS NULL THEN
         RAISE EXCEPTION 'arguments "as_of" and "with_cycles" must not be null'
@@ -4135,47 +4176,31 @@ BEGIN
     PERFORM sales_kpi_internal.check_bounds(bounds);
     IF dim NOT IN ('rep', 'team', 'pipeline') THEN
         RETURN QUERY EXECUTE format($sql$
-            SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, cd.dimension_value), cd.dimension_value,
+            SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
                    $5[%2$s], $5[%2$s + 1],
-                   @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base), %3$s, sum(cd.amount_base)
-              FROM (%4$s) cd
-             GROUP BY %1$s, cd.dimension_value, %2$s$sql$,
-            sales_kpi_internal.key_column(dim, 'cd'),
-            sales_kpi_internal.period_column(bounds, 'cd.closed_at'),
+                   @extschema@.winloss_agg(r.outcome = 'won', r.amount_base), %3$s, sum(r.amount_base)
+              FROM (%4$s) r
+             GROUP BY %1$s, r.dimension_value, %2$s$sql$,
+            sales_kpi_internal.key_column(dim, 'r'),
+            sales_kpi_internal.period_column(bounds, 'r.closed_at'),
             cycles,
             sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of)))
             USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone();
         RETURN;
     END IF;
     -- rep, team and pipeline label an id (the owner at the close, the
-    -- pipeline): the pass groups the deals by that id, with no join, and
-    -- the labels are joined to its few groups rather than to every deal
-    -- (a team's owners are then rolled up into one row)
-    label := sales_kpi_internal.dimension_sql(dim, 'g', 'g.owner_id');
-    RETURN QUERY EXECUTE format($sql$
-        SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, l.value), l.value,
-               $5[l.piece], $5[l.piece + 1],
-               @extschema@.rollup(l.outcomes), %2$s, sum(l.closed_amount)
-          FROM (SELECT g.*, %3$s AS value
-                  FROM (SELECT %4$s AS owner_id, %5$s AS pipeline_id, %6$s AS piece,
-                               @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base) AS outcomes,
-                               %7$s AS won_cycles, sum(cd.amount_base) AS closed_amount
-                          FROM (%8$s) cd
-                         GROUP BY 1, 2, 3) g
-                %9$s) l
-         GROUP BY %1$s, l.value, l.piece$sql$,
-        sales_kpi_internal.key_column(dim, 'l'),
-        -- NULL without a win, as in one pass (rollup() of no summary is an empty one)
-        CASE WHEN with_cycles
-             THEN 'CASE WHEN bool_or(l.won_cycles IS NOT NULL) THEN @extschema@.rollup(l.won_cycles) END'
-             ELSE 'NULL::@extschema@.duration_summary' END,
-        label.value,
-        CASE WHEN dim = 'pipeline' THEN 'NULL::bigint' ELSE 'cd.owner_id' END,
-        CASE WHEN dim = 'pipeline' THEN 'cd.pipeline_id' ELSE 'NULL::bigint' END,
-        sales_kpi_internal.period_column(bounds, 'cd.closed_at'),
-        cycles,
-        sales_kpi_internal.closed_deal_query('company', sales_kpi_internal.moved_since(as_of)),
-        label.joins)
+    -- pipeline): grouped by that id, named afterwards (id_partials_sql)
+    RETURN QUERY EXECUTE sales_kpi_internal.id_partials_sql(
+            dim, sales_kpi_internal.closed_deal_query('company', sales_kpi_internal.moved_since(as_of)),
+            sales_kpi_internal.period_column(bounds, 'r.closed_at'),
+            $agg$@extschema@.winloss_agg(r.outcome = 'won', r.amount_base) AS outcomes,
+                 $agg$ || cycles || $agg$ AS won_cycles, sum(r.amount_base) AS closed_amount$agg$,
+            -- NULL without a win, as in one pass (rollup() of no summary is an empty one)
+            '@extschema@.rollup(l.outcomes), '
+            || CASE WHEN with_cycles
+                    THEN 'CASE WHEN bool_or(l.won_cycles IS NOT NULL) THEN @extschema@.rollup(l.won_cycles) END, '
+                    ELSE 'NULL::@extschema@.duration_summary, ' END
+            || 'sum(l.closed_amount)')
         USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone();
 END;
 $$;
@@ -4471,6 +4496,10 @@ SET enable_hashagg = on
 AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
+    -- a deal's age at its close, open deals censored at the instant
+    ages text := $agg$@extschema@.compact(@extschema@.survival_agg(
+                          greatest(coalesce(r.closed_at, $3) - r.created_at, interval '0'), r.outcome))$agg$;
+    still_open text := $agg$count(*) FILTER (WHERE r.outcome = 'open')$agg$;
 BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'argument "at" must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -4484,18 +4513,26 @@ BEGIN
     IF dim IN ('rep', 'team') THEN
         PERFORM pg_catalog.set_config('enable_hashagg', 'off', true);
     END IF;
-    RETURN QUERY EXECUTE format($sql$
-        SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, ds.dimension_value), ds.dimension_value,
-               $5[%2$s], $5[%2$s + 1],
-               @extschema@.compact(@extschema@.survival_agg(greatest(coalesce(ds.closed_at, $3) - ds.created_at,
-                                                                      interval '0'),
-                                                             ds.outcome)),
-               count(*) FILTER (WHERE ds.outcome = 'open')
-          FROM (%3$s) ds
-         GROUP BY %1$s, ds.dimension_value, %2$s$sql$,
-        sales_kpi_internal.key_column(dim, 'ds'),
-        sales_kpi_internal.period_column(bounds, 'ds.created_at'),
-        sales_kpi_internal.deal_state_query(dim))
+    IF dim NOT IN ('rep', 'team', 'pipeline') THEN
+        RETURN QUERY EXECUTE format($sql$
+            SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
+                   $5[%2$s], $5[%2$s + 1], %3$s, %4$s
+              FROM (%5$s) r
+             GROUP BY %1$s, r.dimension_value, %2$s$sql$,
+            sales_kpi_internal.key_column(dim, 'r'),
+            sales_kpi_internal.period_column(bounds, 'r.created_at'),
+            ages, still_open,
+            sales_kpi_internal.deal_state_query(dim))
+            USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
+        RETURN;
+    END IF;
+    -- rep, team and pipeline label an id (the rep credited, the pipeline):
+    -- grouped by that id, named afterwards (id_partials_sql)
+    RETURN QUERY EXECUTE sales_kpi_internal.id_partials_sql(
+            dim, sales_kpi_internal.deal_state_query('company'),
+            sales_kpi_internal.period_column(bounds, 'r.created_at'),
+            ages || ' AS ages, ' || still_open || ' AS still_open',
+            '@extschema@.compact(@extschema@.rollup(l.ages)), sum(l.still_open)::bigint')
         USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
 END;
 $$;

@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(61);
+SELECT plan(63);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -564,6 +564,20 @@ SELECT throws_ok($$SELECT * FROM sales_kpi_internal.open_partials('infinity')$$,
                  '22023', NULL, 'open_partials refuses an infinite instant');
 
 -- bounds are checked
+-- rep, team and pipeline are grouped by id and named afterwards: still one
+-- row per key and period (a team's owners rolled up into one)
+SELECT is((SELECT count(*) FROM split s, unnest(ARRAY['rep', 'team', 'pipeline']) d,
+                  LATERAL (SELECT p.dimension_key, p.period_start
+                             FROM sales_kpi_internal.closed_partials(s.bounds, '2026-10-31', d) p
+                            GROUP BY 1, 2 HAVING count(*) > 1
+                           UNION ALL
+                           SELECT p.dimension_key, p.period_start
+                             FROM sales_kpi_internal.state_partials(s.bounds, '2026-10-31', d) p
+                            GROUP BY 1, 2 HAVING count(*) > 1) x),
+          0::bigint, 'the closed and cohort partials by rep, team and pipeline have one row per key and period');
+SELECT throws_ok($$SELECT sales_kpi_internal.id_partials_sql('source', 'SELECT 1', '1', 'count(*)', 'sum(l.count)')$$,
+                 '22023', 'argument "dimension" must be rep, team or pipeline, got "source"',
+                 'id_partials_sql refuses a breakdown that does not label an id');
 SELECT throws_ok($$SELECT * FROM sales_kpi_internal.closed_partials('{2026-10-01,2026-01-01}', now())$$,
                  '22023', NULL, 'decreasing bounds are refused');
 SELECT throws_ok($$SELECT * FROM sales_kpi_internal.closed_partials('{2026-10-01,2026-10-01}', now())$$,

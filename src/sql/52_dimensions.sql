@@ -87,6 +87,48 @@ $$;
 COMMENT ON FUNCTION sales_kpi_internal.period_column(timestamptz[], text) IS
     'Internal: the period of a row in a partials query over the bounds $5, as SQL: width_bucket of the instant, or 1 for one period.';
 
+-- Internal: a partials query for a breakdown that labels an id (rep and
+-- team label the owner, pipeline the pipeline), as SQL.  The rows of a
+-- pass (the query text rows, with the columns owner_id and pipeline_id,
+-- read as alias r) are summed per id and period (period, over r) by the
+-- select list inner, with no join per row; the names are joined to those
+-- few groups, which are summed again per key, value and period by the
+-- select list outer, over alias l (a team's owners become one row).
+-- Columns: dimension_key, dimension_value, period_start, period_end, then
+-- those of outer.  $4 is the dimension and $5 the bounds, as in every
+-- partials query.
+CREATE FUNCTION sales_kpi_internal.id_partials_sql(dimension text, rows text, period text,
+                                                   inner_aggregates text, outer_aggregates text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    label record;
+BEGIN
+    IF dimension IS NULL OR dimension NOT IN ('rep', 'team', 'pipeline') THEN
+        RAISE EXCEPTION 'argument "dimension" must be rep, team or pipeline, got "%"', dimension
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    label := sales_kpi_internal.dimension_sql(dimension, 'g', 'g.owner_id');
+    RETURN format($sql$
+        SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, l.value), l.value,
+               $5[l.piece], $5[l.piece + 1], %2$s
+          FROM (SELECT g.*, %3$s AS value
+                  FROM (SELECT %4$s AS owner_id, %5$s AS pipeline_id, %6$s AS piece, %7$s
+                          FROM (%8$s) r
+                         GROUP BY 1, 2, 3) g
+                %9$s) l
+         GROUP BY %1$s, l.value, l.piece$sql$,
+        sales_kpi_internal.key_column(dimension, 'l'), outer_aggregates, label.value,
+        CASE WHEN dimension = 'pipeline' THEN 'NULL::bigint' ELSE 'r.owner_id' END,
+        CASE WHEN dimension = 'pipeline' THEN 'r.pipeline_id' ELSE 'NULL::bigint' END,
+        period, inner_aggregates, rows, label.joins);
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.id_partials_sql(text, text, text, text, text) IS
+    'Internal: the SQL of a partials query for rep, team or pipeline: the rows summed per owner or pipeline id and period, the names joined to those groups, summed again per key, value and period.';
+
 CREATE VIEW @extschema@.deal_dimensions WITH (security_invoker = true) AS
 SELECT o.opportunity_id,
        p.name AS pipeline,

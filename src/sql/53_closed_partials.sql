@@ -306,11 +306,10 @@ DECLARE
     -- the cycles' summary only when asked for (with_cycles): its 8 kB per
     -- group would otherwise steer the planner away from hashing the groups
     cycles text := CASE WHEN with_cycles
-                        THEN $agg$CASE WHEN bool_or(cd.outcome = 'won') THEN
-                                 @extschema@.duration_agg(greatest(cd.closed_at - cd.created_at, interval '0'))
-                                     FILTER (WHERE cd.outcome = 'won') END$agg$
+                        THEN $agg$CASE WHEN bool_or(r.outcome = 'won') THEN
+                                 @extschema@.duration_agg(greatest(r.closed_at - r.created_at, interval '0'))
+                                     FILTER (WHERE r.outcome = 'won') END$agg$
                         ELSE 'NULL::@extschema@.duration_summary' END;
-    label record;
 BEGIN
     IF as_of IS NULL OR with_cycles IS NULL THEN
         RAISE EXCEPTION 'arguments "as_of" and "with_cycles" must not be null'
@@ -319,47 +318,31 @@ BEGIN
     PERFORM sales_kpi_internal.check_bounds(bounds);
     IF dim NOT IN ('rep', 'team', 'pipeline') THEN
         RETURN QUERY EXECUTE format($sql$
-            SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, cd.dimension_value), cd.dimension_value,
+            SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
                    $5[%2$s], $5[%2$s + 1],
-                   @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base), %3$s, sum(cd.amount_base)
-              FROM (%4$s) cd
-             GROUP BY %1$s, cd.dimension_value, %2$s$sql$,
-            sales_kpi_internal.key_column(dim, 'cd'),
-            sales_kpi_internal.period_column(bounds, 'cd.closed_at'),
+                   @extschema@.winloss_agg(r.outcome = 'won', r.amount_base), %3$s, sum(r.amount_base)
+              FROM (%4$s) r
+             GROUP BY %1$s, r.dimension_value, %2$s$sql$,
+            sales_kpi_internal.key_column(dim, 'r'),
+            sales_kpi_internal.period_column(bounds, 'r.closed_at'),
             cycles,
             sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of)))
             USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone();
         RETURN;
     END IF;
     -- rep, team and pipeline label an id (the owner at the close, the
-    -- pipeline): the pass groups the deals by that id, with no join, and
-    -- the labels are joined to its few groups rather than to every deal
-    -- (a team's owners are then rolled up into one row)
-    label := sales_kpi_internal.dimension_sql(dim, 'g', 'g.owner_id');
-    RETURN QUERY EXECUTE format($sql$
-        SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, l.value), l.value,
-               $5[l.piece], $5[l.piece + 1],
-               @extschema@.rollup(l.outcomes), %2$s, sum(l.closed_amount)
-          FROM (SELECT g.*, %3$s AS value
-                  FROM (SELECT %4$s AS owner_id, %5$s AS pipeline_id, %6$s AS piece,
-                               @extschema@.winloss_agg(cd.outcome = 'won', cd.amount_base) AS outcomes,
-                               %7$s AS won_cycles, sum(cd.amount_base) AS closed_amount
-                          FROM (%8$s) cd
-                         GROUP BY 1, 2, 3) g
-                %9$s) l
-         GROUP BY %1$s, l.value, l.piece$sql$,
-        sales_kpi_internal.key_column(dim, 'l'),
-        -- NULL without a win, as in one pass (rollup() of no summary is an empty one)
-        CASE WHEN with_cycles
-             THEN 'CASE WHEN bool_or(l.won_cycles IS NOT NULL) THEN @extschema@.rollup(l.won_cycles) END'
-             ELSE 'NULL::@extschema@.duration_summary' END,
-        label.value,
-        CASE WHEN dim = 'pipeline' THEN 'NULL::bigint' ELSE 'cd.owner_id' END,
-        CASE WHEN dim = 'pipeline' THEN 'cd.pipeline_id' ELSE 'NULL::bigint' END,
-        sales_kpi_internal.period_column(bounds, 'cd.closed_at'),
-        cycles,
-        sales_kpi_internal.closed_deal_query('company', sales_kpi_internal.moved_since(as_of)),
-        label.joins)
+    -- pipeline): grouped by that id, named afterwards (id_partials_sql)
+    RETURN QUERY EXECUTE sales_kpi_internal.id_partials_sql(
+            dim, sales_kpi_internal.closed_deal_query('company', sales_kpi_internal.moved_since(as_of)),
+            sales_kpi_internal.period_column(bounds, 'r.closed_at'),
+            $agg$@extschema@.winloss_agg(r.outcome = 'won', r.amount_base) AS outcomes,
+                 $agg$ || cycles || $agg$ AS won_cycles, sum(r.amount_base) AS closed_amount$agg$,
+            -- NULL without a win, as in one pass (rollup() of no summary is an empty one)
+            '@extschema@.rollup(l.outcomes), '
+            || CASE WHEN with_cycles
+                    THEN 'CASE WHEN bool_or(l.won_cycles IS NOT NULL) THEN @extschema@.rollup(l.won_cycles) END, '
+                    ELSE 'NULL::@extschema@.duration_summary, ' END
+            || 'sum(l.closed_amount)')
         USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone();
 END;
 $$;
