@@ -32,8 +32,8 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "miscadmin.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -56,7 +56,6 @@ typedef struct ReachState
 	int			nstages;
 	int32		max_rank;		/* the highest rank of any stage */
 	/* the deal being read */
-	int64		opp;
 	bool		have_deal;
 	bool		ever_won;
 	int32		min_open_stages;
@@ -159,28 +158,29 @@ reach_result(ReachState *st, Datum *values, bool *nulls)
 	st->have_deal = false;
 }
 
-/* one event of the deal opp, in time order */
+/*
+ * One event of the deal, in time order.  An event whose stage the caller
+ * cannot see (row security on stage) is passed over, as the grouping way
+ * of funnel_partials, which joins the events to the visible stages, leaves
+ * it out; a deal with no other event gives no row.
+ */
 static void
-reach_event(ReachState *st, int64 opp, int64 stage_id, TimestampTz at)
+reach_event(ReachState *st, int64 stage_id, TimestampTz at)
 {
 	ReachStage	key;
 	ReachStage *s;
 
+	key.stage_id = stage_id;
+	s = bsearch(&key, st->stages, st->nstages, sizeof(ReachStage), stage_cmp);
+	if (s == NULL)
+		return;
 	if (!st->have_deal)
 	{
-		st->opp = opp;
 		st->have_deal = true;
 		st->ever_won = false;
 		st->min_open_stages = PG_INT32_MAX;
 		st->top_rank = 0;
 	}
-	key.stage_id = stage_id;
-	s = bsearch(&key, st->stages, st->nstages, sizeof(ReachStage), stage_cmp);
-	if (s == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-				 errmsg("stage event of deal %lld names stage %lld, which does not exist",
-						(long long) opp, (long long) stage_id)));
 	st->ever_won |= s->won;
 	st->min_open_stages = Min(st->min_open_stages, s->open_stages);
 	if (s->rank > 0)
@@ -206,6 +206,11 @@ reach_event(ReachState *st, int64 opp, int64 stage_id, TimestampTz at)
 PG_FUNCTION_INFO_V1(funnel_deals);
 
 #define DEALS_OUT_COLS 7
+/* the deal's own columns, first in the cursor and in the result */
+#define DEALS_ROW_COLS 5
+
+StaticAssertDecl(DEALS_ROW_COLS <= HISTORY_MAXCOLS && DEALS_ROW_COLS + 2 == DEALS_OUT_COLS,
+				 "funnel_deals: the deal's columns and the two ranks make the result");
 
 Datum
 funnel_deals(PG_FUNCTION_ARGS)
@@ -264,8 +269,12 @@ funnel_deals(PG_FUNCTION_ARGS)
 		int			k;
 
 		CHECK_FOR_INTERRUPTS();
-		/* the deal's columns (all passed by value), before the cursor moves on */
-		for (k = 0; k < 5; k++)
+		/*
+		 * The deal's columns, before the cursor moves on (by value on 64-bit
+		 * builds; by reference they stay valid until the next batch is read,
+		 * after this deal's row is stored)
+		 */
+		for (k = 0; k < DEALS_ROW_COLS; k++)
 		{
 			values[k] = to->values[k];
 			nulls[k] = to->nulls[k];
@@ -276,12 +285,12 @@ funnel_deals(PG_FUNCTION_ARGS)
 		while ((te = history_cursor_peek(&ce)) != NULL && history_cursor_opp(te) <= opp)
 		{
 			if (wanted && history_cursor_opp(te) == opp)
-				reach_event(st, opp, DatumGetInt64(te->values[1]), DatumGetTimestampTz(te->values[2]));
+				reach_event(st, DatumGetInt64(te->values[1]), DatumGetTimestampTz(te->values[2]));
 			ce.i++;
 		}
 		if (st->have_deal)
 		{
-			reach_result(st, values + 5, nulls + 5);
+			reach_result(st, values + DEALS_ROW_COLS, nulls + DEALS_ROW_COLS);
 			tuplestore_putvalues(st->store, st->desc, values, nulls);
 		}
 	}

@@ -112,20 +112,29 @@ COMMENT ON FUNCTION sales_kpi_internal.closed_dimension(text) IS
 
 -- Internal: whether any deal entered a stage after an instant, that is
 -- whether a pass at that as_of must read the history of deals that moved
--- since.  The newest entry, not EXISTS: planned for any as_of, EXISTS
--- scans the table from its oldest events; max() reads the end of
--- stage_event's entered_at index (by an index scan, which the passes that
--- call it turn off for themselves).
+-- since.  Planned with the instant itself (EXECUTE), it reads the entered_at
+-- index from as_of on only (by an index scan, which the passes that call it
+-- turn off for themselves): under row security too, it reads no more than
+-- the part of the pass it decides on.  NULL: true.
 CREATE FUNCTION sales_kpi_internal.moved_since(as_of timestamptz)
 RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 SET enable_indexscan = on
 AS $$
-    SELECT coalesce(max(e.entered_at) > as_of, false) FROM @extschema@.stage_event e
+DECLARE
+    moved boolean;
+BEGIN
+    IF as_of IS NULL THEN
+        RETURN true;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM @extschema@.stage_event e WHERE e.entered_at OPERATOR(pg_catalog.>) $1)'
+        INTO moved USING as_of;
+    RETURN moved;
+END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.moved_since(timestamptz) IS
-    'Internal: true when a stage event was entered after as_of (a pass at as_of must then read the history of the deals that moved since).';
+    'Internal: true when a stage event was entered after as_of, or as_of is null (a pass at as_of must then read the history of the deals that moved since).';
 
 -- Deals closed in [$1, $2) as they stood at $3, each with its breakdown
 -- key and value for the dimension (checked by the caller, and passed as $4
@@ -149,7 +158,7 @@ COMMENT ON FUNCTION sales_kpi_internal.moved_since(timestamptz) IS
 -- closed_partials (summed up in the same query, in parallel workers when
 -- the range is big enough): each run is planned with its actual dates, and
 -- the text holds only the joins its dimension needs (dimension_sql).
--- Without moved, the text leaves out the deals that moved after as_of: the
+-- With moved false, the text leaves out the deals that moved after as_of: the
 -- caller has found that none did (moved_since()), which is the common case
 -- of as_of = now, and spares planning and starting that part.
 CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text, moved boolean DEFAULT true)
@@ -200,7 +209,7 @@ SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.cre
        l.value AS dimension_value
   FROM labelled l
 $sql$,
-        CASE WHEN moved THEN $moved$    UNION ALL
+        CASE WHEN moved IS NOT FALSE THEN $moved$    UNION ALL
     -- closed at as_of, but moved since (reopened, or closed again later):
     -- the newest event not after as_of.  Only a deal with a close in the
     -- period can have closed there as of as_of: at a past as_of most deals

@@ -118,12 +118,17 @@ BEGIN
     -- quarter's 100,000 deals in 0.2 s walked, 0.67 s grouped)
     walk := coalesce(method = 'walk',
                      born_deals > 0
-                     AND ((dim IN ('company', 'pipeline') AND last_id - first_id < 4 * born_deals)
+                     AND ((dim IN ('company', 'pipeline') AND last_id::numeric - first_id < 4 * born_deals)
                           OR (all_deals > 0 AND born_deals > 0.25 * all_deals)));
     IF born_deals = 0 THEN
         RETURN;                 -- no deals
     END IF;
-    mid := first_id + (last_id - first_id) / 2;
+    -- halves [first_id, mid] and [mid + 1, last_id] (no overflow at the ends
+    -- of bigint; one piece when the span is a single id)
+    mid := first_id / 2 + last_id / 2;
+    IF mid >= last_id THEN
+        mid := NULL;
+    END IF;
     -- one query text per way and mode, run by EXECUTE so that each run is
     -- planned with its dates and dimension ($1 .. $8 below).  Only the
     -- strict mode of the grouping way has the materialized prefix CTE,
@@ -144,9 +149,9 @@ BEGIN
      GROUP BY rd.pipeline_id, rd.owner_id, rd.value, rd.piece$sql$,
         CASE WHEN walk THEN format($walk$walked AS (
         -- the deals created in the periods with their ranks, in two halves
-        SELECT w.* FROM sales_kpi_internal.funnel_deals($3, $1, $2, $7, $6) w
+        SELECT w.* FROM sales_kpi_internal.funnel_deals($3, $1, $2, $7, coalesce($6, $8)) w
         UNION ALL
-        SELECT w.* FROM sales_kpi_internal.funnel_deals($3, $1, $2, $6 + 1, $8) w
+        SELECT w.* FROM sales_kpi_internal.funnel_deals($3, $1, $2, $6 + 1, $8) w WHERE $6 IS NOT NULL
     ), born AS (
         SELECT w.opportunity_id, w.created_at, w.pipeline_id, w.reached_rank, w.strict_rank,
                %s,
