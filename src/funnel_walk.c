@@ -279,14 +279,14 @@ funnel_deals(PG_FUNCTION_ARGS)
 			values[k] = to->values[k];
 			nulls[k] = to->nulls[k];
 		}
-		co.i++;
+		history_cursor_next(&co);
 
 		/* its events; those of deals not read here (created after as_of) are passed over */
 		while ((te = history_cursor_peek(&ce)) != NULL && history_cursor_opp(te) <= opp)
 		{
 			if (wanted && history_cursor_opp(te) == opp)
 				reach_event(st, DatumGetInt64(te->values[1]), DatumGetTimestampTz(te->values[2]));
-			ce.i++;
+			history_cursor_next(&ce);
 		}
 		if (st->have_deal)
 		{

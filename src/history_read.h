@@ -68,6 +68,13 @@ typedef struct HistoryCursor
 extern void history_cursor_open(HistoryCursor *c, const char *query, DealRange *range);
 extern CursorRow *history_cursor_peek(HistoryCursor *c);
 
+/* past the row history_cursor_peek() gave (its values stay valid until the next peek) */
+static inline void
+history_cursor_next(HistoryCursor *c)
+{
+	c->i++;
+}
+
 /* the deal of a cursor row: its first column */
 static inline int64
 history_cursor_opp(CursorRow *row)

@@ -243,7 +243,7 @@ gate_read(GateState *st, HistoryCursor *ce, HistoryCursor *cm)
 			e->at = DatumGetTimestampTz(te->values[3]);
 			e->rep_null = te->nulls[4];
 			e->rep = e->rep_null ? 0 : DatumGetInt64(te->values[4]);
-			ce->i++;
+			history_cursor_next(ce);
 			te = history_cursor_peek(ce);
 		}
 		while (tm != NULL && history_cursor_opp(tm) == opp)
@@ -258,7 +258,7 @@ gate_read(GateState *st, HistoryCursor *ce, HistoryCursor *cm)
 			g = &st->done[st->ndone++];
 			g->milestone = DatumGetInt64(tm->values[1]);
 			g->at = DatumGetTimestampTz(tm->values[2]);
-			cm->i++;
+			history_cursor_next(cm);
 			tm = history_cursor_peek(cm);
 		}
 		gate_flush(st);

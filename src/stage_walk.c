@@ -563,7 +563,7 @@ stage_history_check(PG_FUNCTION_ARGS)
 			else
 				walk_add(st, DatumGetInt64(v[1]), DatumGetInt64(v[2]), DatumGetTimestampTz(v[3]),
 						 n[4], n[4] ? 0 : DatumGetInt64(v[4]), n[5], v[5]);
-			ce.i++;
+			history_cursor_next(&ce);
 		}
 
 		/* the deal's own row, if it was created by as_of */
@@ -576,10 +576,10 @@ stage_history_check(PG_FUNCTION_ARGS)
 					have_snap = true;
 					snap_at = DatumGetTimestampTz(th->values[1]);
 				}
-				ch.i++;
+				history_cursor_next(&ch);
 			}
 			history_deal_row(st, to, moved, have_snap, snap_at, terminal, nterminal);
-			co.i++;
+			history_cursor_next(&co);
 		}
 		walk_flush(st);
 	}
