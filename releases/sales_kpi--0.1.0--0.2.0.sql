@@ -3931,18 +3931,32 @@ LANGUAGE C STABLE PARALLEL SAFE COST 10000000 ROWS 500000;
 COMMENT ON FUNCTION sales_kpi_internal.funnel_deals(timestamptz, timestamptz, timestamptz, bigint, bigint) IS
     'Internal: per deal created in [created_from, created_to) by as_of with a stage event by as_of (opportunity_id between first_id and last_id): pipeline, creation, current stage and its entry, and the reached and strict ranks, from one ordered pass over the deals and their history.';
 
--- Internal: a partials query for a breakdown that labels an id (rep and
--- team label the owner, pipeline the pipeline), as SQL.  The rows of a
--- pass (the query text rows, with the columns owner_id and pipeline_id,
--- read as alias r) are summed per id and period (period, over r) by the
--- select list inner, with no join per row; the names are joined to those
--- few groups, which are summed again per key, value and period by the
--- select list outer, over alias l (a team's owners become one row).
+-- Internal: the breakdown a pass's rows carry for a partials query of a
+-- dimension: none ('company') for those that label an id (rep and team the
+-- owner, pipeline the pipeline), which partials_sql() names after grouping;
+-- the dimension itself otherwise.
+CREATE FUNCTION sales_kpi_internal.row_dimension(dimension text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN dimension IN ('rep', 'team', 'pipeline') THEN 'company' ELSE dimension END
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.row_dimension(text) IS
+    'Internal: the breakdown the rows of a partials pass carry: company for rep, team and pipeline (named after grouping by id), the dimension otherwise.';
+
+-- Internal: a partials query, as SQL.  The rows of a pass (the query text
+-- rows, of the breakdown row_dimension(dimension), read as alias r) are
+-- summed per key, value and period (period, over r) by the select list
+-- aggregates.  For rep, team and pipeline, which label an id, they are
+-- summed per id and period, with no join per row; the names are joined to
+-- those few groups, which are summed again per key, value and period by
+-- the select list rollups, over alias l (a team's owners become one row).
 -- Columns: dimension_key, dimension_value, period_start, period_end, then
--- those of outer.  $4 is the dimension and $5 the bounds, as in every
+-- the summaries.  $4 is the dimension and $5 the bounds, as in every
 -- partials query.
-CREATE FUNCTION sales_kpi_internal.id_partials_sql(dimension text, rows text, period text,
-                                                   inner_aggregates text, outer_aggregates text)
+CREATE FUNCTION sales_kpi_internal.partials_sql(dimension text, rows text, period text,
+                                                aggregates text, rollups text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -3950,9 +3964,16 @@ AS $$
 DECLARE
     label record;
 BEGIN
-    IF dimension IS NULL OR dimension NOT IN ('rep', 'team', 'pipeline') THEN
-        RAISE EXCEPTION 'argument "dimension" must be rep, team or pipeline, got "%"', dimension
-            USING ERRCODE = 'invalid_parameter_value';
+    IF dimension IS NULL THEN
+        RAISE EXCEPTION 'argument "dimension" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF sales_kpi_internal.row_dimension(dimension) = dimension THEN
+        RETURN format($sql$
+            SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
+                   $5[%2$s], $5[%2$s + 1], %3$s
+              FROM (%4$s) r
+             GROUP BY %1$s, r.dimension_value, %2$s$sql$,
+            sales_kpi_internal.key_column(dimension, 'r'), period, aggregates, rows);
     END IF;
     label := sales_kpi_internal.dimension_sql(dimension, 'g', 'g.owner_id');
     RETURN format($sql$
@@ -3964,14 +3985,14 @@ BEGIN
                          GROUP BY 1, 2, 3) g
                 %9$s) l
          GROUP BY %1$s, l.value, l.piece$sql$,
-        sales_kpi_internal.key_column(dimension, 'l'), outer_aggregates, label.value,
+        sales_kpi_internal.key_column(dimension, 'l'), rollups, label.value,
         CASE WHEN dimension = 'pipeline' THEN 'NULL::bigint' ELSE 'r.owner_id' END,
         CASE WHEN dimension = 'pipeline' THEN 'r.pipeline_id' ELSE 'NULL::bigint' END,
-        period, inner_aggregates, rows, label.joins);
+        period, aggregates, rows, label.joins);
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.id_partials_sql(text, text, text, text, text) IS
-    'Internal: the SQL of a partials query for rep, team or pipeline: the rows summed per owner or pipeline id and period, the names joined to those groups, summed again per key, value and period.';
+COMMENT ON FUNCTION sales_kpi_internal.partials_sql(text, text, text, text, text) IS
+    'Internal: the SQL of a partials query: the rows summed per key, value and period; for rep, team and pipeline per owner or pipeline id and period, the names joined to those groups, summed again.';
 
 -- Internal: whether any deal entered a stage after an instant, that is
 -- whether a pass at that as_of must read the history of deals that moved
@@ -4102,7 +4123,7 @@ $moved$ ELSE '' END,
                                      'c', 'c.owner_id') d
 $query$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean) IS
-    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); without moved, for when no deal moved after as_of.';
+    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); with moved false, for when no deal moved after as_of.';
 
 -- JIT compilation would cost more than these queries run.  The range is
 -- read with a bitmap scan: deals close in another order than they were
@@ -4183,24 +4204,12 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM sales_kpi_internal.check_bounds(bounds);
-    IF dim NOT IN ('rep', 'team', 'pipeline') THEN
-        RETURN QUERY EXECUTE format($sql$
-            SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
-                   $5[%2$s], $5[%2$s + 1],
-                   @extschema@.winloss_agg(r.outcome = 'won', r.amount_base), %3$s, sum(r.amount_base)
-              FROM (%4$s) r
-             GROUP BY %1$s, r.dimension_value, %2$s$sql$,
-            sales_kpi_internal.key_column(dim, 'r'),
-            sales_kpi_internal.period_column(bounds, 'r.closed_at'),
-            cycles,
-            sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of)))
-            USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone();
-        RETURN;
-    END IF;
-    -- rep, team and pipeline label an id (the owner at the close, the
-    -- pipeline): grouped by that id, named afterwards (id_partials_sql)
-    RETURN QUERY EXECUTE sales_kpi_internal.id_partials_sql(
-            dim, sales_kpi_internal.closed_deal_query('company', sales_kpi_internal.moved_since(as_of)),
+    -- rep, team and pipeline are grouped by the owner at the close or the
+    -- pipeline, and named afterwards (partials_sql)
+    RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
+            dim,
+            sales_kpi_internal.closed_deal_query(sales_kpi_internal.row_dimension(dim),
+                                                 sales_kpi_internal.moved_since(as_of)),
             sales_kpi_internal.period_column(bounds, 'r.closed_at'),
             $agg$@extschema@.winloss_agg(r.outcome = 'won', r.amount_base) AS outcomes,
                  $agg$ || cycles || $agg$ AS won_cycles, sum(r.amount_base) AS closed_amount$agg$,
@@ -4510,10 +4519,6 @@ SET enable_hashagg = on
 AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
-    -- a deal's age at its close, open deals censored at the instant
-    ages text := $agg$@extschema@.compact(@extschema@.survival_agg(
-                          greatest(coalesce(r.closed_at, $3) - r.created_at, interval '0'), r.outcome))$agg$;
-    still_open text := $agg$count(*) FILTER (WHERE r.outcome = 'open')$agg$;
 BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'argument "at" must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -4527,25 +4532,14 @@ BEGIN
     IF dim IN ('rep', 'team') THEN
         PERFORM pg_catalog.set_config('enable_hashagg', 'off', true);
     END IF;
-    IF dim NOT IN ('rep', 'team', 'pipeline') THEN
-        RETURN QUERY EXECUTE format($sql$
-            SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
-                   $5[%2$s], $5[%2$s + 1], %3$s, %4$s
-              FROM (%5$s) r
-             GROUP BY %1$s, r.dimension_value, %2$s$sql$,
-            sales_kpi_internal.key_column(dim, 'r'),
+    -- rep, team and pipeline are grouped by the rep credited or the pipeline,
+    -- and named afterwards (partials_sql)
+    RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
+            dim, sales_kpi_internal.deal_state_query(sales_kpi_internal.row_dimension(dim)),
             sales_kpi_internal.period_column(bounds, 'r.created_at'),
-            ages, still_open,
-            sales_kpi_internal.deal_state_query(dim))
-            USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
-        RETURN;
-    END IF;
-    -- rep, team and pipeline label an id (the rep credited, the pipeline):
-    -- grouped by that id, named afterwards (id_partials_sql)
-    RETURN QUERY EXECUTE sales_kpi_internal.id_partials_sql(
-            dim, sales_kpi_internal.deal_state_query('company'),
-            sales_kpi_internal.period_column(bounds, 'r.created_at'),
-            ages || ' AS ages, ' || still_open || ' AS still_open',
+            $agg$@extschema@.compact(@extschema@.survival_agg(
+                     greatest(coalesce(r.closed_at, $3) - r.created_at, interval '0'), r.outcome)) AS ages,
+                 count(*) FILTER (WHERE r.outcome = 'open') AS still_open$agg$,
             '@extschema@.compact(@extschema@.rollup(l.ages)), sum(l.still_open)::bigint')
         USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
 END;

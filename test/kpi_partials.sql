@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(66);
+SELECT plan(67);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -576,9 +576,13 @@ SELECT is((SELECT count(*) FROM split s, unnest(ARRAY['rep', 'team', 'pipeline']
                              FROM sales_kpi_internal.state_partials(s.bounds, '2026-10-31', d) p
                             GROUP BY 1, 2 HAVING count(*) > 1) x),
           0::bigint, 'the closed and cohort partials by rep, team and pipeline have one row per key and period');
-SELECT throws_ok($$SELECT sales_kpi_internal.id_partials_sql('source', 'SELECT 1', '1', 'count(*)', 'sum(l.count)')$$,
-                 '22023', 'argument "dimension" must be rep, team or pipeline, got "source"',
-                 'id_partials_sql refuses a breakdown that does not label an id');
+SELECT throws_ok($$SELECT sales_kpi_internal.partials_sql(NULL, 'SELECT 1', '1', 'count(*)', 'sum(l.count)')$$,
+                 '22004', 'argument "dimension" must not be null',
+                 'partials_sql refuses a null dimension');
+SELECT is(ARRAY(SELECT sales_kpi_internal.row_dimension(d)
+                  FROM unnest(ARRAY['rep', 'team', 'pipeline', 'company', 'source', 'deal_size_band']) d),
+          ARRAY['company', 'company', 'company', 'company', 'source', 'deal_size_band'],
+          'the rows of rep, team and pipeline carry no breakdown: they are named after grouping by id');
 SELECT throws_ok($$SELECT * FROM sales_kpi_internal.closed_partials('{2026-10-01,2026-01-01}', now())$$,
                  '22023', NULL, 'decreasing bounds are refused');
 SELECT throws_ok($$SELECT * FROM sales_kpi_internal.closed_partials('{2026-10-01,2026-10-01}', now())$$,

@@ -87,18 +87,32 @@ $$;
 COMMENT ON FUNCTION sales_kpi_internal.period_column(timestamptz[], text) IS
     'Internal: the period of a row in a partials query over the bounds $5, as SQL: width_bucket of the instant, or 1 for one period.';
 
--- Internal: a partials query for a breakdown that labels an id (rep and
--- team label the owner, pipeline the pipeline), as SQL.  The rows of a
--- pass (the query text rows, with the columns owner_id and pipeline_id,
--- read as alias r) are summed per id and period (period, over r) by the
--- select list inner, with no join per row; the names are joined to those
--- few groups, which are summed again per key, value and period by the
--- select list outer, over alias l (a team's owners become one row).
+-- Internal: the breakdown a pass's rows carry for a partials query of a
+-- dimension: none ('company') for those that label an id (rep and team the
+-- owner, pipeline the pipeline), which partials_sql() names after grouping;
+-- the dimension itself otherwise.
+CREATE FUNCTION sales_kpi_internal.row_dimension(dimension text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN dimension IN ('rep', 'team', 'pipeline') THEN 'company' ELSE dimension END
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.row_dimension(text) IS
+    'Internal: the breakdown the rows of a partials pass carry: company for rep, team and pipeline (named after grouping by id), the dimension otherwise.';
+
+-- Internal: a partials query, as SQL.  The rows of a pass (the query text
+-- rows, of the breakdown row_dimension(dimension), read as alias r) are
+-- summed per key, value and period (period, over r) by the select list
+-- aggregates.  For rep, team and pipeline, which label an id, they are
+-- summed per id and period, with no join per row; the names are joined to
+-- those few groups, which are summed again per key, value and period by
+-- the select list rollups, over alias l (a team's owners become one row).
 -- Columns: dimension_key, dimension_value, period_start, period_end, then
--- those of outer.  $4 is the dimension and $5 the bounds, as in every
+-- the summaries.  $4 is the dimension and $5 the bounds, as in every
 -- partials query.
-CREATE FUNCTION sales_kpi_internal.id_partials_sql(dimension text, rows text, period text,
-                                                   inner_aggregates text, outer_aggregates text)
+CREATE FUNCTION sales_kpi_internal.partials_sql(dimension text, rows text, period text,
+                                                aggregates text, rollups text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -106,9 +120,16 @@ AS $$
 DECLARE
     label record;
 BEGIN
-    IF dimension IS NULL OR dimension NOT IN ('rep', 'team', 'pipeline') THEN
-        RAISE EXCEPTION 'argument "dimension" must be rep, team or pipeline, got "%"', dimension
-            USING ERRCODE = 'invalid_parameter_value';
+    IF dimension IS NULL THEN
+        RAISE EXCEPTION 'argument "dimension" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF sales_kpi_internal.row_dimension(dimension) = dimension THEN
+        RETURN format($sql$
+            SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
+                   $5[%2$s], $5[%2$s + 1], %3$s
+              FROM (%4$s) r
+             GROUP BY %1$s, r.dimension_value, %2$s$sql$,
+            sales_kpi_internal.key_column(dimension, 'r'), period, aggregates, rows);
     END IF;
     label := sales_kpi_internal.dimension_sql(dimension, 'g', 'g.owner_id');
     RETURN format($sql$
@@ -120,14 +141,14 @@ BEGIN
                          GROUP BY 1, 2, 3) g
                 %9$s) l
          GROUP BY %1$s, l.value, l.piece$sql$,
-        sales_kpi_internal.key_column(dimension, 'l'), outer_aggregates, label.value,
+        sales_kpi_internal.key_column(dimension, 'l'), rollups, label.value,
         CASE WHEN dimension = 'pipeline' THEN 'NULL::bigint' ELSE 'r.owner_id' END,
         CASE WHEN dimension = 'pipeline' THEN 'r.pipeline_id' ELSE 'NULL::bigint' END,
-        period, inner_aggregates, rows, label.joins);
+        period, aggregates, rows, label.joins);
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.id_partials_sql(text, text, text, text, text) IS
-    'Internal: the SQL of a partials query for rep, team or pipeline: the rows summed per owner or pipeline id and period, the names joined to those groups, summed again per key, value and period.';
+COMMENT ON FUNCTION sales_kpi_internal.partials_sql(text, text, text, text, text) IS
+    'Internal: the SQL of a partials query: the rows summed per key, value and period; for rep, team and pipeline per owner or pipeline id and period, the names joined to those groups, summed again.';
 
 CREATE VIEW @extschema@.deal_dimensions WITH (security_invoker = true) AS
 SELECT o.opportunity_id,

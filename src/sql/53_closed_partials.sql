@@ -244,7 +244,7 @@ $moved$ ELSE '' END,
                                      'c', 'c.owner_id') d
 $query$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean) IS
-    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); without moved, for when no deal moved after as_of.';
+    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); with moved false, for when no deal moved after as_of.';
 
 -- JIT compilation would cost more than these queries run.  The range is
 -- read with a bitmap scan: deals close in another order than they were
@@ -325,24 +325,12 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM sales_kpi_internal.check_bounds(bounds);
-    IF dim NOT IN ('rep', 'team', 'pipeline') THEN
-        RETURN QUERY EXECUTE format($sql$
-            SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
-                   $5[%2$s], $5[%2$s + 1],
-                   @extschema@.winloss_agg(r.outcome = 'won', r.amount_base), %3$s, sum(r.amount_base)
-              FROM (%4$s) r
-             GROUP BY %1$s, r.dimension_value, %2$s$sql$,
-            sales_kpi_internal.key_column(dim, 'r'),
-            sales_kpi_internal.period_column(bounds, 'r.closed_at'),
-            cycles,
-            sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of)))
-            USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone();
-        RETURN;
-    END IF;
-    -- rep, team and pipeline label an id (the owner at the close, the
-    -- pipeline): grouped by that id, named afterwards (id_partials_sql)
-    RETURN QUERY EXECUTE sales_kpi_internal.id_partials_sql(
-            dim, sales_kpi_internal.closed_deal_query('company', sales_kpi_internal.moved_since(as_of)),
+    -- rep, team and pipeline are grouped by the owner at the close or the
+    -- pipeline, and named afterwards (partials_sql)
+    RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
+            dim,
+            sales_kpi_internal.closed_deal_query(sales_kpi_internal.row_dimension(dim),
+                                                 sales_kpi_internal.moved_since(as_of)),
             sales_kpi_internal.period_column(bounds, 'r.closed_at'),
             $agg$@extschema@.winloss_agg(r.outcome = 'won', r.amount_base) AS outcomes,
                  $agg$ || cycles || $agg$ AS won_cycles, sum(r.amount_base) AS closed_amount$agg$,

@@ -121,10 +121,6 @@ SET enable_hashagg = on
 AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
-    -- a deal's age at its close, open deals censored at the instant
-    ages text := $agg$@extschema@.compact(@extschema@.survival_agg(
-                          greatest(coalesce(r.closed_at, $3) - r.created_at, interval '0'), r.outcome))$agg$;
-    still_open text := $agg$count(*) FILTER (WHERE r.outcome = 'open')$agg$;
 BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'argument "at" must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -138,25 +134,14 @@ BEGIN
     IF dim IN ('rep', 'team') THEN
         PERFORM pg_catalog.set_config('enable_hashagg', 'off', true);
     END IF;
-    IF dim NOT IN ('rep', 'team', 'pipeline') THEN
-        RETURN QUERY EXECUTE format($sql$
-            SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
-                   $5[%2$s], $5[%2$s + 1], %3$s, %4$s
-              FROM (%5$s) r
-             GROUP BY %1$s, r.dimension_value, %2$s$sql$,
-            sales_kpi_internal.key_column(dim, 'r'),
+    -- rep, team and pipeline are grouped by the rep credited or the pipeline,
+    -- and named afterwards (partials_sql)
+    RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
+            dim, sales_kpi_internal.deal_state_query(sales_kpi_internal.row_dimension(dim)),
             sales_kpi_internal.period_column(bounds, 'r.created_at'),
-            ages, still_open,
-            sales_kpi_internal.deal_state_query(dim))
-            USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
-        RETURN;
-    END IF;
-    -- rep, team and pipeline label an id (the rep credited, the pipeline):
-    -- grouped by that id, named afterwards (id_partials_sql)
-    RETURN QUERY EXECUTE sales_kpi_internal.id_partials_sql(
-            dim, sales_kpi_internal.deal_state_query('company'),
-            sales_kpi_internal.period_column(bounds, 'r.created_at'),
-            ages || ' AS ages, ' || still_open || ' AS still_open',
+            $agg$@extschema@.compact(@extschema@.survival_agg(
+                     greatest(coalesce(r.closed_at, $3) - r.created_at, interval '0'), r.outcome)) AS ages,
+                 count(*) FILTER (WHERE r.outcome = 'open') AS still_open$agg$,
             '@extschema@.compact(@extschema@.rollup(l.ages)), sum(l.still_open)::bigint')
         USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
 END;
