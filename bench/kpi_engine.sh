@@ -76,18 +76,24 @@ scan_ms=$(timed "SELECT count(*), sum(amount) FROM sales_kpi.opportunity")
 
 # the plain formulations: $ps, $pe are the scope's bounds
 plain_win_rate() {
+    # grouped per owner and outcome first: one conversion per deal serves
+    # both amounts, and the names are joined to the groups
     echo "SELECT coalesce(r.name, '(none)') AS value,
-                 count(*) FILTER (WHERE s.kind = 'won') AS won, count(*) FILTER (WHERE s.kind = 'lost') AS lost,
-                 coalesce(sum(sales_kpi.to_base(o.amount, o.currency, (o.closed_at AT TIME ZONE 'UTC')::date))
-                          FILTER (WHERE s.kind = 'won'), 0) AS won_amount
-            FROM sales_kpi.opportunity o
-            JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind IN ('won', 'lost')
-            LEFT JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
-           WHERE o.closed_at >= $1 AND o.closed_at < $2
+                 coalesce(sum(x.n) FILTER (WHERE x.kind = 'won'), 0)::bigint AS won,
+                 coalesce(sum(x.n) FILTER (WHERE x.kind = 'lost'), 0)::bigint AS lost,
+                 coalesce(sum(x.amount) FILTER (WHERE x.kind = 'won'), 0) AS won_amount,
+                 coalesce(sum(x.amount), 0) AS closed_amount
+            FROM (SELECT o.owner_id, s.kind, count(*) AS n,
+                         sum(sales_kpi.to_base(o.amount, o.currency, (o.closed_at AT TIME ZONE 'UTC')::date)) AS amount
+                    FROM sales_kpi.opportunity o
+                    JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind IN ('won', 'lost')
+                   WHERE o.closed_at >= $1 AND o.closed_at < $2
+                   GROUP BY 1, 2) x
+            LEFT JOIN sales_kpi.rep r ON r.rep_id = x.owner_id
            GROUP BY 1"
 }
 kpi_win_rate() {
-    echo "SELECT dimension_value, won, lost, won_amount FROM sales_kpi.win_rate($1, $2, 'rep', $as_of)"
+    echo "SELECT dimension_value, won, lost, won_amount, closed_amount FROM sales_kpi.win_rate($1, $2, 'rep', $as_of)"
 }
 
 # won deals' cycle per pipeline (count, mean, exact percentiles) and the

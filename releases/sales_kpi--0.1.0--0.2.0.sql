@@ -4040,7 +4040,8 @@ COMMENT ON FUNCTION sales_kpi_internal.moved_since(timestamptz) IS
 -- closed_partials (summed up in the same query, in parallel workers when
 -- the range is big enough): each run is planned with its actual dates and
 -- dimension (the joins a dimension does not need are planned away).
-CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text, moved boolean DEFAULT true)
+CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text, moved boolean DEFAULT true,
+                                                     won_only boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -4057,8 +4058,8 @@ WITH closed AS (
      WHERE o.closed_at >= $1
        AND o.closed_at < $2
        AND o.closed_at <= $3
-       AND s.kind IN ('won', 'lost')
-%s), credited AS (
+       AND s.kind IN (%1$s)
+%2$s), credited AS (
     -- only a snapshot after the close (which is also any after as_of)
     -- can make the owner at the close or the amount at as_of differ from
     -- the deal's row, which always equals its newest snapshot
@@ -4078,9 +4079,9 @@ WITH closed AS (
                AS amount_base
       FROM credited r
 ), labelled AS (
-    SELECT c.*, %s AS value
+    SELECT c.*, %3$s AS value
       FROM converted c
-      %s
+      %4$s
 )
 SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
        l.amount, l.currency, l.amount_base, l.account_id,
@@ -4088,7 +4089,8 @@ SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.cre
        l.value AS dimension_value
   FROM labelled l
 $sql$,
-        CASE WHEN moved IS NOT FALSE THEN $moved$    UNION ALL
+        CASE WHEN won_only THEN $k$'won'$k$ ELSE $k$'won', 'lost'$k$ END,
+        CASE WHEN moved IS NOT FALSE THEN format($moved$    UNION ALL
     -- closed at as_of, but moved since (reopened, or closed again later):
     -- the newest event not after as_of.  Only a deal with a close in the
     -- period can have closed there as of as_of: at a past as_of most deals
@@ -4105,7 +4107,7 @@ $sql$,
               FROM (SELECT DISTINCT t.opportunity_id
                       FROM @extschema@.stage_event t
                       JOIN @extschema@.stage ts ON ts.stage_id = t.stage_id
-                     WHERE ts.kind IN ('won', 'lost')
+                     WHERE ts.kind IN (%1$s)
                        AND t.entered_at >= $1 AND t.entered_at < $2 AND t.entered_at <= $3) c
               JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
              WHERE o.opportunity_id IN (SELECT ev.opportunity_id FROM @extschema@.stage_event ev
@@ -4114,16 +4116,16 @@ $sql$,
       JOIN @extschema@.stage s ON s.stage_id = (o.e).stage_id
      WHERE (o.e).entered_at >= $1
        AND (o.e).entered_at < $2
-       AND s.kind IN ('won', 'lost')
-$moved$ ELSE '' END,
+       AND s.kind IN (%1$s)
+$moved$, CASE WHEN won_only THEN $k$'won'$k$ ELSE $k$'won', 'lost'$k$ END) ELSE '' END,
         -- deal_size_band: of the amount in the base currency
         CASE WHEN dimension = 'deal_size_band' THEN '@extschema@.deal_size_band(c.amount_base)' ELSE d.value END,
         CASE WHEN dimension = 'deal_size_band' THEN '' ELSE d.joins END)
       FROM sales_kpi_internal.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
                                      'c', 'c.owner_id') d
 $query$;
-COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean) IS
-    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); with moved false, for when no deal moved after as_of.';
+COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean, boolean) IS
+    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); with moved false, for when no deal moved after as_of; with won_only, the won deals alone.';
 
 -- JIT compilation would cost more than these queries run.  The range is
 -- read with a bitmap scan: deals close in another order than they were
@@ -4177,7 +4179,8 @@ COMMENT ON FUNCTION @extschema@.closed_deals(timestamptz, timestamptz, timestamp
 -- have a row.  Any split of a period into consecutive bounds rolls up to
 -- the same summaries as the whole period.
 CREATE FUNCTION sales_kpi_internal.closed_partials(bounds timestamptz[], as_of timestamptz,
-                                            dimension text DEFAULT 'company', with_cycles boolean DEFAULT true)
+                                            dimension text DEFAULT 'company', with_cycles boolean DEFAULT true,
+                                            won_only boolean DEFAULT false)
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
                outcomes @extschema@.winloss, won_cycles @extschema@.duration_summary, closed_amount numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -4188,6 +4191,14 @@ SET enable_indexscan = off
 -- a duration summary takes 8 kB per group: hashing a year of rep groups
 -- needs more than the default 4 MB
 SET work_mem = '64MB'
+-- parallel workers only where they pay for their start: on a virtual
+-- machine a Gather takes 25-30 ms to start its workers, and each worker
+-- then faults in every shared buffer it reads for the first time: some
+-- 50 ms, 15,000-20,000 units of these plans' costs (a quarter's pass at 1M
+-- deals is priced 47,000 and takes 0.14 s), where the default of 1,000
+-- assumes a few ms.  A quarter's pass then runs in the leader alone (0.14
+-- s, against 0.23 s with two workers); a year or more still gains from them
+SET parallel_setup_cost = 20000
 AS $$
 DECLARE
     dim text := sales_kpi_internal.closed_dimension(dimension);
@@ -4199,8 +4210,8 @@ DECLARE
                                      FILTER (WHERE r.outcome = 'won') END$agg$
                         ELSE 'NULL::@extschema@.duration_summary' END;
 BEGIN
-    IF as_of IS NULL OR with_cycles IS NULL THEN
-        RAISE EXCEPTION 'arguments "as_of" and "with_cycles" must not be null'
+    IF as_of IS NULL OR with_cycles IS NULL OR won_only IS NULL THEN
+        RAISE EXCEPTION 'arguments "as_of", "with_cycles" and "won_only" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM sales_kpi_internal.check_bounds(bounds);
@@ -4209,7 +4220,7 @@ BEGIN
     RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
             dim,
             sales_kpi_internal.closed_deal_query(sales_kpi_internal.row_dimension(dim),
-                                                 sales_kpi_internal.moved_since(as_of)),
+                                                 sales_kpi_internal.moved_since(as_of), won_only),
             sales_kpi_internal.period_column(bounds, 'r.closed_at'),
             $agg$@extschema@.winloss_agg(r.outcome = 'won', r.amount_base) AS outcomes,
                  $agg$ || cycles || $agg$ AS won_cycles, sum(r.amount_base) AS closed_amount$agg$,
@@ -4222,8 +4233,8 @@ BEGIN
         USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone();
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.closed_partials(timestamptz[], timestamptz, text, boolean) IS
-    'Internal: per period [bounds[i], bounds[i+1]) and dimension key, the deals closed as of as_of: win/loss summary (won amount in the base currency), duration summary of the won deals'' cycles (with_cycles) and the closed amount.';
+COMMENT ON FUNCTION sales_kpi_internal.closed_partials(timestamptz[], timestamptz, text, boolean, boolean) IS
+    'Internal: per period [bounds[i], bounds[i+1]) and dimension key, the deals closed as of as_of (won_only: the won ones): win/loss summary (won amount in the base currency), duration summary of the won deals'' cycles (with_cycles) and the closed amount.';
 
 -- The KPI engine, funnel (see 53_closed_partials.sql for the pattern): the
 -- partials of stage_conversion.  For the deals created in each period, per
@@ -5066,7 +5077,8 @@ COMMENT ON FUNCTION @extschema@.deal_size(timestamptz, timestamptz, text, timest
 -- The attributes come by hash joins in the same pass, only those the
 -- dimension needs (dimension_sql).
 
-CREATE FUNCTION sales_kpi_internal.created_deal_query(dimension text, by_ids boolean DEFAULT false)
+CREATE FUNCTION sales_kpi_internal.created_deal_query(dimension text, by_ids boolean DEFAULT false,
+                                                      with_stage boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -5074,9 +5086,9 @@ AS $query$
     SELECT format($sql$
 SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
        sales_kpi_internal.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
-       v.value AS dimension_value
+       v.value AS dimension_value%s
   FROM (SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.source, o.competitor, o.kind, o.product,
-               o.created_at,
+               o.created_at, o.stage_id, o.stage_entered_at,
                CASE WHEN o.snapshot_at > $3
                     THEN coalesce((sales_kpi_internal.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
                     ELSE o.owner_id END AS owner_id
@@ -5084,13 +5096,14 @@ SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
          WHERE %s) cr
   %s
  CROSS JOIN LATERAL (SELECT %s AS value) v
-$sql$, CASE WHEN by_ids THEN 'o.opportunity_id = ANY ($5)'
+$sql$, CASE WHEN with_stage THEN ', cr.stage_id, cr.stage_entered_at' ELSE '' END,
+       CASE WHEN by_ids THEN 'o.opportunity_id = ANY ($5)'
             ELSE 'o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3' END,
        d.joins, d.value)
       FROM sales_kpi_internal.dimension_sql(dimension, 'cr', 'cr.owner_id') d
 $query$;
-COMMENT ON FUNCTION sales_kpi_internal.created_deal_query(text, boolean) IS
-    'Internal: the query of the deals created in [$1, $2) and by $3 (by_ids: the deals listed in $5, whenever created), with the owner at $3 and their breakdown for a dimension (also passed as $4), run by created_deal_rows() and deal_breakdowns().';
+COMMENT ON FUNCTION sales_kpi_internal.created_deal_query(text, boolean, boolean) IS
+    'Internal: the query of the deals created in [$1, $2) and by $3 (by_ids: the deals listed in $5, whenever created), with the owner at $3 and their breakdown for a dimension (also passed as $4), and with_stage their current stage and its entry, run by created_deal_rows(), deal_breakdowns() and qualification_partials().';
 
 CREATE FUNCTION sales_kpi_internal.created_deal_rows(period_start timestamptz, period_end timestamptz,
                                               as_of timestamptz, dimension text DEFAULT 'company')
@@ -5141,134 +5154,6 @@ $$;
 COMMENT ON FUNCTION sales_kpi_internal.deal_breakdowns(bigint[], timestamptz, text) IS
     'Internal: the listed deals with the owner at as_of (the rep credited) and the breakdown key and value of a dimension.';
 
-CREATE OR REPLACE FUNCTION @extschema@.funnel_rates(period_start timestamptz DEFAULT NULL,
-                                         period_end timestamptz DEFAULT NULL,
-                                         dimension text DEFAULT 'company',
-                                         as_of timestamptz DEFAULT now())
-RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
-               leads bigint, converted_leads bigint, lead_to_opp_rate double precision,
-               qualified_leads bigint, lead_to_qop_rate double precision,
-               opps bigint, qualified_opps bigint, opp_to_qop_rate double precision,
-               qops_won bigint, qops_lost bigint, qop_win_rate double precision,
-               qop_win_rate_lower double precision, qop_win_rate_upper double precision,
-               deals_won bigint, qops_per_win double precision)
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
--- JIT compiling these plans takes longer (about 0.9 s) than running them, and
--- their sorts and hashes of a period's deals or events fit in 64 MB
-SET jit = off
-SET work_mem = '64MB'
--- one index probe per candidate deal: a cache of probe results would never hit
-SET enable_memoize = off
-AS $fn$
-    SELECT sales_kpi_internal.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
-
-    WITH per AS MATERIALIZED (
-        SELECT r.period_start AS ps, r.period_end AS pe,
-               -- leads have a source, an SDR and an account, but no pipeline, competitor or deal kind
-               funnel_rates.dimension IN ('company', 'rep', 'team', 'source', 'industry', 'segment', 'region')
-                   AS lead_dims
-          FROM sales_kpi_internal.resolve_period(funnel_rates.period_start, funnel_rates.period_end, funnel_rates.as_of) r
-    ), lead_rows AS (
-        -- leads created in the period, classified by their own attributes
-        SELECT l.lead_id, l.rep_id, l.source, l.account_id,
-               CASE WHEN l.converted_at <= funnel_rates.as_of THEN l.opportunity_id END AS opportunity_id,
-               coalesce(l.converted_at <= funnel_rates.as_of, false) AS converted
-          FROM per
-          JOIN @extschema@.lead l ON l.created_at >= per.ps AND l.created_at < per.pe
-         WHERE per.lead_dims AND l.created_at <= funnel_rates.as_of
-    ), new_opps AS (
-        -- created deals: the rep credited is the owner at as_of
-        SELECT n.opportunity_id, n.dimension_value
-          FROM per, sales_kpi_internal.created_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) n
-    ), closed AS (
-        -- closed deals: the owner at the close
-        SELECT c.opportunity_id, c.outcome, c.dimension_value
-          FROM per, sales_kpi_internal.closed_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) c
-    ), qstages AS MATERIALIZED (
-        -- the stages whose entry makes a deal a Qop: open ones from the pipeline's
-        -- qualified_position on, and won (a won deal passed every open stage)
-        SELECT ARRAY(SELECT s.stage_id
-                       FROM @extschema@.stage s
-                       JOIN @extschema@.pipeline pl ON pl.pipeline_id = s.pipeline_id
-                      WHERE s.kind = 'won' OR (s.kind = 'open' AND s.position >= pl.qualified_position)) AS ids
-    ), facts AS (
-        -- qualified: entered one of those stages by as_of (a deal won by as_of
-        -- did).  One probe of the deal's index entries (which carry the stage)
-        -- per row, stopping at the first: a join would read every event of
-        -- those stages
-        SELECT CASE WHEN funnel_rates.dimension = 'company' THEN 'all'
-                    ELSE @extschema@.dimension_value(funnel_rates.dimension, NULL, r.name, r.team, lr.source,
-                                                     a.industry, a.segment, a.region, NULL, NULL, NULL) END AS value,
-               1 AS lead, lr.converted::int AS converted, (q.hit IS NOT NULL)::int AS qualified_lead,
-               0 AS opp, 0 AS qualified_opp, NULL::boolean AS qop_won, 0 AS won
-          FROM qstages qs
-         CROSS JOIN lead_rows lr
-          LEFT JOIN @extschema@.rep r ON r.rep_id = lr.rep_id
-          LEFT JOIN LATERAL (
-                SELECT ac.industry, ac.segment, ac.region
-                  FROM @extschema@.account ac
-                 WHERE ac.account_id = lr.account_id
-                   AND funnel_rates.dimension IN ('industry', 'segment', 'region')) a ON true
-          LEFT JOIN LATERAL (
-                SELECT true AS hit
-                  FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = lr.opportunity_id AND e.entered_at <= funnel_rates.as_of
-                   AND e.stage_id = ANY(qs.ids)
-                 LIMIT 1) q ON true
-        UNION ALL
-        SELECT n.dimension_value, 0, 0, 0, 1, (q.hit IS NOT NULL)::int, NULL, 0
-          FROM qstages qs
-         CROSS JOIN new_opps n
-          LEFT JOIN LATERAL (
-                SELECT true AS hit
-                  FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = n.opportunity_id AND e.entered_at <= funnel_rates.as_of
-                   AND e.stage_id = ANY(qs.ids)
-                 LIMIT 1) q ON true
-        UNION ALL
-        SELECT c.dimension_value, 0, 0, 0, 0, 0,
-               CASE WHEN c.outcome = 'won' OR q.hit IS NOT NULL THEN c.outcome = 'won' END,
-               (c.outcome = 'won')::int
-          FROM qstages qs
-         CROSS JOIN closed c
-          LEFT JOIN LATERAL (
-                SELECT true AS hit
-                  FROM @extschema@.stage_event e
-                 WHERE c.outcome <> 'won'
-                   AND e.opportunity_id = c.opportunity_id AND e.entered_at <= funnel_rates.as_of
-                   AND e.stage_id = ANY(qs.ids)
-                 LIMIT 1) q ON true
-    ), grouped AS MATERIALIZED (
-        SELECT f.value,
-               sum(f.lead) AS leads, sum(f.converted) AS converted, sum(f.qualified_lead) AS qualified_leads,
-               sum(f.opp) AS opps, sum(f.qualified_opp) AS qualified_opps,
-               @extschema@.winloss_agg(f.qop_won) AS w, sum(f.won) AS won
-          FROM facts f
-         GROUP BY f.value
-    ), agg AS (
-        SELECT * FROM grouped
-        UNION ALL
-        SELECT 'all', 0, 0, 0, 0, 0, NULL, 0
-         WHERE funnel_rates.dimension = 'company' AND NOT EXISTS (SELECT 1 FROM grouped)
-    )
-    SELECT funnel_rates.dimension, g.value, per.ps, per.pe,
-           CASE WHEN per.lead_dims THEN g.leads::bigint END,
-           CASE WHEN per.lead_dims THEN g.converted::bigint END,
-           CASE WHEN per.lead_dims THEN g.converted::float8 / nullif(g.leads, 0) END,
-           CASE WHEN per.lead_dims THEN g.qualified_leads::bigint END,
-           CASE WHEN per.lead_dims THEN g.qualified_leads::float8 / nullif(g.leads, 0) END,
-           g.opps::bigint, g.qualified_opps::bigint, g.qualified_opps::float8 / nullif(g.opps, 0),
-           coalesce(@extschema@.won_count(g.w), 0), coalesce(@extschema@.lost_count(g.w), 0),
-           @extschema@.win_rate(g.w), @extschema@.wilson_lower(g.w), @extschema@.wilson_upper(g.w),
-           g.won::bigint,
-           (coalesce(@extschema@.won_count(g.w), 0) + coalesce(@extschema@.lost_count(g.w), 0))::float8
-               / nullif(g.won, 0)
-      FROM agg g, per
-     ORDER BY g.value;
-$fn$;
-COMMENT ON FUNCTION @extschema@.funnel_rates(timestamptz, timestamptz, text, timestamptz) IS
-    'Lead to opportunity, opportunity to qualified opportunity (Qop) and lead to Qop rates of the leads and deals created in the period, the win rate of the Qops closed in it with a Wilson interval, and Qops closed per deal won.';
 
 CREATE OR REPLACE FUNCTION @extschema@.fx_rate_on(currency character, on_date date)
 RETURNS numeric
@@ -5618,7 +5503,7 @@ AS $$
         -- the closed-deal partials of the period: bookings credited to the owner at the close
         SELECT cp.dimension_value AS dv, sum(@extschema@.won_amount(cp.outcomes)) AS bookings
           FROM rp, sales_kpi_internal.closed_partials(ARRAY[rp.lo, rp.hi], pipeline_value_period_parts.as_of,
-                                               pipeline_value_period_parts.dimension, false) cp
+                                               pipeline_value_period_parts.dimension, false, true) cp
          WHERE @extschema@.won_count(cp.outcomes) > 0
          GROUP BY 1
     ), quota_agg AS (
@@ -7576,6 +7461,160 @@ $$;
 COMMENT ON FUNCTION sales_kpi_internal.creation_partials(timestamptz[], timestamptz, text) IS
     'Internal: per creation period [bounds[i], bounds[i+1]) and dimension key, the deals created then (by as_of) as created: count, amount in the base currency at the creation-date rate (rep credited: the owner at creation), and a winloss summary of "reached the second open stage by as_of" over the deals of pipelines with two open stages or more.';
 
+-- The partials of funnel_rates: per period [bounds[i], bounds[i+1]) and
+-- dimension key, as of as_of: the leads created in the period, those
+-- converted into a deal by as_of and those whose deal qualified by then;
+-- the deals created in it and those qualified by as_of; the qualified
+-- deals closed in it (won and lost, a winloss summary); the deals won in
+-- it.  Qualified: entered by as_of a stage from its pipeline's
+-- qualified_position on, or a won stage (a won deal did); one index probe
+-- of the deal's events, stopping at the first such entry, for each deal
+-- that needs it.  The rep credited is the lead's SDR, the owner at as_of
+-- of a created deal, the owner at the close of a closed one.  Leads have a
+-- source, an SDR and an account, no pipeline, competitor, kind or product:
+-- for those dimensions the lead columns are null.
+--
+-- One query: the three row sources (closed_deal_query, created_deal_query
+-- and the leads) are text in it, so that it is planned with the actual
+-- dates and its branches run in parallel workers.
+CREATE FUNCTION sales_kpi_internal.qualification_partials(bounds timestamptz[], as_of timestamptz,
+                                                          dimension text DEFAULT 'company')
+RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               leads bigint, converted_leads bigint, qualified_leads bigint, opps bigint, qualified_opps bigint,
+               qops @extschema@.winloss, deals_won bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+-- one index probe per deal: a cache of probe results would never hit
+SET enable_memoize = off
+AS $$
+DECLARE
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
+    row_dim text := sales_kpi_internal.row_dimension(dim);
+    lead_dims boolean := dim IN ('company', 'rep', 'team', 'source', 'industry', 'segment', 'region');
+    lead_label record;
+    qualifying bigint[];
+    -- a subquery in FROM with a LIMIT would keep the query out of
+    -- parallel workers: EXISTS stops at the first entry all the same
+    probe text := $probe$%2$s AND EXISTS (
+                SELECT FROM @extschema@.stage_event e
+                 WHERE e.opportunity_id = %1$s AND e.entered_at <= $3 AND e.stage_id = ANY ($7))$probe$;
+    rows text;
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.check_bounds(bounds);
+    SELECT ARRAY(SELECT s.stage_id
+                   FROM @extschema@.stage s
+                   JOIN @extschema@.pipeline pl ON pl.pipeline_id = s.pipeline_id
+                  WHERE s.kind = 'won' OR (s.kind = 'open' AND s.position >= pl.qualified_position))
+      INTO qualifying;
+    -- rows: owner and pipeline ids (for rep, team and pipeline), the
+    -- breakdown value (for the others), the instant that places the row in
+    -- a period, and what it counts
+    rows := format($sql$
+        SELECT c.owner_id, c.pipeline_id, c.dimension_value, c.closed_at AS at,
+               false AS lead, false AS converted, false AS qualified_lead, false AS opp, false AS qualified_opp,
+               CASE WHEN c.outcome = 'won' OR %2$s THEN c.outcome = 'won' END AS qop_won,
+               c.outcome = 'won' AS won
+          FROM (%1$s) c
+        UNION ALL
+        SELECT n.owner_id, n.pipeline_id, n.dimension_value, n.created_at,
+               false, false, false, true,
+               -- a deal in a qualifying stage since before as_of entered it
+               (n.stage_id = ANY ($7) AND n.stage_entered_at <= $3) OR %4$s, NULL, false
+          FROM (%3$s) n$sql$,
+        sales_kpi_internal.closed_deal_query(row_dim, sales_kpi_internal.moved_since(as_of)),
+        format(probe, 'c.opportunity_id', $on$c.outcome <> 'won'$on$),
+        sales_kpi_internal.created_deal_query(row_dim, false, true),
+        format(probe, 'n.opportunity_id', 'true'));
+    IF lead_dims THEN
+        lead_label := sales_kpi_internal.dimension_sql(row_dim, 'l', 'l.rep_id');
+        rows := rows || format($sql$
+        UNION ALL
+        SELECT l.rep_id, NULL::bigint, %1$s, l.created_at,
+               true, coalesce(l.converted_at <= $3, false), %3$s, false, false, NULL, false
+          FROM @extschema@.lead l
+          %2$s
+         WHERE l.created_at >= $1 AND l.created_at < $2 AND l.created_at <= $3$sql$,
+            lead_label.value, lead_label.joins,
+            format(probe, 'l.opportunity_id', 'coalesce(l.converted_at <= $3, false)'));
+    END IF;
+    RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
+            dim, rows,
+            sales_kpi_internal.period_column(bounds, 'r.at'),
+            $agg$count(*) FILTER (WHERE r.lead) AS leads, count(*) FILTER (WHERE r.converted) AS converted_leads,
+                 count(*) FILTER (WHERE r.qualified_lead) AS qualified_leads, count(*) FILTER (WHERE r.opp) AS opps,
+                 count(*) FILTER (WHERE r.qualified_opp) AS qualified_opps,
+                 @extschema@.winloss_agg(r.qop_won) AS qops, count(*) FILTER (WHERE r.won) AS deals_won$agg$,
+            $agg$sum(l.leads)::bigint, sum(l.converted_leads)::bigint, sum(l.qualified_leads)::bigint,
+                 sum(l.opps)::bigint, sum(l.qualified_opps)::bigint, @extschema@.rollup(l.qops),
+                 sum(l.deals_won)::bigint$agg$)
+        USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone(),
+              qualifying;
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.qualification_partials(timestamptz[], timestamptz, text) IS
+    'Internal: per period [bounds[i], bounds[i+1]) and dimension key, as of as_of: leads created, converted and converted into a qualified deal; deals created and qualified; qualified deals closed (winloss summary); deals won.';
+
+CREATE OR REPLACE FUNCTION @extschema@.funnel_rates(period_start timestamptz DEFAULT NULL,
+                                         period_end timestamptz DEFAULT NULL,
+                                         dimension text DEFAULT 'company',
+                                         as_of timestamptz DEFAULT now())
+RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               leads bigint, converted_leads bigint, lead_to_opp_rate double precision,
+               qualified_leads bigint, lead_to_qop_rate double precision,
+               opps bigint, qualified_opps bigint, opp_to_qop_rate double precision,
+               qops_won bigint, qops_lost bigint, qop_win_rate double precision,
+               qop_win_rate_lower double precision, qop_win_rate_upper double precision,
+               deals_won bigint, qops_per_win double precision)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $fn$
+    SELECT sales_kpi_internal.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
+
+    WITH per AS MATERIALIZED (
+        SELECT r.period_start AS ps, r.period_end AS pe,
+               -- leads have a source, an SDR and an account, but no pipeline, competitor or deal kind
+               funnel_rates.dimension IN ('company', 'rep', 'team', 'source', 'industry', 'segment', 'region')
+                   AS lead_dims
+          FROM sales_kpi_internal.resolve_period(funnel_rates.period_start, funnel_rates.period_end, funnel_rates.as_of) r
+    ), grouped AS MATERIALIZED (
+        SELECT qp.dimension_value AS value,
+               sum(qp.leads) AS leads, sum(qp.converted_leads) AS converted, sum(qp.qualified_leads) AS qualified_leads,
+               sum(qp.opps) AS opps, sum(qp.qualified_opps) AS qualified_opps,
+               @extschema@.rollup(qp.qops) AS w, sum(qp.deals_won) AS won
+          FROM per, sales_kpi_internal.qualification_partials(ARRAY[per.ps, per.pe], funnel_rates.as_of,
+                                                              funnel_rates.dimension) qp
+         GROUP BY qp.dimension_value
+    ), agg AS (
+        SELECT * FROM grouped
+        UNION ALL
+        SELECT 'all', 0, 0, 0, 0, 0, NULL, 0
+         WHERE funnel_rates.dimension = 'company' AND NOT EXISTS (SELECT 1 FROM grouped)
+    )
+    SELECT funnel_rates.dimension, g.value, per.ps, per.pe,
+           CASE WHEN per.lead_dims THEN g.leads::bigint END,
+           CASE WHEN per.lead_dims THEN g.converted::bigint END,
+           CASE WHEN per.lead_dims THEN g.converted::float8 / nullif(g.leads, 0) END,
+           CASE WHEN per.lead_dims THEN g.qualified_leads::bigint END,
+           CASE WHEN per.lead_dims THEN g.qualified_leads::float8 / nullif(g.leads, 0) END,
+           g.opps::bigint, g.qualified_opps::bigint, g.qualified_opps::float8 / nullif(g.opps, 0),
+           coalesce(@extschema@.won_count(g.w), 0), coalesce(@extschema@.lost_count(g.w), 0),
+           @extschema@.win_rate(g.w), @extschema@.wilson_lower(g.w), @extschema@.wilson_upper(g.w),
+           g.won::bigint,
+           (coalesce(@extschema@.won_count(g.w), 0) + coalesce(@extschema@.lost_count(g.w), 0))::float8
+               / nullif(g.won, 0)
+      FROM agg g, per
+     ORDER BY g.value;
+$fn$;
+COMMENT ON FUNCTION @extschema@.funnel_rates(timestamptz, timestamptz, text, timestamptz) IS
+    'Lead to opportunity, opportunity to qualified opportunity (Qop) and lead to Qop rates of the leads and deals created in the period, the win rate of the Qops closed in it with a Wilson interval, and Qops closed per deal won.';
+
 CREATE OR REPLACE FUNCTION @extschema@.pipeline_creation(from_at timestamptz DEFAULT NULL,
                                               to_at timestamptz DEFAULT NULL,
                                               grain text DEFAULT 'week',
@@ -7970,10 +8009,13 @@ AS $$
           FROM sales_kpi_internal.resolve_period(quota_attainment.period_start, quota_attainment.period_end,
                                           quota_attainment.as_of) r
     ), b AS (
-        SELECT cd.owner_id AS rep_id, cd.won_amount AS bookings
+        -- the won deals' partials per owner at the close (bookings)
+        SELECT cp.dimension_key::bigint AS rep_id, @extschema@.won_amount(@extschema@.rollup(cp.outcomes)) AS bookings
           FROM p
-         CROSS JOIN sales_kpi_internal.closed_by_owner(p.period_start, p.period_end, quota_attainment.as_of) cd
-         WHERE cd.won > 0 AND cd.owner_id IS NOT NULL
+         CROSS JOIN sales_kpi_internal.closed_partials(ARRAY[p.period_start, p.period_end], quota_attainment.as_of,
+                                                       'rep', with_cycles => false, won_only => true) cp
+         WHERE cp.dimension_key IS NOT NULL
+         GROUP BY cp.dimension_key
     ), q AS (
         SELECT qp.rep_id, qp.quota
           FROM p CROSS JOIN @extschema@.quota_in_period(p.period_start, p.period_end) qp

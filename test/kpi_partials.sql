@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(67);
+SELECT plan(72);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -165,6 +165,32 @@ SELECT is((SELECT count(*) FROM split s,
                        GROUP BY r.rep_id, r.name
                       HAVING sum(sales_kpi.won_count(p.outcomes)) > 0) x),
           0::bigint, 'quota_attainment bookings equal the won amounts of the rep partials over every split');
+
+-- the won deals' pass (bookings): the won counts and amounts of the full
+-- pass, no lost deal, and the won deals' amount as the closed amount, at
+-- both as_of (one deal reopened between them)
+CREATE TEMP TABLE won_only_case AS
+SELECT c.d, c.as_of, w.won_only, p.dimension_key, p.period_start, sales_kpi.won_count(p.outcomes) AS won,
+       sales_kpi.won_amount(p.outcomes) AS amount, sales_kpi.lost_count(p.outcomes) AS lost,
+       CASE WHEN w.won_only THEN p.closed_amount END AS won_closed_amount
+  FROM case_ c, (VALUES (false), (true)) w(won_only),
+       sales_kpi_internal.closed_partials('{2025-10-01,2026-01-01,2026-10-01}', c.as_of, c.d, false, w.won_only) p
+ WHERE c.d IN ('company', 'rep', 'industry') AND sales_kpi.won_count(p.outcomes) > 0;
+SELECT is((SELECT count(*) FROM
+             ((SELECT d, as_of, dimension_key, period_start, won, amount, 0::bigint, amount
+                 FROM won_only_case WHERE NOT won_only
+               EXCEPT ALL
+               SELECT d, as_of, dimension_key, period_start, won, amount, lost, won_closed_amount
+                 FROM won_only_case WHERE won_only)
+              UNION ALL
+              (SELECT d, as_of, dimension_key, period_start, won, amount, lost, won_closed_amount
+                 FROM won_only_case WHERE won_only
+               EXCEPT ALL
+               SELECT d, as_of, dimension_key, period_start, won, amount, 0::bigint, amount
+                 FROM won_only_case WHERE NOT won_only)) x)
+          + (SELECT count(*) FILTER (WHERE won_only) - count(*) FILTER (WHERE NOT won_only) FROM won_only_case)
+          + (SELECT CASE WHEN count(DISTINCT d) = 3 AND count(*) > 100 THEN 0 ELSE 1 END FROM won_only_case),
+          0::bigint, 'closed_partials with won_only: the won deals of the full pass alone, their amount as the closed amount');
 
 -- stage_conversion: per value, pipeline and step, the deals that reached
 -- the step, those still open at it and those won, in every variant
@@ -492,6 +518,38 @@ SELECT is((SELECT count(*) FROM creation_case WHERE kpi IS DISTINCT FROM partial
           'pipeline_creation equals the rollup of its partials over every split, breakdown and as_of');
 SELECT throws_ok($$SELECT * FROM sales_kpi_internal.creation_partials('{2025-01-01,2026-01-01}', NULL)$$, '22004', NULL,
                  'creation_partials refuses a null instant');
+
+-- funnel_rates: the year equals the qualification partials over every
+-- split rolled up (leads, deals created, qualified, Qops closed, won), for
+-- the breakdowns with leads and for one without (pipeline: no lead rows)
+CREATE TEMP TABLE qualification_case AS
+SELECT c.d, c.as_of, s.n,
+       ARRAY(SELECT ROW(f.dimension_value, f.leads, f.converted_leads, f.qualified_leads, f.opps,
+                        f.qualified_opps, f.qops_won, f.qops_lost, f.deals_won)::text
+               FROM sales_kpi.funnel_rates('2025-10-01', '2026-10-01', c.d, c.as_of) f ORDER BY 1) AS kpi,
+       ARRAY(SELECT ROW(p.dimension_value,
+                        CASE WHEN c.d <> 'pipeline' THEN sum(p.leads) END,
+                        CASE WHEN c.d <> 'pipeline' THEN sum(p.converted_leads) END,
+                        CASE WHEN c.d <> 'pipeline' THEN sum(p.qualified_leads) END,
+                        sum(p.opps), sum(p.qualified_opps),
+                        coalesce(sales_kpi.won_count(sales_kpi.rollup(p.qops)), 0),
+                        coalesce(sales_kpi.lost_count(sales_kpi.rollup(p.qops)), 0), sum(p.deals_won))::text
+               FROM sales_kpi_internal.qualification_partials(s.bounds, c.as_of, c.d) p
+              GROUP BY p.dimension_value ORDER BY 1) AS partials
+  FROM case_ c, split s
+ WHERE c.d <> 'deal_size_band';
+SELECT is((SELECT count(*) FROM qualification_case
+            WHERE kpi IS DISTINCT FROM partials OR cardinality(kpi) < 2 AND d <> 'company'), 0::bigint,
+          'funnel_rates equals the rollup of its partials over every split, breakdown and as_of');
+SELECT ok((SELECT bool_and(p.leads = 0) FROM split s,
+                  sales_kpi_internal.qualification_partials(s.bounds, '2026-10-31', 'pipeline') p)
+          AND (SELECT sum(p.qualified_opps) > 0 AND sum(p.qualified_leads) > 0 AND sum(p.qualified_leads) < sum(p.converted_leads)
+                 FROM sales_kpi_internal.qualification_partials('{2025-10-01,2026-10-01}', '2026-10-31', 'company') p),
+          'qualification partials: no lead rows for a breakdown leads do not have; qualified counts are a proper part');
+SELECT throws_ok($$SELECT * FROM sales_kpi_internal.qualification_partials('{2025-01-01,2026-01-01}', NULL)$$, '22004', NULL,
+                 'qualification_partials refuses a null instant');
+SELECT throws_ok($$SELECT * FROM sales_kpi_internal.qualification_partials('{2026-01-01,2025-01-01}', now())$$, '22023', NULL,
+                 'qualification_partials refuses bounds out of order');
 
 -- the deal-state pass agrees with pipeline_as_of on each deal's outcome,
 -- close and (while open) owner at the instant

@@ -160,8 +160,11 @@ COMMENT ON FUNCTION sales_kpi_internal.moved_since(timestamptz) IS
 -- the text holds only the joins its dimension needs (dimension_sql).
 -- With moved false, the text leaves out the deals that moved after as_of: the
 -- caller has found that none did (moved_since()), which is the common case
--- of as_of = now, and spares planning and starting that part.
-CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text, moved boolean DEFAULT true)
+-- of as_of = now, and spares planning and starting that part.  With
+-- won_only, the lost deals are left out (for bookings: a third of the
+-- deals to convert and sum).
+CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text, moved boolean DEFAULT true,
+                                                     won_only boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -178,8 +181,8 @@ WITH closed AS (
      WHERE o.closed_at >= $1
        AND o.closed_at < $2
        AND o.closed_at <= $3
-       AND s.kind IN ('won', 'lost')
-%s), credited AS (
+       AND s.kind IN (%1$s)
+%2$s), credited AS (
     -- only a snapshot after the close (which is also any after as_of)
     -- can make the owner at the close or the amount at as_of differ from
     -- the deal's row, which always equals its newest snapshot
@@ -199,9 +202,9 @@ WITH closed AS (
                AS amount_base
       FROM credited r
 ), labelled AS (
-    SELECT c.*, %s AS value
+    SELECT c.*, %3$s AS value
       FROM converted c
-      %s
+      %4$s
 )
 SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
        l.amount, l.currency, l.amount_base, l.account_id,
@@ -209,7 +212,8 @@ SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.cre
        l.value AS dimension_value
   FROM labelled l
 $sql$,
-        CASE WHEN moved IS NOT FALSE THEN $moved$    UNION ALL
+        CASE WHEN won_only THEN $k$'won'$k$ ELSE $k$'won', 'lost'$k$ END,
+        CASE WHEN moved IS NOT FALSE THEN format($moved$    UNION ALL
     -- closed at as_of, but moved since (reopened, or closed again later):
     -- the newest event not after as_of.  Only a deal with a close in the
     -- period can have closed there as of as_of: at a past as_of most deals
@@ -226,7 +230,7 @@ $sql$,
               FROM (SELECT DISTINCT t.opportunity_id
                       FROM @extschema@.stage_event t
                       JOIN @extschema@.stage ts ON ts.stage_id = t.stage_id
-                     WHERE ts.kind IN ('won', 'lost')
+                     WHERE ts.kind IN (%1$s)
                        AND t.entered_at >= $1 AND t.entered_at < $2 AND t.entered_at <= $3) c
               JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
              WHERE o.opportunity_id IN (SELECT ev.opportunity_id FROM @extschema@.stage_event ev
@@ -235,16 +239,16 @@ $sql$,
       JOIN @extschema@.stage s ON s.stage_id = (o.e).stage_id
      WHERE (o.e).entered_at >= $1
        AND (o.e).entered_at < $2
-       AND s.kind IN ('won', 'lost')
-$moved$ ELSE '' END,
+       AND s.kind IN (%1$s)
+$moved$, CASE WHEN won_only THEN $k$'won'$k$ ELSE $k$'won', 'lost'$k$ END) ELSE '' END,
         -- deal_size_band: of the amount in the base currency
         CASE WHEN dimension = 'deal_size_band' THEN '@extschema@.deal_size_band(c.amount_base)' ELSE d.value END,
         CASE WHEN dimension = 'deal_size_band' THEN '' ELSE d.joins END)
       FROM sales_kpi_internal.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
                                      'c', 'c.owner_id') d
 $query$;
-COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean) IS
-    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); with moved false, for when no deal moved after as_of.';
+COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean, boolean) IS
+    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); with moved false, for when no deal moved after as_of; with won_only, the won deals alone.';
 
 -- JIT compilation would cost more than these queries run.  The range is
 -- read with a bitmap scan: deals close in another order than they were
@@ -294,11 +298,12 @@ COMMENT ON FUNCTION @extschema@.closed_deals(timestamptz, timestamptz, timestamp
 -- (won amount in the base currency at the close-date rate), the summary of
 -- the won deals' cycles (creation to win, negative ones as 0; NULL without
 -- a win, and left out without with_cycles: it takes 8 kB per group) and
--- the closed amount.  Only periods and keys with a closed deal
--- have a row.  Any split of a period into consecutive bounds rolls up to
+-- the closed amount; with won_only, of the won deals alone (their lost
+-- count is 0).  Only periods and keys with a closed deal have a row.  Any split of a period into consecutive bounds rolls up to
 -- the same summaries as the whole period.
 CREATE FUNCTION sales_kpi_internal.closed_partials(bounds timestamptz[], as_of timestamptz,
-                                            dimension text DEFAULT 'company', with_cycles boolean DEFAULT true)
+                                            dimension text DEFAULT 'company', with_cycles boolean DEFAULT true,
+                                            won_only boolean DEFAULT false)
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
                outcomes @extschema@.winloss, won_cycles @extschema@.duration_summary, closed_amount numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -309,6 +314,14 @@ SET enable_indexscan = off
 -- a duration summary takes 8 kB per group: hashing a year of rep groups
 -- needs more than the default 4 MB
 SET work_mem = '64MB'
+-- parallel workers only where they pay for their start: on a virtual
+-- machine a Gather takes 25-30 ms to start its workers, and each worker
+-- then faults in every shared buffer it reads for the first time: some
+-- 50 ms, 15,000-20,000 units of these plans' costs (a quarter's pass at 1M
+-- deals is priced 47,000 and takes 0.14 s), where the default of 1,000
+-- assumes a few ms.  A quarter's pass then runs in the leader alone (0.14
+-- s, against 0.23 s with two workers); a year or more still gains from them
+SET parallel_setup_cost = 20000
 AS $$
 DECLARE
     dim text := sales_kpi_internal.closed_dimension(dimension);
@@ -320,8 +333,8 @@ DECLARE
                                      FILTER (WHERE r.outcome = 'won') END$agg$
                         ELSE 'NULL::@extschema@.duration_summary' END;
 BEGIN
-    IF as_of IS NULL OR with_cycles IS NULL THEN
-        RAISE EXCEPTION 'arguments "as_of" and "with_cycles" must not be null'
+    IF as_of IS NULL OR with_cycles IS NULL OR won_only IS NULL THEN
+        RAISE EXCEPTION 'arguments "as_of", "with_cycles" and "won_only" must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM sales_kpi_internal.check_bounds(bounds);
@@ -330,7 +343,7 @@ BEGIN
     RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
             dim,
             sales_kpi_internal.closed_deal_query(sales_kpi_internal.row_dimension(dim),
-                                                 sales_kpi_internal.moved_since(as_of)),
+                                                 sales_kpi_internal.moved_since(as_of), won_only),
             sales_kpi_internal.period_column(bounds, 'r.closed_at'),
             $agg$@extschema@.winloss_agg(r.outcome = 'won', r.amount_base) AS outcomes,
                  $agg$ || cycles || $agg$ AS won_cycles, sum(r.amount_base) AS closed_amount$agg$,
@@ -343,5 +356,5 @@ BEGIN
         USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone();
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.closed_partials(timestamptz[], timestamptz, text, boolean) IS
-    'Internal: per period [bounds[i], bounds[i+1]) and dimension key, the deals closed as of as_of: win/loss summary (won amount in the base currency), duration summary of the won deals'' cycles (with_cycles) and the closed amount.';
+COMMENT ON FUNCTION sales_kpi_internal.closed_partials(timestamptz[], timestamptz, text, boolean, boolean) IS
+    'Internal: per period [bounds[i], bounds[i+1]) and dimension key, the deals closed as of as_of (won_only: the won ones): win/loss summary (won amount in the base currency), duration summary of the won deals'' cycles (with_cycles) and the closed amount.';

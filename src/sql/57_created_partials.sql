@@ -15,7 +15,8 @@
 -- The attributes come by hash joins in the same pass, only those the
 -- dimension needs (dimension_sql).
 
-CREATE FUNCTION sales_kpi_internal.created_deal_query(dimension text, by_ids boolean DEFAULT false)
+CREATE FUNCTION sales_kpi_internal.created_deal_query(dimension text, by_ids boolean DEFAULT false,
+                                                      with_stage boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -23,9 +24,9 @@ AS $query$
     SELECT format($sql$
 SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
        sales_kpi_internal.dimension_key($4, cr.pipeline_id, cr.owner_id, v.value) AS dimension_key,
-       v.value AS dimension_value
+       v.value AS dimension_value%s
   FROM (SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.source, o.competitor, o.kind, o.product,
-               o.created_at,
+               o.created_at, o.stage_id, o.stage_entered_at,
                CASE WHEN o.snapshot_at > $3
                     THEN coalesce((sales_kpi_internal.snapshot_at(o.opportunity_id, $3)).owner_id, o.owner_id)
                     ELSE o.owner_id END AS owner_id
@@ -33,13 +34,14 @@ SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
          WHERE %s) cr
   %s
  CROSS JOIN LATERAL (SELECT %s AS value) v
-$sql$, CASE WHEN by_ids THEN 'o.opportunity_id = ANY ($5)'
+$sql$, CASE WHEN with_stage THEN ', cr.stage_id, cr.stage_entered_at' ELSE '' END,
+       CASE WHEN by_ids THEN 'o.opportunity_id = ANY ($5)'
             ELSE 'o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3' END,
        d.joins, d.value)
       FROM sales_kpi_internal.dimension_sql(dimension, 'cr', 'cr.owner_id') d
 $query$;
-COMMENT ON FUNCTION sales_kpi_internal.created_deal_query(text, boolean) IS
-    'Internal: the query of the deals created in [$1, $2) and by $3 (by_ids: the deals listed in $5, whenever created), with the owner at $3 and their breakdown for a dimension (also passed as $4), run by created_deal_rows() and deal_breakdowns().';
+COMMENT ON FUNCTION sales_kpi_internal.created_deal_query(text, boolean, boolean) IS
+    'Internal: the query of the deals created in [$1, $2) and by $3 (by_ids: the deals listed in $5, whenever created), with the owner at $3 and their breakdown for a dimension (also passed as $4), and with_stage their current stage and its entry, run by created_deal_rows(), deal_breakdowns() and qualification_partials().';
 
 CREATE FUNCTION sales_kpi_internal.created_deal_rows(period_start timestamptz, period_end timestamptz,
                                               as_of timestamptz, dimension text DEFAULT 'company')
@@ -174,3 +176,102 @@ END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.creation_partials(timestamptz[], timestamptz, text) IS
     'Internal: per creation period [bounds[i], bounds[i+1]) and dimension key, the deals created then (by as_of) as created: count, amount in the base currency at the creation-date rate (rep credited: the owner at creation), and a winloss summary of "reached the second open stage by as_of" over the deals of pipelines with two open stages or more.';
+
+-- The partials of funnel_rates: per period [bounds[i], bounds[i+1]) and
+-- dimension key, as of as_of: the leads created in the period, those
+-- converted into a deal by as_of and those whose deal qualified by then;
+-- the deals created in it and those qualified by as_of; the qualified
+-- deals closed in it (won and lost, a winloss summary); the deals won in
+-- it.  Qualified: entered by as_of a stage from its pipeline's
+-- qualified_position on, or a won stage (a won deal did); one index probe
+-- of the deal's events, stopping at the first such entry, for each deal
+-- that needs it.  The rep credited is the lead's SDR, the owner at as_of
+-- of a created deal, the owner at the close of a closed one.  Leads have a
+-- source, an SDR and an account, no pipeline, competitor, kind or product:
+-- for those dimensions the lead columns are null.
+--
+-- One query: the three row sources (closed_deal_query, created_deal_query
+-- and the leads) are text in it, so that it is planned with the actual
+-- dates and its branches run in parallel workers.
+CREATE FUNCTION sales_kpi_internal.qualification_partials(bounds timestamptz[], as_of timestamptz,
+                                                          dimension text DEFAULT 'company')
+RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               leads bigint, converted_leads bigint, qualified_leads bigint, opps bigint, qualified_opps bigint,
+               qops @extschema@.winloss, deals_won bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+-- one index probe per deal: a cache of probe results would never hit
+SET enable_memoize = off
+AS $$
+DECLARE
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
+    row_dim text := sales_kpi_internal.row_dimension(dim);
+    lead_dims boolean := dim IN ('company', 'rep', 'team', 'source', 'industry', 'segment', 'region');
+    lead_label record;
+    qualifying bigint[];
+    -- a subquery in FROM with a LIMIT would keep the query out of
+    -- parallel workers: EXISTS stops at the first entry all the same
+    probe text := $probe$%2$s AND EXISTS (
+                SELECT FROM @extschema@.stage_event e
+                 WHERE e.opportunity_id = %1$s AND e.entered_at <= $3 AND e.stage_id = ANY ($7))$probe$;
+    rows text;
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.check_bounds(bounds);
+    SELECT ARRAY(SELECT s.stage_id
+                   FROM @extschema@.stage s
+                   JOIN @extschema@.pipeline pl ON pl.pipeline_id = s.pipeline_id
+                  WHERE s.kind = 'won' OR (s.kind = 'open' AND s.position >= pl.qualified_position))
+      INTO qualifying;
+    -- rows: owner and pipeline ids (for rep, team and pipeline), the
+    -- breakdown value (for the others), the instant that places the row in
+    -- a period, and what it counts
+    rows := format($sql$
+        SELECT c.owner_id, c.pipeline_id, c.dimension_value, c.closed_at AS at,
+               false AS lead, false AS converted, false AS qualified_lead, false AS opp, false AS qualified_opp,
+               CASE WHEN c.outcome = 'won' OR %2$s THEN c.outcome = 'won' END AS qop_won,
+               c.outcome = 'won' AS won
+          FROM (%1$s) c
+        UNION ALL
+        SELECT n.owner_id, n.pipeline_id, n.dimension_value, n.created_at,
+               false, false, false, true,
+               -- a deal in a qualifying stage since before as_of entered it
+               (n.stage_id = ANY ($7) AND n.stage_entered_at <= $3) OR %4$s, NULL, false
+          FROM (%3$s) n$sql$,
+        sales_kpi_internal.closed_deal_query(row_dim, sales_kpi_internal.moved_since(as_of)),
+        format(probe, 'c.opportunity_id', $on$c.outcome <> 'won'$on$),
+        sales_kpi_internal.created_deal_query(row_dim, false, true),
+        format(probe, 'n.opportunity_id', 'true'));
+    IF lead_dims THEN
+        lead_label := sales_kpi_internal.dimension_sql(row_dim, 'l', 'l.rep_id');
+        rows := rows || format($sql$
+        UNION ALL
+        SELECT l.rep_id, NULL::bigint, %1$s, l.created_at,
+               true, coalesce(l.converted_at <= $3, false), %3$s, false, false, NULL, false
+          FROM @extschema@.lead l
+          %2$s
+         WHERE l.created_at >= $1 AND l.created_at < $2 AND l.created_at <= $3$sql$,
+            lead_label.value, lead_label.joins,
+            format(probe, 'l.opportunity_id', 'coalesce(l.converted_at <= $3, false)'));
+    END IF;
+    RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
+            dim, rows,
+            sales_kpi_internal.period_column(bounds, 'r.at'),
+            $agg$count(*) FILTER (WHERE r.lead) AS leads, count(*) FILTER (WHERE r.converted) AS converted_leads,
+                 count(*) FILTER (WHERE r.qualified_lead) AS qualified_leads, count(*) FILTER (WHERE r.opp) AS opps,
+                 count(*) FILTER (WHERE r.qualified_opp) AS qualified_opps,
+                 @extschema@.winloss_agg(r.qop_won) AS qops, count(*) FILTER (WHERE r.won) AS deals_won$agg$,
+            $agg$sum(l.leads)::bigint, sum(l.converted_leads)::bigint, sum(l.qualified_leads)::bigint,
+                 sum(l.opps)::bigint, sum(l.qualified_opps)::bigint, @extschema@.rollup(l.qops),
+                 sum(l.deals_won)::bigint$agg$)
+        USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone(),
+              qualifying;
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.qualification_partials(timestamptz[], timestamptz, text) IS
+    'Internal: per period [bounds[i], bounds[i+1]) and dimension key, as of as_of: leads created, converted and converted into a qualified deal; deals created and qualified; qualified deals closed (winloss summary); deals won.';

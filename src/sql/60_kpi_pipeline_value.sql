@@ -402,7 +402,7 @@ AS $$
         -- the closed-deal partials of the period: bookings credited to the owner at the close
         SELECT cp.dimension_value AS dv, sum(@extschema@.won_amount(cp.outcomes)) AS bookings
           FROM rp, sales_kpi_internal.closed_partials(ARRAY[rp.lo, rp.hi], pipeline_value_period_parts.as_of,
-                                               pipeline_value_period_parts.dimension, false) cp
+                                               pipeline_value_period_parts.dimension, false, true) cp
          WHERE @extschema@.won_count(cp.outcomes) > 0
          GROUP BY 1
     ), quota_agg AS (

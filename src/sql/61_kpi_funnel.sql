@@ -165,12 +165,7 @@ RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, p
                deals_won bigint, qops_per_win double precision)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
--- JIT compiling these plans takes longer (about 0.9 s) than running them, and
--- their sorts and hashes of a period's deals or events fit in 64 MB
 SET jit = off
-SET work_mem = '64MB'
--- one index probe per candidate deal: a cache of probe results would never hit
-SET enable_memoize = off
 AS $fn$
     SELECT sales_kpi_internal.funnel_check_args(funnel_rates.as_of, funnel_rates.dimension);
 
@@ -180,83 +175,14 @@ AS $fn$
                funnel_rates.dimension IN ('company', 'rep', 'team', 'source', 'industry', 'segment', 'region')
                    AS lead_dims
           FROM sales_kpi_internal.resolve_period(funnel_rates.period_start, funnel_rates.period_end, funnel_rates.as_of) r
-    ), lead_rows AS (
-        -- leads created in the period, classified by their own attributes
-        SELECT l.lead_id, l.rep_id, l.source, l.account_id,
-               CASE WHEN l.converted_at <= funnel_rates.as_of THEN l.opportunity_id END AS opportunity_id,
-               coalesce(l.converted_at <= funnel_rates.as_of, false) AS converted
-          FROM per
-          JOIN @extschema@.lead l ON l.created_at >= per.ps AND l.created_at < per.pe
-         WHERE per.lead_dims AND l.created_at <= funnel_rates.as_of
-    ), new_opps AS (
-        -- created deals: the rep credited is the owner at as_of
-        SELECT n.opportunity_id, n.dimension_value
-          FROM per, sales_kpi_internal.created_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) n
-    ), closed AS (
-        -- closed deals: the owner at the close
-        SELECT c.opportunity_id, c.outcome, c.dimension_value
-          FROM per, sales_kpi_internal.closed_deal_rows(per.ps, per.pe, funnel_rates.as_of, funnel_rates.dimension) c
-    ), qstages AS MATERIALIZED (
-        -- the stages whose entry makes a deal a Qop: open ones from the pipeline's
-        -- qualified_position on, and won (a won deal passed every open stage)
-        SELECT ARRAY(SELECT s.stage_id
-                       FROM @extschema@.stage s
-                       JOIN @extschema@.pipeline pl ON pl.pipeline_id = s.pipeline_id
-                      WHERE s.kind = 'won' OR (s.kind = 'open' AND s.position >= pl.qualified_position)) AS ids
-    ), facts AS (
-        -- qualified: entered one of those stages by as_of (a deal won by as_of
-        -- did).  One probe of the deal's index entries (which carry the stage)
-        -- per row, stopping at the first: a join would read every event of
-        -- those stages
-        SELECT CASE WHEN funnel_rates.dimension = 'company' THEN 'all'
-                    ELSE @extschema@.dimension_value(funnel_rates.dimension, NULL, r.name, r.team, lr.source,
-                                                     a.industry, a.segment, a.region, NULL, NULL, NULL) END AS value,
-               1 AS lead, lr.converted::int AS converted, (q.hit IS NOT NULL)::int AS qualified_lead,
-               0 AS opp, 0 AS qualified_opp, NULL::boolean AS qop_won, 0 AS won
-          FROM qstages qs
-         CROSS JOIN lead_rows lr
-          LEFT JOIN @extschema@.rep r ON r.rep_id = lr.rep_id
-          LEFT JOIN LATERAL (
-                SELECT ac.industry, ac.segment, ac.region
-                  FROM @extschema@.account ac
-                 WHERE ac.account_id = lr.account_id
-                   AND funnel_rates.dimension IN ('industry', 'segment', 'region')) a ON true
-          LEFT JOIN LATERAL (
-                SELECT true AS hit
-                  FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = lr.opportunity_id AND e.entered_at <= funnel_rates.as_of
-                   AND e.stage_id = ANY(qs.ids)
-                 LIMIT 1) q ON true
-        UNION ALL
-        SELECT n.dimension_value, 0, 0, 0, 1, (q.hit IS NOT NULL)::int, NULL, 0
-          FROM qstages qs
-         CROSS JOIN new_opps n
-          LEFT JOIN LATERAL (
-                SELECT true AS hit
-                  FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = n.opportunity_id AND e.entered_at <= funnel_rates.as_of
-                   AND e.stage_id = ANY(qs.ids)
-                 LIMIT 1) q ON true
-        UNION ALL
-        SELECT c.dimension_value, 0, 0, 0, 0, 0,
-               CASE WHEN c.outcome = 'won' OR q.hit IS NOT NULL THEN c.outcome = 'won' END,
-               (c.outcome = 'won')::int
-          FROM qstages qs
-         CROSS JOIN closed c
-          LEFT JOIN LATERAL (
-                SELECT true AS hit
-                  FROM @extschema@.stage_event e
-                 WHERE c.outcome <> 'won'
-                   AND e.opportunity_id = c.opportunity_id AND e.entered_at <= funnel_rates.as_of
-                   AND e.stage_id = ANY(qs.ids)
-                 LIMIT 1) q ON true
     ), grouped AS MATERIALIZED (
-        SELECT f.value,
-               sum(f.lead) AS leads, sum(f.converted) AS converted, sum(f.qualified_lead) AS qualified_leads,
-               sum(f.opp) AS opps, sum(f.qualified_opp) AS qualified_opps,
-               @extschema@.winloss_agg(f.qop_won) AS w, sum(f.won) AS won
-          FROM facts f
-         GROUP BY f.value
+        SELECT qp.dimension_value AS value,
+               sum(qp.leads) AS leads, sum(qp.converted_leads) AS converted, sum(qp.qualified_leads) AS qualified_leads,
+               sum(qp.opps) AS opps, sum(qp.qualified_opps) AS qualified_opps,
+               @extschema@.rollup(qp.qops) AS w, sum(qp.deals_won) AS won
+          FROM per, sales_kpi_internal.qualification_partials(ARRAY[per.ps, per.pe], funnel_rates.as_of,
+                                                              funnel_rates.dimension) qp
+         GROUP BY qp.dimension_value
     ), agg AS (
         SELECT * FROM grouped
         UNION ALL

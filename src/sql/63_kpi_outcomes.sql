@@ -327,10 +327,13 @@ AS $$
           FROM sales_kpi_internal.resolve_period(quota_attainment.period_start, quota_attainment.period_end,
                                           quota_attainment.as_of) r
     ), b AS (
-        SELECT cd.owner_id AS rep_id, cd.won_amount AS bookings
+        -- the won deals' partials per owner at the close (bookings)
+        SELECT cp.dimension_key::bigint AS rep_id, @extschema@.won_amount(@extschema@.rollup(cp.outcomes)) AS bookings
           FROM p
-         CROSS JOIN sales_kpi_internal.closed_by_owner(p.period_start, p.period_end, quota_attainment.as_of) cd
-         WHERE cd.won > 0 AND cd.owner_id IS NOT NULL
+         CROSS JOIN sales_kpi_internal.closed_partials(ARRAY[p.period_start, p.period_end], quota_attainment.as_of,
+                                                       'rep', with_cycles => false, won_only => true) cp
+         WHERE cp.dimension_key IS NOT NULL
+         GROUP BY cp.dimension_key
     ), q AS (
         SELECT qp.rep_id, qp.quota
           FROM p CROSS JOIN @extschema@.quota_in_period(p.period_start, p.period_end) qp
