@@ -109,6 +109,9 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 ROWS 1000
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+-- the planner sees one group in ten (the stage of a deal that moved since
+-- as_of is a lookup): the open deals are hashed, or sorted in memory
+SET work_mem = '64MB'
 AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
@@ -117,12 +120,13 @@ BEGIN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    -- grouped by the id that keys the value (key_column), keyed per group
     RETURN QUERY EXECUTE format($sql$
-        SELECT od.dimension_key, od.dimension_value, od.stage_id, count(*), sum(od.amount),
-               @extschema@.weighted_pipeline(od.amount, od.stage_probability)
-          FROM (%s) od
-         GROUP BY od.dimension_key, od.dimension_value, od.stage_id$sql$,
-        sales_kpi_internal.open_deal_query(dim))
+        SELECT sales_kpi_internal.dimension_key($2, %1$s, %1$s, od.dimension_value), od.dimension_value,
+               od.stage_id, count(*), sum(od.amount), @extschema@.weighted_pipeline(od.amount, od.stage_probability)
+          FROM (%2$s) od
+         GROUP BY %1$s, od.dimension_value, od.stage_id$sql$,
+        sales_kpi_internal.key_column(dim, 'od'), sales_kpi_internal.open_deal_query(dim))
         USING as_of, dim, (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
 END;
 $$;

@@ -115,11 +115,16 @@ SELECT cr.opportunity_id, cr.pipeline_id, cr.owner_id, cr.created_at,
                coalesce(h.amount, o.amount) AS amount, coalesce(h.owner_id, o.owner_id) AS owner_id,
                CASE WHEN o.pipeline_id = ANY($7) THEN r2.hit IS NOT NULL END AS reached_second
           FROM @extschema@.opportunity o
+          -- a deal in one of those stages since before $3 entered it: no probe
           LEFT JOIN LATERAL (
                 SELECT 1 AS hit
-                  FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = o.opportunity_id AND e.entered_at <= $3 AND e.stage_id = ANY($6)
-                 LIMIT 1) r2 ON o.pipeline_id = ANY($7)
+                 WHERE o.stage_id = ANY($6) AND o.stage_entered_at <= $3
+                UNION ALL
+                (SELECT 1
+                   FROM @extschema@.stage_event e
+                  WHERE NOT (o.stage_id = ANY($6) AND o.stage_entered_at <= $3)
+                    AND e.opportunity_id = o.opportunity_id AND e.entered_at <= $3 AND e.stage_id = ANY($6)
+                  LIMIT 1)) r2 ON o.pipeline_id = ANY($7)
           LEFT JOIN LATERAL (
                 -- the deal as created: its first snapshot (the one the history trigger takes at created_at)
                 SELECT hi.amount, hi.owner_id
