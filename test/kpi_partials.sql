@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(72);
+SELECT plan(73);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -518,6 +518,44 @@ SELECT is((SELECT count(*) FROM creation_case WHERE kpi IS DISTINCT FROM partial
           'pipeline_creation equals the rollup of its partials over every split, breakdown and as_of');
 SELECT throws_ok($$SELECT * FROM sales_kpi_internal.creation_partials('{2025-01-01,2026-01-01}', NULL)$$, '22004', NULL,
                  'creation_partials refuses a null instant');
+
+-- inside a parallel query (force_parallel_mode runs each KPI in a
+-- worker), the passes that choose their own settings give the same rows as
+-- in a plain one (a parameter set at run time would be an error there)
+SET LOCAL force_parallel_mode = on;
+CREATE TEMP TABLE par_cohort_rep AS SELECT * FROM sales_kpi.cohort_win_rate('2025-10-01', '2026-10-01', 'month', 'rep', '2026-10-31');
+CREATE TEMP TABLE par_cohort_pipeline AS SELECT * FROM sales_kpi.cohort_win_rate('2025-10-01', '2026-10-01', 'month', 'pipeline', '2026-10-31');
+CREATE TEMP TABLE par_cycle_team AS SELECT * FROM sales_kpi.sales_cycle('2025-10-01', '2026-10-01', 'team', '2026-10-31');
+CREATE TEMP TABLE par_funnel_rep AS SELECT * FROM sales_kpi.funnel_rates('2025-10-01', '2026-10-01', 'rep', '2026-10-31');
+CREATE TEMP TABLE par_open AS
+SELECT 'rep' AS d, * FROM sales_kpi.weighted_pipeline_value('2026-08-01', 'rep')
+UNION ALL
+SELECT 'pipeline', * FROM sales_kpi.weighted_pipeline_value('2026-08-01', 'pipeline');
+RESET force_parallel_mode;
+SELECT is((SELECT count(*) FROM
+             ((SELECT * FROM par_cohort_rep EXCEPT ALL
+               SELECT * FROM sales_kpi.cohort_win_rate('2025-10-01', '2026-10-01', 'month', 'rep', '2026-10-31'))
+              UNION ALL
+              (SELECT * FROM par_cohort_pipeline EXCEPT ALL
+               SELECT * FROM sales_kpi.cohort_win_rate('2025-10-01', '2026-10-01', 'month', 'pipeline', '2026-10-31'))) x)
+          + (SELECT count(*) FROM
+               (SELECT * FROM par_cycle_team EXCEPT ALL
+                SELECT * FROM sales_kpi.sales_cycle('2025-10-01', '2026-10-01', 'team', '2026-10-31')) y)
+          + (SELECT count(*) FROM
+               (SELECT * FROM par_funnel_rep EXCEPT ALL
+                SELECT * FROM sales_kpi.funnel_rates('2025-10-01', '2026-10-01', 'rep', '2026-10-31')) z)
+          + (SELECT count(*) FROM
+               (SELECT * FROM par_open EXCEPT ALL
+                (SELECT 'rep', * FROM sales_kpi.weighted_pipeline_value('2026-08-01', 'rep')
+                 UNION ALL
+                 SELECT 'pipeline', * FROM sales_kpi.weighted_pipeline_value('2026-08-01', 'pipeline'))) w)
+          + (SELECT CASE WHEN (SELECT count(*) FROM par_cohort_rep) > 100 AND (SELECT count(*) FROM par_cycle_team) > 1
+                          AND (SELECT count(*) FROM par_funnel_rep) > 10
+                          AND (SELECT count(*) FROM par_open WHERE d = 'rep') > 10
+                          AND (SELECT count(*) FROM par_cohort_rep)
+                              = (SELECT count(*) FROM sales_kpi.cohort_win_rate('2025-10-01', '2026-10-01', 'month', 'rep', '2026-10-31'))
+                     THEN 0 ELSE 1 END),
+          0::bigint, 'cohort_win_rate, sales_cycle, funnel_rates and weighted_pipeline_value give the same rows inside a parallel query');
 
 -- funnel_rates: the year equals the qualification partials over every
 -- split rolled up (leads, deals created, qualified, Qops closed, won), for

@@ -101,6 +101,35 @@ $$;
 COMMENT ON FUNCTION sales_kpi_internal.deal_states_at(timestamptz, timestamptz, timestamptz, text) IS
     'Internal: deals created in [created_from, created_to) as they stood at an instant: outcome won, lost or open and close instant from the newest stage event not after it, with the breakdown key and value of a dimension (the rep credited: the owner at the close, or at the instant when open).';
 
+-- Internal: runs a state partials query (its text, and the arguments of
+-- state_partials) grouped by sorting, in the leader alone: for the
+-- breakdowns with many keys (rep, team).  A survival summary takes 6 kB
+-- per group: a year of monthly rep groups (tens of thousands) hashes to
+-- disk, at twice the time of sorting the deals by group, and parallel
+-- workers would each pass their summary per group through the gather (750
+-- MB for a year of monthly rep groups at 1M deals, 1.6 s against 1.2 s in
+-- the leader; the planner prices a row the same whatever its width).
+-- Settings of the function rather than set_config(), which a parallel
+-- query refuses.
+CREATE FUNCTION sales_kpi_internal.state_partials_sorted(query text, bounds timestamptz[], at timestamptz,
+                                                         dimension text)
+RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               ages @extschema@.survival, still_open bigint)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '64MB'
+SET enable_hashagg = off
+SET max_parallel_workers_per_gather = 0
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE query USING bounds[1], bounds[cardinality(bounds)], at, dimension, bounds;
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.state_partials_sorted(text, timestamptz[], timestamptz, text) IS
+    'Internal: runs the query of state_partials() for a breakdown with many keys, grouped by sorting and without parallel workers.';
+
 -- The partials of the cohort KPIs: per creation period [bounds[i],
 -- bounds[i+1]) and dimension key, the deals created then (and by `at`) as
 -- they stood at `at`: the survival summary of their age at the close, open
@@ -116,44 +145,34 @@ ROWS 100
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET work_mem = '64MB'
--- scoped to the call: set off below for the breakdowns with many keys
-SET enable_hashagg = on
 -- parallel workers only where they pay for their start (closed_partials
 -- says why)
 SET parallel_setup_cost = 20000
 AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
-    workers text := pg_catalog.current_setting('max_parallel_workers_per_gather');
+    query text;
 BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'argument "at" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM sales_kpi_internal.finite_instant(at, 'at');
     PERFORM sales_kpi_internal.check_bounds(bounds);
-    -- a survival summary takes 6 kB per group: a year of monthly rep or team
-    -- groups (tens of thousands) hashes to disk, at twice the time of
-    -- sorting the deals by group; the few groups of the other breakdowns
-    -- hash in memory
-    IF dim IN ('rep', 'team') THEN
-        PERFORM pg_catalog.set_config('enable_hashagg', 'off', true);
-        -- nor in parallel workers: each would pass its 6 kB summary per
-        -- group through the gather (750 MB for a year of monthly rep groups
-        -- at 1M deals, 1.6 s against 1.2 s in the leader alone); the
-        -- planner prices a row the same whatever its width
-        PERFORM pg_catalog.set_config('max_parallel_workers_per_gather', '0', true);
-    END IF;
     -- rep, team and pipeline are grouped by the rep credited or the pipeline,
     -- and named afterwards (partials_sql)
-    RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
+    query := sales_kpi_internal.partials_sql(
             dim, sales_kpi_internal.deal_state_query(sales_kpi_internal.row_dimension(dim)),
             sales_kpi_internal.period_column(bounds, 'r.created_at'),
             $agg$@extschema@.compact(@extschema@.survival_agg(
                      greatest(coalesce(r.closed_at, $3) - r.created_at, interval '0'), r.outcome)) AS ages,
                  count(*) FILTER (WHERE r.outcome = 'open') AS still_open$agg$,
-            '@extschema@.compact(@extschema@.rollup(l.ages)), sum(l.still_open)::bigint')
-        USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
-    PERFORM pg_catalog.set_config('max_parallel_workers_per_gather', workers, true);
+            '@extschema@.compact(@extschema@.rollup(l.ages)), sum(l.still_open)::bigint');
+    -- the few groups of the other breakdowns hash in memory
+    IF dim IN ('rep', 'team') THEN
+        RETURN QUERY SELECT * FROM sales_kpi_internal.state_partials_sorted(query, bounds, at, dim);
+    ELSE
+        RETURN QUERY EXECUTE query USING bounds[1], bounds[cardinality(bounds)], at, dim, bounds;
+    END IF;
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.state_partials(timestamptz[], timestamptz, text) IS

@@ -97,6 +97,29 @@ $$;
 COMMENT ON FUNCTION sales_kpi_internal.open_deal_rows(timestamptz, text) IS
     'Internal: the deals open at as_of (those of pipeline_as_of(as_of, open_only => true)) with their stage''s position and probability, amount in the base currency at the as_of date rate and breakdown key and value for a dimension (the rep: the owner at as_of).';
 
+-- Internal: runs an open partials query (its text and the arguments of
+-- open_partials) with the planner free to sort: for the rep breakdown,
+-- whose thousands of (rep, stage) groups sort faster than they hash (0.36
+-- s against 0.49 s at 1M deals).  A setting of the function rather than
+-- set_config(), which a parallel query refuses.
+CREATE FUNCTION sales_kpi_internal.open_partials_sorted(query text, as_of timestamptz, dimension text,
+                                                        rate_date date)
+RETURNS TABLE (dimension_key text, dimension_value text, stage_id bigint, deals bigint, amount numeric,
+               weighted_amount numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 1000
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET work_mem = '64MB'
+SET enable_sort = on
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE query USING as_of, dimension, rate_date;
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.open_partials_sorted(text, timestamptz, text, date) IS
+    'Internal: runs the query of open_partials() for the rep breakdown, free to group by sorting.';
+
 -- The partials of the stage-weighted pipeline KPIs (weighted_pipeline_value
 -- with the stage weighting, stage_pipeline_value): per dimension key and
 -- open stage, the deals open at as_of, their amount and the weighted sum
@@ -109,25 +132,36 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 ROWS 1000
 SET search_path = pg_catalog, pg_temp
 SET jit = off
--- the planner sees one group in ten (the stage of a deal that moved since
--- as_of is a lookup): the open deals are hashed, or sorted in memory
+-- the deal's stage at as_of is a CASE over a lookup, whose join to the
+-- open stages the planner takes for one row in ten: it would sort the
+-- open deals into their few groups (0.31 s at 1M deals by pipeline)
+-- rather than hash them (0.20 s); the rep groups, thousands, are left to
+-- the planner (open_partials_sorted)
 SET work_mem = '64MB'
+SET enable_sort = off
 AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
+    query text;
+    rate_date date;
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    rate_date := (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
     -- grouped by the id that keys the value (key_column), keyed per group
-    RETURN QUERY EXECUTE format($sql$
+    query := format($sql$
         SELECT sales_kpi_internal.dimension_key($2, %1$s, %1$s, od.dimension_value), od.dimension_value,
                od.stage_id, count(*), sum(od.amount), @extschema@.weighted_pipeline(od.amount, od.stage_probability)
           FROM (%2$s) od
          GROUP BY %1$s, od.dimension_value, od.stage_id$sql$,
-        sales_kpi_internal.key_column(dim, 'od'), sales_kpi_internal.open_deal_query(dim))
-        USING as_of, dim, (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
+        sales_kpi_internal.key_column(dim, 'od'), sales_kpi_internal.open_deal_query(dim));
+    IF dim = 'rep' THEN
+        RETURN QUERY SELECT * FROM sales_kpi_internal.open_partials_sorted(query, as_of, dim, rate_date);
+    ELSE
+        RETURN QUERY EXECUTE query USING as_of, dim, rate_date;
+    END IF;
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.open_partials(timestamptz, text) IS
