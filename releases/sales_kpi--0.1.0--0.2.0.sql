@@ -4175,9 +4175,10 @@ COMMENT ON FUNCTION @extschema@.closed_deals(timestamptz, timestamptz, timestamp
 -- (won amount in the base currency at the close-date rate), the summary of
 -- the won deals' cycles (creation to win, negative ones as 0; NULL without
 -- a win, and left out without with_cycles: it takes 8 kB per group) and
--- the closed amount.  Only periods and keys with a closed deal
--- have a row.  Any split of a period into consecutive bounds rolls up to
--- the same summaries as the whole period.
+-- the closed amount; with won_only, of the won deals alone (their lost
+-- count is 0).  Only periods and keys with a closed deal have a row.  Any
+-- split of a period into consecutive bounds rolls up to the same
+-- summaries as the whole period.
 CREATE FUNCTION sales_kpi_internal.closed_partials(bounds timestamptz[], as_of timestamptz,
                                             dimension text DEFAULT 'company', with_cycles boolean DEFAULT true,
                                             won_only boolean DEFAULT false)
@@ -5131,8 +5132,9 @@ COMMENT ON FUNCTION @extschema@.deal_size(timestamptz, timestamptz, text, timest
 -- pattern): the deals created in a period, by an instant.
 --
 -- * created_deal_rows: with the rep credited at that instant and the
---   breakdown, for the KPIs that count new opportunities (funnel_rates);
---   deal_breakdowns: the same for listed deals (conversion_alerts).
+--   breakdown (its query text also makes the new deals of
+--   qualification_partials); deal_breakdowns: the same for listed deals
+--   (conversion_alerts).
 --   The owner at the instant is the deal's own unless its newest snapshot
 --   is after the instant (changed since); only those deals read their
 --   history, one index probe each inside the plan.
@@ -5140,6 +5142,8 @@ COMMENT ON FUNCTION @extschema@.deal_size(timestamptz, timestamptz, text, timest
 --   deals as created (count and amount of their first snapshot, the rep
 --   credited being the owner then) and how many of them reached the second
 --   open stage by the instant (pipeline_creation).
+-- * qualification_partials: the leads, new deals and closed deals of a
+--   period and how many qualified (funnel_rates).
 --
 -- The attributes come by hash joins in the same pass, only those the
 -- dimension needs (dimension_sql).
@@ -7447,8 +7451,10 @@ COMMENT ON FUNCTION @extschema@.compact(@extschema@.survival) IS
 -- by $3: amount, and owner for the breakdown, else the deal's own), with
 -- "reached the second open stage by $3": entered one of the stages $6
 -- (rank 2 and up of a pipeline with two open stages or more, and won), for
--- deals of the pipelines $7 (NULL for the others).  Each is one index probe
--- per deal, stopping at the first entry.  $4 is the dimension, $5 the
+-- deals of the pipelines $7 (NULL for the others): a deal in one of those
+-- stages since before $3 did, the others cost one index probe, stopping
+-- at the first entry.  The first snapshot is one probe per deal.  $4 is
+-- the dimension, $5 the
 -- period bounds, $8 the reporting time zone (the creation date's rate).
 CREATE FUNCTION sales_kpi_internal.creation_deal_query(dimension text)
 RETURNS text
@@ -7544,7 +7550,7 @@ COMMENT ON FUNCTION sales_kpi_internal.creation_partials(timestamptz[], timestam
 -- that needs it.  The rep credited is the lead's SDR, the owner at as_of
 -- of a created deal, the owner at the close of a closed one.  Leads have a
 -- source, an SDR and an account, no pipeline, competitor, kind or product:
--- for those dimensions the lead columns are null.
+-- for those dimensions the lead counts are 0 (funnel_rates shows NULL).
 --
 -- One query: the three row sources (closed_deal_query, created_deal_query
 -- and the leads) are text in it, so that it is planned with the actual
@@ -7560,6 +7566,11 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 -- one index probe per deal: a cache of probe results would never hit
 SET enable_memoize = off
+-- at a past as_of the closing events of a long period are made distinct
+SET work_mem = '64MB'
+-- unlike closed_partials, index scans stay on: the probes read the deal
+-- index of stage_event alone, and a range of closes read by index costs
+-- less than those probes as bitmap heap scans
 AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);

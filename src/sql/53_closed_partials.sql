@@ -299,8 +299,9 @@ COMMENT ON FUNCTION @extschema@.closed_deals(timestamptz, timestamptz, timestamp
 -- the won deals' cycles (creation to win, negative ones as 0; NULL without
 -- a win, and left out without with_cycles: it takes 8 kB per group) and
 -- the closed amount; with won_only, of the won deals alone (their lost
--- count is 0).  Only periods and keys with a closed deal have a row.  Any split of a period into consecutive bounds rolls up to
--- the same summaries as the whole period.
+-- count is 0).  Only periods and keys with a closed deal have a row.  Any
+-- split of a period into consecutive bounds rolls up to the same
+-- summaries as the whole period.
 CREATE FUNCTION sales_kpi_internal.closed_partials(bounds timestamptz[], as_of timestamptz,
                                             dimension text DEFAULT 'company', with_cycles boolean DEFAULT true,
                                             won_only boolean DEFAULT false)

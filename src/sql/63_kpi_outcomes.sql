@@ -22,7 +22,7 @@
 
 -- Internal: the closed-deal partials of the rep breakdown rolled up per
 -- owner at the close: won and lost counts and the won amount in the base
--- currency (quota_attainment, win_rate_by_rep).
+-- currency (win_rate_by_rep).
 CREATE FUNCTION sales_kpi_internal.closed_by_owner(p_start timestamptz, p_end timestamptz, p_as_of timestamptz)
 RETURNS TABLE (owner_id bigint, won bigint, lost bigint, won_amount numeric)
 LANGUAGE sql STABLE PARALLEL SAFE
