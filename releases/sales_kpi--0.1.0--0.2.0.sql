@@ -4089,7 +4089,7 @@ SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.cre
        l.value AS dimension_value
   FROM labelled l
 $sql$,
-        CASE WHEN won_only THEN $k$'won'$k$ ELSE $k$'won', 'lost'$k$ END,
+        k.kinds,
         CASE WHEN moved IS NOT FALSE THEN format($moved$    UNION ALL
     -- closed at as_of, but moved since (reopened, or closed again later):
     -- the newest event not after as_of.  Only a deal with a close in the
@@ -4117,12 +4117,14 @@ $sql$,
      WHERE (o.e).entered_at >= $1
        AND (o.e).entered_at < $2
        AND s.kind IN (%1$s)
-$moved$, CASE WHEN won_only THEN $k$'won'$k$ ELSE $k$'won', 'lost'$k$ END) ELSE '' END,
+$moved$, k.kinds) ELSE '' END,
         -- deal_size_band: of the amount in the base currency
         CASE WHEN dimension = 'deal_size_band' THEN '@extschema@.deal_size_band(c.amount_base)' ELSE d.value END,
         CASE WHEN dimension = 'deal_size_band' THEN '' ELSE d.joins END)
       FROM sales_kpi_internal.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
-                                     'c', 'c.owner_id') d
+                                     'c', 'c.owner_id') d,
+           -- the closing stage kinds the pass reads
+           (SELECT CASE WHEN won_only THEN $k$'won'$k$ ELSE $k$'won', 'lost'$k$ END AS kinds) k
 $query$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean, boolean) IS
     'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); with moved false, for when no deal moved after as_of; with won_only, the won deals alone.';
@@ -7578,11 +7580,13 @@ DECLARE
     lead_dims boolean := dim IN ('company', 'rep', 'team', 'source', 'industry', 'segment', 'region');
     lead_label record;
     qualifying bigint[];
-    -- a subquery in FROM with a LIMIT would keep the query out of
-    -- parallel workers: EXISTS stops at the first entry all the same
-    probe text := $probe$%2$s AND EXISTS (
+    -- whether the deal entered a qualifying stage by as_of, stopping at the
+    -- first such entry; evaluated last in its expression, so that a won
+    -- deal, a lead not converted or a deal already in such a stage costs
+    -- no probe
+    probe text := $probe$EXISTS (
                 SELECT FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = %1$s AND e.entered_at <= $3 AND e.stage_id = ANY ($7))$probe$;
+                 WHERE e.opportunity_id = %s AND e.entered_at <= $3 AND e.stage_id = ANY ($7))$probe$;
     rows text;
 BEGIN
     IF as_of IS NULL THEN
@@ -7611,20 +7615,20 @@ BEGIN
                (n.stage_id = ANY ($7) AND n.stage_entered_at <= $3) OR %4$s, NULL, false
           FROM (%3$s) n$sql$,
         sales_kpi_internal.closed_deal_query(row_dim, sales_kpi_internal.moved_since(as_of)),
-        format(probe, 'c.opportunity_id', $on$c.outcome <> 'won'$on$),
+        format(probe, 'c.opportunity_id'),
         sales_kpi_internal.created_deal_query(row_dim, false, true),
-        format(probe, 'n.opportunity_id', 'true'));
+        format(probe, 'n.opportunity_id'));
     IF lead_dims THEN
         lead_label := sales_kpi_internal.dimension_sql(row_dim, 'l', 'l.rep_id');
         rows := rows || format($sql$
         UNION ALL
         SELECT l.rep_id, NULL::bigint, %1$s, l.created_at,
-               true, coalesce(l.converted_at <= $3, false), %3$s, false, false, NULL, false
+               true, coalesce(l.converted_at <= $3, false), coalesce(l.converted_at <= $3, false) AND %3$s,
+               false, false, NULL, false
           FROM @extschema@.lead l
           %2$s
          WHERE l.created_at >= $1 AND l.created_at < $2 AND l.created_at <= $3$sql$,
-            lead_label.value, lead_label.joins,
-            format(probe, 'l.opportunity_id', 'coalesce(l.converted_at <= $3, false)'));
+            lead_label.value, lead_label.joins, format(probe, 'l.opportunity_id'));
     END IF;
     RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
             dim, rows,

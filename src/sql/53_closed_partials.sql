@@ -212,7 +212,7 @@ SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.cre
        l.value AS dimension_value
   FROM labelled l
 $sql$,
-        CASE WHEN won_only THEN $k$'won'$k$ ELSE $k$'won', 'lost'$k$ END,
+        k.kinds,
         CASE WHEN moved IS NOT FALSE THEN format($moved$    UNION ALL
     -- closed at as_of, but moved since (reopened, or closed again later):
     -- the newest event not after as_of.  Only a deal with a close in the
@@ -240,12 +240,14 @@ $sql$,
      WHERE (o.e).entered_at >= $1
        AND (o.e).entered_at < $2
        AND s.kind IN (%1$s)
-$moved$, CASE WHEN won_only THEN $k$'won'$k$ ELSE $k$'won', 'lost'$k$ END) ELSE '' END,
+$moved$, k.kinds) ELSE '' END,
         -- deal_size_band: of the amount in the base currency
         CASE WHEN dimension = 'deal_size_band' THEN '@extschema@.deal_size_band(c.amount_base)' ELSE d.value END,
         CASE WHEN dimension = 'deal_size_band' THEN '' ELSE d.joins END)
       FROM sales_kpi_internal.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
-                                     'c', 'c.owner_id') d
+                                     'c', 'c.owner_id') d,
+           -- the closing stage kinds the pass reads
+           (SELECT CASE WHEN won_only THEN $k$'won'$k$ ELSE $k$'won', 'lost'$k$ END AS kinds) k
 $query$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean, boolean) IS
     'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); with moved false, for when no deal moved after as_of; with won_only, the won deals alone.';

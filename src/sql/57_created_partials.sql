@@ -226,11 +226,13 @@ DECLARE
     lead_dims boolean := dim IN ('company', 'rep', 'team', 'source', 'industry', 'segment', 'region');
     lead_label record;
     qualifying bigint[];
-    -- a subquery in FROM with a LIMIT would keep the query out of
-    -- parallel workers: EXISTS stops at the first entry all the same
-    probe text := $probe$%2$s AND EXISTS (
+    -- whether the deal entered a qualifying stage by as_of, stopping at the
+    -- first such entry; evaluated last in its expression, so that a won
+    -- deal, a lead not converted or a deal already in such a stage costs
+    -- no probe
+    probe text := $probe$EXISTS (
                 SELECT FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = %1$s AND e.entered_at <= $3 AND e.stage_id = ANY ($7))$probe$;
+                 WHERE e.opportunity_id = %s AND e.entered_at <= $3 AND e.stage_id = ANY ($7))$probe$;
     rows text;
 BEGIN
     IF as_of IS NULL THEN
@@ -259,20 +261,20 @@ BEGIN
                (n.stage_id = ANY ($7) AND n.stage_entered_at <= $3) OR %4$s, NULL, false
           FROM (%3$s) n$sql$,
         sales_kpi_internal.closed_deal_query(row_dim, sales_kpi_internal.moved_since(as_of)),
-        format(probe, 'c.opportunity_id', $on$c.outcome <> 'won'$on$),
+        format(probe, 'c.opportunity_id'),
         sales_kpi_internal.created_deal_query(row_dim, false, true),
-        format(probe, 'n.opportunity_id', 'true'));
+        format(probe, 'n.opportunity_id'));
     IF lead_dims THEN
         lead_label := sales_kpi_internal.dimension_sql(row_dim, 'l', 'l.rep_id');
         rows := rows || format($sql$
         UNION ALL
         SELECT l.rep_id, NULL::bigint, %1$s, l.created_at,
-               true, coalesce(l.converted_at <= $3, false), %3$s, false, false, NULL, false
+               true, coalesce(l.converted_at <= $3, false), coalesce(l.converted_at <= $3, false) AND %3$s,
+               false, false, NULL, false
           FROM @extschema@.lead l
           %2$s
          WHERE l.created_at >= $1 AND l.created_at < $2 AND l.created_at <= $3$sql$,
-            lead_label.value, lead_label.joins,
-            format(probe, 'l.opportunity_id', 'coalesce(l.converted_at <= $3, false)'));
+            lead_label.value, lead_label.joins, format(probe, 'l.opportunity_id'));
     END IF;
     RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
             dim, rows,
