@@ -4225,8 +4225,15 @@ BEGIN
             sales_kpi_internal.closed_deal_query(sales_kpi_internal.row_dimension(dim),
                                                  sales_kpi_internal.moved_since(as_of), won_only),
             sales_kpi_internal.period_column(bounds, 'r.closed_at'),
+            -- the closed amount is the summary's won amount plus the others':
+            -- one amount added per deal (PostgreSQL runs an aggregate
+            -- written twice once); NULL when no amount is known, like sum()
             $agg$@extschema@.winloss_agg(r.outcome = 'won', r.amount_base) AS outcomes,
-                 $agg$ || cycles || $agg$ AS won_cycles, sum(r.amount_base) AS closed_amount$agg$,
+                 $agg$ || cycles || $agg$ AS won_cycles,
+                 coalesce(@extschema@.won_amount(@extschema@.winloss_agg(r.outcome = 'won', r.amount_base))
+                              + sum(r.amount_base) FILTER (WHERE r.outcome <> 'won'),
+                          @extschema@.won_amount(@extschema@.winloss_agg(r.outcome = 'won', r.amount_base)),
+                          sum(r.amount_base) FILTER (WHERE r.outcome <> 'won')) AS closed_amount$agg$,
             -- NULL without a win, as in one pass (rollup() of no summary is an empty one)
             '@extschema@.rollup(l.outcomes), '
             || CASE WHEN with_cycles
@@ -4284,6 +4291,7 @@ DECLARE
     hi timestamptz;
     born_deals bigint;
     all_deals double precision;
+    every_deal boolean;
     first_id bigint;
     last_id bigint;
     mid bigint;
@@ -4318,11 +4326,23 @@ BEGIN
     -- the smallest and the largest id created in the periods: where ids
     -- grow with creation, as identity columns do, that is the periods'
     -- share of the history, not all of it.
-    SELECT count(*), min(o.opportunity_id), max(o.opportunity_id) INTO born_deals, first_id, last_id
-      FROM @extschema@.opportunity o
-     WHERE o.created_at >= lo AND o.created_at < hi AND o.created_at <= as_of;
     SELECT c.reltuples INTO all_deals FROM pg_catalog.pg_class c
      WHERE c.oid OPERATOR(pg_catalog.=) '@extschema@.opportunity'::pg_catalog.regclass;
+    -- whether the periods hold every deal (probes of the creation index):
+    -- then the id span is the primary key's, and counting the deals would
+    -- read them all once more
+    every_deal := NOT EXISTS (SELECT FROM @extschema@.opportunity o WHERE o.created_at < lo)
+                  AND NOT EXISTS (SELECT FROM @extschema@.opportunity o WHERE o.created_at >= hi)
+                  AND NOT EXISTS (SELECT FROM @extschema@.opportunity o WHERE o.created_at > as_of);
+    IF every_deal THEN
+        SELECT min(o.opportunity_id), max(o.opportunity_id) INTO first_id, last_id FROM @extschema@.opportunity o;
+        -- only whether there is one matters then
+        born_deals := CASE WHEN first_id IS NULL THEN 0 ELSE 1 END;
+    ELSE
+        SELECT count(*), min(o.opportunity_id), max(o.opportunity_id) INTO born_deals, first_id, last_id
+          FROM @extschema@.opportunity o
+         WHERE o.created_at >= lo AND o.created_at < hi AND o.created_at <= as_of;
+    END IF;
     IF method IS NOT NULL AND method NOT IN ('walk', 'group') THEN
         RAISE EXCEPTION 'argument "method" must be walk, group or null, got "%"', method
             USING ERRCODE = 'invalid_parameter_value';
@@ -4334,7 +4354,8 @@ BEGIN
     -- quarter's 100,000 deals in 0.2 s walked, 0.67 s grouped)
     walk := coalesce(method = 'walk',
                      born_deals > 0
-                     AND ((dim IN ('company', 'pipeline') AND last_id::numeric - first_id < 4 * born_deals)
+                     AND (every_deal
+                          OR (dim IN ('company', 'pipeline') AND last_id::numeric - first_id < 4 * born_deals)
                           OR (all_deals > 0 AND born_deals > 0.25 * all_deals)));
     IF born_deals = 0 THEN
         RETURN;                 -- no deals
@@ -7568,8 +7589,6 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 -- one index probe per deal: a cache of probe results would never hit
 SET enable_memoize = off
--- at a past as_of the closing events of a long period are made distinct
-SET work_mem = '64MB'
 -- unlike closed_partials, index scans stay on: the probes read the deal
 -- index of stage_event alone, and a range of closes read by index costs
 -- less than those probes as bitmap heap scans
@@ -7580,13 +7599,6 @@ DECLARE
     lead_dims boolean := dim IN ('company', 'rep', 'team', 'source', 'industry', 'segment', 'region');
     lead_label record;
     qualifying bigint[];
-    -- whether the deal entered a qualifying stage by as_of, stopping at the
-    -- first such entry; evaluated last in its expression, so that a won
-    -- deal, a lead not converted or a deal already in such a stage costs
-    -- no probe
-    probe text := $probe$EXISTS (
-                SELECT FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = %s AND e.entered_at <= $3 AND e.stage_id = ANY ($7))$probe$;
     rows text;
 BEGIN
     IF as_of IS NULL THEN
@@ -7601,42 +7613,58 @@ BEGIN
       INTO qualifying;
     -- rows: owner and pipeline ids (for rep, team and pipeline), the
     -- breakdown value (for the others), the instant that places the row in
-    -- a period, and what it counts
+    -- a period, what it is (1 closed deal, 2 created deal, 3 lead), and
+    -- whether it qualified: known (a won deal, a deal in a qualifying
+    -- stage since before as_of, a lead not converted by as_of), or else the
+    -- deal whose history tells
     rows := format($sql$
-        SELECT c.owner_id, c.pipeline_id, c.dimension_value, c.closed_at AS at,
-               false AS lead, false AS converted, false AS qualified_lead, false AS opp, false AS qualified_opp,
-               CASE WHEN c.outcome = 'won' OR %2$s THEN c.outcome = 'won' END AS qop_won,
-               c.outcome = 'won' AS won
+        SELECT c.owner_id, c.pipeline_id, c.dimension_value, c.closed_at AS at, 1 AS what,
+               c.outcome = 'won' AS won, false AS converted,
+               CASE WHEN c.outcome = 'won' THEN true END AS known,
+               CASE WHEN c.outcome <> 'won' THEN c.opportunity_id END AS probe_id
           FROM (%1$s) c
         UNION ALL
-        SELECT n.owner_id, n.pipeline_id, n.dimension_value, n.created_at,
-               false, false, false, true,
-               -- a deal in a qualifying stage since before as_of entered it
-               (n.stage_id = ANY ($7) AND n.stage_entered_at <= $3) OR %4$s, NULL, false
-          FROM (%3$s) n$sql$,
+        SELECT n.owner_id, n.pipeline_id, n.dimension_value, n.created_at, 2, false, false,
+               CASE WHEN n.stage_id = ANY ($7) AND n.stage_entered_at <= $3 THEN true END,
+               CASE WHEN n.stage_id = ANY ($7) AND n.stage_entered_at <= $3 THEN NULL ELSE n.opportunity_id END
+          FROM (%2$s) n$sql$,
         sales_kpi_internal.closed_deal_query(row_dim, sales_kpi_internal.moved_since(as_of)),
-        format(probe, 'c.opportunity_id'),
-        sales_kpi_internal.created_deal_query(row_dim, false, true),
-        format(probe, 'n.opportunity_id'));
+        sales_kpi_internal.created_deal_query(row_dim, false, true));
     IF lead_dims THEN
         lead_label := sales_kpi_internal.dimension_sql(row_dim, 'l', 'l.rep_id');
         rows := rows || format($sql$
         UNION ALL
-        SELECT l.rep_id, NULL::bigint, %1$s, l.created_at,
-               true, coalesce(l.converted_at <= $3, false), coalesce(l.converted_at <= $3, false) AND %3$s,
-               false, false, NULL, false
+        SELECT l.rep_id, NULL::bigint, %1$s, l.created_at, 3, false, coalesce(l.converted_at <= $3, false),
+               CASE WHEN l.converted_at <= $3 THEN NULL ELSE false END,
+               CASE WHEN l.converted_at <= $3 THEN l.opportunity_id END
           FROM @extschema@.lead l
           %2$s
          WHERE l.created_at >= $1 AND l.created_at < $2 AND l.created_at <= $3$sql$,
-            lead_label.value, lead_label.joins, format(probe, 'l.opportunity_id'));
+            lead_label.value, lead_label.joins);
     END IF;
+    -- whether the deal entered a qualifying stage by as_of, stopping at the
+    -- first such entry: one expression over all three kinds of rows, so
+    -- that the planner, when it reads the qualifying events into a hash
+    -- rather than probing deal by deal, builds that hash once.  OFFSET 0
+    -- keeps it a column computed once per row.
+    rows := format($sql$
+        SELECT u.owner_id, u.pipeline_id, u.dimension_value, u.at, u.what, u.won, u.converted,
+               CASE WHEN u.probe_id IS NULL THEN u.known
+                    ELSE EXISTS (SELECT FROM @extschema@.stage_event e
+                                  WHERE e.opportunity_id = u.probe_id AND e.entered_at <= $3
+                                    AND e.stage_id = ANY ($7))
+               END AS qualified
+          FROM (%s) u
+        OFFSET 0$sql$, rows);
     RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
             dim, rows,
             sales_kpi_internal.period_column(bounds, 'r.at'),
-            $agg$count(*) FILTER (WHERE r.lead) AS leads, count(*) FILTER (WHERE r.converted) AS converted_leads,
-                 count(*) FILTER (WHERE r.qualified_lead) AS qualified_leads, count(*) FILTER (WHERE r.opp) AS opps,
-                 count(*) FILTER (WHERE r.qualified_opp) AS qualified_opps,
-                 @extschema@.winloss_agg(r.qop_won) AS qops, count(*) FILTER (WHERE r.won) AS deals_won$agg$,
+            $agg$count(*) FILTER (WHERE r.what = 3) AS leads, count(*) FILTER (WHERE r.converted) AS converted_leads,
+                 count(*) FILTER (WHERE r.what = 3 AND r.qualified) AS qualified_leads,
+                 count(*) FILTER (WHERE r.what = 2) AS opps,
+                 count(*) FILTER (WHERE r.what = 2 AND r.qualified) AS qualified_opps,
+                 @extschema@.winloss_agg(CASE WHEN r.what = 1 AND r.qualified THEN r.won END) AS qops,
+                 count(*) FILTER (WHERE r.won) AS deals_won$agg$,
             $agg$sum(l.leads)::bigint, sum(l.converted_leads)::bigint, sum(l.qualified_leads)::bigint,
                  sum(l.opps)::bigint, sum(l.qualified_opps)::bigint, @extschema@.rollup(l.qops),
                  sum(l.deals_won)::bigint$agg$)

@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(73);
+SELECT plan(75);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -318,6 +318,27 @@ SELECT is((SELECT count(*) FROM case_ c, unnest(ARRAY[false, true]) strict_, spl
                          FROM sales_kpi_internal.funnel_partials(s.bounds, c.as_of, c.d, strict_, 'walk') f)) x
             WHERE c.d <> 'deal_size_band' AND s.n IN (0, 2)),
           0::bigint, 'funnel_partials by walk equals funnel_partials by group, all and strict');
+
+-- periods holding every deal: the walk over the primary key's id span,
+-- without counting the deals first, gives what grouping their events does
+SELECT is((SELECT count(*) FROM unnest(ARRAY['company', 'rep', 'industry']) d,
+                  LATERAL ((SELECT f.dimension_key, f.period_start, f.pipeline_id, f.reached::text, f.reached_won::text
+                              FROM sales_kpi_internal.funnel_partials('{1900-01-01,2100-01-01}', '2100-01-01', d) f
+                            EXCEPT ALL
+                            SELECT f.dimension_key, f.period_start, f.pipeline_id, f.reached::text, f.reached_won::text
+                              FROM sales_kpi_internal.funnel_partials('{1900-01-01,2100-01-01}', '2100-01-01', d,
+                                                                      false, 'group') f)
+                           UNION ALL
+                           (SELECT f.dimension_key, f.period_start, f.pipeline_id, f.reached::text, f.reached_won::text
+                              FROM sales_kpi_internal.funnel_partials('{1900-01-01,2100-01-01}', '2100-01-01', d,
+                                                                      false, 'group') f
+                            EXCEPT ALL
+                            SELECT f.dimension_key, f.period_start, f.pipeline_id, f.reached::text, f.reached_won::text
+                              FROM sales_kpi_internal.funnel_partials('{1900-01-01,2100-01-01}', '2100-01-01', d) f)) x),
+          0::bigint, 'funnel_partials over periods holding every deal equals grouping their events');
+SELECT cmp_ok((SELECT sum(sales_kpi.reached(f.reached, 1))
+                 FROM sales_kpi_internal.funnel_partials('{1900-01-01,2100-01-01}', '2100-01-01') f),
+              '>', 0::numeric, 'periods holding every deal count deals');
 
 -- the walk agrees deal by deal with deal_funnel_progress
 SELECT is((SELECT count(*) FROM (SELECT DISTINCT c.as_of FROM case_ c) c,

@@ -348,8 +348,15 @@ BEGIN
             sales_kpi_internal.closed_deal_query(sales_kpi_internal.row_dimension(dim),
                                                  sales_kpi_internal.moved_since(as_of), won_only),
             sales_kpi_internal.period_column(bounds, 'r.closed_at'),
+            -- the closed amount is the summary's won amount plus the others':
+            -- one amount added per deal (PostgreSQL runs an aggregate
+            -- written twice once); NULL when no amount is known, like sum()
             $agg$@extschema@.winloss_agg(r.outcome = 'won', r.amount_base) AS outcomes,
-                 $agg$ || cycles || $agg$ AS won_cycles, sum(r.amount_base) AS closed_amount$agg$,
+                 $agg$ || cycles || $agg$ AS won_cycles,
+                 coalesce(@extschema@.won_amount(@extschema@.winloss_agg(r.outcome = 'won', r.amount_base))
+                              + sum(r.amount_base) FILTER (WHERE r.outcome <> 'won'),
+                          @extschema@.won_amount(@extschema@.winloss_agg(r.outcome = 'won', r.amount_base)),
+                          sum(r.amount_base) FILTER (WHERE r.outcome <> 'won')) AS closed_amount$agg$,
             -- NULL without a win, as in one pass (rollup() of no summary is an empty one)
             '@extschema@.rollup(l.outcomes), '
             || CASE WHEN with_cycles
