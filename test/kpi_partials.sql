@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(75);
+SELECT plan(76);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -605,6 +605,20 @@ SELECT ok((SELECT bool_and(p.leads = 0) FROM split s,
           AND (SELECT sum(p.qualified_opps) > 0 AND sum(p.qualified_leads) > 0 AND sum(p.qualified_leads) < sum(p.converted_leads)
                  FROM sales_kpi_internal.qualification_partials('{2025-10-01,2026-10-01}', '2026-10-31', 'company') p),
           'qualification partials: no lead rows for a breakdown leads do not have; qualified counts are a proper part');
+-- a deal's qualification is a probe of its own events, whatever work_mem
+-- would allow: never every qualifying event of the history read into a
+-- hash, which costs what the whole history costs (one scan of the deal
+-- index of stage_event per lost deal closed in the quarter, at least)
+SET LOCAL work_mem = '1GB';
+CREATE TEMP TABLE probes_before AS
+SELECT pg_stat_get_xact_numscans('sales_kpi.stage_event_opportunity_idx'::regclass) AS n;
+CREATE TEMP TABLE quarter_partials AS
+SELECT * FROM sales_kpi_internal.qualification_partials('{2026-07-01,2026-10-01}', '2026-10-31', 'company');
+SELECT cmp_ok(pg_stat_get_xact_numscans('sales_kpi.stage_event_opportunity_idx'::regclass) - (SELECT n FROM probes_before),
+              '>=', (SELECT count(*) FROM sales_kpi.opportunity o JOIN sales_kpi.stage s ON s.stage_id = o.stage_id
+                      WHERE s.kind = 'lost' AND o.closed_at >= '2026-07-01' AND o.closed_at < '2026-10-01'),
+              'qualification partials probe each deal''s events even with a large work_mem');
+RESET work_mem;
 SELECT throws_ok($$SELECT * FROM sales_kpi_internal.qualification_partials('{2025-01-01,2026-01-01}', NULL)$$, '22004', NULL,
                  'qualification_partials refuses a null instant');
 SELECT throws_ok($$SELECT * FROM sales_kpi_internal.qualification_partials('{2026-01-01,2025-01-01}', now())$$, '22023', NULL,

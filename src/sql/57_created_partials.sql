@@ -202,7 +202,7 @@ COMMENT ON FUNCTION sales_kpi_internal.creation_partials(timestamptz[], timestam
 --
 -- One query: the three row sources (closed_deal_query, created_deal_query
 -- and the leads) are text in it, so that it is planned with the actual
--- dates and its branches run in parallel workers.
+-- dates.
 CREATE FUNCTION sales_kpi_internal.qualification_partials(bounds timestamptz[], as_of timestamptz,
                                                           dimension text DEFAULT 'company')
 RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
@@ -268,16 +268,19 @@ BEGIN
             lead_label.value, lead_label.joins);
     END IF;
     -- whether the deal entered a qualifying stage by as_of, stopping at the
-    -- first such entry: one expression over all three kinds of rows, so
-    -- that the planner, when it reads the qualifying events into a hash
-    -- rather than probing deal by deal, builds that hash once.  OFFSET 0
-    -- keeps it a column computed once per row.
+    -- first such entry: one expression over all three kinds of rows, and
+    -- the outer OFFSET 0 keeps it a column computed once per row.  The
+    -- inner OFFSET 0 keeps it a probe of the deal's events: given the
+    -- work_mem, the planner would rather read every qualifying event of
+    -- the history into a hash (3M at 1M deals), which costs what the whole
+    -- history costs, 2-4 times the probes of a quarter's or a year's deals.
     rows := format($sql$
         SELECT u.owner_id, u.pipeline_id, u.dimension_value, u.at, u.what, u.won, u.converted,
                CASE WHEN u.probe_id IS NULL THEN u.known
                     ELSE EXISTS (SELECT FROM @extschema@.stage_event e
                                   WHERE e.opportunity_id = u.probe_id AND e.entered_at <= $3
-                                    AND e.stage_id = ANY ($7))
+                                    AND e.stage_id = ANY ($7)
+                                 OFFSET 0)
                END AS qualified
           FROM (%s) u
         OFFSET 0$sql$, rows);
