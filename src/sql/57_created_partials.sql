@@ -270,10 +270,11 @@ BEGIN
     -- whether the deal entered a qualifying stage by as_of, stopping at the
     -- first such entry: one expression over all three kinds of rows, and
     -- the outer OFFSET 0 keeps it a column computed once per row.  The
-    -- inner OFFSET 0 keeps it a probe of the deal's events: given the
+    -- inner OFFSET 0 keeps it a probe of the deal's events: given enough
     -- work_mem, the planner would rather read every qualifying event of
     -- the history into a hash (3M at 1M deals), which costs what the whole
-    -- history costs, 2-4 times the probes of a quarter's or a year's deals.
+    -- history costs, 2-4 times the probes of a quarter's or a year's deals
+    -- (PostgreSQL never hashes an EXISTS whose subquery has an OFFSET).
     rows := format($sql$
         SELECT u.owner_id, u.pipeline_id, u.dimension_value, u.at, u.what, u.won, u.converted,
                CASE WHEN u.probe_id IS NULL THEN u.known
