@@ -238,20 +238,18 @@ BEGIN
       INTO qualifying;
     -- rows: owner and pipeline ids (for rep, team and pipeline), the
     -- breakdown value (for the others), the instant that places the row in
-    -- a period, what it is (1 closed deal, 2 created deal, 3 lead), and
-    -- whether it qualified: known (a won deal, a deal in a qualifying
-    -- stage since before as_of, a lead not converted by as_of), or else the
-    -- deal whose history tells
+    -- a period, what it is (1 closed deal, 2 created deal, 3 lead), whether
+    -- it qualified when that is known without the history (a won deal, a
+    -- deal in a qualifying stage since before as_of, a lead not converted
+    -- by as_of), and the deal whose history tells otherwise
     rows := format($sql$
         SELECT c.owner_id, c.pipeline_id, c.dimension_value, c.closed_at AS at, 1 AS what,
                c.outcome = 'won' AS won, false AS converted,
-               CASE WHEN c.outcome = 'won' THEN true END AS known,
-               CASE WHEN c.outcome <> 'won' THEN c.opportunity_id END AS probe_id
+               CASE WHEN c.outcome = 'won' THEN true END AS known, c.opportunity_id AS deal_id
           FROM (%1$s) c
         UNION ALL
         SELECT n.owner_id, n.pipeline_id, n.dimension_value, n.created_at, 2, false, false,
-               CASE WHEN n.stage_id = ANY ($7) AND n.stage_entered_at <= $3 THEN true END,
-               CASE WHEN n.stage_id = ANY ($7) AND n.stage_entered_at <= $3 THEN NULL ELSE n.opportunity_id END
+               CASE WHEN n.stage_id = ANY ($7) AND n.stage_entered_at <= $3 THEN true END, n.opportunity_id
           FROM (%2$s) n$sql$,
         sales_kpi_internal.closed_deal_query(row_dim, sales_kpi_internal.moved_since(as_of)),
         sales_kpi_internal.created_deal_query(row_dim, false, true));
@@ -260,15 +258,15 @@ BEGIN
         rows := rows || format($sql$
         UNION ALL
         SELECT l.rep_id, NULL::bigint, %1$s, l.created_at, 3, false, coalesce(l.converted_at <= $3, false),
-               CASE WHEN l.converted_at <= $3 THEN NULL ELSE false END,
-               CASE WHEN l.converted_at <= $3 THEN l.opportunity_id END
+               CASE WHEN l.converted_at <= $3 THEN NULL ELSE false END, l.opportunity_id
           FROM @extschema@.lead l
           %2$s
          WHERE l.created_at >= $1 AND l.created_at < $2 AND l.created_at <= $3$sql$,
             lead_label.value, lead_label.joins);
     END IF;
     -- whether the deal entered a qualifying stage by as_of, stopping at the
-    -- first such entry: one expression over all three kinds of rows, and
+    -- first such entry, asked only where it is not known (coalesce stops
+    -- at the first value): one expression over all three kinds of rows, and
     -- the outer OFFSET 0 keeps it a column computed once per row.  The
     -- inner OFFSET 0 keeps it a probe of the deal's events: given enough
     -- work_mem, the planner would rather read every qualifying event of
@@ -277,12 +275,11 @@ BEGIN
     -- (PostgreSQL never hashes an EXISTS whose subquery has an OFFSET).
     rows := format($sql$
         SELECT u.owner_id, u.pipeline_id, u.dimension_value, u.at, u.what, u.won, u.converted,
-               CASE WHEN u.probe_id IS NULL THEN u.known
-                    ELSE EXISTS (SELECT FROM @extschema@.stage_event e
-                                  WHERE e.opportunity_id = u.probe_id AND e.entered_at <= $3
-                                    AND e.stage_id = ANY ($7)
-                                 OFFSET 0)
-               END AS qualified
+               coalesce(u.known,
+                        EXISTS (SELECT FROM @extschema@.stage_event e
+                                 WHERE e.opportunity_id = u.deal_id AND e.entered_at <= $3
+                                   AND e.stage_id = ANY ($7)
+                                OFFSET 0)) AS qualified
           FROM (%s) u
         OFFSET 0$sql$, rows);
     RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
