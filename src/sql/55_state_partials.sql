@@ -21,8 +21,10 @@
 -- EXECUTE in deal_states_at (the rows) and state_partials (summed up in the
 -- same query): each run is planned with its actual dates, so the lookups a
 -- dimension does not need are planned away, and the text holds only the
--- joins its dimension needs (dimension_sql).
-CREATE FUNCTION sales_kpi_internal.deal_state_query(dimension text)
+-- joins its dimension needs (dimension_sql).  With moved false, the caller
+-- has found that no deal moved after $3 (moved_since(), the common case of
+-- an instant that is now), and every deal stands where its row says.
+CREATE FUNCTION sales_kpi_internal.deal_state_query(dimension text, moved boolean DEFAULT true)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -31,16 +33,9 @@ AS $query$
 WITH state AS (
     SELECT o.opportunity_id, o.created_at, o.owner_id, o.pipeline_id, o.account_id, o.source,
            o.competitor, o.kind, o.product,
-           o.stage_entered_at > $3 AS moved,
-           coalesce(o.snapshot_at > least(o.closed_at, $3), false) AS late,
-           CASE WHEN o.stage_entered_at > $3 THEN (o.e).stage_id ELSE o.stage_id END AS stage_id,
-           CASE WHEN o.stage_entered_at > $3 THEN (o.e).entered_at ELSE o.closed_at END AS closed_at
-      -- e is only evaluated where it is used, per field read: this subquery
-      -- is pulled up (kept apart, it would keep the pass out of parallel
-      -- workers)
-      FROM (SELECT o.*, sales_kpi_internal.stage_event_at(o.opportunity_id, $3) AS e
-              FROM @extschema@.opportunity o
-             WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3) o
+           %s
+           coalesce(o.snapshot_at > least(o.closed_at, $3), false) AS late
+      FROM %s o
 ), labelled AS (
     -- deals with no stage by the instant drop out here
     SELECT st.*, s.kind AS outcome, CASE WHEN s.kind <> 'open' THEN st.closed_at END AS closed
@@ -64,11 +59,30 @@ SELECT v.opportunity_id, v.created_at, v.outcome, v.closed AS closed_at, v.owner
        sales_kpi_internal.dimension_key($4, v.pipeline_id, v.owner_then, v.value) AS dimension_key,
        v.value AS dimension_value, v.pipeline_id
   FROM valued v
-$sql$, d.value, d.joins)
+$sql$,
+        CASE WHEN moved IS NOT FALSE THEN $moved$o.stage_entered_at > $3 AS moved,
+           CASE WHEN o.stage_entered_at > $3 THEN (o.e).stage_id ELSE o.stage_id END AS stage_id,
+           CASE WHEN o.stage_entered_at > $3 THEN (o.e).entered_at ELSE o.closed_at END AS closed_at,$moved$
+             ELSE 'false AS moved, o.stage_id, o.closed_at,' END,
+        CASE WHEN moved IS NOT FALSE THEN $moved$(
+            -- a deal that moved since has its newest event not after $3
+            -- looked up, once: OFFSET 0 keeps this subquery apart (pulled
+            -- up, the call would be made once per field read) and, unlike
+            -- a LIMIT, out of no parallel plan
+            SELECT o.opportunity_id, o.created_at, o.owner_id, o.pipeline_id, o.account_id, o.source,
+                   o.competitor, o.kind, o.product, o.stage_entered_at, o.snapshot_at, o.stage_id, o.closed_at,
+                   sales_kpi_internal.stage_event_at(CASE WHEN o.stage_entered_at > $3 THEN o.opportunity_id END, $3)
+                       AS e
+              FROM @extschema@.opportunity o
+             WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3
+            OFFSET 0)$moved$
+             ELSE $plain$(SELECT o.* FROM @extschema@.opportunity o
+             WHERE o.created_at >= $1 AND o.created_at < $2 AND o.created_at <= $3)$plain$ END,
+        d.value, d.joins)
       FROM sales_kpi_internal.dimension_sql(dimension, 'ow', 'ow.owner_then') d
 $query$;
-COMMENT ON FUNCTION sales_kpi_internal.deal_state_query(text) IS
-    'Internal: the query of the deals created in [$1, $2) and by $3 as they stood at $3, with their breakdown for a dimension (also passed as $4), run by deal_states_at() and state_partials().';
+COMMENT ON FUNCTION sales_kpi_internal.deal_state_query(text, boolean) IS
+    'Internal: the query of the deals created in [$1, $2) and by $3 as they stood at $3, with their breakdown for a dimension (also passed as $4), run by deal_states_at() and state_partials(); with moved false, for when no deal moved after $3.';
 
 -- Internal: every deal created in [created_from, created_to) and no later
 -- than at, as it stood at `at`, with its breakdown key and value: outcome
@@ -94,7 +108,7 @@ BEGIN
     RETURN QUERY EXECUTE format($sql$
         SELECT ds.opportunity_id, ds.created_at, ds.outcome, ds.closed_at, ds.owner_id, ds.dimension_key,
                ds.dimension_value
-          FROM (%s) ds$sql$, sales_kpi_internal.deal_state_query(dim))
+          FROM (%s) ds$sql$, sales_kpi_internal.deal_state_query(dim, sales_kpi_internal.moved_since(at)))
         USING created_from, created_to, at, dim;
 END;
 $$;
@@ -161,7 +175,8 @@ BEGIN
     -- rep, team and pipeline are grouped by the rep credited or the pipeline,
     -- and named afterwards (partials_sql)
     query := sales_kpi_internal.partials_sql(
-            dim, sales_kpi_internal.deal_state_query(sales_kpi_internal.row_dimension(dim)),
+            dim, sales_kpi_internal.deal_state_query(sales_kpi_internal.row_dimension(dim),
+                                                     sales_kpi_internal.moved_since(at)),
             sales_kpi_internal.period_column(bounds, 'r.created_at'),
             $agg$@extschema@.compact(@extschema@.survival_agg(
                      greatest(coalesce(r.closed_at, $3) - r.created_at, interval '0'), r.outcome)) AS ages,

@@ -194,8 +194,6 @@ RETURNS TABLE (dimension text, dimension_value text, pipeline_id bigint, pipelin
                stays bigint, mean_days double precision,
                p50_days double precision, p75_days double precision, p90_days double precision)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
--- the cost of reading the stays of a year of won deals (see stalled_deals)
-COST 10000000
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET work_mem = '64MB'
@@ -342,9 +340,7 @@ CREATE FUNCTION sales_kpi_internal.stage_time_open_deals(at_time timestamptz)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
                expected_close date, amount_base numeric, entered_at timestamptz, missing_milestones text[])
 LANGUAGE plpgsql STABLE PARALLEL SAFE
--- the cost of reading every open deal, so that stalled_deals runs this and
--- the norms in parallel workers
-COST 10000000 ROWS 100000
+ROWS 100000
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET work_mem = '64MB'
@@ -394,27 +390,20 @@ BEGIN
     PERFORM sales_kpi_internal.check_kpi_args(at_time, dim, lookback => lb);
     as_of_date := (at_time AT TIME ZONE @extschema@.reporting_timezone())::date;
     RETURN QUERY
-    WITH part AS MATERIALIZED (
-        -- the company norms and the open deals with their missing milestones:
-        -- two independent halves of the work, which parallel workers do at
-        -- once (the branches of a UNION ALL)
-        SELECT n.stage_id, n.p75_days, NULL::bigint AS opportunity_id, NULL::bigint AS pipeline_id,
-               NULL::bigint AS owner_id, NULL::date AS expected_close, NULL::numeric AS amount_base,
-               NULL::timestamptz AS entered_at, NULL::text[] AS names
+    WITH norm AS MATERIALIZED (
+        -- the company norms, then the open deals: each function runs its
+        -- queries in this backend, with parallel workers where they pay (run
+        -- at once by two workers, each would do its share in a process that
+        -- faults in every page it reads, and with no workers of its own: 3.1
+        -- s against 2.4 s for stalled_deals at 1M deals)
+        SELECT n.stage_id, n.p75_days
           FROM sales_kpi_internal.stage_time_norms_rows(at_time, 'company', lb) n
-        UNION ALL
-        SELECT d.stage_id, NULL, d.opportunity_id, d.pipeline_id, d.owner_id, d.expected_close, d.amount_base,
-               d.entered_at, d.missing_milestones
-          FROM sales_kpi_internal.stage_time_open_deals(at_time) d
     ), deal AS (
         -- the current stay of each open deal
-        SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.expected_close, p.amount_base,
-               p.entered_at, p.names,
-               extract(epoch FROM at_time - p.entered_at)::double precision / 86400 AS stay_days
-          FROM part p
-         WHERE p.opportunity_id IS NOT NULL
-    ), norm AS (
-        SELECT p.stage_id, p.p75_days FROM part p WHERE p.opportunity_id IS NULL
+        SELECT d.opportunity_id, d.pipeline_id, d.owner_id, d.stage_id, d.expected_close, d.amount_base,
+               d.entered_at, d.missing_milestones AS names,
+               extract(epoch FROM at_time - d.entered_at)::double precision / 86400 AS stay_days
+          FROM sales_kpi_internal.stage_time_open_deals(at_time) d
     ), flagged AS (
         SELECT d.*, n.p75_days,
                array_remove(ARRAY[
