@@ -3956,43 +3956,55 @@ COMMENT ON FUNCTION sales_kpi_internal.row_dimension(text) IS
 -- the summaries.  $4 is the dimension and $5 the bounds, as in every
 -- partials query.
 CREATE FUNCTION sales_kpi_internal.partials_sql(dimension text, rows text, period text,
-                                                aggregates text, rollups text)
+                                                aggregates text, rollups text, groups text[] DEFAULT '{}')
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     label record;
+    -- ', r.a, r.b' and ', l.a, l.b' for groups {a, b}
+    r_groups text := (SELECT coalesce(string_agg(', r.' || quote_ident(g), '' ORDER BY i), '')
+                        FROM unnest(groups) WITH ORDINALITY u(g, i));
+    l_groups text := (SELECT coalesce(string_agg(', l.' || quote_ident(g), '' ORDER BY i), '')
+                        FROM unnest(groups) WITH ORDINALITY u(g, i));
 BEGIN
     IF dimension IS NULL THEN
         RAISE EXCEPTION 'argument "dimension" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF groups IS NULL THEN
+        RAISE EXCEPTION 'argument "groups" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF groups && ARRAY['owner_id', 'pipeline_id', 'piece', 'value'] THEN
+        RAISE EXCEPTION 'argument "groups" must not name owner_id, pipeline_id, piece or value'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF sales_kpi_internal.row_dimension(dimension) = dimension THEN
         RETURN format($sql$
             SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
-                   $5[%2$s], $5[%2$s + 1], %3$s
+                   $5[%2$s], $5[%2$s + 1]%5$s, %3$s
               FROM (%4$s) r
-             GROUP BY %1$s, r.dimension_value, %2$s$sql$,
-            sales_kpi_internal.key_column(dimension, 'r'), period, aggregates, rows);
+             GROUP BY %1$s, r.dimension_value, %2$s%5$s$sql$,
+            sales_kpi_internal.key_column(dimension, 'r'), period, aggregates, rows, r_groups);
     END IF;
     label := sales_kpi_internal.dimension_sql(dimension, 'g', 'g.owner_id');
     RETURN format($sql$
         SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, l.value), l.value,
-               $5[l.piece], $5[l.piece + 1], %2$s
+               $5[l.piece], $5[l.piece + 1]%10$s, %2$s
           FROM (SELECT g.*, %3$s AS value
-                  FROM (SELECT %4$s AS owner_id, %5$s AS pipeline_id, %6$s AS piece, %7$s
+                  FROM (SELECT %4$s AS owner_id, %5$s AS pipeline_id, %6$s AS piece%11$s, %7$s
                           FROM (%8$s) r
-                         GROUP BY 1, 2, 3) g
+                         GROUP BY 1, 2, 3%11$s) g
                 %9$s) l
-         GROUP BY %1$s, l.value, l.piece$sql$,
+         GROUP BY %1$s, l.value, l.piece%10$s$sql$,
         sales_kpi_internal.key_column(dimension, 'l'), rollups, label.value,
         CASE WHEN dimension = 'pipeline' THEN 'NULL::bigint' ELSE 'r.owner_id' END,
         CASE WHEN dimension = 'pipeline' THEN 'r.pipeline_id' ELSE 'NULL::bigint' END,
-        period, aggregates, rows, label.joins);
+        period, aggregates, rows, label.joins, l_groups, r_groups);
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.partials_sql(text, text, text, text, text) IS
-    'Internal: the SQL of a partials query: the rows summed per key, value and period; for rep, team and pipeline per owner or pipeline id and period, the names joined to those groups, summed again.';
+COMMENT ON FUNCTION sales_kpi_internal.partials_sql(text, text, text, text, text, text[]) IS
+    'Internal: the SQL of a partials query: the rows summed per key, value, period and the group columns named; for rep, team and pipeline per owner or pipeline id, period and group columns, the names joined to those groups, summed again.';
 
 -- Internal: whether any deal entered a stage after an instant, that is
 -- whether a pass at that as_of must read the history of deals that moved
@@ -4041,7 +4053,7 @@ COMMENT ON FUNCTION sales_kpi_internal.moved_since(timestamptz) IS
 -- the range is big enough): each run is planned with its actual dates and
 -- dimension (the joins a dimension does not need are planned away).
 CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text, moved boolean DEFAULT true,
-                                                     won_only boolean DEFAULT false)
+                                                     only_outcome text DEFAULT NULL)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -4049,7 +4061,7 @@ AS $query$
     SELECT format($sql$
 WITH closed AS (
     SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
-           o.currency, o.stage_id, o.closed_at, o.source, o.competitor, o.kind, o.product,
+           o.currency, o.stage_id, o.closed_at, o.source, o.competitor, o.kind, o.product, o.lost_reason,
            s.kind AS outcome,
            -- a snapshot after the close (snapshot_at is the newest's time)
            coalesce(o.snapshot_at > o.closed_at, false) AS changed
@@ -4064,7 +4076,7 @@ WITH closed AS (
     -- can make the owner at the close or the amount at as_of differ from
     -- the deal's row, which always equals its newest snapshot
     SELECT c.opportunity_id, c.pipeline_id, c.account_id, c.created_at, c.currency, c.stage_id,
-           c.closed_at, c.source, c.competitor, c.kind, c.product, c.outcome,
+           c.closed_at, c.source, c.competitor, c.kind, c.product, c.lost_reason, c.outcome,
            CASE WHEN NOT c.changed THEN c.owner_id
                 ELSE coalesce((sales_kpi_internal.snapshot_at(c.opportunity_id, c.closed_at)).owner_id, c.owner_id)
            END AS owner_id,
@@ -4086,7 +4098,7 @@ WITH closed AS (
 SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
        l.amount, l.currency, l.amount_base, l.account_id,
        sales_kpi_internal.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
-       l.value AS dimension_value
+       l.value AS dimension_value, l.lost_reason, l.competitor
   FROM labelled l
 $sql$,
         k.kinds,
@@ -4100,7 +4112,7 @@ $sql$,
     -- on its result down to every closing event.
     SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
            o.currency, (o.e).stage_id, (o.e).entered_at, o.source, o.competitor, o.kind, o.product,
-           s.kind, true
+           o.lost_reason, s.kind, true
       FROM (SELECT o.*,
                    sales_kpi_internal.stage_event_at(CASE WHEN o.stage_entered_at > $3 THEN c.opportunity_id END, $3)
                        AS e
@@ -4124,10 +4136,11 @@ $moved$, k.kinds) ELSE '' END,
       FROM sales_kpi_internal.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
                                      'c', 'c.owner_id') d,
            -- the closing stage kinds the pass reads
-           (SELECT CASE WHEN won_only THEN $k$'won'$k$ ELSE $k$'won', 'lost'$k$ END AS kinds) k
+           (SELECT CASE only_outcome WHEN 'won' THEN $k$'won'$k$ WHEN 'lost' THEN $k$'lost'$k$
+                                     ELSE $k$'won', 'lost'$k$ END AS kinds) k
 $query$;
-COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean, boolean) IS
-    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); with moved false, for when no deal moved after as_of; with won_only, the won deals alone.';
+COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean, text) IS
+    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows(), closed_partials() and loss_partials(); with moved false, for when no deal moved after as_of; with only_outcome won or lost, those deals alone.';
 
 -- JIT compilation would cost more than these queries run.  The range is
 -- read with a bitmap scan: deals close in another order than they were
@@ -4138,7 +4151,7 @@ CREATE FUNCTION sales_kpi_internal.closed_deal_rows(period_start timestamptz, pe
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
                stage_id bigint, created_at timestamptz, closed_at timestamptz,
                amount numeric, currency character(3), amount_base numeric, account_id bigint,
-               dimension_key text, dimension_value text)
+               dimension_key text, dimension_value text, lost_reason text, competitor text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 ROWS 100000
 SET search_path = pg_catalog, pg_temp
@@ -4153,7 +4166,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
-    'Internal: the rows of closed_deals() with each deal''s breakdown key and value for a dimension (those of dimension_value() and deal_size_band), read in the same pass.';
+    'Internal: the rows of closed_deals() with each deal''s breakdown key and value for a dimension (those of dimension_value() and deal_size_band), read in the same pass, and its lost_reason and competitor.';
 
 CREATE OR REPLACE FUNCTION @extschema@.closed_deals(period_start timestamptz, period_end timestamptz,
                                          as_of timestamptz DEFAULT now())
@@ -4223,7 +4236,8 @@ BEGIN
     RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
             dim,
             sales_kpi_internal.closed_deal_query(sales_kpi_internal.row_dimension(dim),
-                                                 sales_kpi_internal.moved_since(as_of), won_only),
+                                                 sales_kpi_internal.moved_since(as_of),
+                                                 CASE WHEN won_only THEN 'won' END),
             sales_kpi_internal.period_column(bounds, 'r.closed_at'),
             -- the closed amount is the summary's won amount plus the others':
             -- one amount added per deal (PostgreSQL runs an aggregate
@@ -7403,6 +7417,65 @@ BEGIN
 END;
 $$;
 
+-- The partials of loss_stage: the deals lost in each period [bounds[i],
+-- bounds[i+1]) as of as_of, per dimension key, pipeline, the last open
+-- stage the deal entered before its loss (NULL: none), lost_reason and
+-- competitor ('(none)' for NULL): how many and their amount in the base
+-- currency at the close-date rate.  The stage is one short probe of the
+-- deal's events per lost deal (the deal index read backward from the
+-- loss to the first open stage), in the same pass that finds the deals.
+CREATE FUNCTION sales_kpi_internal.loss_partials(bounds timestamptz[], as_of timestamptz,
+                                                 dimension text DEFAULT 'company')
+RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               pipeline_id bigint, stage_id bigint, lost_reason text, competitor text,
+               deals bigint, amount numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 1000
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+-- one probe per lost deal: a cache of probe results would never hit
+SET enable_memoize = off
+-- by rep over a year, nearly a group per lost deal: hashed in memory
+SET work_mem = '64MB'
+-- parallel workers only where they pay for their start (closed_partials)
+SET parallel_setup_cost = 20000
+AS $$
+DECLARE
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.check_bounds(bounds);
+    RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
+            dim,
+            format($sql$
+        SELECT c.owner_id, c.pipeline_id, c.dimension_value, c.closed_at, c.amount_base,
+               c.pipeline_id AS lost_pipeline_id, le.stage_id AS lost_stage_id,
+               coalesce(c.lost_reason, '(none)') AS lost_reason,
+               coalesce(c.competitor, '(none)') AS lost_competitor
+          FROM (%s) c
+          LEFT JOIN LATERAL (
+                SELECT e.stage_id
+                  FROM @extschema@.stage_event e
+                 WHERE e.opportunity_id = c.opportunity_id AND e.entered_at <= c.closed_at
+                   AND e.stage_id = ANY ($7)
+                 ORDER BY e.entered_at DESC, e.stage_event_id DESC
+                 LIMIT 1) le ON true$sql$,
+                sales_kpi_internal.closed_deal_query(sales_kpi_internal.row_dimension(dim),
+                                                     sales_kpi_internal.moved_since(as_of), 'lost')),
+            sales_kpi_internal.period_column(bounds, 'r.closed_at'),
+            'count(*) AS deals, sum(r.amount_base) AS amount',
+            'sum(l.deals)::bigint, sum(l.amount)',
+            ARRAY['lost_pipeline_id', 'lost_stage_id', 'lost_reason', 'lost_competitor'])
+        USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone(),
+              ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.loss_partials(timestamptz[], timestamptz, text) IS
+    'Internal: per period [bounds[i], bounds[i+1]) and dimension key, the deals lost as of as_of per pipeline, last open stage before the loss, lost_reason and competitor: count and amount in the base currency at the close-date rate.';
+
 CREATE OR REPLACE FUNCTION @extschema@.loss_stage(period_start timestamptz DEFAULT NULL,
                                        period_end timestamptz DEFAULT NULL,
                                        dimension text DEFAULT 'company',
@@ -7423,32 +7496,11 @@ AS $fn$
     WITH per AS MATERIALIZED (
         SELECT r.period_start AS ps, r.period_end AS pe
           FROM sales_kpi_internal.resolve_period(loss_stage.period_start, loss_stage.period_end, loss_stage.as_of) r
-    ), lost AS MATERIALIZED (
-        -- with the breakdown value, read in the same pass (the rep
-        -- credited is the owner at the close)
-        SELECT c.opportunity_id, c.pipeline_id, c.closed_at, c.amount_base, c.dimension_value
-          FROM per, sales_kpi_internal.closed_deal_rows(per.ps, per.pe, loss_stage.as_of, loss_stage.dimension) c
-         -- not won, rather than lost: the planner takes an equality on the
-         -- function's rows for a few and would probe per deal
-         WHERE c.outcome <> 'won'
-    ), open_stage AS (
-        SELECT ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open') AS ids
-    ), rows AS (
-        SELECT l.dimension_value AS value, l.pipeline_id, le.stage_id,
-               coalesce(o.lost_reason, '(none)') AS reason, coalesce(o.competitor, '(none)') AS rival,
-               l.amount_base
-          FROM open_stage, lost l
-          JOIN @extschema@.opportunity o ON o.opportunity_id = l.opportunity_id
-          LEFT JOIN LATERAL (
-                -- the newest open stage entered before the loss: the deal's
-                -- index read backward (it holds the stage) up to the first
-                -- open one, one short probe per deal
-                SELECT e.stage_id
-                  FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = l.opportunity_id AND e.entered_at <= l.closed_at
-                   AND e.stage_id = ANY (open_stage.ids)
-                 ORDER BY e.entered_at DESC, e.stage_event_id DESC
-                 LIMIT 1) le ON true
+    ), lp AS (
+        -- the losses per breakdown value, pipeline, stage, reason and rival
+        SELECT lp.dimension_value AS value, lp.pipeline_id, lp.stage_id, lp.lost_reason AS reason,
+               lp.competitor AS rival, lp.deals, lp.amount
+          FROM per, sales_kpi_internal.loss_partials(ARRAY[per.ps, per.pe], loss_stage.as_of, loss_stage.dimension) lp
     ), g AS (
         -- per pipeline and stage (names joined to the groups below)
         SELECT x.value, x.pipeline_id, x.stage_id,
@@ -7456,8 +7508,8 @@ AS $fn$
                     WHEN GROUPING(x.rival) = 0 THEN 'competitor' ELSE 'stage' END AS breakdown,
                CASE WHEN GROUPING(x.reason) = 0 THEN x.reason END AS reason,
                CASE WHEN GROUPING(x.rival) = 0 THEN x.rival END AS rival,
-               count(*) AS n, sum(x.amount_base) AS amt
-          FROM rows x
+               sum(x.deals)::bigint AS n, sum(x.amount) AS amt
+          FROM lp x
          GROUP BY GROUPING SETS ((x.value, x.pipeline_id, x.stage_id),
                                  (x.value, x.pipeline_id, x.stage_id, x.reason),
                                  (x.value, x.pipeline_id, x.stage_id, x.rival))

@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(76);
+SELECT plan(80);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -191,6 +191,42 @@ SELECT is((SELECT count(*) FROM
           + (SELECT count(*) FILTER (WHERE won_only) - count(*) FILTER (WHERE NOT won_only) FROM won_only_case)
           + (SELECT CASE WHEN count(DISTINCT d) = 3 AND count(*) > 100 THEN 0 ELSE 1 END FROM won_only_case),
           0::bigint, 'closed_partials with won_only: the won deals of the full pass alone, their amount as the closed amount');
+
+-- loss_stage: per value, pipeline and stage, and per lost_reason and
+-- competitor beside it, the counts and amounts of the loss partials
+-- rolled up, over every split, breakdown and as_of (and no row more)
+CREATE TEMP TABLE loss_part AS
+SELECT c.d, c.as_of, s.n, p.*
+  FROM case_ c, split s, sales_kpi_internal.loss_partials(s.bounds, c.as_of, c.d) p
+ WHERE c.d <> 'deal_size_band';
+CREATE TEMP TABLE loss_case AS
+SELECT c.d, c.as_of, s.n, l.dimension_value, l.pipeline_id, l.stage_id, l.breakdown, l.lost_reason,
+       l.competitor, l.deals, l.amount
+  FROM case_ c, split s, sales_kpi.loss_stage('2025-10-01', '2026-10-01', c.d, c.as_of) l
+ WHERE c.d <> 'deal_size_band';
+CREATE TEMP TABLE loss_rollup AS
+SELECT p.d, p.as_of, p.n, p.dimension_value, p.pipeline_id, p.stage_id,
+       CASE WHEN GROUPING(p.lost_reason) = 0 THEN 'lost_reason'
+            WHEN GROUPING(p.competitor) = 0 THEN 'competitor' ELSE 'stage' END AS breakdown,
+       CASE WHEN GROUPING(p.lost_reason) = 0 THEN p.lost_reason END AS lost_reason,
+       CASE WHEN GROUPING(p.competitor) = 0 THEN p.competitor END AS competitor,
+       sum(p.deals)::bigint AS deals, sum(p.amount) AS amount
+  FROM loss_part p
+ GROUP BY GROUPING SETS ((p.d, p.as_of, p.n, p.dimension_value, p.pipeline_id, p.stage_id),
+                         (p.d, p.as_of, p.n, p.dimension_value, p.pipeline_id, p.stage_id, p.lost_reason),
+                         (p.d, p.as_of, p.n, p.dimension_value, p.pipeline_id, p.stage_id, p.competitor));
+SELECT is((SELECT count(*) FROM ((TABLE loss_case EXCEPT ALL TABLE loss_rollup)
+                                 UNION ALL (TABLE loss_rollup EXCEPT ALL TABLE loss_case)) x)
+          + (SELECT CASE WHEN count(DISTINCT d) = 6 AND count(DISTINCT breakdown) = 3 AND count(*) > 1000
+                         THEN 0 ELSE 1 END FROM loss_case),
+          0::bigint, 'loss_stage equals the rollup of its partials over every split, breakdown and as_of');
+SELECT is((SELECT count(*) FROM case_ c, split s,
+                  LATERAL (SELECT sum(p.deals) AS n FROM loss_part p WHERE p.d = c.d AND p.as_of = c.as_of AND p.n = s.n) x
+            WHERE c.d <> 'deal_size_band'
+              AND x.n IS DISTINCT FROM (SELECT count(*) FROM sales_kpi.closed_deals('2025-10-01', '2026-10-01', c.as_of) cd
+                                         WHERE cd.outcome = 'lost')),
+          0::bigint, 'the loss partials of every split count each lost deal once');
+
 
 -- stage_conversion: per value, pipeline and step, the deals that reached
 -- the step, those still open at it and those won, in every variant
@@ -710,6 +746,10 @@ SELECT is((SELECT count(*) FROM split s, unnest(ARRAY['rep', 'team', 'pipeline']
 SELECT throws_ok($$SELECT sales_kpi_internal.partials_sql(NULL, 'SELECT 1', '1', 'count(*)', 'sum(l.count)')$$,
                  '22004', 'argument "dimension" must not be null',
                  'partials_sql refuses a null dimension');
+SELECT throws_ok($$SELECT sales_kpi_internal.partials_sql('rep', 'SELECT 1', '1', 'count(*)', 'sum(l.count)', NULL)$$,
+                 '22004', 'argument "groups" must not be null', 'partials_sql refuses null group columns');
+SELECT throws_ok($$SELECT sales_kpi_internal.partials_sql('rep', 'SELECT 1', '1', 'count(*)', 'sum(l.count)', '{stage_id,piece}')$$,
+                 '22023', NULL, 'partials_sql refuses a group column named as one of its own');
 SELECT is(ARRAY(SELECT sales_kpi_internal.row_dimension(d)
                   FROM unnest(ARRAY['rep', 'team', 'pipeline', 'company', 'source', 'deal_size_band']) d),
           ARRAY['company', 'company', 'company', 'company', 'source', 'deal_size_band'],

@@ -108,47 +108,61 @@ COMMENT ON FUNCTION sales_kpi_internal.row_dimension(text) IS
 -- summed per id and period, with no join per row; the names are joined to
 -- those few groups, which are summed again per key, value and period by
 -- the select list rollups, over alias l (a team's owners become one row).
--- Columns: dimension_key, dimension_value, period_start, period_end, then
--- the summaries.  $4 is the dimension and $5 the bounds, as in every
--- partials query.
+-- Columns: dimension_key, dimension_value, period_start, period_end, the
+-- columns of the rows named in groups (each kept apart, for a KPI that
+-- splits its summaries further; their names must not be owner_id,
+-- pipeline_id, piece or value), then the summaries.  $4 is the dimension
+-- and $5 the bounds, as in every partials query.
 CREATE FUNCTION sales_kpi_internal.partials_sql(dimension text, rows text, period text,
-                                                aggregates text, rollups text)
+                                                aggregates text, rollups text, groups text[] DEFAULT '{}')
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     label record;
+    -- ', r.a, r.b' and ', l.a, l.b' for groups {a, b}
+    r_groups text := (SELECT coalesce(string_agg(', r.' || quote_ident(g), '' ORDER BY i), '')
+                        FROM unnest(groups) WITH ORDINALITY u(g, i));
+    l_groups text := (SELECT coalesce(string_agg(', l.' || quote_ident(g), '' ORDER BY i), '')
+                        FROM unnest(groups) WITH ORDINALITY u(g, i));
 BEGIN
     IF dimension IS NULL THEN
         RAISE EXCEPTION 'argument "dimension" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF groups IS NULL THEN
+        RAISE EXCEPTION 'argument "groups" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF groups && ARRAY['owner_id', 'pipeline_id', 'piece', 'value'] THEN
+        RAISE EXCEPTION 'argument "groups" must not name owner_id, pipeline_id, piece or value'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF sales_kpi_internal.row_dimension(dimension) = dimension THEN
         RETURN format($sql$
             SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
-                   $5[%2$s], $5[%2$s + 1], %3$s
+                   $5[%2$s], $5[%2$s + 1]%5$s, %3$s
               FROM (%4$s) r
-             GROUP BY %1$s, r.dimension_value, %2$s$sql$,
-            sales_kpi_internal.key_column(dimension, 'r'), period, aggregates, rows);
+             GROUP BY %1$s, r.dimension_value, %2$s%5$s$sql$,
+            sales_kpi_internal.key_column(dimension, 'r'), period, aggregates, rows, r_groups);
     END IF;
     label := sales_kpi_internal.dimension_sql(dimension, 'g', 'g.owner_id');
     RETURN format($sql$
         SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, l.value), l.value,
-               $5[l.piece], $5[l.piece + 1], %2$s
+               $5[l.piece], $5[l.piece + 1]%10$s, %2$s
           FROM (SELECT g.*, %3$s AS value
-                  FROM (SELECT %4$s AS owner_id, %5$s AS pipeline_id, %6$s AS piece, %7$s
+                  FROM (SELECT %4$s AS owner_id, %5$s AS pipeline_id, %6$s AS piece%11$s, %7$s
                           FROM (%8$s) r
-                         GROUP BY 1, 2, 3) g
+                         GROUP BY 1, 2, 3%11$s) g
                 %9$s) l
-         GROUP BY %1$s, l.value, l.piece$sql$,
+         GROUP BY %1$s, l.value, l.piece%10$s$sql$,
         sales_kpi_internal.key_column(dimension, 'l'), rollups, label.value,
         CASE WHEN dimension = 'pipeline' THEN 'NULL::bigint' ELSE 'r.owner_id' END,
         CASE WHEN dimension = 'pipeline' THEN 'r.pipeline_id' ELSE 'NULL::bigint' END,
-        period, aggregates, rows, label.joins);
+        period, aggregates, rows, label.joins, l_groups, r_groups);
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.partials_sql(text, text, text, text, text) IS
-    'Internal: the SQL of a partials query: the rows summed per key, value and period; for rep, team and pipeline per owner or pipeline id and period, the names joined to those groups, summed again.';
+COMMENT ON FUNCTION sales_kpi_internal.partials_sql(text, text, text, text, text, text[]) IS
+    'Internal: the SQL of a partials query: the rows summed per key, value, period and the group columns named; for rep, team and pipeline per owner or pipeline id, period and group columns, the names joined to those groups, summed again.';
 
 CREATE VIEW @extschema@.deal_dimensions WITH (security_invoker = true) AS
 SELECT o.opportunity_id,

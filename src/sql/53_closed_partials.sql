@@ -161,10 +161,10 @@ COMMENT ON FUNCTION sales_kpi_internal.moved_since(timestamptz) IS
 -- With moved false, the text leaves out the deals that moved after as_of: the
 -- caller has found that none did (moved_since()), which is the common case
 -- of as_of = now, and spares planning and starting that part.  With
--- won_only, the lost deals are left out (for bookings: a third of the
--- deals to convert and sum).
+-- only_outcome 'won' or 'lost', the deals closed the other way are left
+-- out (bookings: a third of the deals to convert and sum; the losses).
 CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text, moved boolean DEFAULT true,
-                                                     won_only boolean DEFAULT false)
+                                                     only_outcome text DEFAULT NULL)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -172,7 +172,7 @@ AS $query$
     SELECT format($sql$
 WITH closed AS (
     SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
-           o.currency, o.stage_id, o.closed_at, o.source, o.competitor, o.kind, o.product,
+           o.currency, o.stage_id, o.closed_at, o.source, o.competitor, o.kind, o.product, o.lost_reason,
            s.kind AS outcome,
            -- a snapshot after the close (snapshot_at is the newest's time)
            coalesce(o.snapshot_at > o.closed_at, false) AS changed
@@ -187,7 +187,7 @@ WITH closed AS (
     -- can make the owner at the close or the amount at as_of differ from
     -- the deal's row, which always equals its newest snapshot
     SELECT c.opportunity_id, c.pipeline_id, c.account_id, c.created_at, c.currency, c.stage_id,
-           c.closed_at, c.source, c.competitor, c.kind, c.product, c.outcome,
+           c.closed_at, c.source, c.competitor, c.kind, c.product, c.lost_reason, c.outcome,
            CASE WHEN NOT c.changed THEN c.owner_id
                 ELSE coalesce((sales_kpi_internal.snapshot_at(c.opportunity_id, c.closed_at)).owner_id, c.owner_id)
            END AS owner_id,
@@ -209,7 +209,7 @@ WITH closed AS (
 SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
        l.amount, l.currency, l.amount_base, l.account_id,
        sales_kpi_internal.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
-       l.value AS dimension_value
+       l.value AS dimension_value, l.lost_reason, l.competitor
   FROM labelled l
 $sql$,
         k.kinds,
@@ -223,7 +223,7 @@ $sql$,
     -- on its result down to every closing event.
     SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
            o.currency, (o.e).stage_id, (o.e).entered_at, o.source, o.competitor, o.kind, o.product,
-           s.kind, true
+           o.lost_reason, s.kind, true
       FROM (SELECT o.*,
                    sales_kpi_internal.stage_event_at(CASE WHEN o.stage_entered_at > $3 THEN c.opportunity_id END, $3)
                        AS e
@@ -247,10 +247,11 @@ $moved$, k.kinds) ELSE '' END,
       FROM sales_kpi_internal.dimension_sql(CASE WHEN dimension = 'deal_size_band' THEN 'company' ELSE dimension END,
                                      'c', 'c.owner_id') d,
            -- the closing stage kinds the pass reads
-           (SELECT CASE WHEN won_only THEN $k$'won'$k$ ELSE $k$'won', 'lost'$k$ END AS kinds) k
+           (SELECT CASE only_outcome WHEN 'won' THEN $k$'won'$k$ WHEN 'lost' THEN $k$'lost'$k$
+                                     ELSE $k$'won', 'lost'$k$ END AS kinds) k
 $query$;
-COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean, boolean) IS
-    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows() and closed_partials(); with moved false, for when no deal moved after as_of; with won_only, the won deals alone.';
+COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean, text) IS
+    'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows(), closed_partials() and loss_partials(); with moved false, for when no deal moved after as_of; with only_outcome won or lost, those deals alone.';
 
 -- JIT compilation would cost more than these queries run.  The range is
 -- read with a bitmap scan: deals close in another order than they were
@@ -261,7 +262,7 @@ CREATE FUNCTION sales_kpi_internal.closed_deal_rows(period_start timestamptz, pe
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
                stage_id bigint, created_at timestamptz, closed_at timestamptz,
                amount numeric, currency character(3), amount_base numeric, account_id bigint,
-               dimension_key text, dimension_value text)
+               dimension_key text, dimension_value text, lost_reason text, competitor text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 ROWS 100000
 SET search_path = pg_catalog, pg_temp
@@ -276,7 +277,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
-    'Internal: the rows of closed_deals() with each deal''s breakdown key and value for a dimension (those of dimension_value() and deal_size_band), read in the same pass.';
+    'Internal: the rows of closed_deals() with each deal''s breakdown key and value for a dimension (those of dimension_value() and deal_size_band), read in the same pass, and its lost_reason and competitor.';
 
 CREATE FUNCTION @extschema@.closed_deals(period_start timestamptz, period_end timestamptz,
                                          as_of timestamptz DEFAULT now())
@@ -346,7 +347,8 @@ BEGIN
     RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
             dim,
             sales_kpi_internal.closed_deal_query(sales_kpi_internal.row_dimension(dim),
-                                                 sales_kpi_internal.moved_since(as_of), won_only),
+                                                 sales_kpi_internal.moved_since(as_of),
+                                                 CASE WHEN won_only THEN 'won' END),
             sales_kpi_internal.period_column(bounds, 'r.closed_at'),
             -- the closed amount is the summary's won amount plus the others':
             -- one amount added per deal (PostgreSQL runs an aggregate
@@ -368,3 +370,62 @@ END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_partials(timestamptz[], timestamptz, text, boolean, boolean) IS
     'Internal: per period [bounds[i], bounds[i+1]) and dimension key, the deals closed as of as_of (won_only: the won ones): win/loss summary (won amount in the base currency), duration summary of the won deals'' cycles (with_cycles) and the closed amount.';
+
+-- The partials of loss_stage: the deals lost in each period [bounds[i],
+-- bounds[i+1]) as of as_of, per dimension key, pipeline, the last open
+-- stage the deal entered before its loss (NULL: none), lost_reason and
+-- competitor ('(none)' for NULL): how many and their amount in the base
+-- currency at the close-date rate.  The stage is one short probe of the
+-- deal's events per lost deal (the deal index read backward from the
+-- loss to the first open stage), in the same pass that finds the deals.
+CREATE FUNCTION sales_kpi_internal.loss_partials(bounds timestamptz[], as_of timestamptz,
+                                                 dimension text DEFAULT 'company')
+RETURNS TABLE (dimension_key text, dimension_value text, period_start timestamptz, period_end timestamptz,
+               pipeline_id bigint, stage_id bigint, lost_reason text, competitor text,
+               deals bigint, amount numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 1000
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+-- one probe per lost deal: a cache of probe results would never hit
+SET enable_memoize = off
+-- by rep over a year, nearly a group per lost deal: hashed in memory
+SET work_mem = '64MB'
+-- parallel workers only where they pay for their start (closed_partials)
+SET parallel_setup_cost = 20000
+AS $$
+DECLARE
+    dim text := sales_kpi_internal.outcome_dimension(dimension);
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.check_bounds(bounds);
+    RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
+            dim,
+            format($sql$
+        SELECT c.owner_id, c.pipeline_id, c.dimension_value, c.closed_at, c.amount_base,
+               c.pipeline_id AS lost_pipeline_id, le.stage_id AS lost_stage_id,
+               coalesce(c.lost_reason, '(none)') AS lost_reason,
+               coalesce(c.competitor, '(none)') AS lost_competitor
+          FROM (%s) c
+          LEFT JOIN LATERAL (
+                SELECT e.stage_id
+                  FROM @extschema@.stage_event e
+                 WHERE e.opportunity_id = c.opportunity_id AND e.entered_at <= c.closed_at
+                   AND e.stage_id = ANY ($7)
+                 ORDER BY e.entered_at DESC, e.stage_event_id DESC
+                 LIMIT 1) le ON true$sql$,
+                sales_kpi_internal.closed_deal_query(sales_kpi_internal.row_dimension(dim),
+                                                     sales_kpi_internal.moved_since(as_of), 'lost')),
+            sales_kpi_internal.period_column(bounds, 'r.closed_at'),
+            'count(*) AS deals, sum(r.amount_base) AS amount',
+            'sum(l.deals)::bigint, sum(l.amount)',
+            ARRAY['lost_pipeline_id', 'lost_stage_id', 'lost_reason', 'lost_competitor'])
+        USING bounds[1], bounds[cardinality(bounds)], as_of, dim, bounds, @extschema@.reporting_timezone(),
+              ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.loss_partials(timestamptz[], timestamptz, text) IS
+    'Internal: per period [bounds[i], bounds[i+1]) and dimension key, the deals lost as of as_of per pipeline, last open stage before the loss, lost_reason and competitor: count and amount in the base currency at the close-date rate.';

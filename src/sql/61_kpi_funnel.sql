@@ -288,32 +288,11 @@ AS $fn$
     WITH per AS MATERIALIZED (
         SELECT r.period_start AS ps, r.period_end AS pe
           FROM sales_kpi_internal.resolve_period(loss_stage.period_start, loss_stage.period_end, loss_stage.as_of) r
-    ), lost AS MATERIALIZED (
-        -- with the breakdown value, read in the same pass (the rep
-        -- credited is the owner at the close)
-        SELECT c.opportunity_id, c.pipeline_id, c.closed_at, c.amount_base, c.dimension_value
-          FROM per, sales_kpi_internal.closed_deal_rows(per.ps, per.pe, loss_stage.as_of, loss_stage.dimension) c
-         -- not won, rather than lost: the planner takes an equality on the
-         -- function's rows for a few and would probe per deal
-         WHERE c.outcome <> 'won'
-    ), open_stage AS (
-        SELECT ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open') AS ids
-    ), rows AS (
-        SELECT l.dimension_value AS value, l.pipeline_id, le.stage_id,
-               coalesce(o.lost_reason, '(none)') AS reason, coalesce(o.competitor, '(none)') AS rival,
-               l.amount_base
-          FROM open_stage, lost l
-          JOIN @extschema@.opportunity o ON o.opportunity_id = l.opportunity_id
-          LEFT JOIN LATERAL (
-                -- the newest open stage entered before the loss: the deal's
-                -- index read backward (it holds the stage) up to the first
-                -- open one, one short probe per deal
-                SELECT e.stage_id
-                  FROM @extschema@.stage_event e
-                 WHERE e.opportunity_id = l.opportunity_id AND e.entered_at <= l.closed_at
-                   AND e.stage_id = ANY (open_stage.ids)
-                 ORDER BY e.entered_at DESC, e.stage_event_id DESC
-                 LIMIT 1) le ON true
+    ), lp AS (
+        -- the losses per breakdown value, pipeline, stage, reason and rival
+        SELECT lp.dimension_value AS value, lp.pipeline_id, lp.stage_id, lp.lost_reason AS reason,
+               lp.competitor AS rival, lp.deals, lp.amount
+          FROM per, sales_kpi_internal.loss_partials(ARRAY[per.ps, per.pe], loss_stage.as_of, loss_stage.dimension) lp
     ), g AS (
         -- per pipeline and stage (names joined to the groups below)
         SELECT x.value, x.pipeline_id, x.stage_id,
@@ -321,8 +300,8 @@ AS $fn$
                     WHEN GROUPING(x.rival) = 0 THEN 'competitor' ELSE 'stage' END AS breakdown,
                CASE WHEN GROUPING(x.reason) = 0 THEN x.reason END AS reason,
                CASE WHEN GROUPING(x.rival) = 0 THEN x.rival END AS rival,
-               count(*) AS n, sum(x.amount_base) AS amt
-          FROM rows x
+               sum(x.deals)::bigint AS n, sum(x.amount) AS amt
+          FROM lp x
          GROUP BY GROUPING SETS ((x.value, x.pipeline_id, x.stage_id),
                                  (x.value, x.pipeline_id, x.stage_id, x.reason),
                                  (x.value, x.pipeline_id, x.stage_id, x.rival))
