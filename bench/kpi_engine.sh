@@ -358,7 +358,7 @@ row() {
     k=$(timed "$kpi")
     p=$(timed "$plain")
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$name" "$scope" "$k" "$p" \
-        "$(echo "scale=1; $k / $p" | bc)" "$(echo "scale=1; $k / $scan_ms" | bc)" \
+        "$(awk "BEGIN { printf \"%.2f\", $k / $p }")" "$(awk "BEGIN { printf \"%.1f\", $k / $scan_ms }")" \
         "$([ "$d" = 0 ] && echo yes || echo "no ($d rows differ)")"
 }
 for scope in "quarter|timestamptz '2026-07-01'|timestamptz '2026-10-01'" \
