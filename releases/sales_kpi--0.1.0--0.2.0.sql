@@ -119,6 +119,22 @@ $$;
 COMMENT ON FUNCTION sales_kpi_internal.finite_instant(timestamptz, text) IS
     'Internal: the value when it is finite (or null), else a 22023 naming the argument.';
 
+-- An instant a KPI cannot do without (as_of, at): NULL is refused too.
+CREATE FUNCTION sales_kpi_internal.required_instant(value timestamptz, argument text)
+RETURNS timestamptz
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION 'argument "%" must not be null', argument USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN sales_kpi_internal.finite_instant(value, argument);
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.required_instant(timestamptz, text) IS
+    'Internal: the value when it is finite, else a 22004 (null) or 22023 (infinite) naming the argument.';
+
 -- At most this many periods in a series: 192 years of weeks, 833 of months.
 CREATE OR REPLACE FUNCTION @extschema@.max_periods()
 RETURNS integer
@@ -190,7 +206,6 @@ BEGIN
     END IF;
 END;
 $$;
-
 COMMENT ON FUNCTION sales_kpi_internal.resolve_period(timestamptz, timestamptz, timestamptz) IS
     'Internal: the [period_start, period_end) a KPI reports on; the fiscal quarter holding as_of where they are null.';
 
@@ -242,10 +257,7 @@ DECLARE
     interval_names text[] := ARRAY['lookback', 'horizon'];
     intervals interval[] := ARRAY[lookback, horizon];
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     -- raises the shared errors for a null or unknown dimension
     PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     -- the grains are those local_period_start knows; it raises the error
@@ -260,9 +272,6 @@ BEGIN
     RETURN true;
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.check_kpi_args(timestamptz, text, text, interval, interval) IS
-    'Internal: argument checks shared by the KPI functions (as_of not null and finite, a known dimension, the grain, non-negative lookback and horizon); true or a 22023 (22004 for a null as_of) naming the argument.';
-
 COMMENT ON FUNCTION sales_kpi_internal.check_kpi_args(timestamptz, text, text, interval, interval) IS
     'Internal: argument checks shared by the KPI functions (as_of not null and finite, a known dimension, the grain, non-negative lookback and horizon); true or a 22023 (22004 for a null as_of) naming the argument.';
 
@@ -4612,10 +4621,7 @@ DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
     query text;
 BEGIN
-    IF at IS NULL THEN
-        RAISE EXCEPTION 'argument "at" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(at, 'at');
+    PERFORM sales_kpi_internal.required_instant(at, 'at');
     PERFORM sales_kpi_internal.check_bounds(bounds);
     -- rep, team and pipeline are grouped by the rep credited or the pipeline,
     -- and named afterwards (partials_sql)
@@ -4710,10 +4716,7 @@ AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE sales_kpi_internal.open_deal_query(dim)
         USING as_of, dim, (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
 END;
@@ -4769,10 +4772,7 @@ DECLARE
     query text;
     rate_date date;
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     rate_date := (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
     -- grouped by the id that keys the value (key_column), keyed per group
     query := format($sql$
@@ -5264,10 +5264,7 @@ AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE sales_kpi_internal.created_deal_query(dim, true)
         USING NULL::timestamptz, NULL::timestamptz, as_of, dim, opportunity_ids;
 END;
@@ -7443,10 +7440,7 @@ AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     PERFORM sales_kpi_internal.check_bounds(bounds);
     RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
             dim,
@@ -7598,10 +7592,7 @@ DECLARE
     second_stages bigint[];
     two_stage_pipelines bigint[];
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     PERFORM sales_kpi_internal.check_bounds(bounds);
     -- only pipelines with two open stages or more have a stage 1 -> 2 step
     SELECT ARRAY(SELECT st.stage_id FROM sales_kpi_internal.funnel_stage_ranks() st
@@ -7662,10 +7653,7 @@ DECLARE
     qualifying bigint[];
     rows text;
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     PERFORM sales_kpi_internal.check_bounds(bounds);
     SELECT ARRAY(SELECT s.stage_id
                    FROM @extschema@.stage s

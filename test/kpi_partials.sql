@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(80);
+SELECT plan(84);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -657,6 +657,14 @@ SELECT cmp_ok(pg_stat_get_xact_numscans('sales_kpi.stage_event_opportunity_idx':
 RESET work_mem;
 SELECT throws_ok($$SELECT * FROM sales_kpi_internal.qualification_partials('{2025-01-01,2026-01-01}', NULL)$$, '22004', NULL,
                  'qualification_partials refuses a null instant');
+SELECT throws_ok($$SELECT * FROM sales_kpi_internal.loss_partials('{2025-01-01,2026-01-01}', NULL)$$, '22004', NULL,
+                 'loss_partials refuses a null instant');
+SELECT throws_ok($$SELECT * FROM sales_kpi_internal.loss_partials('{2025-01-01,2026-01-01}', '-infinity')$$, '22023', NULL,
+                 'loss_partials refuses an infinite instant');
+SELECT throws_ok($$SELECT * FROM sales_kpi_internal.loss_partials('{2026-01-01,2025-01-01}', now())$$, '22023', NULL,
+                 'loss_partials refuses bounds out of order');
+SELECT throws_ok($$SELECT * FROM sales_kpi_internal.loss_partials('{2025-01-01,2026-01-01}', now(), 'deal_size_band')$$,
+                 '22023', NULL, 'loss_partials refuses a dimension it does not break down by');
 SELECT throws_ok($$SELECT * FROM sales_kpi_internal.qualification_partials('{2026-01-01,2025-01-01}', now())$$, '22023', NULL,
                  'qualification_partials refuses bounds out of order');
 

@@ -80,6 +80,22 @@ $$;
 COMMENT ON FUNCTION sales_kpi_internal.finite_instant(timestamptz, text) IS
     'Internal: the value when it is finite (or null), else a 22023 naming the argument.';
 
+-- An instant a KPI cannot do without (as_of, at): NULL is refused too.
+CREATE FUNCTION sales_kpi_internal.required_instant(value timestamptz, argument text)
+RETURNS timestamptz
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION 'argument "%" must not be null', argument USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN sales_kpi_internal.finite_instant(value, argument);
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.required_instant(timestamptz, text) IS
+    'Internal: the value when it is finite, else a 22004 (null) or 22023 (infinite) naming the argument.';
+
 -- A team named in an argument must be the team of some rep the caller
 -- sees: a misspelt name is an error, not an empty report.
 CREATE FUNCTION sales_kpi_internal.check_team(team text)
@@ -219,10 +235,7 @@ DECLARE
     interval_names text[] := ARRAY['lookback', 'horizon'];
     intervals interval[] := ARRAY[lookback, horizon];
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     -- raises the shared errors for a null or unknown dimension
     PERFORM @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
     -- the grains are those local_period_start knows; it raises the error

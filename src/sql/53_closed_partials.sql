@@ -397,10 +397,7 @@ AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     PERFORM sales_kpi_internal.check_bounds(bounds);
     RETURN QUERY EXECUTE sales_kpi_internal.partials_sql(
             dim,

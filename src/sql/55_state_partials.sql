@@ -167,10 +167,7 @@ DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
     query text;
 BEGIN
-    IF at IS NULL THEN
-        RAISE EXCEPTION 'argument "at" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(at, 'at');
+    PERFORM sales_kpi_internal.required_instant(at, 'at');
     PERFORM sales_kpi_internal.check_bounds(bounds);
     -- rep, team and pipeline are grouped by the rep credited or the pipeline,
     -- and named afterwards (partials_sql)

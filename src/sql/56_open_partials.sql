@@ -86,10 +86,7 @@ AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE sales_kpi_internal.open_deal_query(dim)
         USING as_of, dim, (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
 END;
@@ -145,10 +142,7 @@ DECLARE
     query text;
     rate_date date;
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     rate_date := (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
     -- grouped by the id that keys the value (key_column), keyed per group
     query := format($sql$

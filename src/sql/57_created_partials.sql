@@ -84,10 +84,7 @@ AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE sales_kpi_internal.created_deal_query(dim, true)
         USING NULL::timestamptz, NULL::timestamptz, as_of, dim, opportunity_ids;
 END;
@@ -162,10 +159,7 @@ DECLARE
     second_stages bigint[];
     two_stage_pipelines bigint[];
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     PERFORM sales_kpi_internal.check_bounds(bounds);
     -- only pipelines with two open stages or more have a stage 1 -> 2 step
     SELECT ARRAY(SELECT st.stage_id FROM sales_kpi_internal.funnel_stage_ranks() st
@@ -226,10 +220,7 @@ DECLARE
     qualifying bigint[];
     rows text;
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION 'argument "as_of" must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM sales_kpi_internal.finite_instant(as_of, 'as_of');
+    PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     PERFORM sales_kpi_internal.check_bounds(bounds);
     SELECT ARRAY(SELECT s.stage_id
                    FROM @extschema@.stage s
