@@ -3981,8 +3981,8 @@ BEGIN
     IF dimension IS NULL THEN
         RAISE EXCEPTION 'argument "dimension" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF groups IS NULL THEN
-        RAISE EXCEPTION 'argument "groups" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    IF groups IS NULL OR array_position(groups, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'argument "groups" must not be null nor hold a null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF groups && ARRAY['owner_id', 'pipeline_id', 'piece', 'value'] THEN
         RAISE EXCEPTION 'argument "groups" must not name owner_id, pipeline_id, piece or value'
@@ -4064,10 +4064,15 @@ COMMENT ON FUNCTION sales_kpi_internal.moved_since(timestamptz) IS
 CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text, moved boolean DEFAULT true,
                                                      only_outcome text DEFAULT NULL)
 RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $query$
-    SELECT format($sql$
+BEGIN
+    IF only_outcome NOT IN ('won', 'lost') THEN
+        RAISE EXCEPTION 'argument "only_outcome" must be won, lost or null, got "%"', only_outcome
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN (SELECT format($sql$
 WITH closed AS (
     SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
            o.currency, o.stage_id, o.closed_at, o.source, o.competitor, o.kind, o.product, o.lost_reason,
@@ -4146,7 +4151,8 @@ $moved$, k.kinds) ELSE '' END,
                                      'c', 'c.owner_id') d,
            -- the closing stage kinds the pass reads
            (SELECT CASE only_outcome WHEN 'won' THEN $k$'won'$k$ WHEN 'lost' THEN $k$'lost'$k$
-                                     ELSE $k$'won', 'lost'$k$ END AS kinds) k
+                                     ELSE $k$'won', 'lost'$k$ END AS kinds) k);
+END;
 $query$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean, text) IS
     'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows(), closed_partials() and loss_partials(); with moved false, for when no deal moved after as_of; with only_outcome won or lost, those deals alone.';
@@ -7417,7 +7423,8 @@ $$;
 -- The partials of loss_stage: the deals lost in each period [bounds[i],
 -- bounds[i+1]) as of as_of, per dimension key, pipeline, the last open
 -- stage the deal entered before its loss (NULL: none), lost_reason and
--- competitor ('(none)' for NULL): how many and their amount in the base
+-- competitor (the deal's current values, which the history does not keep;
+-- '(none)' for NULL): how many and their amount in the base
 -- currency at the close-date rate.  The stage is one short probe of the
 -- deal's events per lost deal (the deal index read backward from the
 -- loss to the first open stage), in the same pass that finds the deals.

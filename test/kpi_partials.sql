@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(84);
+SELECT plan(86);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -226,7 +226,6 @@ SELECT is((SELECT count(*) FROM case_ c, split s,
               AND x.n IS DISTINCT FROM (SELECT count(*) FROM sales_kpi.closed_deals('2025-10-01', '2026-10-01', c.as_of) cd
                                          WHERE cd.outcome = 'lost')),
           0::bigint, 'the loss partials of every split count each lost deal once');
-
 
 -- stage_conversion: per value, pipeline and step, the deals that reached
 -- the step, those still open at it and those won, in every variant
@@ -755,7 +754,11 @@ SELECT throws_ok($$SELECT sales_kpi_internal.partials_sql(NULL, 'SELECT 1', '1',
                  '22004', 'argument "dimension" must not be null',
                  'partials_sql refuses a null dimension');
 SELECT throws_ok($$SELECT sales_kpi_internal.partials_sql('rep', 'SELECT 1', '1', 'count(*)', 'sum(l.count)', NULL)$$,
-                 '22004', 'argument "groups" must not be null', 'partials_sql refuses null group columns');
+                 '22004', NULL, 'partials_sql refuses null group columns');
+SELECT throws_ok($$SELECT sales_kpi_internal.partials_sql('rep', 'SELECT 1', '1', 'count(*)', 'sum(l.count)', '{a,NULL,b}')$$,
+                 '22004', NULL, 'partials_sql refuses a null group column');
+SELECT throws_ok($$SELECT sales_kpi_internal.closed_deal_query('company', false, 'Lost')$$,
+                 '22023', NULL, 'closed_deal_query refuses an outcome other than won, lost or null');
 SELECT throws_ok($$SELECT sales_kpi_internal.partials_sql('rep', 'SELECT 1', '1', 'count(*)', 'sum(l.count)', '{stage_id,piece}')$$,
                  '22023', NULL, 'partials_sql refuses a group column named as one of its own');
 SELECT is(ARRAY(SELECT sales_kpi_internal.row_dimension(d)

@@ -162,14 +162,20 @@ COMMENT ON FUNCTION sales_kpi_internal.moved_since(timestamptz) IS
 -- caller has found that none did (moved_since()), which is the common case
 -- of as_of = now, and spares planning and starting that part.  With
 -- only_outcome 'won' or 'lost', the deals closed the other way are left
--- out (bookings: a third of the deals to convert and sum; the losses).
+-- out (bookings: a third of the deals to convert and sum; the losses);
+-- NULL reads both, and any other value is refused.
 CREATE FUNCTION sales_kpi_internal.closed_deal_query(dimension text, moved boolean DEFAULT true,
                                                      only_outcome text DEFAULT NULL)
 RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $query$
-    SELECT format($sql$
+BEGIN
+    IF only_outcome NOT IN ('won', 'lost') THEN
+        RAISE EXCEPTION 'argument "only_outcome" must be won, lost or null, got "%"', only_outcome
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN (SELECT format($sql$
 WITH closed AS (
     SELECT o.opportunity_id, o.pipeline_id, o.account_id, o.owner_id, o.created_at, o.amount,
            o.currency, o.stage_id, o.closed_at, o.source, o.competitor, o.kind, o.product, o.lost_reason,
@@ -248,7 +254,8 @@ $moved$, k.kinds) ELSE '' END,
                                      'c', 'c.owner_id') d,
            -- the closing stage kinds the pass reads
            (SELECT CASE only_outcome WHEN 'won' THEN $k$'won'$k$ WHEN 'lost' THEN $k$'lost'$k$
-                                     ELSE $k$'won', 'lost'$k$ END AS kinds) k
+                                     ELSE $k$'won', 'lost'$k$ END AS kinds) k);
+END;
 $query$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean, text) IS
     'Internal: the query of the deals closed in [$1, $2) as of $3 with their breakdown for a dimension (also passed as $4), run by closed_deal_rows(), closed_partials() and loss_partials(); with moved false, for when no deal moved after as_of; with only_outcome won or lost, those deals alone.';
@@ -374,7 +381,8 @@ COMMENT ON FUNCTION sales_kpi_internal.closed_partials(timestamptz[], timestampt
 -- The partials of loss_stage: the deals lost in each period [bounds[i],
 -- bounds[i+1]) as of as_of, per dimension key, pipeline, the last open
 -- stage the deal entered before its loss (NULL: none), lost_reason and
--- competitor ('(none)' for NULL): how many and their amount in the base
+-- competitor (the deal's current values, which the history does not keep;
+-- '(none)' for NULL): how many and their amount in the base
 -- currency at the close-date rate.  The stage is one short probe of the
 -- deal's events per lost deal (the deal index read backward from the
 -- loss to the first open stage), in the same pass that finds the deals.
