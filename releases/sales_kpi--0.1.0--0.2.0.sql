@@ -3982,7 +3982,7 @@ BEGIN
         RAISE EXCEPTION 'argument "dimension" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF groups IS NULL OR array_position(groups, NULL) IS NOT NULL THEN
-        RAISE EXCEPTION 'argument "groups" must not be null nor hold a null' USING ERRCODE = 'null_value_not_allowed';
+        RAISE EXCEPTION 'argument "groups" must not be null or hold a null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF groups && ARRAY['owner_id', 'pipeline_id', 'piece', 'value'] THEN
         RAISE EXCEPTION 'argument "groups" must not name owner_id, pipeline_id, piece or value'
@@ -7539,8 +7539,8 @@ COMMENT ON FUNCTION @extschema@.compact(@extschema@.survival) IS
 -- deals of the pipelines $7 (NULL for the others): a deal in one of those
 -- stages since before $3 did, the others cost one index probe, stopping
 -- at the first entry.  The first snapshot is one probe per deal.  $4 is
--- the dimension, $5 the
--- period bounds, $8 the reporting time zone (the creation date's rate).
+-- the dimension, $5 the period bounds, $8 the reporting time zone (the
+-- creation date's rate).
 CREATE FUNCTION sales_kpi_internal.creation_deal_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE

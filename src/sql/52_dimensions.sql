@@ -131,7 +131,7 @@ BEGIN
         RAISE EXCEPTION 'argument "dimension" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF groups IS NULL OR array_position(groups, NULL) IS NOT NULL THEN
-        RAISE EXCEPTION 'argument "groups" must not be null nor hold a null' USING ERRCODE = 'null_value_not_allowed';
+        RAISE EXCEPTION 'argument "groups" must not be null or hold a null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF groups && ARRAY['owner_id', 'pipeline_id', 'piece', 'value'] THEN
         RAISE EXCEPTION 'argument "groups" must not name owner_id, pipeline_id, piece or value'

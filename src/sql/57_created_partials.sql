@@ -99,8 +99,8 @@ COMMENT ON FUNCTION sales_kpi_internal.deal_breakdowns(bigint[], timestamptz, te
 -- deals of the pipelines $7 (NULL for the others): a deal in one of those
 -- stages since before $3 did, the others cost one index probe, stopping
 -- at the first entry.  The first snapshot is one probe per deal.  $4 is
--- the dimension, $5 the
--- period bounds, $8 the reporting time zone (the creation date's rate).
+-- the dimension, $5 the period bounds, $8 the reporting time zone (the
+-- creation date's rate).
 CREATE FUNCTION sales_kpi_internal.creation_deal_query(dimension text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
