@@ -3989,27 +3989,32 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF sales_kpi_internal.row_dimension(dimension) = dimension THEN
+        -- the key column is NULL::bigint for these dimensions
         RETURN format($sql$
             SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
                    $5[%2$s], $5[%2$s + 1]%5$s, %3$s
               FROM (%4$s) r
-             GROUP BY %1$s, r.dimension_value, %2$s%5$s$sql$,
-            sales_kpi_internal.key_column(dimension, 'r'), period, aggregates, rows, r_groups);
+             GROUP BY r.dimension_value%6$s%5$s$sql$,
+            sales_kpi_internal.key_column(dimension, 'r'), period, aggregates, rows, r_groups,
+            CASE WHEN period = '1' THEN '' ELSE ', ' || period END);
     END IF;
     label := sales_kpi_internal.dimension_sql(dimension, 'g', 'g.owner_id');
+    -- grouped by the id in use (1 the owner, 2 the pipeline) and by the
+    -- period unless there is one
     RETURN format($sql$
         SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, l.value), l.value,
                $5[l.piece], $5[l.piece + 1]%10$s, %2$s
           FROM (SELECT g.*, %3$s AS value
                   FROM (SELECT %4$s AS owner_id, %5$s AS pipeline_id, %6$s AS piece%11$s, %7$s
                           FROM (%8$s) r
-                         GROUP BY 1, 2, 3%11$s) g
+                         GROUP BY %12$s%11$s) g
                 %9$s) l
          GROUP BY %1$s, l.value, l.piece%10$s$sql$,
         sales_kpi_internal.key_column(dimension, 'l'), rollups, label.value,
         CASE WHEN dimension = 'pipeline' THEN 'NULL::bigint' ELSE 'r.owner_id' END,
         CASE WHEN dimension = 'pipeline' THEN 'r.pipeline_id' ELSE 'NULL::bigint' END,
-        period, aggregates, rows, label.joins, l_groups, r_groups);
+        period, aggregates, rows, label.joins, l_groups, r_groups,
+        CASE WHEN dimension = 'pipeline' THEN '2' ELSE '1' END || CASE WHEN period = '1' THEN '' ELSE ', 3' END);
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.partials_sql(text, text, text, text, text, text[]) IS
@@ -4112,7 +4117,9 @@ WITH closed AS (
 SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
        l.amount, l.currency, l.amount_base, l.account_id,
        sales_kpi_internal.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
-       l.value AS dimension_value, l.lost_reason, l.competitor
+       l.value AS dimension_value, l.lost_reason, l.competitor,
+       -- once per deal here rather than in each aggregate that asks
+       l.outcome = 'won' AS won
   FROM labelled l
 $sql$,
         k.kinds,
@@ -4176,7 +4183,12 @@ AS $$
 DECLARE
     dim text := sales_kpi_internal.closed_dimension(dimension);
 BEGIN
-    RETURN QUERY EXECUTE sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of))
+    RETURN QUERY EXECUTE format($sql$
+        SELECT q.opportunity_id, q.pipeline_id, q.owner_id, q.outcome, q.stage_id, q.created_at, q.closed_at,
+               q.amount, q.currency, q.amount_base, q.account_id, q.dimension_key, q.dimension_value,
+               q.lost_reason, q.competitor
+          FROM (%s) q$sql$,
+        sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of)))
         USING period_start, period_end, as_of, dim, NULL::timestamptz[], @extschema@.reporting_timezone();
 END;
 $$;
@@ -4236,9 +4248,9 @@ DECLARE
     -- the cycles' summary only when asked for (with_cycles): its 8 kB per
     -- group would otherwise steer the planner away from hashing the groups
     cycles text := CASE WHEN with_cycles
-                        THEN $agg$CASE WHEN bool_or(r.outcome = 'won') THEN
+                        THEN $agg$CASE WHEN bool_or(r.won) THEN
                                  @extschema@.duration_agg(greatest(r.closed_at - r.created_at, interval '0'))
-                                     FILTER (WHERE r.outcome = 'won') END$agg$
+                                     FILTER (WHERE r.won) END$agg$
                         ELSE 'NULL::@extschema@.duration_summary' END;
 BEGIN
     IF as_of IS NULL OR with_cycles IS NULL OR won_only IS NULL THEN
@@ -4257,12 +4269,12 @@ BEGIN
             -- the closed amount is the summary's won amount plus the others':
             -- one amount added per deal (PostgreSQL runs an aggregate
             -- written twice once); NULL when no amount is known, like sum()
-            $agg$@extschema@.winloss_agg(r.outcome = 'won', r.amount_base) AS outcomes,
+            $agg$@extschema@.winloss_agg(r.won, r.amount_base) AS outcomes,
                  $agg$ || cycles || $agg$ AS won_cycles,
-                 coalesce(@extschema@.won_amount(@extschema@.winloss_agg(r.outcome = 'won', r.amount_base))
-                              + sum(r.amount_base) FILTER (WHERE r.outcome <> 'won'),
-                          @extschema@.won_amount(@extschema@.winloss_agg(r.outcome = 'won', r.amount_base)),
-                          sum(r.amount_base) FILTER (WHERE r.outcome <> 'won')) AS closed_amount$agg$,
+                 coalesce(@extschema@.won_amount(@extschema@.winloss_agg(r.won, r.amount_base))
+                              + sum(r.amount_base) FILTER (WHERE NOT r.won),
+                          @extschema@.won_amount(@extschema@.winloss_agg(r.won, r.amount_base)),
+                          sum(r.amount_base) FILTER (WHERE NOT r.won)) AS closed_amount$agg$,
             -- NULL without a win, as in one pass (rollup() of no summary is an empty one)
             '@extschema@.rollup(l.outcomes), '
             || CASE WHEN with_cycles

@@ -112,7 +112,10 @@ COMMENT ON FUNCTION sales_kpi_internal.row_dimension(text) IS
 -- columns of the rows named in groups (each kept apart, for a KPI that
 -- splits its summaries further; their names must not be owner_id,
 -- pipeline_id, piece or value), then the summaries.  $4 is the dimension
--- and $5 the bounds, as in every partials query.
+-- and $5 the bounds, as in every partials query.  The rows are grouped by
+-- the keys that vary only: hashing a constant key (NULL::bigint for the id
+-- a dimension does not use, 1 for a single period) with each of a million
+-- rows is work for nothing.
 CREATE FUNCTION sales_kpi_internal.partials_sql(dimension text, rows text, period text,
                                                 aggregates text, rollups text, groups text[] DEFAULT '{}')
 RETURNS text
@@ -138,27 +141,32 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF sales_kpi_internal.row_dimension(dimension) = dimension THEN
+        -- the key column is NULL::bigint for these dimensions
         RETURN format($sql$
             SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, r.dimension_value), r.dimension_value,
                    $5[%2$s], $5[%2$s + 1]%5$s, %3$s
               FROM (%4$s) r
-             GROUP BY %1$s, r.dimension_value, %2$s%5$s$sql$,
-            sales_kpi_internal.key_column(dimension, 'r'), period, aggregates, rows, r_groups);
+             GROUP BY r.dimension_value%6$s%5$s$sql$,
+            sales_kpi_internal.key_column(dimension, 'r'), period, aggregates, rows, r_groups,
+            CASE WHEN period = '1' THEN '' ELSE ', ' || period END);
     END IF;
     label := sales_kpi_internal.dimension_sql(dimension, 'g', 'g.owner_id');
+    -- grouped by the id in use (1 the owner, 2 the pipeline) and by the
+    -- period unless there is one
     RETURN format($sql$
         SELECT sales_kpi_internal.dimension_key($4, %1$s, %1$s, l.value), l.value,
                $5[l.piece], $5[l.piece + 1]%10$s, %2$s
           FROM (SELECT g.*, %3$s AS value
                   FROM (SELECT %4$s AS owner_id, %5$s AS pipeline_id, %6$s AS piece%11$s, %7$s
                           FROM (%8$s) r
-                         GROUP BY 1, 2, 3%11$s) g
+                         GROUP BY %12$s%11$s) g
                 %9$s) l
          GROUP BY %1$s, l.value, l.piece%10$s$sql$,
         sales_kpi_internal.key_column(dimension, 'l'), rollups, label.value,
         CASE WHEN dimension = 'pipeline' THEN 'NULL::bigint' ELSE 'r.owner_id' END,
         CASE WHEN dimension = 'pipeline' THEN 'r.pipeline_id' ELSE 'NULL::bigint' END,
-        period, aggregates, rows, label.joins, l_groups, r_groups);
+        period, aggregates, rows, label.joins, l_groups, r_groups,
+        CASE WHEN dimension = 'pipeline' THEN '2' ELSE '1' END || CASE WHEN period = '1' THEN '' ELSE ', 3' END);
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.partials_sql(text, text, text, text, text, text[]) IS

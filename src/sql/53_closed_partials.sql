@@ -215,7 +215,9 @@ WITH closed AS (
 SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.created_at, l.closed_at,
        l.amount, l.currency, l.amount_base, l.account_id,
        sales_kpi_internal.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
-       l.value AS dimension_value, l.lost_reason, l.competitor
+       l.value AS dimension_value, l.lost_reason, l.competitor,
+       -- once per deal here rather than in each aggregate that asks
+       l.outcome = 'won' AS won
   FROM labelled l
 $sql$,
         k.kinds,
@@ -279,7 +281,12 @@ AS $$
 DECLARE
     dim text := sales_kpi_internal.closed_dimension(dimension);
 BEGIN
-    RETURN QUERY EXECUTE sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of))
+    RETURN QUERY EXECUTE format($sql$
+        SELECT q.opportunity_id, q.pipeline_id, q.owner_id, q.outcome, q.stage_id, q.created_at, q.closed_at,
+               q.amount, q.currency, q.amount_base, q.account_id, q.dimension_key, q.dimension_value,
+               q.lost_reason, q.competitor
+          FROM (%s) q$sql$,
+        sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of)))
         USING period_start, period_end, as_of, dim, NULL::timestamptz[], @extschema@.reporting_timezone();
 END;
 $$;
@@ -339,9 +346,9 @@ DECLARE
     -- the cycles' summary only when asked for (with_cycles): its 8 kB per
     -- group would otherwise steer the planner away from hashing the groups
     cycles text := CASE WHEN with_cycles
-                        THEN $agg$CASE WHEN bool_or(r.outcome = 'won') THEN
+                        THEN $agg$CASE WHEN bool_or(r.won) THEN
                                  @extschema@.duration_agg(greatest(r.closed_at - r.created_at, interval '0'))
-                                     FILTER (WHERE r.outcome = 'won') END$agg$
+                                     FILTER (WHERE r.won) END$agg$
                         ELSE 'NULL::@extschema@.duration_summary' END;
 BEGIN
     IF as_of IS NULL OR with_cycles IS NULL OR won_only IS NULL THEN
@@ -360,12 +367,12 @@ BEGIN
             -- the closed amount is the summary's won amount plus the others':
             -- one amount added per deal (PostgreSQL runs an aggregate
             -- written twice once); NULL when no amount is known, like sum()
-            $agg$@extschema@.winloss_agg(r.outcome = 'won', r.amount_base) AS outcomes,
+            $agg$@extschema@.winloss_agg(r.won, r.amount_base) AS outcomes,
                  $agg$ || cycles || $agg$ AS won_cycles,
-                 coalesce(@extschema@.won_amount(@extschema@.winloss_agg(r.outcome = 'won', r.amount_base))
-                              + sum(r.amount_base) FILTER (WHERE r.outcome <> 'won'),
-                          @extschema@.won_amount(@extschema@.winloss_agg(r.outcome = 'won', r.amount_base)),
-                          sum(r.amount_base) FILTER (WHERE r.outcome <> 'won')) AS closed_amount$agg$,
+                 coalesce(@extschema@.won_amount(@extschema@.winloss_agg(r.won, r.amount_base))
+                              + sum(r.amount_base) FILTER (WHERE NOT r.won),
+                          @extschema@.won_amount(@extschema@.winloss_agg(r.won, r.amount_base)),
+                          sum(r.amount_base) FILTER (WHERE NOT r.won)) AS closed_amount$agg$,
             -- NULL without a win, as in one pass (rollup() of no summary is an empty one)
             '@extschema@.rollup(l.outcomes), '
             || CASE WHEN with_cycles
