@@ -4179,6 +4179,9 @@ ROWS 100000
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 SET enable_indexscan = off
+-- the start of parallel workers priced as in closed_partials: rows passed
+-- back one by one gain less from workers than sums do
+SET parallel_setup_cost = 20000
 AS $$
 DECLARE
     dim text := sales_kpi_internal.closed_dimension(dimension);
