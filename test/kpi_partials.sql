@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(86);
+SELECT plan(89);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -713,6 +713,43 @@ SELECT is((SELECT count(*) FROM case_ c,
                          FROM sales_kpi_internal.open_deal_rows(c.as_of, c.d) o)) x
             WHERE c.d <> 'deal_size_band'),
           0::bigint, 'open_deal_rows holds the deals pipeline_as_of holds open, as they stood');
+
+-- the open-deal text without the stage and snapshot lookups (which the
+-- passes run when moved_since() and changed_since() find nothing after
+-- as_of) gives the rows of the whole text; at the earlier as_of, deals did
+-- move and change since
+CREATE FUNCTION pg_temp.open_text_rows(dim text, as_of timestamptz, moved boolean, changed boolean)
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE format('SELECT x::text FROM (%s) x', sales_kpi_internal.open_deal_query(dim, moved, changed))
+        USING as_of, dim, as_of::date;
+END;
+$$;
+-- the newest snapshot or stage entry: nothing moved or changed after it
+CREATE TEMP TABLE quiet AS
+SELECT greatest(max(o.snapshot_at), (SELECT max(e.entered_at) FROM sales_kpi.stage_event e)) AS at
+  FROM sales_kpi.opportunity o;
+SELECT is(ARRAY[sales_kpi_internal.changed_since('2026-08-01'),
+                sales_kpi_internal.changed_since((SELECT max(snapshot_at) FROM sales_kpi.opportunity)),
+                sales_kpi_internal.changed_since((SELECT max(snapshot_at) FROM sales_kpi.opportunity)
+                                                 - interval '1 microsecond'),
+                sales_kpi_internal.changed_since(NULL)],
+          ARRAY[true, false, true, true],
+          'changed_since tells whether a deal has a snapshot after the instant (no instant: true)');
+SELECT is(ARRAY[(SELECT count(*) FROM quiet q, unnest(ARRAY['company', 'rep', 'team', 'industry']) d,
+                         LATERAL ((SELECT * FROM pg_temp.open_text_rows(d, q.at, true, true)
+                                   EXCEPT ALL SELECT * FROM pg_temp.open_text_rows(d, q.at, false, false))
+                                  UNION ALL
+                                  (SELECT * FROM pg_temp.open_text_rows(d, q.at, false, false)
+                                   EXCEPT ALL SELECT * FROM pg_temp.open_text_rows(d, q.at, true, true))) x),
+                least((SELECT count(*) FROM quiet q, pg_temp.open_text_rows('company', q.at, false, false)), 100)],
+          ARRAY[0::bigint, 100::bigint],
+          'with nothing moved or changed since as_of, the open-deal text without the lookups gives the same rows (of 100 open deals or more)');
+SELECT is(ARRAY[(SELECT count(*) FROM ((SELECT * FROM pg_temp.open_text_rows('rep', '2026-08-01', true, true)
+                                        EXCEPT ALL SELECT * FROM pg_temp.open_text_rows('rep', '2026-08-01', false, true))) x) > 0,
+                (SELECT count(*) FROM ((SELECT * FROM pg_temp.open_text_rows('rep', '2026-08-01', true, true)
+                                        EXCEPT ALL SELECT * FROM pg_temp.open_text_rows('rep', '2026-08-01', true, false))) x) > 0],
+          ARRAY[true, true], 'with deals moved and changed since as_of, each lookup changes rows (the control of the test above)');
 
 -- the stage-weighted pipeline: the rollup of open_partials per value equals
 -- the deals of pipeline_as_of weighted by their stage's probability

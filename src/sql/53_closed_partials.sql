@@ -136,6 +136,30 @@ $$;
 COMMENT ON FUNCTION sales_kpi_internal.moved_since(timestamptz) IS
     'Internal: true when a stage event was entered after as_of, or as_of is null (a pass at as_of must then read the history of the deals that moved since).';
 
+-- Internal: whether any deal has a snapshot after an instant (its
+-- snapshot_at, the time of its newest, is later), that is whether a pass
+-- at that as_of must read the snapshots of deals that changed since.  One
+-- probe of the snapshot_at index, planned with the instant.  NULL: true.
+CREATE FUNCTION sales_kpi_internal.changed_since(as_of timestamptz)
+RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET enable_indexscan = on
+AS $$
+DECLARE
+    changed boolean;
+BEGIN
+    IF as_of IS NULL THEN
+        RETURN true;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM @extschema@.opportunity o WHERE o.snapshot_at OPERATOR(pg_catalog.>) $1)'
+        INTO changed USING as_of;
+    RETURN changed;
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.changed_since(timestamptz) IS
+    'Internal: true when a deal has a snapshot after as_of, or as_of is null (a pass at as_of must then read the snapshots of the deals that changed since).';
+
 -- Deals closed in [$1, $2) as they stood at $3, each with its breakdown
 -- key and value for the dimension (checked by the caller, and passed as $4
 -- too; $5 is the partials' period bounds, $6 the reporting time zone, read
