@@ -97,6 +97,8 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 ROWS 100000
 SET search_path = pg_catalog, pg_temp
 SET jit = off
+-- as open_partials
+SET parallel_setup_cost = 20000
 AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
@@ -152,6 +154,10 @@ SET jit = off
 -- the planner (open_partials_sorted)
 SET work_mem = '64MB'
 SET enable_sort = off
+-- parallel workers only where they pay for their start, as in
+-- closed_partials: by pipeline at 1M deals, 0.23 s with two workers and
+-- 0.14-0.21 s without
+SET parallel_setup_cost = 20000
 AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
