@@ -4119,7 +4119,7 @@ SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.cre
        sales_kpi_internal.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
        l.value AS dimension_value, l.lost_reason, l.competitor,
        -- once per deal here rather than in each aggregate that asks
-       l.outcome = 'won' AS won
+       l.outcome = 'won' AS won, l.kind AS deal_kind
   FROM labelled l
 $sql$,
         k.kinds,
@@ -4169,11 +4169,13 @@ COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean, text) IS
 -- written, so an index scan visits heap pages at random (2.1 s against
 -- 0.3 s for a year at 1M deals).
 CREATE FUNCTION sales_kpi_internal.closed_deal_rows(period_start timestamptz, period_end timestamptz,
-                                             as_of timestamptz, dimension text)
+                                             as_of timestamptz, dimension text,
+                                             only_outcome text DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
                stage_id bigint, created_at timestamptz, closed_at timestamptz,
                amount numeric, currency character(3), amount_base numeric, account_id bigint,
-               dimension_key text, dimension_value text, lost_reason text, competitor text)
+               dimension_key text, dimension_value text, lost_reason text, competitor text,
+               deal_kind text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 ROWS 100000
 SET search_path = pg_catalog, pg_temp
@@ -4189,14 +4191,14 @@ BEGIN
     RETURN QUERY EXECUTE format($sql$
         SELECT q.opportunity_id, q.pipeline_id, q.owner_id, q.outcome, q.stage_id, q.created_at, q.closed_at,
                q.amount, q.currency, q.amount_base, q.account_id, q.dimension_key, q.dimension_value,
-               q.lost_reason, q.competitor
+               q.lost_reason, q.competitor, q.deal_kind
           FROM (%s) q$sql$,
-        sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of)))
+        sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of), only_outcome))
         USING period_start, period_end, as_of, dim, NULL::timestamptz[], @extschema@.reporting_timezone();
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
-    'Internal: the rows of closed_deals() with each deal''s breakdown key and value for a dimension (those of dimension_value() and deal_size_band), read in the same pass, and its lost_reason and competitor.';
+COMMENT ON FUNCTION sales_kpi_internal.closed_deal_rows(timestamptz, timestamptz, timestamptz, text, text) IS
+    'Internal: the rows of closed_deals() with each deal''s breakdown key and value for a dimension (those of dimension_value() and deal_size_band), read in the same pass, and its lost_reason, competitor and kind (deal_kind); with only_outcome won or lost, those deals alone.';
 
 CREATE OR REPLACE FUNCTION @extschema@.closed_deals(period_start timestamptz, period_end timestamptz,
                                          as_of timestamptz DEFAULT now())
@@ -5519,45 +5521,68 @@ AS $$
                CASE WHEN mv.mrr > 0 AND mv.mrr < mv.prev_mrr THEN mv.prev_mrr - mv.mrr ELSE 0 END AS contraction,
                CASE WHEN mv.mrr = 0 THEN mv.prev_mrr ELSE 0 END AS churn
           FROM move mv
+    ), won AS (
+        SELECT o.account_id, o.opportunity_id, o.closed_at
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
+         WHERE dimension NOT IN ('company', 'industry', 'segment', 'region')
+    ), credited AS (
+        -- rep, team and the deal dimensions: each movement goes to the
+        -- account's newest deal won before the end of the month (the won
+        -- deals hashed by account, so an account's months meet only its
+        -- own deals); the deals are labelled once each below
+        SELECT DISTINCT ON (cl.account_id, cl.month)
+               w.opportunity_id, cl.expansion, cl.reactivation, cl.contraction, cl.churn
+          FROM classified cl
+          LEFT JOIN won w
+                 ON w.account_id = cl.account_id
+                -- before the end of the month and not after as_of, as one
+                -- join condition: as_of alone would be pushed into the scan
+                -- of the deals, where a parameter's range is guessed at a
+                -- third of the rows and read through the index of closes
+                AND w.closed_at < least((cl.month + interval '1 month')::timestamp
+                                        AT TIME ZONE @extschema@.reporting_timezone(),
+                                        as_of + interval '1 microsecond')
+         WHERE dimension NOT IN ('company', 'industry', 'segment', 'region')
+         ORDER BY cl.account_id, cl.month, w.closed_at DESC, w.opportunity_id DESC
+    ), by_deal AS (
+        SELECT cr.opportunity_id, sum(cr.expansion) AS expansion, sum(cr.reactivation) AS reactivation,
+               sum(cr.contraction) AS contraction, sum(cr.churn) AS churn
+          FROM credited cr
+         GROUP BY 1
     ), mrr AS (
-        SELECT CASE WHEN dimension IN ('company', 'industry', 'segment', 'region')
-                    THEN @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, a.industry,
-                                                     a.segment, a.region, NULL, NULL, NULL)
-                    -- the account's newest deal won before the end of the
-                    -- month, and its owner at the close
-                    ELSE coalesce((
-                        SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
-                          FROM (SELECT o.opportunity_id, o.owner_id, o.closed_at
-                                  FROM @extschema@.opportunity o
-                                  JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
-                                 WHERE o.account_id = cl.account_id
-                                   AND o.closed_at < ((cl.month + interval '1 month')::timestamp
-                                                      AT TIME ZONE @extschema@.reporting_timezone())
-                                   AND o.closed_at <= as_of
-                                 ORDER BY o.closed_at DESC, o.opportunity_id DESC
-                                 LIMIT 1) d
-                          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
-                          LEFT JOIN LATERAL (
-                                SELECT hi.owner_id
-                                  FROM @extschema@.opportunity_history hi
-                                 WHERE hi.opportunity_id = d.opportunity_id AND hi.changed_at <= d.closed_at
-                                 ORDER BY hi.changed_at DESC
-                                 LIMIT 1) w ON true
-                          LEFT JOIN @extschema@.rep r ON r.rep_id = coalesce(w.owner_id, d.owner_id)),
-                        '(none)')
-               END AS dv,
+        SELECT @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, a.industry,
+                                           a.segment, a.region, NULL, NULL, NULL) AS dv,
                sum(cl.expansion) AS expansion, sum(cl.reactivation) AS reactivation,
                sum(cl.contraction) AS contraction, sum(cl.churn) AS churn
           FROM classified cl
           JOIN @extschema@.account a ON a.account_id = cl.account_id
+         WHERE dimension IN ('company', 'industry', 'segment', 'region')
+         GROUP BY 1
+        UNION ALL
+        -- a movement without a won deal has no deal: every attribute is
+        -- missing, so it falls under '(none)'; the owner is the one at the
+        -- close, which only a snapshot after the close can make differ
+        -- from the deal's row
+        SELECT @extschema@.dimension_value(dimension, p.name, r.name, r.team, o.source, a.industry,
+                                           a.segment, a.region, o.competitor, o.kind, o.product),
+               sum(b.expansion), sum(b.reactivation), sum(b.contraction), sum(b.churn)
+          FROM by_deal b
+          LEFT JOIN @extschema@.opportunity o ON o.opportunity_id = b.opportunity_id
+          LEFT JOIN @extschema@.pipeline p ON p.pipeline_id = o.pipeline_id
+          LEFT JOIN @extschema@.account a ON a.account_id = o.account_id
+          LEFT JOIN @extschema@.rep r
+                 ON r.rep_id = CASE WHEN o.snapshot_at > o.closed_at
+                                    THEN coalesce((sales_kpi_internal.snapshot_at(o.opportunity_id,
+                                                                                   o.closed_at)).owner_id,
+                                                  o.owner_id)
+                                    ELSE o.owner_id END
          GROUP BY 1
     ), booked AS (
         SELECT c.dimension_value AS dv, sum(c.amount_base) AS bookings
           FROM p
-         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension) c
-          JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
-         WHERE c.outcome = 'won' AND o.kind = 'new'
+         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension, 'won') c
+         WHERE c.deal_kind = 'new'
          GROUP BY 1
     ), target AS (
         SELECT @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,

@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(89);
+SELECT plan(93);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -316,6 +316,28 @@ SELECT is((SELECT count(*) FROM sales_kpi_internal.closed_deal_rows('2025-10-01'
             JOIN sales_kpi.pipeline pl ON pl.pipeline_id = d.pipeline_id
             WHERE d.dimension_key IS DISTINCT FROM d.pipeline_id::text OR d.dimension_value <> pl.name),
           0::bigint, 'the pipeline key is the pipeline id and the value its name');
+
+-- only_outcome: the won (or lost) rows alone, each with its deal's kind
+SELECT is((SELECT count(*) FROM (
+              (SELECT * FROM sales_kpi_internal.closed_deal_rows('2025-10-01', '2026-10-01', '2026-08-01', 'rep', 'won')
+               EXCEPT ALL
+               SELECT * FROM sales_kpi_internal.closed_deal_rows('2025-10-01', '2026-10-01', '2026-08-01', 'rep')
+                WHERE outcome = 'won')
+              UNION ALL
+              (SELECT * FROM sales_kpi_internal.closed_deal_rows('2025-10-01', '2026-10-01', '2026-08-01', 'rep')
+                WHERE outcome = 'won'
+               EXCEPT ALL
+               SELECT * FROM sales_kpi_internal.closed_deal_rows('2025-10-01', '2026-10-01', '2026-08-01', 'rep', 'won'))) x),
+          0::bigint, 'closed_deal_rows with only_outcome won gives the won rows of both outcomes, as they stood at a past instant');
+SELECT cmp_ok((SELECT count(*) FROM sales_kpi_internal.closed_deal_rows('2025-10-01', '2026-10-01', '2026-08-01', 'rep', 'won')),
+              '>', 100::bigint, 'there are won rows to compare (the control of the test above)');
+SELECT ok((SELECT count(*) > 100 AND bool_and(d.deal_kind IS NOT DISTINCT FROM o.kind AND d.outcome = 'lost')
+                   AND count(DISTINCT d.deal_kind) > 1
+             FROM sales_kpi_internal.closed_deal_rows('2025-10-01', '2026-10-01', '2026-10-31', 'team', 'lost') d
+             JOIN sales_kpi.opportunity o ON o.opportunity_id = d.opportunity_id),
+          'closed_deal_rows with only_outcome lost gives lost deals (over 100, of several kinds), each with its kind');
+SELECT throws_ok($$SELECT * FROM sales_kpi_internal.closed_deal_rows('2025-10-01', '2026-10-01', '2026-10-31', 'rep', 'open')$$,
+                 '22023', NULL, 'an only_outcome other than won, lost or null is refused');
 
 -- two reps with one name: two keys, one value in the KPI
 UPDATE sales_kpi.rep SET name = 'Same Name'

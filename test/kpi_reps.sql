@@ -9,7 +9,7 @@
 \pset pager off
 BEGIN;
 SET LOCAL TimeZone = 'UTC';
-SELECT plan(15);
+SELECT plan(16);
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(3000, 29, '2026-10-31', replace => true)$$, 'demo data loads');
 
 CREATE TEMP TABLE instants (as_of timestamptz);
@@ -208,6 +208,44 @@ SELECT is((SELECT count(*) FROM sales_kpi.org_attainment('2026-04-01', '2026-07-
                   (SELECT sum(q.quota) FROM sales_kpi.quota_in_period('2026-04-01', '2026-07-01') q
                      JOIN sales_kpi.rep r ON r.rep_id = q.rep_id WHERE r.team = o.dimension_value)),
           0::bigint, 'team attainment is net new revenue over the summed quota of the team''s reps');
+
+-- by rep: each account's movements of a month go to the owner at the
+-- close of its newest deal won before the month ended, '(none)' without
+-- one; bookings to the owner at the close of each new-business win
+SELECT set_eq(
+    $$SELECT o.dimension_value, round(o.new_business_bookings, 4) AS b, o.expansion_mrr, o.reactivation_mrr,
+             o.contraction_mrr, o.churn_mrr
+        FROM sales_kpi.org_attainment('2026-04-01', '2026-07-01', 'rep', '2026-10-31 23:00+00') o$$,
+    $$WITH credited AS (
+          SELECT DISTINCT ON (x.account_id, x.month) x.*, c.owner_id
+            FROM ref_mrr x
+            LEFT JOIN ref_closed c
+                   ON c.as_of = '2026-10-31 23:00+00' AND c.outcome = 'won' AND c.account_id = x.account_id
+                  AND c.closed_at < x.month + interval '1 month'
+           WHERE x.month >= '2026-04-01' AND x.month < '2026-07-01'
+             AND x.expansion + x.reactivation + x.contraction + x.churn > 0
+           ORDER BY x.account_id, x.month, c.closed_at DESC, c.opportunity_id DESC
+      ), moves AS (
+          SELECT coalesce(r.name, '(none)') AS rep, sum(cr.expansion) AS e, sum(cr.reactivation) AS re,
+                 sum(cr.contraction) AS c, sum(cr.churn) AS ch
+            FROM credited cr LEFT JOIN sales_kpi.rep r ON r.rep_id = cr.owner_id
+           GROUP BY 1
+      ), booked AS (
+          SELECT r.name AS rep, sum(c.amount_base) AS b
+            FROM ref_closed c JOIN sales_kpi.rep r ON r.rep_id = c.owner_id
+           WHERE c.as_of = '2026-10-31 23:00+00' AND c.outcome = 'won' AND c.deal_kind = 'new'
+             AND c.closed_at >= '2026-04-01' AND c.closed_at < '2026-07-01'
+           GROUP BY 1
+      ), quota AS (
+          SELECT DISTINCT r.name AS rep FROM sales_kpi.quota_in_period('2026-04-01', '2026-07-01') q
+            JOIN sales_kpi.rep r ON r.rep_id = q.rep_id
+      ), keys AS (
+          SELECT rep FROM moves UNION SELECT rep FROM booked UNION SELECT rep FROM quota
+      )
+      SELECT k.rep, round(coalesce(b.b, 0), 4) AS b, coalesce(m.e, 0) AS e, coalesce(m.re, 0) AS re,
+             coalesce(m.c, 0) AS c, coalesce(m.ch, 0) AS ch
+        FROM keys k LEFT JOIN moves m ON m.rep = k.rep LEFT JOIN booked b ON b.rep = k.rep$$,
+    'org_attainment by rep: MRR movements credited to the owner of the account''s newest win, bookings to the owner at the close');
 
 SELECT * FROM finish();
 ROLLBACK;

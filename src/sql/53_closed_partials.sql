@@ -170,6 +170,8 @@ COMMENT ON FUNCTION sales_kpi_internal.changed_since(timestamptz) IS
 -- rep credited with the win), the amount the one known at as_of, converted
 -- at the rate of the close date.  Besides the dimensions of
 -- dimension_value(), deal_size_band (of the amount in the base currency).
+-- The last columns are whether the deal was won and its kind (deal_kind:
+-- new-business bookings are the won deals of kind new).
 --
 -- Only deals with stage events after as_of can differ from their current
 -- row, and only deals with snapshots after the close (or after as_of: the
@@ -241,7 +243,7 @@ SELECT l.opportunity_id, l.pipeline_id, l.owner_id, l.outcome, l.stage_id, l.cre
        sales_kpi_internal.dimension_key($4, l.pipeline_id, l.owner_id, l.value) AS dimension_key,
        l.value AS dimension_value, l.lost_reason, l.competitor,
        -- once per deal here rather than in each aggregate that asks
-       l.outcome = 'won' AS won
+       l.outcome = 'won' AS won, l.kind AS deal_kind
   FROM labelled l
 $sql$,
         k.kinds,
@@ -291,11 +293,13 @@ COMMENT ON FUNCTION sales_kpi_internal.closed_deal_query(text, boolean, text) IS
 -- written, so an index scan visits heap pages at random (2.1 s against
 -- 0.3 s for a year at 1M deals).
 CREATE FUNCTION sales_kpi_internal.closed_deal_rows(period_start timestamptz, period_end timestamptz,
-                                             as_of timestamptz, dimension text)
+                                             as_of timestamptz, dimension text,
+                                             only_outcome text DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,
                stage_id bigint, created_at timestamptz, closed_at timestamptz,
                amount numeric, currency character(3), amount_base numeric, account_id bigint,
-               dimension_key text, dimension_value text, lost_reason text, competitor text)
+               dimension_key text, dimension_value text, lost_reason text, competitor text,
+               deal_kind text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 ROWS 100000
 SET search_path = pg_catalog, pg_temp
@@ -311,14 +315,14 @@ BEGIN
     RETURN QUERY EXECUTE format($sql$
         SELECT q.opportunity_id, q.pipeline_id, q.owner_id, q.outcome, q.stage_id, q.created_at, q.closed_at,
                q.amount, q.currency, q.amount_base, q.account_id, q.dimension_key, q.dimension_value,
-               q.lost_reason, q.competitor
+               q.lost_reason, q.competitor, q.deal_kind
           FROM (%s) q$sql$,
-        sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of)))
+        sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of), only_outcome))
         USING period_start, period_end, as_of, dim, NULL::timestamptz[], @extschema@.reporting_timezone();
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.closed_deal_rows(timestamptz, timestamptz, timestamptz, text) IS
-    'Internal: the rows of closed_deals() with each deal''s breakdown key and value for a dimension (those of dimension_value() and deal_size_band), read in the same pass, and its lost_reason and competitor.';
+COMMENT ON FUNCTION sales_kpi_internal.closed_deal_rows(timestamptz, timestamptz, timestamptz, text, text) IS
+    'Internal: the rows of closed_deals() with each deal''s breakdown key and value for a dimension (those of dimension_value() and deal_size_band), read in the same pass, and its lost_reason, competitor and kind (deal_kind); with only_outcome won or lost, those deals alone.';
 
 CREATE FUNCTION @extschema@.closed_deals(period_start timestamptz, period_end timestamptz,
                                          as_of timestamptz DEFAULT now())

@@ -386,45 +386,68 @@ AS $$
                CASE WHEN mv.mrr > 0 AND mv.mrr < mv.prev_mrr THEN mv.prev_mrr - mv.mrr ELSE 0 END AS contraction,
                CASE WHEN mv.mrr = 0 THEN mv.prev_mrr ELSE 0 END AS churn
           FROM move mv
+    ), won AS (
+        SELECT o.account_id, o.opportunity_id, o.closed_at
+          FROM @extschema@.opportunity o
+          JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
+         WHERE dimension NOT IN ('company', 'industry', 'segment', 'region')
+    ), credited AS (
+        -- rep, team and the deal dimensions: each movement goes to the
+        -- account's newest deal won before the end of the month (the won
+        -- deals hashed by account, so an account's months meet only its
+        -- own deals); the deals are labelled once each below
+        SELECT DISTINCT ON (cl.account_id, cl.month)
+               w.opportunity_id, cl.expansion, cl.reactivation, cl.contraction, cl.churn
+          FROM classified cl
+          LEFT JOIN won w
+                 ON w.account_id = cl.account_id
+                -- before the end of the month and not after as_of, as one
+                -- join condition: as_of alone would be pushed into the scan
+                -- of the deals, where a parameter's range is guessed at a
+                -- third of the rows and read through the index of closes
+                AND w.closed_at < least((cl.month + interval '1 month')::timestamp
+                                        AT TIME ZONE @extschema@.reporting_timezone(),
+                                        as_of + interval '1 microsecond')
+         WHERE dimension NOT IN ('company', 'industry', 'segment', 'region')
+         ORDER BY cl.account_id, cl.month, w.closed_at DESC, w.opportunity_id DESC
+    ), by_deal AS (
+        SELECT cr.opportunity_id, sum(cr.expansion) AS expansion, sum(cr.reactivation) AS reactivation,
+               sum(cr.contraction) AS contraction, sum(cr.churn) AS churn
+          FROM credited cr
+         GROUP BY 1
     ), mrr AS (
-        SELECT CASE WHEN dimension IN ('company', 'industry', 'segment', 'region')
-                    THEN @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, a.industry,
-                                                     a.segment, a.region, NULL, NULL, NULL)
-                    -- the account's newest deal won before the end of the
-                    -- month, and its owner at the close
-                    ELSE coalesce((
-                        SELECT @extschema@.dimension_value(dimension, dd.pipeline, r.name, r.team, dd.source,
-                                                           dd.industry, dd.segment, dd.region, dd.competitor, dd.kind, dd.product)
-                          FROM (SELECT o.opportunity_id, o.owner_id, o.closed_at
-                                  FROM @extschema@.opportunity o
-                                  JOIN @extschema@.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
-                                 WHERE o.account_id = cl.account_id
-                                   AND o.closed_at < ((cl.month + interval '1 month')::timestamp
-                                                      AT TIME ZONE @extschema@.reporting_timezone())
-                                   AND o.closed_at <= as_of
-                                 ORDER BY o.closed_at DESC, o.opportunity_id DESC
-                                 LIMIT 1) d
-                          JOIN @extschema@.deal_dimensions dd ON dd.opportunity_id = d.opportunity_id
-                          LEFT JOIN LATERAL (
-                                SELECT hi.owner_id
-                                  FROM @extschema@.opportunity_history hi
-                                 WHERE hi.opportunity_id = d.opportunity_id AND hi.changed_at <= d.closed_at
-                                 ORDER BY hi.changed_at DESC
-                                 LIMIT 1) w ON true
-                          LEFT JOIN @extschema@.rep r ON r.rep_id = coalesce(w.owner_id, d.owner_id)),
-                        '(none)')
-               END AS dv,
+        SELECT @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, a.industry,
+                                           a.segment, a.region, NULL, NULL, NULL) AS dv,
                sum(cl.expansion) AS expansion, sum(cl.reactivation) AS reactivation,
                sum(cl.contraction) AS contraction, sum(cl.churn) AS churn
           FROM classified cl
           JOIN @extschema@.account a ON a.account_id = cl.account_id
+         WHERE dimension IN ('company', 'industry', 'segment', 'region')
+         GROUP BY 1
+        UNION ALL
+        -- a movement without a won deal has no deal: every attribute is
+        -- missing, so it falls under '(none)'; the owner is the one at the
+        -- close, which only a snapshot after the close can make differ
+        -- from the deal's row
+        SELECT @extschema@.dimension_value(dimension, p.name, r.name, r.team, o.source, a.industry,
+                                           a.segment, a.region, o.competitor, o.kind, o.product),
+               sum(b.expansion), sum(b.reactivation), sum(b.contraction), sum(b.churn)
+          FROM by_deal b
+          LEFT JOIN @extschema@.opportunity o ON o.opportunity_id = b.opportunity_id
+          LEFT JOIN @extschema@.pipeline p ON p.pipeline_id = o.pipeline_id
+          LEFT JOIN @extschema@.account a ON a.account_id = o.account_id
+          LEFT JOIN @extschema@.rep r
+                 ON r.rep_id = CASE WHEN o.snapshot_at > o.closed_at
+                                    THEN coalesce((sales_kpi_internal.snapshot_at(o.opportunity_id,
+                                                                                   o.closed_at)).owner_id,
+                                                  o.owner_id)
+                                    ELSE o.owner_id END
          GROUP BY 1
     ), booked AS (
         SELECT c.dimension_value AS dv, sum(c.amount_base) AS bookings
           FROM p
-         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension) c
-          JOIN @extschema@.opportunity o ON o.opportunity_id = c.opportunity_id
-         WHERE c.outcome = 'won' AND o.kind = 'new'
+         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension, 'won') c
+         WHERE c.deal_kind = 'new'
          GROUP BY 1
     ), target AS (
         SELECT @extschema@.dimension_value(dimension, NULL, r.name, r.team, NULL, NULL, NULL, NULL, NULL, NULL, NULL) AS dv,
