@@ -5195,8 +5195,8 @@ AS $$
         -- distinct accounts do not add up across periods: read the rows
         SELECT cd.dimension_value AS value, cd.amount_base, cd.account_id
           FROM p
-         CROSS JOIN sales_kpi_internal.closed_deal_rows(p.period_start, p.period_end, deal_size.as_of, p.dim) cd
-         WHERE cd.outcome = 'won'
+         CROSS JOIN sales_kpi_internal.closed_deal_rows(p.period_start, p.period_end, deal_size.as_of, p.dim,
+                                                        'won') cd
     ), g AS (
         SELECT l.value,
                @extschema@.winloss_agg(true, l.amount_base) AS w,
@@ -5454,8 +5454,7 @@ AS $$
     ), won AS (
         SELECT c.dimension_value AS dv, c.amount_base, c.closed_at >= p.cut AS late
           FROM p
-         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension) c
-         WHERE c.outcome = 'won'
+         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension, 'won') c
     )
     SELECT dimension, w.dv, p.ps, p.pe, p.cut,
            count(*), count(*) FILTER (WHERE w.late),

@@ -250,8 +250,8 @@ AS $$
         -- distinct accounts do not add up across periods: read the rows
         SELECT cd.dimension_value AS value, cd.amount_base, cd.account_id
           FROM p
-         CROSS JOIN sales_kpi_internal.closed_deal_rows(p.period_start, p.period_end, deal_size.as_of, p.dim) cd
-         WHERE cd.outcome = 'won'
+         CROSS JOIN sales_kpi_internal.closed_deal_rows(p.period_start, p.period_end, deal_size.as_of, p.dim,
+                                                        'won') cd
     ), g AS (
         SELECT l.value,
                @extschema@.winloss_agg(true, l.amount_base) AS w,

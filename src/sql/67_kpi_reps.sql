@@ -300,8 +300,7 @@ AS $$
     ), won AS (
         SELECT c.dimension_value AS dv, c.amount_base, c.closed_at >= p.cut AS late
           FROM p
-         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension) c
-         WHERE c.outcome = 'won'
+         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension, 'won') c
     )
     SELECT dimension, w.dv, p.ps, p.pe, p.cut,
            count(*), count(*) FILTER (WHERE w.late),
