@@ -122,10 +122,14 @@ SELECT ok((SELECT count(DISTINCT as_of) = 2 AND count(*) > 20 AND count(cv) > 20
 
 -- last_minute_share for two quarters, company and by team
 SELECT set_eq(
-    $$SELECT q.s, l.dimension_value, round(l.bookings, 4) AS b, round(l.last_minute_share::numeric, 9) AS share
+    $$SELECT q.s, l.dimension_value, l.won, l.last_minute_won, round(l.bookings, 4) AS b,
+             round(l.last_minute_share::numeric, 9) AS share
         FROM (VALUES (timestamptz '2026-04-01+00'), ('2025-01-01+00')) q(s),
              sales_kpi.last_minute_share(q.s, q.s + interval '3 months', 'team', '2026-10-31 23:00+00') l$$,
-    $$SELECT q.s, r.team, round(sum(c.amount_base), 4) AS b,
+    $$SELECT q.s, r.team, count(*) AS won,
+             count(*) FILTER (WHERE c.closed_at >= q.s + interval '3 months' - (q.s + interval '3 months' - q.s) * 0.1)
+                 AS last_minute_won,
+             round(sum(c.amount_base), 4) AS b,
              round((coalesce(sum(c.amount_base) FILTER (WHERE c.closed_at >= q.s + interval '3 months'
                                     - (q.s + interval '3 months' - q.s) * 0.1), 0) / sum(c.amount_base))::numeric, 9) AS share
         FROM (VALUES (timestamptz '2026-04-01+00'), ('2025-01-01+00')) q(s)
@@ -133,7 +137,7 @@ SELECT set_eq(
          AND c.closed_at >= q.s AND c.closed_at < q.s + interval '3 months'
         JOIN sales_kpi.rep r ON r.rep_id = c.owner_id
        GROUP BY q.s, r.team$$,
-    'last_minute_share: the share of each team''s bookings closed in the last tenth of the quarter');
+    'last_minute_share: the wins and the share of each team''s bookings closed in the last tenth of the quarter');
 SELECT ok((SELECT count(*) > 0 AND bool_and(last_minute_share > 0 AND last_minute_share < 1)
              FROM sales_kpi.last_minute_share('2026-04-01', '2026-07-01', 'company', '2026-10-31 23:00+00')),
           'the company''s last-minute share is a fraction strictly between 0 and 1');

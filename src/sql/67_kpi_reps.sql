@@ -297,18 +297,27 @@ AS $$
         SELECT r.period_start AS ps, r.period_end AS pe,
                r.period_end - (r.period_end - r.period_start) / 10 AS cut
           FROM sales_kpi_internal.resolve_period(period_start, period_end, as_of) r
-    ), won AS (
-        SELECT c.dimension_value AS dv, c.amount_base, c.closed_at >= p.cut AS late
+    ), parts AS (
+        -- the period's wins in two parts, before its last tenth and in it
+        -- (one part when the cut falls on a bound): summed per part in the
+        -- pass, rolled up here
+        SELECT cp.dimension_value AS dv, cp.period_start >= p.cut AS late, cp.outcomes
           FROM p
-         CROSS JOIN LATERAL sales_kpi_internal.closed_deal_rows(p.ps, p.pe, as_of, dimension, 'won') c
+         CROSS JOIN LATERAL sales_kpi_internal.closed_partials(
+                    ARRAY(SELECT DISTINCT b FROM unnest(ARRAY[p.ps, p.cut, p.pe]) b ORDER BY b),
+                    as_of, dimension, false, true) cp
+    ), g AS (
+        SELECT parts.dv, @extschema@.rollup(parts.outcomes) AS w,
+               @extschema@.rollup(parts.outcomes) FILTER (WHERE parts.late) AS late
+          FROM parts
+         GROUP BY parts.dv
     )
-    SELECT dimension, w.dv, p.ps, p.pe, p.cut,
-           count(*), count(*) FILTER (WHERE w.late),
-           sum(w.amount_base), coalesce(sum(w.amount_base) FILTER (WHERE w.late), 0),
-           (coalesce(sum(w.amount_base) FILTER (WHERE w.late), 0) / nullif(sum(w.amount_base), 0))::double precision
-      FROM won w CROSS JOIN p
+    SELECT dimension, g.dv, p.ps, p.pe, p.cut,
+           @extschema@.won_count(g.w), coalesce(@extschema@.won_count(g.late), 0),
+           @extschema@.won_amount(g.w), coalesce(@extschema@.won_amount(g.late), 0),
+           (coalesce(@extschema@.won_amount(g.late), 0) / nullif(@extschema@.won_amount(g.w), 0))::double precision
+      FROM g CROSS JOIN p
      WHERE sales_kpi_internal.check_health_rep_args(dimension, as_of)
-     GROUP BY w.dv, p.ps, p.pe, p.cut
 $$;
 COMMENT ON FUNCTION @extschema@.last_minute_share(timestamptz, timestamptz, text, timestamptz) IS
     'Last-minute closing: the share of a period''s bookings (won amount, base currency) closed in the last 10% of the period, per dimension value; NULL with no bookings.';
