@@ -343,6 +343,82 @@ plain_quota_check() {
     echo "SELECT name, bookings FROM ($(plain_quota)) x"
 }
 
+# won deals of the scope per rep: count, won amount, distinct accounts, ARPA
+plain_deal_size() {
+    echo "SELECT coalesce(r.name, '(none)') AS value, count(*) AS won, sum(a.amount) AS won_amount,
+                 count(DISTINCT o.account_id) AS accounts,
+                 sum(a.amount) FILTER (WHERE o.account_id IS NOT NULL) / nullif(count(DISTINCT o.account_id), 0) AS arpa
+            FROM sales_kpi.opportunity o
+            JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
+            LEFT JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
+           CROSS JOIN LATERAL (SELECT sales_kpi.to_base(o.amount, o.currency, (o.closed_at AT TIME ZONE 'UTC')::date)
+                                          AS amount) a
+           WHERE o.closed_at >= $1 AND o.closed_at < $2
+           GROUP BY 1"
+}
+kpi_deal_size() {
+    echo "SELECT dimension_value, won, won_amount, accounts, arpa FROM sales_kpi.deal_size($1, $2, 'rep', $as_of)"
+}
+# won deals of the scope per rep, and those closed in its last tenth
+plain_last_minute() {
+    echo "SELECT coalesce(r.name, '(none)') AS value, count(*) AS won,
+                 count(*) FILTER (WHERE o.closed_at >= $2 - ($2 - $1) / 10) AS late_won,
+                 sum(a.amount) AS bookings, coalesce(sum(a.amount) FILTER (WHERE o.closed_at >= $2 - ($2 - $1) / 10), 0) AS late
+            FROM sales_kpi.opportunity o
+            JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
+            LEFT JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
+           CROSS JOIN LATERAL (SELECT sales_kpi.to_base(o.amount, o.currency, (o.closed_at AT TIME ZONE 'UTC')::date)
+                                          AS amount) a
+           WHERE o.closed_at >= $1 AND o.closed_at < $2
+           GROUP BY 1"
+}
+kpi_last_minute() {
+    echo "SELECT dimension_value, won, last_minute_won, bookings, last_minute_bookings
+            FROM sales_kpi.last_minute_share($1, $2, 'rep', $as_of)"
+}
+# deals lost in the scope per pipeline and the last open stage entered
+# before the loss, and the same split by lost reason and by competitor
+plain_loss_stage() {
+    echo "WITH lost AS (
+              SELECT o.opportunity_id, o.pipeline_id, o.closed_at, o.lost_reason, o.competitor,
+                     sales_kpi.to_base(o.amount, o.currency, (o.closed_at AT TIME ZONE 'UTC')::date) AS amount
+                FROM sales_kpi.opportunity o
+                JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'lost'
+               WHERE o.closed_at >= $1 AND o.closed_at < $2
+          ), le AS (
+              SELECT DISTINCT ON (e.opportunity_id) e.opportunity_id, e.stage_id
+                FROM sales_kpi.stage_event e
+                JOIN sales_kpi.stage es ON es.stage_id = e.stage_id AND es.kind = 'open'
+                JOIN lost l ON l.opportunity_id = e.opportunity_id AND e.entered_at <= l.closed_at
+               ORDER BY e.opportunity_id, e.entered_at DESC, e.stage_event_id DESC
+          )
+          SELECT p.name AS pipeline, st.name AS stage, coalesce(l.lost_reason, '(none)') AS reason,
+                 coalesce(l.competitor, '(none)') AS competitor, count(*) AS deals, sum(l.amount) AS amount
+            FROM lost l
+            JOIN sales_kpi.pipeline p ON p.pipeline_id = l.pipeline_id
+            LEFT JOIN le ON le.opportunity_id = l.opportunity_id
+            LEFT JOIN sales_kpi.stage st ON st.stage_id = le.stage_id
+           GROUP BY GROUPING SETS ((1, 2), (1, 2, 3), (1, 2, 4))"
+}
+plain_loss_stage_check() {
+    echo "SELECT pipeline, stage, deals, amount FROM ($(plain_loss_stage "$1" "$2")) x WHERE reason IS NULL AND competitor IS NULL"
+}
+kpi_loss_stage_check() {
+    echo "SELECT pipeline, stage, deals, amount FROM sales_kpi.loss_stage($1, $2, 'company', $as_of) WHERE breakdown = 'stage'"
+}
+# open deals at as_of per pipeline and stage: count, amount, stage-weighted
+plain_stage_pipeline() {
+    echo "SELECT p.name, s.name, count(*), sum(a.amount_base), sum(a.amount_base * s.probability)
+            FROM sales_kpi.opportunity o
+            JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'open'
+            JOIN sales_kpi.pipeline p ON p.pipeline_id = o.pipeline_id
+           CROSS JOIN LATERAL (SELECT sales_kpi.to_base(o.amount, o.currency, date '2026-11-01') AS amount_base) a
+           WHERE o.created_at <= $as_of
+           GROUP BY 1, 2"
+}
+kpi_stage_pipeline() {
+    echo "SELECT pipeline, stage, deals, amount, weighted_amount FROM sales_kpi.stage_pipeline_value($as_of, 'pipeline')"
+}
 echo "$(psql -X -qAt -d $database -c "
     SELECT format('%s deals, %s stage events; PostgreSQL %s, %s CPUs, shared_buffers %s',
                   (SELECT count(*) FROM sales_kpi.opportunity), (SELECT count(*) FROM sales_kpi.stage_event),
@@ -375,6 +451,20 @@ for scope in "quarter|timestamptz '2026-07-01'|timestamptz '2026-10-01'" \
         "$(kpi_stage_conversion "$ps" "$pe")" "$(plain_stage_conversion "$ps" "$pe")"
 done
 for scope in "quarter|timestamptz '2026-07-01'|timestamptz '2026-10-01'" \
+             "year|timestamptz '2025-11-01'|timestamptz '2026-11-01'" \
+             "all time|timestamptz '2000-01-01'|timestamptz '2026-11-01'"; do
+    IFS='|' read -r label ps pe <<<"$scope"
+    row "deal_size by rep" "$label" \
+        "SELECT * FROM sales_kpi.deal_size($ps, $pe, 'rep', $as_of)" "$(plain_deal_size "$ps" "$pe")" \
+        "$(kpi_deal_size "$ps" "$pe")" "$(plain_deal_size "$ps" "$pe")"
+    row "last_minute_share by rep" "$label" \
+        "SELECT * FROM sales_kpi.last_minute_share($ps, $pe, 'rep', $as_of)" "$(plain_last_minute "$ps" "$pe")" \
+        "$(kpi_last_minute "$ps" "$pe")" "$(plain_last_minute "$ps" "$pe")"
+    row "loss_stage" "$label" \
+        "SELECT * FROM sales_kpi.loss_stage($ps, $pe, 'company', $as_of)" "$(plain_loss_stage "$ps" "$pe")" \
+        "$(kpi_loss_stage_check "$ps" "$pe")" "$(plain_loss_stage_check "$ps" "$pe")"
+done
+for scope in "quarter|timestamptz '2026-07-01'|timestamptz '2026-10-01'" \
              "year|timestamptz '2025-11-01'|timestamptz '2026-11-01'"; do
     IFS='|' read -r label ps pe <<<"$scope"
     row "funnel_rates" "$label" \
@@ -389,6 +479,9 @@ row "pipeline_creation by week" "year" \
 row "weighted_pipeline_value by pipeline" "open at as_of" \
     "SELECT * FROM sales_kpi.weighted_pipeline_value($as_of, 'pipeline')" "$(plain_weighted_pipeline)" \
     "$(kpi_weighted_pipeline)" "$(plain_weighted_pipeline)"
+row "stage_pipeline_value by pipeline" "open at as_of" \
+    "SELECT * FROM sales_kpi.stage_pipeline_value($as_of, 'pipeline')" "$(plain_stage_pipeline)" \
+    "$(kpi_stage_pipeline)" "$(plain_stage_pipeline)"
 row "cohort_win_rate by rep, monthly" "year" \
     "SELECT * FROM sales_kpi.cohort_win_rate('2025-11-01', '2026-11-01', 'month', 'rep', $as_of)" "$(plain_cohorts)" \
     "$(kpi_cohorts)" "$(plain_cohorts)"

@@ -324,6 +324,40 @@ $$;
 COMMENT ON FUNCTION sales_kpi_internal.closed_deal_rows(timestamptz, timestamptz, timestamptz, text, text) IS
     'Internal: the rows of closed_deals() with each deal''s breakdown key and value for a dimension (those of dimension_value() and deal_size_band), read in the same pass, and its lost_reason, competitor and kind (deal_kind); with only_outcome won or lost, those deals alone.';
 
+-- The won deals of a period per breakdown value, summed in the pass that
+-- finds them: their win/loss summary (count and won amount in the base
+-- currency at the close-date rate), how many distinct accounts they were
+-- won from, and the won amount of those with an account (for ARPA).
+-- Distinct accounts do not add up across periods or keys, so these are
+-- the sums of one period, not partials; summed in the pass, no deal's row
+-- is handed back (at 1M deals, all time by rep: 0.25 s, against 0.8 s
+-- through closed_deal_rows).
+CREATE FUNCTION sales_kpi_internal.won_deal_summary(period_start timestamptz, period_end timestamptz,
+                                                    as_of timestamptz, dimension text)
+RETURNS TABLE (dimension_value text, outcomes @extschema@.winloss, accounts bigint, account_amount numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+SET enable_indexscan = off
+-- parallel workers only where they pay for their start (closed_partials)
+SET parallel_setup_cost = 20000
+AS $$
+DECLARE
+    dim text := sales_kpi_internal.closed_dimension(dimension);
+BEGIN
+    RETURN QUERY EXECUTE format($sql$
+        SELECT q.dimension_value, @extschema@.winloss_agg(true, q.amount_base),
+               count(DISTINCT q.account_id), sum(q.amount_base) FILTER (WHERE q.account_id IS NOT NULL)
+          FROM (%s) q
+         GROUP BY q.dimension_value$sql$,
+        sales_kpi_internal.closed_deal_query(dim, sales_kpi_internal.moved_since(as_of), 'won'))
+        USING period_start, period_end, as_of, dim, NULL::timestamptz[], @extschema@.reporting_timezone();
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.won_deal_summary(timestamptz, timestamptz, timestamptz, text) IS
+    'Internal: per breakdown value, the deals won in [period_start, period_end) as of as_of: win/loss summary (won amount in the base currency at the close-date rate), distinct accounts and the won amount of the deals with an account.';
+
 CREATE FUNCTION @extschema@.closed_deals(period_start timestamptz, period_end timestamptz,
                                          as_of timestamptz DEFAULT now())
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, outcome text,

@@ -246,19 +246,11 @@ AS $$
     WITH p AS (
         SELECT r.period_start, r.period_end, sales_kpi_internal.outcome_dimension(deal_size.dimension) AS dim
           FROM sales_kpi_internal.resolve_period(deal_size.period_start, deal_size.period_end, deal_size.as_of) r
-    ), labelled AS (
-        -- distinct accounts do not add up across periods: read the rows
-        SELECT cd.dimension_value AS value, cd.amount_base, cd.account_id
-          FROM p
-         CROSS JOIN sales_kpi_internal.closed_deal_rows(p.period_start, p.period_end, deal_size.as_of, p.dim,
-                                                        'won') cd
     ), g AS (
-        SELECT l.value,
-               @extschema@.winloss_agg(true, l.amount_base) AS w,
-               count(DISTINCT l.account_id) AS accounts,
-               sum(l.amount_base) FILTER (WHERE l.account_id IS NOT NULL) AS account_amount
-          FROM labelled l
-         GROUP BY 1
+        -- distinct accounts do not add up across periods: the period's sums
+        SELECT ws.dimension_value AS value, ws.outcomes AS w, ws.accounts, ws.account_amount
+          FROM p
+         CROSS JOIN sales_kpi_internal.won_deal_summary(p.period_start, p.period_end, deal_size.as_of, p.dim) ws
     )
     SELECT p.dim, v.value, p.period_start, p.period_end,
            coalesce(@extschema@.won_count(g.w), 0),
