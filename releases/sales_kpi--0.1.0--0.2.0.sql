@@ -8532,3 +8532,48 @@ END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.changed_since(timestamptz) IS
     'Internal: true when a deal has a snapshot after as_of, or as_of is null (a pass at as_of must then read the snapshots of the deals that changed since).';
+
+-- stage_time_deals: the open deals from the engine's open-deal pass
+CREATE OR REPLACE FUNCTION sales_kpi_internal.stage_time_deals(as_of timestamptz, opportunity_ids bigint[])
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
+               is_open boolean, expected_close date, amount_base numeric)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    as_of_date date := (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
+BEGIN
+    IF opportunity_ids IS NOT NULL THEN
+        RETURN QUERY
+        SELECT o.opportunity_id, o.pipeline_id, h.owner_id, e.stage_id, s.kind = 'open', h.expected_close,
+               @extschema@.to_base(h.amount, o.currency, as_of_date)
+          FROM (SELECT DISTINCT u.id FROM unnest(opportunity_ids) u(id)) d
+          JOIN @extschema@.opportunity o ON o.opportunity_id = d.id AND o.created_at <= as_of
+         CROSS JOIN LATERAL (
+                SELECT ev.stage_id
+                  FROM @extschema@.stage_event ev
+                 WHERE ev.opportunity_id = o.opportunity_id AND ev.entered_at <= as_of
+                 ORDER BY ev.entered_at DESC, ev.stage_event_id DESC
+                 LIMIT 1) e
+          JOIN @extschema@.stage s ON s.stage_id = e.stage_id
+          LEFT JOIN LATERAL (
+                SELECT hi.amount, hi.expected_close, hi.owner_id
+                  FROM @extschema@.opportunity_history hi
+                 WHERE hi.opportunity_id = o.opportunity_id AND hi.changed_at <= as_of
+                 ORDER BY hi.changed_at DESC
+                 LIMIT 1) h ON true;
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, true, p.expected_close, p.amount
+      FROM sales_kpi_internal.open_deal_rows(as_of) p;
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.stage_time_deals(timestamptz, bigint[]) IS
+    'Internal: the given deals (null: every deal open at as_of) as they stood at as_of, with the owner, expected close and amount in the base currency then.';

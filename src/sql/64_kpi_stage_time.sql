@@ -43,11 +43,14 @@ COMMENT ON FUNCTION sales_kpi_internal.stage_stay_totals(timestamptz, bigint[], 
 
 -- Internal: deals as they stood at as_of: the deals asked for, whatever
 -- their state (a probe each), or (opportunity_ids null) every deal open at
--- as_of, from pipeline_as_of.
+-- as_of, from the open-deal pass of the KPI engine (open_deal_rows, the
+-- deals of pipeline_as_of(as_of, open_only => true)).  ROWS: the open
+-- deals of a big pipeline, so that the callers hash them.
 CREATE FUNCTION sales_kpi_internal.stage_time_deals(as_of timestamptz, opportunity_ids bigint[])
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
                is_open boolean, expected_close date, amount_base numeric)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 SET work_mem = '64MB'
@@ -80,8 +83,8 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, true, p.expected_close, p.amount_base
-      FROM @extschema@.pipeline_as_of(as_of, open_only => true) p;
+    SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, true, p.expected_close, p.amount
+      FROM sales_kpi_internal.open_deal_rows(as_of) p;
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.stage_time_deals(timestamptz, bigint[]) IS
