@@ -5,8 +5,9 @@
 # scan of the deal table.  Each plain query is checked to give the KPI's
 # answer (counts and amounts per breakdown value) before it is timed, so
 # the two answer the same question.  as_of is the end of the demo data, so
-# the plain queries may read the deals' current rows (except the one of
-# pipeline_as_of, a past instant, which reads the histories).  Both sides
+# the plain queries may read the deals' current rows (except those of
+# pipeline_as_of and pipeline_flow, past instants, which read the
+# histories).  Both sides
 # are timed by psql (\timing, output discarded), best of --repeat runs in
 # one session after an untimed one; both may use parallel workers.  Prints
 # Markdown that the README quotes.
@@ -419,6 +420,129 @@ plain_stage_pipeline() {
 kpi_stage_pipeline() {
     echo "SELECT pipeline, stage, deals, amount, weighted_amount FROM sales_kpi.stage_pipeline_value($as_of, 'pipeline')"
 }
+# the quarter's pipeline at its start and at its end (deals open then, as
+# the history stood, expected to close before the quarter ends or without
+# an expected close; amounts at the end day's rate), and each deal's
+# bucket in primary mode: entries (created, reopened, pulled in), exits
+# (won, lost, pushed), stays (amount up or down, advanced, regressed,
+# unchanged)
+flow_from="timestamptz '2026-07-01'" flow_to="timestamptz '2026-10-01'"
+plain_pipeline_flow() {
+    local side
+    side() {
+        echo "SELECT o.opportunity_id, s.kind, s.position, sn.expected_close,
+                     sales_kpi.to_base(coalesce(sn.amount, 0), o.currency, date '2026-10-01') AS amount
+                FROM (SELECT DISTINCT ON (e.opportunity_id) e.opportunity_id, e.stage_id
+                        FROM sales_kpi.stage_event e WHERE e.entered_at <= $1
+                       ORDER BY e.opportunity_id, e.entered_at DESC, e.stage_event_id DESC) ev
+                JOIN sales_kpi.stage s ON s.stage_id = ev.stage_id
+                JOIN sales_kpi.opportunity o ON o.opportunity_id = ev.opportunity_id
+                LEFT JOIN (SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.amount, h.expected_close
+                             FROM sales_kpi.opportunity_history h WHERE h.changed_at <= $1
+                            ORDER BY h.opportunity_id, h.changed_at DESC) sn ON sn.opportunity_id = o.opportunity_id"
+    }
+    echo "WITH a AS ($(side "$flow_from")), b AS ($(side "$flow_to")),
+          inside AS (
+              SELECT coalesce(a.opportunity_id, b.opportunity_id) AS id,
+                     a.kind AS a_kind, a.position AS a_pos, a.amount AS a_amount,
+                     a.kind = 'open' AND (a.expected_close IS NULL OR a.expected_close < date '2026-10-01') AS a_in,
+                     b.kind AS b_kind, b.position AS b_pos, b.amount AS b_amount,
+                     b.kind = 'open' AND (b.expected_close IS NULL OR b.expected_close < date '2026-10-01') AS b_in
+                FROM a FULL JOIN b ON b.opportunity_id = a.opportunity_id
+          ), moves AS (
+              SELECT CASE WHEN a_in AND b_in THEN
+                              CASE WHEN b_amount > a_amount THEN 'amount_up' WHEN b_amount < a_amount THEN 'amount_down'
+                                   WHEN b_pos > a_pos THEN 'advanced' WHEN b_pos < a_pos THEN 'regressed'
+                                   ELSE 'unchanged' END
+                          WHEN b_in THEN
+                              CASE WHEN a_kind IS NULL THEN 'created' WHEN a_kind <> 'open' THEN 'reopened'
+                                   ELSE 'pulled_in' END
+                          ELSE CASE WHEN b_kind = 'won' THEN 'won' WHEN b_kind = 'lost' THEN 'lost' ELSE 'pushed' END
+                     END AS category,
+                     CASE WHEN a_in AND b_in THEN b_amount - a_amount WHEN b_in THEN b_amount ELSE -a_amount END AS change
+                FROM inside WHERE a_in OR b_in
+          )
+          SELECT 'start' AS category, count(*) AS deals, sum(a_amount) AS amount FROM inside WHERE a_in
+          UNION ALL
+          SELECT 'end', count(*), sum(b_amount) FROM inside WHERE b_in
+          UNION ALL
+          SELECT category, count(*), sum(change) FROM moves GROUP BY 1"
+}
+kpi_pipeline_flow() {
+    echo "SELECT category, deals, amount FROM sales_kpi.pipeline_flow($flow_from, $flow_to) WHERE deals > 0"
+}
+# the stays of the deals won in the year before as_of, per pipeline and open
+# stage: count, mean and percentiles of the days (a stay ends at the deal's
+# next stage event)
+plain_stage_norms() {
+    echo "WITH w AS (
+              SELECT o.opportunity_id FROM sales_kpi.opportunity o
+                JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
+               WHERE o.closed_at >= $as_of - interval '365 days' AND o.closed_at <= $as_of
+          ), st AS (
+              SELECT e.stage_id,
+                     extract(epoch FROM lead(e.entered_at) OVER (PARTITION BY e.opportunity_id
+                                                                 ORDER BY e.entered_at, e.stage_event_id)
+                                        - e.entered_at) / 86400 AS days
+                FROM sales_kpi.stage_event e JOIN w ON w.opportunity_id = e.opportunity_id
+          )
+          SELECT p.name AS pipeline, s.name AS stage, count(st.days) AS stays, avg(st.days) AS mean_days,
+                 percentile_disc(ARRAY[0.5, 0.75, 0.9]) WITHIN GROUP (ORDER BY st.days) AS pct
+            FROM st
+            JOIN sales_kpi.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
+            JOIN sales_kpi.pipeline p ON p.pipeline_id = s.pipeline_id
+           GROUP BY 1, 2"
+}
+plain_stage_norms_check() {
+    echo "SELECT pipeline, stage, stays, round(mean_days::numeric, 6) FROM ($(plain_stage_norms)) x"
+}
+kpi_stage_norms_check() {
+    echo "SELECT pipeline, stage, stays, round(mean_days::numeric, 6) FROM sales_kpi.stage_norms($as_of) WHERE stays > 0"
+}
+# every deal open at as_of, each open stage it has been in: stays, the
+# latest stay (entered, left, days: a running stay counts to as_of) and
+# the days of all stays, in deal and stage order
+plain_stage_durations() {
+    echo "WITH d AS (
+              SELECT o.opportunity_id, o.pipeline_id, o.stage_id FROM sales_kpi.opportunity o
+                JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'open'
+               WHERE o.created_at <= $as_of
+          ), st AS (
+              SELECT e.opportunity_id, e.stage_id, e.entered_at,
+                     lead(e.entered_at) OVER (PARTITION BY e.opportunity_id ORDER BY e.entered_at, e.stage_event_id)
+                         AS left_at
+                FROM sales_kpi.stage_event e JOIN d ON d.opportunity_id = e.opportunity_id
+               WHERE e.entered_at <= $as_of
+          ), per AS (
+              SELECT st.opportunity_id, st.stage_id, count(*) AS stays,
+                     max(st.entered_at) AS latest_entered_at,
+                     (array_agg(st.left_at ORDER BY st.entered_at DESC))[1] AS latest_left_at,
+                     sum(extract(epoch FROM coalesce(st.left_at, $as_of) - st.entered_at)) / 86400 AS total_days
+                FROM st
+               GROUP BY 1, 2
+          )
+          SELECT 'company' AS dimension, 'all' AS dimension_value, per.opportunity_id, d.pipeline_id, p.name,
+                 per.stage_id, s.name, s.position, true AS is_open, per.latest_left_at IS NULL AS is_current,
+                 per.stays, per.latest_entered_at, per.latest_left_at,
+                 extract(epoch FROM coalesce(per.latest_left_at, $as_of) - per.latest_entered_at) / 86400
+                     AS latest_stay_days,
+                 per.total_days
+            FROM per
+            JOIN d ON d.opportunity_id = per.opportunity_id
+            JOIN sales_kpi.stage s ON s.stage_id = per.stage_id AND s.kind = 'open'
+            JOIN sales_kpi.pipeline p ON p.pipeline_id = d.pipeline_id
+           ORDER BY per.opportunity_id, s.position"
+}
+plain_stage_durations_check() {
+    echo "SELECT opportunity_id, stage_id, stays, latest_entered_at, latest_left_at, is_current,
+                 round(latest_stay_days::numeric, 4), round(total_days::numeric, 4)
+            FROM ($(plain_stage_durations)) x"
+}
+kpi_stage_durations_check() {
+    echo "SELECT opportunity_id, stage_id, stays, latest_entered_at, latest_left_at, is_current,
+                 round(latest_stay_days::numeric, 4), round(total_days::numeric, 4)
+            FROM sales_kpi.stage_durations($as_of)"
+}
 echo "$(psql -X -qAt -d $database -c "
     SELECT format('%s deals, %s stage events; PostgreSQL %s, %s CPUs, shared_buffers %s',
                   (SELECT count(*) FROM sales_kpi.opportunity), (SELECT count(*) FROM sales_kpi.stage_event),
@@ -482,6 +606,15 @@ row "weighted_pipeline_value by pipeline" "open at as_of" \
 row "stage_pipeline_value by pipeline" "open at as_of" \
     "SELECT * FROM sales_kpi.stage_pipeline_value($as_of, 'pipeline')" "$(plain_stage_pipeline)" \
     "$(kpi_stage_pipeline)" "$(plain_stage_pipeline)"
+row "pipeline_flow" "2026-07-01 to 2026-10-01" \
+    "SELECT * FROM sales_kpi.pipeline_flow($flow_from, $flow_to)" "$(plain_pipeline_flow)" \
+    "$(kpi_pipeline_flow)" "$(plain_pipeline_flow)"
+row "stage_norms" "wins of the year to as_of" \
+    "SELECT * FROM sales_kpi.stage_norms($as_of)" "$(plain_stage_norms)" \
+    "$(kpi_stage_norms_check)" "$(plain_stage_norms_check)"
+row "stage_durations, every open deal" "open at as_of" \
+    "SELECT * FROM sales_kpi.stage_durations($as_of)" "$(plain_stage_durations)" \
+    "$(kpi_stage_durations_check)" "$(plain_stage_durations_check)"
 row "cohort_win_rate by rep, monthly" "year" \
     "SELECT * FROM sales_kpi.cohort_win_rate('2025-11-01', '2026-11-01', 'month', 'rep', $as_of)" "$(plain_cohorts)" \
     "$(kpi_cohorts)" "$(plain_cohorts)"
