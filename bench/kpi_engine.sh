@@ -7,10 +7,9 @@
 # the two answer the same question.  as_of is the end of the demo data, so
 # the plain queries may read the deals' current rows (except those of
 # pipeline_as_of and pipeline_flow, past instants, which read the
-# histories).  Both sides
-# are timed by psql (\timing, output discarded), best of --repeat runs in
-# one session after an untimed one; both may use parallel workers.  Prints
-# Markdown that the README quotes.
+# histories).  Both sides are timed by psql (\timing, output discarded),
+# best of --repeat runs in one session after an untimed one; both may use
+# parallel workers.  Prints Markdown that the README quotes.
 #
 #   bench/kpi_engine.sh [--deals 1000000] [--seed 1] [--repeat 3]
 #       builds and installs, starts a throwaway cluster, loads the demo data
