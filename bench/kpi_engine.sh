@@ -542,6 +542,80 @@ kpi_stage_durations_check() {
                  round(latest_stay_days::numeric, 4), round(total_days::numeric, 4)
             FROM sales_kpi.stage_durations($as_of)"
 }
+# each rep per month of the year: bookings, won, lost, mean cycle of the
+# wins, activities, and the rep's rank among the reps of the same team (a
+# rep is a name within a team, as in the KPI)
+plain_rep_timeline() {
+    echo "WITH c AS (
+              SELECT r.name AS rep, coalesce(r.team, '(none)') AS team, date_trunc('month', o.closed_at) AS month,
+                     coalesce(sum(sales_kpi.to_base(o.amount, o.currency, (o.closed_at AT TIME ZONE 'UTC')::date))
+                                  FILTER (WHERE s.kind = 'won'), 0) AS bookings,
+                     count(*) FILTER (WHERE s.kind = 'won') AS won, count(*) FILTER (WHERE s.kind = 'lost') AS lost,
+                     avg(extract(epoch FROM o.closed_at - o.created_at) / 86400) FILTER (WHERE s.kind = 'won') AS cycle
+                FROM sales_kpi.opportunity o
+                JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind IN ('won', 'lost')
+                JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
+               WHERE o.closed_at >= '2025-11-01' AND o.closed_at < '2026-11-01'
+               GROUP BY 1, 2, 3
+          ), a AS (
+              SELECT r.name AS rep, coalesce(r.team, '(none)') AS team, date_trunc('month', a.occurred_at) AS month,
+                     count(*) AS activities
+                FROM sales_kpi.activity a
+                JOIN sales_kpi.rep r ON r.rep_id = a.rep_id
+               WHERE a.occurred_at >= '2025-11-01' AND a.occurred_at < '2026-11-01' AND a.occurred_at <= $as_of
+               GROUP BY 1, 2, 3
+          ), j AS (
+              SELECT coalesce(c.rep, a.rep) AS rep, coalesce(c.team, a.team) AS team, coalesce(c.month, a.month) AS month,
+                     coalesce(c.bookings, 0) AS bookings, coalesce(c.won, 0) AS won, coalesce(c.lost, 0) AS lost,
+                     c.cycle, coalesce(a.activities, 0) AS activities
+                FROM c FULL JOIN a ON a.rep = c.rep AND a.team = c.team AND a.month = c.month
+          )
+          SELECT j.rep, j.month, j.team, j.bookings, j.won, j.lost,
+                 j.won::float8 / nullif(j.won + j.lost, 0) AS win_rate, j.cycle, j.activities,
+                 count(*) OVER w AS peers,
+                 percent_rank() OVER (w ORDER BY j.bookings) AS bookings_rank,
+                 percent_rank() OVER (w ORDER BY j.activities) AS activity_rank
+            FROM j
+          WINDOW w AS (PARTITION BY j.team, j.month)"
+}
+plain_rep_timeline_check() {
+    echo "SELECT rep, month, team, round(bookings, 4), won, lost, activities, peers FROM ($(plain_rep_timeline)) x"
+}
+kpi_rep_timeline_check() {
+    echo "SELECT dimension_value, period_start, peer_group, round(bookings, 4), won, lost, activities, peers
+            FROM sales_kpi.rep_timeline('2025-11-01', '2026-11-01', 'month', 'rep', $as_of)"
+}
+# each rep's bookings per month over the twelve complete months before
+# as_of (a month without a win counts as zero; reps with a closed deal
+# then): months with bookings, total, mean, population standard deviation
+# and their ratio
+plain_rep_volatility() {
+    echo "WITH c AS (
+              SELECT coalesce(r.name, '(none)') AS rep, date_trunc('month', o.closed_at) AS ps,
+                     coalesce(sum(sales_kpi.to_base(o.amount, o.currency, (o.closed_at AT TIME ZONE 'UTC')::date))
+                                  FILTER (WHERE s.kind = 'won'), 0) AS bookings
+                FROM sales_kpi.opportunity o
+                JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind IN ('won', 'lost')
+                LEFT JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
+               WHERE o.closed_at >= '2025-11-01' AND o.closed_at < '2026-11-01'
+               GROUP BY 1, 2
+          ), g AS (
+              SELECT v.rep, coalesce(c.bookings, 0) AS b
+                FROM (SELECT DISTINCT rep FROM c) v
+               CROSS JOIN generate_series(timestamptz '2025-11-01', timestamptz '2026-10-01', interval '1 month') m(ps)
+                LEFT JOIN c ON c.rep = v.rep AND c.ps = m.ps
+          )
+          SELECT rep, count(*) AS months, count(*) FILTER (WHERE b > 0) AS active, sum(b) AS bookings,
+                 avg(b) AS mean, stddev_pop(b) AS sd, (stddev_pop(b) / nullif(avg(b), 0))::float8 AS volatility
+            FROM g GROUP BY 1"
+}
+plain_rep_volatility_check() {
+    echo "SELECT rep, months, active, round(bookings, 4), round(volatility::numeric, 9) FROM ($(plain_rep_volatility)) x"
+}
+kpi_rep_volatility_check() {
+    echo "SELECT dimension_value, months, active_months, round(bookings, 4), round(volatility::numeric, 9)
+            FROM sales_kpi.rep_volatility($as_of)"
+}
 echo "$(psql -X -qAt -d $database -c "
     SELECT format('%s deals, %s stage events; PostgreSQL %s, %s CPUs, shared_buffers %s',
                   (SELECT count(*) FROM sales_kpi.opportunity), (SELECT count(*) FROM sales_kpi.stage_event),
@@ -617,6 +691,12 @@ row "stage_durations, every open deal" "open at as_of" \
 row "cohort_win_rate by rep, monthly" "year" \
     "SELECT * FROM sales_kpi.cohort_win_rate('2025-11-01', '2026-11-01', 'month', 'rep', $as_of)" "$(plain_cohorts)" \
     "$(kpi_cohorts)" "$(plain_cohorts)"
+row "rep_timeline by rep, monthly" "year" \
+    "SELECT * FROM sales_kpi.rep_timeline('2025-11-01', '2026-11-01', 'month', 'rep', $as_of)" \
+    "$(plain_rep_timeline)" "$(kpi_rep_timeline_check)" "$(plain_rep_timeline_check)"
+row "rep_volatility by rep" "twelve months to as_of" \
+    "SELECT * FROM sales_kpi.rep_volatility($as_of)" "$(plain_rep_volatility)" \
+    "$(kpi_rep_volatility_check)" "$(plain_rep_volatility_check)"
 row "pipeline_as_of, every deal" "2026-08-15" \
     "SELECT * FROM sales_kpi.pipeline_as_of($pipeline_at)" "$(plain_pipeline_as_of)" \
     "$(kpi_pipeline_as_of)" "$(plain_pipeline_as_of)"
