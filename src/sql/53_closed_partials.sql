@@ -330,8 +330,8 @@ COMMENT ON FUNCTION sales_kpi_internal.closed_deal_rows(timestamptz, timestamptz
 -- won from, and the won amount of those with an account (for ARPA).
 -- Distinct accounts do not add up across periods or keys, so these are
 -- the sums of one period, not partials; summed in the pass, no deal's row
--- is handed back (at 1M deals, all time by rep: 0.25 s, against 0.8 s
--- through closed_deal_rows).
+-- is handed back (at 1M deals, deal_size by rep over all time: 0.54-0.75
+-- s, against 0.71-0.88 s through closed_deal_rows).
 CREATE FUNCTION sales_kpi_internal.won_deal_summary(period_start timestamptz, period_end timestamptz,
                                                     as_of timestamptz, dimension text)
 RETURNS TABLE (dimension_value text, outcomes @extschema@.winloss, accounts bigint, account_amount numeric)

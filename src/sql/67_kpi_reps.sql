@@ -413,9 +413,10 @@ AS $$
                 -- join condition: as_of alone would be pushed into the scan
                 -- of the deals, where a parameter's range is guessed at a
                 -- third of the rows and read through the index of closes
-                AND w.closed_at < least((cl.month + interval '1 month')::timestamp
-                                        AT TIME ZONE @extschema@.reporting_timezone(),
-                                        as_of + interval '1 microsecond')
+                AND w.closed_at <= least(((cl.month + interval '1 month')::timestamp
+                                          AT TIME ZONE @extschema@.reporting_timezone())
+                                         - interval '1 microsecond',
+                                         as_of)
          WHERE dimension NOT IN ('company', 'industry', 'segment', 'region')
          ORDER BY cl.account_id, cl.month, w.closed_at DESC, w.opportunity_id DESC
     ), by_deal AS (
