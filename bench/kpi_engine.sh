@@ -429,21 +429,22 @@ kpi_stage_pipeline() {
 # (won, lost, pushed), stays (amount up or down, advanced, regressed,
 # unchanged)
 flow_from="timestamptz '2026-07-01'" flow_to="timestamptz '2026-10-01'"
+# one side of the flow: every deal as it stood at $1 (stage kind and
+# position, expected close, amount at the end day's rate)
+flow_side() {
+    echo "SELECT o.opportunity_id, s.kind, s.position, sn.expected_close,
+                 sales_kpi.to_base(coalesce(sn.amount, 0), o.currency, date '2026-10-01') AS amount
+            FROM (SELECT DISTINCT ON (e.opportunity_id) e.opportunity_id, e.stage_id
+                    FROM sales_kpi.stage_event e WHERE e.entered_at <= $1
+                   ORDER BY e.opportunity_id, e.entered_at DESC, e.stage_event_id DESC) ev
+            JOIN sales_kpi.stage s ON s.stage_id = ev.stage_id
+            JOIN sales_kpi.opportunity o ON o.opportunity_id = ev.opportunity_id
+            LEFT JOIN (SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.amount, h.expected_close
+                         FROM sales_kpi.opportunity_history h WHERE h.changed_at <= $1
+                        ORDER BY h.opportunity_id, h.changed_at DESC) sn ON sn.opportunity_id = o.opportunity_id"
+}
 plain_pipeline_flow() {
-    local side
-    side() {
-        echo "SELECT o.opportunity_id, s.kind, s.position, sn.expected_close,
-                     sales_kpi.to_base(coalesce(sn.amount, 0), o.currency, date '2026-10-01') AS amount
-                FROM (SELECT DISTINCT ON (e.opportunity_id) e.opportunity_id, e.stage_id
-                        FROM sales_kpi.stage_event e WHERE e.entered_at <= $1
-                       ORDER BY e.opportunity_id, e.entered_at DESC, e.stage_event_id DESC) ev
-                JOIN sales_kpi.stage s ON s.stage_id = ev.stage_id
-                JOIN sales_kpi.opportunity o ON o.opportunity_id = ev.opportunity_id
-                LEFT JOIN (SELECT DISTINCT ON (h.opportunity_id) h.opportunity_id, h.amount, h.expected_close
-                             FROM sales_kpi.opportunity_history h WHERE h.changed_at <= $1
-                            ORDER BY h.opportunity_id, h.changed_at DESC) sn ON sn.opportunity_id = o.opportunity_id"
-    }
-    echo "WITH a AS ($(side "$flow_from")), b AS ($(side "$flow_to")),
+    echo "WITH a AS ($(flow_side "$flow_from")), b AS ($(flow_side "$flow_to")),
           inside AS (
               SELECT coalesce(a.opportunity_id, b.opportunity_id) AS id,
                      a.kind AS a_kind, a.position AS a_pos, a.amount AS a_amount,
