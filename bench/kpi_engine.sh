@@ -346,17 +346,22 @@ plain_quota_check() {
     echo "SELECT name, bookings FROM ($(plain_quota)) x"
 }
 
+# the deals won in the scope, o, with their owner r and amount a.amount
+# in the base currency at the close-date rate
+plain_won_deals() {
+    echo "FROM sales_kpi.opportunity o
+            JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
+            LEFT JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
+           CROSS JOIN LATERAL (SELECT sales_kpi.to_base(o.amount, o.currency, (o.closed_at AT TIME ZONE 'UTC')::date)
+                                          AS amount) a
+           WHERE o.closed_at >= $1 AND o.closed_at < $2"
+}
 # won deals of the scope per rep: count, won amount, distinct accounts, ARPA
 plain_deal_size() {
     echo "SELECT coalesce(r.name, '(none)') AS value, count(*) AS won, sum(a.amount) AS won_amount,
                  count(DISTINCT o.account_id) AS accounts,
                  sum(a.amount) FILTER (WHERE o.account_id IS NOT NULL) / nullif(count(DISTINCT o.account_id), 0) AS arpa
-            FROM sales_kpi.opportunity o
-            JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
-            LEFT JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
-           CROSS JOIN LATERAL (SELECT sales_kpi.to_base(o.amount, o.currency, (o.closed_at AT TIME ZONE 'UTC')::date)
-                                          AS amount) a
-           WHERE o.closed_at >= $1 AND o.closed_at < $2
+            $(plain_won_deals "$1" "$2")
            GROUP BY 1"
 }
 kpi_deal_size() {
@@ -367,12 +372,7 @@ plain_last_minute() {
     echo "SELECT coalesce(r.name, '(none)') AS value, count(*) AS won,
                  count(*) FILTER (WHERE o.closed_at >= $2 - ($2 - $1) / 10) AS late_won,
                  sum(a.amount) AS bookings, coalesce(sum(a.amount) FILTER (WHERE o.closed_at >= $2 - ($2 - $1) / 10), 0) AS late
-            FROM sales_kpi.opportunity o
-            JOIN sales_kpi.stage s ON s.stage_id = o.stage_id AND s.kind = 'won'
-            LEFT JOIN sales_kpi.rep r ON r.rep_id = o.owner_id
-           CROSS JOIN LATERAL (SELECT sales_kpi.to_base(o.amount, o.currency, (o.closed_at AT TIME ZONE 'UTC')::date)
-                                          AS amount) a
-           WHERE o.closed_at >= $1 AND o.closed_at < $2
+            $(plain_won_deals "$1" "$2")
            GROUP BY 1"
 }
 kpi_last_minute() {
