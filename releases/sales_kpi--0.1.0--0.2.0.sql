@@ -2770,7 +2770,9 @@ DROP FUNCTION @extschema@.pipeline_value_open_deals(timestamptz, interval, integ
 CREATE FUNCTION sales_kpi_internal.pipeline_value_open_deals(as_of timestamptz, lookback interval, min_sample integer,
                                                       with_milestone boolean, with_historical boolean,
                                                       sample_ids bigint DEFAULT 50000,
-                                                      dimension text DEFAULT 'company')
+                                                      dimension text DEFAULT 'company',
+                                                      close_from timestamptz DEFAULT NULL,
+                                                      close_to timestamptz DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint,
                amount numeric, expected_close date, forecast_category text,
                time_in_stage_days double precision, stage_probability numeric,
@@ -2800,7 +2802,7 @@ BEGIN
                date_part('epoch', as_of - od.entered_stage_at) / 86400 AS in_stage,
                od.stage_position AS position, od.stage_probability AS probability,
                od.dimension_key, od.dimension_value AS value
-          FROM sales_kpi_internal.open_deal_rows(as_of, dimension) od
+          FROM sales_kpi_internal.open_deal_rows(as_of, dimension, close_from, close_to) od
     ),
     -- milestone weighting: the next probability of each open stage
     next_stage AS (
@@ -2937,8 +2939,8 @@ BEGIN
       LEFT JOIN historical h ON h.stage_id = d.stage_id AND h.days = floor(d.in_stage)::integer;
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint, text) IS
-    'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for) and their breakdown key and value for a dimension (the rep: the owner at as_of).';
+COMMENT ON FUNCTION sales_kpi_internal.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint, text, timestamptz, timestamptz) IS
+    'Internal: the deals open at as_of (with close_from or close_to, those expected to close in [close_from, close_to)) with their stage, milestone and historical win probabilities (the latter two only when asked for) and their breakdown key and value for a dimension (the rep: the owner at as_of).';
 
 -- Linear write paths: no trigger query joins a transition table by a plan
 -- cached for another size (old and new rows are compared with EXCEPT, deals
@@ -3360,8 +3362,8 @@ AS $$
 #variable_conflict use_column
 DECLARE
     tz text := @extschema@.reporting_timezone();
-    lo timestamptz;
-    hi timestamptz;
+    -- the periods' bounds, for the partials of the bookings
+    bounds timestamptz[];
 BEGIN
     PERFORM sales_kpi_internal.check_kpi_args(p_as_of, grain => p_grain);
     PERFORM sales_kpi_internal.rep_dimension(p_dimension, 'Forecasts are submitted by reps, so accuracy breaks down by rep or team only.');
@@ -3369,7 +3371,7 @@ BEGIN
         RAISE EXCEPTION 'argument "cutoff" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
 
-    SELECT min(s.period_start), max(s.period_end) INTO lo, hi
+    SELECT array_agg(s.period_start ORDER BY s.period_start) || max(s.period_end) INTO bounds
       FROM sales_kpi_internal.resolve_series(p_from, p_to, p_grain, p_as_of) s;
 
     RETURN QUERY
@@ -3379,15 +3381,13 @@ BEGIN
                (s.period_end AT TIME ZONE tz)::date AS end_date,
                s.period_end <= p_as_of AS complete
           FROM sales_kpi_internal.resolve_series(p_from, p_to, p_grain, p_as_of) s
-    ), won AS MATERIALIZED (
-        SELECT b.owner_id, b.closed_at, b.amount_base
-          FROM sales_kpi_internal.forecast_accuracy_bookings(lo, hi, p_as_of) b
     ), actual AS (
-        -- a deal without owner counts for rep_id -1 (dimension value '(none)')
-        SELECT s.period_start, coalesce(w.owner_id, -1) AS rep_id, sum(w.amount_base) AS bookings
-          FROM series s
-          JOIN won w ON w.closed_at >= s.period_start AND w.closed_at < s.period_end
-         GROUP BY s.period_start, w.owner_id
+        -- the won deals' partials per owner at the close and period; a
+        -- deal without owner counts for rep_id -1 (dimension value '(none)')
+        SELECT cp.period_start, coalesce(cp.dimension_key::bigint, -1) AS rep_id,
+               @extschema@.won_amount(cp.outcomes) AS bookings
+          FROM sales_kpi_internal.closed_partials(bounds, p_as_of, 'rep', with_cycles => false,
+                                                  won_only => true) cp
     ), committed AS (
         -- the newest commit for exactly the period, submitted by the cut-off and by as_of
         SELECT DISTINCT ON (s.period_start, f.rep_id)
@@ -3449,6 +3449,9 @@ END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.forecast_accuracy_rows(timestamptz, timestamptz, text, text, timestamptz, interval) IS
     'Internal: the rows of forecast_accuracy().';
+-- forecast_accuracy's bookings are the closed-deal partials of its
+-- periods, won deals only: the helper that listed the won deals goes.
+DROP FUNCTION sales_kpi_internal.forecast_accuracy_bookings(timestamptz, timestamptz, timestamptz);
 
 -- Deals name their product: a breakdown of every KPI.  dimension_value
 -- takes the product as an eleventh argument; the ten-argument form is
@@ -4709,7 +4712,7 @@ COMMENT ON FUNCTION sales_kpi_internal.state_partials(timestamptz[], timestamptz
 -- the rep is the owner at $1).  Run by EXECUTE in open_deal_rows and
 -- open_partials, planned with the actual instant and dimension.
 CREATE FUNCTION sales_kpi_internal.open_deal_query(dimension text, moved boolean DEFAULT true,
-                                                   changed boolean DEFAULT true)
+                                                   changed boolean DEFAULT true, close_range boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -4741,7 +4744,7 @@ SELECT st.opportunity_id, st.pipeline_id, st.stage_id, st.owner_id,
   JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
   %s
  CROSS JOIN LATERAL (SELECT %s AS value) v
-$sql$,
+%s$sql$,
         CASE WHEN moved IS NOT FALSE THEN $mv$      -- moved since: the newest stage event not after the instant
       LEFT JOIN LATERAL (
             SELECT ev.stage_id, ev.entered_at
@@ -4766,13 +4769,18 @@ $ch$
              ELSE $ch$      CROSS JOIN (SELECT NULL::numeric AS amount, NULL::date AS expected_close,
                          NULL::text AS forecast_category, NULL::bigint AS owner_id) ch
 $ch$ END,
-        d.joins, d.value)
+        d.joins, d.value,
+        CASE WHEN close_range THEN $cr$ WHERE st.expected_close::timestamp AT TIME ZONE $6 >= $4
+   AND st.expected_close::timestamp AT TIME ZONE $6 < $5
+$cr$ ELSE '' END)
       FROM sales_kpi_internal.dimension_sql(dimension, 'st', 'st.owner_id') d
 $query$;
-COMMENT ON FUNCTION sales_kpi_internal.open_deal_query(text, boolean, boolean) IS
-    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for a dimension (also passed as $2), run by open_deal_rows() and open_partials(); with moved or changed false, for when no stage event or no snapshot is after $1.';
+COMMENT ON FUNCTION sales_kpi_internal.open_deal_query(text, boolean, boolean, boolean) IS
+    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for a dimension (also passed as $2), run by open_deal_rows() and open_partials(); with moved or changed false, for when no stage event or no snapshot is after $1; with close_range, of the deals expected to close in [$4, $5) (dates at midnight in the time zone $6) alone.';
 
-CREATE FUNCTION sales_kpi_internal.open_deal_rows(as_of timestamptz, dimension text DEFAULT 'company')
+CREATE FUNCTION sales_kpi_internal.open_deal_rows(as_of timestamptz, dimension text DEFAULT 'company',
+                                                  close_from timestamptz DEFAULT NULL,
+                                                  close_to timestamptz DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint, amount numeric,
                expected_close date, forecast_category text, entered_stage_at timestamptz,
                stage_position integer, stage_probability numeric, dimension_key text, dimension_value text)
@@ -4785,15 +4793,18 @@ SET parallel_setup_cost = 20000
 AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
+    tz text := @extschema@.reporting_timezone();
 BEGIN
     PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE sales_kpi_internal.open_deal_query(dim, sales_kpi_internal.moved_since(as_of),
-                                                            sales_kpi_internal.changed_since(as_of))
-        USING as_of, dim, (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
+                                                            sales_kpi_internal.changed_since(as_of),
+                                                            close_from IS NOT NULL OR close_to IS NOT NULL)
+        USING as_of, dim, (as_of AT TIME ZONE tz)::date,
+              coalesce(close_from, '-infinity'), coalesce(close_to, 'infinity'), tz;
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.open_deal_rows(timestamptz, text) IS
-    'Internal: the deals open at as_of (those of pipeline_as_of(as_of, open_only => true)) with their stage''s position and probability, amount in the base currency at the as_of date rate and breakdown key and value for a dimension (the rep: the owner at as_of).';
+COMMENT ON FUNCTION sales_kpi_internal.open_deal_rows(timestamptz, text, timestamptz, timestamptz) IS
+    'Internal: the deals open at as_of (those of pipeline_as_of(as_of, open_only => true)) with their stage''s position and probability, amount in the base currency at the as_of date rate and breakdown key and value for a dimension (the rep: the owner at as_of); with close_from or close_to, those expected to close in [close_from, close_to) alone.';
 
 -- Internal: runs an open partials query (its text and the arguments of
 -- open_partials) with the planner free to sort: for the rep breakdown,
@@ -5702,10 +5713,9 @@ AS $$
                                                          pipeline_value_period_parts.lookback,
                                                          pipeline_value_period_parts.min_sample,
                                                          with_milestone, with_historical,
-                                                         dimension => pipeline_value_period_parts.dimension) od
+                                                         dimension => pipeline_value_period_parts.dimension,
+                                                         close_from => rp.lo, close_to => rp.hi) od
          WHERE pipeline_value_period_parts.as_of < rp.hi
-           AND od.expected_close::timestamp AT TIME ZONE @extschema@.reporting_timezone() >= rp.lo
-           AND od.expected_close::timestamp AT TIME ZONE @extschema@.reporting_timezone() < rp.hi
     ), open_agg AS (
         SELECT d.dimension_value AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.stage_probability), 0) AS stage_w,
@@ -7963,22 +7973,19 @@ AS $fn$
         SELECT * FROM sales_kpi_internal.funnel_stage_ranks()
     ), codes AS MATERIALIZED (
         -- each stage's rank and its order for "later": won above every open stage, lost below all
-        SELECT array_agg(st.stage_id ORDER BY st.stage_id) AS ids,
-               array_agg(st.rank ORDER BY st.stage_id) AS ranks,
-               array_agg(CASE st.kind WHEN 'open' THEN st.rank WHEN 'won' THEN st.open_stages + 1 ELSE 0 END
-                         ORDER BY st.stage_id) AS codes
+        SELECT st.stage_id, st.rank,
+               CASE st.kind WHEN 'open' THEN st.rank WHEN 'won' THEN st.open_stages + 1 ELSE 0 END AS code
           FROM st
     ), ev AS (
-        SELECT e.opportunity_id, e.entered_at, e.stage_id,
-               c.ranks[array_position(c.ids, e.stage_id)] AS rank,
-               c.codes[array_position(c.ids, e.stage_id)] AS code
+        SELECT e.opportunity_id, e.entered_at, e.stage_id, c.rank, c.code
           FROM b
-         CROSS JOIN codes c
           JOIN @extschema@.stage_event e ON e.entered_at >= b.trail_start AND e.entered_at < b.window_end
-        OFFSET 0   -- look the codes up here, so that the sort below carries no arrays
-    ), entries AS MATERIALIZED (
+          JOIN codes c ON c.stage_id = e.stage_id
+    ), entries AS NOT MATERIALIZED (
         -- every entry into an open stage in the trailing or latest weeks, and
-        -- whether the deal entered a later open stage or won within horizon
+        -- whether the deal entered a later open stage or won within horizon.
+        -- Not stored: the company breakdown counts the entries as they come
+        -- (the deals' breakdown, which reads them once more, is not needed then)
         SELECT a.opportunity_id, a.stage_id, a.entered_at >= b.latest_start AS is_latest,
                a.best_within > a.rank AS conv
           FROM (SELECT ev.*,
@@ -8004,14 +8011,14 @@ AS $fn$
           JOIN bd ON bd.opportunity_id = en.opportunity_id
          WHERE conversion_alerts.dimension <> 'company'
     ), agg AS (
-        SELECT dv.value, s.pipeline_id, s.rank,
+        -- per stage first, named after: a few dozen groups
+        SELECT dv.value, dv.stage_id,
                count(*) FILTER (WHERE dv.is_latest) AS n,
                count(*) FILTER (WHERE dv.is_latest AND dv.conv) AS x,
                count(*) FILTER (WHERE NOT dv.is_latest) AS bn,
                count(*) FILTER (WHERE NOT dv.is_latest AND dv.conv) AS bx
           FROM dv
-          JOIN st s ON s.stage_id = dv.stage_id
-         GROUP BY 1, 2, 3
+         GROUP BY 1, 2
     ), lim AS (
         SELECT agg.*, agg.x::float8 / nullif(agg.n, 0) AS p,
                agg.bx::float8 / nullif(agg.bn, 0) AS pbar
@@ -8028,10 +8035,10 @@ AS $fn$
            CASE WHEN x.p > x.ucl THEN 'above' WHEN x.p < x.lcl THEN 'below' END
       FROM bands x
      CROSS JOIN b
-      JOIN @extschema@.pipeline pl ON pl.pipeline_id = x.pipeline_id
-      JOIN st s ON s.pipeline_id = x.pipeline_id AND s.rank = x.rank
-      LEFT JOIN st nx ON nx.pipeline_id = x.pipeline_id AND nx.rank = x.rank + 1
-     ORDER BY x.value, pl.name, x.rank;
+      JOIN st s ON s.stage_id = x.stage_id
+      JOIN @extschema@.pipeline pl ON pl.pipeline_id = s.pipeline_id
+      LEFT JOIN st nx ON nx.pipeline_id = s.pipeline_id AND nx.rank = s.rank + 1
+     ORDER BY x.value, pl.name, s.rank;
 $fn$;
 
 -- the per-deal breakdown look-up of 0.1.0: the KPIs read the breakdown in

@@ -209,11 +209,15 @@ SELECT (SELECT count(*) FROM sales_kpi.stage_pipeline_value) AS stage_rows,
 -- A deal in a currency with no rate is refused when written (see the
 -- constraints test); one that got in while a dump loaded (check_function_bodies
 -- off) makes the KPIs that convert it fail with an error naming the currency,
--- and no internal query as context
+-- and no internal query as context.  A forecast converts only the deals
+-- expected to close in its period: that of the next quarter still answers.
 SET check_function_bodies = off;
-INSERT INTO sales_kpi.opportunity (pipeline_id, account_id, owner_id, name, currency, amount, created_at)
-VALUES (1, 1, 3, 'in GBP', 'GBP', 10, '2026-03-01');
+INSERT INTO sales_kpi.opportunity (pipeline_id, account_id, owner_id, name, currency, amount, created_at,
+                                   expected_close)
+VALUES (1, 1, 3, 'in GBP', 'GBP', 10, '2026-03-01', '2026-03-20');
 RESET check_function_bodies;
 INSERT INTO sales_kpi.stage_event (opportunity_id, stage_id, entered_at) VALUES (20, 1, '2026-03-01');
 SELECT * FROM sales_kpi.stage_pipeline_value('2026-03-15 12:00+00');
 SELECT * FROM sales_kpi.forecast('2026-01-01', '2026-04-01', 'company', '2026-03-15 12:00+00');
+SELECT dimension_value, open_deals, open_amount
+  FROM sales_kpi.forecast('2026-04-01', '2026-07-01', 'company', '2026-03-15 12:00+00');

@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(93);
+SELECT plan(94);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -735,6 +735,39 @@ SELECT is((SELECT count(*) FROM case_ c,
                          FROM sales_kpi_internal.open_deal_rows(c.as_of, c.d) o)) x
             WHERE c.d <> 'deal_size_band'),
           0::bigint, 'open_deal_rows holds the deals pipeline_as_of holds open, as they stood');
+
+-- a range of expected close keeps exactly the open deals expected to close
+-- in it (the date at midnight in the reporting time zone, here not UTC),
+-- as they stood; one bound alone leaves the other side open
+SET LOCAL sales_kpi.reporting_timezone = 'America/New_York';
+CREATE TEMP TABLE close_range AS
+SELECT c.d, c.as_of, r.lo, r.hi
+  FROM case_ c,
+       (VALUES ('2026-09-01 04:00+00'::timestamptz, '2026-12-01 05:00+00'::timestamptz),
+               ('2026-09-01 03:59+00', NULL), (NULL, '2026-12-01 05:00+00')) r(lo, hi)
+ WHERE c.d IN ('company', 'rep', 'industry');
+SELECT is(ARRAY[(SELECT count(*) FROM close_range c,
+                        LATERAL ((SELECT * FROM sales_kpi_internal.open_deal_rows(c.as_of, c.d, c.lo, c.hi)
+                                  EXCEPT ALL
+                                  SELECT o.* FROM sales_kpi_internal.open_deal_rows(c.as_of, c.d) o
+                                   WHERE (c.lo IS NULL OR o.expected_close::timestamp AT TIME ZONE 'America/New_York' >= c.lo)
+                                     AND (c.hi IS NULL OR o.expected_close::timestamp AT TIME ZONE 'America/New_York' < c.hi))
+                                 UNION ALL
+                                 (SELECT o.* FROM sales_kpi_internal.open_deal_rows(c.as_of, c.d) o
+                                   WHERE (c.lo IS NULL OR o.expected_close::timestamp AT TIME ZONE 'America/New_York' >= c.lo)
+                                     AND (c.hi IS NULL OR o.expected_close::timestamp AT TIME ZONE 'America/New_York' < c.hi)
+                                  EXCEPT ALL
+                                  SELECT * FROM sales_kpi_internal.open_deal_rows(c.as_of, c.d, c.lo, c.hi))) x),
+                (SELECT count(*) FROM close_range c WHERE c.lo IS NOT NULL AND c.hi IS NOT NULL
+                    AND (SELECT count(*) FROM sales_kpi_internal.open_deal_rows(c.as_of, c.d, c.lo, c.hi))
+                        BETWEEN 50 AND (SELECT count(*) FROM sales_kpi_internal.open_deal_rows(c.as_of, c.d)) - 50),
+                -- the bounds are instants: the first day of the range is in
+                -- from its local midnight (04:00 UTC), not from a minute after
+                (SELECT count(*) FROM sales_kpi_internal.open_deal_rows('2026-10-31', 'company', '2026-09-01 04:01+00', NULL) o
+                  WHERE o.expected_close = '2026-09-01')],
+          ARRAY[0, 6, 0]::bigint[],
+          'open_deal_rows with a range of expected close keeps the deals expected to close in it, at local midnight (and 50 deals or more in, and out, of each range)');
+RESET sales_kpi.reporting_timezone;
 
 -- the open-deal text without the stage and snapshot lookups (which the
 -- passes run when moved_since() and changed_since() find nothing after

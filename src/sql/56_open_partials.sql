@@ -25,8 +25,12 @@
 -- look-up of the stage at $1, with changed false (no snapshot after $1,
 -- changed_since()) that of the snapshot: the common case of $1 = now,
 -- where the lookups found nothing but still cost a step per open deal.
+-- With close_range, only the deals expected to close in [$4, $5) (the
+-- expected close date's midnight in the time zone $6) are kept, before
+-- their amount is converted and their breakdown labelled: a period's
+-- forecast keeps a third of the open deals.
 CREATE FUNCTION sales_kpi_internal.open_deal_query(dimension text, moved boolean DEFAULT true,
-                                                   changed boolean DEFAULT true)
+                                                   changed boolean DEFAULT true, close_range boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -58,7 +62,7 @@ SELECT st.opportunity_id, st.pipeline_id, st.stage_id, st.owner_id,
   JOIN @extschema@.stage s ON s.stage_id = st.stage_id AND s.kind = 'open'
   %s
  CROSS JOIN LATERAL (SELECT %s AS value) v
-$sql$,
+%s$sql$,
         CASE WHEN moved IS NOT FALSE THEN $mv$      -- moved since: the newest stage event not after the instant
       LEFT JOIN LATERAL (
             SELECT ev.stage_id, ev.entered_at
@@ -83,13 +87,22 @@ $ch$
              ELSE $ch$      CROSS JOIN (SELECT NULL::numeric AS amount, NULL::date AS expected_close,
                          NULL::text AS forecast_category, NULL::bigint AS owner_id) ch
 $ch$ END,
-        d.joins, d.value)
+        d.joins, d.value,
+        CASE WHEN close_range THEN $cr$ WHERE st.expected_close::timestamp AT TIME ZONE $6 >= $4
+   AND st.expected_close::timestamp AT TIME ZONE $6 < $5
+$cr$ ELSE '' END)
       FROM sales_kpi_internal.dimension_sql(dimension, 'st', 'st.owner_id') d
 $query$;
-COMMENT ON FUNCTION sales_kpi_internal.open_deal_query(text, boolean, boolean) IS
-    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for a dimension (also passed as $2), run by open_deal_rows() and open_partials(); with moved or changed false, for when no stage event or no snapshot is after $1.';
+COMMENT ON FUNCTION sales_kpi_internal.open_deal_query(text, boolean, boolean, boolean) IS
+    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for a dimension (also passed as $2), run by open_deal_rows() and open_partials(); with moved or changed false, for when no stage event or no snapshot is after $1; with close_range, of the deals expected to close in [$4, $5) (dates at midnight in the time zone $6) alone.';
 
-CREATE FUNCTION sales_kpi_internal.open_deal_rows(as_of timestamptz, dimension text DEFAULT 'company')
+-- With close_from or close_to, only the deals expected to close in
+-- [close_from, close_to) (a NULL bound: unbounded), the expected close
+-- date taken at midnight in the reporting time zone; a deal without an
+-- expected close is then left out.
+CREATE FUNCTION sales_kpi_internal.open_deal_rows(as_of timestamptz, dimension text DEFAULT 'company',
+                                                  close_from timestamptz DEFAULT NULL,
+                                                  close_to timestamptz DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint, amount numeric,
                expected_close date, forecast_category text, entered_stage_at timestamptz,
                stage_position integer, stage_probability numeric, dimension_key text, dimension_value text)
@@ -102,15 +115,18 @@ SET parallel_setup_cost = 20000
 AS $$
 DECLARE
     dim text := sales_kpi_internal.outcome_dimension(dimension);
+    tz text := @extschema@.reporting_timezone();
 BEGIN
     PERFORM sales_kpi_internal.required_instant(as_of, 'as_of');
     RETURN QUERY EXECUTE sales_kpi_internal.open_deal_query(dim, sales_kpi_internal.moved_since(as_of),
-                                                            sales_kpi_internal.changed_since(as_of))
-        USING as_of, dim, (as_of AT TIME ZONE @extschema@.reporting_timezone())::date;
+                                                            sales_kpi_internal.changed_since(as_of),
+                                                            close_from IS NOT NULL OR close_to IS NOT NULL)
+        USING as_of, dim, (as_of AT TIME ZONE tz)::date,
+              coalesce(close_from, '-infinity'), coalesce(close_to, 'infinity'), tz;
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.open_deal_rows(timestamptz, text) IS
-    'Internal: the deals open at as_of (those of pipeline_as_of(as_of, open_only => true)) with their stage''s position and probability, amount in the base currency at the as_of date rate and breakdown key and value for a dimension (the rep: the owner at as_of).';
+COMMENT ON FUNCTION sales_kpi_internal.open_deal_rows(timestamptz, text, timestamptz, timestamptz) IS
+    'Internal: the deals open at as_of (those of pipeline_as_of(as_of, open_only => true)) with their stage''s position and probability, amount in the base currency at the as_of date rate and breakdown key and value for a dimension (the rep: the owner at as_of); with close_from or close_to, those expected to close in [close_from, close_to) alone.';
 
 -- Internal: runs an open partials query (its text and the arguments of
 -- open_partials) with the planner free to sort: for the rep breakdown,

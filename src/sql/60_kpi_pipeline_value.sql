@@ -53,11 +53,15 @@ COMMENT ON FUNCTION sales_kpi_internal.pipeline_value_check_args(timestamptz, te
 -- The deals open at as_of with their probability under each weighting.
 -- The milestone and historical parts are computed only when asked for
 -- (their CTEs are gated by with_milestone / with_historical); otherwise
--- their columns are null.
+-- their columns are null.  With close_from or close_to, only the deals
+-- expected to close in [close_from, close_to) (open_deal_rows()): a
+-- period's forecast weighs those alone.
 CREATE FUNCTION sales_kpi_internal.pipeline_value_open_deals(as_of timestamptz, lookback interval, min_sample integer,
                                                       with_milestone boolean, with_historical boolean,
                                                       sample_ids bigint DEFAULT 50000,
-                                                      dimension text DEFAULT 'company')
+                                                      dimension text DEFAULT 'company',
+                                                      close_from timestamptz DEFAULT NULL,
+                                                      close_to timestamptz DEFAULT NULL)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, stage_id bigint, owner_id bigint,
                amount numeric, expected_close date, forecast_category text,
                time_in_stage_days double precision, stage_probability numeric,
@@ -87,7 +91,7 @@ BEGIN
                date_part('epoch', as_of - od.entered_stage_at) / 86400 AS in_stage,
                od.stage_position AS position, od.stage_probability AS probability,
                od.dimension_key, od.dimension_value AS value
-          FROM sales_kpi_internal.open_deal_rows(as_of, dimension) od
+          FROM sales_kpi_internal.open_deal_rows(as_of, dimension, close_from, close_to) od
     ),
     -- milestone weighting: the next probability of each open stage
     next_stage AS (
@@ -224,8 +228,8 @@ BEGIN
       LEFT JOIN historical h ON h.stage_id = d.stage_id AND h.days = floor(d.in_stage)::integer;
 END;
 $$;
-COMMENT ON FUNCTION sales_kpi_internal.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint, text) IS
-    'Internal: the deals open at as_of with their stage, milestone and historical win probabilities (the latter two only when asked for) and their breakdown key and value for a dimension (the rep: the owner at as_of).';
+COMMENT ON FUNCTION sales_kpi_internal.pipeline_value_open_deals(timestamptz, interval, integer, boolean, boolean, bigint, text, timestamptz, timestamptz) IS
+    'Internal: the deals open at as_of (with close_from or close_to, those expected to close in [close_from, close_to)) with their stage, milestone and historical win probabilities (the latter two only when asked for) and their breakdown key and value for a dimension (the rep: the owner at as_of).';
 
 -- Breakdown value of open deals (owner at as_of) and of closed deals (owner
 -- at the close) is computed with the same expression; for 'company' the
@@ -382,10 +386,9 @@ AS $$
                                                          pipeline_value_period_parts.lookback,
                                                          pipeline_value_period_parts.min_sample,
                                                          with_milestone, with_historical,
-                                                         dimension => pipeline_value_period_parts.dimension) od
+                                                         dimension => pipeline_value_period_parts.dimension,
+                                                         close_from => rp.lo, close_to => rp.hi) od
          WHERE pipeline_value_period_parts.as_of < rp.hi
-           AND od.expected_close::timestamp AT TIME ZONE @extschema@.reporting_timezone() >= rp.lo
-           AND od.expected_close::timestamp AT TIME ZONE @extschema@.reporting_timezone() < rp.hi
     ), open_agg AS (
         SELECT d.dimension_value AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.stage_probability), 0) AS stage_w,

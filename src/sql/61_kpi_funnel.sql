@@ -372,22 +372,19 @@ AS $fn$
         SELECT * FROM sales_kpi_internal.funnel_stage_ranks()
     ), codes AS MATERIALIZED (
         -- each stage's rank and its order for "later": won above every open stage, lost below all
-        SELECT array_agg(st.stage_id ORDER BY st.stage_id) AS ids,
-               array_agg(st.rank ORDER BY st.stage_id) AS ranks,
-               array_agg(CASE st.kind WHEN 'open' THEN st.rank WHEN 'won' THEN st.open_stages + 1 ELSE 0 END
-                         ORDER BY st.stage_id) AS codes
+        SELECT st.stage_id, st.rank,
+               CASE st.kind WHEN 'open' THEN st.rank WHEN 'won' THEN st.open_stages + 1 ELSE 0 END AS code
           FROM st
     ), ev AS (
-        SELECT e.opportunity_id, e.entered_at, e.stage_id,
-               c.ranks[array_position(c.ids, e.stage_id)] AS rank,
-               c.codes[array_position(c.ids, e.stage_id)] AS code
+        SELECT e.opportunity_id, e.entered_at, e.stage_id, c.rank, c.code
           FROM b
-         CROSS JOIN codes c
           JOIN @extschema@.stage_event e ON e.entered_at >= b.trail_start AND e.entered_at < b.window_end
-        OFFSET 0   -- look the codes up here, so that the sort below carries no arrays
-    ), entries AS MATERIALIZED (
+          JOIN codes c ON c.stage_id = e.stage_id
+    ), entries AS NOT MATERIALIZED (
         -- every entry into an open stage in the trailing or latest weeks, and
-        -- whether the deal entered a later open stage or won within horizon
+        -- whether the deal entered a later open stage or won within horizon.
+        -- Not stored: the company breakdown counts the entries as they come
+        -- (the deals' breakdown, which reads them once more, is not needed then)
         SELECT a.opportunity_id, a.stage_id, a.entered_at >= b.latest_start AS is_latest,
                a.best_within > a.rank AS conv
           FROM (SELECT ev.*,
@@ -413,14 +410,14 @@ AS $fn$
           JOIN bd ON bd.opportunity_id = en.opportunity_id
          WHERE conversion_alerts.dimension <> 'company'
     ), agg AS (
-        SELECT dv.value, s.pipeline_id, s.rank,
+        -- per stage first, named after: a few dozen groups
+        SELECT dv.value, dv.stage_id,
                count(*) FILTER (WHERE dv.is_latest) AS n,
                count(*) FILTER (WHERE dv.is_latest AND dv.conv) AS x,
                count(*) FILTER (WHERE NOT dv.is_latest) AS bn,
                count(*) FILTER (WHERE NOT dv.is_latest AND dv.conv) AS bx
           FROM dv
-          JOIN st s ON s.stage_id = dv.stage_id
-         GROUP BY 1, 2, 3
+         GROUP BY 1, 2
     ), lim AS (
         SELECT agg.*, agg.x::float8 / nullif(agg.n, 0) AS p,
                agg.bx::float8 / nullif(agg.bn, 0) AS pbar
@@ -437,10 +434,10 @@ AS $fn$
            CASE WHEN x.p > x.ucl THEN 'above' WHEN x.p < x.lcl THEN 'below' END
       FROM bands x
      CROSS JOIN b
-      JOIN @extschema@.pipeline pl ON pl.pipeline_id = x.pipeline_id
-      JOIN st s ON s.pipeline_id = x.pipeline_id AND s.rank = x.rank
-      LEFT JOIN st nx ON nx.pipeline_id = x.pipeline_id AND nx.rank = x.rank + 1
-     ORDER BY x.value, pl.name, x.rank;
+      JOIN st s ON s.stage_id = x.stage_id
+      JOIN @extschema@.pipeline pl ON pl.pipeline_id = s.pipeline_id
+      LEFT JOIN st nx ON nx.pipeline_id = s.pipeline_id AND nx.rank = s.rank + 1
+     ORDER BY x.value, pl.name, s.rank;
 $fn$;
 COMMENT ON FUNCTION @extschema@.conversion_alerts(timestamptz, text, integer, interval) IS
     'Per pipeline and stage step: conversion of the deals that entered the stage in the latest week whose horizon has passed, against p-chart control limits from the trailing weeks; alert above or below when outside them.';

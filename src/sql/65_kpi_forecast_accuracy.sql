@@ -15,20 +15,6 @@
 -- accuracy).  For the periods not ended by as_of, the calibrated commit is
 -- commit / (1 + mean_bias).
 
--- Internal: bookings of won deals closed in [lo, hi) as the history stood
--- at as_of, with the owner at the close (closed_deals() restricted to wins).
-CREATE FUNCTION sales_kpi_internal.forecast_accuracy_bookings(lo timestamptz, hi timestamptz, as_of timestamptz)
-RETURNS TABLE (opportunity_id bigint, owner_id bigint, closed_at timestamptz, amount_base numeric)
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT cd.opportunity_id, cd.owner_id, cd.closed_at, cd.amount_base
-      FROM @extschema@.closed_deals(lo, hi, as_of) cd
-     WHERE cd.outcome = 'won'
-$$;
-COMMENT ON FUNCTION sales_kpi_internal.forecast_accuracy_bookings(timestamptz, timestamptz, timestamptz) IS
-    'Internal: won deals closed in [lo, hi) as the history stood at as_of, with the owner at the close and the amount known at as_of in the base currency at the close-date rate (closed_deals() restricted to wins).';
-
 CREATE FUNCTION sales_kpi_internal.forecast_accuracy_rows(p_from timestamptz, p_to timestamptz, p_grain text,
                                                    p_dimension text, p_as_of timestamptz, p_cutoff interval)
 RETURNS TABLE (dimension text, dimension_value text, period_start timestamptz, period_end timestamptz,
@@ -45,8 +31,8 @@ AS $$
 #variable_conflict use_column
 DECLARE
     tz text := @extschema@.reporting_timezone();
-    lo timestamptz;
-    hi timestamptz;
+    -- the periods' bounds, for the partials of the bookings
+    bounds timestamptz[];
 BEGIN
     PERFORM sales_kpi_internal.check_kpi_args(p_as_of, grain => p_grain);
     PERFORM sales_kpi_internal.rep_dimension(p_dimension, 'Forecasts are submitted by reps, so accuracy breaks down by rep or team only.');
@@ -54,7 +40,7 @@ BEGIN
         RAISE EXCEPTION 'argument "cutoff" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
 
-    SELECT min(s.period_start), max(s.period_end) INTO lo, hi
+    SELECT array_agg(s.period_start ORDER BY s.period_start) || max(s.period_end) INTO bounds
       FROM sales_kpi_internal.resolve_series(p_from, p_to, p_grain, p_as_of) s;
 
     RETURN QUERY
@@ -64,15 +50,13 @@ BEGIN
                (s.period_end AT TIME ZONE tz)::date AS end_date,
                s.period_end <= p_as_of AS complete
           FROM sales_kpi_internal.resolve_series(p_from, p_to, p_grain, p_as_of) s
-    ), won AS MATERIALIZED (
-        SELECT b.owner_id, b.closed_at, b.amount_base
-          FROM sales_kpi_internal.forecast_accuracy_bookings(lo, hi, p_as_of) b
     ), actual AS (
-        -- a deal without owner counts for rep_id -1 (dimension value '(none)')
-        SELECT s.period_start, coalesce(w.owner_id, -1) AS rep_id, sum(w.amount_base) AS bookings
-          FROM series s
-          JOIN won w ON w.closed_at >= s.period_start AND w.closed_at < s.period_end
-         GROUP BY s.period_start, w.owner_id
+        -- the won deals' partials per owner at the close and period; a
+        -- deal without owner counts for rep_id -1 (dimension value '(none)')
+        SELECT cp.period_start, coalesce(cp.dimension_key::bigint, -1) AS rep_id,
+               @extschema@.won_amount(cp.outcomes) AS bookings
+          FROM sales_kpi_internal.closed_partials(bounds, p_as_of, 'rep', with_cycles => false,
+                                                  won_only => true) cp
     ), committed AS (
         -- the newest commit for exactly the period, submitted by the cut-off and by as_of
         SELECT DISTINCT ON (s.period_start, f.rep_id)
