@@ -425,13 +425,19 @@ AS $$
           FROM credited cr
          GROUP BY 1
     ), mrr AS (
-        SELECT @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, a.industry,
-                                           a.segment, a.region, NULL, NULL, NULL) AS dv,
-               sum(cl.expansion) AS expansion, sum(cl.reactivation) AS reactivation,
+        -- the company's sums need no account
+        SELECT 'all' AS dv, sum(cl.expansion) AS expansion, sum(cl.reactivation) AS reactivation,
                sum(cl.contraction) AS contraction, sum(cl.churn) AS churn
           FROM classified cl
+         WHERE dimension = 'company'
+        HAVING count(*) > 0
+        UNION ALL
+        SELECT @extschema@.dimension_value(dimension, NULL, NULL, NULL, NULL, a.industry,
+                                           a.segment, a.region, NULL, NULL, NULL),
+               sum(cl.expansion), sum(cl.reactivation), sum(cl.contraction), sum(cl.churn)
+          FROM classified cl
           JOIN @extschema@.account a ON a.account_id = cl.account_id
-         WHERE dimension IN ('company', 'industry', 'segment', 'region')
+         WHERE dimension IN ('industry', 'segment', 'region')
          GROUP BY 1
         UNION ALL
         -- a movement without a won deal has no deal: every attribute is
