@@ -4770,13 +4770,12 @@ $ch$
                          NULL::text AS forecast_category, NULL::bigint AS owner_id) ch
 $ch$ END,
         d.joins, d.value,
-        CASE WHEN close_range THEN $cr$ WHERE st.expected_close::timestamp AT TIME ZONE $6 >= $4
-   AND st.expected_close::timestamp AT TIME ZONE $6 < $5
+        CASE WHEN close_range THEN $cr$ WHERE st.expected_close >= $4 AND st.expected_close < $5
 $cr$ ELSE '' END)
       FROM sales_kpi_internal.dimension_sql(dimension, 'st', 'st.owner_id') d
 $query$;
 COMMENT ON FUNCTION sales_kpi_internal.open_deal_query(text, boolean, boolean, boolean) IS
-    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for a dimension (also passed as $2), run by open_deal_rows() and open_partials(); with moved or changed false, for when no stage event or no snapshot is after $1; with close_range, of the deals expected to close in [$4, $5) (dates at midnight in the time zone $6) alone.';
+    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for a dimension (also passed as $2), run by open_deal_rows() and open_partials(); with moved or changed false, for when no stage event or no snapshot is after $1; with close_range, of the deals expected to close in [$4, $5) (dates) alone.';
 
 CREATE FUNCTION sales_kpi_internal.open_deal_rows(as_of timestamptz, dimension text DEFAULT 'company',
                                                   close_from timestamptz DEFAULT NULL,
@@ -4800,7 +4799,8 @@ BEGIN
                                                             sales_kpi_internal.changed_since(as_of),
                                                             close_from IS NOT NULL OR close_to IS NOT NULL)
         USING as_of, dim, (as_of AT TIME ZONE tz)::date,
-              coalesce(close_from, '-infinity'), coalesce(close_to, 'infinity'), tz;
+              coalesce(sales_kpi_internal.first_local_date(close_from, tz), '-infinity'),
+              coalesce(sales_kpi_internal.first_local_date(close_to, tz), 'infinity');
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.open_deal_rows(timestamptz, text, timestamptz, timestamptz) IS
@@ -5713,15 +5713,25 @@ AS $$
           FROM sales_kpi_internal.resolve_period(pipeline_value_period_parts.period_start,
                                           pipeline_value_period_parts.period_end,
                                           pipeline_value_period_parts.as_of) r
-    ), d AS MATERIALIZED (
-        SELECT od.*
+    ), d AS (
+        -- the stage weighting alone needs nothing but the open-deal pass
+        SELECT od.dimension_value, od.amount, od.forecast_category, od.stage_probability,
+               NULL::numeric AS milestone_probability, NULL::numeric AS historical_probability
+          FROM rp, sales_kpi_internal.open_deal_rows(pipeline_value_period_parts.as_of,
+                                                     pipeline_value_period_parts.dimension, rp.lo, rp.hi) od
+         WHERE NOT (with_milestone OR with_historical)
+           AND pipeline_value_period_parts.as_of < rp.hi
+        UNION ALL
+        SELECT od.dimension_value, od.amount, od.forecast_category, od.stage_probability,
+               od.milestone_probability, od.historical_probability
           FROM rp, sales_kpi_internal.pipeline_value_open_deals(pipeline_value_period_parts.as_of,
                                                          pipeline_value_period_parts.lookback,
                                                          pipeline_value_period_parts.min_sample,
                                                          with_milestone, with_historical,
                                                          dimension => pipeline_value_period_parts.dimension,
                                                          close_from => rp.lo, close_to => rp.hi) od
-         WHERE pipeline_value_period_parts.as_of < rp.hi
+         WHERE (with_milestone OR with_historical)
+           AND pipeline_value_period_parts.as_of < rp.hi
     ), open_agg AS (
         SELECT d.dimension_value AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.stage_probability), 0) AS stage_w,
@@ -8591,3 +8601,64 @@ END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.stage_time_deals(timestamptz, bigint[]) IS
     'Internal: the given deals (null: every deal open at as_of) as they stood at as_of, with the owner, expected close and amount in the base currency then.';
+
+-- open_deal_rows compares expected close dates with the dates whose local
+-- midnight bounds the range
+CREATE FUNCTION sales_kpi_internal.first_local_date(at timestamptz, tz text)
+RETURNS date
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d date := (at AT TIME ZONE tz)::date;
+BEGIN
+    IF at IS NULL OR at IN ('-infinity', 'infinity') THEN
+        RETURN d;
+    END IF;
+    WHILE (d - 1)::timestamp AT TIME ZONE tz >= at LOOP
+        d := d - 1;
+    END LOOP;
+    WHILE d::timestamp AT TIME ZONE tz < at LOOP
+        d := d + 1;
+    END LOOP;
+    RETURN d;
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.first_local_date(timestamptz, text) IS
+    'Internal: the first date whose midnight in the time zone tz is not before the instant (NULL: NULL).';
+
+-- stalled_deals reads the open deals from the engine's open-deal pass
+CREATE OR REPLACE FUNCTION sales_kpi_internal.stage_time_open_deals(at_time timestamptz)
+RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
+               expected_close date, amount_base numeric, entered_at timestamptz, missing_milestones text[])
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+ROWS 100000
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+SET work_mem = '64MB'
+SET jit = off
+AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH deal AS MATERIALIZED (
+        SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.expected_close,
+               p.amount AS amount_base, p.entered_stage_at
+          FROM sales_kpi_internal.open_deal_rows(at_time) p
+    ), missing AS (
+        SELECT d.opportunity_id, array_agg(m.name ORDER BY m.position, m.milestone_id) AS names
+          FROM deal d
+          JOIN @extschema@.milestone m ON m.stage_id = d.stage_id AND m.required
+         WHERE NOT EXISTS (SELECT 1 FROM @extschema@.milestone_event me
+                            WHERE me.opportunity_id = d.opportunity_id AND me.milestone_id = m.milestone_id
+                              AND me.completed_at <= at_time)
+         GROUP BY d.opportunity_id
+    )
+    SELECT d.opportunity_id, d.pipeline_id, d.owner_id, d.stage_id, d.expected_close, d.amount_base,
+           d.entered_stage_at, mi.names
+      FROM deal d
+      LEFT JOIN missing mi ON mi.opportunity_id = d.opportunity_id;
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.stage_time_open_deals(timestamptz) IS
+    'Internal: the deals open at as_of with the time they entered their stage and the required milestones of that stage not completed by as_of.';

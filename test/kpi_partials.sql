@@ -9,7 +9,7 @@
 \pset tuples_only true
 \pset pager off
 BEGIN;
-SELECT plan(94);
+SELECT plan(95);
 SET LOCAL TimeZone = 'UTC';
 SELECT lives_ok($$SELECT * FROM sales_kpi.load_demo(4000, 23, '2026-10-31', replace => true)$$, 'demo data loads');
 
@@ -768,6 +768,16 @@ SELECT is(ARRAY[(SELECT count(*) FROM close_range c,
           ARRAY[0, 6, 0]::bigint[],
           'open_deal_rows with a range of expected close keeps the deals expected to close in it, at local midnight (and 50 deals or more in, and out, of each range)');
 RESET sales_kpi.reporting_timezone;
+-- the date bounds behind it: the first date whose local midnight is not
+-- before the instant, also where a daylight-saving change skips midnight
+-- (Havana, 2026-03-08) and where it repeats an hour (New York, 2026-11-01)
+SELECT is((SELECT count(*) FROM (VALUES ('America/Havana', '2026-03-07 03:00+00'::timestamptz),
+                                        ('America/New_York', '2026-10-31 02:00+00'),
+                                        ('UTC', '2026-03-07 00:00+00')) z(tz, t0),
+                  generate_series(z.t0, z.t0 + interval '30 hours', interval '7 minutes') x,
+                  LATERAL (SELECT sales_kpi_internal.first_local_date(x, z.tz) AS d) f
+            WHERE NOT ((f.d::timestamp AT TIME ZONE z.tz) >= x AND ((f.d - 1)::timestamp AT TIME ZONE z.tz) < x)),
+          0::bigint, 'first_local_date is the first date whose local midnight is not before the instant');
 
 -- the open-deal text without the stage and snapshot lookups (which the
 -- passes run when moved_since() and changed_since() find nothing after

@@ -25,10 +25,9 @@
 -- look-up of the stage at $1, with changed false (no snapshot after $1,
 -- changed_since()) that of the snapshot: the common case of $1 = now,
 -- where the lookups found nothing but still cost a step per open deal.
--- With close_range, only the deals expected to close in [$4, $5) (the
--- expected close date's midnight in the time zone $6) are kept, before
--- their amount is converted and their breakdown labelled: a period's
--- forecast keeps a third of the open deals.
+-- With close_range, only the deals expected to close from date $4 and
+-- before date $5 are kept, before their amount is converted and their
+-- breakdown labelled: a period's forecast keeps a third of the open deals.
 CREATE FUNCTION sales_kpi_internal.open_deal_query(dimension text, moved boolean DEFAULT true,
                                                    changed boolean DEFAULT true, close_range boolean DEFAULT false)
 RETURNS text
@@ -88,13 +87,42 @@ $ch$
                          NULL::text AS forecast_category, NULL::bigint AS owner_id) ch
 $ch$ END,
         d.joins, d.value,
-        CASE WHEN close_range THEN $cr$ WHERE st.expected_close::timestamp AT TIME ZONE $6 >= $4
-   AND st.expected_close::timestamp AT TIME ZONE $6 < $5
+        CASE WHEN close_range THEN $cr$ WHERE st.expected_close >= $4 AND st.expected_close < $5
 $cr$ ELSE '' END)
       FROM sales_kpi_internal.dimension_sql(dimension, 'st', 'st.owner_id') d
 $query$;
 COMMENT ON FUNCTION sales_kpi_internal.open_deal_query(text, boolean, boolean, boolean) IS
-    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for a dimension (also passed as $2), run by open_deal_rows() and open_partials(); with moved or changed false, for when no stage event or no snapshot is after $1; with close_range, of the deals expected to close in [$4, $5) (dates at midnight in the time zone $6) alone.';
+    'Internal: the query of the deals open at $1 with their stage, amount in the base currency, expected close, forecast category, owner and breakdown for a dimension (also passed as $2), run by open_deal_rows() and open_partials(); with moved or changed false, for when no stage event or no snapshot is after $1; with close_range, of the deals expected to close in [$4, $5) (dates) alone.';
+
+-- Internal: the first date whose midnight in the time zone tz is not
+-- before the instant at: an expected close date d lies in [lo, hi) at
+-- local midnight exactly when first_local_date(lo) <= d <
+-- first_local_date(hi), a comparison of dates rather than a conversion
+-- per deal.  Local midnights grow with the date, so the date of the
+-- instant, or the next one, is it (stepped over a midnight that a
+-- daylight-saving change skips).  NULL: NULL.
+CREATE FUNCTION sales_kpi_internal.first_local_date(at timestamptz, tz text)
+RETURNS date
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d date := (at AT TIME ZONE tz)::date;
+BEGIN
+    IF at IS NULL OR at IN ('-infinity', 'infinity') THEN
+        RETURN d;
+    END IF;
+    WHILE (d - 1)::timestamp AT TIME ZONE tz >= at LOOP
+        d := d - 1;
+    END LOOP;
+    WHILE d::timestamp AT TIME ZONE tz < at LOOP
+        d := d + 1;
+    END LOOP;
+    RETURN d;
+END;
+$$;
+COMMENT ON FUNCTION sales_kpi_internal.first_local_date(timestamptz, text) IS
+    'Internal: the first date whose midnight in the time zone tz is not before the instant (NULL: NULL).';
 
 -- With close_from or close_to, only the deals expected to close in
 -- [close_from, close_to) (a NULL bound: unbounded), the expected close
@@ -122,7 +150,8 @@ BEGIN
                                                             sales_kpi_internal.changed_since(as_of),
                                                             close_from IS NOT NULL OR close_to IS NOT NULL)
         USING as_of, dim, (as_of AT TIME ZONE tz)::date,
-              coalesce(close_from, '-infinity'), coalesce(close_to, 'infinity'), tz;
+              coalesce(sales_kpi_internal.first_local_date(close_from, tz), '-infinity'),
+              coalesce(sales_kpi_internal.first_local_date(close_to, tz), 'infinity');
 END;
 $$;
 COMMENT ON FUNCTION sales_kpi_internal.open_deal_rows(timestamptz, text, timestamptz, timestamptz) IS

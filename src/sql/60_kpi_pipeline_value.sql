@@ -380,15 +380,25 @@ AS $$
           FROM sales_kpi_internal.resolve_period(pipeline_value_period_parts.period_start,
                                           pipeline_value_period_parts.period_end,
                                           pipeline_value_period_parts.as_of) r
-    ), d AS MATERIALIZED (
-        SELECT od.*
+    ), d AS (
+        -- the stage weighting alone needs nothing but the open-deal pass
+        SELECT od.dimension_value, od.amount, od.forecast_category, od.stage_probability,
+               NULL::numeric AS milestone_probability, NULL::numeric AS historical_probability
+          FROM rp, sales_kpi_internal.open_deal_rows(pipeline_value_period_parts.as_of,
+                                                     pipeline_value_period_parts.dimension, rp.lo, rp.hi) od
+         WHERE NOT (with_milestone OR with_historical)
+           AND pipeline_value_period_parts.as_of < rp.hi
+        UNION ALL
+        SELECT od.dimension_value, od.amount, od.forecast_category, od.stage_probability,
+               od.milestone_probability, od.historical_probability
           FROM rp, sales_kpi_internal.pipeline_value_open_deals(pipeline_value_period_parts.as_of,
                                                          pipeline_value_period_parts.lookback,
                                                          pipeline_value_period_parts.min_sample,
                                                          with_milestone, with_historical,
                                                          dimension => pipeline_value_period_parts.dimension,
                                                          close_from => rp.lo, close_to => rp.hi) od
-         WHERE pipeline_value_period_parts.as_of < rp.hi
+         WHERE (with_milestone OR with_historical)
+           AND pipeline_value_period_parts.as_of < rp.hi
     ), open_agg AS (
         SELECT d.dimension_value AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.stage_probability), 0) AS stage_w,

@@ -338,7 +338,8 @@ COMMENT ON FUNCTION @extschema@.stage_norms(timestamptz, text, interval) IS
 -- The deals open at as_of with the time they entered their current stage
 -- (their newest event not after as_of) and the required milestones of that
 -- stage not completed by as_of, in position order (null: none missing): the
--- deals and the required milestones of their stages, less the completions.
+-- deals (the engine's open-deal pass, open_deal_rows) and the required
+-- milestones of their stages, less the completions.
 CREATE FUNCTION sales_kpi_internal.stage_time_open_deals(at_time timestamptz)
 RETURNS TABLE (opportunity_id bigint, pipeline_id bigint, owner_id bigint, stage_id bigint,
                expected_close date, amount_base numeric, entered_at timestamptz, missing_milestones text[])
@@ -353,9 +354,9 @@ AS $$
 BEGIN
     RETURN QUERY
     WITH deal AS MATERIALIZED (
-        SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.expected_close, p.amount_base,
-               p.entered_stage_at
-          FROM @extschema@.pipeline_as_of(at_time, open_only => true) p
+        SELECT p.opportunity_id, p.pipeline_id, p.owner_id, p.stage_id, p.expected_close,
+               p.amount AS amount_base, p.entered_stage_at
+          FROM sales_kpi_internal.open_deal_rows(at_time) p
     ), missing AS (
         SELECT d.opportunity_id, array_agg(m.name ORDER BY m.position, m.milestone_id) AS names
           FROM deal d
