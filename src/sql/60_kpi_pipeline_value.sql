@@ -2,12 +2,14 @@
 -- pipeline value, deal probabilities under three weightings, weighted
 -- pipeline value, pipeline coverage, quota pace and the forecast.
 --
--- Every one of them starts from the deals open at as_of, rebuilt by
--- pipeline_as_of(as_of): stage, amount, expected close, forecast category
--- and owner as the histories stood then, the amount converted to the base
--- currency at the rate of the as_of date (in the reporting time zone).
--- Breakdowns credit open deals to their owner at as_of and bookings to the
--- owner at the close (closed_deals()).
+-- Every one of them starts from the deals open at as_of, from the engine's
+-- open-deal pass (open_deal_rows(), the deals pipeline_as_of(as_of) holds
+-- open): stage, amount, expected close, forecast category and owner as
+-- the histories stood then, the amount converted to the base currency at
+-- the rate of the as_of date (in the reporting time zone); a period's
+-- KPIs take only the deals expected to close in the period.  Breakdowns
+-- credit open deals to their owner at as_of and bookings to the owner at
+-- the close (the closed-deal partials).
 --
 -- Probability of an open deal, three weightings:
 --   stage       stage.probability of the deal's current stage;
