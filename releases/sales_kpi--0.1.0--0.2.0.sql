@@ -2791,6 +2791,16 @@ DECLARE
     won_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'won');
     open_stages bigint[] := ARRAY(SELECT s.stage_id FROM @extschema@.stage s WHERE s.kind = 'open');
 BEGIN
+    -- the stage weighting alone is the open-deal pass itself
+    IF NOT with_milestone AND NOT with_historical THEN
+        RETURN QUERY
+        SELECT od.opportunity_id, od.pipeline_id, od.stage_id, od.owner_id, od.amount, od.expected_close,
+               od.forecast_category, date_part('epoch', as_of - od.entered_stage_at) / 86400,
+               od.stage_probability, NULL::integer, NULL::integer, NULL::numeric, NULL::bigint, NULL::bigint,
+               NULL::numeric, od.dimension_key, od.dimension_value
+          FROM sales_kpi_internal.open_deal_rows(as_of, dimension, close_from, close_to) od;
+        RETURN;
+    END IF;
     -- plpgsql with custom plans: the query is planned with the actual
     -- as_of and flags, so the parts not asked for are planned away
     RETURN QUERY
@@ -3380,7 +3390,8 @@ BEGIN
                (s.period_start AT TIME ZONE tz)::date AS start_date,
                (s.period_end AT TIME ZONE tz)::date AS end_date,
                s.period_end <= p_as_of AS complete
-          FROM sales_kpi_internal.resolve_series(p_from, p_to, p_grain, p_as_of) s
+          FROM (SELECT bounds[i] AS period_start, bounds[i + 1] AS period_end
+                  FROM generate_series(1, cardinality(bounds) - 1) i) s
     ), actual AS (
         -- the won deals' partials per owner at the close and period; a
         -- deal without owner counts for rep_id -1 (dimension value '(none)')
@@ -5714,14 +5725,6 @@ AS $$
                                           pipeline_value_period_parts.period_end,
                                           pipeline_value_period_parts.as_of) r
     ), d AS (
-        -- the stage weighting alone needs nothing but the open-deal pass
-        SELECT od.dimension_value, od.amount, od.forecast_category, od.stage_probability,
-               NULL::numeric AS milestone_probability, NULL::numeric AS historical_probability
-          FROM rp, sales_kpi_internal.open_deal_rows(pipeline_value_period_parts.as_of,
-                                                     pipeline_value_period_parts.dimension, rp.lo, rp.hi) od
-         WHERE NOT (with_milestone OR with_historical)
-           AND pipeline_value_period_parts.as_of < rp.hi
-        UNION ALL
         SELECT od.dimension_value, od.amount, od.forecast_category, od.stage_probability,
                od.milestone_probability, od.historical_probability
           FROM rp, sales_kpi_internal.pipeline_value_open_deals(pipeline_value_period_parts.as_of,
@@ -5730,8 +5733,7 @@ AS $$
                                                          with_milestone, with_historical,
                                                          dimension => pipeline_value_period_parts.dimension,
                                                          close_from => rp.lo, close_to => rp.hi) od
-         WHERE (with_milestone OR with_historical)
-           AND pipeline_value_period_parts.as_of < rp.hi
+         WHERE pipeline_value_period_parts.as_of < rp.hi
     ), open_agg AS (
         SELECT d.dimension_value AS dv, count(*) AS deals, coalesce(sum(d.amount), 0) AS amount,
                coalesce(@extschema@.weighted_pipeline(d.amount, d.stage_probability), 0) AS stage_w,

@@ -49,7 +49,8 @@ BEGIN
                (s.period_start AT TIME ZONE tz)::date AS start_date,
                (s.period_end AT TIME ZONE tz)::date AS end_date,
                s.period_end <= p_as_of AS complete
-          FROM sales_kpi_internal.resolve_series(p_from, p_to, p_grain, p_as_of) s
+          FROM (SELECT bounds[i] AS period_start, bounds[i + 1] AS period_end
+                  FROM generate_series(1, cardinality(bounds) - 1) i) s
     ), actual AS (
         -- the won deals' partials per owner at the close and period; a
         -- deal without owner counts for rep_id -1 (dimension value '(none)')
